@@ -1,0 +1,224 @@
+//! The sender's end of an agent connection: requests and replies over any byte pipe (a child's stdin/stdout
+//! for `local:` targets, an SSH channel for `ssh://`), and streaming a `zfs send` into a receive.
+//!
+//! Replies are read by a background thread so that an early error from the receiver (for example
+//! `zfs receive` refusing the stream) stops the transfer at once instead of after the whole stream.
+
+use std::io::{BufWriter, Read, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::frame;
+use super::proto::{self, envelope::Body, Envelope};
+
+/// Errors talking to the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The connection broke or stalled: worth a reconnect and retry.
+    #[error("connection to the receiver lost: {0}")]
+    Connection(String),
+    /// The agent does not speak our protocol or sent something malformed.
+    #[error("protocol error talking to the receiver: {0}")]
+    Protocol(String),
+    /// The agent refused or failed the request.
+    #[error("the receiver reported {kind}: {message}")]
+    Remote { kind: String, message: String },
+    /// The local `zfs send` failed.
+    #[error("{0}")]
+    Send(String),
+}
+
+impl AgentError {
+    /// Whether a reconnect may help.
+    pub fn is_connectivity(&self) -> bool {
+        matches!(self, AgentError::Connection(_))
+    }
+
+    /// A stable snake_case kind for reports.
+    pub fn kind(&self) -> String {
+        match self {
+            AgentError::Connection(_) => "connection".into(),
+            AgentError::Protocol(_) => "protocol".into(),
+            AgentError::Remote { kind, .. } => kind.clone(),
+            AgentError::Send(_) => "zfs_send".into(),
+        }
+    }
+}
+
+type Reply = Result<Envelope, String>;
+
+/// An open, greeted connection to a recv-agent.
+pub struct AgentClient {
+    out: BufWriter<Box<dyn Write + Send>>,
+    replies: Receiver<Reply>,
+    /// Longest wait for a reply, and for progress while streaming.
+    pub timeout: Duration,
+    pub hello: proto::HelloReply,
+}
+
+/// Bytes moved by one streamed receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streamed {
+    pub bytes: u64,
+    pub received_guid: u64,
+}
+
+impl AgentClient {
+    /// Starts the reply reader and performs the version handshake.
+    pub fn connect(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>, timeout: Duration) -> Result<Self, AgentError> {
+        let (tx, rx) = mpsc::channel::<Reply>();
+        std::thread::spawn(move || {
+            let mut reader = reader;
+            loop {
+                match frame::read_message(&mut reader) {
+                    Ok(Some(env)) => {
+                        if tx.send(Ok(env)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx.send(Err("the receiver closed the connection".into()));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        let mut client = AgentClient {
+            out: BufWriter::with_capacity(1 << 20, writer),
+            replies: rx,
+            timeout,
+            hello: proto::HelloReply::default(),
+        };
+        let hello = proto::Hello { protocol_version: proto::PROTOCOL_VERSION, software_version: env!("CARGO_PKG_VERSION").into() };
+        match client.request(hello.into())? {
+            Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,
+            Body::HelloReply(h) => {
+                return Err(AgentError::Protocol(format!(
+                    "the receiver speaks protocol {} (zreplrs {}), we speak {}",
+                    h.protocol_version,
+                    h.software_version,
+                    proto::PROTOCOL_VERSION
+                )))
+            }
+            other => return Err(unexpected("hello_reply", other)),
+        }
+        Ok(client)
+    }
+
+    fn send_message(&mut self, body: Body) -> Result<(), AgentError> {
+        frame::write_message(&mut self.out, &Envelope::new(body)).map_err(conn_err)?;
+        self.out.flush().map_err(conn_err)
+    }
+
+    fn wait_reply(&mut self, timeout: Duration) -> Result<Body, AgentError> {
+        match self.replies.recv_timeout(timeout) {
+            Ok(Ok(env)) => match env.body {
+                Some(Body::Error(e)) => Err(AgentError::Remote { kind: e.kind, message: e.message }),
+                Some(b) => Ok(b),
+                None => Err(AgentError::Protocol("empty reply".into())),
+            },
+            Ok(Err(e)) => Err(AgentError::Connection(e)),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(AgentError::Connection(format!("no reply from the receiver within {}s", timeout.as_secs())))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(AgentError::Connection("the receiver connection is closed".into())),
+        }
+    }
+
+    /// Sends one request and waits for its reply (an `Error` reply becomes [`AgentError::Remote`]).
+    pub fn request(&mut self, body: Body) -> Result<Body, AgentError> {
+        self.send_message(body)?;
+        self.wait_reply(self.timeout)
+    }
+
+    pub fn list(&mut self) -> Result<proto::ListReply, AgentError> {
+        match self.request(proto::ListRequest {}.into())? {
+            Body::ListReply(l) => Ok(l),
+            other => Err(unexpected("list_reply", other)),
+        }
+    }
+
+    pub fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError> {
+        match self.request(proto::AbortResumeRequest { fs: fs.into() }.into())? {
+            Body::Ok(_) => Ok(()),
+            other => Err(unexpected("ok", other)),
+        }
+    }
+
+    /// Streams `source` (a `zfs send` stdout) into a receive. `on_bytes` sees the running total.
+    /// `stall` bounds how long no byte may move before the transfer counts as stalled.
+    pub fn receive(
+        &mut self,
+        req: proto::ReceiveRequest,
+        source: &mut dyn Read,
+        stall: Duration,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<Streamed, StreamError> {
+        self.send_message(req.into()).map_err(StreamError::Agent)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes: u64 = 0;
+        loop {
+            // An early reply during the stream is always an error (success comes after END).
+            if let Ok(r) = self.replies.try_recv() {
+                let err = match r {
+                    Ok(Envelope { body: Some(Body::Error(e)) }) => AgentError::Remote { kind: e.kind, message: e.message },
+                    Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
+                    Err(e) => AgentError::Connection(e),
+                };
+                let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
+                return Err(StreamError::Agent(err));
+            }
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
+                    return Err(StreamError::Source(format!("reading zfs send output: {e}")));
+                }
+            };
+            frame::write_data(&mut self.out, &buf[..n]).map_err(|e| StreamError::Agent(conn_err(e)))?;
+            bytes += n as u64;
+            on_bytes(bytes);
+        }
+        frame::write_end(&mut self.out, false).map_err(|e| StreamError::Agent(conn_err(e)))?;
+        self.out.flush().map_err(|e| StreamError::Agent(conn_err(e)))?;
+        // zfs receive finishes after the end of the stream: wait as long as the stall bound allows.
+        let started = Instant::now();
+        match self.wait_reply(stall.max(self.timeout)) {
+            Ok(Body::ReceiveReply(r)) => Ok(Streamed { bytes, received_guid: r.received_guid }),
+            Ok(other) => Err(StreamError::Agent(unexpected("receive_reply", other))),
+            Err(e) => {
+                let _ = started;
+                Err(StreamError::Agent(e))
+            }
+        }
+    }
+
+    /// Closes our end of the connection (the agent exits when its input ends).
+    pub fn shutdown(&mut self) {
+        let _ = self.out.flush();
+        self.out = BufWriter::new(Box::new(std::io::sink()));
+    }
+}
+
+/// A streamed receive failed on one side or the other.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Agent(AgentError),
+    #[error("{0}")]
+    Source(String),
+}
+
+fn conn_err(e: std::io::Error) -> AgentError {
+    AgentError::Connection(e.to_string())
+}
+
+fn unexpected(expected: &str, got: Body) -> AgentError {
+    AgentError::Protocol(format!("expected {expected}, got {}", Envelope::new(got).kind_name()))
+}

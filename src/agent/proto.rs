@@ -1,0 +1,339 @@
+//! The recv-agent wire protocol messages (SPEC §4).
+//!
+//! Hand-written `prost` messages (there is no `protoc` in the build): every request and reply exchanged
+//! between `zreplrs replicate` and `zreplrs recv-agent` travels as an [`Envelope`] inside a MESSAGE frame
+//! (see [`super::frame`]). Tags are fixed and must never be reused or renumbered; add new fields with new
+//! tags only. Dataset names in these messages are *relative to the agent's root* (`root_fs[/client_identity]`);
+//! the agent resolves and validates them against its own command line, never trusting the sender.
+
+/// Version of this protocol; both sides send it in [`Hello`] / [`HelloReply`] and refuse a mismatch.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// First message from the sender.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Hello {
+    #[prost(uint32, tag = "1")]
+    pub protocol_version: u32,
+    #[prost(string, tag = "2")]
+    pub software_version: String,
+}
+
+/// The agent's answer to [`Hello`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HelloReply {
+    #[prost(uint32, tag = "1")]
+    pub protocol_version: u32,
+    #[prost(string, tag = "2")]
+    pub software_version: String,
+    /// The agent's root dataset, `root_fs[/client_identity]`.
+    #[prost(string, tag = "3")]
+    pub root: String,
+    #[prost(string, tag = "4")]
+    pub zfs_version: String,
+}
+
+/// Asks for the listing of everything below the agent's root.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListRequest {}
+
+/// Listing of the agent's root and everything below it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListReply {
+    #[prost(message, repeated, tag = "1")]
+    pub filesystems: Vec<FsEntry>,
+    #[prost(bool, tag = "2")]
+    pub root_exists: bool,
+}
+
+/// One filesystem or volume below the agent's root.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FsEntry {
+    /// Relative to the agent's root; `""` is the root itself.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(uint64, tag = "2")]
+    pub guid: u64,
+    #[prost(uint64, tag = "3")]
+    pub createtxg: u64,
+    /// `receive_resume_token`; `""` means none.
+    #[prost(string, tag = "4")]
+    pub resume_token: String,
+    /// Encryption property; `""` means off.
+    #[prost(string, tag = "5")]
+    pub encryption: String,
+    /// `zrepl:placeholder=on`.
+    #[prost(bool, tag = "6")]
+    pub placeholder: bool,
+    #[prost(message, repeated, tag = "7")]
+    pub versions: Vec<Version>,
+    #[prost(bool, tag = "8")]
+    pub volume: bool,
+}
+
+/// A snapshot or bookmark of an [`FsEntry`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Version {
+    #[prost(bool, tag = "1")]
+    pub bookmark: bool,
+    /// Short name (after `@` or `#`).
+    #[prost(string, tag = "2")]
+    pub short: String,
+    #[prost(uint64, tag = "3")]
+    pub guid: u64,
+    #[prost(uint64, tag = "4")]
+    pub createtxg: u64,
+    #[prost(uint64, optional, tag = "5")]
+    pub userrefs: Option<u64>,
+    /// Unix seconds.
+    #[prost(uint64, optional, tag = "6")]
+    pub creation: Option<u64>,
+}
+
+/// Receive one snapshot; after this request the sender streams the data as DATA frames and ends with an
+/// END frame.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReceiveRequest {
+    /// Relative path below the root, e.g. `"tank/data"`.
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    #[prost(string, tag = "2")]
+    pub to_short: String,
+    #[prost(uint64, tag = "3")]
+    pub to_guid: u64,
+    /// `None` for a full send.
+    #[prost(uint64, optional, tag = "4")]
+    pub from_guid: Option<u64>,
+    #[prost(string, tag = "5")]
+    pub job_id: String,
+    /// Replace an empty placeholder.
+    #[prost(bool, tag = "6")]
+    pub force: bool,
+    #[prost(bool, tag = "7")]
+    pub last_received_hold: bool,
+}
+
+/// Result of a completed receive.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReceiveReply {
+    #[prost(uint64, tag = "1")]
+    pub received_guid: u64,
+    #[prost(uint64, tag = "2")]
+    pub bytes: u64,
+}
+
+/// Discard the partial receive state (`zfs receive -A`) of a filesystem.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AbortResumeRequest {
+    #[prost(string, tag = "1")]
+    pub fs: String,
+}
+
+/// Destroy snapshots of one filesystem.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DestroyRequest {
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    /// Short names.
+    #[prost(string, repeated, tag = "2")]
+    pub snapshots: Vec<String>,
+}
+
+/// Which snapshots were destroyed and which were kept because of holds.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DestroyReply {
+    #[prost(string, repeated, tag = "1")]
+    pub destroyed: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    pub held: Vec<String>,
+}
+
+/// List the holds of one job below the root.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HoldsRequest {
+    #[prost(string, tag = "1")]
+    pub job_id: String,
+}
+
+/// Answer to [`HoldsRequest`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HoldsReply {
+    #[prost(message, repeated, tag = "1")]
+    pub holds: Vec<HoldEntry>,
+}
+
+/// One user hold.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HoldEntry {
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    /// Short snapshot name.
+    #[prost(string, tag = "2")]
+    pub snapshot: String,
+    #[prost(string, tag = "3")]
+    pub tag: String,
+}
+
+/// Generic success without payload.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ok {}
+
+/// Generic failure; the request changed nothing unless the kind says otherwise.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Error {
+    /// snake_case kind, e.g. `"outside_root"`, `"invalid_name"`, `"protocol"`, `"zfs_does_not_exist"`.
+    #[prost(string, tag = "1")]
+    pub kind: String,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// The single top-level message type carried by MESSAGE frames.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Envelope {
+    #[prost(
+        oneof = "envelope::Body",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
+    )]
+    pub body: Option<envelope::Body>,
+}
+
+/// The oneof of [`Envelope`].
+pub mod envelope {
+    /// Exactly one request or reply.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        #[prost(message, tag = "1")]
+        Hello(super::Hello),
+        #[prost(message, tag = "2")]
+        HelloReply(super::HelloReply),
+        #[prost(message, tag = "3")]
+        List(super::ListRequest),
+        #[prost(message, tag = "4")]
+        ListReply(super::ListReply),
+        #[prost(message, tag = "5")]
+        Receive(super::ReceiveRequest),
+        #[prost(message, tag = "6")]
+        ReceiveReply(super::ReceiveReply),
+        #[prost(message, tag = "7")]
+        AbortResume(super::AbortResumeRequest),
+        #[prost(message, tag = "8")]
+        Ok(super::Ok),
+        #[prost(message, tag = "9")]
+        Error(super::Error),
+        #[prost(message, tag = "10")]
+        Destroy(super::DestroyRequest),
+        #[prost(message, tag = "11")]
+        DestroyReply(super::DestroyReply),
+        #[prost(message, tag = "12")]
+        Holds(super::HoldsRequest),
+        #[prost(message, tag = "13")]
+        HoldsReply(super::HoldsReply),
+    }
+}
+
+impl Envelope {
+    /// Wraps one body.
+    pub fn new(body: envelope::Body) -> Self {
+        Envelope { body: Some(body) }
+    }
+
+    /// snake_case name of the body variant (`"hello"`, `"list_reply"`, …), or `"empty"` when there is none.
+    pub fn kind_name(&self) -> &'static str {
+        use envelope::Body;
+        match &self.body {
+            None => "empty",
+            Some(Body::Hello(_)) => "hello",
+            Some(Body::HelloReply(_)) => "hello_reply",
+            Some(Body::List(_)) => "list",
+            Some(Body::ListReply(_)) => "list_reply",
+            Some(Body::Receive(_)) => "receive",
+            Some(Body::ReceiveReply(_)) => "receive_reply",
+            Some(Body::AbortResume(_)) => "abort_resume",
+            Some(Body::Ok(_)) => "ok",
+            Some(Body::Error(_)) => "error",
+            Some(Body::Destroy(_)) => "destroy",
+            Some(Body::DestroyReply(_)) => "destroy_reply",
+            Some(Body::Holds(_)) => "holds",
+            Some(Body::HoldsReply(_)) => "holds_reply",
+        }
+    }
+}
+
+macro_rules! body_from {
+    ($($msg:ident => $variant:ident),* $(,)?) => {
+        $(
+            impl From<$msg> for envelope::Body {
+                fn from(m: $msg) -> Self {
+                    envelope::Body::$variant(m)
+                }
+            }
+        )*
+    };
+}
+
+body_from! {
+    Hello => Hello,
+    HelloReply => HelloReply,
+    ListRequest => List,
+    ListReply => ListReply,
+    ReceiveRequest => Receive,
+    ReceiveReply => ReceiveReply,
+    AbortResumeRequest => AbortResume,
+    Ok => Ok,
+    Error => Error,
+    DestroyRequest => Destroy,
+    DestroyReply => DestroyReply,
+    HoldsRequest => Holds,
+    HoldsReply => HoldsReply,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn kind_names_and_from() {
+        assert_eq!(Envelope::default().kind_name(), "empty");
+        assert_eq!(Envelope::new(ListRequest {}.into()).kind_name(), "list");
+        assert_eq!(Envelope::new(Ok {}.into()).kind_name(), "ok");
+        assert_eq!(
+            Envelope::new(
+                Error {
+                    kind: "outside_root".into(),
+                    message: "no".into()
+                }
+                .into()
+            )
+            .kind_name(),
+            "error"
+        );
+    }
+
+    #[test]
+    fn optional_fields_distinguish_zero_from_absent() {
+        let v = Version {
+            userrefs: Some(0),
+            creation: None,
+            ..Default::default()
+        };
+        let back = Version::decode(v.encode_to_vec().as_slice()).map_err(|e| e.to_string());
+        assert_eq!(back, std::result::Result::Ok(v));
+    }
+
+    #[test]
+    fn fixed_tags_on_the_wire() {
+        // Envelope{hello=1{protocol_version=1: 1}}: field 1, wire type 2, len 2, then field 1 varint 1.
+        let env = Envelope::new(
+            Hello {
+                protocol_version: 1,
+                software_version: String::new(),
+            }
+            .into(),
+        );
+        assert_eq!(env.encode_to_vec(), vec![0x0a, 0x02, 0x08, 0x01]);
+        // holds_reply = 13 -> key (13 << 3) | 2 = 0x6a.
+        let env = Envelope::new(HoldsReply { holds: vec![] }.into());
+        assert_eq!(env.encode_to_vec(), vec![0x6a, 0x00]);
+    }
+}

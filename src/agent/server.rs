@@ -1,0 +1,409 @@
+//! `zreplrs recv-agent`: the receiving side, run as an SSH forced command or as a child on pipes.
+//!
+//! Its own command line is authoritative: every dataset it touches is strictly below its root
+//! (`--root-fs[/--client-identity]`), receive properties come from its flags, and every request is checked
+//! (protocol version first, names, frame bounds) before anything runs. It never runs a shell: `zfs` is
+//! started with argv vectors by the ZFS adapter. One request, one reply; a receive request is followed by
+//! the stream as DATA frames and an END frame.
+
+use std::io::{BufWriter, Read, Write};
+use std::process::{Child, Stdio};
+
+use super::frame::{self, DataFrame, FrameError};
+use super::proto::{self, envelope::Body, Envelope};
+use crate::zfs::names::{DatasetName, JobId, SnapshotName};
+use crate::zfs::send::{recv_args, RecvOptions};
+use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
+
+/// The agent's configuration, from its own command line.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub root_fs: DatasetName,
+    pub client_identity: Option<String>,
+    /// `-o` / `-x` for every receive.
+    pub recv: RecvOptions,
+}
+
+impl AgentConfig {
+    /// `root_fs[/client_identity]`: everything the agent touches is strictly below it.
+    pub fn root(&self) -> Result<DatasetName, crate::zfs::names::NameError> {
+        match &self.client_identity {
+            Some(id) => self.root_fs.child(id),
+            None => Ok(self.root_fs.clone()),
+        }
+    }
+}
+
+/// A refused or failed request: the reply's `kind` and `message`.
+#[derive(Debug)]
+struct Refusal {
+    kind: String,
+    message: String,
+}
+
+impl Refusal {
+    fn new(kind: &str, message: impl Into<String>) -> Self {
+        Refusal { kind: kind.into(), message: message.into() }
+    }
+}
+
+impl From<ZfsError> for Refusal {
+    fn from(e: ZfsError) -> Self {
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+        Refusal { kind: kind.unwrap_or_else(|| "zfs".into()), message: e.to_string() }
+    }
+}
+
+fn error_reply(r: Refusal) -> Envelope {
+    Envelope::new(proto::Error { kind: r.kind, message: r.message }.into())
+}
+
+/// Runs the agent on `input`/`output` until the sender closes the connection. Returns an error (after
+/// replying with it when possible) when the stream is broken or the protocol is violated.
+pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
+    let mut out = BufWriter::new(output);
+    let zfs = Zfs::new();
+    let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
+    let mut greeted = false;
+    loop {
+        let env = match frame::read_message(&mut input) {
+            Ok(Some(env)) => env,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let _ = reply(&mut out, error_reply(Refusal::new(e.kind(), e.to_string())));
+                return Err(format!("protocol error: {e}"));
+            }
+        };
+        let body = match env.body {
+            Some(b) => b,
+            None => {
+                let _ = reply(&mut out, error_reply(Refusal::new("protocol", "empty message")));
+                return Err("protocol error: empty message".into());
+            }
+        };
+        if !greeted {
+            match body {
+                Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
+                    greeted = true;
+                    let zfs_version = zfs.run(&["version"]).map(|v| v.lines().next().unwrap_or("").to_string()).unwrap_or_default();
+                    let hello = proto::HelloReply {
+                        protocol_version: proto::PROTOCOL_VERSION,
+                        software_version: env!("CARGO_PKG_VERSION").into(),
+                        root: root.to_string(),
+                        zfs_version,
+                    };
+                    reply(&mut out, Envelope::new(hello.into())).map_err(|e| e.to_string())?;
+                    continue;
+                }
+                Body::Hello(h) => {
+                    let msg = format!(
+                        "unsupported protocol version {} (this agent, zreplrs {}, speaks {}); install the same zreplrs version on both hosts",
+                        h.protocol_version,
+                        env!("CARGO_PKG_VERSION"),
+                        proto::PROTOCOL_VERSION
+                    );
+                    let _ = reply(&mut out, error_reply(Refusal::new("protocol_version", msg.clone())));
+                    return Err(msg);
+                }
+                other => {
+                    let msg = format!("expected hello first, got {}", Envelope::new(other).kind_name());
+                    let _ = reply(&mut out, error_reply(Refusal::new("protocol", msg.clone())));
+                    return Err(msg);
+                }
+            }
+        }
+        let response = match body {
+            Body::List(_) => list(&zfs, cfg, &root),
+            Body::Receive(req) => {
+                match receive(&zfs, cfg, &root, &req, &mut input, &mut out) {
+                    Ok(Some(resp)) => Ok(resp),
+                    Ok(None) => continue, // the error reply was already sent during the stream
+                    Err(Fatal(msg)) => return Err(msg),
+                }
+            }
+            Body::AbortResume(req) => abort_resume(&zfs, &root, &req),
+            Body::Destroy(req) => destroy(&zfs, &root, &req),
+            Body::Holds(req) => holds(&zfs, &root, &req),
+            other => Err(Refusal::new("protocol", format!("unexpected request {}", Envelope::new(other).kind_name()))),
+        };
+        let env = response.unwrap_or_else(error_reply);
+        reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
+    }
+}
+
+fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
+    frame::write_message(out, &env)?;
+    out.flush()
+}
+
+/// A dataset named by the sender, checked to be strictly below the agent's root.
+fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
+    if rel.is_empty() {
+        return Err(Refusal::new("outside_root", format!("an empty dataset path names the agent's root {root} itself")));
+    }
+    let ds = root.child(rel).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    if !ds.is_strictly_below(root) {
+        return Err(Refusal::new("outside_root", format!("{ds} is not below the agent's root {root}")));
+    }
+    Ok(ds)
+}
+
+fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName) -> Result<Envelope, Refusal> {
+    match zfs.list(std::slice::from_ref(root), false) {
+        Ok(l) => {
+            let filesystems = l.filesystems.values().map(|e| super::convert::to_wire(root, e)).collect();
+            Ok(Envelope::new(proto::ListReply { filesystems, root_exists: true }.into()))
+        }
+        Err(e) if e.kind == ZfsErrorKind::DoesNotExist && root != &cfg.root_fs => {
+            // The client's dataset appears with its first receive; the root dataset must exist.
+            zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
+                Refusal::new("root_missing", format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs))
+            })?;
+            Ok(Envelope::new(proto::ListReply { filesystems: Vec::new(), root_exists: false }.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) -> Result<Envelope, Refusal> {
+    let ds = below_root(root, &req.fs)?;
+    zfs.recv_abort(&ds)?;
+    Ok(Envelope::new(proto::Ok {}.into()))
+}
+
+fn destroy(zfs: &Zfs, root: &DatasetName, req: &proto::DestroyRequest) -> Result<Envelope, Refusal> {
+    let ds = below_root(root, &req.fs)?;
+    let mut snaps = Vec::with_capacity(req.snapshots.len());
+    for s in &req.snapshots {
+        snaps.push(ds.snapshot(s).map_err(|e| Refusal::new("invalid_name", e.to_string()))?);
+    }
+    let mut destroyed = Vec::new();
+    let mut held = Vec::new();
+    // Destroy one by one on `Held` so that one held snapshot does not block the others.
+    match zfs.destroy_snapshots(&snaps) {
+        Ok(()) => destroyed.extend(req.snapshots.iter().cloned()),
+        Err(e) if e.kind == ZfsErrorKind::Held => {
+            for s in &snaps {
+                match zfs.destroy_snapshots(std::slice::from_ref(s)) {
+                    Ok(()) => destroyed.push(s.short().to_string()),
+                    Err(e) if e.kind == ZfsErrorKind::Held => held.push(s.short().to_string()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Envelope::new(proto::DestroyReply { destroyed, held }.into()))
+}
+
+fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Envelope, Refusal> {
+    let listing = match zfs.list(std::slice::from_ref(root), false) {
+        Ok(l) => l,
+        Err(e) if e.kind == ZfsErrorKind::DoesNotExist => return Ok(Envelope::new(proto::HoldsReply { holds: vec![] }.into())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut held = Vec::new();
+    for fs in listing.filesystems.values() {
+        for v in fs.snapshots().filter(|v| v.userrefs.unwrap_or(0) > 0) {
+            held.push(fs.name.snapshot(&v.short).map_err(|e| Refusal::new("invalid_name", e.to_string()))?);
+        }
+    }
+    let mut holds = Vec::new();
+    for h in zfs.holds(&held)? {
+        if !req.job_id.is_empty() && !h.tag.ends_with(&format!("_J_{}", req.job_id)) {
+            continue;
+        }
+        if let Some((fs, short)) = h.snapshot.split_once('@') {
+            let rel = DatasetName::new(fs).ok().and_then(|d| d.strip_prefix(root).map(str::to_string)).unwrap_or_default();
+            holds.push(proto::HoldEntry { fs: rel, snapshot: short.to_string(), tag: h.tag });
+        }
+    }
+    Ok(Envelope::new(proto::HoldsReply { holds }.into()))
+}
+
+/// The stream can no longer be followed: end the session.
+struct Fatal(String);
+
+/// Receives one stream. Returns `Ok(None)` when an error reply was already sent mid-stream.
+fn receive<R: Read, W: Write>(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::ReceiveRequest,
+    input: &mut R,
+    out: &mut BufWriter<W>,
+) -> Result<Option<Envelope>, Fatal> {
+    // Validate everything before touching ZFS; on refusal, skip the stream and reply.
+    let prepared = prepare_receive(zfs, cfg, root, req);
+    let (target, to, job, mut child) = match prepared {
+        Ok(p) => p,
+        Err(r) => {
+            reply(out, error_reply(r)).map_err(|e| Fatal(e.to_string()))?;
+            drain(input)?;
+            return Ok(None);
+        }
+    };
+    let stderr = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let mut stdin = child.stdin.take();
+    let mut buf = Vec::new();
+    let mut bytes: u64 = 0;
+    let aborted = loop {
+        match frame::read_data_into(input, &mut buf) {
+            Ok(DataFrame::Data(n)) => {
+                bytes += n as u64;
+                if let Some(w) = stdin.as_mut() {
+                    if w.write_all(&buf[..n]).is_err() {
+                        // zfs receive gave up; tell the sender now and skip the rest of the stream.
+                        drop(stdin.take());
+                        let msg = finish_child(&mut child, stderr_reader);
+                        reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+                        drain(input)?;
+                        return Ok(None);
+                    }
+                }
+            }
+            Ok(DataFrame::End { aborted }) => break aborted,
+            Ok(DataFrame::Message(m)) => {
+                let _ = child.kill();
+                return Err(Fatal(format!("protocol error: {} message inside a data stream", m.kind_name())));
+            }
+            Err(e) => {
+                // The sender is gone or broke the framing: end the receive (zfs keeps resumable state).
+                drop(stdin);
+                let _ = child.wait();
+                return Err(Fatal(format!("data stream broken: {e}")));
+            }
+        }
+    };
+    drop(stdin);
+    let msg = finish_child(&mut child, stderr_reader);
+    let status_ok = msg.is_empty();
+    if aborted {
+        return Ok(Some(error_reply(Refusal::new(
+            "aborted",
+            format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
+        ))));
+    }
+    if !status_ok {
+        return Ok(Some(error_reply(recv_refusal(&target, &msg))));
+    }
+    let after = || -> Result<Envelope, Refusal> {
+        let got = zfs.guid_of(to.as_str())?;
+        if got != Guid(req.to_guid) {
+            return Err(Refusal::new(
+                "guid_mismatch",
+                format!("received {to} has GUID {got}, but the sender sent GUID {}; not protecting it", req.to_guid),
+            ));
+        }
+        if req.last_received_hold {
+            let tag = job.last_received_hold_tag();
+            zfs.hold(&tag, std::slice::from_ref(&to))?;
+            release_other_holds(zfs, &target, &to, &tag)?;
+        }
+        Ok(Envelope::new(proto::ReceiveReply { received_guid: got.0, bytes }.into()))
+    };
+    Ok(Some(after().unwrap_or_else(error_reply)))
+}
+
+type Prepared = (DatasetName, SnapshotName, JobId, Child);
+
+fn prepare_receive(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ReceiveRequest) -> Result<Prepared, Refusal> {
+    let target = below_root(root, &req.fs)?;
+    let to = target.snapshot(&req.to_short).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    if req.from_guid.is_none() {
+        // A full stream: make sure every parent between the agent's root_fs and the target exists.
+        let mut missing = Vec::new();
+        let mut p = target.parent();
+        while let Some(d) = p {
+            if !d.is_strictly_below(&cfg.root_fs) {
+                break;
+            }
+            p = d.parent();
+            missing.push(d);
+        }
+        for d in missing.iter().rev() {
+            zfs.create_placeholder(d)?;
+        }
+    }
+    let mut opts = cfg.recv.clone();
+    opts.force = req.force;
+    let args = recv_args(&target, &opts);
+    let child = zfs
+        .command(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Refusal::from(ZfsError::spawn(&args, &e)))?;
+    Ok((target, to, job, child))
+}
+
+/// Waits for `zfs receive`; returns its stderr when it failed, "" on success.
+fn finish_child(child: &mut Child, stderr: std::thread::JoinHandle<String>) -> String {
+    let status = child.wait();
+    let msg = stderr.join().unwrap_or_default();
+    match status {
+        Ok(s) if s.success() => String::new(),
+        Ok(s) if msg.trim().is_empty() => format!("zfs receive exited with {s}"),
+        Ok(_) => msg.trim().to_string(),
+        Err(e) => format!("cannot wait for zfs receive: {e}"),
+    }
+}
+
+fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
+    let kind = crate::zfs::error::classify(stderr);
+    Refusal::from(ZfsError {
+        kind,
+        command: format!("zfs receive {target}"),
+        message: stderr.to_string(),
+        exit_code: None,
+    })
+}
+
+/// Releases `tag` from every snapshot of `fs` other than `keep` (older last-received holds).
+fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &str) -> Result<(), ZfsError> {
+    let listing = zfs.run(&["list", "-H", "-p", "-d", "1", "-t", "snapshot", "-o", "name,userrefs", fs.as_str()])?;
+    let held: Vec<SnapshotName> = listing
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(n, refs)| *refs != "0" && *n != keep.as_str())
+        .filter_map(|(n, _)| SnapshotName::new(n).ok())
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    let carrying: Vec<SnapshotName> = zfs
+        .holds(&held)?
+        .into_iter()
+        .filter(|h| h.tag == tag)
+        .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
+        .collect();
+    zfs.release(tag, &carrying)
+}
+
+/// Skips the rest of a data stream up to its END frame.
+fn drain<R: Read>(input: &mut R) -> Result<(), Fatal> {
+    let mut buf = Vec::new();
+    loop {
+        match frame::read_data_into(input, &mut buf) {
+            Ok(DataFrame::Data(_)) => {}
+            Ok(DataFrame::End { .. }) => return Ok(()),
+            Ok(DataFrame::Message(m)) => {
+                return Err(Fatal(format!("protocol error: {} message inside a data stream", m.kind_name())))
+            }
+            Err(e) => return Err(Fatal(format!("data stream broken: {}", describe(&e)))),
+        }
+    }
+}
+
+fn describe(e: &FrameError) -> String {
+    format!("{e} ({})", e.kind())
+}

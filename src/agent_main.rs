@@ -1,0 +1,51 @@
+//! `zreplrs recv-agent`: turns the agent's command line into its configuration and serves stdin/stdout.
+
+use crate::agent::server::{serve, AgentConfig};
+use crate::cli::RecvAgentArgs;
+use crate::report::exit;
+use crate::zfs::names::{check_component, check_user_property, DatasetName};
+use crate::zfs::send::RecvOptions;
+
+fn property_name_ok(p: &str) -> bool {
+    check_user_property(p).is_ok() || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+}
+
+/// Validates the agent's own command line (authoritative) and serves until the sender disconnects.
+pub fn run(a: &RecvAgentArgs) -> u8 {
+    let cfg = match config(a) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("zreplrs recv-agent: {msg}");
+            return exit::USAGE;
+        }
+    };
+    match serve(&cfg, std::io::stdin().lock(), std::io::stdout().lock()) {
+        Ok(()) => exit::OK,
+        Err(msg) => {
+            eprintln!("zreplrs recv-agent: {msg}");
+            exit::RUN_FAILED
+        }
+    }
+}
+
+fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
+    let root_fs = DatasetName::new(&a.root_fs).map_err(|e| format!("--root-fs: {e}"))?;
+    if let Some(id) = &a.client_identity {
+        check_component("client identity", id).map_err(|e| format!("--client-identity: {e}"))?;
+    }
+    let mut recv = RecvOptions::default();
+    for kv in &a.recv_set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--recv-set {kv:?}: expected PROP=VALUE"))?;
+        if !property_name_ok(k) {
+            return Err(format!("--recv-set: invalid property name {k:?}"));
+        }
+        recv.set.push((k.to_string(), v.to_string()));
+    }
+    for k in &a.recv_inherit {
+        if !property_name_ok(k) {
+            return Err(format!("--recv-inherit: invalid property name {k:?}"));
+        }
+        recv.inherit.push(k.clone());
+    }
+    Ok(AgentConfig { root_fs, client_identity: a.client_identity.clone(), recv })
+}

@@ -1,0 +1,7 @@
+//! Entry point: parse the command line, run the subcommand, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    zreplrs::cli::main()
+}

@@ -1,0 +1,317 @@
+//! Planning: pure functions from the sender's and the receiver's view of one filesystem to what replication
+//! must do there — nothing, resume, a chain of incremental steps, an initial full send, or a conflict whose
+//! reason names the snapshots involved. No I/O: the driver lists, decodes tokens and executes.
+//!
+//! Versions are matched by GUID, never by name. The incremental base is the receiver's newest snapshot, found
+//! on the sender as a snapshot or a bookmark (a cursor bookmark lets the sender prune the snapshot). Receiver
+//! bookmarks are ignored. A diverged receiver or a missing common ancestor is never rolled back.
+
+use serde::Serialize;
+
+use crate::config::InitialReplication;
+use crate::zfs::list::FsEntry;
+use crate::zfs::token::ResumeToken;
+use crate::zfs::{Guid, Version};
+
+/// What the job asks for, as far as planning is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub initial: InitialReplication,
+    /// `send.encrypted`: refuse datasets that are not encrypted.
+    pub encrypted: bool,
+    /// Whether sends are raw (`-w`); a resume token must agree.
+    pub raw: bool,
+}
+
+/// The receiver's resume token as the sender decoded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    None,
+    Decoded { token: String, decoded: ResumeToken },
+    /// `zfs send -nvt` could not decode it; the message says why.
+    Undecodable { token: String, message: String },
+}
+
+/// One send: a full stream (`from` = None) or an incremental, possibly resumed from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub from: Option<Version>,
+    pub to: Version,
+    /// Resume this step from the receiver's (validated) token.
+    pub resume_token: Option<String>,
+}
+
+/// Why a filesystem cannot be replicated as things stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    NoSenderSnapshots,
+    NoCommonAncestor,
+    Diverged,
+    InitialReplicationRefused,
+    NotEncrypted,
+    ReceiverNotEmpty,
+    ResumeTokenMismatch,
+    ResumeTokenUndecodable,
+}
+
+/// The plan for one filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FsPlan {
+    /// The receiver has the sender's newest snapshot (or nothing newer exists).
+    UpToDate,
+    /// Send these steps in order.
+    Replicate {
+        steps: Vec<Step>,
+        /// Abort the receiver's stale resume state (its snapshot is gone from the sender) first.
+        abort_stale_token: bool,
+        /// The receiver dataset is an empty placeholder that the first (full) step replaces.
+        replace_placeholder: bool,
+    },
+    Conflict { kind: ConflictKind, reason: String },
+}
+
+impl FsPlan {
+    pub fn steps(&self) -> &[Step] {
+        match self {
+            FsPlan::Replicate { steps, .. } => steps,
+            _ => &[],
+        }
+    }
+}
+
+fn conflict(kind: ConflictKind, reason: String) -> FsPlan {
+    FsPlan::Conflict { kind, reason }
+}
+
+fn name_list(vs: &[&Version]) -> String {
+    match vs {
+        [] => "none".to_string(),
+        [one] => one.relative_name(),
+        [first, .., last] => format!("{} … {} ({} in all)", first.relative_name(), last.relative_name(), vs.len()),
+    }
+}
+
+/// The sender version to use as incremental source for GUID `guid`: its snapshot if it still exists,
+/// else a bookmark of it.
+fn sender_version_with_guid(sender: &FsEntry, guid: Guid) -> Option<&Version> {
+    let mut found = None;
+    for v in sender.versions.iter().filter(|v| v.guid == guid) {
+        if v.is_snapshot() {
+            return Some(v);
+        }
+        found.get_or_insert(v);
+    }
+    found
+}
+
+fn chain(from: Option<&Version>, tos: &[&Version]) -> Vec<Step> {
+    let mut steps = Vec::with_capacity(tos.len());
+    let mut prev = from.cloned();
+    for to in tos {
+        steps.push(Step { from: prev.take(), to: (*to).clone(), resume_token: None });
+        prev = Some((*to).clone());
+    }
+    steps
+}
+
+/// Plans one filesystem. `receiver` is the receiver's dataset for this filesystem, if it exists.
+pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &TokenState, policy: &Policy) -> FsPlan {
+    let fs = sender.name.as_str();
+    if policy.encrypted && !sender.is_encrypted() {
+        return conflict(
+            ConflictKind::NotEncrypted,
+            format!("{fs} is not encrypted, but the job sets send.encrypted = true; refusing to send it"),
+        );
+    }
+    let sender_snaps: Vec<&Version> = sender.snapshots().collect();
+    let recv_snaps: Vec<&Version> = receiver.map(|r| r.snapshots().collect()).unwrap_or_default();
+
+    // The incremental base: the receiver's newest snapshot, which the sender must have (snapshot or bookmark).
+    let base: Option<&Version> = match recv_snaps.last() {
+        None => None,
+        Some(newest) => match sender_version_with_guid(sender, newest.guid) {
+            Some(v) => Some(v),
+            None => return diverged_or_unrelated(fs, &sender_snaps, &recv_snaps),
+        },
+    };
+    // Sender snapshots the receiver still needs, oldest first.
+    let candidates: Vec<&Version> = match base {
+        Some(b) => sender_snaps.iter().copied().filter(|s| s.createtxg > b.createtxg).collect(),
+        None => sender_snaps.clone(),
+    };
+
+    // A resume token is honoured only if it continues what we would send anyway.
+    let mut abort_stale_token = false;
+    let mut resumed: Option<Step> = None;
+    match token {
+        TokenState::None => {}
+        TokenState::Undecodable { message, .. } => {
+            return conflict(
+                ConflictKind::ResumeTokenUndecodable,
+                format!("the receiver's resume token for {fs} cannot be decoded ({message}); \
+                         discard it with `zfs receive -A` on the receiver"),
+            )
+        }
+        TokenState::Decoded { token, decoded } => {
+            match validate_token(sender, base, &candidates, decoded, policy) {
+                TokenVerdict::Resume(to) => {
+                    resumed = Some(Step { from: base.cloned(), to: to.clone(), resume_token: Some(token.clone()) });
+                }
+                TokenVerdict::Stale => abort_stale_token = true,
+                TokenVerdict::Refuse(why) => {
+                    return conflict(
+                        ConflictKind::ResumeTokenMismatch,
+                        format!("refusing the receiver's resume token for {fs}: {why}; if it is not from this job, \
+                                 discard it with `zfs receive -A` on the receiver"),
+                    )
+                }
+            }
+        }
+    }
+
+    let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
+    if let Some(step) = resumed {
+        let rest: Vec<&Version> = candidates.iter().copied().filter(|s| s.createtxg > step.to.createtxg).collect();
+        let mut steps = vec![step.clone()];
+        steps.extend(chain(Some(&step.to), &rest));
+        return FsPlan::Replicate { steps, abort_stale_token: false, replace_placeholder };
+    }
+
+    if base.is_none() {
+        // Initial replication.
+        if sender_snaps.is_empty() {
+            return conflict(
+                ConflictKind::NoSenderSnapshots,
+                format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first"),
+            );
+        }
+        if let Some(r) = receiver {
+            if !r.is_placeholder() && r.resume_token.is_none() {
+                return conflict(
+                    ConflictKind::ReceiverNotEmpty,
+                    format!("the receiver already has {} without snapshots and it is not a placeholder; \
+                             refusing to overwrite it", r.name),
+                );
+            }
+        }
+        let tos: Vec<&Version> = match policy.initial {
+            InitialReplication::Fail => {
+                return conflict(
+                    ConflictKind::InitialReplicationRefused,
+                    format!("{fs} needs an initial full send ({} on the sender) and the job sets \
+                             initial_replication = \"fail\"", name_list(&sender_snaps)),
+                )
+            }
+            InitialReplication::MostRecent => sender_snaps.last().copied().into_iter().collect(),
+            InitialReplication::All => sender_snaps.clone(),
+        };
+        return FsPlan::Replicate { steps: chain(None, &tos), abort_stale_token, replace_placeholder };
+    }
+
+    if candidates.is_empty() {
+        if abort_stale_token {
+            return FsPlan::Replicate { steps: Vec::new(), abort_stale_token, replace_placeholder: false };
+        }
+        return FsPlan::UpToDate;
+    }
+    FsPlan::Replicate { steps: chain(base, &candidates), abort_stale_token, replace_placeholder: false }
+}
+
+enum TokenVerdict<'a> {
+    Resume(&'a Version),
+    Stale,
+    Refuse(String),
+}
+
+fn validate_token<'a>(
+    sender: &'a FsEntry,
+    base: Option<&Version>,
+    candidates: &[&'a Version],
+    t: &ResumeToken,
+    policy: &Policy,
+) -> TokenVerdict<'a> {
+    let fs = sender.name.as_str();
+    let Some((tfs, tshort)) = t.toname.split_once('@') else {
+        return TokenVerdict::Refuse(format!("its toname {:?} is not a snapshot", t.toname));
+    };
+    if tfs != fs {
+        return TokenVerdict::Refuse(format!("it sends {} but this filesystem is {fs}", t.toname));
+    }
+    let Some(to) = sender.snapshots().find(|s| s.guid == t.toguid) else {
+        return TokenVerdict::Stale;
+    };
+    if to.short != tshort {
+        return TokenVerdict::Refuse(format!(
+            "its toname {} does not match the sender's snapshot with GUID {} ({fs}@{})",
+            t.toname, t.toguid, to.short
+        ));
+    }
+    if !candidates.iter().any(|c| c.guid == to.guid) {
+        return TokenVerdict::Refuse(format!(
+            "it sends {fs}@{} (GUID {}), which is not newer than the receiver's newest snapshot",
+            to.short, to.guid
+        ));
+    }
+    let want_from = base.map(|b| b.guid);
+    if t.fromguid != want_from {
+        let show = |g: Option<Guid>| g.map_or("none (full send)".to_string(), |g| g.to_string());
+        return TokenVerdict::Refuse(format!(
+            "its fromguid is {} but the incremental base is {}",
+            show(t.fromguid),
+            show(want_from)
+        ));
+    }
+    if t.rawok != policy.raw {
+        return TokenVerdict::Refuse(format!(
+            "it was made for a {} send but this job sends {}",
+            if t.rawok { "raw" } else { "non-raw" },
+            if policy.raw { "raw" } else { "non-raw" }
+        ));
+    }
+    TokenVerdict::Resume(to)
+}
+
+fn diverged_or_unrelated(fs: &str, sender_snaps: &[&Version], recv_snaps: &[&Version]) -> FsPlan {
+    let newest = recv_snaps[recv_snaps.len() - 1];
+    let common = recv_snaps.iter().rev().find(|r| sender_snaps.iter().any(|s| s.guid == r.guid));
+    match common {
+        Some(c) => {
+            let extra: Vec<&Version> = recv_snaps.iter().copied().filter(|r| r.createtxg > c.createtxg).collect();
+            conflict(
+                ConflictKind::Diverged,
+                format!(
+                    "the receiver has diverged: its newest snapshot {} (GUID {}) is not on the sender; \
+                     the newest common snapshot is {} (GUID {}), after which the receiver has {}. \
+                     zreplrs never rolls back; destroy those receiver snapshots if they are not needed",
+                    newest.relative_name(),
+                    newest.guid,
+                    c.relative_name(),
+                    c.guid,
+                    name_list(&extra)
+                ),
+            )
+        }
+        None if sender_snaps.is_empty() => conflict(
+            ConflictKind::NoSenderSnapshots,
+            format!(
+                "{fs} has no snapshots or bookmarks matching the receiver's newest snapshot {} (GUID {})",
+                newest.relative_name(),
+                newest.guid
+            ),
+        ),
+        None => conflict(
+            ConflictKind::NoCommonAncestor,
+            format!(
+                "no common snapshot: the receiver has {} and the sender has {}, with no GUID in common; \
+                 replicate into a new receiver dataset or destroy the receiver's copy",
+                name_list(recv_snaps),
+                name_list(sender_snaps)
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

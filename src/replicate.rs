@@ -1,0 +1,389 @@
+//! The `replicate` driver, plain sequential code: lock → connect → list both sides (one `zfs list` each) →
+//! decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents first; one
+//! filesystem's failure does not stop the others) → report. Connectivity failures end the attempt; the run
+//! then reconnects with backoff, re-plans from live state and resumes, within `retries` and `retry_timeout`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use camino::Utf8PathBuf;
+
+use crate::agent::client::AgentError;
+use crate::agent::convert;
+use crate::config::{Config, Job};
+use crate::lock::{self, LockError};
+use crate::plan::{self, FsPlan, Policy, Step, TokenState};
+use crate::report::progress::Progress;
+use crate::report::{
+    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport, RunResult, StepReport, StepResult,
+};
+use crate::step::{self, StepContext};
+use crate::transport;
+use crate::zfs::list::{FsEntry, Listing};
+use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::send::{resume_send_args, send_args, SendSpec};
+use crate::zfs::{Version, Zfs, ZfsError};
+
+/// Options of one `replicate` run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    /// Overrides the configured textfile directory.
+    pub textfile_dir: Option<Utf8PathBuf>,
+    /// Overrides the lock directory.
+    pub lock_dir: Option<Utf8PathBuf>,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+/// Why an attempt ended early.
+struct AttemptError {
+    error: ErrorReport,
+    connectivity: bool,
+}
+
+impl From<AgentError> for AttemptError {
+    fn from(e: AgentError) -> Self {
+        AttemptError { connectivity: e.is_connectivity(), error: ErrorReport::new(e.kind(), e.to_string()) }
+    }
+}
+
+impl From<ZfsError> for AttemptError {
+    fn from(e: ZfsError) -> Self {
+        AttemptError { connectivity: false, error: zfs_error(&e) }
+    }
+}
+
+fn zfs_error(e: &ZfsError) -> ErrorReport {
+    let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+    ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string())
+}
+
+/// Runs `replicate` for `job`. Only a held lock is an `Err`; everything else is in the report.
+pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, LockError> {
+    let lock_dir = opts
+        .lock_dir
+        .clone()
+        .or_else(|| config.global.lock_dir.clone())
+        .unwrap_or_else(lock::default_lock_dir);
+    let _lock = lock::lock_job(&lock_dir, &job.name)?;
+    let started = Instant::now();
+    let mut report = RunReport {
+        schema_version: report::SCHEMA_VERSION,
+        command: "replicate".into(),
+        job: job.name.to_string(),
+        started_at: report::now_rfc3339(),
+        finished_at: String::new(),
+        dry_run: opts.dry_run,
+        result: RunResult::NothingToDo,
+        attempts: Vec::new(),
+        bytes_estimated: 0,
+        bytes_estimate_exact: true,
+        bytes_replicated: 0,
+        duration_seconds: 0.0,
+        filesystems: Vec::new(),
+        error: None,
+    };
+    let progress = Progress::new(opts.quiet);
+    let mut done_before: BTreeMap<String, Vec<StepReport>> = BTreeMap::new();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let number = report.attempts.len() as u32 + 1;
+        let attempt_started = report::now_rfc3339();
+        let (filesystems, err) = attempt(job, opts, &progress);
+        let outcome = match &err {
+            None => AttemptOutcome::Completed,
+            Some(e) if e.connectivity => AttemptOutcome::ConnectivityError,
+            Some(_) => AttemptOutcome::Failed,
+        };
+        // Connectivity failures inside a step also end the attempt.
+        let step_conn = filesystems.iter().find_map(|f| f.1.clone());
+        let outcome = if outcome == AttemptOutcome::Completed && step_conn.is_some() { AttemptOutcome::ConnectivityError } else { outcome };
+        report.attempts.push(AttemptReport {
+            number,
+            started_at: attempt_started,
+            finished_at: report::now_rfc3339(),
+            outcome,
+            error: err.as_ref().map(|e| e.error.clone()).or(step_conn),
+        });
+        let mut fs_reports: Vec<FsReport> = filesystems.into_iter().map(|f| f.0).collect();
+        for f in &mut fs_reports {
+            // Steps completed by earlier attempts stay in the report.
+            if let Some(prev) = done_before.get(&f.name) {
+                let mut steps = prev.clone();
+                steps.append(&mut f.steps);
+                f.steps = steps;
+            }
+        }
+        let retry = outcome == AttemptOutcome::ConnectivityError
+            && number <= job.retries
+            && started.elapsed() + backoff < job.retry_timeout
+            && !opts.dry_run;
+        if retry {
+            for f in &fs_reports {
+                done_before.insert(f.name.clone(), f.steps.iter().filter(|s| s.result == StepResult::Done).cloned().collect());
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+            continue;
+        }
+        report.filesystems = fs_reports;
+        report.error = err.map(|e| e.error);
+        break;
+    }
+    report.finished_at = report::now_rfc3339();
+    report.duration_seconds = started.elapsed().as_secs_f64();
+    report.summarize();
+    if let Some(dir) = opts.textfile_dir.as_deref().or_else(|| job.textfile_dir(&config.global)) {
+        if !opts.dry_run {
+            let t = metrics::replication_textfile(&report, report::unix_now());
+            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name)) {
+                eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Per-filesystem state gathered while planning.
+struct FsWork<'a> {
+    sender: &'a FsEntry,
+    target: DatasetName,
+    rel: String,
+    plan: FsPlan,
+    estimates: Vec<Option<u64>>,
+    old_cursors: Vec<BookmarkName>,
+    stale_step_holds: Vec<SnapshotName>,
+    /// The receiver's newest snapshot GUID before the run.
+    receiver_newest: Option<crate::zfs::Guid>,
+}
+
+/// One attempt: returns a report per filesystem (with the connectivity error that ended its step, if any)
+/// and the error that ended the attempt before filesystems could be handled.
+fn attempt(job: &Job, opts: &Options, progress: &Progress) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<AttemptError>) {
+    match attempt_inner(job, opts, progress) {
+        Ok(v) => (v, None),
+        Err(e) => (Vec::new(), Some(e)),
+    }
+}
+
+fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(FsReport, Option<ErrorReport>)>, AttemptError> {
+    let zfs = Zfs::new();
+    let mut conn = transport::connect(job)?;
+    let root = DatasetName::new(&conn.client().hello.root).map_err(|e| AttemptError {
+        error: ErrorReport::new("protocol", format!("the receiver announced an invalid root: {e}")),
+        connectivity: false,
+    })?;
+
+    // One listing per side.
+    let roots = job.filesystems.roots();
+    let sender = zfs.list(&roots, false)?;
+    let recv_reply = conn.client().list()?;
+    let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
+    for w in &recv_reply.filesystems {
+        let e = convert::from_wire(&root, w).map_err(|e| AttemptError {
+            error: ErrorReport::new("protocol", format!("the receiver listed an invalid name: {e}")),
+            connectivity: false,
+        })?;
+        receiver.insert(e.name.clone(), e);
+    }
+
+    let policy = Policy { initial: job.initial_replication, encrypted: job.send.encrypted, raw: job.send.flags.raw };
+    let step_tag = job.name.step_hold_tag();
+    let stale_holds = step_holds_by_fs(&zfs, &sender, job)?;
+    let mut work: Vec<FsWork> = Vec::new();
+    for fs in sender.filesystems.values().filter(|f| job.filesystems.includes(&f.name)) {
+        let rel = fs.name.to_string();
+        let target = root.child(&rel).map_err(|e| AttemptError {
+            error: ErrorReport::new("invalid_name", format!("receiver path for {}: {e}", fs.name)),
+            connectivity: false,
+        })?;
+        let recv_entry = receiver.get(&target);
+        let token = match recv_entry.and_then(|r| r.resume_token.clone()) {
+            None => TokenState::None,
+            Some(token) => match zfs.decode_resume_token(&token) {
+                Ok(decoded) => TokenState::Decoded { token, decoded },
+                Err(e) => TokenState::Undecodable { token, message: e.message },
+            },
+        };
+        let plan = plan::plan_filesystem(fs, recv_entry, &token, &policy);
+        let old_cursors = fs
+            .bookmarks()
+            .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
+            .filter_map(|b| fs.name.bookmark(&b.short).ok())
+            .collect();
+        let estimates = plan.steps().iter().map(|s| estimate(&zfs, job, fs, s)).collect();
+        work.push(FsWork {
+            sender: fs,
+            target,
+            rel,
+            plan,
+            estimates,
+            old_cursors,
+            stale_step_holds: stale_holds.get(&fs.name).cloned().unwrap_or_default(),
+            receiver_newest: recv_entry.and_then(|r| r.newest_snapshot()).map(|v| v.guid),
+        });
+    }
+
+    let mut results = Vec::with_capacity(work.len());
+    for w in &work {
+        let mut fsr = FsReport {
+            name: w.sender.name.to_string(),
+            target: w.target.to_string(),
+            result: FsResult::UpToDate,
+            steps: Vec::new(),
+            error: None,
+            resumable: false,
+            pending_snapshots: 0,
+            newest_replicated: None,
+            lag_seconds: None,
+        };
+        let mut conn_error = None;
+        let mut newest_guid = w.receiver_newest;
+        match &w.plan {
+            FsPlan::UpToDate => {}
+            FsPlan::Conflict { kind, reason } => {
+                fsr.result = FsResult::Conflict;
+                let kind = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                fsr.error = Some(ErrorReport::new(kind, reason.clone()));
+                fsr.resumable = receiver.get(&w.target).is_some_and(|r| r.resume_token.is_some());
+            }
+            FsPlan::Replicate { steps, abort_stale_token, replace_placeholder } => {
+                fsr.steps = steps
+                    .iter()
+                    .zip(&w.estimates)
+                    .map(|(s, e)| step_report(&w.sender.name, s, *e, if opts.dry_run { StepResult::Planned } else { StepResult::NotAttempted }))
+                    .collect();
+                fsr.result = if opts.dry_run { FsResult::Planned } else { FsResult::Ok };
+                if !opts.dry_run {
+                    let ctx = StepContext {
+                        zfs: &zfs,
+                        job: &job.name,
+                        fs: &w.sender.name,
+                        rel: &w.rel,
+                        flags: job.send.flags,
+                        protection: job.protection,
+                        stall_timeout: job.stall_timeout,
+                    };
+                    let prep = (|| -> Result<(), AttemptError> {
+                        if *abort_stale_token {
+                            conn.client().abort_resume(&w.rel)?;
+                        }
+                        zfs.release(&step_tag, &w.stale_step_holds)?;
+                        Ok(())
+                    })();
+                    if let Err(e) = prep {
+                        fsr.result = FsResult::Failed;
+                        if e.connectivity {
+                            conn_error = Some(e.error.clone());
+                        }
+                        fsr.error = Some(e.error);
+                    } else {
+                        let mut old_cursors = w.old_cursors.clone();
+                        for (i, s) in steps.iter().enumerate() {
+                            let bar = progress.transfer(&format!("{} {}", w.sender.name, s.to.relative_name()), w.estimates[i]);
+                            let r = step::execute(&ctx, conn.client(), s, *replace_placeholder && i == 0, &old_cursors, &mut |b| bar.set_position(b));
+                            bar.finish_and_clear();
+                            match r {
+                                Ok(bytes) => {
+                                    fsr.steps[i].bytes = bytes;
+                                    fsr.steps[i].result = StepResult::Done;
+                                    newest_guid = Some(s.to.guid);
+                                    old_cursors = w.sender.name.bookmark(&job.name.cursor_bookmark_short(s.to.guid.0)).into_iter().collect();
+                                }
+                                Err(f) => {
+                                    fsr.steps[i].bytes = f.bytes;
+                                    fsr.steps[i].result = StepResult::Failed;
+                                    fsr.result = FsResult::Failed;
+                                    fsr.resumable = f.bytes > 0;
+                                    if f.connectivity {
+                                        conn_error = Some(f.error.clone());
+                                    }
+                                    fsr.error = Some(f.error);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // What is on both sides now.
+        if let Some(g) = newest_guid {
+            if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
+                fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
+                fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
+            }
+        } else {
+            fsr.pending_snapshots = w.sender.snapshots().count() as u64;
+        }
+        let stop = conn_error.is_some();
+        results.push((fsr, conn_error));
+        if stop {
+            // The connection is gone: the remaining filesystems wait for the next attempt.
+            break;
+        }
+    }
+    fill_lag(&zfs, &mut results);
+    Ok(results)
+}
+
+fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {
+    StepReport {
+        from: s.from.as_ref().map(|f| f.full_name(fs.as_str())),
+        from_guid: s.from.as_ref().map(|f| f.guid),
+        to: s.to.full_name(fs.as_str()),
+        to_guid: s.to.guid,
+        resumed: s.resume_token.is_some(),
+        bytes_estimated: estimate,
+        bytes: 0,
+        result,
+    }
+}
+
+/// Dry-send estimate of one step; `None` when ZFS cannot say.
+fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
+    let args = match &s.resume_token {
+        Some(t) => resume_send_args(t, true),
+        None => send_args(&job.send.flags, &SendSpec { fs: &fs.name, from: s.from.as_ref(), to: &s.to }, true),
+    };
+    zfs.estimate(&args).ok().and_then(|e| e.bytes())
+}
+
+/// This job's step holds on the sender, by filesystem (one `zfs holds` call for all held snapshots).
+fn step_holds_by_fs(zfs: &Zfs, sender: &Listing, job: &Job) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
+    let held: Vec<SnapshotName> = sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+        .flat_map(|f| f.snapshots().filter(|v| v.userrefs.unwrap_or(0) > 0).filter_map(|v| f.name.snapshot(&v.short).ok()))
+        .collect();
+    let tag = job.name.step_hold_tag();
+    let mut by_fs: BTreeMap<DatasetName, Vec<SnapshotName>> = BTreeMap::new();
+    for h in zfs.holds(&held)?.into_iter().filter(|h| h.tag == tag) {
+        if let Ok(s) = SnapshotName::new(&h.snapshot) {
+            by_fs.entry(s.dataset()).or_default().push(s);
+        }
+    }
+    Ok(by_fs)
+}
+
+/// Lag: seconds since the creation of each filesystem's newest replicated version (one batched `zfs get`).
+fn fill_lag(zfs: &Zfs, results: &mut [(FsReport, Option<ErrorReport>)]) {
+    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
+    if names.is_empty() {
+        return;
+    }
+    let Ok(times) = zfs.creation_times(&names) else { return };
+    let now = report::unix_now();
+    for (r, _) in results.iter_mut() {
+        if let Some(c) = r.newest_replicated.as_ref().and_then(|n| times.get(n)) {
+            r.lag_seconds = Some(now.saturating_sub(*c));
+        }
+    }
+}
+
+/// The version on the sender with this GUID, preferring snapshots (used by status and tests).
+pub fn sender_version<'a>(fs: &'a FsEntry, guid: crate::zfs::Guid) -> Option<&'a Version> {
+    fs.versions.iter().filter(|v| v.guid == guid).min_by_key(|v| !v.is_snapshot())
+}

@@ -1,0 +1,150 @@
+//! Report unit tests: result summary, exit codes, JSON shape against the shipped JSON Schema, metrics.
+
+use super::*;
+
+fn step(result: StepResult, est: Option<u64>, bytes: u64) -> StepReport {
+    StepReport {
+        from: Some("p/a@s1".into()),
+        from_guid: Some(Guid(1)),
+        to: "p/a@s2".into(),
+        to_guid: Guid(u64::MAX),
+        resumed: false,
+        bytes_estimated: est,
+        bytes,
+        result,
+    }
+}
+
+fn fs(name: &str, result: FsResult, steps: Vec<StepReport>) -> FsReport {
+    FsReport {
+        name: name.into(),
+        target: format!("b/{name}"),
+        result,
+        steps,
+        error: if matches!(result, FsResult::Failed | FsResult::Conflict) {
+            Some(ErrorReport::new("diverged", "the receiver has diverged"))
+        } else {
+            None
+        },
+        resumable: false,
+        pending_snapshots: 0,
+        newest_replicated: Some(format!("{name}@s2")),
+        lag_seconds: Some(12),
+    }
+}
+
+fn report(filesystems: Vec<FsReport>) -> RunReport {
+    let mut r = RunReport {
+        schema_version: SCHEMA_VERSION,
+        command: "replicate".into(),
+        job: "j".into(),
+        started_at: rfc3339(std::time::UNIX_EPOCH),
+        finished_at: now_rfc3339(),
+        dry_run: false,
+        result: RunResult::Ok,
+        attempts: vec![AttemptReport {
+            number: 1,
+            started_at: now_rfc3339(),
+            finished_at: now_rfc3339(),
+            outcome: AttemptOutcome::Completed,
+            error: None,
+        }],
+        bytes_estimated: 0,
+        bytes_estimate_exact: true,
+        bytes_replicated: 0,
+        duration_seconds: 1.5,
+        filesystems,
+        error: None,
+    };
+    r.summarize();
+    r
+}
+
+pub(crate) fn validate(json: &serde_json::Value) -> Result<(), String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json")).map_err(|e| e.to_string())?;
+    let v = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+    let errors: Vec<String> = v.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+#[test]
+fn summary_and_exit_codes() {
+    let r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(10), 12)]), fs("p/b", FsResult::UpToDate, vec![])]);
+    assert_eq!((r.result, r.exit_code()), (RunResult::Ok, 0));
+    assert_eq!(r.bytes_replicated, 12);
+    assert_eq!((r.bytes_estimated, r.bytes_estimate_exact), (10, true));
+    let r = report(vec![fs("p/b", FsResult::UpToDate, vec![])]);
+    assert_eq!((r.result, r.exit_code()), (RunResult::NothingToDo, 0));
+    let r = report(vec![fs("p/a", FsResult::Ok, vec![]), fs("p/b", FsResult::Conflict, vec![])]);
+    assert_eq!((r.result, r.exit_code(), r.failed_filesystems()), (RunResult::Partial, 1, 1));
+    let r = report(vec![fs("p/b", FsResult::Failed, vec![step(StepResult::Failed, None, 3)])]);
+    assert_eq!((r.result, r.exit_code()), (RunResult::Failed, 1));
+    assert!(!r.bytes_estimate_exact);
+    let mut r = report(vec![]);
+    r.error = Some(ErrorReport::new("connect", "cannot connect"));
+    r.summarize();
+    assert_eq!((r.result, r.exit_code()), (RunResult::Failed, 3));
+}
+
+#[test]
+fn json_matches_the_schema_and_guids_are_strings() {
+    let r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, None, 12)]), fs("p/b", FsResult::Conflict, vec![])]);
+    let json = serde_json::to_value(&r).unwrap();
+    validate(&json).unwrap();
+    assert_eq!(json["filesystems"][0]["steps"][0]["to_guid"], "18446744073709551615");
+    // The schema can fail: a number GUID, a missing field, an unknown result.
+    let mut bad = json.clone();
+    bad["filesystems"][0]["steps"][0]["to_guid"] = serde_json::json!(5);
+    assert!(validate(&bad).is_err());
+    let mut bad = json.clone();
+    bad.as_object_mut().unwrap().remove("attempts");
+    assert!(validate(&bad).is_err());
+    let mut bad = json;
+    bad["result"] = serde_json::json!("great");
+    assert!(validate(&bad).is_err());
+}
+
+#[test]
+fn metrics_pass_promtool() {
+    let mut r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(1), 12)]), fs("p/\"odd\"", FsResult::Failed, vec![])]);
+    r.summarize();
+    let t = metrics::replication_textfile(&r, 1_700_000_000);
+    let text = t.as_str();
+    assert!(text.contains("zreplrs_replication_filesystem_errors{job=\"j\"} 1\n"), "{text}");
+    assert!(text.contains("zreplrs_replication_bytes_replicated{job=\"j\",filesystem=\"p/a\"} 12\n"), "{text}");
+    assert!(text.contains("zreplrs_filesystem_lag_seconds{job=\"j\",filesystem=\"p/a\"} 12\n"), "{text}");
+    assert!(text.contains("zreplrs_replication_last_run_success{job=\"j\"} 0\n"), "{text}");
+    assert!(text.contains("zreplrs_build_info{version="), "{text}");
+    promtool_check(text);
+}
+
+#[test]
+fn planning_failure_reports_minus_one() {
+    let mut r = report(vec![]);
+    r.error = Some(ErrorReport::new("connect", "cannot connect"));
+    r.summarize();
+    let t = metrics::replication_textfile(&r, 1);
+    assert!(t.as_str().contains("zreplrs_replication_filesystem_errors{job=\"j\"} -1\n"), "{}", t.as_str());
+    promtool_check(t.as_str());
+}
+
+/// Runs `promtool check metrics` (installed by .ci/install-deps); a missing promtool fails the test.
+pub(crate) fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run .ci/install-deps (Debian package prometheus)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && msg.trim().is_empty(), "promtool check metrics: {msg}\n---\n{text}");
+}

@@ -1,0 +1,185 @@
+//! Executing one replication step with the protection of SPEC §2, in this order:
+//!
+//! 1. sender: put the step hold on `from` (if a snapshot) and `to` (guarantee_resumability), or a tentative
+//!    cursor bookmark on `to` (guarantee_incremental);
+//! 2. stream `zfs send` into the agent's `zfs receive -s`; the agent checks the received GUID, puts the
+//!    last-received hold on `to` and only then releases older last-received holds;
+//! 3. sender: create the cursor bookmark on `to`, then destroy older cursors and the tentative cursor;
+//! 4. sender: release the step holds.
+//!
+//! New protection always exists before old protection goes, and every operation is idempotent, so a run
+//! killed between any two of these leaves a state the next run repairs (see docs/step-algorithm.md).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::agent::client::{AgentClient, AgentError, StreamError};
+use crate::agent::proto;
+use crate::config::Protection;
+use crate::plan::Step;
+use crate::report::ErrorReport;
+use crate::zfs::names::{BookmarkName, DatasetName, JobId, SnapshotName};
+use crate::zfs::send::{resume_send_args, send_args, SendFlags, SendSpec};
+use crate::zfs::{Zfs, ZfsError};
+
+/// Everything a step needs about its filesystem and job.
+pub struct StepContext<'a> {
+    pub zfs: &'a Zfs,
+    pub job: &'a JobId,
+    pub fs: &'a DatasetName,
+    /// The filesystem's path below the agent's root (the sender's full name).
+    pub rel: &'a str,
+    pub flags: SendFlags,
+    pub protection: Protection,
+    pub stall_timeout: Duration,
+}
+
+/// Why a step failed.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub error: ErrorReport,
+    /// A connectivity problem: the run may reconnect and retry.
+    pub connectivity: bool,
+    /// Bytes that moved before the failure.
+    pub bytes: u64,
+}
+
+impl StepFailure {
+    fn zfs(e: ZfsError) -> Self {
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+        StepFailure { error: ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string()), connectivity: false, bytes: 0 }
+    }
+
+    fn agent(e: AgentError, bytes: u64) -> Self {
+        StepFailure { connectivity: e.is_connectivity(), error: ErrorReport::new(e.kind(), e.to_string()), bytes }
+    }
+}
+
+fn snapshot_of(fs: &DatasetName, v: &crate::zfs::Version) -> Result<SnapshotName, StepFailure> {
+    fs.snapshot(&v.short).map_err(|e| StepFailure { error: ErrorReport::new("invalid_name", e.to_string()), connectivity: false, bytes: 0 })
+}
+
+fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailure> {
+    fs.bookmark(short).map_err(|e| StepFailure { error: ErrorReport::new("invalid_name", e.to_string()), connectivity: false, bytes: 0 })
+}
+
+/// The snapshots a step protects with step holds: `from` (when it is a snapshot) and `to`.
+pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
+    let mut v = Vec::new();
+    if let Some(f) = step.from.as_ref().filter(|f| f.is_snapshot()) {
+        if let Ok(s) = fs.snapshot(&f.short) {
+            v.push(s);
+        }
+    }
+    if let Ok(s) = fs.snapshot(&step.to.short) {
+        v.push(s);
+    }
+    v
+}
+
+/// Runs one step. `old_cursors` are this job's cursor bookmarks on the filesystem that the new cursor
+/// replaces (destroyed after it exists). `on_bytes` sees the running byte count. Returns bytes sent.
+pub fn execute(
+    ctx: &StepContext<'_>,
+    client: &mut AgentClient,
+    step: &Step,
+    replace_placeholder: bool,
+    old_cursors: &[BookmarkName],
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<u64, StepFailure> {
+    let to = snapshot_of(ctx.fs, &step.to)?;
+    let step_tag = ctx.job.step_hold_tag();
+    let held = step_hold_targets(ctx.fs, step);
+    let tentative = bookmark_of(ctx.fs, &ctx.job.tentative_cursor_short(step.to.guid.0))?;
+
+    // 1. Protect the step.
+    match ctx.protection {
+        Protection::GuaranteeResumability => ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?,
+        Protection::GuaranteeIncremental => ctx.zfs.bookmark(to.as_str(), step.to.guid, &tentative).map_err(StepFailure::zfs)?,
+        Protection::GuaranteeNothing => {}
+    }
+
+    // 2. Send and receive.
+    let args = match &step.resume_token {
+        Some(token) => resume_send_args(token, false),
+        None => send_args(&ctx.flags, &SendSpec { fs: ctx.fs, from: step.from.as_ref(), to: &step.to }, false),
+    };
+    let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
+
+    // 3. The cursor on `to`, then older cursors and the tentative cursor go.
+    let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
+    let fail = |e: ZfsError| StepFailure { bytes, ..StepFailure::zfs(e) };
+    ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
+    let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
+    if ctx.protection == Protection::GuaranteeIncremental {
+        stale.push(tentative);
+    }
+    ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
+
+    // 4. Step holds are no longer needed.
+    if ctx.protection == Protection::GuaranteeResumability {
+        ctx.zfs.release(&step_tag, &held).map_err(fail)?;
+    }
+    Ok(bytes)
+}
+
+fn stream(
+    ctx: &StepContext<'_>,
+    client: &mut AgentClient,
+    step: &Step,
+    replace_placeholder: bool,
+    args: &[String],
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<u64, StepFailure> {
+    let mut send = ctx
+        .zfs
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| StepFailure::zfs(ZfsError::spawn(args, &e)))?;
+    let stderr = send.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+        }
+        s
+    });
+    let Some(mut stdout) = send.stdout.take() else {
+        let _ = send.kill();
+        return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
+    };
+    let req = proto::ReceiveRequest {
+        fs: ctx.rel.to_string(),
+        to_short: step.to.short.clone(),
+        to_guid: step.to.guid.0,
+        from_guid: step.from.as_ref().map(|f| f.guid.0),
+        job_id: ctx.job.to_string(),
+        force: replace_placeholder && step.from.is_none(),
+        last_received_hold: ctx.protection != Protection::GuaranteeNothing,
+    };
+    let mut moved: u64 = 0;
+    let result = client.receive(req, &mut stdout, ctx.stall_timeout, &mut |b| {
+        moved = b;
+        on_bytes(b)
+    });
+    if result.is_err() {
+        let _ = send.kill();
+    }
+    drop(stdout);
+    let status = send.wait();
+    let send_err = stderr_reader.join().unwrap_or_default();
+    let send_ok = matches!(status, Ok(s) if s.success());
+    match result {
+        Ok(streamed) if send_ok => Ok(streamed.bytes),
+        Ok(_) => Err(StepFailure::zfs(ZfsError::from_stderr(args, status.ok().and_then(|s| s.code()), &send_err))),
+        Err(StreamError::Agent(e)) if !send_ok && !send_err.trim().is_empty() && !e.is_connectivity() => {
+            // zfs send failed first; its message is the cause.
+            let _ = e;
+            Err(StepFailure { bytes: moved, ..StepFailure::zfs(ZfsError::from_stderr(args, None, &send_err)) })
+        }
+        Err(StreamError::Agent(e)) => Err(StepFailure::agent(e, moved)),
+        Err(StreamError::Source(m)) => Err(StepFailure { error: ErrorReport::new("zfs_send", m), connectivity: false, bytes: moved }),
+    }
+}

@@ -1,0 +1,81 @@
+//! The ZFS adapter: the only code in zreplrs that runs the `zfs` binary.
+//!
+//! Each function builds an argv vector (never a shell line), runs `zfs` with `LC_ALL=C`, parses its output
+//! into typed values and classifies failures into [`ZfsErrorKind`]s while keeping ZFS's own message.
+//! Mutations are idempotent: repeating one that already took effect succeeds.
+
+pub mod error;
+pub mod list;
+pub mod names;
+pub mod ops;
+pub mod send;
+pub mod token;
+pub mod types;
+
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+pub use error::{ZfsError, ZfsErrorKind};
+pub use types::{Guid, Version, VersionKind};
+
+/// Handle on the `zfs` program. `ZREPLRS_ZFS` overrides the program (used by benchmarks to count spawns).
+#[derive(Debug, Clone)]
+pub struct Zfs {
+    program: OsString,
+}
+
+impl Default for Zfs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Zfs {
+    /// The `zfs` found on `PATH`, or `$ZREPLRS_ZFS` when set.
+    pub fn new() -> Self {
+        let program = std::env::var_os("ZREPLRS_ZFS").unwrap_or_else(|| OsString::from("zfs"));
+        Zfs { program }
+    }
+
+    /// A command for `zfs ARGS…` with a stable locale and no stdin; callers set up stdout/stderr.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(args).env("LC_ALL", "C").stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `zfs ARGS…` to completion and returns its stdout, or a classified error.
+    pub fn run<S: AsRef<str>>(&self, args: &[S]) -> Result<String, ZfsError> {
+        let argv: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let output = self
+            .command(&argv)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| ZfsError::spawn(&argv, &e))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(ZfsError::from_stderr(&argv, output.status.code(), &stderr))
+        }
+    }
+}
+
+/// Renders an argv as the user would type it, for error messages.
+pub fn display_command<S: AsRef<str>>(args: &[S]) -> String {
+    let mut s = String::from("zfs");
+    for a in args {
+        let a = a.as_ref();
+        s.push(' ');
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            s.push('\'');
+            s.push_str(&a.replace('\'', "'\\''"));
+            s.push('\'');
+        } else {
+            s.push_str(a);
+        }
+    }
+    s
+}

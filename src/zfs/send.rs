@@ -1,0 +1,195 @@
+//! Send and receive: argv builders for `zfs send` / `zfs receive` from versions identified by GUID, and
+//! parsing of dry-send (`zfs send -n -v -P`) size estimates into `u64`, with "unknown" distinct from 0.
+
+use serde::{Deserialize, Serialize};
+
+use super::names::DatasetName;
+use super::types::Version;
+
+/// Per-job `zfs send` flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendFlags {
+    /// `-w`: send encrypted datasets raw (required for `send.encrypted`).
+    pub raw: bool,
+    /// `-c`: send compressed blocks as they are on disk.
+    pub compressed: bool,
+    /// `-L`: allow blocks larger than 128 KiB.
+    pub large_blocks: bool,
+    /// `-e`: embedded data blocks.
+    pub embedded_data: bool,
+    /// `-p`: include dataset properties.
+    pub properties: bool,
+    /// `-b`: send only received property values (backup of a backup).
+    pub backup_properties: bool,
+}
+
+impl SendFlags {
+    fn push(&self, args: &mut Vec<String>) {
+        for (on, flag) in [
+            (self.raw, "-w"),
+            (self.compressed, "-c"),
+            (self.large_blocks, "-L"),
+            (self.embedded_data, "-e"),
+            (self.properties, "-p"),
+            (self.backup_properties, "-b"),
+        ] {
+            if on {
+                args.push(flag.to_string());
+            }
+        }
+    }
+}
+
+/// What to send: a full stream of `to`, or an incremental from `from` (snapshot or bookmark) to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSpec<'a> {
+    pub fs: &'a DatasetName,
+    pub from: Option<&'a Version>,
+    pub to: &'a Version,
+}
+
+/// `zfs send [flags] [-i from] fs@to`; with `dry_run`, `-n -v -P` for a parseable size estimate.
+pub fn send_args(flags: &SendFlags, spec: &SendSpec<'_>, dry_run: bool) -> Vec<String> {
+    let mut args = vec!["send".to_string()];
+    if dry_run {
+        args.extend(["-n", "-v", "-P"].map(String::from));
+    }
+    flags.push(&mut args);
+    if let Some(from) = spec.from {
+        args.push("-i".into());
+        args.push(from.full_name(spec.fs.as_str()));
+    }
+    args.push(spec.to.full_name(spec.fs.as_str()));
+    args
+}
+
+/// `zfs send -t TOKEN` (the token carries the flags); with `dry_run`, `-n -v -P`.
+pub fn resume_send_args(token: &str, dry_run: bool) -> Vec<String> {
+    let mut args = vec!["send".to_string()];
+    if dry_run {
+        args.extend(["-n", "-v", "-P"].map(String::from));
+    }
+    args.push("-t".into());
+    args.push(token.into());
+    args
+}
+
+/// Receive-side options, decided on the receiver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecvOptions {
+    /// `-F`: roll back / replace (used only to fill a placeholder, which is empty by construction).
+    pub force: bool,
+    /// `-o prop=value` overrides.
+    pub set: Vec<(String, String)>,
+    /// `-x prop`: inherit instead of taking the sent value.
+    pub inherit: Vec<String>,
+}
+
+/// `zfs receive -s -u [-F] [-o p=v]… [-x p]… fs`: always resumable, never mounted by the receive.
+pub fn recv_args(fs: &DatasetName, opts: &RecvOptions) -> Vec<String> {
+    let mut args = vec!["receive".to_string(), "-s".to_string(), "-u".to_string()];
+    if opts.force {
+        args.push("-F".into());
+    }
+    for (k, v) in &opts.set {
+        args.push("-o".into());
+        args.push(format!("{k}={v}"));
+    }
+    for k in &opts.inherit {
+        args.push("-x".into());
+        args.push(k.clone());
+    }
+    args.push(fs.to_string());
+    args
+}
+
+/// A dry-send size estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "bytes")]
+pub enum SizeEstimate {
+    Bytes(u64),
+    /// ZFS printed no size (e.g. a bookmark `from` on an old OpenZFS).
+    Unknown,
+}
+
+impl SizeEstimate {
+    pub fn bytes(self) -> Option<u64> {
+        match self {
+            SizeEstimate::Bytes(b) => Some(b),
+            SizeEstimate::Unknown => None,
+        }
+    }
+}
+
+/// Parses `zfs send -n -v -P` output: the `size\tN` line, or else the sum of `full`/`incremental` lines.
+pub fn parse_dry_send(out: &str) -> SizeEstimate {
+    let mut sum: Option<u64> = None;
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        match cols.as_slice() {
+            ["size", n] => {
+                if let Ok(n) = n.trim().parse::<u64>() {
+                    return SizeEstimate::Bytes(n);
+                }
+            }
+            ["full", _, n] | ["incremental", _, _, n] => {
+                if let Ok(n) = n.trim().parse::<u64>() {
+                    sum = Some(sum.unwrap_or(0).saturating_add(n));
+                }
+            }
+            _ => {}
+        }
+    }
+    sum.map_or(SizeEstimate::Unknown, SizeEstimate::Bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zfs::types::{Guid, VersionKind};
+
+    fn v(kind: VersionKind, short: &str) -> Version {
+        Version { kind, short: short.into(), guid: Guid(1), createtxg: 1, userrefs: None, creation: None }
+    }
+
+    #[test]
+    fn builds_send_args() {
+        let fs = DatasetName::new("p/a").unwrap();
+        let to = v(VersionKind::Snapshot, "s2");
+        let from = v(VersionKind::Bookmark, "b1");
+        let flags = SendFlags { raw: true, compressed: true, large_blocks: true, embedded_data: true, properties: true, backup_properties: true };
+        let args = send_args(&flags, &SendSpec { fs: &fs, from: Some(&from), to: &to }, false);
+        assert_eq!(args, ["send", "-w", "-c", "-L", "-e", "-p", "-b", "-i", "p/a#b1", "p/a@s2"]);
+        let args = send_args(&SendFlags::default(), &SendSpec { fs: &fs, from: None, to: &to }, true);
+        assert_eq!(args, ["send", "-n", "-v", "-P", "p/a@s2"]);
+        assert_eq!(resume_send_args("1-ab", false), ["send", "-t", "1-ab"]);
+        assert_eq!(resume_send_args("1-ab", true), ["send", "-n", "-v", "-P", "-t", "1-ab"]);
+    }
+
+    #[test]
+    fn builds_recv_args() {
+        let fs = DatasetName::new("b/r/p/a").unwrap();
+        assert_eq!(recv_args(&fs, &RecvOptions::default()), ["receive", "-s", "-u", "b/r/p/a"]);
+        let opts = RecvOptions { force: true, set: vec![("canmount".into(), "off".into())], inherit: vec!["mountpoint".into()] };
+        assert_eq!(recv_args(&fs, &opts), ["receive", "-s", "-u", "-F", "-o", "canmount=off", "-x", "mountpoint", "b/r/p/a"]);
+    }
+
+    #[test]
+    fn parses_dry_send_sizes() {
+        assert_eq!(parse_dry_send("full\tp/a@s\t12345\nsize\t12345\n"), SizeEstimate::Bytes(12345));
+        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t18446744073709551615\nsize\t18446744073709551615\n"), SizeEstimate::Bytes(u64::MAX));
+        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t0\nsize\t0\n"), SizeEstimate::Bytes(0));
+        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t10\n"), SizeEstimate::Bytes(10));
+        assert_eq!(parse_dry_send("incremental\t#b\tp/a@s2\n"), SizeEstimate::Unknown);
+        assert_eq!(parse_dry_send(""), SizeEstimate::Unknown);
+        assert_eq!(parse_dry_send("size\tlots\n"), SizeEstimate::Unknown);
+    }
+}
+
+impl super::Zfs {
+    /// Runs a dry send built by [`send_args`] / [`resume_send_args`] with `dry_run` and parses the estimate.
+    pub fn estimate(&self, dry_args: &[String]) -> Result<SizeEstimate, super::ZfsError> {
+        Ok(parse_dry_send(&self.run(dry_args)?))
+    }
+}
