@@ -7,7 +7,10 @@ use crate::zfs::names::{check_component, check_user_property, DatasetName};
 use crate::zfs::send::RecvOptions;
 
 fn property_name_ok(p: &str) -> bool {
-    check_user_property(p).is_ok() || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+    check_user_property(p).is_ok()
+        || (!p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
 }
 
 /// Validates the agent's own command line (authoritative) and serves until the sender disconnects.
@@ -35,7 +38,9 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
     }
     let mut recv = RecvOptions::default();
     for kv in &a.recv_set {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--recv-set {kv:?}: expected PROP=VALUE"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--recv-set {kv:?}: expected PROP=VALUE"))?;
         if !property_name_ok(k) {
             return Err(format!("--recv-set: invalid property name {k:?}"));
         }
@@ -47,5 +52,9 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         }
         recv.inherit.push(k.clone());
     }
-    Ok(AgentConfig { root_fs, client_identity: a.client_identity.clone(), recv })
+    Ok(AgentConfig {
+        root_fs,
+        client_identity: a.client_identity.clone(),
+        recv,
+    })
 }

@@ -116,7 +116,12 @@ fn run(cli: Cli) -> u8 {
         Command::Config(ConfigCommand::Check) => match load_config(cli.config.as_deref()) {
             Ok(c) => {
                 let names: Vec<String> = c.jobs.iter().map(|j| j.name.to_string()).collect();
-                println!("{}: ok ({} jobs: {})", c.path, c.jobs.len(), names.join(", "));
+                println!(
+                    "{}: ok ({} jobs: {})",
+                    c.path,
+                    c.jobs.len(),
+                    names.join(", ")
+                );
                 exit::OK
             }
             Err(code) => code,
@@ -142,13 +147,19 @@ fn run(cli: Cli) -> u8 {
             };
             match crate::replicate::run(&config, job, &opts) {
                 Ok(report) => {
-                    let format = a.format.unwrap_or(if std::io::stdout().is_terminal() { Format::Human } else { Format::Json });
+                    let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
+                        Format::Human
+                    } else {
+                        Format::Json
+                    });
                     match format {
                         Format::Json => match serde_json::to_string_pretty(&report) {
                             Ok(s) => println!("{s}"),
                             Err(e) => eprintln!("zreplrs: cannot encode the result: {e}"),
                         },
-                        Format::Human => print!("{}", crate::report::human::replicate_table(&report)),
+                        Format::Human => {
+                            print!("{}", crate::report::human::replicate_table(&report))
+                        }
                     }
                     report.exit_code()
                 }

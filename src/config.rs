@@ -512,6 +512,11 @@ impl Target {
             };
             (address.to_string(), port)
         } else {
+            if host_port.matches(':').count() > 1 {
+                return Err(bad(
+                    "write IPv6 addresses in brackets, e.g. ssh://[::1]/backup".to_string(),
+                ));
+            }
             let (host, port) = match host_port.split_once(':') {
                 Some((host, port)) => (host, Some(port)),
                 None => (host_port, None),
@@ -524,13 +529,8 @@ impl Target {
                 .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
             {
                 return Err(bad(format!(
-                    "character '{}' is not allowed in the host name{}",
-                    c.escape_debug(),
-                    if c == ':' {
-                        " (write IPv6 addresses in brackets, e.g. ssh://[::1]/backup)"
-                    } else {
-                        ""
-                    }
+                    "character '{}' is not allowed in the host name (allowed: letters, digits, - . _)",
+                    c.escape_debug()
                 )));
             }
             if host.starts_with(['-', '.']) {
@@ -1210,7 +1210,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             ),
             "{e}"
         );
-        assert!(e.contains("(line 12, column 1)"), "{e}");
+        assert!(e.contains("(line 11, column 1)"), "{e}");
     }
 
     #[test]
@@ -1219,7 +1219,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         assert!(e.starts_with("/etc/zreplrs/zreplrs.toml: "), "{e}");
         assert!(e.contains("(line 1, column"), "{e}");
         assert!(!e.contains('\n'), "{e}");
-        let e = parse_err(&format!("{}target = \"local:x\"\n", job_toml("j", "")));
+        let e = parse_err(&job_toml("j", "target = \"local:x\""));
         assert!(e.contains("duplicate key `target`"), "{e}");
     }
 
@@ -1365,7 +1365,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             ("ssh://[nope]/backup", "is not an IPv6 address"),
             ("ssh://[::1]x/backup", "unexpected \"x\" after ']'"),
             ("ssh://ho st/backup", "not allowed in the host name"),
-            ("ssh://-oProxyCommand=x/backup", "must not begin with '-'"),
+            ("ssh://-oProxy/backup", "must not begin with '-'"),
             ("http://host/backup", "unknown scheme \"http\""),
             ("sftp://host/backup", "unknown scheme \"sftp\""),
         ] {

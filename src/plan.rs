@@ -27,9 +27,15 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenState {
     None,
-    Decoded { token: String, decoded: ResumeToken },
+    Decoded {
+        token: String,
+        decoded: ResumeToken,
+    },
     /// `zfs send -nvt` could not decode it; the message says why.
-    Undecodable { token: String, message: String },
+    Undecodable {
+        token: String,
+        message: String,
+    },
 }
 
 /// One send: a full stream (`from` = None) or an incremental, possibly resumed from a token.
@@ -69,7 +75,10 @@ pub enum FsPlan {
         /// The receiver dataset is an empty placeholder that the first (full) step replaces.
         replace_placeholder: bool,
     },
-    Conflict { kind: ConflictKind, reason: String },
+    Conflict {
+        kind: ConflictKind,
+        reason: String,
+    },
 }
 
 impl FsPlan {
@@ -89,7 +98,12 @@ fn name_list(vs: &[&Version]) -> String {
     match vs {
         [] => "none".to_string(),
         [one] => one.relative_name(),
-        [first, .., last] => format!("{} … {} ({} in all)", first.relative_name(), last.relative_name(), vs.len()),
+        [first, .., last] => format!(
+            "{} … {} ({} in all)",
+            first.relative_name(),
+            last.relative_name(),
+            vs.len()
+        ),
     }
 }
 
@@ -110,14 +124,23 @@ fn chain(from: Option<&Version>, tos: &[&Version]) -> Vec<Step> {
     let mut steps = Vec::with_capacity(tos.len());
     let mut prev = from.cloned();
     for to in tos {
-        steps.push(Step { from: prev.take(), to: (*to).clone(), resume_token: None });
+        steps.push(Step {
+            from: prev.take(),
+            to: (*to).clone(),
+            resume_token: None,
+        });
         prev = Some((*to).clone());
     }
     steps
 }
 
 /// Plans one filesystem. `receiver` is the receiver's dataset for this filesystem, if it exists.
-pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &TokenState, policy: &Policy) -> FsPlan {
+pub fn plan_filesystem(
+    sender: &FsEntry,
+    receiver: Option<&FsEntry>,
+    token: &TokenState,
+    policy: &Policy,
+) -> FsPlan {
     let fs = sender.name.as_str();
     if policy.encrypted && !sender.is_encrypted() {
         return conflict(
@@ -126,7 +149,9 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         );
     }
     let sender_snaps: Vec<&Version> = sender.snapshots().collect();
-    let recv_snaps: Vec<&Version> = receiver.map(|r| r.snapshots().collect()).unwrap_or_default();
+    let recv_snaps: Vec<&Version> = receiver
+        .map(|r| r.snapshots().collect())
+        .unwrap_or_default();
 
     // The incremental base: the receiver's newest snapshot, which the sender must have (snapshot or bookmark).
     let base: Option<&Version> = match recv_snaps.last() {
@@ -138,7 +163,11 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
     };
     // Sender snapshots the receiver still needs, oldest first.
     let candidates: Vec<&Version> = match base {
-        Some(b) => sender_snaps.iter().copied().filter(|s| s.createtxg > b.createtxg).collect(),
+        Some(b) => sender_snaps
+            .iter()
+            .copied()
+            .filter(|s| s.createtxg > b.createtxg)
+            .collect(),
         None => sender_snaps.clone(),
     };
 
@@ -150,8 +179,10 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         TokenState::Undecodable { message, .. } => {
             return conflict(
                 ConflictKind::ResumeTokenUndecodable,
-                format!("the receiver's resume token for {fs} cannot be decoded ({message}); \
-                         discard it with `zfs receive -A` on the receiver"),
+                format!(
+                    "the receiver's resume token for {fs} cannot be decoded ({message}); \
+                         discard it with `zfs receive -A` on the receiver"
+                ),
             )
         }
         TokenState::Decoded { token, decoded } => {
@@ -173,10 +204,18 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
 
     let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
     if let Some(step) = resumed {
-        let rest: Vec<&Version> = candidates.iter().copied().filter(|s| s.createtxg > step.to.createtxg).collect();
+        let rest: Vec<&Version> = candidates
+            .iter()
+            .copied()
+            .filter(|s| s.createtxg > step.to.createtxg)
+            .collect();
         let mut steps = vec![step.clone()];
         steps.extend(chain(Some(&step.to), &rest));
-        return FsPlan::Replicate { steps, abort_stale_token: false, replace_placeholder };
+        return FsPlan::Replicate {
+            steps,
+            abort_stale_token: false,
+            replace_placeholder,
+        };
     }
 
     if base.is_none() {
@@ -200,23 +239,38 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             InitialReplication::Fail => {
                 return conflict(
                     ConflictKind::InitialReplicationRefused,
-                    format!("{fs} needs an initial full send ({} on the sender) and the job sets \
-                             initial_replication = \"fail\"", name_list(&sender_snaps)),
+                    format!(
+                        "{fs} needs an initial full send ({} on the sender) and the job sets \
+                             initial_replication = \"fail\"",
+                        name_list(&sender_snaps)
+                    ),
                 )
             }
             InitialReplication::MostRecent => sender_snaps.last().copied().into_iter().collect(),
             InitialReplication::All => sender_snaps.clone(),
         };
-        return FsPlan::Replicate { steps: chain(None, &tos), abort_stale_token, replace_placeholder };
+        return FsPlan::Replicate {
+            steps: chain(None, &tos),
+            abort_stale_token,
+            replace_placeholder,
+        };
     }
 
     if candidates.is_empty() {
         if abort_stale_token {
-            return FsPlan::Replicate { steps: Vec::new(), abort_stale_token, replace_placeholder: false };
+            return FsPlan::Replicate {
+                steps: Vec::new(),
+                abort_stale_token,
+                replace_placeholder: false,
+            };
         }
         return FsPlan::UpToDate;
     }
-    FsPlan::Replicate { steps: chain(base, &candidates), abort_stale_token, replace_placeholder: false }
+    FsPlan::Replicate {
+        steps: chain(base, &candidates),
+        abort_stale_token,
+        replace_placeholder: false,
+    }
 }
 
 enum TokenVerdict<'a> {
@@ -275,7 +329,10 @@ fn validate_token<'a>(
 
 fn diverged_or_unrelated(fs: &str, sender_snaps: &[&Version], recv_snaps: &[&Version]) -> FsPlan {
     let newest = recv_snaps[recv_snaps.len() - 1];
-    let common = recv_snaps.iter().rev().find(|r| sender_snaps.iter().any(|s| s.guid == r.guid));
+    let common = recv_snaps
+        .iter()
+        .rev()
+        .find(|r| sender_snaps.iter().any(|s| s.guid == r.guid));
     match common {
         Some(c) => {
             let extra: Vec<&Version> = recv_snaps.iter().copied().filter(|r| r.createtxg > c.createtxg).collect();

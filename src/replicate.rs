@@ -15,14 +15,15 @@ use crate::lock::{self, LockError};
 use crate::plan::{self, FsPlan, Policy, Step, TokenState};
 use crate::report::progress::Progress;
 use crate::report::{
-    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport, RunResult, StepReport, StepResult,
+    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport,
+    RunResult, StepReport, StepResult,
 };
 use crate::step::{self, StepContext};
 use crate::transport;
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::send::{resume_send_args, send_args, SendSpec};
-use crate::zfs::{Version, Zfs, ZfsError};
+use crate::zfs::{Zfs, ZfsError};
 
 /// Options of one `replicate` run.
 #[derive(Debug, Clone, Default)]
@@ -44,18 +45,26 @@ struct AttemptError {
 
 impl From<AgentError> for AttemptError {
     fn from(e: AgentError) -> Self {
-        AttemptError { connectivity: e.is_connectivity(), error: ErrorReport::new(e.kind(), e.to_string()) }
+        AttemptError {
+            connectivity: e.is_connectivity(),
+            error: ErrorReport::new(e.kind(), e.to_string()),
+        }
     }
 }
 
 impl From<ZfsError> for AttemptError {
     fn from(e: ZfsError) -> Self {
-        AttemptError { connectivity: false, error: zfs_error(&e) }
+        AttemptError {
+            connectivity: false,
+            error: zfs_error(&e),
+        }
     }
 }
 
 fn zfs_error(e: &ZfsError) -> ErrorReport {
-    let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+    let kind = serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
     ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string())
 }
 
@@ -98,7 +107,11 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         };
         // Connectivity failures inside a step also end the attempt.
         let step_conn = filesystems.iter().find_map(|f| f.1.clone());
-        let outcome = if outcome == AttemptOutcome::Completed && step_conn.is_some() { AttemptOutcome::ConnectivityError } else { outcome };
+        let outcome = if outcome == AttemptOutcome::Completed && step_conn.is_some() {
+            AttemptOutcome::ConnectivityError
+        } else {
+            outcome
+        };
         report.attempts.push(AttemptReport {
             number,
             started_at: attempt_started,
@@ -121,7 +134,14 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
             && !opts.dry_run;
         if retry {
             for f in &fs_reports {
-                done_before.insert(f.name.clone(), f.steps.iter().filter(|s| s.result == StepResult::Done).cloned().collect());
+                done_before.insert(
+                    f.name.clone(),
+                    f.steps
+                        .iter()
+                        .filter(|s| s.result == StepResult::Done)
+                        .cloned()
+                        .collect(),
+                );
             }
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(60));
@@ -134,10 +154,15 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
     report.finished_at = report::now_rfc3339();
     report.duration_seconds = started.elapsed().as_secs_f64();
     report.summarize();
-    if let Some(dir) = opts.textfile_dir.as_deref().or_else(|| job.textfile_dir(&config.global)) {
+    if let Some(dir) = opts
+        .textfile_dir
+        .as_deref()
+        .or_else(|| job.textfile_dir(&config.global))
+    {
         if !opts.dry_run {
             let t = metrics::replication_textfile(&report, report::unix_now());
-            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name)) {
+            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name))
+            {
                 eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
             }
         }
@@ -160,18 +185,29 @@ struct FsWork<'a> {
 
 /// One attempt: returns a report per filesystem (with the connectivity error that ended its step, if any)
 /// and the error that ended the attempt before filesystems could be handled.
-fn attempt(job: &Job, opts: &Options, progress: &Progress) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<AttemptError>) {
+fn attempt(
+    job: &Job,
+    opts: &Options,
+    progress: &Progress,
+) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<AttemptError>) {
     match attempt_inner(job, opts, progress) {
         Ok(v) => (v, None),
         Err(e) => (Vec::new(), Some(e)),
     }
 }
 
-fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(FsReport, Option<ErrorReport>)>, AttemptError> {
+fn attempt_inner(
+    job: &Job,
+    opts: &Options,
+    progress: &Progress,
+) -> Result<Vec<(FsReport, Option<ErrorReport>)>, AttemptError> {
     let zfs = Zfs::new();
     let mut conn = transport::connect(job)?;
     let root = DatasetName::new(&conn.client().hello.root).map_err(|e| AttemptError {
-        error: ErrorReport::new("protocol", format!("the receiver announced an invalid root: {e}")),
+        error: ErrorReport::new(
+            "protocol",
+            format!("the receiver announced an invalid root: {e}"),
+        ),
         connectivity: false,
     })?;
 
@@ -182,20 +218,34 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
     let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
     for w in &recv_reply.filesystems {
         let e = convert::from_wire(&root, w).map_err(|e| AttemptError {
-            error: ErrorReport::new("protocol", format!("the receiver listed an invalid name: {e}")),
+            error: ErrorReport::new(
+                "protocol",
+                format!("the receiver listed an invalid name: {e}"),
+            ),
             connectivity: false,
         })?;
         receiver.insert(e.name.clone(), e);
     }
 
-    let policy = Policy { initial: job.initial_replication, encrypted: job.send.encrypted, raw: job.send.flags.raw };
+    let policy = Policy {
+        initial: job.initial_replication,
+        encrypted: job.send.encrypted,
+        raw: job.send.flags.raw,
+    };
     let step_tag = job.name.step_hold_tag();
     let stale_holds = step_holds_by_fs(&zfs, &sender, job)?;
     let mut work: Vec<FsWork> = Vec::new();
-    for fs in sender.filesystems.values().filter(|f| job.filesystems.includes(&f.name)) {
+    for fs in sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
         let rel = fs.name.to_string();
         let target = root.child(&rel).map_err(|e| AttemptError {
-            error: ErrorReport::new("invalid_name", format!("receiver path for {}: {e}", fs.name)),
+            error: ErrorReport::new(
+                "invalid_name",
+                format!("receiver path for {}: {e}", fs.name),
+            ),
             connectivity: false,
         })?;
         let recv_entry = receiver.get(&target);
@@ -203,7 +253,10 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
             None => TokenState::None,
             Some(token) => match zfs.decode_resume_token(&token) {
                 Ok(decoded) => TokenState::Decoded { token, decoded },
-                Err(e) => TokenState::Undecodable { token, message: e.message },
+                Err(e) => TokenState::Undecodable {
+                    token,
+                    message: e.message,
+                },
             },
         };
         let plan = plan::plan_filesystem(fs, recv_entry, &token, &policy);
@@ -212,7 +265,11 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
             .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
             .filter_map(|b| fs.name.bookmark(&b.short).ok())
             .collect();
-        let estimates = plan.steps().iter().map(|s| estimate(&zfs, job, fs, s)).collect();
+        let estimates = plan
+            .steps()
+            .iter()
+            .map(|s| estimate(&zfs, job, fs, s))
+            .collect();
         work.push(FsWork {
             sender: fs,
             target,
@@ -244,17 +301,41 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
             FsPlan::UpToDate => {}
             FsPlan::Conflict { kind, reason } => {
                 fsr.result = FsResult::Conflict;
-                let kind = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let kind = serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
                 fsr.error = Some(ErrorReport::new(kind, reason.clone()));
-                fsr.resumable = receiver.get(&w.target).is_some_and(|r| r.resume_token.is_some());
+                fsr.resumable = receiver
+                    .get(&w.target)
+                    .is_some_and(|r| r.resume_token.is_some());
             }
-            FsPlan::Replicate { steps, abort_stale_token, replace_placeholder } => {
+            FsPlan::Replicate {
+                steps,
+                abort_stale_token,
+                replace_placeholder,
+            } => {
                 fsr.steps = steps
                     .iter()
                     .zip(&w.estimates)
-                    .map(|(s, e)| step_report(&w.sender.name, s, *e, if opts.dry_run { StepResult::Planned } else { StepResult::NotAttempted }))
+                    .map(|(s, e)| {
+                        step_report(
+                            &w.sender.name,
+                            s,
+                            *e,
+                            if opts.dry_run {
+                                StepResult::Planned
+                            } else {
+                                StepResult::NotAttempted
+                            },
+                        )
+                    })
                     .collect();
-                fsr.result = if opts.dry_run { FsResult::Planned } else { FsResult::Ok };
+                fsr.result = if opts.dry_run {
+                    FsResult::Planned
+                } else {
+                    FsResult::Ok
+                };
                 if !opts.dry_run {
                     let ctx = StepContext {
                         zfs: &zfs,
@@ -281,15 +362,30 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
                     } else {
                         let mut old_cursors = w.old_cursors.clone();
                         for (i, s) in steps.iter().enumerate() {
-                            let bar = progress.transfer(&format!("{} {}", w.sender.name, s.to.relative_name()), w.estimates[i]);
-                            let r = step::execute(&ctx, conn.client(), s, *replace_placeholder && i == 0, &old_cursors, &mut |b| bar.set_position(b));
+                            let bar = progress.transfer(
+                                &format!("{} {}", w.sender.name, s.to.relative_name()),
+                                w.estimates[i],
+                            );
+                            let r = step::execute(
+                                &ctx,
+                                conn.client(),
+                                s,
+                                *replace_placeholder && i == 0,
+                                &old_cursors,
+                                &mut |b| bar.set_position(b),
+                            );
                             bar.finish_and_clear();
                             match r {
                                 Ok(bytes) => {
                                     fsr.steps[i].bytes = bytes;
                                     fsr.steps[i].result = StepResult::Done;
                                     newest_guid = Some(s.to.guid);
-                                    old_cursors = w.sender.name.bookmark(&job.name.cursor_bookmark_short(s.to.guid.0)).into_iter().collect();
+                                    old_cursors = w
+                                        .sender
+                                        .name
+                                        .bookmark(&job.name.cursor_bookmark_short(s.to.guid.0))
+                                        .into_iter()
+                                        .collect();
                                 }
                                 Err(f) => {
                                     fsr.steps[i].bytes = f.bytes;
@@ -312,7 +408,11 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
         if let Some(g) = newest_guid {
             if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
                 fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
-                fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
+                fsr.pending_snapshots = w
+                    .sender
+                    .snapshots()
+                    .filter(|s| s.createtxg > v.createtxg)
+                    .count() as u64;
             }
         } else {
             fsr.pending_snapshots = w.sender.snapshots().count() as u64;
@@ -328,7 +428,12 @@ fn attempt_inner(job: &Job, opts: &Options, progress: &Progress) -> Result<Vec<(
     Ok(results)
 }
 
-fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {
+fn step_report(
+    fs: &DatasetName,
+    s: &Step,
+    estimate: Option<u64>,
+    result: StepResult,
+) -> StepReport {
     StepReport {
         from: s.from.as_ref().map(|f| f.full_name(fs.as_str())),
         from_guid: s.from.as_ref().map(|f| f.guid),
@@ -345,18 +450,34 @@ fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepRe
 fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
     let args = match &s.resume_token {
         Some(t) => resume_send_args(t, true),
-        None => send_args(&job.send.flags, &SendSpec { fs: &fs.name, from: s.from.as_ref(), to: &s.to }, true),
+        None => send_args(
+            &job.send.flags,
+            &SendSpec {
+                fs: &fs.name,
+                from: s.from.as_ref(),
+                to: &s.to,
+            },
+            true,
+        ),
     };
     zfs.estimate(&args).ok().and_then(|e| e.bytes())
 }
 
 /// This job's step holds on the sender, by filesystem (one `zfs holds` call for all held snapshots).
-fn step_holds_by_fs(zfs: &Zfs, sender: &Listing, job: &Job) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
+fn step_holds_by_fs(
+    zfs: &Zfs,
+    sender: &Listing,
+    job: &Job,
+) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
     let held: Vec<SnapshotName> = sender
         .filesystems
         .values()
         .filter(|f| job.filesystems.includes(&f.name))
-        .flat_map(|f| f.snapshots().filter(|v| v.userrefs.unwrap_or(0) > 0).filter_map(|v| f.name.snapshot(&v.short).ok()))
+        .flat_map(|f| {
+            f.snapshots()
+                .filter(|v| v.userrefs.unwrap_or(0) > 0)
+                .filter_map(|v| f.name.snapshot(&v.short).ok())
+        })
         .collect();
     let tag = job.name.step_hold_tag();
     let mut by_fs: BTreeMap<DatasetName, Vec<SnapshotName>> = BTreeMap::new();
@@ -370,20 +491,20 @@ fn step_holds_by_fs(zfs: &Zfs, sender: &Listing, job: &Job) -> Result<BTreeMap<D
 
 /// Lag: seconds since the creation of each filesystem's newest replicated version (one batched `zfs get`).
 fn fill_lag(zfs: &Zfs, results: &mut [(FsReport, Option<ErrorReport>)]) {
-    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
+    let names: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.0.newest_replicated.clone())
+        .collect();
     if names.is_empty() {
         return;
     }
-    let Ok(times) = zfs.creation_times(&names) else { return };
+    let Ok(times) = zfs.creation_times(&names) else {
+        return;
+    };
     let now = report::unix_now();
     for (r, _) in results.iter_mut() {
         if let Some(c) = r.newest_replicated.as_ref().and_then(|n| times.get(n)) {
             r.lag_seconds = Some(now.saturating_sub(*c));
         }
     }
-}
-
-/// The version on the sender with this GUID, preferring snapshots (used by status and tests).
-pub fn sender_version<'a>(fs: &'a FsEntry, guid: crate::zfs::Guid) -> Option<&'a Version> {
-    fs.versions.iter().filter(|v| v.guid == guid).min_by_key(|v| !v.is_snapshot())
 }

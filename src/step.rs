@@ -46,21 +46,39 @@ pub struct StepFailure {
 
 impl StepFailure {
     fn zfs(e: ZfsError) -> Self {
-        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
-        StepFailure { error: ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string()), connectivity: false, bytes: 0 }
+        let kind = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+        StepFailure {
+            error: ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string()),
+            connectivity: false,
+            bytes: 0,
+        }
     }
 
     fn agent(e: AgentError, bytes: u64) -> Self {
-        StepFailure { connectivity: e.is_connectivity(), error: ErrorReport::new(e.kind(), e.to_string()), bytes }
+        StepFailure {
+            connectivity: e.is_connectivity(),
+            error: ErrorReport::new(e.kind(), e.to_string()),
+            bytes,
+        }
     }
 }
 
 fn snapshot_of(fs: &DatasetName, v: &crate::zfs::Version) -> Result<SnapshotName, StepFailure> {
-    fs.snapshot(&v.short).map_err(|e| StepFailure { error: ErrorReport::new("invalid_name", e.to_string()), connectivity: false, bytes: 0 })
+    fs.snapshot(&v.short).map_err(|e| StepFailure {
+        error: ErrorReport::new("invalid_name", e.to_string()),
+        connectivity: false,
+        bytes: 0,
+    })
 }
 
 fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailure> {
-    fs.bookmark(short).map_err(|e| StepFailure { error: ErrorReport::new("invalid_name", e.to_string()), connectivity: false, bytes: 0 })
+    fs.bookmark(short).map_err(|e| StepFailure {
+        error: ErrorReport::new("invalid_name", e.to_string()),
+        connectivity: false,
+        bytes: 0,
+    })
 }
 
 /// The snapshots a step protects with step holds: `from` (when it is a snapshot) and `to`.
@@ -94,23 +112,45 @@ pub fn execute(
 
     // 1. Protect the step.
     match ctx.protection {
-        Protection::GuaranteeResumability => ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?,
-        Protection::GuaranteeIncremental => ctx.zfs.bookmark(to.as_str(), step.to.guid, &tentative).map_err(StepFailure::zfs)?,
+        Protection::GuaranteeResumability => {
+            ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?
+        }
+        Protection::GuaranteeIncremental => ctx
+            .zfs
+            .bookmark(to.as_str(), step.to.guid, &tentative)
+            .map_err(StepFailure::zfs)?,
         Protection::GuaranteeNothing => {}
     }
 
     // 2. Send and receive.
     let args = match &step.resume_token {
         Some(token) => resume_send_args(token, false),
-        None => send_args(&ctx.flags, &SendSpec { fs: ctx.fs, from: step.from.as_ref(), to: &step.to }, false),
+        None => send_args(
+            &ctx.flags,
+            &SendSpec {
+                fs: ctx.fs,
+                from: step.from.as_ref(),
+                to: &step.to,
+            },
+            false,
+        ),
     };
     let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.
     let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
-    let fail = |e: ZfsError| StepFailure { bytes, ..StepFailure::zfs(e) };
-    ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
-    let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
+    let fail = |e: ZfsError| StepFailure {
+        bytes,
+        ..StepFailure::zfs(e)
+    };
+    ctx.zfs
+        .bookmark(to.as_str(), step.to.guid, &cursor)
+        .map_err(fail)?;
+    let mut stale: Vec<BookmarkName> = old_cursors
+        .iter()
+        .filter(|b| **b != cursor)
+        .cloned()
+        .collect();
     if ctx.protection == Protection::GuaranteeIncremental {
         stale.push(tentative);
     }
@@ -148,7 +188,10 @@ fn stream(
     });
     let Some(mut stdout) = send.stdout.take() else {
         let _ = send.kill();
-        return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
+        return Err(StepFailure::zfs(ZfsError::parse(
+            args,
+            "zfs send has no stdout",
+        )));
     };
     let req = proto::ReceiveRequest {
         fs: ctx.rel.to_string(),
@@ -160,26 +203,51 @@ fn stream(
         last_received_hold: ctx.protection != Protection::GuaranteeNothing,
     };
     let mut moved: u64 = 0;
-    let result = client.receive(req, &mut stdout, ctx.stall_timeout, &mut |b| {
-        moved = b;
-        on_bytes(b)
-    });
-    if result.is_err() {
-        let _ = send.kill();
-    }
-    drop(stdout);
-    let status = send.wait();
-    let send_err = stderr_reader.join().unwrap_or_default();
-    let send_ok = matches!(status, Ok(s) if s.success());
-    match result {
-        Ok(streamed) if send_ok => Ok(streamed.bytes),
-        Ok(_) => Err(StepFailure::zfs(ZfsError::from_stderr(args, status.ok().and_then(|s| s.code()), &send_err))),
-        Err(StreamError::Agent(e)) if !send_ok && !send_err.trim().is_empty() && !e.is_connectivity() => {
-            // zfs send failed first; its message is the cause.
-            let _ = e;
-            Err(StepFailure { bytes: moved, ..StepFailure::zfs(ZfsError::from_stderr(args, None, &send_err)) })
+    let mut send_status: Option<std::io::Result<std::process::ExitStatus>> = None;
+    let mut source_ok = || -> Result<(), String> {
+        let status = send.wait();
+        let ok = matches!(status, Ok(s) if s.success());
+        send_status = Some(status);
+        if ok {
+            Ok(())
+        } else {
+            Err(String::new())
         }
+    };
+    let result = client.receive(
+        req,
+        &mut stdout,
+        &mut source_ok,
+        ctx.stall_timeout,
+        &mut |b| {
+            moved = b;
+            on_bytes(b)
+        },
+    );
+    drop(stdout);
+    let status = match send_status {
+        Some(s) => s,
+        None => {
+            let _ = send.kill();
+            send.wait()
+        }
+    };
+    let send_err = stderr_reader.join().unwrap_or_default();
+    let send_failed = || {
+        let code = status.as_ref().ok().and_then(|s| s.code());
+        let msg = match (&status, send_err.trim()) {
+            (Ok(st), "") => format!("zfs send exited with {st} after {moved} bytes"),
+            (Err(e), "") => format!("cannot wait for zfs send: {e}"),
+            (_, m) => m.to_string(),
+        };
+        StepFailure {
+            bytes: moved,
+            ..StepFailure::zfs(ZfsError::from_stderr(args, code, &msg))
+        }
+    };
+    match result {
+        Ok(streamed) => Ok(streamed.bytes),
+        Err(StreamError::Source(_)) => Err(send_failed()),
         Err(StreamError::Agent(e)) => Err(StepFailure::agent(e, moved)),
-        Err(StreamError::Source(m)) => Err(StepFailure { error: ErrorReport::new("zfs_send", m), connectivity: false, bytes: moved }),
     }
 }

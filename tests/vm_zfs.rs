@@ -6,7 +6,9 @@ mod vmlib;
 
 use vmlib::*;
 use zreplrs::zfs::names::{BookmarkName, DatasetName, SnapshotName};
-use zreplrs::zfs::send::{parse_dry_send, recv_args, send_args, RecvOptions, SendFlags, SendSpec, SizeEstimate};
+use zreplrs::zfs::send::{
+    parse_dry_send, recv_args, send_args, RecvOptions, SendFlags, SendSpec, SizeEstimate,
+};
 use zreplrs::zfs::{Guid, Zfs, ZfsErrorKind};
 
 fn ds(s: &str) -> DatasetName {
@@ -28,16 +30,39 @@ fn list_reads_a_whole_subtree_in_one_call() {
     zfs(&["create", "-V", "8M", &p.ds("vol")]);
     let g1 = snap(&p.ds("a"), "s1");
     let g2 = snap(&p.ds("a"), "s2");
-    zfs(&["bookmark", &format!("{}@s1", p.ds("a")), &format!("{}#b1", p.ds("a"))]);
+    zfs(&[
+        "bookmark",
+        &format!("{}@s1", p.ds("a")),
+        &format!("{}#b1", p.ds("a")),
+    ]);
     zfs(&["hold", "t", &format!("{}@s2", p.ds("a"))]);
     let l = Zfs::new().list(&[ds(&p.name)], false).unwrap();
-    assert_eq!(l.filesystems.len(), 4, "{:?}", l.filesystems.keys().collect::<Vec<_>>());
+    assert_eq!(
+        l.filesystems.len(),
+        4,
+        "{:?}",
+        l.filesystems.keys().collect::<Vec<_>>()
+    );
     let a = l.get(&ds(&p.ds("a"))).unwrap();
-    let got: Vec<(String, u64, Option<u64>)> = a.versions.iter().map(|v| (v.relative_name(), v.guid.0, v.userrefs)).collect();
-    assert_eq!(got, vec![("@s1".into(), g1, Some(0)), ("#b1".into(), g1, None), ("@s2".into(), g2, Some(1))]);
+    let got: Vec<(String, u64, Option<u64>)> = a
+        .versions
+        .iter()
+        .map(|v| (v.relative_name(), v.guid.0, v.userrefs))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("@s1".into(), g1, Some(0)),
+            ("#b1".into(), g1, None),
+            ("@s2".into(), g2, Some(1))
+        ]
+    );
     assert!(a.versions.iter().all(|v| v.creation.is_none()));
     assert_eq!(a.guid, Guid(guid(&p.ds("a"))));
-    assert_eq!(l.get(&ds(&p.ds("vol"))).unwrap().kind, zreplrs::zfs::list::DatasetKind::Volume);
+    assert_eq!(
+        l.get(&ds(&p.ds("vol"))).unwrap().kind,
+        zreplrs::zfs::list::DatasetKind::Volume
+    );
     assert!(a.resume_token.is_none() && a.encryption.is_none() && !a.placeholder_prop);
 }
 
@@ -50,13 +75,20 @@ fn list_with_creation_and_batched_creation_times() {
     snap(&p.ds("a"), "s2");
     let zfs_ = Zfs::new();
     let l = zfs_.list(&[ds(&p.ds("a"))], true).unwrap();
-    let c = l.get(&ds(&p.ds("a"))).unwrap().versions[0].creation.unwrap();
-    assert_eq!(c.to_string(), prop(&format!("{}@s1", p.ds("a")), "creation"));
+    let c = l.get(&ds(&p.ds("a"))).unwrap().versions[0]
+        .creation
+        .unwrap();
+    assert_eq!(
+        c.to_string(),
+        prop(&format!("{}@s1", p.ds("a")), "creation")
+    );
     let names = vec![format!("{}@s1", p.ds("a")), format!("{}@s2", p.ds("a"))];
     let times = zfs_.creation_times(&names).unwrap();
     assert_eq!(times.len(), 2);
     assert_eq!(times[&names[0]], c);
-    let e = zfs_.creation_times(&[format!("{}@nope", p.ds("a"))]).unwrap_err();
+    let e = zfs_
+        .creation_times(&[format!("{}@nope", p.ds("a"))])
+        .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
 }
 
@@ -74,7 +106,14 @@ fn list_of_a_missing_dataset_is_does_not_exist() {
 fn list_shows_encryption_and_placeholders() {
     let p = Pool::new("le");
     std::fs::write("/tmp/le.key", "0123456789abcdef0123456789abcdef").unwrap();
-    create_fs_with(&p.ds("enc"), &["encryption=on", "keyformat=passphrase", "keylocation=file:///tmp/le.key"]);
+    create_fs_with(
+        &p.ds("enc"),
+        &[
+            "encryption=on",
+            "keyformat=passphrase",
+            "keylocation=file:///tmp/le.key",
+        ],
+    );
     let zfs_ = Zfs::new();
     zfs_.create_placeholder(&ds(&p.ds("ph"))).unwrap();
     zfs_.create_placeholder(&ds(&p.ds("ph"))).unwrap(); // idempotent
@@ -85,7 +124,10 @@ fn list_shows_encryption_and_placeholders() {
     assert!(l.get(&ds(&p.ds("ph"))).unwrap().is_placeholder());
     let child = l.get(&ds(&p.ds("ph/child"))).unwrap();
     assert!(child.placeholder_prop, "the property is inherited");
-    assert!(!child.is_placeholder(), "a child with snapshots is not a placeholder");
+    assert!(
+        !child.is_placeholder(),
+        "a child with snapshots is not a placeholder"
+    );
     assert_eq!(prop(&p.ds("ph"), "canmount"), "off");
 }
 
@@ -97,7 +139,10 @@ fn hold_is_batched_and_idempotent() {
     create_fs(&p.ds("b"));
     snap(&p.ds("a"), "s");
     snap(&p.ds("b"), "s");
-    let snaps = [sn(&format!("{}@s", p.ds("a"))), sn(&format!("{}@s", p.ds("b")))];
+    let snaps = [
+        sn(&format!("{}@s", p.ds("a"))),
+        sn(&format!("{}@s", p.ds("b"))),
+    ];
     let zfs_ = Zfs::new();
     zfs_.hold("zrepl_STEP_J_j", &snaps[..1]).unwrap();
     zfs_.hold("zrepl_STEP_J_j", &snaps).unwrap(); // one already held: still fine, and the other gets it
@@ -114,7 +159,10 @@ fn hold_on_a_missing_snapshot_fails_and_holds_nothing() {
     let p = Pool::new("hm");
     create_fs(&p.ds("a"));
     snap(&p.ds("a"), "s");
-    let snaps = [sn(&format!("{}@s", p.ds("a"))), sn(&format!("{}@gone", p.ds("a")))];
+    let snaps = [
+        sn(&format!("{}@s", p.ds("a"))),
+        sn(&format!("{}@gone", p.ds("a"))),
+    ];
     let e = Zfs::new().hold("t", &snaps).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
     assert!(holds(snaps[0].as_str()).is_empty(), "zfs hold is atomic");
@@ -163,11 +211,18 @@ fn bookmark_with_another_guid_is_an_error() {
     let g2 = snap(&p.ds("a"), "s2");
     let b = bm(&format!("{}#c", p.ds("a")));
     let zfs_ = Zfs::new();
-    zfs_.bookmark(&format!("{}@s1", p.ds("a")), Guid(g1), &b).unwrap();
-    let e = zfs_.bookmark(&format!("{}@s2", p.ds("a")), Guid(g2), &b).unwrap_err();
+    zfs_.bookmark(&format!("{}@s1", p.ds("a")), Guid(g1), &b)
+        .unwrap();
+    let e = zfs_
+        .bookmark(&format!("{}@s2", p.ds("a")), Guid(g2), &b)
+        .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::AlreadyExists);
     assert!(e.message.contains(&g1.to_string()), "{e}");
-    assert_eq!(bookmarks(&p.ds("a")), vec![("c".to_string(), g1)], "unchanged");
+    assert_eq!(
+        bookmarks(&p.ds("a")),
+        vec![("c".to_string(), g1)],
+        "unchanged"
+    );
 }
 
 #[test]
@@ -175,7 +230,13 @@ fn bookmark_with_another_guid_is_an_error() {
 fn bookmark_of_a_missing_snapshot_fails() {
     let p = Pool::new("bm");
     create_fs(&p.ds("a"));
-    let e = Zfs::new().bookmark(&format!("{}@nope", p.ds("a")), Guid(1), &bm(&format!("{}#c", p.ds("a")))).unwrap_err();
+    let e = Zfs::new()
+        .bookmark(
+            &format!("{}@nope", p.ds("a")),
+            Guid(1),
+            &bm(&format!("{}#c", p.ds("a"))),
+        )
+        .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
     assert!(bookmarks(&p.ds("a")).is_empty());
 }
@@ -187,12 +248,21 @@ fn snapshot_of_several_datasets_is_atomic() {
     create_fs(&p.ds("a"));
     create_fs(&p.ds("b"));
     let zfs_ = Zfs::new();
-    zfs_.snapshot(&[sn(&format!("{}@x", p.ds("a"))), sn(&format!("{}@x", p.ds("b")))]).unwrap();
+    zfs_.snapshot(&[
+        sn(&format!("{}@x", p.ds("a"))),
+        sn(&format!("{}@x", p.ds("b"))),
+    ])
+    .unwrap();
     let ta = prop(&format!("{}@x", p.ds("a")), "createtxg");
     let tb = prop(&format!("{}@x", p.ds("b")), "createtxg");
     assert_eq!(ta, tb, "one transaction group");
     // One name that already exists: nothing is taken.
-    let e = zfs_.snapshot(&[sn(&format!("{}@y", p.ds("a"))), sn(&format!("{}@x", p.ds("b")))]).unwrap_err();
+    let e = zfs_
+        .snapshot(&[
+            sn(&format!("{}@y", p.ds("a"))),
+            sn(&format!("{}@x", p.ds("b"))),
+        ])
+        .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::AlreadyExists, "{e}");
     assert!(!exists(&format!("{}@y", p.ds("a"))));
 }
@@ -240,9 +310,16 @@ fn destroy_bookmarks_missing_is_ok() {
     let p = Pool::new("db");
     create_fs(&p.ds("a"));
     snap(&p.ds("a"), "s1");
-    zfs(&["bookmark", &format!("{}@s1", p.ds("a")), &format!("{}#b", p.ds("a"))]);
+    zfs(&[
+        "bookmark",
+        &format!("{}@s1", p.ds("a")),
+        &format!("{}#b", p.ds("a")),
+    ]);
     let zfs_ = Zfs::new();
-    let b = [bm(&format!("{}#b", p.ds("a"))), bm(&format!("{}#nope", p.ds("a")))];
+    let b = [
+        bm(&format!("{}#b", p.ds("a"))),
+        bm(&format!("{}#nope", p.ds("a"))),
+    ];
     zfs_.destroy_bookmarks(&b).unwrap();
     zfs_.destroy_bookmarks(&b).unwrap();
     assert!(bookmarks(&p.ds("a")).is_empty());
@@ -258,7 +335,11 @@ fn full_and_incremental_from_bookmark_with_built_args() {
     snap(&src.ds("a"), "s1");
     write_data(&src.ds("a"), "f2", 2, 200_000);
     snap(&src.ds("a"), "s2");
-    zfs(&["bookmark", &format!("{}@s1", src.ds("a")), &format!("{}#s1", src.ds("a"))]);
+    zfs(&[
+        "bookmark",
+        &format!("{}@s1", src.ds("a")),
+        &format!("{}#s1", src.ds("a")),
+    ]);
     let zfs_ = Zfs::new();
     let l = zfs_.list(&[ds(&src.ds("a"))], false).unwrap();
     let a = l.get(&ds(&src.ds("a"))).unwrap();
@@ -266,19 +347,58 @@ fn full_and_incremental_from_bookmark_with_built_args() {
     let s2 = a.snapshot("s2").unwrap();
     let b1 = a.bookmarks().next().unwrap();
     let fs = ds(&src.ds("a"));
-    let flags = SendFlags { compressed: true, large_blocks: true, embedded_data: true, ..Default::default() };
+    let flags = SendFlags {
+        compressed: true,
+        large_blocks: true,
+        embedded_data: true,
+        ..Default::default()
+    };
     let target = ds(&dst.ds("a"));
-    let full = send_args(&flags, &SendSpec { fs: &fs, from: None, to: s1 }, false);
+    let full = send_args(
+        &flags,
+        &SendSpec {
+            fs: &fs,
+            from: None,
+            to: s1,
+        },
+        false,
+    );
     let recv = recv_args(&target, &RecvOptions::default());
-    let (ok, err) = send_recv(&full.iter().map(String::as_str).collect::<Vec<_>>(), &recv.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let (ok, err) = send_recv(
+        &full.iter().map(String::as_str).collect::<Vec<_>>(),
+        &recv.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
     assert!(ok, "{err}");
     zfs(&["destroy", &format!("{}@s1", src.ds("a"))]);
-    let inc = send_args(&flags, &SendSpec { fs: &fs, from: Some(b1), to: s2 }, false);
-    let (ok, err) = send_recv(&inc.iter().map(String::as_str).collect::<Vec<_>>(), &recv.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let inc = send_args(
+        &flags,
+        &SendSpec {
+            fs: &fs,
+            from: Some(b1),
+            to: s2,
+        },
+        false,
+    );
+    let (ok, err) = send_recv(
+        &inc.iter().map(String::as_str).collect::<Vec<_>>(),
+        &recv.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
     assert!(ok, "{err}");
-    assert_eq!(snapshots(&dst.ds("a")), vec![("s1".to_string(), s1.guid.0), ("s2".to_string(), s2.guid.0)]);
-    assert_eq!(checksum_snapshot(&format!("{}@s2", dst.ds("a"))), checksum_snapshot(&format!("{}@s2", src.ds("a"))));
-    assert_eq!(prop(&dst.ds("a"), "mounted"), "yes", "checksum mounted it; recv -u alone does not");
+    assert_eq!(
+        snapshots(&dst.ds("a")),
+        vec![("s1".to_string(), s1.guid.0), ("s2".to_string(), s2.guid.0)]
+    );
+    assert_eq!(
+        checksum_snapshot(&format!("{}@s2", dst.ds("a"))),
+        checksum_snapshot(&format!("{}@s2", src.ds("a")))
+    );
+    assert_eq!(
+        prop(&dst.ds("a"), "mounted"),
+        "yes",
+        "checksum mounted it; recv -u alone does not"
+    );
 }
 
 #[test]
@@ -294,15 +414,31 @@ fn dry_send_estimates_are_parsed() {
     let l = zfs_.list(&[ds(&p.ds("a"))], false).unwrap();
     let a = l.get(&ds(&p.ds("a"))).unwrap();
     let fs = ds(&p.ds("a"));
-    let full = send_args(&SendFlags::default(), &SendSpec { fs: &fs, from: None, to: a.snapshot("s1").unwrap() }, true);
+    let full = send_args(
+        &SendFlags::default(),
+        &SendSpec {
+            fs: &fs,
+            from: None,
+            to: a.snapshot("s1").unwrap(),
+        },
+        true,
+    );
     let est_full = parse_dry_send(&zfs_.run(&full).unwrap());
-    let inc = send_args(&SendFlags::default(), &SendSpec { fs: &fs, from: a.snapshot("s1"), to: a.snapshot("s2").unwrap() }, true);
+    let inc = send_args(
+        &SendFlags::default(),
+        &SendSpec {
+            fs: &fs,
+            from: a.snapshot("s1"),
+            to: a.snapshot("s2").unwrap(),
+        },
+        true,
+    );
     let est_inc = parse_dry_send(&zfs_.run(&inc).unwrap());
     let (SizeEstimate::Bytes(f), SizeEstimate::Bytes(i)) = (est_full, est_inc) else {
         panic!("estimates: {est_full:?} {est_inc:?}");
     };
-    assert!(f >= 1_000_000 && f < 1_300_000, "full estimate {f}");
-    assert!(i >= 500_000 && i < 700_000, "incremental estimate {i}");
+    assert!((1_000_000..1_300_000).contains(&f), "full estimate {f}");
+    assert!((500_000..700_000).contains(&i), "incremental estimate {i}");
     assert!(zfs_.estimate(&full).unwrap().bytes().is_some());
 }
 
@@ -315,7 +451,11 @@ fn resume_token_is_decoded_and_resumes() {
     write_data(&src.ds("a"), "f", 5, 4_000_000);
     let g = snap(&src.ds("a"), "s1");
     let target = dst.ds("a");
-    let (ok, _) = send_recv(&["send", &format!("{}@s1", src.ds("a"))], &["receive", "-s", "-u", &target], Some(1_500_000));
+    let (ok, _) = send_recv(
+        &["send", &format!("{}@s1", src.ds("a"))],
+        &["receive", "-s", "-u", &target],
+        Some(1_500_000),
+    );
     assert!(!ok, "the cut receive must fail");
     let token = prop(&target, "receive_resume_token");
     assert!(token.starts_with("1-"), "token {token:?}");
@@ -325,7 +465,11 @@ fn resume_token_is_decoded_and_resumes() {
     assert_eq!(t.fromguid, None);
     assert!(!t.rawok);
     assert!(t.bytes > 0, "{t:?}");
-    let (ok, err) = send_recv(&["send", "-t", &token], &["receive", "-s", "-u", &target], None);
+    let (ok, err) = send_recv(
+        &["send", "-t", &token],
+        &["receive", "-s", "-u", &target],
+        None,
+    );
     assert!(ok, "{err}");
     assert_eq!(snapshots(&target), vec![("s1".to_string(), g)]);
 }
@@ -339,7 +483,11 @@ fn corrupt_resume_token_is_a_clear_error() {
     write_data(&src.ds("a"), "f", 6, 3_000_000);
     snap(&src.ds("a"), "s1");
     let target = dst.ds("a");
-    let _ = send_recv(&["send", &format!("{}@s1", src.ds("a"))], &["receive", "-s", "-u", &target], Some(1_000_000));
+    let _ = send_recv(
+        &["send", &format!("{}@s1", src.ds("a"))],
+        &["receive", "-s", "-u", &target],
+        Some(1_000_000),
+    );
     let token = prop(&target, "receive_resume_token");
     // Flip characters in the middle of the compressed payload.
     let mut bytes = token.into_bytes();
@@ -364,21 +512,44 @@ fn recv_abort_removes_state_and_nothing_to_abort_is_ok() {
     snap(&src.ds("a"), "s1");
     snap(&src.ds("a"), "s2");
     let target = dst.ds("a");
-    let (ok, err) = send_recv(&["send", &format!("{}@s1", src.ds("a"))], &["receive", "-s", "-u", &target], None);
+    let (ok, err) = send_recv(
+        &["send", &format!("{}@s1", src.ds("a"))],
+        &["receive", "-s", "-u", &target],
+        None,
+    );
     assert!(ok, "{err}");
     write_data(&src.ds("a"), "g", 8, 3_000_000);
     snap(&src.ds("a"), "s3");
-    let inc = ["send", "-i", &format!("{}@s1", src.ds("a")), &format!("{}@s3", src.ds("a"))].map(|s| s.to_string());
+    let inc = [
+        "send",
+        "-i",
+        &format!("{}@s1", src.ds("a")),
+        &format!("{}@s3", src.ds("a")),
+    ]
+    .map(|s| s.to_string());
     let inc: Vec<&str> = inc.iter().map(String::as_str).collect();
     let _ = send_recv(&inc, &["receive", "-s", "-u", &target], Some(1_000_000));
     assert_ne!(prop(&target, "receive_resume_token"), "-");
     let zfs_ = Zfs::new();
     // While state is present, another receive is refused with its own kind.
     let args = recv_args(&ds(&target), &RecvOptions::default());
-    let send2 = ["send", "-i", &format!("{}@s1", src.ds("a")), &format!("{}@s2", src.ds("a"))];
-    let (ok, err) = send_recv(&send2, &args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let send2 = [
+        "send",
+        "-i",
+        &format!("{}@s1", src.ds("a")),
+        &format!("{}@s2", src.ds("a")),
+    ];
+    let (ok, err) = send_recv(
+        &send2,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
     assert!(!ok);
-    assert_eq!(zreplrs::zfs::error::classify(&err), ZfsErrorKind::ResumableStatePresent, "{err}");
+    assert_eq!(
+        zreplrs::zfs::error::classify(&err),
+        ZfsErrorKind::ResumableStatePresent,
+        "{err}"
+    );
     zfs_.recv_abort(&ds(&target)).unwrap();
     assert_eq!(prop(&target, "receive_resume_token"), "-");
     zfs_.recv_abort(&ds(&target)).unwrap();
@@ -395,27 +566,49 @@ fn modified_destination_and_mismatched_source_are_classified() {
     snap(&src.ds("a"), "s2");
     snap(&src.ds("a"), "s3");
     let target = dst.ds("a");
-    let (ok, err) = send_recv(&["send", &format!("{}@s1", src.ds("a"))], &["receive", "-u", &target], None);
+    let (ok, err) = send_recv(
+        &["send", &format!("{}@s1", src.ds("a"))],
+        &["receive", "-u", &target],
+        None,
+    );
     assert!(ok, "{err}");
     // Incremental whose from is not the receiver's newest snapshot.
     let (ok, err) = send_recv(
-        &["send", "-i", &format!("{}@s2", src.ds("a")), &format!("{}@s3", src.ds("a"))],
+        &[
+            "send",
+            "-i",
+            &format!("{}@s2", src.ds("a")),
+            &format!("{}@s3", src.ds("a")),
+        ],
         &["receive", "-u", &target],
         None,
     );
     assert!(!ok);
-    assert_eq!(zreplrs::zfs::error::classify(&err), ZfsErrorKind::IncrementalMismatch, "{err}");
+    assert_eq!(
+        zreplrs::zfs::error::classify(&err),
+        ZfsErrorKind::IncrementalMismatch,
+        "{err}"
+    );
     // Modify the receiver, then an incremental that would fit.
     zfs(&["set", &format!("mountpoint=/tmp/mnt/{target}"), &target]);
     zfs(&["mount", &target]);
     write_data(&target, "oops", 9, 1000);
     let (ok, err) = send_recv(
-        &["send", "-i", &format!("{}@s1", src.ds("a")), &format!("{}@s2", src.ds("a"))],
+        &[
+            "send",
+            "-i",
+            &format!("{}@s1", src.ds("a")),
+            &format!("{}@s2", src.ds("a")),
+        ],
         &["receive", "-u", &target],
         None,
     );
     assert!(!ok);
-    assert_eq!(zreplrs::zfs::error::classify(&err), ZfsErrorKind::DestinationModified, "{err}");
+    assert_eq!(
+        zreplrs::zfs::error::classify(&err),
+        ZfsErrorKind::DestinationModified,
+        "{err}"
+    );
 }
 
 #[test]
@@ -423,7 +616,9 @@ fn modified_destination_and_mismatched_source_are_classified() {
 fn invalid_names_and_missing_datasets_are_classified() {
     let p = Pool::new("in");
     let zfs_ = Zfs::new();
-    let e = zfs_.run(&["create", &format!("{}/a%b", p.name)]).unwrap_err();
+    let e = zfs_
+        .run(&["create", &format!("{}/a%b", p.name)])
+        .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::InvalidName, "{e}");
     let e = zfs_.get_property(&p.ds("nope"), "guid").unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
@@ -438,15 +633,37 @@ fn raw_send_of_an_encrypted_dataset_stays_encrypted() {
     let src = Pool::new("se");
     let dst = Pool::new("de");
     std::fs::write("/tmp/se.key", "0123456789abcdef0123456789abcdef").unwrap();
-    create_fs_with(&src.ds("enc"), &["encryption=on", "keyformat=passphrase", "keylocation=file:///tmp/se.key"]);
+    create_fs_with(
+        &src.ds("enc"),
+        &[
+            "encryption=on",
+            "keyformat=passphrase",
+            "keylocation=file:///tmp/se.key",
+        ],
+    );
     write_data(&src.ds("enc"), "f", 10, 100_000);
     snap(&src.ds("enc"), "s1");
     let l = Zfs::new().list(&[ds(&src.ds("enc"))], false).unwrap();
     let e = l.get(&ds(&src.ds("enc"))).unwrap();
     let fs = ds(&src.ds("enc"));
-    let args = send_args(&SendFlags { raw: true, ..Default::default() }, &SendSpec { fs: &fs, from: None, to: e.snapshot("s1").unwrap() }, false);
+    let args = send_args(
+        &SendFlags {
+            raw: true,
+            ..Default::default()
+        },
+        &SendSpec {
+            fs: &fs,
+            from: None,
+            to: e.snapshot("s1").unwrap(),
+        },
+        false,
+    );
     let recv = recv_args(&ds(&dst.ds("enc")), &RecvOptions::default());
-    let (ok, err) = send_recv(&args.iter().map(String::as_str).collect::<Vec<_>>(), &recv.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let (ok, err) = send_recv(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &recv.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+    );
     assert!(ok, "{err}");
     assert_eq!(prop(&dst.ds("enc"), "encryption"), "aes-256-gcm");
     assert_eq!(prop(&dst.ds("enc"), "keystatus"), "unavailable");

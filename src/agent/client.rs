@@ -6,7 +6,7 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::frame;
 use super::proto::{self, envelope::Body, Envelope};
@@ -65,7 +65,11 @@ pub struct Streamed {
 
 impl AgentClient {
     /// Starts the reply reader and performs the version handshake.
-    pub fn connect(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>, timeout: Duration) -> Result<Self, AgentError> {
+    pub fn connect(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        timeout: Duration,
+    ) -> Result<Self, AgentError> {
         let (tx, rx) = mpsc::channel::<Reply>();
         std::thread::spawn(move || {
             let mut reader = reader;
@@ -93,9 +97,14 @@ impl AgentClient {
             timeout,
             hello: proto::HelloReply::default(),
         };
-        let hello = proto::Hello { protocol_version: proto::PROTOCOL_VERSION, software_version: env!("CARGO_PKG_VERSION").into() };
+        let hello = proto::Hello {
+            protocol_version: proto::PROTOCOL_VERSION,
+            software_version: env!("CARGO_PKG_VERSION").into(),
+        };
         match client.request(hello.into())? {
-            Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,
+            Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
+                client.hello = h
+            }
             Body::HelloReply(h) => {
                 return Err(AgentError::Protocol(format!(
                     "the receiver speaks protocol {} (zreplrs {}), we speak {}",
@@ -117,15 +126,21 @@ impl AgentClient {
     fn wait_reply(&mut self, timeout: Duration) -> Result<Body, AgentError> {
         match self.replies.recv_timeout(timeout) {
             Ok(Ok(env)) => match env.body {
-                Some(Body::Error(e)) => Err(AgentError::Remote { kind: e.kind, message: e.message }),
+                Some(Body::Error(e)) => Err(AgentError::Remote {
+                    kind: e.kind,
+                    message: e.message,
+                }),
                 Some(b) => Ok(b),
                 None => Err(AgentError::Protocol("empty reply".into())),
             },
             Ok(Err(e)) => Err(AgentError::Connection(e)),
-            Err(RecvTimeoutError::Timeout) => {
-                Err(AgentError::Connection(format!("no reply from the receiver within {}s", timeout.as_secs())))
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(AgentError::Connection("the receiver connection is closed".into())),
+            Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
+                "no reply from the receiver within {}s",
+                timeout.as_secs()
+            ))),
+            Err(RecvTimeoutError::Disconnected) => Err(AgentError::Connection(
+                "the receiver connection is closed".into(),
+            )),
         }
     }
 
@@ -150,11 +165,14 @@ impl AgentClient {
     }
 
     /// Streams `source` (a `zfs send` stdout) into a receive. `on_bytes` sees the running total.
+    /// At the end of `source`, `source_ok` says whether the producer succeeded; if not, the stream is
+    /// ended as aborted (the receiver keeps resumable state) and its message is returned.
     /// `stall` bounds how long no byte may move before the transfer counts as stalled.
     pub fn receive(
         &mut self,
         req: proto::ReceiveRequest,
         source: &mut dyn Read,
+        source_ok: &mut dyn FnMut() -> Result<(), String>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {
@@ -165,8 +183,16 @@ impl AgentClient {
             // An early reply during the stream is always an error (success comes after END).
             if let Ok(r) = self.replies.try_recv() {
                 let err = match r {
-                    Ok(Envelope { body: Some(Body::Error(e)) }) => AgentError::Remote { kind: e.kind, message: e.message },
-                    Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
+                    Ok(Envelope {
+                        body: Some(Body::Error(e)),
+                    }) => AgentError::Remote {
+                        kind: e.kind,
+                        message: e.message,
+                    },
+                    Ok(env) => AgentError::Protocol(format!(
+                        "unexpected {} during a transfer",
+                        env.kind_name()
+                    )),
                     Err(e) => AgentError::Connection(e),
                 };
                 let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
@@ -181,21 +207,30 @@ impl AgentClient {
                     return Err(StreamError::Source(format!("reading zfs send output: {e}")));
                 }
             };
-            frame::write_data(&mut self.out, &buf[..n]).map_err(|e| StreamError::Agent(conn_err(e)))?;
+            frame::write_data(&mut self.out, &buf[..n])
+                .map_err(|e| StreamError::Agent(conn_err(e)))?;
             bytes += n as u64;
             on_bytes(bytes);
         }
-        frame::write_end(&mut self.out, false).map_err(|e| StreamError::Agent(conn_err(e)))?;
-        self.out.flush().map_err(|e| StreamError::Agent(conn_err(e)))?;
+        let source_result = source_ok();
+        frame::write_end(&mut self.out, source_result.is_err())
+            .map_err(|e| StreamError::Agent(conn_err(e)))?;
+        self.out
+            .flush()
+            .map_err(|e| StreamError::Agent(conn_err(e)))?;
         // zfs receive finishes after the end of the stream: wait as long as the stall bound allows.
-        let started = Instant::now();
-        match self.wait_reply(stall.max(self.timeout)) {
-            Ok(Body::ReceiveReply(r)) => Ok(Streamed { bytes, received_guid: r.received_guid }),
+        let reply = self.wait_reply(stall.max(self.timeout));
+        if let Err(msg) = source_result {
+            // The receiver's reply (aborted) is expected; the producer's failure is the cause.
+            return Err(StreamError::Source(msg));
+        }
+        match reply {
+            Ok(Body::ReceiveReply(r)) => Ok(Streamed {
+                bytes,
+                received_guid: r.received_guid,
+            }),
             Ok(other) => Err(StreamError::Agent(unexpected("receive_reply", other))),
-            Err(e) => {
-                let _ = started;
-                Err(StreamError::Agent(e))
-            }
+            Err(e) => Err(StreamError::Agent(e)),
         }
     }
 
@@ -220,5 +255,8 @@ fn conn_err(e: std::io::Error) -> AgentError {
 }
 
 fn unexpected(expected: &str, got: Body) -> AgentError {
-    AgentError::Protocol(format!("expected {expected}, got {}", Envelope::new(got).kind_name()))
+    AgentError::Protocol(format!(
+        "expected {expected}, got {}",
+        Envelope::new(got).kind_name()
+    ))
 }

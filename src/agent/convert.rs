@@ -33,10 +33,18 @@ pub fn to_wire(root: &DatasetName, e: &FsEntry) -> proto::FsEntry {
 
 /// A wire entry → typed entry with its full name below `root`; names are validated.
 pub fn from_wire(root: &DatasetName, w: &proto::FsEntry) -> Result<FsEntry, NameError> {
-    let name = if w.name.is_empty() { root.clone() } else { root.child(&w.name)? };
+    let name = if w.name.is_empty() {
+        root.clone()
+    } else {
+        root.child(&w.name)?
+    };
     let mut versions = Vec::with_capacity(w.versions.len());
     for v in &w.versions {
-        let (kind, label) = if v.bookmark { (VersionKind::Bookmark, "bookmark") } else { (VersionKind::Snapshot, "snapshot") };
+        let (kind, label) = if v.bookmark {
+            (VersionKind::Bookmark, "bookmark")
+        } else {
+            (VersionKind::Snapshot, "snapshot")
+        };
         check_component(label, &v.short)?;
         versions.push(Version {
             kind,
@@ -47,11 +55,27 @@ pub fn from_wire(root: &DatasetName, w: &proto::FsEntry) -> Result<FsEntry, Name
             creation: v.creation,
         });
     }
-    versions.sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
-    let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
+    versions.sort_by_key(|v| {
+        (
+            v.createtxg,
+            v.kind == VersionKind::Bookmark,
+            v.short.clone(),
+        )
+    });
+    let opt = |s: &str| {
+        if s.is_empty() {
+            None
+        } else {
+            Some(s.to_string())
+        }
+    };
     Ok(FsEntry {
         name,
-        kind: if w.volume { DatasetKind::Volume } else { DatasetKind::Filesystem },
+        kind: if w.volume {
+            DatasetKind::Volume
+        } else {
+            DatasetKind::Filesystem
+        },
         guid: Guid(w.guid),
         createtxg: w.createtxg,
         resume_token: opt(&w.resume_token),
@@ -76,7 +100,14 @@ mod tests {
             resume_token: Some("1-ab".into()),
             encryption: None,
             placeholder_prop: true,
-            versions: vec![Version { kind: VersionKind::Snapshot, short: "s".into(), guid: Guid(5), createtxg: 4, userrefs: Some(1), creation: None }],
+            versions: vec![Version {
+                kind: VersionKind::Snapshot,
+                short: "s".into(),
+                guid: Guid(5),
+                createtxg: 4,
+                userrefs: Some(1),
+                creation: None,
+            }],
         };
         let w = to_wire(&root, &e);
         assert_eq!(w.name, "tank/a");

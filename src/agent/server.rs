@@ -43,19 +43,33 @@ struct Refusal {
 
 impl Refusal {
     fn new(kind: &str, message: impl Into<String>) -> Self {
-        Refusal { kind: kind.into(), message: message.into() }
+        Refusal {
+            kind: kind.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<ZfsError> for Refusal {
     fn from(e: ZfsError) -> Self {
-        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
-        Refusal { kind: kind.unwrap_or_else(|| "zfs".into()), message: e.to_string() }
+        let kind = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+        Refusal {
+            kind: kind.unwrap_or_else(|| "zfs".into()),
+            message: e.to_string(),
+        }
     }
 }
 
 fn error_reply(r: Refusal) -> Envelope {
-    Envelope::new(proto::Error { kind: r.kind, message: r.message }.into())
+    Envelope::new(
+        proto::Error {
+            kind: r.kind,
+            message: r.message,
+        }
+        .into(),
+    )
 }
 
 /// Runs the agent on `input`/`output` until the sender closes the connection. Returns an error (after
@@ -63,7 +77,9 @@ fn error_reply(r: Refusal) -> Envelope {
 pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
     let zfs = Zfs::new();
-    let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
+    let root = cfg
+        .root()
+        .map_err(|e| format!("invalid --client-identity: {e}"))?;
     let mut greeted = false;
     loop {
         let env = match frame::read_message(&mut input) {
@@ -77,7 +93,10 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
         let body = match env.body {
             Some(b) => b,
             None => {
-                let _ = reply(&mut out, error_reply(Refusal::new("protocol", "empty message")));
+                let _ = reply(
+                    &mut out,
+                    error_reply(Refusal::new("protocol", "empty message")),
+                );
                 return Err("protocol error: empty message".into());
             }
         };
@@ -85,7 +104,10 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
             match body {
                 Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
                     greeted = true;
-                    let zfs_version = zfs.run(&["version"]).map(|v| v.lines().next().unwrap_or("").to_string()).unwrap_or_default();
+                    let zfs_version = zfs
+                        .run(&["version"])
+                        .map(|v| v.lines().next().unwrap_or("").to_string())
+                        .unwrap_or_default();
                     let hello = proto::HelloReply {
                         protocol_version: proto::PROTOCOL_VERSION,
                         software_version: env!("CARGO_PKG_VERSION").into(),
@@ -102,11 +124,17 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
                         env!("CARGO_PKG_VERSION"),
                         proto::PROTOCOL_VERSION
                     );
-                    let _ = reply(&mut out, error_reply(Refusal::new("protocol_version", msg.clone())));
+                    let _ = reply(
+                        &mut out,
+                        error_reply(Refusal::new("protocol_version", msg.clone())),
+                    );
                     return Err(msg);
                 }
                 other => {
-                    let msg = format!("expected hello first, got {}", Envelope::new(other).kind_name());
+                    let msg = format!(
+                        "expected hello first, got {}",
+                        Envelope::new(other).kind_name()
+                    );
                     let _ = reply(&mut out, error_reply(Refusal::new("protocol", msg.clone())));
                     return Err(msg);
                 }
@@ -124,7 +152,10 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
             Body::AbortResume(req) => abort_resume(&zfs, &root, &req),
             Body::Destroy(req) => destroy(&zfs, &root, &req),
             Body::Holds(req) => holds(&zfs, &root, &req),
-            other => Err(Refusal::new("protocol", format!("unexpected request {}", Envelope::new(other).kind_name()))),
+            other => Err(Refusal::new(
+                "protocol",
+                format!("unexpected request {}", Envelope::new(other).kind_name()),
+            )),
         };
         let env = response.unwrap_or_else(error_reply);
         reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
@@ -139,11 +170,19 @@ fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()>
 /// A dataset named by the sender, checked to be strictly below the agent's root.
 fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     if rel.is_empty() {
-        return Err(Refusal::new("outside_root", format!("an empty dataset path names the agent's root {root} itself")));
+        return Err(Refusal::new(
+            "outside_root",
+            format!("an empty dataset path names the agent's root {root} itself"),
+        ));
     }
-    let ds = root.child(rel).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let ds = root
+        .child(rel)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     if !ds.is_strictly_below(root) {
-        return Err(Refusal::new("outside_root", format!("{ds} is not below the agent's root {root}")));
+        return Err(Refusal::new(
+            "outside_root",
+            format!("{ds} is not below the agent's root {root}"),
+        ));
     }
     Ok(ds)
 }
@@ -151,31 +190,62 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
 fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName) -> Result<Envelope, Refusal> {
     match zfs.list(std::slice::from_ref(root), false) {
         Ok(l) => {
-            let filesystems = l.filesystems.values().map(|e| super::convert::to_wire(root, e)).collect();
-            Ok(Envelope::new(proto::ListReply { filesystems, root_exists: true }.into()))
+            let filesystems = l
+                .filesystems
+                .values()
+                .map(|e| super::convert::to_wire(root, e))
+                .collect();
+            Ok(Envelope::new(
+                proto::ListReply {
+                    filesystems,
+                    root_exists: true,
+                }
+                .into(),
+            ))
         }
         Err(e) if e.kind == ZfsErrorKind::DoesNotExist && root != &cfg.root_fs => {
             // The client's dataset appears with its first receive; the root dataset must exist.
-            zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
-                Refusal::new("root_missing", format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs))
-            })?;
-            Ok(Envelope::new(proto::ListReply { filesystems: Vec::new(), root_exists: false }.into()))
+            zfs.get_property(cfg.root_fs.as_str(), "guid")
+                .map_err(|e| {
+                    Refusal::new(
+                        "root_missing",
+                        format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs),
+                    )
+                })?;
+            Ok(Envelope::new(
+                proto::ListReply {
+                    filesystems: Vec::new(),
+                    root_exists: false,
+                }
+                .into(),
+            ))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) -> Result<Envelope, Refusal> {
+fn abort_resume(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::AbortResumeRequest,
+) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
     zfs.recv_abort(&ds)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
-fn destroy(zfs: &Zfs, root: &DatasetName, req: &proto::DestroyRequest) -> Result<Envelope, Refusal> {
+fn destroy(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::DestroyRequest,
+) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
     let mut snaps = Vec::with_capacity(req.snapshots.len());
     for s in &req.snapshots {
-        snaps.push(ds.snapshot(s).map_err(|e| Refusal::new("invalid_name", e.to_string()))?);
+        snaps.push(
+            ds.snapshot(s)
+                .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+        );
     }
     let mut destroyed = Vec::new();
     let mut held = Vec::new();
@@ -193,19 +263,27 @@ fn destroy(zfs: &Zfs, root: &DatasetName, req: &proto::DestroyRequest) -> Result
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(Envelope::new(proto::DestroyReply { destroyed, held }.into()))
+    Ok(Envelope::new(
+        proto::DestroyReply { destroyed, held }.into(),
+    ))
 }
 
 fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Envelope, Refusal> {
     let listing = match zfs.list(std::slice::from_ref(root), false) {
         Ok(l) => l,
-        Err(e) if e.kind == ZfsErrorKind::DoesNotExist => return Ok(Envelope::new(proto::HoldsReply { holds: vec![] }.into())),
+        Err(e) if e.kind == ZfsErrorKind::DoesNotExist => {
+            return Ok(Envelope::new(proto::HoldsReply { holds: vec![] }.into()))
+        }
         Err(e) => return Err(e.into()),
     };
     let mut held = Vec::new();
     for fs in listing.filesystems.values() {
         for v in fs.snapshots().filter(|v| v.userrefs.unwrap_or(0) > 0) {
-            held.push(fs.name.snapshot(&v.short).map_err(|e| Refusal::new("invalid_name", e.to_string()))?);
+            held.push(
+                fs.name
+                    .snapshot(&v.short)
+                    .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+            );
         }
     }
     let mut holds = Vec::new();
@@ -214,8 +292,15 @@ fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Env
             continue;
         }
         if let Some((fs, short)) = h.snapshot.split_once('@') {
-            let rel = DatasetName::new(fs).ok().and_then(|d| d.strip_prefix(root).map(str::to_string)).unwrap_or_default();
-            holds.push(proto::HoldEntry { fs: rel, snapshot: short.to_string(), tag: h.tag });
+            let rel = DatasetName::new(fs)
+                .ok()
+                .and_then(|d| d.strip_prefix(root).map(str::to_string))
+                .unwrap_or_default();
+            holds.push(proto::HoldEntry {
+                fs: rel,
+                snapshot: short.to_string(),
+                tag: h.tag,
+            });
         }
     }
     Ok(Envelope::new(proto::HoldsReply { holds }.into()))
@@ -263,7 +348,8 @@ fn receive<R: Read, W: Write>(
                         // zfs receive gave up; tell the sender now and skip the rest of the stream.
                         drop(stdin.take());
                         let msg = finish_child(&mut child, stderr_reader);
-                        reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+                        reply(out, error_reply(recv_refusal(&target, &msg)))
+                            .map_err(|e| Fatal(e.to_string()))?;
                         drain(input)?;
                         return Ok(None);
                     }
@@ -272,7 +358,10 @@ fn receive<R: Read, W: Write>(
             Ok(DataFrame::End { aborted }) => break aborted,
             Ok(DataFrame::Message(m)) => {
                 let _ = child.kill();
-                return Err(Fatal(format!("protocol error: {} message inside a data stream", m.kind_name())));
+                return Err(Fatal(format!(
+                    "protocol error: {} message inside a data stream",
+                    m.kind_name()
+                )));
             }
             Err(e) => {
                 // The sender is gone or broke the framing: end the receive (zfs keeps resumable state).
@@ -288,7 +377,9 @@ fn receive<R: Read, W: Write>(
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
             "aborted",
-            format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
+            format!(
+                "the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"
+            ),
         ))));
     }
     if !status_ok {
@@ -299,7 +390,10 @@ fn receive<R: Read, W: Write>(
         if got != Guid(req.to_guid) {
             return Err(Refusal::new(
                 "guid_mismatch",
-                format!("received {to} has GUID {got}, but the sender sent GUID {}; not protecting it", req.to_guid),
+                format!(
+                    "received {to} has GUID {got}, but the sender sent GUID {}; not protecting it",
+                    req.to_guid
+                ),
             ));
         }
         if req.last_received_hold {
@@ -307,16 +401,29 @@ fn receive<R: Read, W: Write>(
             zfs.hold(&tag, std::slice::from_ref(&to))?;
             release_other_holds(zfs, &target, &to, &tag)?;
         }
-        Ok(Envelope::new(proto::ReceiveReply { received_guid: got.0, bytes }.into()))
+        Ok(Envelope::new(
+            proto::ReceiveReply {
+                received_guid: got.0,
+                bytes,
+            }
+            .into(),
+        ))
     };
     Ok(Some(after().unwrap_or_else(error_reply)))
 }
 
 type Prepared = (DatasetName, SnapshotName, JobId, Child);
 
-fn prepare_receive(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ReceiveRequest) -> Result<Prepared, Refusal> {
+fn prepare_receive(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::ReceiveRequest,
+) -> Result<Prepared, Refusal> {
     let target = below_root(root, &req.fs)?;
-    let to = target.snapshot(&req.to_short).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let to = target
+        .snapshot(&req.to_short)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     if req.from_guid.is_none() {
         // A full stream: make sure every parent between the agent's root_fs and the target exists.
@@ -369,8 +476,24 @@ fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
 }
 
 /// Releases `tag` from every snapshot of `fs` other than `keep` (older last-received holds).
-fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &str) -> Result<(), ZfsError> {
-    let listing = zfs.run(&["list", "-H", "-p", "-d", "1", "-t", "snapshot", "-o", "name,userrefs", fs.as_str()])?;
+fn release_other_holds(
+    zfs: &Zfs,
+    fs: &DatasetName,
+    keep: &SnapshotName,
+    tag: &str,
+) -> Result<(), ZfsError> {
+    let listing = zfs.run(&[
+        "list",
+        "-H",
+        "-p",
+        "-d",
+        "1",
+        "-t",
+        "snapshot",
+        "-o",
+        "name,userrefs",
+        fs.as_str(),
+    ])?;
     let held: Vec<SnapshotName> = listing
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -397,7 +520,10 @@ fn drain<R: Read>(input: &mut R) -> Result<(), Fatal> {
             Ok(DataFrame::Data(_)) => {}
             Ok(DataFrame::End { .. }) => return Ok(()),
             Ok(DataFrame::Message(m)) => {
-                return Err(Fatal(format!("protocol error: {} message inside a data stream", m.kind_name())))
+                return Err(Fatal(format!(
+                    "protocol error: {} message inside a data stream",
+                    m.kind_name()
+                )))
             }
             Err(e) => return Err(Fatal(format!("data stream broken: {}", describe(&e)))),
         }

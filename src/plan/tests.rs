@@ -6,10 +6,24 @@ use crate::zfs::names::DatasetName;
 use crate::zfs::VersionKind;
 
 fn snap(short: &str, guid: u64, txg: u64) -> Version {
-    Version { kind: VersionKind::Snapshot, short: short.into(), guid: Guid(guid), createtxg: txg, userrefs: Some(0), creation: None }
+    Version {
+        kind: VersionKind::Snapshot,
+        short: short.into(),
+        guid: Guid(guid),
+        createtxg: txg,
+        userrefs: Some(0),
+        creation: None,
+    }
 }
 fn bmark(short: &str, guid: u64, txg: u64) -> Version {
-    Version { kind: VersionKind::Bookmark, short: short.into(), guid: Guid(guid), createtxg: txg, userrefs: None, creation: None }
+    Version {
+        kind: VersionKind::Bookmark,
+        short: short.into(),
+        guid: Guid(guid),
+        createtxg: txg,
+        userrefs: None,
+        creation: None,
+    }
 }
 fn fs(name: &str, versions: Vec<Version>) -> FsEntry {
     FsEntry {
@@ -24,10 +38,23 @@ fn fs(name: &str, versions: Vec<Version>) -> FsEntry {
     }
 }
 fn policy() -> Policy {
-    Policy { initial: InitialReplication::MostRecent, encrypted: false, raw: false }
+    Policy {
+        initial: InitialReplication::MostRecent,
+        encrypted: false,
+        raw: false,
+    }
 }
 fn shorts(plan: &FsPlan) -> Vec<(Option<String>, String, bool)> {
-    plan.steps().iter().map(|s| (s.from.as_ref().map(Version::relative_name), s.to.relative_name(), s.resume_token.is_some())).collect()
+    plan.steps()
+        .iter()
+        .map(|s| {
+            (
+                s.from.as_ref().map(Version::relative_name),
+                s.to.relative_name(),
+                s.resume_token.is_some(),
+            )
+        })
+        .collect()
 }
 fn step(from: Option<&str>, to: &str) -> (Option<String>, String, bool) {
     (from.map(str::to_string), to.to_string(), false)
@@ -63,35 +90,72 @@ fn reason(plan: &FsPlan) -> &str {
 
 #[test]
 fn initial_most_recent_sends_the_newest_snapshot_in_full() {
-    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
+    let s = fs(
+        "p/a",
+        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
+    );
     let plan = plan_filesystem(&s, None, &TokenState::None, &policy());
     assert_eq!(shorts(&plan), [step(None, "@s3")]);
 }
 
 #[test]
 fn initial_all_sends_the_oldest_in_full_then_each_incrementally() {
-    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
-    let p = Policy { initial: InitialReplication::All, ..policy() };
+    let s = fs(
+        "p/a",
+        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
+    );
+    let p = Policy {
+        initial: InitialReplication::All,
+        ..policy()
+    };
     let plan = plan_filesystem(&s, None, &TokenState::None, &p);
-    assert_eq!(shorts(&plan), [step(None, "@s1"), step(Some("@s1"), "@s2"), step(Some("@s2"), "@s3")]);
+    assert_eq!(
+        shorts(&plan),
+        [
+            step(None, "@s1"),
+            step(Some("@s1"), "@s2"),
+            step(Some("@s2"), "@s3")
+        ]
+    );
 }
 
 #[test]
 fn initial_fail_policy_is_a_conflict_naming_the_snapshots() {
     let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20)]);
-    let p = Policy { initial: InitialReplication::Fail, ..policy() };
+    let p = Policy {
+        initial: InitialReplication::Fail,
+        ..policy()
+    };
     let plan = plan_filesystem(&s, None, &TokenState::None, &p);
-    assert_eq!(conflict_kind(&plan), ConflictKind::InitialReplicationRefused);
-    assert!(reason(&plan).contains("@s1") && reason(&plan).contains("@s2"), "{}", reason(&plan));
+    assert_eq!(
+        conflict_kind(&plan),
+        ConflictKind::InitialReplicationRefused
+    );
+    assert!(
+        reason(&plan).contains("@s1") && reason(&plan).contains("@s2"),
+        "{}",
+        reason(&plan)
+    );
 }
 
 #[test]
 fn incremental_over_several_snapshots_matches_by_guid_not_name() {
-    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30), snap("s4", 4, 40)]);
+    let s = fs(
+        "p/a",
+        vec![
+            snap("s1", 1, 10),
+            snap("s2", 2, 20),
+            snap("s3", 3, 30),
+            snap("s4", 4, 40),
+        ],
+    );
     // The receiver's copy of s2 has another name but the same GUID (renamed); GUID decides.
     let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("renamed", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
-    assert_eq!(shorts(&plan), [step(Some("@s2"), "@s3"), step(Some("@s3"), "@s4")]);
+    assert_eq!(
+        shorts(&plan),
+        [step(Some("@s2"), "@s3"), step(Some("@s3"), "@s4")]
+    );
 }
 
 #[test]
@@ -100,28 +164,49 @@ fn same_name_different_guid_is_not_a_match() {
     let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("s2", 99, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(conflict_kind(&plan), ConflictKind::Diverged);
-    assert!(reason(&plan).contains("@s2") && reason(&plan).contains("99") && reason(&plan).contains("@s1"), "{}", reason(&plan));
+    assert!(
+        reason(&plan).contains("@s2")
+            && reason(&plan).contains("99")
+            && reason(&plan).contains("@s1"),
+        "{}",
+        reason(&plan)
+    );
 }
 
 #[test]
 fn up_to_date_when_receiver_has_the_newest() {
     let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20)]);
     let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("s2", 2, 6)]);
-    assert_eq!(plan_filesystem(&s, Some(&r), &TokenState::None, &policy()), FsPlan::UpToDate);
+    assert_eq!(
+        plan_filesystem(&s, Some(&r), &TokenState::None, &policy()),
+        FsPlan::UpToDate
+    );
 }
 
 #[test]
 fn cursor_bookmark_is_a_valid_incremental_source() {
     // The sender destroyed s2 but kept its cursor bookmark.
-    let s = fs("p/a", vec![bmark("zrepl_CURSOR_G_0000000000000002_J_j", 2, 20), snap("s3", 3, 30)]);
+    let s = fs(
+        "p/a",
+        vec![
+            bmark("zrepl_CURSOR_G_0000000000000002_J_j", 2, 20),
+            snap("s3", 3, 30),
+        ],
+    );
     let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
-    assert_eq!(shorts(&plan), [step(Some("#zrepl_CURSOR_G_0000000000000002_J_j"), "@s3")]);
+    assert_eq!(
+        shorts(&plan),
+        [step(Some("#zrepl_CURSOR_G_0000000000000002_J_j"), "@s3")]
+    );
 }
 
 #[test]
 fn snapshot_is_preferred_over_its_bookmark_as_source() {
-    let s = fs("p/a", vec![snap("s2", 2, 20), bmark("c", 2, 20), snap("s3", 3, 30)]);
+    let s = fs(
+        "p/a",
+        vec![snap("s2", 2, 20), bmark("c", 2, 20), snap("s3", 3, 30)],
+    );
     let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(shorts(&plan), [step(Some("@s2"), "@s3")]);
@@ -143,22 +228,34 @@ fn no_common_ancestor_names_both_sides() {
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(conflict_kind(&plan), ConflictKind::NoCommonAncestor);
     let why = reason(&plan);
-    assert!(why.contains("@x1") && why.contains("@x2") && why.contains("@s1") && why.contains("@s2"), "{why}");
+    assert!(
+        why.contains("@x1") && why.contains("@x2") && why.contains("@s1") && why.contains("@s2"),
+        "{why}"
+    );
 }
 
 #[test]
 fn no_sender_snapshots_is_a_conflict() {
     let s = fs("p/a", vec![]);
-    assert_eq!(conflict_kind(&plan_filesystem(&s, None, &TokenState::None, &policy())), ConflictKind::NoSenderSnapshots);
+    assert_eq!(
+        conflict_kind(&plan_filesystem(&s, None, &TokenState::None, &policy())),
+        ConflictKind::NoSenderSnapshots
+    );
     let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
-    assert_eq!(conflict_kind(&plan_filesystem(&s, Some(&r), &TokenState::None, &policy())), ConflictKind::NoSenderSnapshots);
+    assert_eq!(
+        conflict_kind(&plan_filesystem(&s, Some(&r), &TokenState::None, &policy())),
+        ConflictKind::NoSenderSnapshots
+    );
 }
 
 #[test]
 fn sender_with_only_the_cursor_and_nothing_new_is_up_to_date() {
     let s = fs("p/a", vec![bmark("c", 2, 20)]);
     let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
-    assert_eq!(plan_filesystem(&s, Some(&r), &TokenState::None, &policy()), FsPlan::UpToDate);
+    assert_eq!(
+        plan_filesystem(&s, Some(&r), &TokenState::None, &policy()),
+        FsPlan::UpToDate
+    );
 }
 
 #[test]
@@ -167,7 +264,16 @@ fn placeholder_receiver_is_replaced_by_the_full_send() {
     let mut r = fs("b/p/a", vec![]);
     r.placeholder_prop = true;
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
-    assert!(matches!(plan, FsPlan::Replicate { replace_placeholder: true, .. }), "{plan:?}");
+    assert!(
+        matches!(
+            plan,
+            FsPlan::Replicate {
+                replace_placeholder: true,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
     assert_eq!(shorts(&plan), [step(None, "@s1")]);
 }
 
@@ -175,26 +281,48 @@ fn placeholder_receiver_is_replaced_by_the_full_send() {
 fn empty_non_placeholder_receiver_is_not_overwritten() {
     let s = fs("p/a", vec![snap("s1", 1, 10)]);
     let r = fs("b/p/a", vec![]);
-    assert_eq!(conflict_kind(&plan_filesystem(&s, Some(&r), &TokenState::None, &policy())), ConflictKind::ReceiverNotEmpty);
+    assert_eq!(
+        conflict_kind(&plan_filesystem(&s, Some(&r), &TokenState::None, &policy())),
+        ConflictKind::ReceiverNotEmpty
+    );
 }
 
 #[test]
 fn encrypted_policy_refuses_plain_datasets() {
     let s = fs("p/a", vec![snap("s1", 1, 10)]);
-    let p = Policy { encrypted: true, raw: true, ..policy() };
-    assert_eq!(conflict_kind(&plan_filesystem(&s, None, &TokenState::None, &p)), ConflictKind::NotEncrypted);
+    let p = Policy {
+        encrypted: true,
+        raw: true,
+        ..policy()
+    };
+    assert_eq!(
+        conflict_kind(&plan_filesystem(&s, None, &TokenState::None, &p)),
+        ConflictKind::NotEncrypted
+    );
     let mut e = s.clone();
     e.encryption = Some("aes-256-gcm".into());
-    assert_eq!(shorts(&plan_filesystem(&e, None, &TokenState::None, &p)), [step(None, "@s1")]);
+    assert_eq!(
+        shorts(&plan_filesystem(&e, None, &TokenState::None, &p)),
+        [step(None, "@s1")]
+    );
 }
 
 #[test]
 fn valid_incremental_token_resumes_then_continues() {
-    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
+    let s = fs(
+        "p/a",
+        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
+    );
     let mut r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     r.resume_token = Some("1-abc".into());
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), false), &policy());
-    assert_eq!(shorts(&plan), [(Some("@s1".into()), "@s2".into(), true), step(Some("@s2"), "@s3")]);
+    assert_eq!(
+        shorts(&plan),
+        [
+            (Some("@s1".into()), "@s2".into(), true),
+            step(Some("@s2"), "@s3")
+        ]
+    );
 }
 
 #[test]
@@ -204,7 +332,10 @@ fn valid_full_token_resumes_the_initial_send() {
     r.resume_token = Some("1-abc".into());
     // The interrupted run sent s1 in full; s2 appeared since. Resume s1, then s1 → s2.
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s1", 1, None, false), &policy());
-    assert_eq!(shorts(&plan), [(None, "@s1".into(), true), step(Some("@s1"), "@s2")]);
+    assert_eq!(
+        shorts(&plan),
+        [(None, "@s1".into(), true), step(Some("@s1"), "@s2")]
+    );
 }
 
 #[test]
@@ -214,7 +345,16 @@ fn stale_token_is_aborted_and_the_run_proceeds() {
     r.resume_token = Some("1-abc".into());
     // The token's snapshot s2 (GUID 2) was destroyed on the sender.
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), false), &policy());
-    assert!(matches!(plan, FsPlan::Replicate { abort_stale_token: true, .. }), "{plan:?}");
+    assert!(
+        matches!(
+            plan,
+            FsPlan::Replicate {
+                abort_stale_token: true,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
     assert_eq!(shorts(&plan), [step(Some("@s1"), "@s3")]);
 }
 
@@ -224,12 +364,22 @@ fn stale_token_with_nothing_else_to_send_still_aborts() {
     let mut r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     r.resume_token = Some("1-abc".into());
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), false), &policy());
-    assert_eq!(plan, FsPlan::Replicate { steps: vec![], abort_stale_token: true, replace_placeholder: false });
+    assert_eq!(
+        plan,
+        FsPlan::Replicate {
+            steps: vec![],
+            abort_stale_token: true,
+            replace_placeholder: false
+        }
+    );
 }
 
 #[test]
 fn forged_tokens_are_refused() {
-    let s = fs("p/a", vec![snap("s0", 9, 5), snap("s1", 1, 10), snap("s2", 2, 20)]);
+    let s = fs(
+        "p/a",
+        vec![snap("s0", 9, 5), snap("s1", 1, 10), snap("s2", 2, 20)],
+    );
     let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     let cases = [
         ("toname", token("p/other@s2", 2, Some(1), false)),
@@ -242,8 +392,16 @@ fn forged_tokens_are_refused() {
     ];
     for (what, t) in cases {
         let plan = plan_filesystem(&s, Some(&r), &t, &policy());
-        assert_eq!(conflict_kind(&plan), ConflictKind::ResumeTokenMismatch, "{what}: {plan:?}");
-        assert!(reason(&plan).contains("zfs receive -A"), "{what}: {}", reason(&plan));
+        assert_eq!(
+            conflict_kind(&plan),
+            ConflictKind::ResumeTokenMismatch,
+            "{what}: {plan:?}"
+        );
+        assert!(
+            reason(&plan).contains("zfs receive -A"),
+            "{what}: {}",
+            reason(&plan)
+        );
     }
 }
 
@@ -252,7 +410,11 @@ fn raw_token_is_accepted_for_a_raw_job() {
     let mut s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20)]);
     s.encryption = Some("aes-256-gcm".into());
     let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
-    let p = Policy { encrypted: true, raw: true, ..policy() };
+    let p = Policy {
+        encrypted: true,
+        raw: true,
+        ..policy()
+    };
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), true), &p);
     assert_eq!(shorts(&plan), [(Some("@s1".into()), "@s2".into(), true)]);
 }
@@ -260,7 +422,10 @@ fn raw_token_is_accepted_for_a_raw_job() {
 #[test]
 fn undecodable_token_is_a_conflict() {
     let s = fs("p/a", vec![snap("s1", 1, 10)]);
-    let t = TokenState::Undecodable { token: "1-x".into(), message: "bad checksum".into() };
+    let t = TokenState::Undecodable {
+        token: "1-x".into(),
+        message: "bad checksum".into(),
+    };
     let plan = plan_filesystem(&s, None, &t, &policy());
     assert_eq!(conflict_kind(&plan), ConflictKind::ResumeTokenUndecodable);
     assert!(reason(&plan).contains("bad checksum"));
@@ -268,7 +433,15 @@ fn undecodable_token_is_a_conflict() {
 
 #[test]
 fn planning_is_deterministic() {
-    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), bmark("b", 2, 20), snap("s3", 3, 30)]);
+    let s = fs(
+        "p/a",
+        vec![
+            snap("s1", 1, 10),
+            snap("s2", 2, 20),
+            bmark("b", 2, 20),
+            snap("s3", 3, 30),
+        ],
+    );
     let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     let a = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     let b = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());

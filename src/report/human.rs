@@ -22,8 +22,18 @@ fn human_bytes(b: u64) -> String {
 /// The summary table of a `replicate` run.
 pub fn replicate_table(r: &RunReport) -> String {
     let mut s = String::new();
-    let width = r.filesystems.iter().map(|f| f.name.len()).max().unwrap_or(10).max(10);
-    let _ = writeln!(s, "{:<width$}  {:<10}  {:>5}  {:>10}  DETAIL", "FILESYSTEM", "RESULT", "STEPS", "BYTES");
+    let width = r
+        .filesystems
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    let _ = writeln!(
+        s,
+        "{:<width$}  {:<10}  {:>5}  {:>10}  DETAIL",
+        "FILESYSTEM", "RESULT", "STEPS", "BYTES"
+    );
     for f in &r.filesystems {
         let result = match f.result {
             FsResult::Ok => "ok",
@@ -37,10 +47,25 @@ pub fn replicate_table(r: &RunReport) -> String {
         } else {
             f.steps.iter().map(|s| s.bytes).sum()
         };
-        let detail = f.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| f.target.clone());
-        let _ = writeln!(s, "{:<width$}  {:<10}  {:>5}  {:>10}  {detail}", f.name, result, f.steps.len(), human_bytes(bytes));
+        let detail = f
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| f.target.clone());
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:<10}  {:>5}  {:>10}  {detail}",
+            f.name,
+            result,
+            f.steps.len(),
+            human_bytes(bytes)
+        );
     }
-    let est = if r.bytes_estimate_exact { "" } else { " (estimate imprecise: some sizes unknown)" };
+    let est = if r.bytes_estimate_exact {
+        ""
+    } else {
+        " (estimate imprecise: some sizes unknown)"
+    };
     let _ = writeln!(
         s,
         "job {}: {:?}, {} replicated, {} estimated{est}, {} attempt(s), {:.1}s",

@@ -15,7 +15,9 @@ pub struct Textfile {
 }
 
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn format_value(v: f64) -> String {
@@ -43,7 +45,10 @@ impl Textfile {
         for (labels, value) in samples {
             let _ = write!(self.body, "{name}");
             if !labels.is_empty() {
-                let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+                let parts: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
                 let _ = write!(self.body, "{{{}}}", parts.join(","));
             }
             let _ = writeln!(self.body, " {}", format_value(*value));
@@ -55,7 +60,11 @@ impl Textfile {
     }
 
     /// Writes the textfile atomically as `dir/file_name` (temp file in `dir`, then rename).
-    pub fn write_atomically(&self, dir: &Utf8Path, file_name: &str) -> std::io::Result<Utf8PathBuf> {
+    pub fn write_atomically(
+        &self,
+        dir: &Utf8Path,
+        file_name: &str,
+    ) -> std::io::Result<Utf8PathBuf> {
         let path = dir.join(file_name);
         let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
         let result = (|| {
@@ -73,27 +82,61 @@ impl Textfile {
 
 /// `zreplrs_build_info{version}`.
 pub fn build_info(t: &mut Textfile) {
-    t.gauge("zreplrs_build_info", "Version of zreplrs that wrote this file.", &[(vec![("version", env!("CARGO_PKG_VERSION"))], 1.0)]);
+    t.gauge(
+        "zreplrs_build_info",
+        "Version of zreplrs that wrote this file.",
+        &[(vec![("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+    );
 }
 
 /// The textfile of a replication run. `planning_failed` makes `filesystem_errors` −1.
 pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     let mut t = Textfile::new();
     let job = r.job.as_str();
-    let errors = if r.error.is_some() && r.filesystems.is_empty() { -1.0 } else { r.failed_filesystems() as f64 };
-    let success = if r.exit_code() == super::exit::OK { 1.0 } else { 0.0 };
+    let errors = if r.error.is_some() && r.filesystems.is_empty() {
+        -1.0
+    } else {
+        r.failed_filesystems() as f64
+    };
+    let success = if r.exit_code() == super::exit::OK {
+        1.0
+    } else {
+        0.0
+    };
     t.gauge(
         "zreplrs_replication_filesystem_errors",
         "Filesystems that failed in the last attempt of the last run (-1: the run failed before planning finished).",
         &[(vec![("job", job)], errors)],
     );
-    t.gauge("zreplrs_replication_last_run_timestamp_seconds", "When the last run finished (unix seconds).", &[(vec![("job", job)], finished_unix as f64)]);
-    t.gauge("zreplrs_replication_last_run_success", "1 if the last run exited 0, else 0.", &[(vec![("job", job)], success)]);
-    t.gauge("zreplrs_replication_duration_seconds", "Wall time of the last run.", &[(vec![("job", job)], r.duration_seconds)]);
-    t.gauge("zreplrs_replication_attempts", "Attempts the last run needed (1 + retries).", &[(vec![("job", job)], r.attempts.len() as f64)]);
-    let fs_samples = |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
-        r.filesystems.iter().filter_map(|fs| f(fs).map(|v| (vec![("job", job), ("filesystem", fs.name.as_str())], v))).collect()
-    };
+    t.gauge(
+        "zreplrs_replication_last_run_timestamp_seconds",
+        "When the last run finished (unix seconds).",
+        &[(vec![("job", job)], finished_unix as f64)],
+    );
+    t.gauge(
+        "zreplrs_replication_last_run_success",
+        "1 if the last run exited 0, else 0.",
+        &[(vec![("job", job)], success)],
+    );
+    t.gauge(
+        "zreplrs_replication_duration_seconds",
+        "Wall time of the last run.",
+        &[(vec![("job", job)], r.duration_seconds)],
+    );
+    t.gauge(
+        "zreplrs_replication_attempts",
+        "Attempts the last run needed (1 + retries).",
+        &[(vec![("job", job)], r.attempts.len() as f64)],
+    );
+    let fs_samples =
+        |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
+            r.filesystems
+                .iter()
+                .filter_map(|fs| {
+                    f(fs).map(|v| (vec![("job", job), ("filesystem", fs.name.as_str())], v))
+                })
+                .collect()
+        };
     t.gauge(
         "zreplrs_replication_bytes_replicated",
         "Bytes sent for the filesystem in the last run.",
@@ -125,7 +168,11 @@ mod tests {
     #[test]
     fn labels_are_escaped_and_values_formatted() {
         let mut t = Textfile::new();
-        t.gauge("x_total", "Help.", &[(vec![("a", "q\"b\\c\nd")], 3.0), (vec![], 0.5)]);
+        t.gauge(
+            "x_total",
+            "Help.",
+            &[(vec![("a", "q\"b\\c\nd")], 3.0), (vec![], 0.5)],
+        );
         assert_eq!(t.as_str(), "# HELP x_total Help.\n# TYPE x_total gauge\nx_total{a=\"q\\\"b\\\\c\\nd\"} 3\nx_total 0.5\n");
     }
 
@@ -137,7 +184,10 @@ mod tests {
         build_info(&mut t);
         let p = t.write_atomically(d, "zreplrs_x.prom").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), t.as_str());
-        let names: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(t.write_atomically(&d.join("missing"), "a.prom").is_err());
     }

@@ -66,7 +66,10 @@ pub struct ErrorReport {
 
 impl ErrorReport {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        ErrorReport { kind: kind.into(), message: message.into() }
+        ErrorReport {
+            kind: kind.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -143,8 +146,16 @@ pub struct RunReport {
 impl RunReport {
     /// Overall result from the per-filesystem results (a run-level error makes it `failed`).
     pub fn summarize(&mut self) {
-        let failed = self.filesystems.iter().filter(|f| matches!(f.result, FsResult::Failed | FsResult::Conflict)).count();
-        let worked = self.filesystems.iter().filter(|f| matches!(f.result, FsResult::Ok | FsResult::Planned)).count();
+        let failed = self
+            .filesystems
+            .iter()
+            .filter(|f| matches!(f.result, FsResult::Failed | FsResult::Conflict))
+            .count();
+        let worked = self
+            .filesystems
+            .iter()
+            .filter(|f| matches!(f.result, FsResult::Ok | FsResult::Planned))
+            .count();
         self.result = if self.error.is_some() || (failed > 0 && failed == self.filesystems.len()) {
             RunResult::Failed
         } else if failed > 0 {
@@ -154,8 +165,17 @@ impl RunReport {
         } else {
             RunResult::NothingToDo
         };
-        self.bytes_replicated = self.filesystems.iter().flat_map(|f| &f.steps).map(|s| s.bytes).sum();
-        let estimates = self.filesystems.iter().flat_map(|f| &f.steps).filter(|s| s.result != StepResult::Done || s.bytes_estimated.is_some());
+        self.bytes_replicated = self
+            .filesystems
+            .iter()
+            .flat_map(|f| &f.steps)
+            .map(|s| s.bytes)
+            .sum();
+        let estimates = self
+            .filesystems
+            .iter()
+            .flat_map(|f| &f.steps)
+            .filter(|s| s.result != StepResult::Done || s.bytes_estimated.is_some());
         let mut exact = true;
         let mut total: u64 = 0;
         for s in estimates {
@@ -182,7 +202,10 @@ impl RunReport {
 
     /// Number of filesystems that failed (errors or conflicts).
     pub fn failed_filesystems(&self) -> usize {
-        self.filesystems.iter().filter(|f| matches!(f.result, FsResult::Failed | FsResult::Conflict)).count()
+        self.filesystems
+            .iter()
+            .filter(|f| matches!(f.result, FsResult::Failed | FsResult::Conflict))
+            .count()
     }
 }
 
@@ -192,10 +215,15 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     match time::OffsetDateTime::from_unix_timestamp(secs as i64) {
         Ok(dt) => dt
-            .format(&time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+            .format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
             .unwrap_or_else(|_| secs.to_string()),
         Err(_) => secs.to_string(),
     }
@@ -203,7 +231,10 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ pub struct Progress {
 impl Progress {
     /// Enabled when stderr is a terminal and `quiet` is false.
     pub fn new(quiet: bool) -> Self {
-        Progress { enabled: !quiet && std::io::stderr().is_terminal() }
+        Progress {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
     }
 
     /// A bar for one step; `estimate` None means the size is unknown (a spinner with a note).

@@ -62,9 +62,13 @@ fn report(filesystems: Vec<FsReport>) -> RunReport {
 
 pub(crate) fn validate(json: &serde_json::Value) -> Result<(), String> {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json")).map_err(|e| e.to_string())?;
+        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json"))
+            .map_err(|e| e.to_string())?;
     let v = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
-    let errors: Vec<String> = v.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    let errors: Vec<String> = v
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
     if errors.is_empty() {
         Ok(())
     } else {
@@ -74,15 +78,32 @@ pub(crate) fn validate(json: &serde_json::Value) -> Result<(), String> {
 
 #[test]
 fn summary_and_exit_codes() {
-    let r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(10), 12)]), fs("p/b", FsResult::UpToDate, vec![])]);
+    let r = report(vec![
+        fs(
+            "p/a",
+            FsResult::Ok,
+            vec![step(StepResult::Done, Some(10), 12)],
+        ),
+        fs("p/b", FsResult::UpToDate, vec![]),
+    ]);
     assert_eq!((r.result, r.exit_code()), (RunResult::Ok, 0));
     assert_eq!(r.bytes_replicated, 12);
     assert_eq!((r.bytes_estimated, r.bytes_estimate_exact), (10, true));
     let r = report(vec![fs("p/b", FsResult::UpToDate, vec![])]);
     assert_eq!((r.result, r.exit_code()), (RunResult::NothingToDo, 0));
-    let r = report(vec![fs("p/a", FsResult::Ok, vec![]), fs("p/b", FsResult::Conflict, vec![])]);
-    assert_eq!((r.result, r.exit_code(), r.failed_filesystems()), (RunResult::Partial, 1, 1));
-    let r = report(vec![fs("p/b", FsResult::Failed, vec![step(StepResult::Failed, None, 3)])]);
+    let r = report(vec![
+        fs("p/a", FsResult::Ok, vec![]),
+        fs("p/b", FsResult::Conflict, vec![]),
+    ]);
+    assert_eq!(
+        (r.result, r.exit_code(), r.failed_filesystems()),
+        (RunResult::Partial, 1, 1)
+    );
+    let r = report(vec![fs(
+        "p/b",
+        FsResult::Failed,
+        vec![step(StepResult::Failed, None, 3)],
+    )]);
     assert_eq!((r.result, r.exit_code()), (RunResult::Failed, 1));
     assert!(!r.bytes_estimate_exact);
     let mut r = report(vec![]);
@@ -93,10 +114,16 @@ fn summary_and_exit_codes() {
 
 #[test]
 fn json_matches_the_schema_and_guids_are_strings() {
-    let r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, None, 12)]), fs("p/b", FsResult::Conflict, vec![])]);
+    let r = report(vec![
+        fs("p/a", FsResult::Ok, vec![step(StepResult::Done, None, 12)]),
+        fs("p/b", FsResult::Conflict, vec![]),
+    ]);
     let json = serde_json::to_value(&r).unwrap();
     validate(&json).unwrap();
-    assert_eq!(json["filesystems"][0]["steps"][0]["to_guid"], "18446744073709551615");
+    assert_eq!(
+        json["filesystems"][0]["steps"][0]["to_guid"],
+        "18446744073709551615"
+    );
     // The schema can fail: a number GUID, a missing field, an unknown result.
     let mut bad = json.clone();
     bad["filesystems"][0]["steps"][0]["to_guid"] = serde_json::json!(5);
@@ -111,14 +138,33 @@ fn json_matches_the_schema_and_guids_are_strings() {
 
 #[test]
 fn metrics_pass_promtool() {
-    let mut r = report(vec![fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(1), 12)]), fs("p/\"odd\"", FsResult::Failed, vec![])]);
+    let mut r = report(vec![
+        fs(
+            "p/a",
+            FsResult::Ok,
+            vec![step(StepResult::Done, Some(1), 12)],
+        ),
+        fs("p/\"odd\"", FsResult::Failed, vec![]),
+    ]);
     r.summarize();
     let t = metrics::replication_textfile(&r, 1_700_000_000);
     let text = t.as_str();
-    assert!(text.contains("zreplrs_replication_filesystem_errors{job=\"j\"} 1\n"), "{text}");
-    assert!(text.contains("zreplrs_replication_bytes_replicated{job=\"j\",filesystem=\"p/a\"} 12\n"), "{text}");
-    assert!(text.contains("zreplrs_filesystem_lag_seconds{job=\"j\",filesystem=\"p/a\"} 12\n"), "{text}");
-    assert!(text.contains("zreplrs_replication_last_run_success{job=\"j\"} 0\n"), "{text}");
+    assert!(
+        text.contains("zreplrs_replication_filesystem_errors{job=\"j\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zreplrs_replication_bytes_replicated{job=\"j\",filesystem=\"p/a\"} 12\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zreplrs_filesystem_lag_seconds{job=\"j\",filesystem=\"p/a\"} 12\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("zreplrs_replication_last_run_success{job=\"j\"} 0\n"),
+        "{text}"
+    );
     assert!(text.contains("zreplrs_build_info{version="), "{text}");
     promtool_check(text);
 }
@@ -129,7 +175,12 @@ fn planning_failure_reports_minus_one() {
     r.error = Some(ErrorReport::new("connect", "cannot connect"));
     r.summarize();
     let t = metrics::replication_textfile(&r, 1);
-    assert!(t.as_str().contains("zreplrs_replication_filesystem_errors{job=\"j\"} -1\n"), "{}", t.as_str());
+    assert!(
+        t.as_str()
+            .contains("zreplrs_replication_filesystem_errors{job=\"j\"} -1\n"),
+        "{}",
+        t.as_str()
+    );
     promtool_check(t.as_str());
 }
 
@@ -143,8 +194,20 @@ pub(crate) fn promtool_check(text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool not found: run .ci/install-deps (Debian package prometheus)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let msg = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && msg.trim().is_empty(), "promtool check metrics: {msg}\n---\n{text}");
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && msg.trim().is_empty(),
+        "promtool check metrics: {msg}\n---\n{text}"
+    );
 }

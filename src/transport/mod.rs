@@ -45,7 +45,11 @@ impl Drop for Connection {
 
 /// The agent's command-line flags that carry the job's receive-side settings.
 pub fn agent_args(job: &Job) -> Vec<String> {
-    let mut args = vec!["recv-agent".to_string(), "--root-fs".to_string(), job.target.root_fs().to_string()];
+    let mut args = vec![
+        "recv-agent".to_string(),
+        "--root-fs".to_string(),
+        job.target.root_fs().to_string(),
+    ];
     if let Some(id) = &job.client_identity {
         args.push("--client-identity".into());
         args.push(id.clone());

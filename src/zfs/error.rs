@@ -122,7 +122,8 @@ pub fn classify(stderr: &str) -> ZfsErrorKind {
     } else if has("does not have any resumable receive state") {
         ZfsErrorKind::NoResumableState
     } else if has("resume token")
-        && (has("corrupt") || has("invalid") || has("not a valid") || has("bad ")) {
+        && (has("corrupt") || has("invalid") || has("not a valid") || has("bad "))
+    {
         ZfsErrorKind::InvalidResumeToken
     } else if has("no such tag on this dataset") {
         ZfsErrorKind::NoSuchHold
@@ -192,7 +193,11 @@ mod tests {
 
     #[test]
     fn error_display_names_command_and_message() {
-        let e = ZfsError::from_stderr(&["destroy", "p/a@s"], Some(1), "cannot destroy: dataset is busy\n");
+        let e = ZfsError::from_stderr(
+            &["destroy", "p/a@s"],
+            Some(1),
+            "cannot destroy: dataset is busy\n",
+        );
         let text = e.to_string();
         assert!(text.contains("zfs destroy p/a@s"), "{text}");
         assert!(text.contains("dataset is busy"), "{text}");

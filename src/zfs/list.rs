@@ -50,11 +50,15 @@ impl FsEntry {
     }
 
     pub fn snapshots(&self) -> impl Iterator<Item = &Version> {
-        self.versions.iter().filter(|v| v.kind == VersionKind::Snapshot)
+        self.versions
+            .iter()
+            .filter(|v| v.kind == VersionKind::Snapshot)
     }
 
     pub fn bookmarks(&self) -> impl Iterator<Item = &Version> {
-        self.versions.iter().filter(|v| v.kind == VersionKind::Bookmark)
+        self.versions
+            .iter()
+            .filter(|v| v.kind == VersionKind::Bookmark)
     }
 
     /// The newest snapshot, if any.
@@ -85,7 +89,8 @@ impl Listing {
     }
 }
 
-const COLUMNS: &str = "name,type,guid,createtxg,userrefs,receive_resume_token,encryption,zrepl:placeholder";
+const COLUMNS: &str =
+    "name,type,guid,createtxg,userrefs,receive_resume_token,encryption,zrepl:placeholder";
 
 /// The argv of the one listing call for `roots` (each recursively).
 pub fn list_args(roots: &[DatasetName], with_creation: bool) -> Vec<String> {
@@ -93,10 +98,18 @@ pub fn list_args(roots: &[DatasetName], with_creation: bool) -> Vec<String> {
     if with_creation {
         cols.push_str(",creation");
     }
-    let mut args: Vec<String> = ["list", "-H", "-p", "-r", "-t", "filesystem,volume,snapshot,bookmark", "-o"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "list",
+        "-H",
+        "-p",
+        "-r",
+        "-t",
+        "filesystem,volume,snapshot,bookmark",
+        "-o",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.push(cols);
     args.extend(roots.iter().map(|r| r.to_string()));
     args
@@ -120,13 +133,19 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
         if line.is_empty() {
             continue;
         }
-        let bad = |why: &str| ZfsError::parse(args, format!("line {}: {why}: {line:?}", lineno + 1));
+        let bad =
+            |why: &str| ZfsError::parse(args, format!("line {}: {why}: {line:?}", lineno + 1));
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() != ncols {
-            return Err(bad(&format!("expected {ncols} tab-separated columns, got {}", cols.len())));
+            return Err(bad(&format!(
+                "expected {ncols} tab-separated columns, got {}",
+                cols.len()
+            )));
         }
         let u64_col = |i: usize, what: &str| -> Result<u64, ZfsError> {
-            cols[i].parse::<u64>().map_err(|_| bad(&format!("{what} is not an unsigned integer")))
+            cols[i]
+                .parse::<u64>()
+                .map_err(|_| bad(&format!("{what} is not an unsigned integer")))
         };
         let guid = Guid(u64_col(2, "guid")?);
         let createtxg = u64_col(3, "createtxg")?;
@@ -134,7 +153,11 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
         match cols[1] {
             "filesystem" | "volume" => {
                 let ds = DatasetName::new(name).map_err(|e| bad(&e.to_string()))?;
-                let kind = if cols[1] == "volume" { DatasetKind::Volume } else { DatasetKind::Filesystem };
+                let kind = if cols[1] == "volume" {
+                    DatasetKind::Volume
+                } else {
+                    DatasetKind::Filesystem
+                };
                 let entry = FsEntry {
                     name: ds.clone(),
                     kind,
@@ -153,15 +176,31 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
                 } else {
                     (VersionKind::Bookmark, '#', "bookmark")
                 };
-                let (fs, short) = name.split_once(sep).ok_or_else(|| bad(&format!("{} name without '{sep}'", cols[1])))?;
+                let (fs, short) = name
+                    .split_once(sep)
+                    .ok_or_else(|| bad(&format!("{} name without '{sep}'", cols[1])))?;
                 let ds = DatasetName::new(fs).map_err(|e| bad(&e.to_string()))?;
                 check_component(label, short).map_err(|e| bad(&e.to_string()))?;
                 let userrefs = match dash(cols[4]) {
                     Some(_) => Some(u64_col(4, "userrefs")?),
                     None => None,
                 };
-                let creation = if with_creation { Some(u64_col(8, "creation")?) } else { None };
-                versions.push((ds, Version { kind, short: short.to_string(), guid, createtxg, userrefs, creation }));
+                let creation = if with_creation {
+                    Some(u64_col(8, "creation")?)
+                } else {
+                    None
+                };
+                versions.push((
+                    ds,
+                    Version {
+                        kind,
+                        short: short.to_string(),
+                        guid,
+                        createtxg,
+                        userrefs,
+                        creation,
+                    },
+                ));
             }
             other => return Err(bad(&format!("unknown type {other:?}"))),
         }
@@ -172,13 +211,22 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
             None => {
                 return Err(ZfsError::parse(
                     args,
-                    format!("{} listed without its filesystem {ds}", v.full_name(ds.as_str())),
+                    format!(
+                        "{} listed without its filesystem {ds}",
+                        v.full_name(ds.as_str())
+                    ),
                 ))
             }
         }
     }
     for fs in filesystems.values_mut() {
-        fs.versions.sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
+        fs.versions.sort_by_key(|v| {
+            (
+                v.createtxg,
+                v.kind == VersionKind::Bookmark,
+                v.short.clone(),
+            )
+        });
     }
     Ok(Listing { filesystems })
 }
@@ -203,12 +251,15 @@ impl Zfs {
             args.extend(chunk.iter().cloned());
             let out = self.run(&args)?;
             for line in out.lines().filter(|l| !l.is_empty()) {
-                let (name, value) = line
-                    .split_once('\t')
-                    .ok_or_else(|| ZfsError::parse(&args, format!("expected name<TAB>value: {line:?}")))?;
-                let v = value
-                    .parse::<u64>()
-                    .map_err(|_| ZfsError::parse(&args, format!("creation of {name} is not a number: {value:?}")))?;
+                let (name, value) = line.split_once('\t').ok_or_else(|| {
+                    ZfsError::parse(&args, format!("expected name<TAB>value: {line:?}"))
+                })?;
+                let v = value.parse::<u64>().map_err(|_| {
+                    ZfsError::parse(
+                        &args,
+                        format!("creation of {name} is not a number: {value:?}"),
+                    )
+                })?;
                 result.insert(name.to_string(), v);
             }
         }
@@ -246,7 +297,10 @@ mod tests {
         assert_eq!(a.versions[2].userrefs, None);
         let p = l.get(&DatasetName::new("p").unwrap()).unwrap();
         assert_eq!(p.encryption, None);
-        assert_eq!(l.get(&DatasetName::new("p/v").unwrap()).unwrap().kind, DatasetKind::Volume);
+        assert_eq!(
+            l.get(&DatasetName::new("p/v").unwrap()).unwrap().kind,
+            DatasetKind::Volume
+        );
         assert_eq!(l.version_count(), 3);
     }
 
@@ -275,6 +329,8 @@ mod tests {
         let p = l.get(&DatasetName::new("p").unwrap()).unwrap();
         assert_eq!(p.versions[0].creation, Some(1_700_000_000));
         assert!(parse_listing(&args(false), out).is_err());
-        assert!(list_args(&[DatasetName::new("p").unwrap()], true).iter().any(|a| a.ends_with(",creation")));
+        assert!(list_args(&[DatasetName::new("p").unwrap()], true)
+            .iter()
+            .any(|a| a.ends_with(",creation")));
     }
 }

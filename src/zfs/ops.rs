@@ -31,8 +31,16 @@ impl Zfs {
         for line in out.lines().filter(|l| !l.is_empty()) {
             let mut cols = line.split('\t');
             match (cols.next(), cols.next()) {
-                (Some(snap), Some(tag)) => holds.push(Hold { snapshot: snap.trim().to_string(), tag: tag.trim().to_string() }),
-                _ => return Err(ZfsError::parse(&args, format!("expected snapshot<TAB>tag<TAB>time: {line:?}"))),
+                (Some(snap), Some(tag)) => holds.push(Hold {
+                    snapshot: snap.trim().to_string(),
+                    tag: tag.trim().to_string(),
+                }),
+                _ => {
+                    return Err(ZfsError::parse(
+                        &args,
+                        format!("expected snapshot<TAB>tag<TAB>time: {line:?}"),
+                    ))
+                }
             }
         }
         holds.sort();
@@ -52,10 +60,17 @@ impl Zfs {
         };
         match run(snapshots) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => {
-                let have: BTreeSet<String> =
-                    self.holds(snapshots)?.into_iter().filter(|h| h.tag == tag).map(|h| h.snapshot).collect();
-                let missing: Vec<SnapshotName> =
-                    snapshots.iter().filter(|s| !have.contains(s.as_str())).cloned().collect();
+                let have: BTreeSet<String> = self
+                    .holds(snapshots)?
+                    .into_iter()
+                    .filter(|h| h.tag == tag)
+                    .map(|h| h.snapshot)
+                    .collect();
+                let missing: Vec<SnapshotName> = snapshots
+                    .iter()
+                    .filter(|s| !have.contains(s.as_str()))
+                    .cloned()
+                    .collect();
                 if missing.is_empty() {
                     Ok(())
                 } else {
@@ -77,7 +92,12 @@ impl Zfs {
             self.run(&args).map(|_| ())
         };
         match run(snapshots) {
-            Err(e) if matches!(e.kind, ZfsErrorKind::NoSuchHold | ZfsErrorKind::DoesNotExist) => {
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ZfsErrorKind::NoSuchHold | ZfsErrorKind::DoesNotExist
+                ) =>
+            {
                 // Release only from the snapshots that still exist and carry the tag.
                 let mut carrying = Vec::new();
                 for s in snapshots {
@@ -100,8 +120,17 @@ impl Zfs {
 
     /// Creates bookmark `bookmark` of `from` (a snapshot or bookmark) whose GUID is `guid`. An existing
     /// bookmark with the same GUID is success; one with another GUID is an `AlreadyExists` error.
-    pub fn bookmark(&self, from: &str, guid: Guid, bookmark: &BookmarkName) -> Result<(), ZfsError> {
-        let args = ["bookmark".to_string(), from.to_string(), bookmark.to_string()];
+    pub fn bookmark(
+        &self,
+        from: &str,
+        guid: Guid,
+        bookmark: &BookmarkName,
+    ) -> Result<(), ZfsError> {
+        let args = [
+            "bookmark".to_string(),
+            from.to_string(),
+            bookmark.to_string(),
+        ];
         match self.run(&args) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => {
                 let existing = self.guid_of(bookmark.as_str())?;
@@ -125,10 +154,12 @@ impl Zfs {
     pub fn guid_of(&self, name: &str) -> Result<Guid, ZfsError> {
         let args = ["get", "-H", "-p", "-o", "value", "guid", name];
         let out = self.run(&args)?;
-        out.trim()
-            .parse::<u64>()
-            .map(Guid)
-            .map_err(|_| ZfsError::parse(&args, format!("guid of {name} is not a number: {:?}", out.trim())))
+        out.trim().parse::<u64>().map(Guid).map_err(|_| {
+            ZfsError::parse(
+                &args,
+                format!("guid of {name} is not a number: {:?}", out.trim()),
+            )
+        })
     }
 
     /// Takes all named snapshots in one atomic `zfs snapshot` call (they must be in one pool to be atomic).
@@ -153,7 +184,9 @@ impl Zfs {
             match self.run(&["destroy".to_string(), arg]) {
                 Ok(_) => {}
                 Err(e) if e.kind == ZfsErrorKind::DoesNotExist => {}
-                Err(e) if e.kind == ZfsErrorKind::Busy => return Err(e.with_kind(ZfsErrorKind::Held)),
+                Err(e) if e.kind == ZfsErrorKind::Busy => {
+                    return Err(e.with_kind(ZfsErrorKind::Held))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -175,14 +208,28 @@ impl Zfs {
     /// Aborts the partially received state of `fs` (`zfs recv -A`). Nothing to abort is success.
     pub fn recv_abort(&self, fs: &DatasetName) -> Result<(), ZfsError> {
         match self.run(&["receive".to_string(), "-A".to_string(), fs.to_string()]) {
-            Err(e) if matches!(e.kind, ZfsErrorKind::NoResumableState | ZfsErrorKind::DoesNotExist) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ZfsErrorKind::NoResumableState | ZfsErrorKind::DoesNotExist
+                ) =>
+            {
+                Ok(())
+            }
             other => other.map(|_| ()),
         }
     }
 
     /// Creates `fs` as a placeholder (`zrepl:placeholder=on`, not mounted) if it does not exist yet.
     pub fn create_placeholder(&self, fs: &DatasetName) -> Result<(), ZfsError> {
-        let args = ["create", "-o", "zrepl:placeholder=on", "-o", "canmount=off", fs.as_str()];
+        let args = [
+            "create",
+            "-o",
+            "zrepl:placeholder=on",
+            "-o",
+            "canmount=off",
+            fs.as_str(),
+        ];
         match self.run(&args) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => Ok(()),
             other => other.map(|_| ()),

@@ -144,13 +144,27 @@ pub fn parse_dry_send(out: &str) -> SizeEstimate {
     sum.map_or(SizeEstimate::Unknown, SizeEstimate::Bytes)
 }
 
+impl super::Zfs {
+    /// Runs a dry send built by [`send_args`] / [`resume_send_args`] with `dry_run` and parses the estimate.
+    pub fn estimate(&self, dry_args: &[String]) -> Result<SizeEstimate, super::ZfsError> {
+        Ok(parse_dry_send(&self.run(dry_args)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::zfs::types::{Guid, VersionKind};
 
     fn v(kind: VersionKind, short: &str) -> Version {
-        Version { kind, short: short.into(), guid: Guid(1), createtxg: 1, userrefs: None, creation: None }
+        Version {
+            kind,
+            short: short.into(),
+            guid: Guid(1),
+            createtxg: 1,
+            userrefs: None,
+            creation: None,
+        }
     }
 
     #[test]
@@ -158,38 +172,97 @@ mod tests {
         let fs = DatasetName::new("p/a").unwrap();
         let to = v(VersionKind::Snapshot, "s2");
         let from = v(VersionKind::Bookmark, "b1");
-        let flags = SendFlags { raw: true, compressed: true, large_blocks: true, embedded_data: true, properties: true, backup_properties: true };
-        let args = send_args(&flags, &SendSpec { fs: &fs, from: Some(&from), to: &to }, false);
-        assert_eq!(args, ["send", "-w", "-c", "-L", "-e", "-p", "-b", "-i", "p/a#b1", "p/a@s2"]);
-        let args = send_args(&SendFlags::default(), &SendSpec { fs: &fs, from: None, to: &to }, true);
+        let flags = SendFlags {
+            raw: true,
+            compressed: true,
+            large_blocks: true,
+            embedded_data: true,
+            properties: true,
+            backup_properties: true,
+        };
+        let args = send_args(
+            &flags,
+            &SendSpec {
+                fs: &fs,
+                from: Some(&from),
+                to: &to,
+            },
+            false,
+        );
+        assert_eq!(
+            args,
+            ["send", "-w", "-c", "-L", "-e", "-p", "-b", "-i", "p/a#b1", "p/a@s2"]
+        );
+        let args = send_args(
+            &SendFlags::default(),
+            &SendSpec {
+                fs: &fs,
+                from: None,
+                to: &to,
+            },
+            true,
+        );
         assert_eq!(args, ["send", "-n", "-v", "-P", "p/a@s2"]);
         assert_eq!(resume_send_args("1-ab", false), ["send", "-t", "1-ab"]);
-        assert_eq!(resume_send_args("1-ab", true), ["send", "-n", "-v", "-P", "-t", "1-ab"]);
+        assert_eq!(
+            resume_send_args("1-ab", true),
+            ["send", "-n", "-v", "-P", "-t", "1-ab"]
+        );
     }
 
     #[test]
     fn builds_recv_args() {
         let fs = DatasetName::new("b/r/p/a").unwrap();
-        assert_eq!(recv_args(&fs, &RecvOptions::default()), ["receive", "-s", "-u", "b/r/p/a"]);
-        let opts = RecvOptions { force: true, set: vec![("canmount".into(), "off".into())], inherit: vec!["mountpoint".into()] };
-        assert_eq!(recv_args(&fs, &opts), ["receive", "-s", "-u", "-F", "-o", "canmount=off", "-x", "mountpoint", "b/r/p/a"]);
+        assert_eq!(
+            recv_args(&fs, &RecvOptions::default()),
+            ["receive", "-s", "-u", "b/r/p/a"]
+        );
+        let opts = RecvOptions {
+            force: true,
+            set: vec![("canmount".into(), "off".into())],
+            inherit: vec!["mountpoint".into()],
+        };
+        assert_eq!(
+            recv_args(&fs, &opts),
+            [
+                "receive",
+                "-s",
+                "-u",
+                "-F",
+                "-o",
+                "canmount=off",
+                "-x",
+                "mountpoint",
+                "b/r/p/a"
+            ]
+        );
     }
 
     #[test]
     fn parses_dry_send_sizes() {
-        assert_eq!(parse_dry_send("full\tp/a@s\t12345\nsize\t12345\n"), SizeEstimate::Bytes(12345));
-        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t18446744073709551615\nsize\t18446744073709551615\n"), SizeEstimate::Bytes(u64::MAX));
-        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t0\nsize\t0\n"), SizeEstimate::Bytes(0));
-        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t10\n"), SizeEstimate::Bytes(10));
-        assert_eq!(parse_dry_send("incremental\t#b\tp/a@s2\n"), SizeEstimate::Unknown);
+        assert_eq!(
+            parse_dry_send("full\tp/a@s\t12345\nsize\t12345\n"),
+            SizeEstimate::Bytes(12345)
+        );
+        assert_eq!(
+            parse_dry_send(
+                "incremental\ts1\tp/a@s2\t18446744073709551615\nsize\t18446744073709551615\n"
+            ),
+            SizeEstimate::Bytes(u64::MAX)
+        );
+        assert_eq!(
+            parse_dry_send("incremental\ts1\tp/a@s2\t0\nsize\t0\n"),
+            SizeEstimate::Bytes(0)
+        );
+        assert_eq!(
+            parse_dry_send("incremental\ts1\tp/a@s2\t10\n"),
+            SizeEstimate::Bytes(10)
+        );
+        assert_eq!(
+            parse_dry_send("incremental\t#b\tp/a@s2\n"),
+            SizeEstimate::Unknown
+        );
         assert_eq!(parse_dry_send(""), SizeEstimate::Unknown);
         assert_eq!(parse_dry_send("size\tlots\n"), SizeEstimate::Unknown);
-    }
-}
-
-impl super::Zfs {
-    /// Runs a dry send built by [`send_args`] / [`resume_send_args`] with `dry_run` and parses the estimate.
-    pub fn estimate(&self, dry_args: &[String]) -> Result<SizeEstimate, super::ZfsError> {
-        Ok(parse_dry_send(&self.run(dry_args)?))
     }
 }

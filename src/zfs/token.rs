@@ -37,12 +37,18 @@ fn parse_number(v: &str) -> Option<u64> {
 /// Parses the output of `zfs send -nvt TOKEN`: the `resume token contents:` nvlist dump.
 pub fn parse_token_output(args: &[String], out: &str) -> Result<ResumeToken, ZfsError> {
     let bad = |why: String| ZfsError::parse(args, why).with_kind(ZfsErrorKind::InvalidResumeToken);
-    let mut lines = out.lines().skip_while(|l| !l.starts_with("resume token contents"));
+    let mut lines = out
+        .lines()
+        .skip_while(|l| !l.starts_with("resume token contents"));
     if lines.next().is_none() {
-        return Err(bad(format!("no \"resume token contents\" in the output: {:?}", out.trim())));
+        return Err(bad(format!(
+            "no \"resume token contents\" in the output: {:?}",
+            out.trim()
+        )));
     }
     let (mut fromguid, mut toguid, mut toname, mut bytes) = (None, None, None, 0u64);
-    let (mut rawok, mut compressok, mut embedok, mut largeblockok, mut savedok) = (false, false, false, false, false);
+    let (mut rawok, mut compressok, mut embedok, mut largeblockok, mut savedok) =
+        (false, false, false, false, false);
     for line in lines {
         if !line.starts_with('\t') && !line.starts_with("nvlist version") {
             break;
@@ -54,7 +60,9 @@ pub fn parse_token_output(args: &[String], out: &str) -> Result<ResumeToken, Zfs
         };
         let flag = || value.is_none_or(|v| v != "0" && v != "B_FALSE");
         let num = |what: &str| {
-            value.and_then(parse_number).ok_or_else(|| bad(format!("{what} is not a number in {line:?}")))
+            value
+                .and_then(parse_number)
+                .ok_or_else(|| bad(format!("{what} is not a number in {line:?}")))
         };
         match key {
             "fromguid" => fromguid = Some(Guid(num("fromguid")?)),
@@ -70,7 +78,9 @@ pub fn parse_token_output(args: &[String], out: &str) -> Result<ResumeToken, Zfs
         }
     }
     let toguid = toguid.ok_or_else(|| bad("token has no toguid".into()))?;
-    let toname = toname.filter(|n| n.contains('@')).ok_or_else(|| bad("token has no toname snapshot".into()))?;
+    let toname = toname
+        .filter(|n| n.contains('@'))
+        .ok_or_else(|| bad("token has no toname snapshot".into()))?;
     Ok(ResumeToken {
         fromguid: fromguid.filter(|g| g.0 != 0),
         toguid,
@@ -88,7 +98,9 @@ impl Zfs {
     /// Decodes a resume token with `zfs send -nvt`. A corrupt token is an `InvalidResumeToken` error.
     pub fn decode_resume_token(&self, token: &str) -> Result<ResumeToken, ZfsError> {
         let well_formed = token.as_bytes().first().is_some_and(u8::is_ascii_digit)
-            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !well_formed {
             return Err(ZfsError {
                 kind: ZfsErrorKind::InvalidResumeToken,
@@ -97,7 +109,13 @@ impl Zfs {
                 exit_code: None,
             });
         }
-        let args: Vec<String> = vec!["send".into(), "-n".into(), "-v".into(), "-t".into(), token.into()];
+        let args: Vec<String> = vec![
+            "send".into(),
+            "-n".into(),
+            "-v".into(),
+            "-t".into(),
+            token.into(),
+        ];
         let out = self.run(&args).map_err(|e| {
             if e.kind == ZfsErrorKind::Other {
                 e.with_kind(ZfsErrorKind::InvalidResumeToken)
@@ -158,7 +176,10 @@ mod tests {
     fn token_characters_are_checked_before_running_zfs() {
         let zfs = Zfs::new();
         for t in ["", "1-abc; rm -rf /", "1-abc\n", "-v", "abc"] {
-            assert_eq!(zfs.decode_resume_token(t).unwrap_err().kind, ZfsErrorKind::InvalidResumeToken);
+            assert_eq!(
+                zfs.decode_resume_token(t).unwrap_err().kind,
+                ZfsErrorKind::InvalidResumeToken
+            );
         }
     }
 }

@@ -60,7 +60,16 @@ impl Pool {
         try_cmd("truncate", &["-s", size, file.to_str().unwrap()]).unwrap();
         try_cmd(
             "zpool",
-            &["create", "-f", "-O", "mountpoint=none", "-O", "compression=off", &name, file.to_str().unwrap()],
+            &[
+                "create",
+                "-f",
+                "-O",
+                "mountpoint=none",
+                "-O",
+                "compression=off",
+                &name,
+                file.to_str().unwrap(),
+            ],
         )
         .unwrap_or_else(|e| panic!("{e}"));
         Pool { name, file }
@@ -78,7 +87,15 @@ impl Pool {
     /// Everything on the pool plus all holds: for "nothing changed" comparisons.
     pub fn state(&self) -> String {
         let mut s = zfs(&[
-            "list", "-H", "-p", "-r", "-t", "all", "-o", "name,guid,createtxg,userrefs,receive_resume_token", &self.name,
+            "list",
+            "-H",
+            "-p",
+            "-r",
+            "-t",
+            "all",
+            "-o",
+            "name,guid,createtxg,userrefs,receive_resume_token",
+            &self.name,
         ]);
         for (snap, tags) in all_holds(&self.name) {
             s.push_str(&format!("hold {snap} {tags:?}\n"));
@@ -121,7 +138,8 @@ pub fn write_data(fs: &str, file: &str, seed: u64, len: usize) {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
-    let mut f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let mut f =
+        std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
@@ -143,11 +161,16 @@ pub fn snap(fs: &str, name: &str) -> u64 {
 }
 
 pub fn guid(name: &str) -> u64 {
-    zfs(&["get", "-H", "-p", "-o", "value", "guid", name]).trim().parse().unwrap()
+    zfs(&["get", "-H", "-p", "-o", "value", "guid", name])
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 pub fn prop(name: &str, prop: &str) -> String {
-    zfs(&["get", "-H", "-p", "-o", "value", prop, name]).trim().to_string()
+    zfs(&["get", "-H", "-p", "-o", "value", prop, name])
+        .trim()
+        .to_string()
 }
 
 pub fn exists(name: &str) -> bool {
@@ -165,7 +188,20 @@ pub fn bookmarks(fs: &str) -> Vec<(String, u64)> {
 }
 
 fn versions(fs: &str, kind: &str, sep: char) -> Vec<(String, u64)> {
-    let out = zfs(&["list", "-H", "-p", "-d", "1", "-t", kind, "-o", "name,guid", "-s", "createtxg", fs]);
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-d",
+        "1",
+        "-t",
+        kind,
+        "-o",
+        "name,guid",
+        "-s",
+        "createtxg",
+        fs,
+    ]);
     out.lines()
         .filter_map(|l| {
             let (n, g) = l.split_once('\t')?;
@@ -178,14 +214,28 @@ fn versions(fs: &str, kind: &str, sep: char) -> Vec<(String, u64)> {
 /// Hold tags on one snapshot.
 pub fn holds(snapshot: &str) -> Vec<String> {
     let out = zfs(&["holds", "-H", snapshot]);
-    let mut tags: Vec<String> = out.lines().filter_map(|l| l.split('\t').nth(1)).map(|t| t.trim().to_string()).collect();
+    let mut tags: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .map(|t| t.trim().to_string())
+        .collect();
     tags.sort();
     tags
 }
 
 /// Every snapshot below `root` with its hold tags (only snapshots with holds).
 pub fn all_holds(root: &str) -> BTreeMap<String, Vec<String>> {
-    let out = zfs(&["list", "-H", "-p", "-r", "-t", "snapshot", "-o", "name,userrefs", root]);
+    let out = zfs(&[
+        "list",
+        "-H",
+        "-p",
+        "-r",
+        "-t",
+        "snapshot",
+        "-o",
+        "name,userrefs",
+        root,
+    ]);
     let mut m = BTreeMap::new();
     for l in out.lines() {
         if let Some((n, refs)) = l.split_once('\t') {
@@ -214,7 +264,12 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
     files.sort();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (rel, bytes) in &files {
-        for b in rel.as_bytes().iter().chain(&(bytes.len() as u64).to_le_bytes()).chain(bytes.iter()) {
+        for b in rel
+            .as_bytes()
+            .iter()
+            .chain(&(bytes.len() as u64).to_le_bytes())
+            .chain(bytes.iter())
+        {
             h ^= *b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -223,7 +278,8 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()));
     for e in entries {
         let e = e.unwrap();
         let p = e.path();
@@ -240,8 +296,18 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 /// Returns whether the receive succeeded and its stderr.
 pub fn send_recv(send_args: &[&str], recv_args: &[&str], limit: Option<u64>) -> (bool, String) {
     use std::io::{Read, Write};
-    let mut send = Command::new("zfs").args(send_args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut recv = Command::new("zfs").args(recv_args).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut send = Command::new("zfs")
+        .args(send_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut recv = Command::new("zfs")
+        .args(recv_args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut from = send.stdout.take().unwrap();
     {
         let mut to = recv.stdin.take().unwrap();
@@ -269,10 +335,265 @@ pub fn send_recv(send_args: &[&str], recv_args: &[&str], limit: Option<u64>) -> 
     let _ = send.kill();
     let _ = send.wait();
     let out = recv.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The zreplrs binary under test.
 pub fn zreplrs_bin() -> PathBuf {
-    std::env::var_os("ZREPLRS_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zreplrs")))
+    std::env::var_os("ZREPLRS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zreplrs")))
+}
+
+/// A replication scenario: a sender pool, a receiver pool with root `<dst>/backup`, a config file and a
+/// lock directory of its own.
+pub struct Scenario {
+    pub src: Pool,
+    pub dst: Pool,
+    pub dir: tempfile::TempDir,
+    pub job: String,
+}
+
+/// Result of one `zreplrs` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub json: serde_json::Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Scenario {
+    pub fn new(tag: &str) -> Scenario {
+        let src = Pool::new(&format!("{tag}s"));
+        let dst = Pool::new(&format!("{tag}d"));
+        zfs(&["create", &dst.ds("backup")]);
+        let dir = tempfile::tempdir_in("/tmp").unwrap();
+        std::fs::create_dir_all(dir.path().join("locks")).unwrap();
+        std::fs::create_dir_all(dir.path().join("metrics")).unwrap();
+        Scenario {
+            src,
+            dst,
+            dir,
+            job: format!("job_{tag}"),
+        }
+    }
+
+    /// The receiver root of the job.
+    pub fn root(&self) -> String {
+        self.dst.ds("backup")
+    }
+
+    /// Where the sender's `fs` lands on the receiver.
+    pub fn target(&self, fs: &str) -> String {
+        format!("{}/{fs}", self.root())
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("zreplrs.toml")
+    }
+
+    /// Writes the config: one job replicating `filesystems` (filter rules) with extra job-level TOML.
+    pub fn configure(&self, filesystems: &[(&str, bool)], extra: &str) {
+        let mut rules = String::new();
+        for (k, v) in filesystems {
+            rules.push_str(&format!("\"{k}\" = {v}\n"));
+        }
+        let text = format!(
+            "[global]\nlock_dir = \"{locks}\"\n\n[[jobs]]\nname = \"{job}\"\ntarget = \"local:{root}\"\n{extra}\n\
+             [jobs.filesystems]\n{rules}",
+            locks = self.dir.path().join("locks").display(),
+            job = self.job,
+            root = self.root(),
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// A `zreplrs` command with this scenario's config.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(zreplrs_bin());
+        c.arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `zreplrs replicate --job J ARGS…`; the JSON output is validated against the shipped schema.
+    pub fn replicate(&self, args: &[&str]) -> Run {
+        let mut all = vec!["replicate", "--job", &self.job, "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.command(&all).output().unwrap();
+        run_result(out)
+    }
+
+    pub fn metrics_dir(&self) -> PathBuf {
+        self.dir.path().join("metrics")
+    }
+
+    pub fn step_tag(&self) -> String {
+        format!("zrepl_STEP_J_{}", self.job)
+    }
+
+    pub fn last_received_tag(&self) -> String {
+        format!("zrepl_last_received_J_{}", self.job)
+    }
+
+    /// The job's cursor bookmarks on a sender filesystem.
+    pub fn cursors(&self, fs: &str) -> Vec<(String, u64)> {
+        let suffix = format!("_J_{}", self.job);
+        bookmarks(fs)
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("zrepl_CURSOR_G_") && n.ends_with(&suffix))
+            .collect()
+    }
+
+    /// After a successful run: both sides have the same newest snapshot with equal content, the sender has
+    /// exactly one cursor (on it) and no step holds, the receiver exactly one last-received hold (on it).
+    pub fn assert_converged(&self, fs: &str) {
+        let target = self.target(fs);
+        let s = snapshots(fs);
+        let r = snapshots(&target);
+        let newest = s.last().expect("sender has snapshots").clone();
+        assert_eq!(
+            r.last(),
+            Some(&newest),
+            "receiver's newest snapshot equals the sender's: sender {s:?} receiver {r:?}"
+        );
+        assert_eq!(
+            checksum_snapshot(&format!("{target}@{}", newest.0)),
+            checksum_snapshot(&format!("{fs}@{}", newest.0)),
+            "content of @{}",
+            newest.0
+        );
+        let cursors = self.cursors(fs);
+        assert_eq!(cursors.len(), 1, "exactly one cursor on {fs}: {cursors:?}");
+        assert_eq!(
+            cursors[0].1, newest.1,
+            "the cursor is on the newest replicated snapshot"
+        );
+        let step = self.step_tag();
+        let leaked: Vec<_> = all_holds(fs)
+            .into_iter()
+            .filter(|(_, tags)| tags.contains(&step))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "no step holds remain on the sender: {leaked:?}"
+        );
+        let lr = self.last_received_tag();
+        let lr_holds: Vec<String> = all_holds(&target)
+            .into_iter()
+            .filter(|(_, tags)| tags.contains(&lr))
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            lr_holds,
+            vec![format!("{target}@{}", newest.0)],
+            "exactly one last-received hold, on the newest"
+        );
+    }
+}
+
+/// Parses a finished `zreplrs` run; JSON on stdout (if any) must match the shipped schema.
+pub fn run_result(out: std::process::Output) -> Run {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: serde_json::Value = if stdout.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        let v = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\nstderr: {stderr}"));
+        validate_schema(&v);
+        v
+    };
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json,
+        stdout,
+        stderr,
+    }
+}
+
+/// Validates a replicate result against schema/replicate-result.schema.json.
+pub fn validate_schema(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "output does not match the schema: {errors:?}\n{v:#}"
+    );
+}
+
+/// Polls `cond` every 50 ms until it holds or `secs` pass; panics with `what` on timeout.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Writes a `zfs` wrapper for ZREPLRS_ZFS that passes everything through except real (non-dry) sends,
+/// which it cuts after `limit` bytes. With `then_block`, it then writes its PID to `marker` and blocks
+/// (keeping the stream open); otherwise it exits 1 (a truncated stream).
+pub fn cutting_zfs_wrapper(dir: &Path, limit: u64, then_block: bool) -> (PathBuf, PathBuf) {
+    let marker = dir.join("cut.marker");
+    let path = dir.join("zfs-cut");
+    let tail = if then_block {
+        format!(
+            "echo $$ > {m}.tmp; mv {m}.tmp {m}; exec sleep 3600",
+            m = marker.display()
+        )
+    } else {
+        format!("touch {}; exit 1", marker.display())
+    };
+    let script = format!(
+        "#!/bin/bash\nif [ \"$1\" = send ] && ! printf '%s\\n' \"$@\" | grep -qx -- -n; then\n  \
+         zfs \"$@\" | head -c {limit}\n  {tail}\nfi\nexec zfs \"$@\"\n"
+    );
+    std::fs::write(&path, script).unwrap();
+    try_cmd("chmod", &["+x", path.to_str().unwrap()]).unwrap();
+    (path, marker)
+}
+
+/// PIDs of processes whose command line contains `needle`.
+pub fn pids_matching(needle: &str) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && pid != std::process::id() as i32 {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+/// Bytes a process has read so far (`rchar` of /proc/PID/io), 0 if it is gone.
+pub fn bytes_read(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("rchar: ")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }

@@ -1,0 +1,574 @@
+//! VM scenarios of `zreplrs replicate` over the local transport, on real OpenZFS (issue: replication engine).
+//! Each test reads as a scenario and ends by checking the invariants of a converged state.
+
+mod vmlib;
+
+use std::process::Stdio;
+
+use vmlib::*;
+
+const IGN: &str = "needs real ZFS: run by vm/test";
+
+fn steps(run: &Run, fs_index: usize) -> Vec<(Option<String>, String, bool)> {
+    run.json["filesystems"][fs_index]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["from"]
+                    .as_str()
+                    .map(|f| f.rsplit(['@', '#']).next().unwrap().to_string()),
+                s["to"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('@')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                s["resumed"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn ok(run: &Run) {
+    assert_eq!(
+        run.code, 0,
+        "exit code; stderr: {}\njson: {:#}",
+        run.stderr, run.json
+    );
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn initial_full_most_recent_then_nothing_to_do() {
+    let _ = IGN;
+    let sc = Scenario::new("imr");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f1", 1, 200_000);
+    snap(&fs, "s1");
+    write_data(&fs, "f2", 2, 200_000);
+    snap(&fs, "s2");
+    sc.configure(&[(&fs, true)], "");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(run.json["result"], "ok");
+    assert_eq!(steps(&run, 0), vec![(None, "s2".to_string(), false)]);
+    assert_eq!(
+        snapshots(&sc.target(&fs)).len(),
+        1,
+        "most_recent sends only the newest"
+    );
+    assert!(run.json["bytes_replicated"].as_u64().unwrap() > 400_000);
+    sc.assert_converged(&fs);
+    let again = sc.replicate(&[]);
+    ok(&again);
+    assert_eq!(again.json["result"], "nothing_to_do");
+    assert_eq!(again.json["filesystems"][0]["result"], "up_to_date");
+    sc.assert_converged(&fs);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn initial_full_all_sends_every_snapshot() {
+    let sc = Scenario::new("ial");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    for (i, s) in ["s1", "s2", "s3"].iter().enumerate() {
+        write_data(&fs, &format!("f{i}"), i as u64, 100_000);
+        snap(&fs, s);
+    }
+    sc.configure(&[(&fs, true)], "initial_replication = \"all\"");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        steps(&run, 0),
+        vec![
+            (None, "s1".into(), false),
+            (Some("s1".into()), "s2".into(), false),
+            (Some("s2".into()), "s3".into(), false)
+        ]
+    );
+    assert_eq!(snapshots(&sc.target(&fs)), snapshots(&fs));
+    sc.assert_converged(&fs);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn incremental_over_several_snapshots() {
+    let sc = Scenario::new("inc");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f0", 9, 100_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "");
+    ok(&sc.replicate(&[]));
+    for (i, s) in ["s2", "s3", "s4"].iter().enumerate() {
+        write_data(&fs, &format!("g{i}"), 20 + i as u64, 150_000);
+        snap(&fs, s);
+    }
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        steps(&run, 0),
+        vec![
+            (Some("s1".into()), "s2".into(), false),
+            (Some("s2".into()), "s3".into(), false),
+            (Some("s3".into()), "s4".into(), false)
+        ]
+    );
+    for s in run.json["filesystems"][0]["steps"].as_array().unwrap() {
+        let est = s["bytes_estimated"]
+            .as_u64()
+            .expect("each step is estimated");
+        assert!(est > 100_000, "estimate {est}");
+        assert_eq!(s["result"], "done");
+    }
+    sc.assert_converged(&fs);
+    // Metrics were written and name this filesystem.
+    let prom = std::fs::read_dir(sc.metrics_dir()).unwrap().count();
+    assert_eq!(prom, 0, "no textfile unless configured");
+    let run = sc.replicate(&["--textfile-dir", sc.metrics_dir().to_str().unwrap()]);
+    ok(&run);
+    let text = std::fs::read_to_string(
+        sc.metrics_dir()
+            .join(format!("zreplrs_replicate_{}.prom", sc.job)),
+    )
+    .unwrap();
+    assert!(
+        text.contains(&format!(
+            "zreplrs_filesystem_pending_snapshots{{job=\"{}\",filesystem=\"{fs}\"}} 0",
+            sc.job
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "zreplrs_replication_last_run_success{{job=\"{}\"}} 1",
+            sc.job
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn incremental_from_the_cursor_after_the_sender_destroyed_the_common_snapshot() {
+    let sc = Scenario::new("cur");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f", 1, 100_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "");
+    ok(&sc.replicate(&[]));
+    write_data(&fs, "g", 2, 100_000);
+    snap(&fs, "s2");
+    // The sender prunes s1: nothing holds it, the cursor bookmark keeps the incremental base.
+    zfs(&["destroy", &format!("{fs}@s1")]);
+    let run = sc.replicate(&[]);
+    ok(&run);
+    let st = steps(&run, 0);
+    assert_eq!(st.len(), 1);
+    assert!(
+        st[0].0.as_deref().unwrap().starts_with("zrepl_CURSOR_G_"),
+        "from the cursor: {st:?}"
+    );
+    assert!(run.json["filesystems"][0]["steps"][0]["from"]
+        .as_str()
+        .unwrap()
+        .contains('#'));
+    assert_eq!(
+        snapshots(&sc.target(&fs))
+            .iter()
+            .map(|s| s.0.clone())
+            .collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
+    sc.assert_converged(&fs);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn nested_datasets_with_an_unreplicated_parent_get_placeholders() {
+    let sc = Scenario::new("nest");
+    let parent = sc.src.ds("a");
+    let child = sc.src.ds("a/b");
+    let grandchild = sc.src.ds("a/b/c");
+    create_fs(&parent);
+    create_fs(&child);
+    create_fs(&grandchild);
+    write_data(&child, "f", 1, 50_000);
+    write_data(&grandchild, "f", 2, 50_000);
+    snap(&parent, "s1");
+    snap(&child, "s1");
+    snap(&grandchild, "s1");
+    sc.configure(&[(&format!("{child}<"), true)], "");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        run.json["filesystems"].as_array().unwrap().len(),
+        2,
+        "only the subtree: {:#}",
+        run.json
+    );
+    // Parents that are not replicated exist on the receiver as placeholders.
+    for ph in [sc.target(sc.src.name.as_str()), sc.target(&parent)] {
+        assert_eq!(prop(&ph, "zrepl:placeholder"), "on", "{ph}");
+        assert!(snapshots(&ph).is_empty());
+    }
+    sc.assert_converged(&child);
+    sc.assert_converged(&grandchild);
+    // Later the parent joins the job: its placeholder is replaced by the real copy, children stay.
+    sc.configure(&[(&format!("{parent}<"), true)], "");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    sc.assert_converged(&parent);
+    sc.assert_converged(&child);
+    assert_eq!(snapshots(&sc.target(&grandchild)).len(), 1);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn interrupted_transfer_is_resumed_on_the_next_run() {
+    let sc = Scenario::new("res");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "big", 3, 8_000_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "retries = 0");
+    let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 3_000_000, false);
+    let out = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .output()
+        .unwrap();
+    let run = run_result(out);
+    assert!(marker.exists(), "the wrapper cut the stream");
+    assert_eq!(
+        run.code, 1,
+        "the filesystem failed: {}\n{:#}",
+        run.stderr, run.json
+    );
+    assert_eq!(run.json["filesystems"][0]["result"], "failed");
+    assert_eq!(run.json["filesystems"][0]["resumable"], true);
+    let token = prop(&sc.target(&fs), "receive_resume_token");
+    assert_ne!(token, "-", "the receiver kept resumable state");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        steps(&run, 0),
+        vec![(None, "s1".to_string(), true)],
+        "resumed from the token"
+    );
+    let sent = run.json["filesystems"][0]["steps"][0]["bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(sent < 7_000_000, "only the rest was sent: {sent}");
+    assert_eq!(prop(&sc.target(&fs), "receive_resume_token"), "-");
+    sc.assert_converged(&fs);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn stale_resume_token_is_aborted_and_the_run_proceeds() {
+    let sc = Scenario::new("stl");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f", 1, 100_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "retries = 0");
+    ok(&sc.replicate(&[]));
+    write_data(&fs, "big", 4, 8_000_000);
+    snap(&fs, "s2");
+    let (wrapper, _) = cutting_zfs_wrapper(sc.dir.path(), 3_000_000, false);
+    let out = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .output()
+        .unwrap();
+    assert_eq!(run_result(out).code, 1);
+    assert_ne!(prop(&sc.target(&fs), "receive_resume_token"), "-");
+    // The administrator prunes s2 on the sender (releasing the interrupted step's hold first).
+    zfs(&["release", &sc.step_tag(), &format!("{fs}@s2")]);
+    zfs(&["destroy", &format!("{fs}@s2")]);
+    write_data(&fs, "g", 5, 100_000);
+    snap(&fs, "s3");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        steps(&run, 0),
+        vec![(Some("s1".into()), "s3".into(), false)]
+    );
+    assert_eq!(prop(&sc.target(&fs), "receive_resume_token"), "-");
+    sc.assert_converged(&fs);
+}
+
+/// Leaves partial receive state on `target` from `send_args`, cut after `limit` bytes.
+fn partial_receive(send_args: &[&str], target: &str, force: bool, limit: u64) {
+    let mut recv = vec!["receive", "-s", "-u"];
+    if force {
+        recv.push("-F");
+    }
+    recv.push(target);
+    let (ok, _) = send_recv(send_args, &recv, Some(limit));
+    assert!(!ok);
+    assert_ne!(
+        prop(target, "receive_resume_token"),
+        "-",
+        "partial state on {target}"
+    );
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn forged_resume_tokens_are_refused_and_change_nothing() {
+    let sc = Scenario::new("frg");
+    let a = sc.src.ds("a");
+    let b = sc.src.ds("b");
+    let c = sc.src.ds("c");
+    for fs in [&a, &b, &c] {
+        create_fs(fs);
+        write_data(fs, "f", 6, 4_000_000);
+        snap(fs, "s1");
+    }
+    sc.configure(&[(&a, true), (&b, true), (&c, true)], "retries = 0");
+    ok(&sc.replicate(&[]));
+    for fs in [&a, &b, &c] {
+        write_data(fs, "g", 7, 4_000_000);
+        snap(fs, "s2");
+    }
+    // toname: the receiver's copy of a carries partial state of a stream of b.
+    partial_receive(
+        &["send", "-i", &format!("{b}@s1"), &format!("{b}@s2")],
+        &sc.target(&a),
+        false,
+        1_000_000,
+    );
+    // rawok: a raw stream where the job sends non-raw.
+    partial_receive(
+        &["send", "-w", "-i", &format!("{b}@s1"), &format!("{b}@s2")],
+        &sc.target(&b),
+        false,
+        1_000_000,
+    );
+    // fromguid: a full stream of c@s2 over the receiver's copy of c, whose base is s1.
+    partial_receive(
+        &["send", &format!("{c}@s2")],
+        &sc.target(&c),
+        true,
+        1_000_000,
+    );
+    let before_dst = sc.dst.state();
+    let run = sc.replicate(&[]);
+    assert_eq!(run.code, 1, "{:#}", run.json);
+    for (i, want) in [(0, "it sends"), (1, "raw"), (2, "fromguid")] {
+        let f = &run.json["filesystems"][i];
+        assert_eq!(f["result"], "conflict", "{f:#}");
+        assert_eq!(f["error"]["kind"], "resume_token_mismatch", "{f:#}");
+        assert!(
+            f["error"]["message"].as_str().unwrap().contains(want),
+            "{f:#}"
+        );
+    }
+    assert_eq!(sc.dst.state(), before_dst, "the receiver is unchanged");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn encrypted_datasets_are_sent_raw_and_plain_ones_refused() {
+    let sc = Scenario::new("enc");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    let enc = sc.src.ds("enc");
+    let plain = sc.src.ds("plain");
+    create_fs_with(
+        &enc,
+        &[
+            "encryption=on",
+            "keyformat=passphrase",
+            &format!("keylocation=file://{}", key.display()),
+        ],
+    );
+    create_fs(&plain);
+    write_data(&enc, "secret", 8, 100_000);
+    snap(&enc, "s1");
+    snap(&plain, "s1");
+    sc.configure(
+        &[(&enc, true), (&plain, true)],
+        "[jobs.send]\nencrypted = true\n",
+    );
+    let run = sc.replicate(&[]);
+    assert_eq!(run.code, 1, "{:#}", run.json);
+    let t = sc.target(&enc);
+    assert_eq!(prop(&t, "encryption"), "aes-256-gcm");
+    assert_eq!(
+        prop(&t, "keystatus"),
+        "unavailable",
+        "the receiver never sees the key"
+    );
+    assert_eq!(run.json["filesystems"][0]["result"], "ok");
+    assert_eq!(run.json["filesystems"][1]["result"], "conflict");
+    assert_eq!(run.json["filesystems"][1]["error"]["kind"], "not_encrypted");
+    assert!(
+        !exists(&sc.target(&plain)),
+        "the plain dataset was not sent"
+    );
+    // Incremental raw, then the content checks out once the key is loaded on the receiver.
+    write_data(&enc, "more", 9, 100_000);
+    snap(&enc, "s2");
+    let run = sc.replicate(&[]);
+    assert_eq!(run.json["filesystems"][0]["result"], "ok", "{:#}", run.json);
+    zfs(&["load-key", "-L", &format!("file://{}", key.display()), &t]);
+    sc.assert_converged(&enc);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn diverged_receiver_is_a_conflict_and_left_untouched() {
+    let sc = Scenario::new("div");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "");
+    ok(&sc.replicate(&[]));
+    zfs(&["snapshot", &format!("{}@rogue", sc.target(&fs))]);
+    snap(&fs, "s2");
+    let before = sc.dst.state();
+    let run = sc.replicate(&[]);
+    assert_eq!(run.code, 1);
+    let f = &run.json["filesystems"][0];
+    assert_eq!(f["result"], "conflict");
+    assert_eq!(f["error"]["kind"], "diverged");
+    let msg = f["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("@rogue") && msg.contains("@s1"), "{msg}");
+    assert_eq!(sc.dst.state(), before);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn dry_run_plans_with_estimates_and_changes_nothing() {
+    let sc = Scenario::new("dry");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f", 1, 500_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "");
+    ok(&sc.replicate(&[]));
+    write_data(&fs, "g", 2, 700_000);
+    snap(&fs, "s2");
+    snap(&fs, "s3");
+    let (src_before, dst_before) = (sc.src.state(), sc.dst.state());
+    let run = sc.replicate(&["--dry-run"]);
+    ok(&run);
+    assert_eq!(run.json["dry_run"], true);
+    assert_eq!(run.json["filesystems"][0]["result"], "planned");
+    assert_eq!(steps(&run, 0).len(), 2);
+    let est = run.json["bytes_estimated"].as_u64().unwrap();
+    assert!(est > 700_000, "estimate {est}");
+    assert_eq!(run.json["bytes_estimate_exact"], true);
+    assert_eq!(run.json["bytes_replicated"], 0);
+    assert_eq!(sc.src.state(), src_before, "sender unchanged");
+    assert_eq!(sc.dst.state(), dst_before, "receiver unchanged");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_run_killed_mid_transfer_converges_on_the_next_run() {
+    let sc = Scenario::new("kil");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "f", 1, 100_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "retries = 0");
+    ok(&sc.replicate(&[]));
+    write_data(&fs, "big", 2, 8_000_000);
+    snap(&fs, "s2");
+    let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 3_000_000, true);
+    let mut child = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the wrapper to cut the stream", 300, || marker.exists());
+    let target = sc.target(&fs);
+    let recv_needle = format!("receive -s -u {target}");
+    wait_for("zfs receive to read the cut stream", 300, || {
+        pids_matching(&recv_needle)
+            .first()
+            .is_some_and(|p| bytes_read(*p) >= 3_000_000)
+    });
+    nix_kill(child.id() as i32);
+    let _ = child.wait();
+    let blocker: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix_kill(blocker);
+    wait_for("the agent to end", 300, || {
+        pids_matching(&format!("--root-fs {}", sc.root())).is_empty()
+    });
+    wait_for("zfs receive to end", 300, || {
+        pids_matching(&recv_needle).is_empty()
+    });
+    assert_ne!(
+        prop(&target, "receive_resume_token"),
+        "-",
+        "the killed transfer left resumable state"
+    );
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        steps(&run, 0),
+        vec![(Some("s1".to_string()), "s2".to_string(), true)]
+    );
+    sc.assert_converged(&fs);
+}
+
+fn nix_kill(pid: i32) {
+    try_cmd("kill", &["-9", &pid.to_string()]).unwrap();
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_second_concurrent_run_exits_4_and_touches_nothing() {
+    let sc = Scenario::new("lck");
+    let fs = sc.src.ds("a");
+    create_fs(&fs);
+    write_data(&fs, "big", 2, 4_000_000);
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "retries = 0");
+    let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 1_000_000, true);
+    let mut first = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first run to be mid-transfer", 300, || marker.exists());
+    let (src_before, dst_before) = (sc.src.state(), sc.dst.state());
+    let second = sc.replicate(&[]);
+    assert_eq!(second.code, 4, "stderr: {}", second.stderr);
+    assert!(second.stderr.contains("another run"), "{}", second.stderr);
+    assert_eq!(second.json, serde_json::Value::Null, "no result on stdout");
+    assert_eq!(sc.src.state(), src_before);
+    assert_eq!(sc.dst.state(), dst_before);
+    nix_kill(first.id() as i32);
+    let _ = first.wait();
+    let blocker: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix_kill(blocker);
+    wait_for("the agent to end", 300, || {
+        pids_matching(&format!("--root-fs {}", sc.root())).is_empty()
+    });
+    ok(&sc.replicate(&[]));
+    sc.assert_converged(&fs);
+}
