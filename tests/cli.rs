@@ -1,0 +1,249 @@
+//! Host tests of the command line and of the recv-agent's refusals that happen before ZFS is touched:
+//! usage and config errors (exit 2), and hostile protocol input to `zreplrs recv-agent`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use zreplrs::agent::frame;
+use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+
+fn zreplrs() -> Command {
+    Command::cargo_bin("zreplrs").unwrap()
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join("zreplrs.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD: &str = "[[jobs]]\nname = \"j1\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\"tank/a<\" = true\n";
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = zreplrs().arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("zreplrs {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn missing_config_is_exit_2_and_names_the_file() {
+    let out = zreplrs()
+        .args(["--config", "/nonexistent/z.toml", "replicate", "--job", "j"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/z.toml"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn unknown_key_is_exit_2_and_names_the_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, &format!("{GOOD}[jobs.send]\ncompresed = true\n"));
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args(["replicate", "--job", "j1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("jobs[0].send.compresed"), "{err}");
+}
+
+#[test]
+fn unknown_job_is_exit_2_and_lists_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args(["replicate", "--job", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope") && err.contains("j1"), "{err}");
+}
+
+#[test]
+fn config_check_accepts_a_good_config_and_the_shipped_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = zreplrs()
+        .args(["--config", "examples/zreplrs.toml", "config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = zreplrs()
+        .env("ZREPLRS_CONFIG", &p)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ZREPLRS_CONFIG is honoured");
+}
+
+#[test]
+fn bad_cli_arguments_are_exit_2() {
+    let out = zreplrs().args(["replicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = zreplrs()
+        .args(["recv-agent", "--root-fs", "bad%root"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = zreplrs()
+        .args(["recv-agent", "--root-fs", "b/r", "--client-identity", "a/b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Speaks raw bytes to a fresh agent and returns the replies it sent and its exit code.
+fn agent_session(input: &[u8]) -> (Vec<Envelope>, Option<i32>) {
+    let mut child = zreplrs()
+        .args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup"])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut replies = Vec::new();
+    let mut r = &out.stdout[..];
+    while let Ok(Some(env)) = frame::read_message(&mut r) {
+        replies.push(env);
+    }
+    (replies, out.status.code())
+}
+
+fn msg(body: Body) -> Vec<u8> {
+    let mut v = Vec::new();
+    frame::write_message(&mut v, &Envelope::new(body)).unwrap();
+    v
+}
+
+fn hello() -> Vec<u8> {
+    msg(proto::Hello {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: "test".into(),
+    }
+    .into())
+}
+
+fn error_kind(e: &Envelope) -> String {
+    match &e.body {
+        Some(Body::Error(e)) => e.kind.clone(),
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+#[test]
+fn agent_refuses_a_wrong_protocol_version() {
+    let (replies, code) = agent_session(&msg(proto::Hello {
+        protocol_version: 99,
+        software_version: "x".into(),
+    }
+    .into()));
+    assert_eq!(replies.len(), 1);
+    assert_eq!(error_kind(&replies[0]), "protocol_version");
+    assert_ne!(code, Some(0));
+}
+
+#[test]
+fn agent_refuses_requests_before_hello() {
+    let (replies, code) = agent_session(&msg(proto::ListRequest {}.into()));
+    assert_eq!(error_kind(&replies[0]), "protocol");
+    assert_ne!(code, Some(0));
+}
+
+#[test]
+fn agent_refuses_names_outside_its_root_and_keeps_serving() {
+    let mut input = hello();
+    for fs in [
+        "../x", "", "a@b", "a#b", "a%b", "a/../b", "a\nb", "a\0b", "/abs",
+    ] {
+        input.extend(msg(proto::AbortResumeRequest { fs: fs.into() }.into()));
+    }
+    // A receive outside the root: refused, and its data frames are skipped.
+    input.extend(msg(proto::ReceiveRequest {
+        fs: "..".into(),
+        to_short: "s".into(),
+        to_guid: 1,
+        job_id: "j".into(),
+        ..Default::default()
+    }
+    .into()));
+    frame::write_data(&mut input, b"not a zfs stream").unwrap();
+    frame::write_end(&mut input, false).unwrap();
+    input.extend(msg(proto::ReceiveRequest {
+        fs: "a".into(),
+        to_short: "s@x".into(),
+        to_guid: 1,
+        job_id: "j".into(),
+        ..Default::default()
+    }
+    .into()));
+    frame::write_end(&mut input, false).unwrap();
+    input.extend(msg(proto::ReceiveRequest {
+        fs: "a".into(),
+        to_short: "s".into(),
+        to_guid: 1,
+        job_id: "bad@job".into(),
+        ..Default::default()
+    }
+    .into()));
+    frame::write_end(&mut input, false).unwrap();
+    let (replies, code) = agent_session(&input);
+    assert!(
+        matches!(replies[0].body, Some(Body::HelloReply(_))),
+        "{:?}",
+        replies[0]
+    );
+    let kinds: Vec<String> = replies[1..].iter().map(error_kind).collect();
+    assert_eq!(kinds.len(), 12, "{kinds:?}");
+    for k in &kinds {
+        assert!(k == "invalid_name" || k == "outside_root", "{kinds:?}");
+    }
+    assert_eq!(code, Some(0), "the session continued to a clean end");
+}
+
+#[test]
+fn agent_refuses_oversized_and_unknown_frames() {
+    let mut input = hello();
+    input.extend([1u8, 0xff, 0xff, 0xff, 0xff]);
+    let (replies, code) = agent_session(&input);
+    assert_eq!(error_kind(&replies[1]), "frame_too_large");
+    assert_ne!(code, Some(0));
+    let mut input = hello();
+    input.extend([9u8, 0, 0, 0, 1, 0]);
+    let (replies, _) = agent_session(&input);
+    assert_eq!(error_kind(&replies[1]), "unknown_frame_type");
+    let mut input = hello();
+    input.extend([1u8, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    let (replies, _) = agent_session(&input);
+    assert_eq!(error_kind(&replies[1]), "undecodable_message");
+}

@@ -1,0 +1,84 @@
+//! Man pages (`man/`) and shell completions (`completions/`) are generated from the CLI definition; this test
+//! fails when the committed files are out of date. Regenerate with
+//! `ZREPLRS_UPDATE_GENERATED=1 cargo test --test generated`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+use zreplrs::cli::Cli;
+
+fn render_man(cmd: &clap::Command, name: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf).unwrap();
+    out.insert(format!("man/{name}.1"), buf);
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let sub_name = format!("{name}-{}", sub.get_name());
+        let sub = sub
+            .clone()
+            .name(sub_name.clone())
+            .display_name(sub_name.clone());
+        render_man(&sub, &sub_name, out);
+    }
+}
+
+fn generate() -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut cmd = Cli::command();
+    cmd.build();
+    render_man(&cmd, "zreplrs", &mut files);
+    for (shell, file) in [
+        (Shell::Bash, "zreplrs.bash"),
+        (Shell::Zsh, "_zreplrs"),
+        (Shell::Fish, "zreplrs.fish"),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "zreplrs", &mut buf);
+        files.insert(format!("completions/{file}"), buf);
+    }
+    files
+}
+
+#[test]
+fn man_pages_and_completions_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = generate();
+    assert!(files.len() >= 5, "{:?}", files.keys());
+    if std::env::var_os("ZREPLRS_UPDATE_GENERATED").is_some() {
+        for dir in ["man", "completions"] {
+            let _ = std::fs::remove_dir_all(root.join(dir));
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for (path, content) in &files {
+            std::fs::write(root.join(path), content).unwrap();
+        }
+        return;
+    }
+    let mut stale = Vec::new();
+    for (path, content) in &files {
+        match std::fs::read(root.join(path)) {
+            Ok(existing) if &existing == content => {}
+            _ => stale.push(path.clone()),
+        }
+    }
+    for dir in ["man", "completions"] {
+        for e in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let rel = format!("{dir}/{}", e.file_name().to_string_lossy());
+            if !files.contains_key(&rel) {
+                stale.push(format!("{rel} (no longer generated)"));
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "out of date: {stale:?}; run ZREPLRS_UPDATE_GENERATED=1 cargo test --test generated"
+    );
+}
