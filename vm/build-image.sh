@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds (once per machine) the guest image for the real-OpenZFS VM tests: a Debian bookworm kernel and a
-# zstd-compressed initramfs holding OpenZFS 2.3 from bookworm-backports, openssh, iproute2 and the peers used
+# zstd-compressed initramfs (without /init, which vm/run appends) holding OpenZFS 2.3 from bookworm-backports, openssh, iproute2 and the peers used
 # by the benchmarks. The result is cached outside the work tree under a hash of this recipe; the path of the
 # cache directory (holding `vmlinuz` and `image.cpio.zst`) is printed on stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-recipe_hash=$(cat "$here/build-image.sh" "$here/guest-init" | sha256sum | cut -c1-16)
+recipe_hash=$(sha256sum <"$here/build-image.sh" | cut -c1-16)
 cache_root=${ZREPLRS_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zreplrs/vm}
 out="$cache_root/$recipe_hash"
 if [ -f "$out/image.cpio.zst" ] && [ -f "$out/vmlinuz" ]; then
@@ -57,7 +57,11 @@ log "guest kernel $kver"
 [ -n "$(find "$root/lib/modules/$kver" -name 'zfs.ko*' | head -1)" ] || { echo "build-image: zfs.ko was not built" >&2; exit 1; }
 
 # Keep only the modules the tests need (and their dependencies), then depmod.
-mods=$(in_root modprobe -S "$kver" --show-depends zfs 9p 9pnet_virtio veth sch_netem | awk '$1=="insmod"{print $2}' | sort -u)
+deps=$(for m in zfs 9p 9pnet_virtio veth sch_netem; do in_root modprobe -S "$kver" --show-depends "$m"; done)
+mods=$(echo "$deps" | awk '$1=="insmod"{print $2}' | sort -u)
+for m in zfs 9p 9pnet_virtio veth sch_netem; do
+  echo "$deps" | grep -qE "/$m\.ko|^builtin $m\$" || { echo "build-image: module $m not found for $kver" >&2; exit 1; }
+done
 keep="$work/keep"; mkdir -p "$keep"
 for m in $mods; do mkdir -p "$keep/$(dirname "$m")"; cp -a "$root$m" "$keep$m"; done
 rm -rf "$root/lib/modules/$kver/kernel" "$root/lib/modules/$kver/updates"
@@ -71,7 +75,7 @@ for p in usr/share/doc usr/share/man usr/share/info usr/share/locale usr/lib/gcc
   rm -rf "${root:?}/$p"
 done
 find "$root/usr/bin" -name 'x86_64-linux-gnu-*' -delete
-install -m 0755 "$here/guest-init" "$root/init"
+# /init itself is not part of the cached image: vm/run appends it as a second cpio archive at boot.
 # sshd in the guest runs in network namespaces started by tests; it needs host keys and its privsep dir.
 in_root ssh-keygen -A >/dev/null
 mkdir -p "$root/run/sshd"

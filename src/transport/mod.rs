@@ -1,7 +1,8 @@
 //! Transports: how the sender reaches its receiver's `zreplrs recv-agent`. `local:` spawns the agent as a
-//! child on pipes. Both hand the byte pipe to [`crate::agent::client::AgentClient`], which speaks the protocol.
+//! child on pipes; `ssh://` runs it over one SSH connection. Both hand the byte pipe to [`crate::agent::client::AgentClient`], which speaks the protocol.
 
 pub mod local;
+pub mod ssh;
 
 use std::time::Duration;
 
@@ -69,8 +70,8 @@ pub fn agent_args(job: &Job) -> Vec<String> {
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
     match &job.target {
         Target::Local { .. } => local::connect(job),
-        Target::Ssh { host, .. } => Err(AgentError::Connection(format!(
-            "ssh:// targets ({host}) are not supported by this build yet; use a local: target"
-        ))),
+        Target::Ssh {
+            user, host, port, ..
+        } => ssh::connect(job, user.as_deref(), host, *port),
     }
 }

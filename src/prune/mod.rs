@@ -1,0 +1,10 @@
+//! Snapshot pruning: which snapshots the `prune` subcommand keeps and which it destroys.
+//!
+//! Everything here is pure logic (no I/O, no `zfs`, no clock reads; the caller passes `now`):
+//! [`grid`] parses zrepl's retention grid syntax (`1x1h(keep=all) | 24x1h | 14x1d`) and fits snapshots
+//! into it; [`rules`] holds the keep rules of the configuration (`grid`, `last_n`, `regex`,
+//! `not_replicated`) and [`rules::evaluate`], which decides per snapshot. A snapshot is destroyed only
+//! when no rule keeps it, it is not protected (the incremental base) and it carries no user hold.
+
+pub mod grid;
+pub mod rules;

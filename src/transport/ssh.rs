@@ -1,0 +1,410 @@
+//! The `ssh://` transport: one libssh2 (`ssh2`) session per run, host key checked against a known_hosts
+//! file, public-key authentication from identity files and the SSH agent, and one exec channel running
+//! `zreplrs recv-agent` (or the forced command of the key) on the receiver.
+//!
+//! A pump thread owns the non-blocking session and moves bytes between the channel and two local pipes that
+//! the protocol client reads and writes, so sending, encryption and reading replies overlap. The pump is
+//! also the stall watchdog: when it has bytes to send and none has left for `stall_timeout`, or the peer sent
+//! nothing while a reply is awaited for that long, it drops the connection and the run retries.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use ssh2::{BlockDirections, CheckResult, HashType, KnownHostFileKind, Session};
+
+use super::{agent_args, Connection};
+use crate::agent::client::{AgentClient, AgentError};
+use crate::config::Job;
+
+fn conn(msg: impl Into<String>) -> AgentError {
+    AgentError::Connection(msg.into())
+}
+
+/// Quotes one argument for the remote user's shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command line run on the receiver.
+pub fn remote_command(job: &Job) -> String {
+    job.ssh
+        .agent_command
+        .iter()
+        .cloned()
+        .chain(agent_args(job).into_iter().skip(1))
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn default_known_hosts() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".ssh/known_hosts")
+}
+
+fn fingerprint(sess: &Session) -> String {
+    use std::fmt::Write as _;
+    let Some(hash) = sess.host_key_hash(HashType::Sha256) else {
+        return "unknown".into();
+    };
+    // OpenSSH style: SHA256:<base64 without padding>.
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::from("SHA256:");
+    for chunk in hash.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            let _ = out.write_char(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Verifies the server's host key against the known_hosts file, recording it when `accept_new`.
+fn check_host_key(
+    sess: &Session,
+    host: &str,
+    port: u16,
+    known_hosts: &std::path::Path,
+    accept_new: bool,
+) -> Result<(), AgentError> {
+    let (key, key_type) = sess
+        .host_key()
+        .ok_or_else(|| conn("the server sent no host key"))?;
+    let mut kh = sess
+        .known_hosts()
+        .map_err(|e| conn(format!("known_hosts: {e}")))?;
+    if known_hosts.exists() {
+        kh.read_file(known_hosts, KnownHostFileKind::OpenSSH)
+            .map_err(|e| {
+                conn(format!(
+                    "cannot read known_hosts file {}: {e}",
+                    known_hosts.display()
+                ))
+            })?;
+    }
+    let fp = fingerprint(sess);
+    let entry = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    match kh.check_port(host, port, key) {
+        CheckResult::Match => Ok(()),
+        CheckResult::Mismatch => Err(AgentError::Protocol(format!(
+            "HOST KEY CHANGED for {entry}: the server offered {key_type:?} key {fp}, which does not match {}; \
+             this may be an attack. If the host was reinstalled, remove the old entry with \
+             `ssh-keygen -R '{entry}' -f {}` and trust the new key",
+            known_hosts.display(),
+            known_hosts.display()
+        ))),
+        CheckResult::NotFound | CheckResult::Failure if accept_new => {
+            kh.add(&entry, key, "added by zreplrs", key_type.into()).map_err(|e| conn(format!("known_hosts: {e}")))?;
+            if let Some(dir) = known_hosts.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            kh.write_file(known_hosts, KnownHostFileKind::OpenSSH)
+                .map_err(|e| conn(format!("cannot record the host key in {}: {e}", known_hosts.display())))?;
+            eprintln!("zreplrs: trusted new host key {fp} for {entry} (recorded in {})", known_hosts.display());
+            Ok(())
+        }
+        CheckResult::NotFound | CheckResult::Failure => Err(AgentError::Protocol(format!(
+            "unknown host key for {entry}: {key_type:?} {fp} is not in {}. Verify the fingerprint on the \
+             receiver (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then trust it with \
+             `ssh-keyscan -p {port} {host} >> {}` or set ssh.accept_new_host_keys = true for the first run",
+            known_hosts.display(),
+            known_hosts.display()
+        ))),
+    }
+}
+
+fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError> {
+    let mut tried = Vec::new();
+    for key in &job.ssh.identity_files {
+        match sess.userauth_pubkey_file(user, None, key.as_std_path(), None) {
+            Ok(()) if sess.authenticated() => return Ok(()),
+            Ok(()) => tried.push(format!("{key}: not accepted")),
+            Err(e) => tried.push(format!("{key}: {}", e.message())),
+        }
+    }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        match sess.userauth_agent(user) {
+            Ok(()) if sess.authenticated() => return Ok(()),
+            Ok(()) => tried.push("ssh-agent: not accepted".into()),
+            Err(e) => tried.push(format!("ssh-agent: {}", e.message())),
+        }
+    } else if job.ssh.identity_files.is_empty() {
+        tried.push(
+            "no ssh.identity_files configured and no ssh-agent ($SSH_AUTH_SOCK unset)".into(),
+        );
+    }
+    Err(AgentError::Protocol(format!(
+        "authentication as {user} failed: {}",
+        tried.join("; ")
+    )))
+}
+
+/// Connects, authenticates, starts the agent and greets it.
+pub fn connect(
+    job: &Job,
+    user: Option<&str>,
+    host: &str,
+    port: u16,
+) -> Result<Connection, AgentError> {
+    let timeout = job.connect_timeout;
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| conn(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let mut last = None;
+    let mut tcp = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, timeout) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = Some(format!("{a}: {e}")),
+        }
+    }
+    let tcp = tcp.ok_or_else(|| {
+        conn(format!(
+            "cannot connect to {host}:{port}: {}",
+            last.unwrap_or_else(|| "no address".into())
+        ))
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let sock = tcp.try_clone().map_err(|e| conn(format!("socket: {e}")))?;
+    let mut sess = Session::new().map_err(|e| conn(format!("ssh session: {e}")))?;
+    sess.set_tcp_stream(tcp);
+    sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+    // Prefer AES-GCM (hardware-accelerated) where both sides have it.
+    let _ = sess.method_pref(
+        ssh2::MethodType::CryptCs,
+        "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr",
+    );
+    let _ = sess.method_pref(
+        ssh2::MethodType::CryptSc,
+        "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr",
+    );
+    sess.handshake()
+        .map_err(|e| conn(format!("ssh handshake with {host}:{port}: {e}")))?;
+    let known_hosts = job
+        .ssh
+        .known_hosts
+        .as_ref()
+        .map(|p| p.as_std_path().to_path_buf())
+        .unwrap_or_else(default_known_hosts);
+    check_host_key(
+        &sess,
+        host,
+        port,
+        &known_hosts,
+        job.ssh.accept_new_host_keys,
+    )?;
+    let user = match user {
+        Some(u) => u.to_string(),
+        None => std::env::var("USER").unwrap_or_else(|_| "root".into()),
+    };
+    authenticate(&sess, &user, job)?;
+    sess.set_keepalive(true, 10);
+    let mut channel = sess
+        .channel_session()
+        .map_err(|e| conn(format!("ssh channel: {e}")))?;
+    let command = remote_command(job);
+    channel
+        .exec(&command)
+        .map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
+
+    let (c2s_r, c2s_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
+    let (s2c_r, s2c_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
+    let stall = job.stall_timeout;
+    let label = format!("{host}:{port}");
+    std::thread::Builder::new()
+        .name("ssh-pump".into())
+        .spawn(move || {
+            if let Err(e) = pump(sess, channel, &sock, c2s_r, s2c_w, stall) {
+                eprintln!("zreplrs: ssh connection to {label}: {e}");
+            }
+        })
+        .map_err(|e| conn(format!("cannot start the ssh pump: {e}")))?;
+    let client = AgentClient::connect(
+        Box::new(s2c_r),
+        Box::new(c2s_w),
+        job.connect_timeout.max(Duration::from_secs(60)),
+    )?;
+    Ok(Connection::new(client, None))
+}
+
+fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(())
+}
+
+const BUF: usize = 4 << 20;
+
+/// Moves bytes between the channel and the client's pipes until both directions are done or the
+/// connection fails or stalls. Dropping the pipe ends tells the client.
+fn pump(
+    sess: Session,
+    mut channel: ssh2::Channel,
+    sock: &TcpStream,
+    mut from_client: std::io::PipeReader,
+    mut to_client: std::io::PipeWriter,
+    stall: Duration,
+) -> Result<(), String> {
+    set_nonblocking(from_client.as_fd()).map_err(|e| e.to_string())?;
+    set_nonblocking(to_client.as_fd()).map_err(|e| e.to_string())?;
+    sess.set_blocking(false);
+    let mut out: Vec<u8> = Vec::with_capacity(BUF);
+    let mut out_pos = 0usize;
+    let mut inbuf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut in_pos = 0usize;
+    let mut errbuf = [0u8; 4096];
+    let mut client_eof = false;
+    let mut sent_eof = false;
+    let mut remote_eof = false;
+    let mut last_out = Instant::now();
+    let mut last_keepalive = Instant::now();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let mut progress = false;
+        // Client → channel.
+        if !client_eof && out.len() - out_pos < BUF / 2 {
+            if out_pos > 0 && out_pos == out.len() {
+                out.clear();
+                out_pos = 0;
+            }
+            match from_client.read(&mut chunk) {
+                Ok(0) => client_eof = true,
+                Ok(n) => {
+                    if out.is_empty() {
+                        last_out = Instant::now();
+                    }
+                    out.extend_from_slice(&chunk[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading from the client: {e}")),
+            }
+        }
+        while out_pos < out.len() {
+            match channel.write(&out[out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out_pos += n;
+                    last_out = Instant::now();
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("sending: {e}")),
+            }
+        }
+        if out_pos == out.len() {
+            out.clear();
+            out_pos = 0;
+            if client_eof && !sent_eof {
+                match channel.send_eof() {
+                    Ok(()) => sent_eof = true,
+                    Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
+                    Err(e) => return Err(format!("closing: {e}")),
+                }
+            }
+        }
+        // Channel → client.
+        if !remote_eof && inbuf.len() - in_pos < (1 << 20) {
+            if in_pos == inbuf.len() {
+                inbuf.clear();
+                in_pos = 0;
+            }
+            match channel.read(&mut chunk) {
+                Ok(0) => {
+                    if channel.eof() {
+                        remote_eof = true;
+                    }
+                }
+                Ok(n) => {
+                    inbuf.extend_from_slice(&chunk[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("receiving: {e}")),
+            }
+        }
+        // The agent's stderr goes to ours.
+        if let Ok(n) = channel.stderr().read(&mut errbuf) {
+            if n > 0 {
+                let _ = std::io::stderr().write_all(&errbuf[..n]);
+                progress = true;
+            }
+        }
+        while in_pos < inbuf.len() {
+            match to_client.write(&inbuf[in_pos..]) {
+                Ok(n) => {
+                    in_pos += n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // The client is gone.
+                    return Ok(());
+                }
+            }
+        }
+        if remote_eof && in_pos == inbuf.len() {
+            // The agent ended: the client sees EOF when we drop `to_client`.
+            let _ = channel.close();
+            return Ok(());
+        }
+        if out_pos < out.len() && last_out.elapsed() > stall {
+            return Err(format!(
+                "stalled: no data could be sent for {}s",
+                stall.as_secs()
+            ));
+        }
+        if last_keepalive.elapsed() > Duration::from_secs(10) {
+            let _ = sess.keepalive_send();
+            last_keepalive = Instant::now();
+        }
+        if !progress {
+            let dirs = sess.block_directions();
+            let mut sock_flags = PollFlags::POLLIN;
+            if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both)
+                || out_pos < out.len()
+            {
+                sock_flags |= PollFlags::POLLOUT;
+            }
+            let mut fds = vec![PollFd::new(sock.as_fd(), sock_flags)];
+            if !client_eof {
+                fds.push(PollFd::new(from_client.as_fd(), PollFlags::POLLIN));
+            }
+            if in_pos < inbuf.len() {
+                fds.push(PollFd::new(to_client.as_fd(), PollFlags::POLLOUT));
+            }
+            let _ = nix::poll::poll(&mut fds, PollTimeout::from(100u16));
+        }
+    }
+}
