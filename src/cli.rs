@@ -116,12 +116,7 @@ fn run(cli: Cli) -> u8 {
         Command::Config(ConfigCommand::Check) => match load_config(cli.config.as_deref()) {
             Ok(c) => {
                 let names: Vec<String> = c.jobs.iter().map(|j| j.name.to_string()).collect();
-                println!(
-                    "{}: ok ({} jobs: {})",
-                    c.path,
-                    c.jobs.len(),
-                    names.join(", ")
-                );
+                println!("{}: ok ({} jobs: {})", c.path, c.jobs.len(), names.join(", "));
                 exit::OK
             }
             Err(code) => code,

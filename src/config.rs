@@ -195,23 +195,22 @@ impl Config {
 
     /// Validates the configuration `text`; `path` is only used in error messages and [`Config::path`].
     pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                let inner = e.into_inner();
-                ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    key: if key == "." { String::new() } else { key },
-                    message: inner
-                        .message()
-                        .lines()
-                        .map(str::trim)
-                        .filter(|line| !line.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(": "),
-                    location: inner.span().map(|span| Location::of(text, span.start)),
-                }
-            })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: if key == "." { String::new() } else { key },
+                message: inner
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+                location: inner.span().map(|span| Location::of(text, span.start)),
+            }
+        })?;
         let invalid = |key: String, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -251,11 +250,7 @@ impl Config {
             .ok_or_else(|| ConfigError::UnknownJob {
                 name: name.to_string(),
                 path: self.path.clone(),
-                jobs: self
-                    .jobs
-                    .iter()
-                    .map(|job| job.name.as_str().to_string())
-                    .collect(),
+                jobs: self.jobs.iter().map(|job| job.name.as_str().to_string()).collect(),
             })
     }
 }
@@ -310,16 +305,10 @@ pub struct Job {
     pub retry_timeout: Duration,
     /// A transfer that moves no data for this long counts as a connection error, e.g. `"60s"`. Default
     /// 60 seconds.
-    #[serde(
-        default = "default_stall_timeout",
-        deserialize_with = "positive_duration"
-    )]
+    #[serde(default = "default_stall_timeout", deserialize_with = "positive_duration")]
     pub stall_timeout: Duration,
     /// Timeout for connecting and the protocol handshake, e.g. `"30s"`. Default 30 seconds.
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "positive_duration"
-    )]
+    #[serde(default = "default_connect_timeout", deserialize_with = "positive_duration")]
     pub connect_timeout: Duration,
     /// SSH settings (`[jobs.ssh]`); only used by `ssh://` targets.
     #[serde(default)]
@@ -332,9 +321,7 @@ pub struct Job {
 impl Job {
     /// The Prometheus textfile directory of this job: its own `textfile_dir`, else the global one.
     pub fn textfile_dir<'a>(&'a self, global: &'a Global) -> Option<&'a Utf8Path> {
-        self.textfile_dir
-            .as_deref()
-            .or(global.textfile_dir.as_deref())
+        self.textfile_dir.as_deref().or(global.textfile_dir.as_deref())
     }
 }
 
@@ -404,10 +391,7 @@ fn absolute_path_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Utf8PathB
 }
 
 fn absolute_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Utf8PathBuf>, D::Error> {
-    Ok(Vec::<AbsolutePath>::deserialize(d)?
-        .into_iter()
-        .map(|p| p.0)
-        .collect())
+    Ok(Vec::<AbsolutePath>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }
 
 fn client_identity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -450,9 +434,7 @@ impl Target {
         let bad = |why: String| format!("invalid target {s:?}: {why}");
         let root = |rest: &str, example: &str| {
             if rest.is_empty() {
-                return Err(bad(format!(
-                    "missing root filesystem (e.g. \"{example}backup/hosts\")"
-                )));
+                return Err(bad(format!("missing root filesystem (e.g. \"{example}backup/hosts\")")));
             }
             DatasetName::new(rest).map_err(|e| bad(format!("root filesystem: {e}")))
         };
@@ -463,9 +445,7 @@ impl Target {
         }
         let Some(rest) = s.strip_prefix("ssh://") else {
             return Err(match s.split_once("://") {
-                Some((scheme, _)) => bad(format!(
-                    "unknown scheme {scheme:?} (expected {TARGET_SYNTAX})"
-                )),
+                Some((scheme, _)) => bad(format!("unknown scheme {scheme:?} (expected {TARGET_SYNTAX})")),
                 None => bad(format!("expected {TARGET_SYNTAX}")),
             });
         };
@@ -479,15 +459,11 @@ impl Target {
             Some("") => return Err(bad("empty user name before '@'".to_string())),
             Some(user) if user.contains(':') => {
                 return Err(bad(
-                    "passwords in the URL are not supported (use [jobs.ssh] identity_files)"
-                        .to_string(),
+                    "passwords in the URL are not supported (use [jobs.ssh] identity_files)".to_string(),
                 ))
             }
             Some(user) => {
-                if let Some(c) = user
-                    .chars()
-                    .find(|c| c.is_control() || c.is_whitespace() || *c == '@')
-                {
+                if let Some(c) = user.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '@') {
                     return Err(bad(format!(
                         "character '{}' is not allowed in the user name",
                         c.escape_debug()
@@ -514,7 +490,7 @@ impl Target {
         } else {
             if host_port.matches(':').count() > 1 {
                 return Err(bad(
-                    "write IPv6 addresses in brackets, e.g. ssh://[::1]/backup".to_string(),
+                    "write IPv6 addresses in brackets, e.g. ssh://[::1]/backup".to_string()
                 ));
             }
             let (host, port) = match host_port.split_once(':') {
@@ -534,9 +510,7 @@ impl Target {
                 )));
             }
             if host.starts_with(['-', '.']) {
-                return Err(bad(format!(
-                    "host name {host:?} must not begin with '-' or '.'"
-                )));
+                return Err(bad(format!("host name {host:?} must not begin with '-' or '.'")));
             }
             (host.to_string(), port)
         };
@@ -729,9 +703,7 @@ fn recv_inherit<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
     for name in &inherit {
         check_property_name(name).map_err(de::Error::custom)?;
         if !seen.insert(name) {
-            return Err(de::Error::custom(format!(
-                "property {name:?} is listed twice"
-            )));
+            return Err(de::Error::custom(format!("property {name:?} is listed twice")));
         }
     }
     Ok(inherit)
@@ -799,10 +771,7 @@ impl Default for SshOptions {
 }
 
 fn default_agent_command() -> Vec<String> {
-    DEFAULT_AGENT_COMMAND
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    DEFAULT_AGENT_COMMAND.iter().map(|s| s.to_string()).collect()
 }
 
 fn agent_command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -813,9 +782,7 @@ fn agent_command<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Erro
         ));
     }
     if argv.iter().any(|arg| arg.contains('\0')) {
-        return Err(de::Error::custom(
-            "arguments must not contain NUL characters",
-        ));
+        return Err(de::Error::custom("arguments must not contain NUL characters"));
     }
     Ok(argv)
 }
@@ -869,8 +836,7 @@ impl Filter {
         }
         if !parsed.iter().any(|rule| rule.include) {
             return Err(
-                "no rule includes anything: add at least one rule set to true, e.g. \"pool/data<\" = true"
-                    .to_string(),
+                "no rule includes anything: add at least one rule set to true, e.g. \"pool/data<\" = true".to_string(),
             );
         }
         Ok(Filter { rules: parsed })
@@ -884,8 +850,7 @@ impl Filter {
                 best = Some(rule);
                 break;
             }
-            let applies =
-                rule.subtree && (rule.dataset == *fs || fs.is_strictly_below(&rule.dataset));
+            let applies = rule.subtree && (rule.dataset == *fs || fs.is_strictly_below(&rule.dataset));
             if applies && best.is_none_or(|b| rule.dataset.depth() > b.dataset.depth()) {
                 best = Some(rule);
             }
@@ -1014,10 +979,7 @@ mod tests {
         );
         assert_eq!(ssh.client_identity.as_deref(), Some("web1"));
         assert!(ssh.send.encrypted && ssh.send.flags.raw && ssh.send.flags.compressed);
-        assert_eq!(
-            ssh.recv.set.get("canmount").map(String::as_str),
-            Some("off")
-        );
+        assert_eq!(ssh.recv.set.get("canmount").map(String::as_str), Some("off"));
         assert_eq!(ssh.recv.inherit, ["mountpoint"]);
         assert_eq!(ssh.ssh.identity_files, ["/etc/zreplrs/id_ed25519"]);
         assert!(ssh.filesystems.includes(&ds("tank/data/x")));
@@ -1069,10 +1031,7 @@ accept_new_host_keys = true
 agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
 "#;
         let config = parse(text).unwrap();
-        assert_eq!(
-            config.global.lock_dir.as_deref(),
-            Some(Utf8Path::new("/run/zr"))
-        );
+        assert_eq!(config.global.lock_dir.as_deref(), Some(Utf8Path::new("/run/zr")));
         let job = &config.jobs[0];
         assert_eq!(job.initial_replication, InitialReplication::All);
         assert_eq!(job.protection, Protection::GuaranteeIncremental);
@@ -1080,10 +1039,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         assert_eq!(job.retry_timeout, Duration::from_secs(5400));
         assert_eq!(job.stall_timeout, Duration::from_secs(120));
         assert_eq!(job.connect_timeout, Duration::from_secs(5));
-        assert_eq!(
-            job.textfile_dir(&config.global),
-            Some(Utf8Path::new("/srv/metrics"))
-        );
+        assert_eq!(job.textfile_dir(&config.global), Some(Utf8Path::new("/srv/metrics")));
         assert_eq!(
             job.send,
             SendOptions {
@@ -1121,15 +1077,8 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
 
     #[test]
     fn global_textfile_dir_is_inherited() {
-        let config = parse(&format!(
-            "[global]\ntextfile_dir = \"/g\"\n{}",
-            job_toml("j", "")
-        ))
-        .unwrap();
-        assert_eq!(
-            config.jobs[0].textfile_dir(&config.global),
-            Some(Utf8Path::new("/g"))
-        );
+        let config = parse(&format!("[global]\ntextfile_dir = \"/g\"\n{}", job_toml("j", ""))).unwrap();
+        assert_eq!(config.jobs[0].textfile_dir(&config.global), Some(Utf8Path::new("/g")));
     }
 
     #[test]
@@ -1156,10 +1105,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             "{e}"
         );
         let e = parse_err(&job_toml("j", "initial_replication = \"MostRecent\""));
-        assert!(
-            e.contains("jobs[0].initial_replication: unknown variant"),
-            "{e}"
-        );
+        assert!(e.contains("jobs[0].initial_replication: unknown variant"), "{e}");
     }
 
     #[test]
@@ -1170,14 +1116,8 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             "{e}"
         );
         assert!(e.ends_with("(line 1, column 1)"), "{e}");
-        let e = parse_err(&format!(
-            "[global]\ntextfile = \"/x\"\n{}",
-            job_toml("j", "")
-        ));
-        assert!(
-            e.contains(": global.textfile: unknown field `textfile`"),
-            "{e}"
-        );
+        let e = parse_err(&format!("[global]\ntextfile = \"/x\"\n{}", job_toml("j", "")));
+        assert!(e.contains(": global.textfile: unknown field `textfile`"), "{e}");
         assert!(e.contains("(line 2, column 1)"), "{e}");
     }
 
@@ -1187,10 +1127,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         assert!(e.contains("jobs[0].retry: unknown field `retry`"), "{e}");
         assert!(e.contains("(line 4, column 1)"), "{e}");
         let e = parse_err(&job_toml("j", "[jobs.ssh]\nidentity_file = \"/x\""));
-        assert!(
-            e.contains("jobs[0].ssh.identity_file: unknown field"),
-            "{e}"
-        );
+        assert!(e.contains("jobs[0].ssh.identity_file: unknown field"), "{e}");
         let e = parse_err(&job_toml("j", "[jobs.recv]\nsets = {}"));
         assert!(e.contains("jobs[0].recv.sets: unknown field"), "{e}");
     }
@@ -1253,10 +1190,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             assert!(e.contains(&format!("jobs[0].{key}: {want}")), "{e}");
             assert!(e.contains("(line 4, column"), "{e}");
         }
-        assert_eq!(
-            one_job("retry_timeout = \"0s\"").retry_timeout,
-            Duration::ZERO
-        );
+        assert_eq!(one_job("retry_timeout = \"0s\"").retry_timeout, Duration::ZERO);
         assert_eq!(
             one_job("retry_timeout = \"1h 30m\"").retry_timeout,
             Duration::from_secs(5400)
@@ -1344,17 +1278,11 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             ("ssh://host", "missing root filesystem"),
             ("ssh://host/", "missing root filesystem"),
             ("ssh://host:22", "missing root filesystem"),
-            (
-                "ssh://host/backup@snap",
-                "root filesystem: invalid dataset name",
-            ),
+            ("ssh://host/backup@snap", "root filesystem: invalid dataset name"),
             ("ssh:///backup", "missing host name"),
             ("ssh://user@/backup", "missing host name"),
             ("ssh://@host/backup", "empty user name"),
-            (
-                "ssh://user:pw@host/backup",
-                "passwords in the URL are not supported",
-            ),
+            ("ssh://user:pw@host/backup", "passwords in the URL are not supported"),
             ("ssh://host:0/backup", "invalid port \"0\""),
             ("ssh://host:65536/backup", "invalid port \"65536\""),
             ("ssh://host:abc/backup", "invalid port \"abc\""),
@@ -1403,12 +1331,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
 
     #[test]
     fn duplicate_job_names() {
-        let text = format!(
-            "{}{}{}",
-            job_toml("a", ""),
-            job_toml("b", ""),
-            job_toml("a", "")
-        );
+        let text = format!("{}{}{}", job_toml("a", ""), job_toml("b", ""), job_toml("a", ""));
         assert_eq!(
             parse_err(&text),
             "/etc/zreplrs/zreplrs.toml: jobs[2].name: duplicate job name \"a\" (already used by jobs[0])"
@@ -1418,9 +1341,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
     #[test]
     fn client_identity() {
         assert_eq!(
-            one_job("client_identity = \"web1.example\"")
-                .client_identity
-                .as_deref(),
+            one_job("client_identity = \"web1.example\"").client_identity.as_deref(),
             Some("web1.example")
         );
         for (value, want) in [
@@ -1430,10 +1351,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             ("..", "must not be \"..\""),
         ] {
             let e = parse_err(&job_toml("j", &format!("client_identity = \"{value}\"")));
-            assert!(
-                e.contains("jobs[0].client_identity: invalid client identity"),
-                "{e}"
-            );
+            assert!(e.contains("jobs[0].client_identity: invalid client identity"), "{e}");
             assert!(e.contains(want), "{value:?}: {e}");
         }
     }
@@ -1536,19 +1454,10 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         ]);
         assert_eq!(
             f.roots(),
-            [
-                ds("tank/data"),
-                ds("tank/other"),
-                ds("zroot/a"),
-                ds("zroot/ab")
-            ]
+            [ds("tank/data"), ds("tank/other"), ds("zroot/a"), ds("zroot/ab")]
         );
         // An included dataset below an excluded subtree is a root of its own.
-        let f = filter(&[
-            ("tank<", false),
-            ("tank/keep<", true),
-            ("tank/keep/deep", true),
-        ]);
+        let f = filter(&[("tank<", false), ("tank/keep<", true), ("tank/keep/deep", true)]);
         assert_eq!(f.roots(), [ds("tank/keep")]);
     }
 
@@ -1563,10 +1472,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         let e = parse(&[]);
         assert!(e.contains("no rule includes anything"), "{e}");
         let e = parse(&[("pool/a<", true), ("/pool/b", false)]);
-        assert!(
-            e.starts_with("rule \"/pool/b\": invalid dataset name"),
-            "{e}"
-        );
+        assert!(e.starts_with("rule \"/pool/b\": invalid dataset name"), "{e}");
         let e = parse(&[("pool/a<<", true)]);
         assert!(e.contains("rule \"pool/a<<\""), "{e}");
         let e = parse(&[("<", true)]);
@@ -1574,17 +1480,10 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         let e = parse(&[("pool/a@snap", true)]);
         assert!(e.contains("must not contain '@'"), "{e}");
 
-        let e = parse_err(
-            "[[jobs]]\nname = \"j\"\ntarget = \"local:b\"\n[jobs.filesystems]\n\"tank//x\" = true\n",
-        );
+        let e = parse_err("[[jobs]]\nname = \"j\"\ntarget = \"local:b\"\n[jobs.filesystems]\n\"tank//x\" = true\n");
         assert!(e.contains("jobs[0].filesystems: rule \"tank//x\""), "{e}");
-        let e = parse_err(
-            "[[jobs]]\nname = \"j\"\ntarget = \"local:b\"\n[jobs.filesystems]\n\"tank\" = \"yes\"\n",
-        );
-        assert!(
-            e.contains("jobs[0].filesystems.tank: invalid type: string"),
-            "{e}"
-        );
+        let e = parse_err("[[jobs]]\nname = \"j\"\ntarget = \"local:b\"\n[jobs.filesystems]\n\"tank\" = \"yes\"\n");
+        assert!(e.contains("jobs[0].filesystems.tank: invalid type: string"), "{e}");
     }
 
     #[test]
@@ -1625,41 +1524,13 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
                 "set",
                 "invalid property name \"CanMount\"",
             ),
-            (
-                "set = { \"a-b\" = \"x\" }",
-                "set",
-                "invalid property name \"a-b\"",
-            ),
-            (
-                "set = { \"\" = \"x\" }",
-                "set",
-                "invalid property name \"\"",
-            ),
-            (
-                "set = { \"Org:x\" = \"x\" }",
-                "set",
-                "character 'O' is not allowed",
-            ),
-            (
-                "set = { \"zrepl:placeholder\" = \"on\" }",
-                "set",
-                "managed by zreplrs",
-            ),
-            (
-                "inherit = [\"mount point\"]",
-                "inherit",
-                "invalid property name",
-            ),
-            (
-                "inherit = [\"zrepl:placeholder\"]",
-                "inherit",
-                "managed by zreplrs",
-            ),
-            (
-                "inherit = [\"mountpoint\", \"mountpoint\"]",
-                "inherit",
-                "listed twice",
-            ),
+            ("set = { \"a-b\" = \"x\" }", "set", "invalid property name \"a-b\""),
+            ("set = { \"\" = \"x\" }", "set", "invalid property name \"\""),
+            ("set = { \"Org:x\" = \"x\" }", "set", "character 'O' is not allowed"),
+            ("set = { \"zrepl:placeholder\" = \"on\" }", "set", "managed by zreplrs"),
+            ("inherit = [\"mount point\"]", "inherit", "invalid property name"),
+            ("inherit = [\"zrepl:placeholder\"]", "inherit", "managed by zreplrs"),
+            ("inherit = [\"mountpoint\", \"mountpoint\"]", "inherit", "listed twice"),
             ("set = { canmount = \"a\\u0000b\" }", "set", "NUL"),
         ] {
             let e = parse_err(&job_toml("j", &format!("[jobs.recv]\n{toml}")));
@@ -1672,10 +1543,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
     fn paths_must_be_absolute() {
         for (toml, key) in [
             ("textfile_dir = \"metrics\"", "jobs[0].textfile_dir"),
-            (
-                "[jobs.ssh]\nknown_hosts = \"known_hosts\"",
-                "jobs[0].ssh.known_hosts",
-            ),
+            ("[jobs.ssh]\nknown_hosts = \"known_hosts\"", "jobs[0].ssh.known_hosts"),
             (
                 "[jobs.ssh]\nidentity_files = [\"/a\", \"~/.ssh/id\"]",
                 "jobs[0].ssh.identity_files[1]",
@@ -1685,28 +1553,16 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
             assert!(e.contains(&format!("{key}: path ")), "{e}");
             assert!(e.contains("must be absolute"), "{e}");
         }
-        let e = parse_err(&format!(
-            "[global]\nlock_dir = \"lock\"\n{}",
-            job_toml("j", "")
-        ));
-        assert!(
-            e.contains("global.lock_dir: path \"lock\" must be absolute"),
-            "{e}"
-        );
+        let e = parse_err(&format!("[global]\nlock_dir = \"lock\"\n{}", job_toml("j", "")));
+        assert!(e.contains("global.lock_dir: path \"lock\" must be absolute"), "{e}");
     }
 
     #[test]
     fn agent_command_validation() {
         let e = parse_err(&job_toml("j", "[jobs.ssh]\nagent_command = []"));
-        assert!(
-            e.contains("jobs[0].ssh.agent_command: must name a program"),
-            "{e}"
-        );
+        assert!(e.contains("jobs[0].ssh.agent_command: must name a program"), "{e}");
         let e = parse_err(&job_toml("j", "[jobs.ssh]\nagent_command = [\"\", \"x\"]"));
-        assert!(
-            e.contains("jobs[0].ssh.agent_command: must name a program"),
-            "{e}"
-        );
+        assert!(e.contains("jobs[0].ssh.agent_command: must name a program"), "{e}");
         let job = one_job("[jobs.ssh]\nagent_command = [\"sudo\", \"zreplrs\", \"recv-agent\"]");
         assert_eq!(job.ssh.agent_command, ["sudo", "zreplrs", "recv-agent"]);
     }
@@ -1730,9 +1586,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         let e = Config::load(&path).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!(
-                "cannot read config {path}: No such file or directory (set --config or ZREPLRS_CONFIG)"
-            )
+            format!("cannot read config {path}: No such file or directory (set --config or ZREPLRS_CONFIG)")
         );
         std::fs::write(&path, job_toml("j", "")).unwrap();
         let config = Config::load(&path).unwrap();
@@ -1740,10 +1594,7 @@ agent_command = ["/usr/local/bin/zreplrs", "recv-agent", "--verbose"]
         assert_eq!(config.jobs.len(), 1);
         std::fs::write(&path, job_toml("j", "bogus = 1")).unwrap();
         let e = Config::load(&path).unwrap_err().to_string();
-        assert!(
-            e.starts_with(&format!("{path}: jobs[0].bogus: unknown field")),
-            "{e}"
-        );
+        assert!(e.starts_with(&format!("{path}: jobs[0].bogus: unknown field")), "{e}");
     }
 
     #[test]

@@ -17,5 +17,6 @@ pub mod replicate;
 pub mod report;
 pub mod snapname;
 pub mod step;
+pub mod survey;
 pub mod transport;
 pub mod zfs;

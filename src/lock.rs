@@ -16,10 +16,7 @@ pub enum LockError {
     #[error("another run of job {job} is in progress (lock {path} is held); try again when it has finished")]
     Held { job: String, path: Utf8PathBuf },
     #[error("cannot open lock file {path}: {source}")]
-    Io {
-        path: Utf8PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: Utf8PathBuf, source: std::io::Error },
 }
 
 /// A held job lock; released on drop.
@@ -35,9 +32,7 @@ pub fn default_lock_dir() -> Utf8PathBuf {
     if nix::unistd::access(run_lock.as_std_path(), nix::unistd::AccessFlags::W_OK).is_ok() {
         return run_lock.to_path_buf();
     }
-    if let Some(x) =
-        std::env::var_os("XDG_RUNTIME_DIR").and_then(|p| Utf8PathBuf::from_path_buf(p.into()).ok())
-    {
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").and_then(|p| Utf8PathBuf::from_path_buf(p.into()).ok()) {
         return x;
     }
     Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap_or_else(|_| Utf8PathBuf::from("/tmp"))
@@ -88,9 +83,6 @@ mod tests {
         assert!(other.is_ok(), "other jobs are independent");
         drop(first);
         assert!(lock_job(d, &job).is_ok());
-        assert!(matches!(
-            lock_job(&d.join("missing"), &job),
-            Err(LockError::Io { .. })
-        ));
+        assert!(matches!(lock_job(&d.join("missing"), &job), Err(LockError::Io { .. })));
     }
 }

@@ -135,12 +135,7 @@ fn chain(from: Option<&Version>, tos: &[&Version]) -> Vec<Step> {
 }
 
 /// Plans one filesystem. `receiver` is the receiver's dataset for this filesystem, if it exists.
-pub fn plan_filesystem(
-    sender: &FsEntry,
-    receiver: Option<&FsEntry>,
-    token: &TokenState,
-    policy: &Policy,
-) -> FsPlan {
+pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &TokenState, policy: &Policy) -> FsPlan {
     let fs = sender.name.as_str();
     if policy.encrypted && !sender.is_encrypted() {
         return conflict(
@@ -149,9 +144,7 @@ pub fn plan_filesystem(
         );
     }
     let sender_snaps: Vec<&Version> = sender.snapshots().collect();
-    let recv_snaps: Vec<&Version> = receiver
-        .map(|r| r.snapshots().collect())
-        .unwrap_or_default();
+    let recv_snaps: Vec<&Version> = receiver.map(|r| r.snapshots().collect()).unwrap_or_default();
 
     // The incremental base: the receiver's newest snapshot, which the sender must have (snapshot or bookmark).
     let base: Option<&Version> = match recv_snaps.last() {
@@ -185,21 +178,25 @@ pub fn plan_filesystem(
                 ),
             )
         }
-        TokenState::Decoded { token, decoded } => {
-            match validate_token(sender, base, &candidates, decoded, policy) {
-                TokenVerdict::Resume(to) => {
-                    resumed = Some(Step { from: base.cloned(), to: to.clone(), resume_token: Some(token.clone()) });
-                }
-                TokenVerdict::Stale => abort_stale_token = true,
-                TokenVerdict::Refuse(why) => {
-                    return conflict(
-                        ConflictKind::ResumeTokenMismatch,
-                        format!("refusing the receiver's resume token for {fs}: {why}; if it is not from this job, \
-                                 discard it with `zfs receive -A` on the receiver"),
-                    )
-                }
+        TokenState::Decoded { token, decoded } => match validate_token(sender, base, &candidates, decoded, policy) {
+            TokenVerdict::Resume(to) => {
+                resumed = Some(Step {
+                    from: base.cloned(),
+                    to: to.clone(),
+                    resume_token: Some(token.clone()),
+                });
             }
-        }
+            TokenVerdict::Stale => abort_stale_token = true,
+            TokenVerdict::Refuse(why) => {
+                return conflict(
+                    ConflictKind::ResumeTokenMismatch,
+                    format!(
+                        "refusing the receiver's resume token for {fs}: {why}; if it is not from this job, \
+                                 discard it with `zfs receive -A` on the receiver"
+                    ),
+                )
+            }
+        },
     }
 
     let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
@@ -230,8 +227,11 @@ pub fn plan_filesystem(
             if !r.is_placeholder() && r.resume_token.is_none() {
                 return conflict(
                     ConflictKind::ReceiverNotEmpty,
-                    format!("the receiver already has {} without snapshots and it is not a placeholder; \
-                             refusing to overwrite it", r.name),
+                    format!(
+                        "the receiver already has {} without snapshots and it is not a placeholder; \
+                             refusing to overwrite it",
+                        r.name
+                    ),
                 );
             }
         }
@@ -335,7 +335,11 @@ fn diverged_or_unrelated(fs: &str, sender_snaps: &[&Version], recv_snaps: &[&Ver
         .find(|r| sender_snaps.iter().any(|s| s.guid == r.guid));
     match common {
         Some(c) => {
-            let extra: Vec<&Version> = recv_snaps.iter().copied().filter(|r| r.createtxg > c.createtxg).collect();
+            let extra: Vec<&Version> = recv_snaps
+                .iter()
+                .copied()
+                .filter(|r| r.createtxg > c.createtxg)
+                .collect();
             conflict(
                 ConflictKind::Diverged,
                 format!(

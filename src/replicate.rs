@@ -8,22 +8,18 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use crate::agent::client::AgentError;
-use crate::agent::convert;
 use crate::config::{Config, Job};
 use crate::lock::{self, LockError};
-use crate::plan::{self, FsPlan, Policy, Step, TokenState};
+use crate::plan::{FsPlan, Step};
 use crate::report::progress::Progress;
 use crate::report::{
-    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport,
-    RunResult, StepReport, StepResult,
+    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport, RunResult, StepReport,
+    StepResult,
 };
 use crate::step::{self, StepContext};
-use crate::transport;
-use crate::zfs::list::{FsEntry, Listing};
-use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
-use crate::zfs::send::{resume_send_args, send_args, SendSpec};
-use crate::zfs::{Zfs, ZfsError};
+use crate::survey::{self, Survey, SurveyError};
+use crate::zfs::names::DatasetName;
+use crate::zfs::Zfs;
 
 /// Options of one `replicate` run.
 #[derive(Debug, Clone, Default)]
@@ -35,37 +31,6 @@ pub struct Options {
     pub lock_dir: Option<Utf8PathBuf>,
     /// No progress bars.
     pub quiet: bool,
-}
-
-/// Why an attempt ended early.
-struct AttemptError {
-    error: ErrorReport,
-    connectivity: bool,
-}
-
-impl From<AgentError> for AttemptError {
-    fn from(e: AgentError) -> Self {
-        AttemptError {
-            connectivity: e.is_connectivity(),
-            error: ErrorReport::new(e.kind(), e.to_string()),
-        }
-    }
-}
-
-impl From<ZfsError> for AttemptError {
-    fn from(e: ZfsError) -> Self {
-        AttemptError {
-            connectivity: false,
-            error: zfs_error(&e),
-        }
-    }
-}
-
-fn zfs_error(e: &ZfsError) -> ErrorReport {
-    let kind = serde_json::to_value(e.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
-    ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string())
 }
 
 /// Runs `replicate` for `job`. Only a held lock is an `Err`; everything else is in the report.
@@ -161,26 +126,12 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
     {
         if !opts.dry_run {
             let t = metrics::replication_textfile(&report, report::unix_now());
-            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name))
-            {
+            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name)) {
                 eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
             }
         }
     }
     Ok(report)
-}
-
-/// Per-filesystem state gathered while planning.
-struct FsWork<'a> {
-    sender: &'a FsEntry,
-    target: DatasetName,
-    rel: String,
-    plan: FsPlan,
-    estimates: Vec<Option<u64>>,
-    old_cursors: Vec<BookmarkName>,
-    stale_step_holds: Vec<SnapshotName>,
-    /// The receiver's newest snapshot GUID before the run.
-    receiver_newest: Option<crate::zfs::Guid>,
 }
 
 /// One attempt: returns a report per filesystem (with the connectivity error that ended its step, if any)
@@ -189,7 +140,7 @@ fn attempt(
     job: &Job,
     opts: &Options,
     progress: &Progress,
-) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<AttemptError>) {
+) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<SurveyError>) {
     match attempt_inner(job, opts, progress) {
         Ok(v) => (v, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -200,88 +151,10 @@ fn attempt_inner(
     job: &Job,
     opts: &Options,
     progress: &Progress,
-) -> Result<Vec<(FsReport, Option<ErrorReport>)>, AttemptError> {
+) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
     let zfs = Zfs::new();
-    let mut conn = transport::connect(job)?;
-    let root = DatasetName::new(&conn.client().hello.root).map_err(|e| AttemptError {
-        error: ErrorReport::new(
-            "protocol",
-            format!("the receiver announced an invalid root: {e}"),
-        ),
-        connectivity: false,
-    })?;
-
-    // One listing per side.
-    let roots = job.filesystems.roots();
-    let sender = zfs.list(&roots, false)?;
-    let recv_reply = conn.client().list()?;
-    let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
-    for w in &recv_reply.filesystems {
-        let e = convert::from_wire(&root, w).map_err(|e| AttemptError {
-            error: ErrorReport::new(
-                "protocol",
-                format!("the receiver listed an invalid name: {e}"),
-            ),
-            connectivity: false,
-        })?;
-        receiver.insert(e.name.clone(), e);
-    }
-
-    let policy = Policy {
-        initial: job.initial_replication,
-        encrypted: job.send.encrypted,
-        raw: job.send.flags.raw,
-    };
+    let Survey { mut conn, filesystems: work, .. } = survey::survey(job, &zfs)?;
     let step_tag = job.name.step_hold_tag();
-    let stale_holds = step_holds_by_fs(&zfs, &sender, job)?;
-    let mut work: Vec<FsWork> = Vec::new();
-    for fs in sender
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-    {
-        let rel = fs.name.to_string();
-        let target = root.child(&rel).map_err(|e| AttemptError {
-            error: ErrorReport::new(
-                "invalid_name",
-                format!("receiver path for {}: {e}", fs.name),
-            ),
-            connectivity: false,
-        })?;
-        let recv_entry = receiver.get(&target);
-        let token = match recv_entry.and_then(|r| r.resume_token.clone()) {
-            None => TokenState::None,
-            Some(token) => match zfs.decode_resume_token(&token) {
-                Ok(decoded) => TokenState::Decoded { token, decoded },
-                Err(e) => TokenState::Undecodable {
-                    token,
-                    message: e.message,
-                },
-            },
-        };
-        let plan = plan::plan_filesystem(fs, recv_entry, &token, &policy);
-        let old_cursors = fs
-            .bookmarks()
-            .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
-            .filter_map(|b| fs.name.bookmark(&b.short).ok())
-            .collect();
-        let estimates = plan
-            .steps()
-            .iter()
-            .map(|s| estimate(&zfs, job, fs, s))
-            .collect();
-        work.push(FsWork {
-            sender: fs,
-            target,
-            rel,
-            plan,
-            estimates,
-            old_cursors,
-            stale_step_holds: stale_holds.get(&fs.name).cloned().unwrap_or_default(),
-            receiver_newest: recv_entry.and_then(|r| r.newest_snapshot()).map(|v| v.guid),
-        });
-    }
-
     let mut results = Vec::with_capacity(work.len());
     for w in &work {
         let mut fsr = FsReport {
@@ -306,9 +179,7 @@ fn attempt_inner(
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default();
                 fsr.error = Some(ErrorReport::new(kind, reason.clone()));
-                fsr.resumable = receiver
-                    .get(&w.target)
-                    .is_some_and(|r| r.resume_token.is_some());
+                fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
             }
             FsPlan::Replicate {
                 steps,
@@ -331,11 +202,7 @@ fn attempt_inner(
                         )
                     })
                     .collect();
-                fsr.result = if opts.dry_run {
-                    FsResult::Planned
-                } else {
-                    FsResult::Ok
-                };
+                fsr.result = if opts.dry_run { FsResult::Planned } else { FsResult::Ok };
                 if !opts.dry_run {
                     let ctx = StepContext {
                         zfs: &zfs,
@@ -346,7 +213,7 @@ fn attempt_inner(
                         protection: job.protection,
                         stall_timeout: job.stall_timeout,
                     };
-                    let prep = (|| -> Result<(), AttemptError> {
+                    let prep = (|| -> Result<(), SurveyError> {
                         if *abort_stale_token {
                             conn.client().abort_resume(&w.rel)?;
                         }
@@ -362,10 +229,8 @@ fn attempt_inner(
                     } else {
                         let mut old_cursors = w.old_cursors.clone();
                         for (i, s) in steps.iter().enumerate() {
-                            let bar = progress.transfer(
-                                &format!("{} {}", w.sender.name, s.to.relative_name()),
-                                w.estimates[i],
-                            );
+                            let bar = progress
+                                .transfer(&format!("{} {}", w.sender.name, s.to.relative_name()), w.estimates[i]);
                             let r = step::execute(
                                 &ctx,
                                 conn.client(),
@@ -408,11 +273,7 @@ fn attempt_inner(
         if let Some(g) = newest_guid {
             if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
                 fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
-                fsr.pending_snapshots = w
-                    .sender
-                    .snapshots()
-                    .filter(|s| s.createtxg > v.createtxg)
-                    .count() as u64;
+                fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
             }
         } else {
             fsr.pending_snapshots = w.sender.snapshots().count() as u64;
@@ -428,12 +289,7 @@ fn attempt_inner(
     Ok(results)
 }
 
-fn step_report(
-    fs: &DatasetName,
-    s: &Step,
-    estimate: Option<u64>,
-    result: StepResult,
-) -> StepReport {
+fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {
     StepReport {
         from: s.from.as_ref().map(|f| f.full_name(fs.as_str())),
         from_guid: s.from.as_ref().map(|f| f.guid),
@@ -446,55 +302,9 @@ fn step_report(
     }
 }
 
-/// Dry-send estimate of one step; `None` when ZFS cannot say.
-fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
-    let args = match &s.resume_token {
-        Some(t) => resume_send_args(t, true),
-        None => send_args(
-            &job.send.flags,
-            &SendSpec {
-                fs: &fs.name,
-                from: s.from.as_ref(),
-                to: &s.to,
-            },
-            true,
-        ),
-    };
-    zfs.estimate(&args).ok().and_then(|e| e.bytes())
-}
-
-/// This job's step holds on the sender, by filesystem (one `zfs holds` call for all held snapshots).
-fn step_holds_by_fs(
-    zfs: &Zfs,
-    sender: &Listing,
-    job: &Job,
-) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
-    let held: Vec<SnapshotName> = sender
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-        .flat_map(|f| {
-            f.snapshots()
-                .filter(|v| v.userrefs.unwrap_or(0) > 0)
-                .filter_map(|v| f.name.snapshot(&v.short).ok())
-        })
-        .collect();
-    let tag = job.name.step_hold_tag();
-    let mut by_fs: BTreeMap<DatasetName, Vec<SnapshotName>> = BTreeMap::new();
-    for h in zfs.holds(&held)?.into_iter().filter(|h| h.tag == tag) {
-        if let Ok(s) = SnapshotName::new(&h.snapshot) {
-            by_fs.entry(s.dataset()).or_default().push(s);
-        }
-    }
-    Ok(by_fs)
-}
-
 /// Lag: seconds since the creation of each filesystem's newest replicated version (one batched `zfs get`).
 fn fill_lag(zfs: &Zfs, results: &mut [(FsReport, Option<ErrorReport>)]) {
-    let names: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.0.newest_replicated.clone())
-        .collect();
+    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     if names.is_empty() {
         return;
     }

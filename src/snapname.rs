@@ -174,11 +174,7 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 /// Days since 1970-01-01 of a proleptic Gregorian date (`None` before 1970), after Howard Hinnant's
 /// `days_from_civil`.
 fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let y = if month <= 2 {
-        year.checked_sub(1)?
-    } else {
-        year
-    };
+    let y = if month <= 2 { year.checked_sub(1)? } else { year };
     let era = y / 400;
     let yoe = y % 400;
     let mp = if month > 2 { month - 3 } else { month + 9 };
@@ -328,32 +324,14 @@ mod tests {
     #[test]
     fn wrong_prefix_or_format_is_none() {
         let name = snapshot_name("zrepl_", TimestampFormat::Dense, REF_MS);
-        assert_eq!(
-            parse_snapshot_time("manual_", TimestampFormat::Dense, &name),
-            None
-        );
-        assert_eq!(
-            parse_snapshot_time("zrepl", TimestampFormat::Dense, &name),
-            None
-        );
-        assert_eq!(
-            parse_snapshot_time("zrepl_", TimestampFormat::Human, &name),
-            None
-        );
-        assert_eq!(
-            parse_snapshot_time("zrepl_", TimestampFormat::Iso8601, &name),
-            None
-        );
-        assert_eq!(
-            parse_snapshot_time("zrepl_", TimestampFormat::UnixSeconds, &name),
-            None
-        );
+        assert_eq!(parse_snapshot_time("manual_", TimestampFormat::Dense, &name), None);
+        assert_eq!(parse_snapshot_time("zrepl", TimestampFormat::Dense, &name), None);
+        assert_eq!(parse_snapshot_time("zrepl_", TimestampFormat::Human, &name), None);
+        assert_eq!(parse_snapshot_time("zrepl_", TimestampFormat::Iso8601, &name), None);
+        assert_eq!(parse_snapshot_time("zrepl_", TimestampFormat::UnixSeconds, &name), None);
         // a longer prefix that starts with ours
         let hourly = snapshot_name("zrepl_hourly_", TimestampFormat::Dense, REF_MS);
-        assert_eq!(
-            parse_snapshot_time("zrepl_", TimestampFormat::Dense, &hourly),
-            None
-        );
+        assert_eq!(parse_snapshot_time("zrepl_", TimestampFormat::Dense, &hourly), None);
     }
 
     #[test]

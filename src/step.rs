@@ -112,9 +112,7 @@ pub fn execute(
 
     // 1. Protect the step.
     match ctx.protection {
-        Protection::GuaranteeResumability => {
-            ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?
-        }
+        Protection::GuaranteeResumability => ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?,
         Protection::GuaranteeIncremental => ctx
             .zfs
             .bookmark(to.as_str(), step.to.guid, &tentative)
@@ -143,14 +141,8 @@ pub fn execute(
         bytes,
         ..StepFailure::zfs(e)
     };
-    ctx.zfs
-        .bookmark(to.as_str(), step.to.guid, &cursor)
-        .map_err(fail)?;
-    let mut stale: Vec<BookmarkName> = old_cursors
-        .iter()
-        .filter(|b| **b != cursor)
-        .cloned()
-        .collect();
+    ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
+    let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
     if ctx.protection == Protection::GuaranteeIncremental {
         stale.push(tentative);
     }
@@ -188,10 +180,7 @@ fn stream(
     });
     let Some(mut stdout) = send.stdout.take() else {
         let _ = send.kill();
-        return Err(StepFailure::zfs(ZfsError::parse(
-            args,
-            "zfs send has no stdout",
-        )));
+        return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
     };
     let req = proto::ReceiveRequest {
         fs: ctx.rel.to_string(),
@@ -214,16 +203,10 @@ fn stream(
             Err(String::new())
         }
     };
-    let result = client.receive(
-        req,
-        &mut stdout,
-        &mut source_ok,
-        ctx.stall_timeout,
-        &mut |b| {
-            moved = b;
-            on_bytes(b)
-        },
-    );
+    let result = client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
+        moved = b;
+        on_bytes(b)
+    });
     drop(stdout);
     let status = match send_status {
         Some(s) => s,

@@ -82,20 +82,12 @@ fn config_check_accepts_a_good_config_and_the_shipped_example() {
         .args(["config", "check"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = zreplrs()
         .args(["--config", "examples/zreplrs.toml", "config", "check"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = zreplrs()
         .env("ZREPLRS_CONFIG", &p)
         .args(["config", "check"])
@@ -183,9 +175,7 @@ fn agent_refuses_requests_before_hello() {
 #[test]
 fn agent_refuses_names_outside_its_root_and_keeps_serving() {
     let mut input = hello();
-    for fs in [
-        "../x", "", "a@b", "a#b", "a%b", "a/../b", "a\nb", "a\0b", "/abs",
-    ] {
+    for fs in ["../x", "", "a@b", "a#b", "a%b", "a/../b", "a\nb", "a\0b", "/abs"] {
         input.extend(msg(proto::AbortResumeRequest { fs: fs.into() }.into()));
     }
     // A receive outside the root: refused, and its data frames are skipped.
@@ -218,11 +208,7 @@ fn agent_refuses_names_outside_its_root_and_keeps_serving() {
     .into()));
     frame::write_end(&mut input, false).unwrap();
     let (replies, code) = agent_session(&input);
-    assert!(
-        matches!(replies[0].body, Some(Body::HelloReply(_))),
-        "{:?}",
-        replies[0]
-    );
+    assert!(matches!(replies[0].body, Some(Body::HelloReply(_))), "{:?}", replies[0]);
     let kinds: Vec<String> = replies[1..].iter().map(error_kind).collect();
     assert_eq!(kinds.len(), 12, "{kinds:?}");
     for k in &kinds {

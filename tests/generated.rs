@@ -18,10 +18,7 @@ fn render_man(cmd: &clap::Command, name: &str, out: &mut BTreeMap<String, Vec<u8
         .filter(|s| !s.is_hide_set() && s.get_name() != "help")
     {
         let sub_name = format!("{name}-{}", sub.get_name());
-        let sub = sub
-            .clone()
-            .name(sub_name.clone())
-            .display_name(sub_name.clone());
+        let sub = sub.clone().name(sub_name.clone()).display_name(sub_name.clone());
         render_man(&sub, &sub_name, out);
     }
 }
@@ -66,11 +63,7 @@ fn man_pages_and_completions_are_current() {
         }
     }
     for dir in ["man", "completions"] {
-        for e in std::fs::read_dir(root.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for e in std::fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
             let rel = format!("{dir}/{}", e.file_name().to_string_lossy());
             if !files.contains_key(&rel) {
                 stale.push(format!("{rel} (no longer generated)"));

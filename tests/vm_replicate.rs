@@ -19,13 +19,7 @@ fn steps(run: &Run, fs_index: usize) -> Vec<(Option<String>, String, bool)> {
                 s["from"]
                     .as_str()
                     .map(|f| f.rsplit(['@', '#']).next().unwrap().to_string()),
-                s["to"]
-                    .as_str()
-                    .unwrap()
-                    .rsplit('@')
-                    .next()
-                    .unwrap()
-                    .to_string(),
+                s["to"].as_str().unwrap().rsplit('@').next().unwrap().to_string(),
                 s["resumed"].as_bool().unwrap(),
             )
         })
@@ -33,11 +27,7 @@ fn steps(run: &Run, fs_index: usize) -> Vec<(Option<String>, String, bool)> {
 }
 
 fn ok(run: &Run) {
-    assert_eq!(
-        run.code, 0,
-        "exit code; stderr: {}\njson: {:#}",
-        run.stderr, run.json
-    );
+    assert_eq!(run.code, 0, "exit code; stderr: {}\njson: {:#}", run.stderr, run.json);
 }
 
 #[test]
@@ -56,11 +46,7 @@ fn initial_full_most_recent_then_nothing_to_do() {
     ok(&run);
     assert_eq!(run.json["result"], "ok");
     assert_eq!(steps(&run, 0), vec![(None, "s2".to_string(), false)]);
-    assert_eq!(
-        snapshots(&sc.target(&fs)).len(),
-        1,
-        "most_recent sends only the newest"
-    );
+    assert_eq!(snapshots(&sc.target(&fs)).len(), 1, "most_recent sends only the newest");
     assert!(run.json["bytes_replicated"].as_u64().unwrap() > 400_000);
     sc.assert_converged(&fs);
     let again = sc.replicate(&[]);
@@ -120,9 +106,7 @@ fn incremental_over_several_snapshots() {
         ]
     );
     for s in run.json["filesystems"][0]["steps"].as_array().unwrap() {
-        let est = s["bytes_estimated"]
-            .as_u64()
-            .expect("each step is estimated");
+        let est = s["bytes_estimated"].as_u64().expect("each step is estimated");
         assert!(est > 100_000, "estimate {est}");
         assert_eq!(s["result"], "done");
     }
@@ -132,11 +116,7 @@ fn incremental_over_several_snapshots() {
     assert_eq!(prom, 0, "no textfile unless configured");
     let run = sc.replicate(&["--textfile-dir", sc.metrics_dir().to_str().unwrap()]);
     ok(&run);
-    let text = std::fs::read_to_string(
-        sc.metrics_dir()
-            .join(format!("zreplrs_replicate_{}.prom", sc.job)),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(sc.metrics_dir().join(format!("zreplrs_replicate_{}.prom", sc.job))).unwrap();
     assert!(
         text.contains(&format!(
             "zreplrs_filesystem_pending_snapshots{{job=\"{}\",filesystem=\"{fs}\"}} 0",
@@ -145,10 +125,7 @@ fn incremental_over_several_snapshots() {
         "{text}"
     );
     assert!(
-        text.contains(&format!(
-            "zreplrs_replication_last_run_success{{job=\"{}\"}} 1",
-            sc.job
-        )),
+        text.contains(&format!("zreplrs_replication_last_run_success{{job=\"{}\"}} 1", sc.job)),
         "{text}"
     );
 }
@@ -246,11 +223,7 @@ fn interrupted_transfer_is_resumed_on_the_next_run() {
         .unwrap();
     let run = run_result(out);
     assert!(marker.exists(), "the wrapper cut the stream");
-    assert_eq!(
-        run.code, 1,
-        "the filesystem failed: {}\n{:#}",
-        run.stderr, run.json
-    );
+    assert_eq!(run.code, 1, "the filesystem failed: {}\n{:#}", run.stderr, run.json);
     assert_eq!(run.json["filesystems"][0]["result"], "failed");
     assert_eq!(run.json["filesystems"][0]["resumable"], true);
     let token = prop(&sc.target(&fs), "receive_resume_token");
@@ -262,9 +235,7 @@ fn interrupted_transfer_is_resumed_on_the_next_run() {
         vec![(None, "s1".to_string(), true)],
         "resumed from the token"
     );
-    let sent = run.json["filesystems"][0]["steps"][0]["bytes"]
-        .as_u64()
-        .unwrap();
+    let sent = run.json["filesystems"][0]["steps"][0]["bytes"].as_u64().unwrap();
     assert!(sent < 7_000_000, "only the rest was sent: {sent}");
     assert_eq!(prop(&sc.target(&fs), "receive_resume_token"), "-");
     sc.assert_converged(&fs);
@@ -297,10 +268,7 @@ fn stale_resume_token_is_aborted_and_the_run_proceeds() {
     snap(&fs, "s3");
     let run = sc.replicate(&[]);
     ok(&run);
-    assert_eq!(
-        steps(&run, 0),
-        vec![(Some("s1".into()), "s3".into(), false)]
-    );
+    assert_eq!(steps(&run, 0), vec![(Some("s1".into()), "s3".into(), false)]);
     assert_eq!(prop(&sc.target(&fs), "receive_resume_token"), "-");
     sc.assert_converged(&fs);
 }
@@ -314,11 +282,7 @@ fn partial_receive(send_args: &[&str], target: &str, force: bool, limit: u64) {
     recv.push(target);
     let (ok, _) = send_recv(send_args, &recv, Some(limit));
     assert!(!ok);
-    assert_ne!(
-        prop(target, "receive_resume_token"),
-        "-",
-        "partial state on {target}"
-    );
+    assert_ne!(prop(target, "receive_resume_token"), "-", "partial state on {target}");
 }
 
 #[test]
@@ -354,12 +318,7 @@ fn forged_resume_tokens_are_refused_and_change_nothing() {
         1_000_000,
     );
     // fromguid: a full stream of c@s2 over the receiver's copy of c, whose base is s1.
-    partial_receive(
-        &["send", &format!("{c}@s2")],
-        &sc.target(&c),
-        true,
-        1_000_000,
-    );
+    partial_receive(&["send", &format!("{c}@s2")], &sc.target(&c), true, 1_000_000);
     let before_dst = sc.dst.state();
     let run = sc.replicate(&[]);
     assert_eq!(run.code, 1, "{:#}", run.json);
@@ -367,10 +326,7 @@ fn forged_resume_tokens_are_refused_and_change_nothing() {
         let f = &run.json["filesystems"][i];
         assert_eq!(f["result"], "conflict", "{f:#}");
         assert_eq!(f["error"]["kind"], "resume_token_mismatch", "{f:#}");
-        assert!(
-            f["error"]["message"].as_str().unwrap().contains(want),
-            "{f:#}"
-        );
+        assert!(f["error"]["message"].as_str().unwrap().contains(want), "{f:#}");
     }
     assert_eq!(sc.dst.state(), before_dst, "the receiver is unchanged");
 }
@@ -395,26 +351,16 @@ fn encrypted_datasets_are_sent_raw_and_plain_ones_refused() {
     write_data(&enc, "secret", 8, 100_000);
     snap(&enc, "s1");
     snap(&plain, "s1");
-    sc.configure(
-        &[(&enc, true), (&plain, true)],
-        "[jobs.send]\nencrypted = true\n",
-    );
+    sc.configure(&[(&enc, true), (&plain, true)], "[jobs.send]\nencrypted = true\n");
     let run = sc.replicate(&[]);
     assert_eq!(run.code, 1, "{:#}", run.json);
     let t = sc.target(&enc);
     assert_eq!(prop(&t, "encryption"), "aes-256-gcm");
-    assert_eq!(
-        prop(&t, "keystatus"),
-        "unavailable",
-        "the receiver never sees the key"
-    );
+    assert_eq!(prop(&t, "keystatus"), "unavailable", "the receiver never sees the key");
     assert_eq!(run.json["filesystems"][0]["result"], "ok");
     assert_eq!(run.json["filesystems"][1]["result"], "conflict");
     assert_eq!(run.json["filesystems"][1]["error"]["kind"], "not_encrypted");
-    assert!(
-        !exists(&sc.target(&plain)),
-        "the plain dataset was not sent"
-    );
+    assert!(!exists(&sc.target(&plain)), "the plain dataset was not sent");
     // Incremental raw, then the content checks out once the key is loaded on the receiver.
     write_data(&enc, "more", 9, 100_000);
     snap(&enc, "s2");
@@ -503,18 +449,12 @@ fn a_run_killed_mid_transfer_converges_on_the_next_run() {
     });
     nix_kill(child.id() as i32);
     let _ = child.wait();
-    let blocker: i32 = std::fs::read_to_string(&marker)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let blocker: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     nix_kill(blocker);
     wait_for("the agent to end", 300, || {
         pids_matching(&format!("--root-fs {}", sc.root())).is_empty()
     });
-    wait_for("zfs receive to end", 300, || {
-        pids_matching(&recv_needle).is_empty()
-    });
+    wait_for("zfs receive to end", 300, || pids_matching(&recv_needle).is_empty());
     assert_ne!(
         prop(&target, "receive_resume_token"),
         "-",
@@ -522,10 +462,7 @@ fn a_run_killed_mid_transfer_converges_on_the_next_run() {
     );
     let run = sc.replicate(&[]);
     ok(&run);
-    assert_eq!(
-        steps(&run, 0),
-        vec![(Some("s1".to_string()), "s2".to_string(), true)]
-    );
+    assert_eq!(steps(&run, 0), vec![(Some("s1".to_string()), "s2".to_string(), true)]);
     sc.assert_converged(&fs);
 }
 
@@ -560,11 +497,7 @@ fn a_second_concurrent_run_exits_4_and_touches_nothing() {
     assert_eq!(sc.dst.state(), dst_before);
     nix_kill(first.id() as i32);
     let _ = first.wait();
-    let blocker: i32 = std::fs::read_to_string(&marker)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let blocker: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     nix_kill(blocker);
     wait_for("the agent to end", 300, || {
         pids_matching(&format!("--root-fs {}", sc.root())).is_empty()

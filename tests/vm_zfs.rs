@@ -6,9 +6,7 @@ mod vmlib;
 
 use vmlib::*;
 use zreplrs::zfs::names::{BookmarkName, DatasetName, SnapshotName};
-use zreplrs::zfs::send::{
-    parse_dry_send, recv_args, send_args, RecvOptions, SendFlags, SendSpec, SizeEstimate,
-};
+use zreplrs::zfs::send::{parse_dry_send, recv_args, send_args, RecvOptions, SendFlags, SendSpec, SizeEstimate};
 use zreplrs::zfs::{Guid, Zfs, ZfsErrorKind};
 
 fn ds(s: &str) -> DatasetName {
@@ -30,19 +28,10 @@ fn list_reads_a_whole_subtree_in_one_call() {
     zfs(&["create", "-V", "8M", &p.ds("vol")]);
     let g1 = snap(&p.ds("a"), "s1");
     let g2 = snap(&p.ds("a"), "s2");
-    zfs(&[
-        "bookmark",
-        &format!("{}@s1", p.ds("a")),
-        &format!("{}#b1", p.ds("a")),
-    ]);
+    zfs(&["bookmark", &format!("{}@s1", p.ds("a")), &format!("{}#b1", p.ds("a"))]);
     zfs(&["hold", "t", &format!("{}@s2", p.ds("a"))]);
     let l = Zfs::new().list(&[ds(&p.name)], false).unwrap();
-    assert_eq!(
-        l.filesystems.len(),
-        4,
-        "{:?}",
-        l.filesystems.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(l.filesystems.len(), 4, "{:?}", l.filesystems.keys().collect::<Vec<_>>());
     let a = l.get(&ds(&p.ds("a"))).unwrap();
     let got: Vec<(String, u64, Option<u64>)> = a
         .versions
@@ -75,20 +64,13 @@ fn list_with_creation_and_batched_creation_times() {
     snap(&p.ds("a"), "s2");
     let zfs_ = Zfs::new();
     let l = zfs_.list(&[ds(&p.ds("a"))], true).unwrap();
-    let c = l.get(&ds(&p.ds("a"))).unwrap().versions[0]
-        .creation
-        .unwrap();
-    assert_eq!(
-        c.to_string(),
-        prop(&format!("{}@s1", p.ds("a")), "creation")
-    );
+    let c = l.get(&ds(&p.ds("a"))).unwrap().versions[0].creation.unwrap();
+    assert_eq!(c.to_string(), prop(&format!("{}@s1", p.ds("a")), "creation"));
     let names = vec![format!("{}@s1", p.ds("a")), format!("{}@s2", p.ds("a"))];
     let times = zfs_.creation_times(&names).unwrap();
     assert_eq!(times.len(), 2);
     assert_eq!(times[&names[0]], c);
-    let e = zfs_
-        .creation_times(&[format!("{}@nope", p.ds("a"))])
-        .unwrap_err();
+    let e = zfs_.creation_times(&[format!("{}@nope", p.ds("a"))]).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
 }
 
@@ -124,10 +106,7 @@ fn list_shows_encryption_and_placeholders() {
     assert!(l.get(&ds(&p.ds("ph"))).unwrap().is_placeholder());
     let child = l.get(&ds(&p.ds("ph/child"))).unwrap();
     assert!(child.placeholder_prop, "the property is inherited");
-    assert!(
-        !child.is_placeholder(),
-        "a child with snapshots is not a placeholder"
-    );
+    assert!(!child.is_placeholder(), "a child with snapshots is not a placeholder");
     assert_eq!(prop(&p.ds("ph"), "canmount"), "off");
 }
 
@@ -139,10 +118,7 @@ fn hold_is_batched_and_idempotent() {
     create_fs(&p.ds("b"));
     snap(&p.ds("a"), "s");
     snap(&p.ds("b"), "s");
-    let snaps = [
-        sn(&format!("{}@s", p.ds("a"))),
-        sn(&format!("{}@s", p.ds("b"))),
-    ];
+    let snaps = [sn(&format!("{}@s", p.ds("a"))), sn(&format!("{}@s", p.ds("b")))];
     let zfs_ = Zfs::new();
     zfs_.hold("zrepl_STEP_J_j", &snaps[..1]).unwrap();
     zfs_.hold("zrepl_STEP_J_j", &snaps).unwrap(); // one already held: still fine, and the other gets it
@@ -159,10 +135,7 @@ fn hold_on_a_missing_snapshot_fails_and_holds_nothing() {
     let p = Pool::new("hm");
     create_fs(&p.ds("a"));
     snap(&p.ds("a"), "s");
-    let snaps = [
-        sn(&format!("{}@s", p.ds("a"))),
-        sn(&format!("{}@gone", p.ds("a"))),
-    ];
+    let snaps = [sn(&format!("{}@s", p.ds("a"))), sn(&format!("{}@gone", p.ds("a")))];
     let e = Zfs::new().hold("t", &snaps).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
     assert!(holds(snaps[0].as_str()).is_empty(), "zfs hold is atomic");
@@ -211,18 +184,11 @@ fn bookmark_with_another_guid_is_an_error() {
     let g2 = snap(&p.ds("a"), "s2");
     let b = bm(&format!("{}#c", p.ds("a")));
     let zfs_ = Zfs::new();
-    zfs_.bookmark(&format!("{}@s1", p.ds("a")), Guid(g1), &b)
-        .unwrap();
-    let e = zfs_
-        .bookmark(&format!("{}@s2", p.ds("a")), Guid(g2), &b)
-        .unwrap_err();
+    zfs_.bookmark(&format!("{}@s1", p.ds("a")), Guid(g1), &b).unwrap();
+    let e = zfs_.bookmark(&format!("{}@s2", p.ds("a")), Guid(g2), &b).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::AlreadyExists);
     assert!(e.message.contains(&g1.to_string()), "{e}");
-    assert_eq!(
-        bookmarks(&p.ds("a")),
-        vec![("c".to_string(), g1)],
-        "unchanged"
-    );
+    assert_eq!(bookmarks(&p.ds("a")), vec![("c".to_string(), g1)], "unchanged");
 }
 
 #[test]
@@ -248,20 +214,14 @@ fn snapshot_of_several_datasets_is_atomic() {
     create_fs(&p.ds("a"));
     create_fs(&p.ds("b"));
     let zfs_ = Zfs::new();
-    zfs_.snapshot(&[
-        sn(&format!("{}@x", p.ds("a"))),
-        sn(&format!("{}@x", p.ds("b"))),
-    ])
-    .unwrap();
+    zfs_.snapshot(&[sn(&format!("{}@x", p.ds("a"))), sn(&format!("{}@x", p.ds("b")))])
+        .unwrap();
     let ta = prop(&format!("{}@x", p.ds("a")), "createtxg");
     let tb = prop(&format!("{}@x", p.ds("b")), "createtxg");
     assert_eq!(ta, tb, "one transaction group");
     // One name that already exists: nothing is taken.
     let e = zfs_
-        .snapshot(&[
-            sn(&format!("{}@y", p.ds("a"))),
-            sn(&format!("{}@x", p.ds("b"))),
-        ])
+        .snapshot(&[sn(&format!("{}@y", p.ds("a"))), sn(&format!("{}@x", p.ds("b")))])
         .unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::AlreadyExists, "{e}");
     assert!(!exists(&format!("{}@y", p.ds("a"))));
@@ -310,16 +270,9 @@ fn destroy_bookmarks_missing_is_ok() {
     let p = Pool::new("db");
     create_fs(&p.ds("a"));
     snap(&p.ds("a"), "s1");
-    zfs(&[
-        "bookmark",
-        &format!("{}@s1", p.ds("a")),
-        &format!("{}#b", p.ds("a")),
-    ]);
+    zfs(&["bookmark", &format!("{}@s1", p.ds("a")), &format!("{}#b", p.ds("a"))]);
     let zfs_ = Zfs::new();
-    let b = [
-        bm(&format!("{}#b", p.ds("a"))),
-        bm(&format!("{}#nope", p.ds("a"))),
-    ];
+    let b = [bm(&format!("{}#b", p.ds("a"))), bm(&format!("{}#nope", p.ds("a")))];
     zfs_.destroy_bookmarks(&b).unwrap();
     zfs_.destroy_bookmarks(&b).unwrap();
     assert!(bookmarks(&p.ds("a")).is_empty());
@@ -465,11 +418,7 @@ fn resume_token_is_decoded_and_resumes() {
     assert_eq!(t.fromguid, None);
     assert!(!t.rawok);
     assert!(t.bytes > 0, "{t:?}");
-    let (ok, err) = send_recv(
-        &["send", "-t", &token],
-        &["receive", "-s", "-u", &target],
-        None,
-    );
+    let (ok, err) = send_recv(&["send", "-t", &token], &["receive", "-s", "-u", &target], None);
     assert!(ok, "{err}");
     assert_eq!(snapshots(&target), vec![("s1".to_string(), g)]);
 }
@@ -539,11 +488,7 @@ fn recv_abort_removes_state_and_nothing_to_abort_is_ok() {
         &format!("{}@s1", src.ds("a")),
         &format!("{}@s2", src.ds("a")),
     ];
-    let (ok, err) = send_recv(
-        &send2,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        None,
-    );
+    let (ok, err) = send_recv(&send2, &args.iter().map(String::as_str).collect::<Vec<_>>(), None);
     assert!(!ok);
     assert_eq!(
         zreplrs::zfs::error::classify(&err),
@@ -616,9 +561,7 @@ fn modified_destination_and_mismatched_source_are_classified() {
 fn invalid_names_and_missing_datasets_are_classified() {
     let p = Pool::new("in");
     let zfs_ = Zfs::new();
-    let e = zfs_
-        .run(&["create", &format!("{}/a%b", p.name)])
-        .unwrap_err();
+    let e = zfs_.run(&["create", &format!("{}/a%b", p.name)]).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::InvalidName, "{e}");
     let e = zfs_.get_property(&p.ds("nope"), "guid").unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");

@@ -102,9 +102,7 @@ impl AgentClient {
             software_version: env!("CARGO_PKG_VERSION").into(),
         };
         match client.request(hello.into())? {
-            Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
-                client.hello = h
-            }
+            Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,
             Body::HelloReply(h) => {
                 return Err(AgentError::Protocol(format!(
                     "the receiver speaks protocol {} (zreplrs {}), we speak {}",
@@ -138,9 +136,9 @@ impl AgentClient {
                 "no reply from the receiver within {}s",
                 timeout.as_secs()
             ))),
-            Err(RecvTimeoutError::Disconnected) => Err(AgentError::Connection(
-                "the receiver connection is closed".into(),
-            )),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(AgentError::Connection("the receiver connection is closed".into()))
+            }
         }
     }
 
@@ -189,10 +187,7 @@ impl AgentClient {
                         kind: e.kind,
                         message: e.message,
                     },
-                    Ok(env) => AgentError::Protocol(format!(
-                        "unexpected {} during a transfer",
-                        env.kind_name()
-                    )),
+                    Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
                     Err(e) => AgentError::Connection(e),
                 };
                 let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
@@ -207,17 +202,13 @@ impl AgentClient {
                     return Err(StreamError::Source(format!("reading zfs send output: {e}")));
                 }
             };
-            frame::write_data(&mut self.out, &buf[..n])
-                .map_err(|e| StreamError::Agent(conn_err(e)))?;
+            frame::write_data(&mut self.out, &buf[..n]).map_err(|e| StreamError::Agent(conn_err(e)))?;
             bytes += n as u64;
             on_bytes(bytes);
         }
         let source_result = source_ok();
-        frame::write_end(&mut self.out, source_result.is_err())
-            .map_err(|e| StreamError::Agent(conn_err(e)))?;
-        self.out
-            .flush()
-            .map_err(|e| StreamError::Agent(conn_err(e)))?;
+        frame::write_end(&mut self.out, source_result.is_err()).map_err(|e| StreamError::Agent(conn_err(e)))?;
+        self.out.flush().map_err(|e| StreamError::Agent(conn_err(e)))?;
         // zfs receive finishes after the end of the stream: wait as long as the stall bound allows.
         let reply = self.wait_reply(stall.max(self.timeout));
         if let Err(msg) = source_result {
@@ -255,8 +246,5 @@ fn conn_err(e: std::io::Error) -> AgentError {
 }
 
 fn unexpected(expected: &str, got: Body) -> AgentError {
-    AgentError::Protocol(format!(
-        "expected {expected}, got {}",
-        Envelope::new(got).kind_name()
-    ))
+    AgentError::Protocol(format!("expected {expected}, got {}", Envelope::new(got).kind_name()))
 }

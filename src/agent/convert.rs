@@ -55,13 +55,7 @@ pub fn from_wire(root: &DatasetName, w: &proto::FsEntry) -> Result<FsEntry, Name
             creation: v.creation,
         });
     }
-    versions.sort_by_key(|v| {
-        (
-            v.createtxg,
-            v.kind == VersionKind::Bookmark,
-            v.short.clone(),
-        )
-    });
+    versions.sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
     let opt = |s: &str| {
         if s.is_empty() {
             None

@@ -41,11 +41,7 @@ pub enum FrameError {
     #[error("unknown frame type {0} (expected 1 = message, 2 = data, 3 = end)")]
     UnknownType(u8),
     #[error("frame too large: {len} bytes for a {kind} frame (limit {limit})")]
-    TooLarge {
-        kind: &'static str,
-        len: u32,
-        limit: u32,
-    },
+    TooLarge { kind: &'static str, len: u32, limit: u32 },
     #[error("empty data frame (a data frame carries at least 1 byte)")]
     EmptyData,
     #[error("malformed end frame: {0}")]
@@ -103,18 +99,15 @@ fn header(ty: u8, len: u32) -> [u8; HEADER_LEN] {
 /// Fails with `InvalidInput` (writing nothing) if the encoded envelope exceeds [`MAX_MESSAGE`].
 pub fn write_message<W: Write>(w: &mut W, env: &Envelope) -> io::Result<()> {
     let len = env.encoded_len();
-    let len32 = u32::try_from(len)
-        .ok()
-        .filter(|&l| l <= MAX_MESSAGE)
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{} message of {len} bytes exceeds the frame limit of {MAX_MESSAGE} bytes",
-                    env.kind_name()
-                ),
-            )
-        })?;
+    let len32 = u32::try_from(len).ok().filter(|&l| l <= MAX_MESSAGE).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} message of {len} bytes exceeds the frame limit of {MAX_MESSAGE} bytes",
+                env.kind_name()
+            ),
+        )
+    })?;
     let mut buf = Vec::with_capacity(HEADER_LEN + len);
     buf.extend_from_slice(&header(TYPE_MESSAGE, len32));
     env.encode(&mut buf)
@@ -201,9 +194,7 @@ fn read_header<R: Read>(r: &mut R) -> Result<Option<Header>, FrameError> {
         }
         TYPE_END => {
             if len != 1 {
-                return Err(FrameError::BadEnd(format!(
-                    "payload length {len}, expected 1"
-                )));
+                return Err(FrameError::BadEnd(format!("payload length {len}, expected 1")));
             }
             Header::End
         }
@@ -228,10 +219,7 @@ fn read_payload<R: Read>(r: &mut R, len: u32) -> Result<Vec<u8>, FrameError> {
 fn read_end_payload<R: Read>(r: &mut R) -> Result<bool, FrameError> {
     let mut b = [0u8; 1];
     if fill(r, &mut b)? != 1 {
-        return Err(FrameError::Truncated {
-            expected: 1,
-            got: 0,
-        });
+        return Err(FrameError::Truncated { expected: 1, got: 0 });
     }
     match b[0] {
         0 => Ok(false),
@@ -390,10 +378,7 @@ mod tests {
                 bytes: u64::MAX,
             }
             .into(),
-            proto::AbortResumeRequest {
-                fs: "tank/data".into(),
-            }
-            .into(),
+            proto::AbortResumeRequest { fs: "tank/data".into() }.into(),
             proto::Ok {}.into(),
             proto::Error {
                 kind: "outside_root".into(),
@@ -410,10 +395,7 @@ mod tests {
                 held: vec!["b".into()],
             }
             .into(),
-            proto::HoldsRequest {
-                job_id: "job".into(),
-            }
-            .into(),
+            proto::HoldsRequest { job_id: "job".into() }.into(),
             proto::HoldsReply {
                 holds: vec![proto::HoldEntry {
                     fs: "tank".into(),
@@ -448,10 +430,7 @@ mod tests {
 
         let mut r = wire.as_slice();
         for env in &envs {
-            assert_eq!(
-                read_frame(&mut r).unwrap(),
-                Some(Frame::Message(env.clone()))
-            );
+            assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::Message(env.clone())));
         }
         assert_eq!(read_frame(&mut r).unwrap(), None);
     }
@@ -467,23 +446,11 @@ mod tests {
         write_end(&mut wire, true).unwrap();
 
         let mut r = wire.as_slice();
-        assert!(matches!(
-            read_frame(&mut r).unwrap(),
-            Some(Frame::Message(_))
-        ));
-        assert_eq!(
-            read_frame(&mut r).unwrap(),
-            Some(Frame::Data(b"hello".to_vec()))
-        );
+        assert!(matches!(read_frame(&mut r).unwrap(), Some(Frame::Message(_))));
+        assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::Data(b"hello".to_vec())));
         assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::Data(vec![0xff])));
-        assert_eq!(
-            read_frame(&mut r).unwrap(),
-            Some(Frame::End { aborted: false })
-        );
-        assert_eq!(
-            read_frame(&mut r).unwrap(),
-            Some(Frame::End { aborted: true })
-        );
+        assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::End { aborted: false }));
+        assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::End { aborted: true }));
         assert_eq!(read_frame(&mut r).unwrap(), None);
 
         let mut r = wire.as_slice();
@@ -492,15 +459,9 @@ mod tests {
             read_data_into(&mut r, &mut buf).unwrap(),
             DataFrame::Message(_)
         ));
-        assert_eq!(
-            read_data_into(&mut r, &mut buf).unwrap(),
-            DataFrame::Data(5)
-        );
+        assert_eq!(read_data_into(&mut r, &mut buf).unwrap(), DataFrame::Data(5));
         assert_eq!(buf, b"hello");
-        assert_eq!(
-            read_data_into(&mut r, &mut buf).unwrap(),
-            DataFrame::Data(1)
-        );
+        assert_eq!(read_data_into(&mut r, &mut buf).unwrap(), DataFrame::Data(1));
         assert_eq!(buf, [0xff]);
         assert_eq!(
             read_data_into(&mut r, &mut buf).unwrap(),
@@ -582,10 +543,7 @@ mod tests {
         let over = (MAX_MESSAGE + 1).to_be_bytes();
         assert!(matches!(
             frame_err(&[1, over[0], over[1], over[2], over[3]]),
-            FrameError::TooLarge {
-                kind: "message",
-                ..
-            }
+            FrameError::TooLarge { kind: "message", .. }
         ));
         let over = (MAX_DATA + 1).to_be_bytes();
         let e = frame_err(&[2, over[0], over[1], over[2], over[3]]);
@@ -596,10 +554,7 @@ mod tests {
         // The same too-large data frame is rejected on the data path without touching the buffer.
         let mut buf = Vec::new();
         let mut r: &[u8] = &[2, over[0], over[1], over[2], over[3]];
-        assert_eq!(
-            read_data_into(&mut r, &mut buf).unwrap_err().kind(),
-            "frame_too_large"
-        );
+        assert_eq!(read_data_into(&mut r, &mut buf).unwrap_err().kind(), "frame_too_large");
         assert!(buf.capacity() == 0);
     }
 
@@ -609,9 +564,7 @@ mod tests {
         let mut wire = vec![2];
         wire.extend_from_slice(&MAX_DATA.to_be_bytes());
         wire.resize(HEADER_LEN + max, 7);
-        assert!(
-            matches!(read_frame(&mut wire.as_slice()).unwrap(), Some(Frame::Data(d)) if d.len() == max)
-        );
+        assert!(matches!(read_frame(&mut wire.as_slice()).unwrap(), Some(Frame::Data(d)) if d.len() == max));
 
         let env = Envelope::new(
             proto::Error {
@@ -658,10 +611,7 @@ mod tests {
         }
         assert!(matches!(
             frame_err(&[3, 0, 0, 0, 1]),
-            FrameError::Truncated {
-                expected: 1,
-                got: 0
-            }
+            FrameError::Truncated { expected: 1, got: 0 }
         ));
     }
 
@@ -693,22 +643,10 @@ mod tests {
         );
 
         let e = frame_err(&[2, 0, 0, 0, 10, 1, 2, 3]);
-        assert!(matches!(
-            e,
-            FrameError::Truncated {
-                expected: 10,
-                got: 3
-            }
-        ));
+        assert!(matches!(e, FrameError::Truncated { expected: 10, got: 3 }));
         let mut buf = Vec::new();
         let e = read_data_into(&mut &[2u8, 0, 0, 0, 10, 1, 2, 3][..], &mut buf).unwrap_err();
-        assert!(matches!(
-            e,
-            FrameError::Truncated {
-                expected: 10,
-                got: 3
-            }
-        ));
+        assert!(matches!(e, FrameError::Truncated { expected: 10, got: 3 }));
     }
 
     #[test]
@@ -720,10 +658,7 @@ mod tests {
             let e = frame_err(&wire);
             assert!(matches!(e, FrameError::Decode(_)), "{payload:?}: {e}");
             assert_eq!(e.kind(), "undecodable_message");
-            assert!(matches!(
-                read_message(&mut wire.as_slice()),
-                Err(FrameError::Decode(_))
-            ));
+            assert!(matches!(read_message(&mut wire.as_slice()), Err(FrameError::Decode(_))));
         }
     }
 
@@ -785,10 +720,7 @@ mod tests {
             assert_eq!(read_frame(&mut r).unwrap(), Some(Frame::Message(env)));
         }
         let mut buf = Vec::new();
-        assert_eq!(
-            read_data_into(&mut r, &mut buf).unwrap(),
-            DataFrame::Data(7)
-        );
+        assert_eq!(read_data_into(&mut r, &mut buf).unwrap(), DataFrame::Data(7));
         assert_eq!(buf, b"payload");
         assert_eq!(
             read_data_into(&mut r, &mut buf).unwrap(),

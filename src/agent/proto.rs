@@ -190,10 +190,7 @@ pub struct Error {
 /// The single top-level message type carried by MESSAGE frames.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Envelope {
-    #[prost(
-        oneof = "envelope::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
-    )]
+    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
     pub body: Option<envelope::Body>,
 }
 

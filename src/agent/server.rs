@@ -77,9 +77,7 @@ fn error_reply(r: Refusal) -> Envelope {
 pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
     let zfs = Zfs::new();
-    let root = cfg
-        .root()
-        .map_err(|e| format!("invalid --client-identity: {e}"))?;
+    let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
     let mut greeted = false;
     loop {
         let env = match frame::read_message(&mut input) {
@@ -93,10 +91,7 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
         let body = match env.body {
             Some(b) => b,
             None => {
-                let _ = reply(
-                    &mut out,
-                    error_reply(Refusal::new("protocol", "empty message")),
-                );
+                let _ = reply(&mut out, error_reply(Refusal::new("protocol", "empty message")));
                 return Err("protocol error: empty message".into());
             }
         };
@@ -124,17 +119,11 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
                         env!("CARGO_PKG_VERSION"),
                         proto::PROTOCOL_VERSION
                     );
-                    let _ = reply(
-                        &mut out,
-                        error_reply(Refusal::new("protocol_version", msg.clone())),
-                    );
+                    let _ = reply(&mut out, error_reply(Refusal::new("protocol_version", msg.clone())));
                     return Err(msg);
                 }
                 other => {
-                    let msg = format!(
-                        "expected hello first, got {}",
-                        Envelope::new(other).kind_name()
-                    );
+                    let msg = format!("expected hello first, got {}", Envelope::new(other).kind_name());
                     let _ = reply(&mut out, error_reply(Refusal::new("protocol", msg.clone())));
                     return Err(msg);
                 }
@@ -205,13 +194,12 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName) -> Result<Envelope, Re
         }
         Err(e) if e.kind == ZfsErrorKind::DoesNotExist && root != &cfg.root_fs => {
             // The client's dataset appears with its first receive; the root dataset must exist.
-            zfs.get_property(cfg.root_fs.as_str(), "guid")
-                .map_err(|e| {
-                    Refusal::new(
-                        "root_missing",
-                        format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs),
-                    )
-                })?;
+            zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
+                Refusal::new(
+                    "root_missing",
+                    format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs),
+                )
+            })?;
             Ok(Envelope::new(
                 proto::ListReply {
                     filesystems: Vec::new(),
@@ -224,21 +212,13 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName) -> Result<Envelope, Re
     }
 }
 
-fn abort_resume(
-    zfs: &Zfs,
-    root: &DatasetName,
-    req: &proto::AbortResumeRequest,
-) -> Result<Envelope, Refusal> {
+fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
     zfs.recv_abort(&ds)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
-fn destroy(
-    zfs: &Zfs,
-    root: &DatasetName,
-    req: &proto::DestroyRequest,
-) -> Result<Envelope, Refusal> {
+fn destroy(zfs: &Zfs, root: &DatasetName, req: &proto::DestroyRequest) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
     let mut snaps = Vec::with_capacity(req.snapshots.len());
     for s in &req.snapshots {
@@ -263,9 +243,7 @@ fn destroy(
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(Envelope::new(
-        proto::DestroyReply { destroyed, held }.into(),
-    ))
+    Ok(Envelope::new(proto::DestroyReply { destroyed, held }.into()))
 }
 
 fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Envelope, Refusal> {
@@ -348,8 +326,7 @@ fn receive<R: Read, W: Write>(
                         // zfs receive gave up; tell the sender now and skip the rest of the stream.
                         drop(stdin.take());
                         let msg = finish_child(&mut child, stderr_reader);
-                        reply(out, error_reply(recv_refusal(&target, &msg)))
-                            .map_err(|e| Fatal(e.to_string()))?;
+                        reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
                         drain(input)?;
                         return Ok(None);
                     }
@@ -377,9 +354,7 @@ fn receive<R: Read, W: Write>(
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
             "aborted",
-            format!(
-                "the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"
-            ),
+            format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
         ))));
     }
     if !status_ok {
@@ -476,12 +451,7 @@ fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
 }
 
 /// Releases `tag` from every snapshot of `fs` other than `keep` (older last-received holds).
-fn release_other_holds(
-    zfs: &Zfs,
-    fs: &DatasetName,
-    keep: &SnapshotName,
-    tag: &str,
-) -> Result<(), ZfsError> {
+fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &str) -> Result<(), ZfsError> {
     let listing = zfs.run(&[
         "list",
         "-H",

@@ -90,20 +90,14 @@ fn reason(plan: &FsPlan) -> &str {
 
 #[test]
 fn initial_most_recent_sends_the_newest_snapshot_in_full() {
-    let s = fs(
-        "p/a",
-        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
-    );
+    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
     let plan = plan_filesystem(&s, None, &TokenState::None, &policy());
     assert_eq!(shorts(&plan), [step(None, "@s3")]);
 }
 
 #[test]
 fn initial_all_sends_the_oldest_in_full_then_each_incrementally() {
-    let s = fs(
-        "p/a",
-        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
-    );
+    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
     let p = Policy {
         initial: InitialReplication::All,
         ..policy()
@@ -111,11 +105,7 @@ fn initial_all_sends_the_oldest_in_full_then_each_incrementally() {
     let plan = plan_filesystem(&s, None, &TokenState::None, &p);
     assert_eq!(
         shorts(&plan),
-        [
-            step(None, "@s1"),
-            step(Some("@s1"), "@s2"),
-            step(Some("@s2"), "@s3")
-        ]
+        [step(None, "@s1"), step(Some("@s1"), "@s2"), step(Some("@s2"), "@s3")]
     );
 }
 
@@ -127,10 +117,7 @@ fn initial_fail_policy_is_a_conflict_naming_the_snapshots() {
         ..policy()
     };
     let plan = plan_filesystem(&s, None, &TokenState::None, &p);
-    assert_eq!(
-        conflict_kind(&plan),
-        ConflictKind::InitialReplicationRefused
-    );
+    assert_eq!(conflict_kind(&plan), ConflictKind::InitialReplicationRefused);
     assert!(
         reason(&plan).contains("@s1") && reason(&plan).contains("@s2"),
         "{}",
@@ -152,10 +139,7 @@ fn incremental_over_several_snapshots_matches_by_guid_not_name() {
     // The receiver's copy of s2 has another name but the same GUID (renamed); GUID decides.
     let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("renamed", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
-    assert_eq!(
-        shorts(&plan),
-        [step(Some("@s2"), "@s3"), step(Some("@s3"), "@s4")]
-    );
+    assert_eq!(shorts(&plan), [step(Some("@s2"), "@s3"), step(Some("@s3"), "@s4")]);
 }
 
 #[test]
@@ -165,9 +149,7 @@ fn same_name_different_guid_is_not_a_match() {
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(conflict_kind(&plan), ConflictKind::Diverged);
     assert!(
-        reason(&plan).contains("@s2")
-            && reason(&plan).contains("99")
-            && reason(&plan).contains("@s1"),
+        reason(&plan).contains("@s2") && reason(&plan).contains("99") && reason(&plan).contains("@s1"),
         "{}",
         reason(&plan)
     );
@@ -188,10 +170,7 @@ fn cursor_bookmark_is_a_valid_incremental_source() {
     // The sender destroyed s2 but kept its cursor bookmark.
     let s = fs(
         "p/a",
-        vec![
-            bmark("zrepl_CURSOR_G_0000000000000002_J_j", 2, 20),
-            snap("s3", 3, 30),
-        ],
+        vec![bmark("zrepl_CURSOR_G_0000000000000002_J_j", 2, 20), snap("s3", 3, 30)],
     );
     let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
@@ -203,10 +182,7 @@ fn cursor_bookmark_is_a_valid_incremental_source() {
 
 #[test]
 fn snapshot_is_preferred_over_its_bookmark_as_source() {
-    let s = fs(
-        "p/a",
-        vec![snap("s2", 2, 20), bmark("c", 2, 20), snap("s3", 3, 30)],
-    );
+    let s = fs("p/a", vec![snap("s2", 2, 20), bmark("c", 2, 20), snap("s3", 3, 30)]);
     let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(shorts(&plan), [step(Some("@s2"), "@s3")]);
@@ -309,19 +285,13 @@ fn encrypted_policy_refuses_plain_datasets() {
 
 #[test]
 fn valid_incremental_token_resumes_then_continues() {
-    let s = fs(
-        "p/a",
-        vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)],
-    );
+    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
     let mut r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     r.resume_token = Some("1-abc".into());
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), false), &policy());
     assert_eq!(
         shorts(&plan),
-        [
-            (Some("@s1".into()), "@s2".into(), true),
-            step(Some("@s2"), "@s3")
-        ]
+        [(Some("@s1".into()), "@s2".into(), true), step(Some("@s2"), "@s3")]
     );
 }
 
@@ -332,10 +302,7 @@ fn valid_full_token_resumes_the_initial_send() {
     r.resume_token = Some("1-abc".into());
     // The interrupted run sent s1 in full; s2 appeared since. Resume s1, then s1 → s2.
     let plan = plan_filesystem(&s, Some(&r), &token("p/a@s1", 1, None, false), &policy());
-    assert_eq!(
-        shorts(&plan),
-        [(None, "@s1".into(), true), step(Some("@s1"), "@s2")]
-    );
+    assert_eq!(shorts(&plan), [(None, "@s1".into(), true), step(Some("@s1"), "@s2")]);
 }
 
 #[test]
@@ -376,10 +343,7 @@ fn stale_token_with_nothing_else_to_send_still_aborts() {
 
 #[test]
 fn forged_tokens_are_refused() {
-    let s = fs(
-        "p/a",
-        vec![snap("s0", 9, 5), snap("s1", 1, 10), snap("s2", 2, 20)],
-    );
+    let s = fs("p/a", vec![snap("s0", 9, 5), snap("s1", 1, 10), snap("s2", 2, 20)]);
     let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
     let cases = [
         ("toname", token("p/other@s2", 2, Some(1), false)),
@@ -397,11 +361,7 @@ fn forged_tokens_are_refused() {
             ConflictKind::ResumeTokenMismatch,
             "{what}: {plan:?}"
         );
-        assert!(
-            reason(&plan).contains("zfs receive -A"),
-            "{what}: {}",
-            reason(&plan)
-        );
+        assert!(reason(&plan).contains("zfs receive -A"), "{what}: {}", reason(&plan));
     }
 }
 

@@ -22,13 +22,7 @@ fn human_bytes(b: u64) -> String {
 /// The summary table of a `replicate` run.
 pub fn replicate_table(r: &RunReport) -> String {
     let mut s = String::new();
-    let width = r
-        .filesystems
-        .iter()
-        .map(|f| f.name.len())
-        .max()
-        .unwrap_or(10)
-        .max(10);
+    let width = r.filesystems.iter().map(|f| f.name.len()).max().unwrap_or(10).max(10);
     let _ = writeln!(
         s,
         "{:<width$}  {:<10}  {:>5}  {:>10}  DETAIL",

@@ -15,9 +15,7 @@ pub struct Textfile {
 }
 
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 fn format_value(v: f64) -> String {
@@ -60,11 +58,7 @@ impl Textfile {
     }
 
     /// Writes the textfile atomically as `dir/file_name` (temp file in `dir`, then rename).
-    pub fn write_atomically(
-        &self,
-        dir: &Utf8Path,
-        file_name: &str,
-    ) -> std::io::Result<Utf8PathBuf> {
+    pub fn write_atomically(&self, dir: &Utf8Path, file_name: &str) -> std::io::Result<Utf8PathBuf> {
         let path = dir.join(file_name);
         let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
         let result = (|| {
@@ -98,11 +92,7 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     } else {
         r.failed_filesystems() as f64
     };
-    let success = if r.exit_code() == super::exit::OK {
-        1.0
-    } else {
-        0.0
-    };
+    let success = if r.exit_code() == super::exit::OK { 1.0 } else { 0.0 };
     t.gauge(
         "zreplrs_replication_filesystem_errors",
         "Filesystems that failed in the last attempt of the last run (-1: the run failed before planning finished).",
@@ -128,15 +118,12 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
         "Attempts the last run needed (1 + retries).",
         &[(vec![("job", job)], r.attempts.len() as f64)],
     );
-    let fs_samples =
-        |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
-            r.filesystems
-                .iter()
-                .filter_map(|fs| {
-                    f(fs).map(|v| (vec![("job", job), ("filesystem", fs.name.as_str())], v))
-                })
-                .collect()
-        };
+    let fs_samples = |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
+        r.filesystems
+            .iter()
+            .filter_map(|fs| f(fs).map(|v| (vec![("job", job), ("filesystem", fs.name.as_str())], v)))
+            .collect()
+    };
     t.gauge(
         "zreplrs_replication_bytes_replicated",
         "Bytes sent for the filesystem in the last run.",
@@ -168,12 +155,11 @@ mod tests {
     #[test]
     fn labels_are_escaped_and_values_formatted() {
         let mut t = Textfile::new();
-        t.gauge(
-            "x_total",
-            "Help.",
-            &[(vec![("a", "q\"b\\c\nd")], 3.0), (vec![], 0.5)],
+        t.gauge("x_total", "Help.", &[(vec![("a", "q\"b\\c\nd")], 3.0), (vec![], 0.5)]);
+        assert_eq!(
+            t.as_str(),
+            "# HELP x_total Help.\n# TYPE x_total gauge\nx_total{a=\"q\\\"b\\\\c\\nd\"} 3\nx_total 0.5\n"
         );
-        assert_eq!(t.as_str(), "# HELP x_total Help.\n# TYPE x_total gauge\nx_total{a=\"q\\\"b\\\\c\\nd\"} 3\nx_total 0.5\n");
     }
 
     #[test]
@@ -184,10 +170,7 @@ mod tests {
         build_info(&mut t);
         let p = t.write_atomically(d, "zreplrs_x.prom").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), t.as_str());
-        let names: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(t.write_atomically(&d.join("missing"), "a.prom").is_err());
     }

@@ -165,12 +165,7 @@ impl RunReport {
         } else {
             RunResult::NothingToDo
         };
-        self.bytes_replicated = self
-            .filesystems
-            .iter()
-            .flat_map(|f| &f.steps)
-            .map(|s| s.bytes)
-            .sum();
+        self.bytes_replicated = self.filesystems.iter().flat_map(|f| &f.steps).map(|s| s.bytes).sum();
         let estimates = self
             .filesystems
             .iter()

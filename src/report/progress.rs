@@ -36,8 +36,10 @@ impl Progress {
             }
             None => {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                let style = ProgressStyle::with_template("{msg} {spinner} {bytes} {binary_bytes_per_sec} (size unknown: estimate imprecise)")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let style = ProgressStyle::with_template(
+                    "{msg} {spinner} {bytes} {binary_bytes_per_sec} (size unknown: estimate imprecise)",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
                 bar
             }

@@ -62,8 +62,7 @@ fn report(filesystems: Vec<FsReport>) -> RunReport {
 
 pub(crate) fn validate(json: &serde_json::Value) -> Result<(), String> {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json"))
-            .map_err(|e| e.to_string())?;
+        serde_json::from_str(include_str!("../../schema/replicate-result.schema.json")).map_err(|e| e.to_string())?;
     let v = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
     let errors: Vec<String> = v
         .iter_errors(json)
@@ -79,11 +78,7 @@ pub(crate) fn validate(json: &serde_json::Value) -> Result<(), String> {
 #[test]
 fn summary_and_exit_codes() {
     let r = report(vec![
-        fs(
-            "p/a",
-            FsResult::Ok,
-            vec![step(StepResult::Done, Some(10), 12)],
-        ),
+        fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(10), 12)]),
         fs("p/b", FsResult::UpToDate, vec![]),
     ]);
     assert_eq!((r.result, r.exit_code()), (RunResult::Ok, 0));
@@ -120,10 +115,7 @@ fn json_matches_the_schema_and_guids_are_strings() {
     ]);
     let json = serde_json::to_value(&r).unwrap();
     validate(&json).unwrap();
-    assert_eq!(
-        json["filesystems"][0]["steps"][0]["to_guid"],
-        "18446744073709551615"
-    );
+    assert_eq!(json["filesystems"][0]["steps"][0]["to_guid"], "18446744073709551615");
     // The schema can fail: a number GUID, a missing field, an unknown result.
     let mut bad = json.clone();
     bad["filesystems"][0]["steps"][0]["to_guid"] = serde_json::json!(5);
@@ -139,11 +131,7 @@ fn json_matches_the_schema_and_guids_are_strings() {
 #[test]
 fn metrics_pass_promtool() {
     let mut r = report(vec![
-        fs(
-            "p/a",
-            FsResult::Ok,
-            vec![step(StepResult::Done, Some(1), 12)],
-        ),
+        fs("p/a", FsResult::Ok, vec![step(StepResult::Done, Some(1), 12)]),
         fs("p/\"odd\"", FsResult::Failed, vec![]),
     ]);
     r.summarize();
@@ -194,12 +182,7 @@ pub(crate) fn promtool_check(text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool not found: run .ci/install-deps (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let msg = format!(
         "{}{}",

@@ -8,17 +8,15 @@ use crate::config::Job;
 
 /// Spawns the agent (this same executable) and greets it.
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| AgentError::Connection(format!("cannot find our own executable: {e}")))?;
+    let exe =
+        std::env::current_exe().map_err(|e| AgentError::Connection(format!("cannot find our own executable: {e}")))?;
     let mut child = Command::new(&exe)
         .args(agent_args(job))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| {
-            AgentError::Connection(format!("cannot start {} recv-agent: {e}", exe.display()))
-        })?;
+        .map_err(|e| AgentError::Connection(format!("cannot start {} recv-agent: {e}", exe.display())))?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
         return Err(AgentError::Connection("recv-agent pipes missing".into()));

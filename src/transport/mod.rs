@@ -70,8 +70,6 @@ pub fn agent_args(job: &Job) -> Vec<String> {
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
     match &job.target {
         Target::Local { .. } => local::connect(job),
-        Target::Ssh {
-            user, host, port, ..
-        } => ssh::connect(job, user.as_deref(), host, *port),
+        Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port),
     }
 }

@@ -84,20 +84,11 @@ fn check_host_key(
     known_hosts: &std::path::Path,
     accept_new: bool,
 ) -> Result<(), AgentError> {
-    let (key, key_type) = sess
-        .host_key()
-        .ok_or_else(|| conn("the server sent no host key"))?;
-    let mut kh = sess
-        .known_hosts()
-        .map_err(|e| conn(format!("known_hosts: {e}")))?;
+    let (key, key_type) = sess.host_key().ok_or_else(|| conn("the server sent no host key"))?;
+    let mut kh = sess.known_hosts().map_err(|e| conn(format!("known_hosts: {e}")))?;
     if known_hosts.exists() {
         kh.read_file(known_hosts, KnownHostFileKind::OpenSSH)
-            .map_err(|e| {
-                conn(format!(
-                    "cannot read known_hosts file {}: {e}",
-                    known_hosts.display()
-                ))
-            })?;
+            .map_err(|e| conn(format!("cannot read known_hosts file {}: {e}", known_hosts.display())))?;
     }
     let fp = fingerprint(sess);
     let entry = if port == 22 {
@@ -115,13 +106,17 @@ fn check_host_key(
             known_hosts.display()
         ))),
         CheckResult::NotFound | CheckResult::Failure if accept_new => {
-            kh.add(&entry, key, "added by zreplrs", key_type.into()).map_err(|e| conn(format!("known_hosts: {e}")))?;
+            kh.add(&entry, key, "added by zreplrs", key_type.into())
+                .map_err(|e| conn(format!("known_hosts: {e}")))?;
             if let Some(dir) = known_hosts.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
             kh.write_file(known_hosts, KnownHostFileKind::OpenSSH)
                 .map_err(|e| conn(format!("cannot record the host key in {}: {e}", known_hosts.display())))?;
-            eprintln!("zreplrs: trusted new host key {fp} for {entry} (recorded in {})", known_hosts.display());
+            eprintln!(
+                "zreplrs: trusted new host key {fp} for {entry} (recorded in {})",
+                known_hosts.display()
+            );
             Ok(())
         }
         CheckResult::NotFound | CheckResult::Failure => Err(AgentError::Protocol(format!(
@@ -150,9 +145,7 @@ fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError>
             Err(e) => tried.push(format!("ssh-agent: {}", e.message())),
         }
     } else if job.ssh.identity_files.is_empty() {
-        tried.push(
-            "no ssh.identity_files configured and no ssh-agent ($SSH_AUTH_SOCK unset)".into(),
-        );
+        tried.push("no ssh.identity_files configured and no ssh-agent ($SSH_AUTH_SOCK unset)".into());
     }
     Err(AgentError::Protocol(format!(
         "authentication as {user} failed: {}",
@@ -161,12 +154,7 @@ fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError>
 }
 
 /// Connects, authenticates, starts the agent and greets it.
-pub fn connect(
-    job: &Job,
-    user: Option<&str>,
-    host: &str,
-    port: u16,
-) -> Result<Connection, AgentError> {
+pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<Connection, AgentError> {
     let timeout = job.connect_timeout;
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
@@ -211,22 +199,14 @@ pub fn connect(
         .as_ref()
         .map(|p| p.as_std_path().to_path_buf())
         .unwrap_or_else(default_known_hosts);
-    check_host_key(
-        &sess,
-        host,
-        port,
-        &known_hosts,
-        job.ssh.accept_new_host_keys,
-    )?;
+    check_host_key(&sess, host, port, &known_hosts, job.ssh.accept_new_host_keys)?;
     let user = match user {
         Some(u) => u.to_string(),
         None => std::env::var("USER").unwrap_or_else(|_| "root".into()),
     };
     authenticate(&sess, &user, job)?;
     sess.set_keepalive(true, 10);
-    let mut channel = sess
-        .channel_session()
-        .map_err(|e| conn(format!("ssh channel: {e}")))?;
+    let mut channel = sess.channel_session().map_err(|e| conn(format!("ssh channel: {e}")))?;
     let command = remote_command(job);
     channel
         .exec(&command)
@@ -380,10 +360,7 @@ fn pump(
             return Ok(());
         }
         if out_pos < out.len() && last_out.elapsed() > stall {
-            return Err(format!(
-                "stalled: no data could be sent for {}s",
-                stall.as_secs()
-            ));
+            return Err(format!("stalled: no data could be sent for {}s", stall.as_secs()));
         }
         if last_keepalive.elapsed() > Duration::from_secs(10) {
             let _ = sess.keepalive_send();
@@ -392,9 +369,7 @@ fn pump(
         if !progress {
             let dirs = sess.block_directions();
             let mut sock_flags = PollFlags::POLLIN;
-            if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both)
-                || out_pos < out.len()
-            {
+            if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) || out_pos < out.len() {
                 sock_flags |= PollFlags::POLLOUT;
             }
             let mut fds = vec![PollFd::new(sock.as_fd(), sock_flags)];

@@ -121,9 +121,7 @@ pub fn classify(stderr: &str) -> ZfsErrorKind {
         ZfsErrorKind::ResumableStatePresent
     } else if has("does not have any resumable receive state") {
         ZfsErrorKind::NoResumableState
-    } else if has("resume token")
-        && (has("corrupt") || has("invalid") || has("not a valid") || has("bad "))
-    {
+    } else if has("resume token") && (has("corrupt") || has("invalid") || has("not a valid") || has("bad ")) {
         ZfsErrorKind::InvalidResumeToken
     } else if has("no such tag on this dataset") {
         ZfsErrorKind::NoSuchHold
@@ -193,11 +191,7 @@ mod tests {
 
     #[test]
     fn error_display_names_command_and_message() {
-        let e = ZfsError::from_stderr(
-            &["destroy", "p/a@s"],
-            Some(1),
-            "cannot destroy: dataset is busy\n",
-        );
+        let e = ZfsError::from_stderr(&["destroy", "p/a@s"], Some(1), "cannot destroy: dataset is busy\n");
         let text = e.to_string();
         assert!(text.contains("zfs destroy p/a@s"), "{text}");
         assert!(text.contains("dataset is busy"), "{text}");

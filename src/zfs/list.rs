@@ -50,15 +50,11 @@ impl FsEntry {
     }
 
     pub fn snapshots(&self) -> impl Iterator<Item = &Version> {
-        self.versions
-            .iter()
-            .filter(|v| v.kind == VersionKind::Snapshot)
+        self.versions.iter().filter(|v| v.kind == VersionKind::Snapshot)
     }
 
     pub fn bookmarks(&self) -> impl Iterator<Item = &Version> {
-        self.versions
-            .iter()
-            .filter(|v| v.kind == VersionKind::Bookmark)
+        self.versions.iter().filter(|v| v.kind == VersionKind::Bookmark)
     }
 
     /// The newest snapshot, if any.
@@ -89,8 +85,7 @@ impl Listing {
     }
 }
 
-const COLUMNS: &str =
-    "name,type,guid,createtxg,userrefs,receive_resume_token,encryption,zrepl:placeholder";
+const COLUMNS: &str = "name,type,guid,createtxg,userrefs,receive_resume_token,encryption,zrepl:placeholder";
 
 /// The argv of the one listing call for `roots` (each recursively).
 pub fn list_args(roots: &[DatasetName], with_creation: bool) -> Vec<String> {
@@ -133,8 +128,7 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
         if line.is_empty() {
             continue;
         }
-        let bad =
-            |why: &str| ZfsError::parse(args, format!("line {}: {why}: {line:?}", lineno + 1));
+        let bad = |why: &str| ZfsError::parse(args, format!("line {}: {why}: {line:?}", lineno + 1));
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() != ncols {
             return Err(bad(&format!(
@@ -211,22 +205,14 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
             None => {
                 return Err(ZfsError::parse(
                     args,
-                    format!(
-                        "{} listed without its filesystem {ds}",
-                        v.full_name(ds.as_str())
-                    ),
+                    format!("{} listed without its filesystem {ds}", v.full_name(ds.as_str())),
                 ))
             }
         }
     }
     for fs in filesystems.values_mut() {
-        fs.versions.sort_by_key(|v| {
-            (
-                v.createtxg,
-                v.kind == VersionKind::Bookmark,
-                v.short.clone(),
-            )
-        });
+        fs.versions
+            .sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
     }
     Ok(Listing { filesystems })
 }
@@ -251,15 +237,12 @@ impl Zfs {
             args.extend(chunk.iter().cloned());
             let out = self.run(&args)?;
             for line in out.lines().filter(|l| !l.is_empty()) {
-                let (name, value) = line.split_once('\t').ok_or_else(|| {
-                    ZfsError::parse(&args, format!("expected name<TAB>value: {line:?}"))
-                })?;
-                let v = value.parse::<u64>().map_err(|_| {
-                    ZfsError::parse(
-                        &args,
-                        format!("creation of {name} is not a number: {value:?}"),
-                    )
-                })?;
+                let (name, value) = line
+                    .split_once('\t')
+                    .ok_or_else(|| ZfsError::parse(&args, format!("expected name<TAB>value: {line:?}")))?;
+                let v = value
+                    .parse::<u64>()
+                    .map_err(|_| ZfsError::parse(&args, format!("creation of {name} is not a number: {value:?}")))?;
                 result.insert(name.to_string(), v);
             }
         }

@@ -74,19 +74,15 @@ const GUID_HEX_LEN: usize = 16;
 /// reference dataset `pool/ds` (`pool/ds#zrepl_CURSORTENTATIVE__G_…_J_<job id>` at most [`MAX_NAME_LEN`]
 /// bytes). This is the check zrepl makes, so every job id zrepl accepts is accepted here. On deeper datasets
 /// a long job id can still make a bookmark name too long; [`DatasetName::bookmark`] reports that case.
-pub const MAX_JOB_ID_LEN: usize = MAX_NAME_LEN
-    - "pool/ds#".len()
-    - TENTATIVE_CURSOR_PREFIX.len()
-    - GUID_HEX_LEN
-    - JOB_SEPARATOR.len();
+pub const MAX_JOB_ID_LEN: usize =
+    MAX_NAME_LEN - "pool/ds#".len() - TENTATIVE_CURSOR_PREFIX.len() - GUID_HEX_LEN - JOB_SEPARATOR.len();
 
 /// What dataset, snapshot and bookmark components may consist of, for error messages.
 const ALLOWED_NAME_CHARS: &str = "letters, digits, - _ . : and space";
 /// What user property names may consist of, for error messages.
 const ALLOWED_PROPERTY_CHARS: &str = "lowercase letters, digits, - _ . :";
 /// What hold tags may consist of, for error messages.
-const ALLOWED_TAG_CHARS: &str =
-    "any character except control characters such as NUL, tab or newline";
+const ALLOWED_TAG_CHARS: &str = "any character except control characters such as NUL, tab or newline";
 
 const DATASET: &str = "dataset name";
 const SNAPSHOT: &str = "snapshot name";
@@ -107,9 +103,7 @@ pub enum NameError {
         kind: &'static str,
     },
     /// The name (or, for `kind == "pool name"`, the pool part) is longer than ZFS allows.
-    #[error(
-        "invalid {kind} {name:?}: it is {len} bytes long, but at most {max} bytes are allowed"
-    )]
+    #[error("invalid {kind} {name:?}: it is {len} bytes long, but at most {max} bytes are allowed")]
     TooLong {
         /// What was checked.
         kind: &'static str,
@@ -142,9 +136,7 @@ pub enum NameError {
         name: String,
     },
     /// The name begins with `/` (dataset names are not paths).
-    #[error(
-        "invalid {kind} {name:?}: must not begin with '/' (dataset names start with the pool name)"
-    )]
+    #[error("invalid {kind} {name:?}: must not begin with '/' (dataset names start with the pool name)")]
     LeadingSlash {
         /// What was checked.
         kind: &'static str,
@@ -189,7 +181,9 @@ pub enum NameError {
     },
     /// A delimiter of the wrong kind: `@` or `#` in a dataset name, `#` in a snapshot name, `@` in a bookmark
     /// name.
-    #[error("invalid {kind} {name:?}: must not contain '{delim}' ('@' introduces a snapshot name, '#' a bookmark name)")]
+    #[error(
+        "invalid {kind} {name:?}: must not contain '{delim}' ('@' introduces a snapshot name, '#' a bookmark name)"
+    )]
     UnexpectedDelimiter {
         /// What was checked.
         kind: &'static str,
@@ -209,7 +203,9 @@ pub enum NameError {
         pool: String,
     },
     /// The pool name is a reserved word (see [`RESERVED_POOL_NAMES`]).
-    #[error("invalid {kind} {name:?}: the pool name {pool:?} is reserved (reserved: mirror, raidz, draid, spare, log)")]
+    #[error(
+        "invalid {kind} {name:?}: the pool name {pool:?} is reserved (reserved: mirror, raidz, draid, spare, log)"
+    )]
     ReservedPoolName {
         /// What was checked.
         kind: &'static str,
@@ -408,9 +404,7 @@ pub fn check_hold_tag(tag: &str) -> Result<(), NameError> {
 /// `:`, and no leading `-` (zfsprops(7); `zfs` would take it for an option).
 pub fn check_user_property(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err(NameError::Empty {
-            kind: USER_PROPERTY,
-        });
+        return Err(NameError::Empty { kind: USER_PROPERTY });
     }
     check_len(USER_PROPERTY, name, MAX_USER_PROPERTY_LEN)?;
     if let Some(ch) = name.chars().find(|&c| !is_property_char(c)) {
@@ -477,9 +471,7 @@ macro_rules! string_conversions {
 }
 
 /// A validated filesystem/volume name like "pool/a/b" (no @ or #).
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DatasetName(String);
 
@@ -562,9 +554,7 @@ impl DatasetName {
 string_conversions!(DatasetName, 0);
 
 /// A validated snapshot name like "pool/fs@snap".
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SnapshotName {
     /// The full name.
@@ -605,9 +595,7 @@ impl SnapshotName {
 string_conversions!(SnapshotName, name);
 
 /// A validated bookmark name like "pool/fs#bmark".
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BookmarkName {
     /// The full name.
@@ -652,9 +640,7 @@ string_conversions!(BookmarkName, name);
 /// (see [`check_component`]: ASCII letters, digits, `-`, `_`, `.`, `:`, space; not `.` or `..`), and every
 /// name derived from it is valid: the cursor and tentative cursor bookmark short names and the step and
 /// last-received hold tags. Nothing beyond the ZFS rules is required.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct JobId(String);
 
@@ -788,12 +774,7 @@ mod tests {
 
     #[test]
     fn dataset_empty() {
-        assert_eq!(
-            ds_err(""),
-            NameError::Empty {
-                kind: "dataset name"
-            }
-        );
+        assert_eq!(ds_err(""), NameError::Empty { kind: "dataset name" });
     }
 
     #[test]
@@ -829,10 +810,7 @@ mod tests {
             "invalid dataset name \"pool/a b%\": character '%' is not allowed \
              (allowed: letters, digits, - _ . : and space)"
         );
-        assert!(matches!(
-            ds_err("pool/%recv"),
-            NameError::InvalidChar { ch: '%', .. }
-        ));
+        assert!(matches!(ds_err("pool/%recv"), NameError::InvalidChar { ch: '%', .. }));
     }
 
     #[test]
@@ -841,14 +819,8 @@ mod tests {
         assert!(matches!(ds_err("/"), NameError::LeadingSlash { .. }));
         assert!(matches!(ds_err("pool/"), NameError::TrailingSlash { .. }));
         assert!(matches!(ds_err("pool/a/"), NameError::TrailingSlash { .. }));
-        assert!(matches!(
-            ds_err("pool//a"),
-            NameError::EmptyComponent { .. }
-        ));
-        assert!(matches!(
-            ds_err("pool/a//b"),
-            NameError::EmptyComponent { .. }
-        ));
+        assert!(matches!(ds_err("pool//a"), NameError::EmptyComponent { .. }));
+        assert!(matches!(ds_err("pool/a//b"), NameError::EmptyComponent { .. }));
     }
 
     #[test]
@@ -863,26 +835,14 @@ mod tests {
         );
         assert!(matches!(
             ds_err("pool/../x"),
-            NameError::DotComponent {
-                component: "..",
-                ..
-            }
+            NameError::DotComponent { component: "..", .. }
         ));
         assert!(matches!(
             ds_err("pool/a/.."),
-            NameError::DotComponent {
-                component: "..",
-                ..
-            }
+            NameError::DotComponent { component: "..", .. }
         ));
         // "." / ".." as pool: fails the component rule before the pool-letter rule.
-        assert!(matches!(
-            ds_err(".."),
-            NameError::DotComponent {
-                component: "..",
-                ..
-            }
-        ));
+        assert!(matches!(ds_err(".."), NameError::DotComponent { component: "..", .. }));
     }
 
     #[test]
@@ -926,29 +886,15 @@ mod tests {
 
     #[test]
     fn dataset_bad_characters() {
-        assert!(matches!(
-            ds_err("pool/ä"),
-            NameError::InvalidChar { ch: 'ä', .. }
-        ));
-        assert!(matches!(
-            ds_err("pool/a\0b"),
-            NameError::InvalidChar { ch: '\0', .. }
-        ));
-        assert!(matches!(
-            ds_err("pool/a\tb"),
-            NameError::InvalidChar { ch: '\t', .. }
-        ));
-        assert!(matches!(
-            ds_err("pool/a\nb"),
-            NameError::InvalidChar { ch: '\n', .. }
-        ));
+        assert!(matches!(ds_err("pool/ä"), NameError::InvalidChar { ch: 'ä', .. }));
+        assert!(matches!(ds_err("pool/a\0b"), NameError::InvalidChar { ch: '\0', .. }));
+        assert!(matches!(ds_err("pool/a\tb"), NameError::InvalidChar { ch: '\t', .. }));
+        assert!(matches!(ds_err("pool/a\nb"), NameError::InvalidChar { ch: '\n', .. }));
         assert!(matches!(
             ds_err("pool/a\u{7f}"),
             NameError::InvalidChar { ch: '\u{7f}', .. }
         ));
-        for c in [
-            '*', '?', '!', '$', '+', '=', ',', '\'', '"', '\\', '~', '|', '&', ';',
-        ] {
+        for c in ['*', '?', '!', '$', '+', '=', ',', '\'', '"', '\\', '~', '|', '&', ';'] {
             let name = format!("pool/a{c}");
             assert!(
                 matches!(ds_err(&name), NameError::InvalidChar { ch, .. } if ch == c),
@@ -981,10 +927,7 @@ mod tests {
                 "{reserved}"
             );
             let child = format!("{reserved}/x");
-            assert!(
-                matches!(ds_err(&child), NameError::ReservedPoolName { .. }),
-                "{child}"
-            );
+            assert!(matches!(ds_err(&child), NameError::ReservedPoolName { .. }), "{child}");
         }
         // Reserved words below the pool are fine.
         assert!(DatasetName::new("pool/mirror/log/spare").is_ok());
@@ -1014,23 +957,14 @@ mod tests {
         assert_eq!(p.child("b").unwrap(), ds("pool/a/b"));
         assert_eq!(p.child("b/c d").unwrap(), ds("pool/a/b/c d"));
         assert!(matches!(p.child(""), Err(NameError::TrailingSlash { .. })));
-        assert!(matches!(
-            p.child("/b"),
-            Err(NameError::EmptyComponent { .. })
-        ));
-        assert!(matches!(
-            p.child("b/"),
-            Err(NameError::TrailingSlash { .. })
-        ));
+        assert!(matches!(p.child("/b"), Err(NameError::EmptyComponent { .. })));
+        assert!(matches!(p.child("b/"), Err(NameError::TrailingSlash { .. })));
         assert!(matches!(p.child(".."), Err(NameError::DotComponent { .. })));
         assert!(matches!(
             p.child("b@s"),
             Err(NameError::UnexpectedDelimiter { delim: '@', .. })
         ));
-        assert!(matches!(
-            p.child(&"x".repeat(250)),
-            Err(NameError::TooLong { .. })
-        ));
+        assert!(matches!(p.child(&"x".repeat(250)), Err(NameError::TooLong { .. })));
     }
 
     #[test]
@@ -1057,16 +991,10 @@ mod tests {
     fn dataset_ordering_and_serde() {
         let mut v = vec![ds("pool/b"), ds("pool/a/x"), ds("pool/a"), ds("pool")];
         v.sort();
-        assert_eq!(
-            v,
-            vec![ds("pool"), ds("pool/a"), ds("pool/a/x"), ds("pool/b")]
-        );
+        assert_eq!(v, vec![ds("pool"), ds("pool/a"), ds("pool/a/x"), ds("pool/b")]);
         let json = serde_json::to_string(&ds("pool/a b")).unwrap();
         assert_eq!(json, "\"pool/a b\"");
-        assert_eq!(
-            serde_json::from_str::<DatasetName>(&json).unwrap(),
-            ds("pool/a b")
-        );
+        assert_eq!(serde_json::from_str::<DatasetName>(&json).unwrap(), ds("pool/a b"));
         let err = serde_json::from_str::<DatasetName>("\"pool//a\"").unwrap_err();
         assert!(err.to_string().contains("empty component"), "{err}");
     }
@@ -1079,18 +1007,10 @@ mod tests {
         assert_eq!(s.short(), "snap 1");
         assert_eq!(s.to_string(), "pool/fs@snap 1");
         assert_eq!(ds("pool/fs").snapshot("snap 1").unwrap(), s);
-        assert_eq!(
-            "pool@x".parse::<SnapshotName>().unwrap().dataset(),
-            ds("pool")
-        );
+        assert_eq!("pool@x".parse::<SnapshotName>().unwrap().dataset(), ds("pool"));
         assert_eq!(String::from(s.clone()), "pool/fs@snap 1");
 
-        assert_eq!(
-            SnapshotName::new(""),
-            Err(NameError::Empty {
-                kind: "snapshot name"
-            })
-        );
+        assert_eq!(SnapshotName::new(""), Err(NameError::Empty { kind: "snapshot name" }));
         assert!(matches!(
             SnapshotName::new("pool/fs"),
             Err(NameError::MissingDelimiter { delim: '@', .. })
@@ -1141,10 +1061,7 @@ mod tests {
         ));
         assert!(matches!(
             SnapshotName::new("pool@.."),
-            Err(NameError::DotComponent {
-                component: "..",
-                ..
-            })
+            Err(NameError::DotComponent { component: "..", .. })
         ));
         assert!(matches!(
             SnapshotName::new("pool/..@s"),
@@ -1166,11 +1083,7 @@ mod tests {
         let long = format!("{ok}s");
         assert!(matches!(
             SnapshotName::new(&long),
-            Err(NameError::TooLong {
-                len: 256,
-                max: 255,
-                ..
-            })
+            Err(NameError::TooLong { len: 256, max: 255, .. })
         ));
         assert!(matches!(
             ds("pool").snapshot(&"s".repeat(251)),
@@ -1224,10 +1137,7 @@ mod tests {
             BookmarkName::new("pool/fs#"),
             Err(NameError::EmptyComponent { .. })
         ));
-        assert!(matches!(
-            BookmarkName::new("#b"),
-            Err(NameError::EmptyComponent { .. })
-        ));
+        assert!(matches!(BookmarkName::new("#b"), Err(NameError::EmptyComponent { .. })));
         assert!(matches!(
             ds("pool").bookmark("a@b"),
             Err(NameError::MultipleDelimiters { .. })
@@ -1247,9 +1157,7 @@ mod tests {
         assert!(check_component("snapshot name", "a b:c.d-e").is_ok());
         assert_eq!(
             check_component("snapshot name", ""),
-            Err(NameError::Empty {
-                kind: "snapshot name"
-            })
+            Err(NameError::Empty { kind: "snapshot name" })
         );
         assert!(matches!(
             check_component("snapshot name", "a@b"),
@@ -1278,11 +1186,7 @@ mod tests {
         assert!(check_component("snapshot name", &"a".repeat(255)).is_ok());
         assert!(matches!(
             check_component("snapshot name", &"a".repeat(256)),
-            Err(NameError::TooLong {
-                len: 256,
-                max: 255,
-                ..
-            })
+            Err(NameError::TooLong { len: 256, max: 255, .. })
         ));
         // Pool rules do not apply to single components.
         assert!(check_component("dataset component", "1abc").is_ok());
@@ -1294,18 +1198,11 @@ mod tests {
         assert!(check_hold_tag("zrepl_STEP_J_job").is_ok());
         assert!(check_hold_tag("any @#%/ thing ä").is_ok());
         assert!(check_hold_tag(".").is_ok());
-        assert_eq!(
-            check_hold_tag(""),
-            Err(NameError::Empty { kind: "hold tag" })
-        );
+        assert_eq!(check_hold_tag(""), Err(NameError::Empty { kind: "hold tag" }));
         assert!(check_hold_tag(&"t".repeat(255)).is_ok());
         assert!(matches!(
             check_hold_tag(&"t".repeat(256)),
-            Err(NameError::TooLong {
-                len: 256,
-                max: 255,
-                ..
-            })
+            Err(NameError::TooLong { len: 256, max: 255, .. })
         ));
         assert!(matches!(
             check_hold_tag("a\tb"),
@@ -1394,50 +1291,25 @@ mod tests {
             assert_eq!(j.as_str(), ok);
         }
         assert_eq!(JobId::new(""), Err(NameError::Empty { kind: "job id" }));
-        assert!(matches!(
-            JobId::new("a/b"),
-            Err(NameError::InvalidChar { ch: '/', .. })
-        ));
-        assert!(matches!(
-            JobId::new("a@b"),
-            Err(NameError::InvalidChar { ch: '@', .. })
-        ));
-        assert!(matches!(
-            JobId::new("a#b"),
-            Err(NameError::InvalidChar { ch: '#', .. })
-        ));
-        assert!(matches!(
-            JobId::new("a%b"),
-            Err(NameError::InvalidChar { ch: '%', .. })
-        ));
-        assert!(matches!(
-            JobId::new("jöb"),
-            Err(NameError::InvalidChar { ch: 'ö', .. })
-        ));
+        assert!(matches!(JobId::new("a/b"), Err(NameError::InvalidChar { ch: '/', .. })));
+        assert!(matches!(JobId::new("a@b"), Err(NameError::InvalidChar { ch: '@', .. })));
+        assert!(matches!(JobId::new("a#b"), Err(NameError::InvalidChar { ch: '#', .. })));
+        assert!(matches!(JobId::new("a%b"), Err(NameError::InvalidChar { ch: '%', .. })));
+        assert!(matches!(JobId::new("jöb"), Err(NameError::InvalidChar { ch: 'ö', .. })));
         assert!(matches!(
             JobId::new("a\nb"),
             Err(NameError::InvalidChar { ch: '\n', .. })
         ));
-        assert!(matches!(
-            JobId::new("."),
-            Err(NameError::DotComponent { .. })
-        ));
-        assert!(matches!(
-            JobId::new(".."),
-            Err(NameError::DotComponent { .. })
-        ));
+        assert!(matches!(JobId::new("."), Err(NameError::DotComponent { .. })));
+        assert!(matches!(JobId::new(".."), Err(NameError::DotComponent { .. })));
 
         assert_eq!(MAX_JOB_ID_LEN, 203);
         let longest = "j".repeat(MAX_JOB_ID_LEN);
         let j = JobId::new(&longest).unwrap();
         // The longest job id still fits into a tentative cursor bookmark on "pool/ds".
-        let bm = ds("pool/ds")
-            .bookmark(&j.tentative_cursor_short(u64::MAX))
-            .unwrap();
+        let bm = ds("pool/ds").bookmark(&j.tentative_cursor_short(u64::MAX)).unwrap();
         assert_eq!(bm.as_str().len(), MAX_NAME_LEN);
-        assert!(ds("pool/ds1")
-            .bookmark(&j.tentative_cursor_short(0))
-            .is_err());
+        assert!(ds("pool/ds1").bookmark(&j.tentative_cursor_short(0)).is_err());
         assert!(matches!(
             JobId::new(&format!("{longest}j")),
             Err(NameError::TooLong {
@@ -1450,10 +1322,7 @@ mod tests {
 
         let json = serde_json::to_string(&JobId::new("prod").unwrap()).unwrap();
         assert_eq!(json, "\"prod\"");
-        assert_eq!(
-            serde_json::from_str::<JobId>(&json).unwrap().as_str(),
-            "prod"
-        );
+        assert_eq!(serde_json::from_str::<JobId>(&json).unwrap().as_str(), "prod");
         assert!(serde_json::from_str::<JobId>("\"\"").is_err());
         assert_eq!("prod".parse::<JobId>().unwrap().to_string(), "prod");
         assert_eq!(String::from(JobId::new("prod").unwrap()), "prod");
@@ -1480,14 +1349,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        for job in [
-            "prod",
-            "job 1",
-            "a_J_b",
-            "_G_0123456789abcdef_J_x",
-            "x_J_",
-            "-",
-        ] {
+        for job in ["prod", "job 1", "a_J_b", "_G_0123456789abcdef_J_x", "x_J_", "-"] {
             let j = JobId::new(job).unwrap();
             for guid in [0, 1, 0xface601d, u64::MAX, 0x0123_4567_89ab_cdef] {
                 let c = j.cursor_bookmark_short(guid);
@@ -1509,66 +1371,30 @@ mod tests {
         assert_eq!(parse_cursor_short(""), None);
         assert_eq!(parse_cursor_short("zrepl_CURSOR_G_"), None);
         // Upper-case hex, short hex, long hex, non-hex.
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_00000000FACE601D_J_prod"),
-            None
-        );
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_00000000FACE601D_J_prod"), None);
         assert_eq!(parse_cursor_short("zrepl_CURSOR_G_face601d_J_prod"), None);
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_00000000000000000_J_prod"),
-            None
-        );
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_000000000000000g_J_prod"),
-            None
-        );
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_+000000000000000_J_prod"),
-            None
-        );
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_00000000000000000_J_prod"), None);
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_000000000000000g_J_prod"), None);
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_+000000000000000_J_prod"), None);
         // Missing or invalid job id.
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_"),
-            None
-        );
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_"), None);
         assert_eq!(parse_cursor_short("zrepl_CURSOR_G_0000000000000001"), None);
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_0000000000000001_X_prod"), None);
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_.."), None);
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_a/b"), None);
         assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_0000000000000001_X_prod"),
-            None
-        );
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_.."),
-            None
-        );
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_0000000000000001_J_a/b"),
-            None
-        );
-        assert_eq!(
-            parse_cursor_short(&format!(
-                "zrepl_CURSOR_G_0000000000000001_J_{}",
-                "j".repeat(204)
-            )),
+            parse_cursor_short(&format!("zrepl_CURSOR_G_0000000000000001_J_{}", "j".repeat(204))),
             None
         );
         // Multi-byte characters where the hex digits should be must not panic.
         assert_eq!(parse_cursor_short("zrepl_CURSOR_G_ääääääää_J_prod"), None);
-        assert_eq!(
-            parse_cursor_short("zrepl_CURSOR_G_000000000000000ä_J_prod"),
-            None
-        );
+        assert_eq!(parse_cursor_short("zrepl_CURSOR_G_000000000000000ä_J_prod"), None);
         // Other zrepl abstractions are not cursors.
-        assert_eq!(
-            parse_cursor_short("zrepl_STEP_G_0000000000000001_J_prod"),
-            None
-        );
+        assert_eq!(parse_cursor_short("zrepl_STEP_G_0000000000000001_J_prod"), None);
         assert_eq!(
             parse_tentative_cursor_short("zrepl_CURSORTENTATIVE_G_0000000000000001_J_prod"),
             None
         );
-        assert_eq!(
-            parse_cursor_short("xzrepl_CURSOR_G_0000000000000001_J_prod"),
-            None
-        );
+        assert_eq!(parse_cursor_short("xzrepl_CURSOR_G_0000000000000001_J_prod"), None);
     }
 }

@@ -92,12 +92,7 @@ impl Zfs {
             self.run(&args).map(|_| ())
         };
         match run(snapshots) {
-            Err(e)
-                if matches!(
-                    e.kind,
-                    ZfsErrorKind::NoSuchHold | ZfsErrorKind::DoesNotExist
-                ) =>
-            {
+            Err(e) if matches!(e.kind, ZfsErrorKind::NoSuchHold | ZfsErrorKind::DoesNotExist) => {
                 // Release only from the snapshots that still exist and carry the tag.
                 let mut carrying = Vec::new();
                 for s in snapshots {
@@ -120,17 +115,8 @@ impl Zfs {
 
     /// Creates bookmark `bookmark` of `from` (a snapshot or bookmark) whose GUID is `guid`. An existing
     /// bookmark with the same GUID is success; one with another GUID is an `AlreadyExists` error.
-    pub fn bookmark(
-        &self,
-        from: &str,
-        guid: Guid,
-        bookmark: &BookmarkName,
-    ) -> Result<(), ZfsError> {
-        let args = [
-            "bookmark".to_string(),
-            from.to_string(),
-            bookmark.to_string(),
-        ];
+    pub fn bookmark(&self, from: &str, guid: Guid, bookmark: &BookmarkName) -> Result<(), ZfsError> {
+        let args = ["bookmark".to_string(), from.to_string(), bookmark.to_string()];
         match self.run(&args) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => {
                 let existing = self.guid_of(bookmark.as_str())?;
@@ -154,12 +140,10 @@ impl Zfs {
     pub fn guid_of(&self, name: &str) -> Result<Guid, ZfsError> {
         let args = ["get", "-H", "-p", "-o", "value", "guid", name];
         let out = self.run(&args)?;
-        out.trim().parse::<u64>().map(Guid).map_err(|_| {
-            ZfsError::parse(
-                &args,
-                format!("guid of {name} is not a number: {:?}", out.trim()),
-            )
-        })
+        out.trim()
+            .parse::<u64>()
+            .map(Guid)
+            .map_err(|_| ZfsError::parse(&args, format!("guid of {name} is not a number: {:?}", out.trim())))
     }
 
     /// Takes all named snapshots in one atomic `zfs snapshot` call (they must be in one pool to be atomic).
@@ -184,9 +168,7 @@ impl Zfs {
             match self.run(&["destroy".to_string(), arg]) {
                 Ok(_) => {}
                 Err(e) if e.kind == ZfsErrorKind::DoesNotExist => {}
-                Err(e) if e.kind == ZfsErrorKind::Busy => {
-                    return Err(e.with_kind(ZfsErrorKind::Held))
-                }
+                Err(e) if e.kind == ZfsErrorKind::Busy => return Err(e.with_kind(ZfsErrorKind::Held)),
                 Err(e) => return Err(e),
             }
         }
@@ -208,14 +190,7 @@ impl Zfs {
     /// Aborts the partially received state of `fs` (`zfs recv -A`). Nothing to abort is success.
     pub fn recv_abort(&self, fs: &DatasetName) -> Result<(), ZfsError> {
         match self.run(&["receive".to_string(), "-A".to_string(), fs.to_string()]) {
-            Err(e)
-                if matches!(
-                    e.kind,
-                    ZfsErrorKind::NoResumableState | ZfsErrorKind::DoesNotExist
-                ) =>
-            {
-                Ok(())
-            }
+            Err(e) if matches!(e.kind, ZfsErrorKind::NoResumableState | ZfsErrorKind::DoesNotExist) => Ok(()),
             other => other.map(|_| ()),
         }
     }

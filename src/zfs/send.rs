@@ -204,10 +204,7 @@ mod tests {
         );
         assert_eq!(args, ["send", "-n", "-v", "-P", "p/a@s2"]);
         assert_eq!(resume_send_args("1-ab", false), ["send", "-t", "1-ab"]);
-        assert_eq!(
-            resume_send_args("1-ab", true),
-            ["send", "-n", "-v", "-P", "-t", "1-ab"]
-        );
+        assert_eq!(resume_send_args("1-ab", true), ["send", "-n", "-v", "-P", "-t", "1-ab"]);
     }
 
     #[test]
@@ -245,23 +242,15 @@ mod tests {
             SizeEstimate::Bytes(12345)
         );
         assert_eq!(
-            parse_dry_send(
-                "incremental\ts1\tp/a@s2\t18446744073709551615\nsize\t18446744073709551615\n"
-            ),
+            parse_dry_send("incremental\ts1\tp/a@s2\t18446744073709551615\nsize\t18446744073709551615\n"),
             SizeEstimate::Bytes(u64::MAX)
         );
         assert_eq!(
             parse_dry_send("incremental\ts1\tp/a@s2\t0\nsize\t0\n"),
             SizeEstimate::Bytes(0)
         );
-        assert_eq!(
-            parse_dry_send("incremental\ts1\tp/a@s2\t10\n"),
-            SizeEstimate::Bytes(10)
-        );
-        assert_eq!(
-            parse_dry_send("incremental\t#b\tp/a@s2\n"),
-            SizeEstimate::Unknown
-        );
+        assert_eq!(parse_dry_send("incremental\ts1\tp/a@s2\t10\n"), SizeEstimate::Bytes(10));
+        assert_eq!(parse_dry_send("incremental\t#b\tp/a@s2\n"), SizeEstimate::Unknown);
         assert_eq!(parse_dry_send(""), SizeEstimate::Unknown);
         assert_eq!(parse_dry_send("size\tlots\n"), SizeEstimate::Unknown);
     }

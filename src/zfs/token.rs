@@ -37,9 +37,7 @@ fn parse_number(v: &str) -> Option<u64> {
 /// Parses the output of `zfs send -nvt TOKEN`: the `resume token contents:` nvlist dump.
 pub fn parse_token_output(args: &[String], out: &str) -> Result<ResumeToken, ZfsError> {
     let bad = |why: String| ZfsError::parse(args, why).with_kind(ZfsErrorKind::InvalidResumeToken);
-    let mut lines = out
-        .lines()
-        .skip_while(|l| !l.starts_with("resume token contents"));
+    let mut lines = out.lines().skip_while(|l| !l.starts_with("resume token contents"));
     if lines.next().is_none() {
         return Err(bad(format!(
             "no \"resume token contents\" in the output: {:?}",
@@ -47,8 +45,7 @@ pub fn parse_token_output(args: &[String], out: &str) -> Result<ResumeToken, Zfs
         )));
     }
     let (mut fromguid, mut toguid, mut toname, mut bytes) = (None, None, None, 0u64);
-    let (mut rawok, mut compressok, mut embedok, mut largeblockok, mut savedok) =
-        (false, false, false, false, false);
+    let (mut rawok, mut compressok, mut embedok, mut largeblockok, mut savedok) = (false, false, false, false, false);
     for line in lines {
         if !line.starts_with('\t') && !line.starts_with("nvlist version") {
             break;
@@ -98,9 +95,7 @@ impl Zfs {
     /// Decodes a resume token with `zfs send -nvt`. A corrupt token is an `InvalidResumeToken` error.
     pub fn decode_resume_token(&self, token: &str) -> Result<ResumeToken, ZfsError> {
         let well_formed = token.as_bytes().first().is_some_and(u8::is_ascii_digit)
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !well_formed {
             return Err(ZfsError {
                 kind: ZfsErrorKind::InvalidResumeToken,
@@ -109,13 +104,7 @@ impl Zfs {
                 exit_code: None,
             });
         }
-        let args: Vec<String> = vec![
-            "send".into(),
-            "-n".into(),
-            "-v".into(),
-            "-t".into(),
-            token.into(),
-        ];
+        let args: Vec<String> = vec!["send".into(), "-n".into(), "-v".into(), "-t".into(), token.into()];
         let out = self.run(&args).map_err(|e| {
             if e.kind == ZfsErrorKind::Other {
                 e.with_kind(ZfsErrorKind::InvalidResumeToken)

@@ -23,9 +23,9 @@ impl Serialize for Guid {
 impl<'de> Deserialize<'de> for Guid {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse::<u64>().map(Guid).map_err(|_| {
-            serde::de::Error::custom(format!("invalid GUID {s:?}: expected a decimal u64"))
-        })
+        s.parse::<u64>()
+            .map(Guid)
+            .map_err(|_| serde::de::Error::custom(format!("invalid GUID {s:?}: expected a decimal u64")))
     }
 }
 

@@ -138,8 +138,7 @@ pub fn write_data(fs: &str, file: &str, seed: u64, len: usize) {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
-    let mut f =
-        std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let mut f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
@@ -168,9 +167,7 @@ pub fn guid(name: &str) -> u64 {
 }
 
 pub fn prop(name: &str, prop: &str) -> String {
-    zfs(&["get", "-H", "-p", "-o", "value", prop, name])
-        .trim()
-        .to_string()
+    zfs(&["get", "-H", "-p", "-o", "value", prop, name]).trim().to_string()
 }
 
 pub fn exists(name: &str) -> bool {
@@ -225,17 +222,7 @@ pub fn holds(snapshot: &str) -> Vec<String> {
 
 /// Every snapshot below `root` with its hold tags (only snapshots with holds).
 pub fn all_holds(root: &str) -> BTreeMap<String, Vec<String>> {
-    let out = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-r",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,userrefs",
-        root,
-    ]);
+    let out = zfs(&["list", "-H", "-p", "-r", "-t", "snapshot", "-o", "name,userrefs", root]);
     let mut m = BTreeMap::new();
     for l in out.lines() {
         if let Some((n, refs)) = l.split_once('\t') {
@@ -278,8 +265,7 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()));
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()));
     for e in entries {
         let e = e.unwrap();
         let p = e.path();
@@ -335,10 +321,7 @@ pub fn send_recv(send_args: &[&str], recv_args: &[&str], limit: Option<u64>) -> 
     let _ = send.kill();
     let _ = send.wait();
     let out = recv.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// The zreplrs binary under test.
@@ -480,10 +463,7 @@ impl Scenario {
             .into_iter()
             .filter(|(_, tags)| tags.contains(&step))
             .collect();
-        assert!(
-            leaked.is_empty(),
-            "no step holds remain on the sender: {leaked:?}"
-        );
+        assert!(leaked.is_empty(), "no step holds remain on the sender: {leaked:?}");
         let lr = self.last_received_tag();
         let lr_holds: Vec<String> = all_holds(&target)
             .into_iter()
@@ -527,10 +507,7 @@ pub fn validate_schema(v: &serde_json::Value) {
         .iter_errors(v)
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
-    assert!(
-        errors.is_empty(),
-        "output does not match the schema: {errors:?}\n{v:#}"
-    );
+    assert!(errors.is_empty(), "output does not match the schema: {errors:?}\n{v:#}");
 }
 
 /// Polls `cond` every 50 ms until it holds or `secs` pass; panics with `what` on timeout.
@@ -590,10 +567,8 @@ pub fn bytes_read(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/io"))
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("rchar: ")
-                    .and_then(|v| v.trim().parse().ok())
-            })
+            s.lines()
+                .find_map(|l| l.strip_prefix("rchar: ").and_then(|v| v.trim().parse().ok()))
         })
         .unwrap_or(0)
 }
