@@ -22,11 +22,29 @@ _zreplrs() {
             zreplrs,help)
                 cmd="zreplrs__subcmd__help"
                 ;;
+            zreplrs,holds)
+                cmd="zreplrs__subcmd__holds"
+                ;;
+            zreplrs,migrate)
+                cmd="zreplrs__subcmd__migrate"
+                ;;
+            zreplrs,prune)
+                cmd="zreplrs__subcmd__prune"
+                ;;
             zreplrs,recv-agent)
                 cmd="zreplrs__subcmd__recv__subcmd__agent"
                 ;;
             zreplrs,replicate)
                 cmd="zreplrs__subcmd__replicate"
+                ;;
+            zreplrs,snapshot)
+                cmd="zreplrs__subcmd__snapshot"
+                ;;
+            zreplrs,status)
+                cmd="zreplrs__subcmd__status"
+                ;;
+            zreplrs,test)
+                cmd="zreplrs__subcmd__test"
                 ;;
             zreplrs,version)
                 cmd="zreplrs__subcmd__version"
@@ -49,17 +67,98 @@ _zreplrs() {
             zreplrs__subcmd__help,help)
                 cmd="zreplrs__subcmd__help__subcmd__help"
                 ;;
+            zreplrs__subcmd__help,holds)
+                cmd="zreplrs__subcmd__help__subcmd__holds"
+                ;;
+            zreplrs__subcmd__help,migrate)
+                cmd="zreplrs__subcmd__help__subcmd__migrate"
+                ;;
+            zreplrs__subcmd__help,prune)
+                cmd="zreplrs__subcmd__help__subcmd__prune"
+                ;;
             zreplrs__subcmd__help,recv-agent)
                 cmd="zreplrs__subcmd__help__subcmd__recv__subcmd__agent"
                 ;;
             zreplrs__subcmd__help,replicate)
                 cmd="zreplrs__subcmd__help__subcmd__replicate"
                 ;;
+            zreplrs__subcmd__help,snapshot)
+                cmd="zreplrs__subcmd__help__subcmd__snapshot"
+                ;;
+            zreplrs__subcmd__help,status)
+                cmd="zreplrs__subcmd__help__subcmd__status"
+                ;;
+            zreplrs__subcmd__help,test)
+                cmd="zreplrs__subcmd__help__subcmd__test"
+                ;;
             zreplrs__subcmd__help,version)
                 cmd="zreplrs__subcmd__help__subcmd__version"
                 ;;
             zreplrs__subcmd__help__subcmd__config,check)
                 cmd="zreplrs__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            zreplrs__subcmd__help__subcmd__holds,list)
+                cmd="zreplrs__subcmd__help__subcmd__holds__subcmd__list"
+                ;;
+            zreplrs__subcmd__help__subcmd__holds,release-stale)
+                cmd="zreplrs__subcmd__help__subcmd__holds__subcmd__release__subcmd__stale"
+                ;;
+            zreplrs__subcmd__help__subcmd__migrate,replication-cursor:v1-v2)
+                cmd="zreplrs__subcmd__help__subcmd__migrate__subcmd__replication__subcmd__cursor:v1__subcmd__v2"
+                ;;
+            zreplrs__subcmd__help__subcmd__test,decode-resume-token)
+                cmd="zreplrs__subcmd__help__subcmd__test__subcmd__decode__subcmd__resume__subcmd__token"
+                ;;
+            zreplrs__subcmd__help__subcmd__test,filesystems)
+                cmd="zreplrs__subcmd__help__subcmd__test__subcmd__filesystems"
+                ;;
+            zreplrs__subcmd__holds,help)
+                cmd="zreplrs__subcmd__holds__subcmd__help"
+                ;;
+            zreplrs__subcmd__holds,list)
+                cmd="zreplrs__subcmd__holds__subcmd__list"
+                ;;
+            zreplrs__subcmd__holds,release-stale)
+                cmd="zreplrs__subcmd__holds__subcmd__release__subcmd__stale"
+                ;;
+            zreplrs__subcmd__holds__subcmd__help,help)
+                cmd="zreplrs__subcmd__holds__subcmd__help__subcmd__help"
+                ;;
+            zreplrs__subcmd__holds__subcmd__help,list)
+                cmd="zreplrs__subcmd__holds__subcmd__help__subcmd__list"
+                ;;
+            zreplrs__subcmd__holds__subcmd__help,release-stale)
+                cmd="zreplrs__subcmd__holds__subcmd__help__subcmd__release__subcmd__stale"
+                ;;
+            zreplrs__subcmd__migrate,help)
+                cmd="zreplrs__subcmd__migrate__subcmd__help"
+                ;;
+            zreplrs__subcmd__migrate,replication-cursor:v1-v2)
+                cmd="zreplrs__subcmd__migrate__subcmd__replication__subcmd__cursor:v1__subcmd__v2"
+                ;;
+            zreplrs__subcmd__migrate__subcmd__help,help)
+                cmd="zreplrs__subcmd__migrate__subcmd__help__subcmd__help"
+                ;;
+            zreplrs__subcmd__migrate__subcmd__help,replication-cursor:v1-v2)
+                cmd="zreplrs__subcmd__migrate__subcmd__help__subcmd__replication__subcmd__cursor:v1__subcmd__v2"
+                ;;
+            zreplrs__subcmd__test,decode-resume-token)
+                cmd="zreplrs__subcmd__test__subcmd__decode__subcmd__resume__subcmd__token"
+                ;;
+            zreplrs__subcmd__test,filesystems)
+                cmd="zreplrs__subcmd__test__subcmd__filesystems"
+                ;;
+            zreplrs__subcmd__test,help)
+                cmd="zreplrs__subcmd__test__subcmd__help"
+                ;;
+            zreplrs__subcmd__test__subcmd__help,decode-resume-token)
+                cmd="zreplrs__subcmd__test__subcmd__help__subcmd__decode__subcmd__resume__subcmd__token"
+                ;;
+            zreplrs__subcmd__test__subcmd__help,filesystems)
+                cmd="zreplrs__subcmd__test__subcmd__help__subcmd__filesystems"
+                ;;
+            zreplrs__subcmd__test__subcmd__help,help)
+                cmd="zreplrs__subcmd__test__subcmd__help__subcmd__help"
                 ;;
             *)
                 ;;
@@ -68,7 +167,7 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate recv-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status holds migrate test recv-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -164,7 +263,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help)
-            opts="replicate recv-agent config version help"
+            opts="replicate snapshot prune status holds migrate test recv-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -219,6 +318,90 @@ _zreplrs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        zreplrs__subcmd__help__subcmd__holds)
+            opts="list release-stale"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__holds__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__holds__subcmd__release__subcmd__stale)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__migrate)
+            opts="replication-cursor:v1-v2"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__migrate__subcmd__replication__subcmd__cursor:v1__subcmd__v2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         zreplrs__subcmd__help__subcmd__recv__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -247,6 +430,76 @@ _zreplrs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        zreplrs__subcmd__help__subcmd__snapshot)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__test)
+            opts="filesystems decode-resume-token"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__test__subcmd__decode__subcmd__resume__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__test__subcmd__filesystems)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         zreplrs__subcmd__help__subcmd__version)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -254,6 +507,248 @@ _zreplrs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds)
+            opts="-h --config --help list release-stale help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__help)
+            opts="list release-stale help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__help__subcmd__release__subcmd__stale)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__list)
+            opts="-h --job --fs --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__holds__subcmd__release__subcmd__stale)
+            opts="-h --job --dry-run --lock-dir --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__migrate)
+            opts="-h --config --help replication-cursor:v1-v2 help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__migrate__subcmd__help)
+            opts="replication-cursor:v1-v2 help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__migrate__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__migrate__subcmd__help__subcmd__replication__subcmd__cursor:v1__subcmd__v2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__migrate__subcmd__replication__subcmd__cursor:v1__subcmd__v2)
+            opts="-h --job --dry-run --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__prune)
+            opts="-h --job --format --side --dry-run --textfile-dir --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --side)
+                    COMPREPLY=($(compgen -W "sender receiver both" -- "${cur}"))
+                    return 0
+                    ;;
+                --textfile-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -322,6 +817,172 @@ _zreplrs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__snapshot)
+            opts="-h --job --format --dry-run --textfile-dir --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --textfile-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__status)
+            opts="-h --job --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test)
+            opts="-h --config --help filesystems decode-resume-token help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__decode__subcmd__resume__subcmd__token)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__filesystems)
+            opts="-h --job --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__help)
+            opts="filesystems decode-resume-token help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__help__subcmd__decode__subcmd__resume__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__help__subcmd__filesystems)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__test__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

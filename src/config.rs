@@ -316,6 +316,130 @@ pub struct Job {
     /// Overrides `[global] textfile_dir` for this job; absolute.
     #[serde(default, deserialize_with = "absolute_path_opt")]
     pub textfile_dir: Option<Utf8PathBuf>,
+    /// How `zreplrs snapshot` names snapshots and which hooks it runs (`[jobs.snapshot]`).
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+    /// Keep rules of `zreplrs prune` (`[jobs.prune]`); without it, prune refuses to run.
+    #[serde(default)]
+    pub prune: Option<PruneConfig>,
+}
+
+/// `[jobs.snapshot]`: snapshot names are `<prefix><timestamp>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawSnapshot")]
+pub struct SnapshotConfig {
+    /// Default `zrepl_` (so zrepl and zreplrs keep rules that match `^zrepl_` agree).
+    pub prefix: String,
+    pub timestamp_format: crate::snapname::TimestampFormat,
+    /// argv run before the snapshot; a failure (or timeout) skips the snapshot.
+    pub pre_hook: Option<Vec<String>>,
+    /// argv run after the snapshot was taken.
+    pub post_hook: Option<Vec<String>>,
+    /// Upper bound for each hook. Default 30 seconds.
+    pub hook_timeout: Duration,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            prefix: "zrepl_".into(),
+            timestamp_format: crate::snapname::TimestampFormat::Dense,
+            pre_hook: None,
+            post_hook: None,
+            hook_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshot {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    timestamp_format: crate::snapname::TimestampFormat,
+    #[serde(default)]
+    pre_hook: Option<Vec<String>>,
+    #[serde(default)]
+    post_hook: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    hook_timeout: Option<Duration>,
+}
+
+fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+impl TryFrom<RawSnapshot> for SnapshotConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSnapshot) -> Result<Self, String> {
+        let prefix = raw.prefix.unwrap_or_else(|| "zrepl_".into());
+        let sample = crate::snapname::snapshot_name(&prefix, raw.timestamp_format, 0);
+        check_component("snapshot name", &sample)
+            .map_err(|e| format!("prefix {prefix:?} makes invalid snapshot names: {e}"))?;
+        for (key, hook) in [("pre_hook", &raw.pre_hook), ("post_hook", &raw.post_hook)] {
+            if let Some(argv) = hook {
+                if argv.first().is_none_or(|p| p.is_empty()) {
+                    return Err(format!(
+                        "{key} must be a non-empty argv list, e.g. [\"/usr/local/bin/flush\", \"--fast\"]"
+                    ));
+                }
+            }
+        }
+        let hook_timeout = raw.hook_timeout.unwrap_or(Duration::from_secs(30));
+        if hook_timeout.is_zero() {
+            return Err("hook_timeout must be greater than zero".into());
+        }
+        Ok(SnapshotConfig {
+            prefix,
+            timestamp_format: raw.timestamp_format,
+            pre_hook: raw.pre_hook,
+            post_hook: raw.post_hook,
+            hook_timeout,
+        })
+    }
+}
+
+/// `[jobs.prune]`: keep rules per side; a snapshot is destroyed only when no rule keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawPrune")]
+pub struct PruneConfig {
+    pub keep_sender: Vec<crate::prune::rules::KeepRuleConfig>,
+    pub keep_receiver: Vec<crate::prune::rules::KeepRuleConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrune {
+    keep_sender: Vec<crate::prune::rules::KeepRuleConfig>,
+    keep_receiver: Vec<crate::prune::rules::KeepRuleConfig>,
+}
+
+impl TryFrom<RawPrune> for PruneConfig {
+    type Error = String;
+
+    fn try_from(raw: RawPrune) -> Result<Self, String> {
+        for (side, rules, sender) in [
+            ("keep_sender", &raw.keep_sender, true),
+            ("keep_receiver", &raw.keep_receiver, false),
+        ] {
+            if rules.is_empty() {
+                return Err(format!(
+                    "{side} is empty: with no keep rule every snapshot would be destroyed; \
+                                    add e.g. {{ type = \"last_n\", count = 10 }}"
+                ));
+            }
+            crate::prune::rules::validate_side(rules, sender).map_err(|e| format!("{side}: {e}"))?;
+            for (i, r) in rules.iter().enumerate() {
+                crate::prune::rules::KeepRule::from_config(r).map_err(|e| format!("{side}[{i}]: {e}"))?;
+            }
+        }
+        Ok(PruneConfig {
+            keep_sender: raw.keep_sender,
+            keep_receiver: raw.keep_receiver,
+        })
+    }
 }
 
 impl Job {

@@ -153,7 +153,11 @@ fn attempt_inner(
     progress: &Progress,
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
     let zfs = Zfs::new();
-    let Survey { mut conn, filesystems: work, .. } = survey::survey(job, &zfs)?;
+    let Survey {
+        mut conn,
+        filesystems: work,
+        ..
+    } = survey::survey(job, &zfs)?;
     let step_tag = job.name.step_hold_tag();
     let mut results = Vec::with_capacity(work.len());
     for w in &work {

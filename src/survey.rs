@@ -25,19 +25,27 @@ pub struct SurveyError {
 
 impl From<AgentError> for SurveyError {
     fn from(e: AgentError) -> Self {
-        SurveyError { connectivity: e.is_connectivity(), error: ErrorReport::new(e.kind(), e.to_string()) }
+        SurveyError {
+            connectivity: e.is_connectivity(),
+            error: ErrorReport::new(e.kind(), e.to_string()),
+        }
     }
 }
 
 impl From<ZfsError> for SurveyError {
     fn from(e: ZfsError) -> Self {
-        SurveyError { connectivity: false, error: zfs_error(&e) }
+        SurveyError {
+            connectivity: false,
+            error: zfs_error(&e),
+        }
     }
 }
 
 /// A ZFS error as a report entry (`kind` = `zfs_<kind>`).
 pub fn zfs_error(e: &ZfsError) -> ErrorReport {
-    let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+    let kind = serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
     ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string())
 }
 
@@ -71,7 +79,10 @@ pub struct Survey {
 }
 
 fn protocol(msg: String) -> SurveyError {
-    SurveyError { error: ErrorReport::new("protocol", msg), connectivity: false }
+    SurveyError {
+        error: ErrorReport::new("protocol", msg),
+        connectivity: false,
+    }
 }
 
 /// Connects, lists both sides, plans and estimates.
@@ -82,13 +93,22 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let sender = zfs.list(&job.filesystems.roots(), false)?;
     let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
     for w in &conn.client().list()?.filesystems {
-        let e = convert::from_wire(&root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
+        let e =
+            convert::from_wire(&root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
         receiver.insert(e.name.clone(), e);
     }
-    let policy = Policy { initial: job.initial_replication, encrypted: job.send.encrypted, raw: job.send.flags.raw };
+    let policy = Policy {
+        initial: job.initial_replication,
+        encrypted: job.send.encrypted,
+        raw: job.send.flags.raw,
+    };
     let mut step_holds = step_holds_by_fs(zfs, &sender, job)?;
     let mut filesystems = Vec::new();
-    for fs in sender.filesystems.values().filter(|f| job.filesystems.includes(&f.name)) {
+    for fs in sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
         let rel = fs.name.to_string();
         let target = root.child(&rel).map_err(|e| SurveyError {
             error: ErrorReport::new("invalid_name", format!("receiver path for {}: {e}", fs.name)),
@@ -99,7 +119,10 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             None => TokenState::None,
             Some(token) => match zfs.decode_resume_token(&token) {
                 Ok(decoded) => TokenState::Decoded { token, decoded },
-                Err(e) => TokenState::Undecodable { token, message: e.message },
+                Err(e) => TokenState::Undecodable {
+                    token,
+                    message: e.message,
+                },
             },
         };
         let plan = plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy);
@@ -121,14 +144,27 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             stale_step_holds: step_holds.remove(&fs.name).unwrap_or_default(),
         });
     }
-    Ok(Survey { conn, root, receiver, filesystems })
+    Ok(Survey {
+        conn,
+        root,
+        receiver,
+        filesystems,
+    })
 }
 
 /// Dry-send estimate of one step; `None` when ZFS cannot say.
 fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
     let args = match &s.resume_token {
         Some(t) => resume_send_args(t, true),
-        None => send_args(&job.send.flags, &SendSpec { fs: &fs.name, from: s.from.as_ref(), to: &s.to }, true),
+        None => send_args(
+            &job.send.flags,
+            &SendSpec {
+                fs: &fs.name,
+                from: s.from.as_ref(),
+                to: &s.to,
+            },
+            true,
+        ),
     };
     zfs.estimate(&args).ok().and_then(|e| e.bytes())
 }
@@ -143,7 +179,11 @@ fn step_holds_by_fs(
         .filesystems
         .values()
         .filter(|f| job.filesystems.includes(&f.name))
-        .flat_map(|f| f.snapshots().filter(|v| v.userrefs.unwrap_or(0) > 0).filter_map(|v| f.name.snapshot(&v.short).ok()))
+        .flat_map(|f| {
+            f.snapshots()
+                .filter(|v| v.userrefs.unwrap_or(0) > 0)
+                .filter_map(|v| f.name.snapshot(&v.short).ok())
+        })
         .collect();
     let tag = job.name.step_hold_tag();
     let mut by_fs: BTreeMap<DatasetName, Vec<SnapshotName>> = BTreeMap::new();

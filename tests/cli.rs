@@ -167,7 +167,7 @@ fn agent_refuses_a_wrong_protocol_version() {
 
 #[test]
 fn agent_refuses_requests_before_hello() {
-    let (replies, code) = agent_session(&msg(proto::ListRequest {}.into()));
+    let (replies, code) = agent_session(&msg(proto::ListRequest::default().into()));
     assert_eq!(error_kind(&replies[0]), "protocol");
     assert_ne!(code, Some(0));
 }

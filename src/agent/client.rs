@@ -149,7 +149,12 @@ impl AgentClient {
     }
 
     pub fn list(&mut self) -> Result<proto::ListReply, AgentError> {
-        match self.request(proto::ListRequest {}.into())? {
+        self.list_with(false)
+    }
+
+    /// Lists the receiver, with each snapshot's creation time when `with_creation`.
+    pub fn list_with(&mut self, with_creation: bool) -> Result<proto::ListReply, AgentError> {
+        match self.request(proto::ListRequest { with_creation }.into())? {
             Body::ListReply(l) => Ok(l),
             other => Err(unexpected("list_reply", other)),
         }
@@ -159,6 +164,41 @@ impl AgentClient {
         match self.request(proto::AbortResumeRequest { fs: fs.into() }.into())? {
             Body::Ok(_) => Ok(()),
             other => Err(unexpected("ok", other)),
+        }
+    }
+
+    /// This job's holds below the agent's root (all zreplrs holds when `job_id` is empty).
+    pub fn holds(&mut self, job_id: &str) -> Result<Vec<proto::HoldEntry>, AgentError> {
+        match self.request(proto::HoldsRequest { job_id: job_id.into() }.into())? {
+            Body::HoldsReply(h) => Ok(h.holds),
+            other => Err(unexpected("holds_reply", other)),
+        }
+    }
+
+    /// Releases the job's last-received hold from these snapshots (short names) of `fs`.
+    pub fn release_last_received(&mut self, fs: &str, snapshots: Vec<String>, job_id: &str) -> Result<(), AgentError> {
+        let req = proto::ReleaseLastReceivedRequest {
+            fs: fs.into(),
+            snapshots,
+            job_id: job_id.into(),
+        };
+        match self.request(req.into())? {
+            Body::Ok(_) => Ok(()),
+            other => Err(unexpected("ok", other)),
+        }
+    }
+
+    /// Destroys snapshots (short names) of `fs` on the receiver; held ones are reported, not destroyed.
+    pub fn destroy(&mut self, fs: &str, snapshots: Vec<String>) -> Result<proto::DestroyReply, AgentError> {
+        match self.request(
+            proto::DestroyRequest {
+                fs: fs.into(),
+                snapshots,
+            }
+            .into(),
+        )? {
+            Body::DestroyReply(r) => Ok(r),
+            other => Err(unexpected("destroy_reply", other)),
         }
     }
 

@@ -314,7 +314,7 @@ mod tests {
                 zfs_version: "zfs-2.2.2-0ubuntu9".into(),
             }
             .into(),
-            proto::ListRequest {}.into(),
+            proto::ListRequest::default().into(),
             proto::ListReply {
                 root_exists: true,
                 filesystems: vec![

@@ -34,7 +34,11 @@ pub struct HelloReply {
 
 /// Asks for the listing of everything below the agent's root.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct ListRequest {}
+pub struct ListRequest {
+    /// Also list each snapshot's `creation` (costly; pruning needs it).
+    #[prost(bool, tag = "1")]
+    pub with_creation: bool,
+}
 
 /// Listing of the agent's root and everything below it.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -173,6 +177,19 @@ pub struct HoldEntry {
     pub tag: String,
 }
 
+/// Releases this job's last-received hold from the named snapshots of one filesystem (replied with `Ok`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReleaseLastReceivedRequest {
+    /// Relative to the agent's root.
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    /// Short snapshot names.
+    #[prost(string, repeated, tag = "2")]
+    pub snapshots: Vec<String>,
+    #[prost(string, tag = "3")]
+    pub job_id: String,
+}
+
 /// Generic success without payload.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ok {}
@@ -190,7 +207,7 @@ pub struct Error {
 /// The single top-level message type carried by MESSAGE frames.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Envelope {
-    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
     pub body: Option<envelope::Body>,
 }
 
@@ -225,6 +242,8 @@ pub mod envelope {
         Holds(super::HoldsRequest),
         #[prost(message, tag = "13")]
         HoldsReply(super::HoldsReply),
+        #[prost(message, tag = "14")]
+        ReleaseLastReceived(super::ReleaseLastReceivedRequest),
     }
 }
 
@@ -252,6 +271,7 @@ impl Envelope {
             Some(Body::DestroyReply(_)) => "destroy_reply",
             Some(Body::Holds(_)) => "holds",
             Some(Body::HoldsReply(_)) => "holds_reply",
+            Some(Body::ReleaseLastReceived(_)) => "release_last_received",
         }
     }
 }
@@ -282,6 +302,7 @@ body_from! {
     DestroyReply => DestroyReply,
     HoldsRequest => Holds,
     HoldsReply => HoldsReply,
+    ReleaseLastReceivedRequest => ReleaseLastReceived,
 }
 
 #[cfg(test)]
@@ -292,7 +313,7 @@ mod tests {
     #[test]
     fn kind_names_and_from() {
         assert_eq!(Envelope::default().kind_name(), "empty");
-        assert_eq!(Envelope::new(ListRequest {}.into()).kind_name(), "list");
+        assert_eq!(Envelope::new(ListRequest::default().into()).kind_name(), "list");
         assert_eq!(Envelope::new(Ok {}.into()).kind_name(), "ok");
         assert_eq!(
             Envelope::new(

@@ -130,7 +130,7 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
             }
         }
         let response = match body {
-            Body::List(_) => list(&zfs, cfg, &root),
+            Body::List(req) => list(&zfs, cfg, &root, req.with_creation),
             Body::Receive(req) => {
                 match receive(&zfs, cfg, &root, &req, &mut input, &mut out) {
                     Ok(Some(resp)) => Ok(resp),
@@ -141,6 +141,7 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
             Body::AbortResume(req) => abort_resume(&zfs, &root, &req),
             Body::Destroy(req) => destroy(&zfs, &root, &req),
             Body::Holds(req) => holds(&zfs, &root, &req),
+            Body::ReleaseLastReceived(req) => release_last_received(&zfs, &root, &req),
             other => Err(Refusal::new(
                 "protocol",
                 format!("unexpected request {}", Envelope::new(other).kind_name()),
@@ -176,8 +177,8 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     Ok(ds)
 }
 
-fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName) -> Result<Envelope, Refusal> {
-    match zfs.list(std::slice::from_ref(root), false) {
+fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, with_creation: bool) -> Result<Envelope, Refusal> {
+    match zfs.list(std::slice::from_ref(root), with_creation) {
         Ok(l) => {
             let filesystems = l
                 .filesystems
@@ -282,6 +283,24 @@ fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Env
         }
     }
     Ok(Envelope::new(proto::HoldsReply { holds }.into()))
+}
+
+fn release_last_received(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::ReleaseLastReceivedRequest,
+) -> Result<Envelope, Refusal> {
+    let ds = below_root(root, &req.fs)?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let mut snaps = Vec::with_capacity(req.snapshots.len());
+    for s in &req.snapshots {
+        snaps.push(
+            ds.snapshot(s)
+                .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+        );
+    }
+    zfs.release(&job.last_received_hold_tag(), &snaps)?;
+    Ok(Envelope::new(proto::Ok {}.into()))
 }
 
 /// The stream can no longer be followed: end the session.

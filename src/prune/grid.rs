@@ -152,7 +152,7 @@ fn format_duration(secs: u64) -> String {
         return "0s".to_string();
     }
     for (unit, len) in [("d", DAY), ("h", HOUR), ("m", MINUTE)] {
-        if secs % len == 0 {
+        if secs.is_multiple_of(len) {
             return format!("{}{unit}", secs / len);
         }
     }
@@ -290,7 +290,9 @@ pub fn grid_keep(grid: &Grid, now: u64, snaps: &[(String, u64, u64)]) -> BTreeSe
     if youngest.1 <= now {
         kept.insert(youngest.0.clone());
     }
-    let mut buckets: BTreeMap<(usize, u64), Vec<&(String, u64, u64)>> = BTreeMap::new();
+    // (interval index, bucket index within it) → the snapshots in that bucket
+    type Bucket<'a> = Vec<&'a (String, u64, u64)>;
+    let mut buckets: BTreeMap<(usize, u64), Bucket<'_>> = BTreeMap::new();
     for snap in snaps {
         match anchor.checked_sub(snap.1) {
             // created after the anchor, which is `now` here: clock skew, keep
@@ -630,16 +632,21 @@ mod tests {
 
     #[test]
     fn input_order_does_not_matter_and_pruning_is_idempotent() {
-        let g = grid("1x10m(keep=2) | 6x10m | 2x1h(keep=2)");
-        // every 3 minutes or so: the first bucket holds more than it keeps, so zrepl would destroy
-        // the youngest snapshot and the next run would anchor the grid elsewhere
-        let mut list: Vec<(String, u64, u64)> = (0..60u64)
-            .map(|i| (format!("s{i}"), T - i * 3 * M - (i * i) % 50, 1000 - i))
-            .collect();
-        let first = grid_keep(&g, T, &list);
-        list.reverse();
-        assert_eq!(grid_keep(&g, T, &list), first);
-        list.retain(|s| first.contains(&s.0));
-        assert_eq!(grid_keep(&g, T, &list), first);
+        // dense snapshots: the first bucket holds more than it keeps, so zrepl would destroy the
+        // youngest snapshot and the next run would anchor the grid elsewhere and destroy more
+        for spec in ["1x10m(keep=2) | 6x10m | 2x1h(keep=2)", "24x1h | 7x1d", "3x15m | 4x1h"] {
+            let g = grid(spec);
+            for gap in [2 * M, 3 * M, 5 * M, 7 * M, 11 * M, 25 * M] {
+                let mut list: Vec<(String, u64, u64)> = (0..80u64)
+                    .map(|i| (format!("s{i}"), T - i * gap - (i * i) % 50, 1000 - i))
+                    .collect();
+                let first = grid_keep(&g, T, &list);
+                assert!(first.len() < list.len(), "{spec} {gap}");
+                list.reverse();
+                assert_eq!(grid_keep(&g, T, &list), first, "{spec} {gap}");
+                list.retain(|s| first.contains(&s.0));
+                assert_eq!(grid_keep(&g, T, &list), first, "{spec} {gap}");
+            }
+        }
     }
 }

@@ -6,5 +6,6 @@
 //! `not_replicated`) and [`rules::evaluate`], which decides per snapshot. A snapshot is destroyed only
 //! when no rule keeps it, it is not protected (the incremental base) and it carries no user hold.
 
+pub mod exec;
 pub mod grid;
 pub mod rules;

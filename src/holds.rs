@@ -1,0 +1,325 @@
+//! `zreplrs holds list` and `zreplrs holds release-stale`: the replication bookkeeping zreplrs keeps in ZFS
+//! (step holds, last-received holds, cursors, tentative cursors, legacy v1 cursors), listed from live state,
+//! and the release of what no run needs any more.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::Job;
+use crate::report::ErrorReport;
+use crate::survey::{zfs_error, SurveyError};
+use crate::transport;
+use crate::zfs::list::Listing;
+use crate::zfs::names::{
+    parse_cursor_short, parse_tentative_cursor_short, BookmarkName, SnapshotName, V1_CURSOR_SHORT,
+};
+use crate::zfs::{Guid, Zfs};
+
+/// What a bookkeeping entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    StepHold,
+    LastReceivedHold,
+    Cursor,
+    TentativeCursor,
+    V1Cursor,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Entry {
+    pub job: Option<String>,
+    pub side: &'static str,
+    pub kind: EntryKind,
+    pub filesystem: String,
+    /// The snapshot (holds) or bookmark (cursors).
+    pub name: String,
+    /// The hold tag (holds only).
+    pub tag: Option<String>,
+    pub guid: Option<Guid>,
+}
+
+/// Sender-side entries of `job` (cursors, tentative and v1 cursors, step holds) from one listing.
+pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Entry>, SurveyError> {
+    let mut out = Vec::new();
+    let jid = job.name.as_str();
+    let mut held = Vec::new();
+    for fs in listing
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
+        for b in fs.bookmarks() {
+            let kind = if parse_cursor_short(&b.short).is_some_and(|(_, j)| j == jid) {
+                Some((EntryKind::Cursor, Some(jid.to_string())))
+            } else if parse_tentative_cursor_short(&b.short).is_some_and(|(_, j)| j == jid) {
+                Some((EntryKind::TentativeCursor, Some(jid.to_string())))
+            } else if b.short == V1_CURSOR_SHORT {
+                Some((EntryKind::V1Cursor, None))
+            } else {
+                None
+            };
+            if let Some((kind, job)) = kind {
+                out.push(Entry {
+                    job,
+                    side: "sender",
+                    kind,
+                    filesystem: fs.name.to_string(),
+                    name: b.full_name(fs.name.as_str()),
+                    tag: None,
+                    guid: Some(b.guid),
+                });
+            }
+        }
+        held.extend(
+            fs.snapshots()
+                .filter(|v| v.userrefs.unwrap_or(0) > 0)
+                .filter_map(|v| fs.name.snapshot(&v.short).ok()),
+        );
+    }
+    let tag = job.name.step_hold_tag();
+    for h in zfs.holds(&held)?.into_iter().filter(|h| h.tag == tag) {
+        let fs = h.snapshot.split('@').next().unwrap_or_default().to_string();
+        out.push(Entry {
+            job: Some(jid.to_string()),
+            side: "sender",
+            kind: EntryKind::StepHold,
+            filesystem: fs,
+            name: h.snapshot,
+            tag: Some(h.tag),
+            guid: None,
+        });
+    }
+    Ok(out)
+}
+
+/// All entries of `job` on both sides.
+pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
+    let zfs = Zfs::new();
+    let listing = zfs.list(&job.filesystems.roots(), false)?;
+    let mut out = sender_entries(&zfs, job, &listing)?;
+    let mut conn = transport::connect(job)?;
+    let root = conn.client().hello.root.clone();
+    let tag = job.name.last_received_hold_tag();
+    for h in conn
+        .client()
+        .holds(job.name.as_str())?
+        .into_iter()
+        .filter(|h| h.tag == tag)
+    {
+        let fs = if h.fs.is_empty() {
+            root.clone()
+        } else {
+            format!("{root}/{}", h.fs)
+        };
+        out.push(Entry {
+            job: Some(job.name.to_string()),
+            side: "receiver",
+            kind: EntryKind::LastReceivedHold,
+            name: format!("{fs}@{}", h.snapshot),
+            filesystem: fs,
+            tag: Some(h.tag),
+            guid: None,
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What `release-stale` did (or would do, with `dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    pub schema_version: u32,
+    pub command: String,
+    pub job: String,
+    pub dry_run: bool,
+    /// Entries released or destroyed.
+    pub released: Vec<Entry>,
+    /// Entries kept because they are current.
+    pub kept: Vec<Entry>,
+    pub error: Option<ErrorReport>,
+}
+
+/// Stale entries of one job: every step hold and tentative cursor (no run is active: the caller holds the
+/// job lock), every cursor but the newest per filesystem, every last-received hold but the newest per
+/// filesystem. Returns (stale, current).
+pub fn classify_stale(entries: Vec<Entry>, createtxg: &BTreeMap<String, u64>) -> (Vec<Entry>, Vec<Entry>) {
+    let mut newest: BTreeMap<(EntryKind, String), (u64, String)> = BTreeMap::new();
+    for e in entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Cursor | EntryKind::LastReceivedHold))
+    {
+        let txg = createtxg.get(&e.name).copied().unwrap_or(0);
+        let slot = newest
+            .entry((e.kind, e.filesystem.clone()))
+            .or_insert((txg, e.name.clone()));
+        if txg > slot.0 {
+            *slot = (txg, e.name.clone());
+        }
+    }
+    let (mut stale, mut current) = (Vec::new(), Vec::new());
+    for e in entries {
+        let is_stale = match e.kind {
+            EntryKind::StepHold | EntryKind::TentativeCursor => true,
+            EntryKind::Cursor | EntryKind::LastReceivedHold => newest
+                .get(&(e.kind, e.filesystem.clone()))
+                .is_some_and(|(_, n)| *n != e.name),
+            EntryKind::V1Cursor => false,
+        };
+        if is_stale {
+            stale.push(e);
+        } else {
+            current.push(e);
+        }
+    }
+    (stale, current)
+}
+
+/// Releases this job's stale bookkeeping on both sides. The caller holds the job lock.
+pub fn release_stale(job: &Job, dry_run: bool) -> ReleaseReport {
+    let mut r = ReleaseReport {
+        schema_version: crate::report::SCHEMA_VERSION,
+        command: "holds release-stale".into(),
+        job: job.name.to_string(),
+        dry_run,
+        released: Vec::new(),
+        kept: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = release_stale_inner(job, dry_run, &mut r) {
+        r.error = Some(e.error);
+    }
+    r
+}
+
+fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Result<(), SurveyError> {
+    let zfs = Zfs::new();
+    let listing = zfs.list(&job.filesystems.roots(), false)?;
+    let mut entries = sender_entries(&zfs, job, &listing)?;
+    let mut txg: BTreeMap<String, u64> = BTreeMap::new();
+    for fs in listing.filesystems.values() {
+        for v in &fs.versions {
+            txg.insert(v.full_name(fs.name.as_str()), v.createtxg);
+        }
+    }
+    let mut conn = transport::connect(job)?;
+    let root = conn.client().hello.root.clone();
+    let recv_list = conn.client().list()?;
+    for f in &recv_list.filesystems {
+        let fs = if f.name.is_empty() {
+            root.clone()
+        } else {
+            format!("{root}/{}", f.name)
+        };
+        for v in f.versions.iter().filter(|v| !v.bookmark) {
+            txg.insert(format!("{fs}@{}", v.short), v.createtxg);
+        }
+    }
+    let tag = job.name.last_received_hold_tag();
+    for h in conn
+        .client()
+        .holds(job.name.as_str())?
+        .into_iter()
+        .filter(|h| h.tag == tag)
+    {
+        let fs = if h.fs.is_empty() {
+            root.clone()
+        } else {
+            format!("{root}/{}", h.fs)
+        };
+        entries.push(Entry {
+            job: Some(job.name.to_string()),
+            side: "receiver",
+            kind: EntryKind::LastReceivedHold,
+            name: format!("{fs}@{}", h.snapshot),
+            filesystem: fs,
+            tag: Some(h.tag),
+            guid: None,
+        });
+    }
+    let (stale, current) = classify_stale(entries, &txg);
+    r.kept = current;
+    if !dry_run {
+        for e in &stale {
+            match e.kind {
+                EntryKind::StepHold => {
+                    let s = SnapshotName::new(&e.name).map_err(|x| name_err(&x))?;
+                    zfs.release(&job.name.step_hold_tag(), &[s])
+                        .map_err(SurveyError::from)?;
+                }
+                EntryKind::Cursor | EntryKind::TentativeCursor => {
+                    let b = BookmarkName::new(&e.name).map_err(|x| name_err(&x))?;
+                    zfs.destroy_bookmarks(&[b]).map_err(|x| SurveyError {
+                        error: zfs_error(&x),
+                        connectivity: false,
+                    })?;
+                }
+                EntryKind::LastReceivedHold => {
+                    let (fs, short) = e.name.split_once('@').unwrap_or_default();
+                    let rel = fs.strip_prefix(&root).map(|r| r.trim_start_matches('/')).unwrap_or(fs);
+                    conn.client()
+                        .release_last_received(rel, vec![short.to_string()], job.name.as_str())?;
+                }
+                EntryKind::V1Cursor => {}
+            }
+        }
+    }
+    r.released = stale;
+    Ok(())
+}
+
+fn name_err(e: &crate::zfs::names::NameError) -> SurveyError {
+    SurveyError {
+        error: ErrorReport::new("invalid_name", e.to_string()),
+        connectivity: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(kind: EntryKind, fs: &str, name: &str) -> Entry {
+        Entry {
+            job: Some("j".into()),
+            side: "sender",
+            kind,
+            filesystem: fs.into(),
+            name: name.into(),
+            tag: None,
+            guid: None,
+        }
+    }
+
+    #[test]
+    fn only_the_newest_cursor_and_last_received_hold_are_current() {
+        let entries = vec![
+            e(EntryKind::Cursor, "p/a", "p/a#c1"),
+            e(EntryKind::Cursor, "p/a", "p/a#c2"),
+            e(EntryKind::Cursor, "p/b", "p/b#c1"),
+            e(EntryKind::StepHold, "p/a", "p/a@s2"),
+            e(EntryKind::TentativeCursor, "p/a", "p/a#t"),
+            e(EntryKind::V1Cursor, "p/a", "p/a#zrepl_replication_cursor"),
+            e(EntryKind::LastReceivedHold, "b/p/a", "b/p/a@s1"),
+            e(EntryKind::LastReceivedHold, "b/p/a", "b/p/a@s2"),
+        ];
+        let txg: BTreeMap<String, u64> = [
+            ("p/a#c1", 1),
+            ("p/a#c2", 2),
+            ("p/b#c1", 1),
+            ("b/p/a@s1", 1),
+            ("b/p/a@s2", 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let (stale, current) = classify_stale(entries, &txg);
+        let names = |v: &[Entry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&stale), ["p/a#c1", "p/a@s2", "p/a#t", "b/p/a@s1"]);
+        assert_eq!(
+            names(&current),
+            ["p/a#c2", "p/b#c1", "p/a#zrepl_replication_cursor", "b/p/a@s2"]
+        );
+    }
+}

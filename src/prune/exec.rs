@@ -1,0 +1,324 @@
+//! Running `zreplrs prune --job [--side sender|receiver|both] [--dry-run]`: lists each side once (with
+//! `creation`, which pruning needs), evaluates the keep rules per filesystem and destroys what no rule keeps.
+//! Never destroyed: the snapshot at this job's replication cursor (sender) and the snapshot the next
+//! incremental builds on (receiver: its newest, and the one matching the cursor). Held snapshots are reported,
+//! not treated as errors. Receiver-side destroys go through the agent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::rules::{evaluate, Action, Decision, KeepRule, PruneContext, SnapInfo};
+use crate::agent::convert;
+use crate::config::Job;
+use crate::report::{self, exit, metrics, ErrorReport};
+use crate::survey::{zfs_error, SurveyError};
+use crate::transport;
+use crate::zfs::list::FsEntry;
+use crate::zfs::names::{parse_cursor_short, DatasetName, SnapshotName};
+use crate::zfs::{Guid, Zfs, ZfsErrorKind};
+
+/// Which side(s) to prune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Sender,
+    Receiver,
+    Both,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapDecision {
+    pub snapshot: String,
+    pub action: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsPrune {
+    pub side: &'static str,
+    pub filesystem: String,
+    /// Destroyed (or, with --dry-run, to be destroyed).
+    pub destroyed: Vec<String>,
+    /// Not kept by any rule but held by a user hold: left alone.
+    pub held: Vec<String>,
+    pub kept: u64,
+    pub decisions: Vec<SnapDecision>,
+    pub error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub schema_version: u32,
+    pub command: String,
+    pub job: String,
+    pub side: Side,
+    pub dry_run: bool,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_seconds: f64,
+    pub destroyed: u64,
+    pub filesystems: Vec<FsPrune>,
+    pub error: Option<ErrorReport>,
+}
+
+impl PruneReport {
+    pub fn exit_code(&self) -> u8 {
+        if self.error.is_some() {
+            exit::RUN_FAILED
+        } else if self.filesystems.iter().any(|f| f.error.is_some()) {
+            exit::SOME_FAILED
+        } else {
+            exit::OK
+        }
+    }
+}
+
+fn rules(configs: &[super::rules::KeepRuleConfig]) -> Result<Vec<KeepRule>, SurveyError> {
+    configs
+        .iter()
+        .map(|c| {
+            KeepRule::from_config(c).map_err(|e| SurveyError {
+                error: ErrorReport::new("config", e),
+                connectivity: false,
+            })
+        })
+        .collect()
+}
+
+fn snap_infos(fs: &FsEntry) -> Vec<SnapInfo> {
+    fs.snapshots()
+        .map(|v| SnapInfo {
+            name: v.short.clone(),
+            guid: v.guid.0,
+            createtxg: v.createtxg,
+            creation: v.creation.unwrap_or(0),
+            held: v.userrefs.unwrap_or(0) > 0,
+        })
+        .collect()
+}
+
+fn decisions_report(side: &'static str, fs: &str, decisions: &[Decision]) -> FsPrune {
+    let mut r = FsPrune {
+        side,
+        filesystem: fs.to_string(),
+        destroyed: Vec::new(),
+        held: Vec::new(),
+        kept: 0,
+        decisions: Vec::new(),
+        error: None,
+    };
+    for d in decisions {
+        let action = match d.action {
+            Action::Keep => {
+                r.kept += 1;
+                "keep"
+            }
+            Action::Destroy => {
+                r.destroyed.push(d.name.clone());
+                "destroy"
+            }
+            Action::Held => {
+                r.held.push(d.name.clone());
+                "held"
+            }
+        };
+        r.decisions.push(SnapDecision {
+            snapshot: format!("{fs}@{}", d.name),
+            action,
+            reason: d.reason.clone(),
+        });
+    }
+    r
+}
+
+/// The newest cursor (createtxg, guid) of this job on a sender filesystem.
+fn cursor_of(job: &Job, fs: &FsEntry) -> Option<(u64, Guid)> {
+    fs.bookmarks()
+        .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
+        .map(|b| (b.createtxg, b.guid))
+        .max()
+}
+
+/// Prunes `side` of `job` according to its `[jobs.prune]` rules.
+pub fn prune(job: &Job, side: Side, dry_run: bool) -> PruneReport {
+    let started = Instant::now();
+    let mut r = PruneReport {
+        schema_version: report::SCHEMA_VERSION,
+        command: "prune".into(),
+        job: job.name.to_string(),
+        side,
+        dry_run,
+        started_at: report::now_rfc3339(),
+        finished_at: String::new(),
+        duration_seconds: 0.0,
+        destroyed: 0,
+        filesystems: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = prune_inner(job, side, dry_run, &mut r) {
+        r.error = Some(e.error);
+    }
+    r.destroyed = r.filesystems.iter().map(|f| f.destroyed.len() as u64).sum();
+    r.finished_at = report::now_rfc3339();
+    r.duration_seconds = started.elapsed().as_secs_f64();
+    r
+}
+
+fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Result<(), SurveyError> {
+    let Some(cfg) = &job.prune else {
+        return Err(SurveyError {
+            error: ErrorReport::new("config", format!("job {} has no [jobs.prune] keep rules", job.name)),
+            connectivity: false,
+        });
+    };
+    let zfs = Zfs::new();
+    let now = report::unix_now();
+    // The sender listing is needed on both sides: cursors protect the receiver's incremental base too.
+    let sender = zfs.list(&job.filesystems.roots(), side != Side::Receiver)?;
+    let selected: Vec<&FsEntry> = sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+        .collect();
+    if side != Side::Receiver {
+        let rules = rules(&cfg.keep_sender)?;
+        for fs in &selected {
+            let cursor = cursor_of(job, fs);
+            let mut protected = BTreeSet::new();
+            if let Some((_, g)) = cursor {
+                if let Some(s) = fs.snapshots().find(|s| s.guid == g) {
+                    protected.insert(s.short.clone());
+                }
+            }
+            let ctx = PruneContext {
+                now,
+                cursor_createtxg: cursor.map(|c| c.0),
+                sender_side: true,
+                protected,
+            };
+            let decisions = evaluate(&rules, &snap_infos(fs), &ctx);
+            let mut fr = decisions_report("sender", fs.name.as_str(), &decisions);
+            if !dry_run && !fr.destroyed.is_empty() {
+                destroy_sender(&zfs, &fs.name, &mut fr);
+            }
+            r.filesystems.push(fr);
+        }
+    }
+    if side != Side::Sender {
+        let rules = rules(&cfg.keep_receiver)?;
+        let mut conn = transport::connect(job)?;
+        let root = DatasetName::new(&conn.client().hello.root).map_err(|e| SurveyError {
+            error: ErrorReport::new("protocol", format!("invalid receiver root: {e}")),
+            connectivity: false,
+        })?;
+        let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
+        for w in &conn.client().list_with(true)?.filesystems {
+            let e = convert::from_wire(&root, w).map_err(|e| SurveyError {
+                error: ErrorReport::new("protocol", format!("invalid receiver listing: {e}")),
+                connectivity: false,
+            })?;
+            receiver.insert(e.name.clone(), e);
+        }
+        for fs in &selected {
+            let Ok(target) = root.child(fs.name.as_str()) else {
+                continue;
+            };
+            let Some(rfs) = receiver.get(&target) else { continue };
+            let mut protected = BTreeSet::new();
+            if let Some(newest) = rfs.newest_snapshot() {
+                protected.insert(newest.short.clone());
+            }
+            if let Some((_, g)) = cursor_of(job, fs) {
+                if let Some(s) = rfs.snapshots().find(|s| s.guid == g) {
+                    protected.insert(s.short.clone());
+                }
+            }
+            let ctx = PruneContext {
+                now,
+                cursor_createtxg: None,
+                sender_side: false,
+                protected,
+            };
+            let decisions = evaluate(&rules, &snap_infos(rfs), &ctx);
+            let mut fr = decisions_report("receiver", target.as_str(), &decisions);
+            if !dry_run && !fr.destroyed.is_empty() {
+                match conn.client().destroy(fs.name.as_str(), fr.destroyed.clone()) {
+                    Ok(reply) => {
+                        fr.held.extend(reply.held);
+                        fr.destroyed = reply.destroyed;
+                    }
+                    Err(e) if e.is_connectivity() => return Err(e.into()),
+                    Err(e) => fr.error = Some(ErrorReport::new(e.kind(), e.to_string())),
+                }
+            }
+            r.filesystems.push(fr);
+        }
+    }
+    Ok(())
+}
+
+/// Destroys in one call per filesystem; if a snapshot turned out held (a race with a run), retries one by one
+/// and reports the held ones.
+fn destroy_sender(zfs: &Zfs, fs: &DatasetName, fr: &mut FsPrune) {
+    let snaps: Vec<SnapshotName> = fr.destroyed.iter().filter_map(|s| fs.snapshot(s).ok()).collect();
+    match zfs.destroy_snapshots(&snaps) {
+        Ok(()) => {}
+        Err(e) if e.kind == ZfsErrorKind::Held => {
+            let mut destroyed = Vec::new();
+            for s in &snaps {
+                match zfs.destroy_snapshots(std::slice::from_ref(s)) {
+                    Ok(()) => destroyed.push(s.short().to_string()),
+                    Err(e) if e.kind == ZfsErrorKind::Held => fr.held.push(s.short().to_string()),
+                    Err(e) => {
+                        fr.error = Some(zfs_error(&e));
+                        break;
+                    }
+                }
+            }
+            fr.destroyed = destroyed;
+        }
+        Err(e) => {
+            fr.error = Some(zfs_error(&e));
+            fr.destroyed.clear();
+        }
+    }
+}
+
+/// The textfile of a prune run.
+pub fn textfile(r: &PruneReport) -> metrics::Textfile {
+    let mut t = metrics::Textfile::new();
+    let job = vec![("job", r.job.as_str())];
+    let ok = if r.exit_code() == exit::OK { 1.0 } else { 0.0 };
+    t.gauge(
+        "zreplrs_prune_last_run_success",
+        "1 if the last prune run exited 0, else 0.",
+        &[(job.clone(), ok)],
+    );
+    t.gauge(
+        "zreplrs_prune_last_run_timestamp_seconds",
+        "When the last prune run finished (unix seconds).",
+        &[(job.clone(), report::unix_now() as f64)],
+    );
+    t.gauge(
+        "zreplrs_prune_duration_seconds",
+        "Wall time of the last prune run.",
+        &[(job.clone(), r.duration_seconds)],
+    );
+    let mut per_side: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &r.filesystems {
+        *per_side.entry(f.side).or_default() += f.destroyed.len() as u64;
+    }
+    let samples: Vec<(Vec<(&str, &str)>, f64)> = per_side
+        .iter()
+        .map(|(side, n)| (vec![("job", r.job.as_str()), ("side", *side)], *n as f64))
+        .collect();
+    t.gauge(
+        "zreplrs_prune_destroyed_snapshots",
+        "Snapshots destroyed by the last prune run, per side.",
+        &samples,
+    );
+    metrics::build_info(&mut t);
+    t
+}
