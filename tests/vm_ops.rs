@@ -1,0 +1,266 @@
+//! VM scenarios of the day-to-day subcommands on real OpenZFS: snapshot (atomic per pool, hooks), prune
+//! (keep rules on both sides, replication still incremental afterwards), status, holds, migrate, test.
+
+mod vmlib;
+
+use vmlib::*;
+
+fn json_of(out: std::process::Output) -> (i32, serde_json::Value, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+fn run(sc: &Scenario, args: &[&str]) -> (i32, serde_json::Value, String) {
+    json_of(sc.command(args).output().unwrap())
+}
+
+fn names(fs: &str) -> Vec<String> {
+    snapshots(fs).into_iter().map(|s| s.0).collect()
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn snapshot_is_atomic_per_pool_and_runs_hooks() {
+    let sc = Scenario::new("snp");
+    let a = sc.src.ds("a");
+    let b = sc.src.ds("a/b");
+    let skip = sc.src.ds("a/tmp");
+    for fs in [&a, &b, &skip] {
+        create_fs(fs);
+    }
+    let envfile = sc.dir.path().join("post.env");
+    sc.configure(
+        &[(&format!("{a}<"), true), (&skip, false)],
+        &format!(
+            "[jobs.snapshot]\nprefix = \"auto_\"\npost_hook = [\"/bin/sh\", \"-c\", \"env | grep ^ZREPLRS_ > {}\"]\n",
+            envfile.display()
+        ),
+    );
+    let (code, v, err) = run(&sc, &["snapshot", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    let name = v["snapshot_name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("auto_") && name.len() == "auto_20060102_150405_000".len(), "{name}");
+    assert_eq!(v["snapshots_taken"], 2);
+    assert_eq!(names(&a), [name.clone()]);
+    assert_eq!(names(&b), [name.clone()]);
+    assert!(names(&skip).is_empty(), "excluded by the filter");
+    assert_eq!(prop(&format!("{a}@{name}"), "createtxg"), prop(&format!("{b}@{name}"), "createtxg"), "one transaction");
+    let env = std::fs::read_to_string(&envfile).unwrap();
+    assert!(env.contains(&format!("ZREPLRS_SNAPSHOT_NAME={name}")), "{env}");
+    assert!(env.contains(&format!("ZREPLRS_JOB={}", sc.job)) && env.contains("ZREPLRS_DRY_RUN=0"), "{env}");
+    assert!(env.contains(&format!("{a}@{name}")), "post hook sees what was taken: {env}");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn failing_or_slow_pre_hook_skips_the_snapshot() {
+    let sc = Scenario::new("phk");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    sc.configure(&[(&a, true)], "[jobs.snapshot]\npre_hook = [\"/bin/false\"]\n");
+    let (code, v, _) = run(&sc, &["snapshot", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["hooks"][0]["success"], false);
+    assert_eq!(v["pools"][0]["error"]["kind"], "pre_hook_failed");
+    assert!(names(&a).is_empty());
+    sc.configure(&[(&a, true)], "[jobs.snapshot]\npre_hook = [\"/bin/sleep\", \"60\"]\nhook_timeout = \"1s\"\n");
+    let (code, v, _) = run(&sc, &["snapshot", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["hooks"][0]["timed_out"], true, "{v:#}");
+    assert!(names(&a).is_empty());
+}
+
+const PRUNE_LAST_2: &str = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
+                            keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn prune_both_sides_then_replication_stays_incremental() {
+    let sc = Scenario::new("prn");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    sc.configure(&[(&a, true)], &format!("initial_replication = \"all\"\n{PRUNE_LAST_2}"));
+    for i in 1..=5 {
+        write_data(&a, &format!("f{i}"), i, 50_000);
+        snap(&a, &format!("s{i}"));
+    }
+    assert_eq!(sc.replicate(&[]).code, 0);
+    // s6 is taken but not replicated yet: not_replicated keeps it on the sender.
+    snap(&a, "s6");
+    let (code, v, err) = run(&sc, &["prune", "--job", &sc.job, "--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(names(&a).len(), 6, "dry run destroys nothing");
+    assert!(v["destroyed"].as_u64().unwrap() > 0);
+    let (code, v, err) = run(&sc, &["prune", "--job", &sc.job, "--format", "json", "--textfile-dir", sc.metrics_dir().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(names(&a), ["s5", "s6"], "last 2 (s5 is also the cursor's snapshot; s6 is not replicated)");
+    assert_eq!(names(&sc.target(&a)), ["s4", "s5"]);
+    let prom = std::fs::read_to_string(sc.metrics_dir().join(format!("zreplrs_prune_{}.prom", sc.job))).unwrap();
+    assert!(prom.contains("zreplrs_prune_destroyed_snapshots{"), "{prom}");
+    // Pruning again destroys nothing more.
+    let (_, v, _) = run(&sc, &["prune", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(v["destroyed"], 0, "{v:#}");
+    // Replication continues incrementally from s5.
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json["filesystems"][0]["steps"][0]["from"], format!("{a}@s5"));
+    sc.assert_converged(&a);
+    // Pruning the sender down to the cursor: the base survives as the cursor bookmark.
+    zfs(&["destroy", &format!("{a}@s5")]);
+    zfs(&["destroy", &format!("{a}@s6")]);
+    snap(&a, "s7");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0);
+    assert!(r.json["filesystems"][0]["steps"][0]["from"].as_str().unwrap().contains("#zrepl_CURSOR_G_"));
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn prune_reports_held_snapshots_without_failing() {
+    let sc = Scenario::new("phd");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    for i in 1..=4 {
+        snap(&a, &format!("s{i}"));
+    }
+    sc.configure(&[(&a, true)], "[jobs.prune]\nkeep_sender = [{ type = \"last_n\", count = 1 }]\nkeep_receiver = [{ type = \"last_n\", count = 1 }]\n");
+    zfs(&["hold", "admin_keep", &format!("{a}@s2")]);
+    let (code, v, err) = run(&sc, &["prune", "--job", &sc.job, "--side", "sender", "--format", "json"]);
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(names(&a), ["s2", "s4"]);
+    assert_eq!(v["filesystems"][0]["held"], serde_json::json!(["s2"]));
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn status_reports_lag_pending_resumable_and_conflicts() {
+    let sc = Scenario::new("sts");
+    let a = sc.src.ds("a");
+    let b = sc.src.ds("b");
+    create_fs(&a);
+    create_fs(&b);
+    snap(&a, "s1");
+    snap(&b, "s1");
+    sc.configure(&[(&a, true), (&b, true)], "");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    write_data(&a, "f", 1, 300_000);
+    snap(&a, "s2");
+    snap(&a, "s3");
+    zfs(&["snapshot", &format!("{}@rogue", sc.target(&b))]);
+    snap(&b, "s2");
+    let (src_before, dst_before) = (sc.src.state(), sc.dst.state());
+    let (code, v, err) = run(&sc, &["status", "--job", &sc.job, "--json"]);
+    assert_eq!(code, 1, "a conflict is exit 1: {err}\n{v:#}");
+    let fa = &v["filesystems"][0];
+    assert_eq!(fa["state"], "pending");
+    assert_eq!(fa["pending_snapshots"], 2);
+    assert!(fa["pending_bytes"].as_u64().unwrap() > 300_000, "{fa:#}");
+    assert_eq!(fa["pending_bytes_exact"], true);
+    assert_eq!(fa["newest_replicated"], format!("{a}@s1"));
+    assert!(fa["lag_seconds"].as_u64().is_some());
+    assert_eq!(fa["resumable"], false);
+    assert_eq!(v["filesystems"][1]["state"], "conflict");
+    assert_eq!(v["filesystems"][1]["conflict"]["kind"], "diverged");
+    assert_eq!((sc.src.state(), sc.dst.state()), (src_before, dst_before), "status changes nothing");
+    let table = sc.command(&["status", "--job", &sc.job]).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("FILESYSTEM") && text.contains("CONFLICT") && text.contains("pending"), "{text}");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn holds_list_and_release_stale() {
+    let sc = Scenario::new("hld");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    sc.configure(&[(&a, true)], "");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    // Leftovers of a crashed run: a step hold and an older cursor.
+    zfs(&["hold", &sc.step_tag(), &format!("{a}@s1")]);
+    snap(&a, "s2");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let g1 = guid(&format!("{a}@s1"));
+    zfs(&["bookmark", &format!("{a}@s1"), &format!("{a}#zrepl_CURSOR_G_{g1:016x}_J_{}", sc.job)]);
+    zfs(&["hold", &sc.step_tag(), &format!("{a}@s2")]);
+    let (code, v, err) = run(&sc, &["holds", "list", "--job", &sc.job, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let kinds: Vec<String> = v["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "cursor").count(), 2, "{v:#}");
+    assert_eq!(kinds.iter().filter(|k| *k == "step_hold").count(), 1, "{v:#}");
+    assert_eq!(kinds.iter().filter(|k| *k == "last_received_hold").count(), 1, "{v:#}");
+    let (code, v, _) = run(&sc, &["holds", "release-stale", "--job", &sc.job, "--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["released"].as_array().unwrap().len(), 2, "{v:#}");
+    assert_eq!(sc.cursors(&a).len(), 2, "dry run changes nothing");
+    let (code, _, err) = run(&sc, &["holds", "release-stale", "--job", &sc.job]);
+    assert_eq!(code, 0, "{err}");
+    sc.assert_converged(&a);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn migrate_v1_cursor_only_where_a_v2_cursor_exists() {
+    let sc = Scenario::new("mig");
+    let a = sc.src.ds("a");
+    let b = sc.src.ds("b");
+    create_fs(&a);
+    create_fs(&b);
+    snap(&a, "s1");
+    snap(&b, "s1");
+    sc.configure(&[(&a, true)], "");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    for fs in [&a, &b] {
+        zfs(&["bookmark", &format!("{fs}@s1"), &format!("{fs}#zrepl_replication_cursor")]);
+    }
+    sc.configure(&[(&a, true), (&b, true)], "");
+    let (code, v, _) = run(&sc, &["migrate", "replication-cursor:v1-v2", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert_eq!(bookmarks(&a).len(), 2, "dry run");
+    let actions: Vec<(String, String)> = v["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["filesystem"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(actions, [(a.clone(), "destroyed".to_string()), (b.clone(), "no_v2_cursor".to_string())]);
+    let (code, _, _) = run(&sc, &["migrate", "replication-cursor:v1-v2"]);
+    assert_eq!(code, 0);
+    assert!(!bookmarks(&a).iter().any(|(n, _)| n == "zrepl_replication_cursor"));
+    assert!(bookmarks(&b).iter().any(|(n, _)| n == "zrepl_replication_cursor"), "kept where no v2 cursor exists");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn test_filesystems_and_decode_resume_token() {
+    let sc = Scenario::new("tst");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    create_fs(&sc.src.ds("a/tmp"));
+    create_fs(&sc.src.ds("a/keep"));
+    sc.configure(&[(&format!("{a}<"), true), (&sc.src.ds("a/tmp"), false)], "");
+    let (code, v, _) = run(&sc, &["test", "filesystems", "--job", &sc.job]);
+    assert_eq!(code, 0);
+    let got: Vec<(String, bool)> = v["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["dataset"].as_str().unwrap().to_string(), e["included"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(got, [(a.clone(), true), (sc.src.ds("a/keep"), true), (sc.src.ds("a/tmp"), false)]);
+    write_data(&a, "f", 1, 3_000_000);
+    let g = snap(&a, "s1");
+    let target = sc.target(&a);
+    zfs(&["create", "-p", &sc.target(&sc.src.name)]);
+    let (ok, _) = send_recv(&["send", &format!("{a}@s1")], &["receive", "-s", "-u", &target], Some(1_000_000));
+    assert!(!ok);
+    let token = prop(&target, "receive_resume_token");
+    let (code, v, _) = run(&sc, &["test", "decode-resume-token", &token]);
+    assert_eq!(code, 0);
+    assert_eq!(v["toguid"], g.to_string());
+    assert_eq!(v["toname"], format!("{a}@s1"));
+    let out = sc.command(&["test", "decode-resume-token", "1-garbage"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
