@@ -129,13 +129,13 @@ fn check_host_key(
     }
 }
 
-fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError> {
+fn authenticate(sess: &Session, user: &str, identity_files: &[PathBuf]) -> Result<(), AgentError> {
     let mut tried = Vec::new();
-    for key in &job.ssh.identity_files {
-        match sess.userauth_pubkey_file(user, None, key.as_std_path(), None) {
+    for key in identity_files {
+        match sess.userauth_pubkey_file(user, None, key, None) {
             Ok(()) if sess.authenticated() => return Ok(()),
-            Ok(()) => tried.push(format!("{key}: not accepted")),
-            Err(e) => tried.push(format!("{key}: {}", e.message())),
+            Ok(()) => tried.push(format!("{}: not accepted", key.display())),
+            Err(e) => tried.push(format!("{}: {}", key.display(), e.message())),
         }
     }
     if std::env::var_os("SSH_AUTH_SOCK").is_some() {
@@ -144,7 +144,7 @@ fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError>
             Ok(()) => tried.push("ssh-agent: not accepted".into()),
             Err(e) => tried.push(format!("ssh-agent: {}", e.message())),
         }
-    } else if job.ssh.identity_files.is_empty() {
+    } else if identity_files.is_empty() {
         tried.push("no ssh.identity_files configured and no ssh-agent ($SSH_AUTH_SOCK unset)".into());
     }
     Err(AgentError::Protocol(format!(
@@ -153,13 +153,51 @@ fn authenticate(sess: &Session, user: &str, job: &Job) -> Result<(), AgentError>
     )))
 }
 
+/// How to reach an SSH server.
+#[derive(Debug, Clone)]
+pub struct SshParams {
+    pub user: String,
+    pub host: String,
+    pub port: u16,
+    pub identity_files: Vec<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    /// Cipher preference (libssh2 method list); `None`: AES-GCM first, then ChaCha20-Poly1305, then AES-CTR.
+    pub ciphers: Option<String>,
+}
+
+impl SshParams {
+    /// The parameters of a job's `ssh://` target.
+    pub fn for_job(job: &Job, user: Option<&str>, host: &str, port: u16) -> Self {
+        SshParams {
+            user: user.map(str::to_string).unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
+            host: host.to_string(),
+            port,
+            identity_files: job.ssh.identity_files.iter().map(|p| p.as_std_path().to_path_buf()).collect(),
+            known_hosts: job.ssh.known_hosts.as_ref().map(|p| p.as_std_path().to_path_buf()).unwrap_or_else(default_known_hosts),
+            accept_new_host_keys: job.ssh.accept_new_host_keys,
+            connect_timeout: job.connect_timeout,
+            stall_timeout: job.stall_timeout,
+            ciphers: None,
+        }
+    }
+}
+
 /// Connects, authenticates, starts the agent and greets it.
 pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<Connection, AgentError> {
-    let timeout = job.connect_timeout;
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| conn(format!("cannot resolve {host}: {e}")))?
-        .collect();
+    let params = SshParams::for_job(job, user, host, port);
+    let (reader, writer) = open_exec(&params, &remote_command(job))?;
+    let client = AgentClient::connect(Box::new(reader), Box::new(writer), job.connect_timeout.max(Duration::from_secs(60)))?;
+    Ok(Connection::new(client, None))
+}
+
+/// Opens one SSH connection and runs `command` on a session channel; returns the pipe ends to read its
+/// stdout and write its stdin. The connection lives until both directions are finished (or it fails).
+pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, std::io::PipeWriter), AgentError> {
+    let (host, port, timeout) = (p.host.as_str(), p.port, p.connect_timeout);
+    let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(|e| conn(format!("cannot resolve {host}: {e}")))?.collect();
     let mut last = None;
     let mut tcp = None;
     for a in &addrs {
@@ -171,50 +209,28 @@ pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<C
             Err(e) => last = Some(format!("{a}: {e}")),
         }
     }
-    let tcp = tcp.ok_or_else(|| {
-        conn(format!(
-            "cannot connect to {host}:{port}: {}",
-            last.unwrap_or_else(|| "no address".into())
-        ))
-    })?;
+    let tcp = tcp.ok_or_else(|| conn(format!("cannot connect to {host}:{port}: {}", last.unwrap_or_else(|| "no address".into()))))?;
     let _ = tcp.set_nodelay(true);
     let sock = tcp.try_clone().map_err(|e| conn(format!("socket: {e}")))?;
     let mut sess = Session::new().map_err(|e| conn(format!("ssh session: {e}")))?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
     // Prefer AES-GCM (hardware-accelerated) where both sides have it.
-    let _ = sess.method_pref(
-        ssh2::MethodType::CryptCs,
+    let ciphers = p.ciphers.as_deref().unwrap_or(
         "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr",
     );
-    let _ = sess.method_pref(
-        ssh2::MethodType::CryptSc,
-        "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr",
-    );
-    sess.handshake()
-        .map_err(|e| conn(format!("ssh handshake with {host}:{port}: {e}")))?;
-    let known_hosts = job
-        .ssh
-        .known_hosts
-        .as_ref()
-        .map(|p| p.as_std_path().to_path_buf())
-        .unwrap_or_else(default_known_hosts);
-    check_host_key(&sess, host, port, &known_hosts, job.ssh.accept_new_host_keys)?;
-    let user = match user {
-        Some(u) => u.to_string(),
-        None => std::env::var("USER").unwrap_or_else(|_| "root".into()),
-    };
-    authenticate(&sess, &user, job)?;
+    for dir in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
+        sess.method_pref(dir, ciphers).map_err(|e| conn(format!("cipher preference {ciphers:?}: {e}")))?;
+    }
+    sess.handshake().map_err(|e| conn(format!("ssh handshake with {host}:{port}: {e}")))?;
+    check_host_key(&sess, host, port, &p.known_hosts, p.accept_new_host_keys)?;
+    authenticate(&sess, &p.user, &p.identity_files)?;
     sess.set_keepalive(true, 10);
     let mut channel = sess.channel_session().map_err(|e| conn(format!("ssh channel: {e}")))?;
-    let command = remote_command(job);
-    channel
-        .exec(&command)
-        .map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
-
+    channel.exec(command).map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
     let (c2s_r, c2s_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
     let (s2c_r, s2c_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
-    let stall = job.stall_timeout;
+    let stall = p.stall_timeout;
     let label = format!("{host}:{port}");
     std::thread::Builder::new()
         .name("ssh-pump".into())
@@ -224,12 +240,7 @@ pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<C
             }
         })
         .map_err(|e| conn(format!("cannot start the ssh pump: {e}")))?;
-    let client = AgentClient::connect(
-        Box::new(s2c_r),
-        Box::new(c2s_w),
-        job.connect_timeout.max(Duration::from_secs(60)),
-    )?;
-    Ok(Connection::new(client, None))
+    Ok((s2c_r, c2s_w))
 }
 
 fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
