@@ -131,14 +131,16 @@ fn hold_is_batched_and_idempotent() {
 
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
-fn hold_on_a_missing_snapshot_fails_and_holds_nothing() {
+fn hold_on_a_missing_snapshot_fails_and_is_repeatable() {
     let p = Pool::new("hm");
     create_fs(&p.ds("a"));
     snap(&p.ds("a"), "s");
     let snaps = [sn(&format!("{}@s", p.ds("a"))), sn(&format!("{}@gone", p.ds("a")))];
     let e = Zfs::new().hold("t", &snaps).unwrap_err();
     assert_eq!(e.kind, ZfsErrorKind::DoesNotExist, "{e}");
-    assert!(holds(snaps[0].as_str()).is_empty(), "zfs hold is atomic");
+    // zfs hold is not atomic across snapshots: the existing one got the hold; repeating converges.
+    assert_eq!(holds(snaps[0].as_str()), ["t"]);
+    Zfs::new().hold("t", &snaps[..1]).unwrap();
 }
 
 #[test]

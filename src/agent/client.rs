@@ -242,7 +242,10 @@ impl AgentClient {
                     return Err(StreamError::Source(format!("reading zfs send output: {e}")));
                 }
             };
-            frame::write_data(&mut self.out, &buf[..n]).map_err(|e| StreamError::Agent(conn_err(e)))?;
+            // Flush every chunk: the receiver must have what zfs send produced even when the producer pauses.
+            frame::write_data(&mut self.out, &buf[..n])
+                .and_then(|_| self.out.flush())
+                .map_err(|e| StreamError::Agent(conn_err(e)))?;
             bytes += n as u64;
             on_bytes(bytes);
         }

@@ -133,7 +133,9 @@ pub fn classify(stderr: &str) -> ZfsErrorKind {
         ZfsErrorKind::PermissionDenied
     } else if has("out of space") || has("no space left") {
         ZfsErrorKind::NoSpace
-    } else if has("tag already exists") || has("already exists") {
+    } else if has("being held") {
+        ZfsErrorKind::Held
+    } else if has("tag already exists") || has("already exists") || has("bookmark exists") {
         ZfsErrorKind::AlreadyExists
     } else if has("dataset is busy") || has("pool or dataset is busy") || has("is busy") {
         ZfsErrorKind::Busy
@@ -170,6 +172,8 @@ mod tests {
             ("cannot create snapshot 'p/a@s': dataset already exists", ZfsErrorKind::AlreadyExists),
             ("cannot hold snapshot 'p/a@s': tag already exists on this dataset", ZfsErrorKind::AlreadyExists),
             ("cannot destroy snapshot p/a@s: dataset is busy", ZfsErrorKind::Busy),
+            ("cannot destroy snapshot p/a@s: it's being held. Run 'zfs holds -r p/a@s' to see holders.", ZfsErrorKind::Held),
+            ("cannot create bookmark 'p/a#c': bookmark exists", ZfsErrorKind::AlreadyExists),
             ("cannot release hold from snapshot 'p/a@s': no such tag on this dataset", ZfsErrorKind::NoSuchHold),
             (
                 "cannot receive new filesystem stream: destination p/b contains partially-complete state from \"zfs receive -s\".",

@@ -63,6 +63,25 @@ impl Zfs {
     }
 }
 
+impl Zfs {
+    /// Runs `zfs ARGS…` to completion and returns (success, stdout, stderr); only a failure to start is an
+    /// error. For commands whose output matters even when they fail.
+    pub fn run_output<S: AsRef<str>>(&self, args: &[S]) -> Result<(bool, String, String), ZfsError> {
+        let argv: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        let output = self
+            .command(&argv)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| ZfsError::spawn(&argv, &e))?;
+        Ok((
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    }
+}
+
 /// Renders an argv as the user would type it, for error messages.
 pub fn display_command<S: AsRef<str>>(args: &[S]) -> String {
     let mut s = String::from("zfs");

@@ -1,5 +1,6 @@
 //! Resume tokens: decoding `receive_resume_token` through `zfs send -nvt` into a typed struct.
 //!
+//! The contents are read even when `zfs send -nvt` fails because the token's snapshot no longer exists.
 //! A token comes from the receiver, which the sender must not trust blindly (a token can name any snapshot on
 //! the sender); the planner validates the decoded fields against what it would send without a token.
 
@@ -105,13 +106,13 @@ impl Zfs {
             });
         }
         let args: Vec<String> = vec!["send".into(), "-n".into(), "-v".into(), "-t".into(), token.into()];
-        let out = self.run(&args).map_err(|e| {
-            if e.kind == ZfsErrorKind::Other {
-                e.with_kind(ZfsErrorKind::InvalidResumeToken)
-            } else {
-                e
-            }
-        })?;
+        // zfs prints the token's contents before it looks the snapshot up, so a token whose snapshot is gone
+        // (a stale token) still decodes: the caller then finds its toguid missing on the sender.
+        let (ok, out, err) = self.run_output(&args)?;
+        if !ok && !out.contains("resume token contents") {
+            let e = ZfsError::from_stderr(&args, None, &err);
+            return Err(if e.kind == ZfsErrorKind::Other { e.with_kind(ZfsErrorKind::InvalidResumeToken) } else { e });
+        }
         parse_token_output(&args, &out)
     }
 }

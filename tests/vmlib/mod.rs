@@ -243,7 +243,10 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
             let mp = format!("mountpoint=/tmp/mnt/{fs}");
             zfs(&["set", &mp, fs]);
         }
-        zfs(&["mount", fs]);
+        // Setting the mountpoint may already have mounted it.
+        if prop(fs, "mounted") != "yes" {
+            zfs(&["mount", fs]);
+        }
     }
     let root = mountpoint(fs).join(".zfs/snapshot").join(short);
     let mut files = Vec::new();
