@@ -58,7 +58,7 @@ impl StepFailure {
 
     fn agent(e: AgentError, bytes: u64) -> Self {
         StepFailure {
-            connectivity: e.is_connectivity(),
+            connectivity: e.is_retriable(),
             error: ErrorReport::new(e.kind(), e.to_string()),
             bytes,
         }

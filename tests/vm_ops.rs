@@ -41,16 +41,29 @@ fn snapshot_is_atomic_per_pool_and_runs_hooks() {
     let (code, v, err) = run(&sc, &["snapshot", "--job", &sc.job, "--format", "json"]);
     assert_eq!(code, 0, "{err}\n{v:#}");
     let name = v["snapshot_name"].as_str().unwrap().to_string();
-    assert!(name.starts_with("auto_") && name.len() == "auto_20060102_150405_000".len(), "{name}");
+    assert!(
+        name.starts_with("auto_") && name.len() == "auto_20060102_150405_000".len(),
+        "{name}"
+    );
     assert_eq!(v["snapshots_taken"], 2);
     assert_eq!(names(&a), [name.clone()]);
     assert_eq!(names(&b), [name.clone()]);
     assert!(names(&skip).is_empty(), "excluded by the filter");
-    assert_eq!(prop(&format!("{a}@{name}"), "createtxg"), prop(&format!("{b}@{name}"), "createtxg"), "one transaction");
+    assert_eq!(
+        prop(&format!("{a}@{name}"), "createtxg"),
+        prop(&format!("{b}@{name}"), "createtxg"),
+        "one transaction"
+    );
     let env = std::fs::read_to_string(&envfile).unwrap();
     assert!(env.contains(&format!("ZREPLRS_SNAPSHOT_NAME={name}")), "{env}");
-    assert!(env.contains(&format!("ZREPLRS_JOB={}", sc.job)) && env.contains("ZREPLRS_DRY_RUN=0"), "{env}");
-    assert!(env.contains(&format!("{a}@{name}")), "post hook sees what was taken: {env}");
+    assert!(
+        env.contains(&format!("ZREPLRS_JOB={}", sc.job)) && env.contains("ZREPLRS_DRY_RUN=0"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("{a}@{name}")),
+        "post hook sees what was taken: {env}"
+    );
 }
 
 #[test]
@@ -65,14 +78,18 @@ fn failing_or_slow_pre_hook_skips_the_snapshot() {
     assert_eq!(v["hooks"][0]["success"], false);
     assert_eq!(v["pools"][0]["error"]["kind"], "pre_hook_failed");
     assert!(names(&a).is_empty());
-    sc.configure(&[(&a, true)], "[jobs.snapshot]\npre_hook = [\"/bin/sleep\", \"60\"]\nhook_timeout = \"1s\"\n");
+    sc.configure(
+        &[(&a, true)],
+        "[jobs.snapshot]\npre_hook = [\"/bin/sleep\", \"60\"]\nhook_timeout = \"1s\"\n",
+    );
     let (code, v, _) = run(&sc, &["snapshot", "--job", &sc.job, "--format", "json"]);
     assert_eq!(code, 1);
     assert_eq!(v["hooks"][0]["timed_out"], true, "{v:#}");
     assert!(names(&a).is_empty());
 }
 
-const PRUNE_LAST_2: &str = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
+const PRUNE_LAST_2: &str =
+    "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
                             keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
 
 #[test]
@@ -93,9 +110,24 @@ fn prune_both_sides_then_replication_stays_incremental() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(names(&a).len(), 6, "dry run destroys nothing");
     assert!(v["destroyed"].as_u64().unwrap() > 0);
-    let (code, v, err) = run(&sc, &["prune", "--job", &sc.job, "--format", "json", "--textfile-dir", sc.metrics_dir().to_str().unwrap()]);
+    let (code, v, err) = run(
+        &sc,
+        &[
+            "prune",
+            "--job",
+            &sc.job,
+            "--format",
+            "json",
+            "--textfile-dir",
+            sc.metrics_dir().to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{err}\n{v:#}");
-    assert_eq!(names(&a), ["s5", "s6"], "last 2 (s5 is also the cursor's snapshot; s6 is not replicated)");
+    assert_eq!(
+        names(&a),
+        ["s5", "s6"],
+        "last 2 (s5 is also the cursor's snapshot; s6 is not replicated)"
+    );
     assert_eq!(names(&sc.target(&a)), ["s4", "s5"]);
     let prom = std::fs::read_to_string(sc.metrics_dir().join(format!("zreplrs_prune_{}.prom", sc.job))).unwrap();
     assert!(prom.contains("zreplrs_prune_destroyed_snapshots{"), "{prom}");
@@ -113,7 +145,10 @@ fn prune_both_sides_then_replication_stays_incremental() {
     snap(&a, "s7");
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0);
-    assert!(r.json["filesystems"][0]["steps"][0]["from"].as_str().unwrap().contains("#zrepl_CURSOR_G_"));
+    assert!(r.json["filesystems"][0]["steps"][0]["from"]
+        .as_str()
+        .unwrap()
+        .contains("#zrepl_CURSOR_G_"));
 }
 
 #[test]
@@ -127,7 +162,10 @@ fn prune_reports_held_snapshots_without_failing() {
     }
     sc.configure(&[(&a, true)], "[jobs.prune]\nkeep_sender = [{ type = \"last_n\", count = 1 }]\nkeep_receiver = [{ type = \"last_n\", count = 1 }]\n");
     zfs(&["hold", "admin_keep", &format!("{a}@s2")]);
-    let (code, v, err) = run(&sc, &["prune", "--job", &sc.job, "--side", "sender", "--format", "json"]);
+    let (code, v, err) = run(
+        &sc,
+        &["prune", "--job", &sc.job, "--side", "sender", "--format", "json"],
+    );
     assert_eq!(code, 0, "{err}\n{v:#}");
     assert_eq!(names(&a), ["s2", "s4"]);
     assert_eq!(v["filesystems"][0]["held"], serde_json::json!(["s2"]));
@@ -163,10 +201,17 @@ fn status_reports_lag_pending_resumable_and_conflicts() {
     assert_eq!(fa["resumable"], false);
     assert_eq!(v["filesystems"][1]["state"], "conflict");
     assert_eq!(v["filesystems"][1]["conflict"]["kind"], "diverged");
-    assert_eq!((sc.src.state(), sc.dst.state()), (src_before, dst_before), "status changes nothing");
+    assert_eq!(
+        (sc.src.state(), sc.dst.state()),
+        (src_before, dst_before),
+        "status changes nothing"
+    );
     let table = sc.command(&["status", "--job", &sc.job]).output().unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("FILESYSTEM") && text.contains("CONFLICT") && text.contains("pending"), "{text}");
+    assert!(
+        text.contains("FILESYSTEM") && text.contains("CONFLICT") && text.contains("pending"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -183,11 +228,20 @@ fn holds_list_and_release_stale() {
     snap(&a, "s2");
     assert_eq!(sc.replicate(&[]).code, 0);
     let g1 = guid(&format!("{a}@s1"));
-    zfs(&["bookmark", &format!("{a}@s1"), &format!("{a}#zrepl_CURSOR_G_{g1:016x}_J_{}", sc.job)]);
+    zfs(&[
+        "bookmark",
+        &format!("{a}@s1"),
+        &format!("{a}#zrepl_CURSOR_G_{g1:016x}_J_{}", sc.job),
+    ]);
     zfs(&["hold", &sc.step_tag(), &format!("{a}@s2")]);
     let (code, v, err) = run(&sc, &["holds", "list", "--job", &sc.job, "--json"]);
     assert_eq!(code, 0, "{err}");
-    let kinds: Vec<String> = v["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "cursor").count(), 2, "{v:#}");
     assert_eq!(kinds.iter().filter(|k| *k == "step_hold").count(), 1, "{v:#}");
     assert_eq!(kinds.iter().filter(|k| *k == "last_received_hold").count(), 1, "{v:#}");
@@ -213,7 +267,11 @@ fn migrate_v1_cursor_only_where_a_v2_cursor_exists() {
     sc.configure(&[(&a, true)], "");
     assert_eq!(sc.replicate(&[]).code, 0);
     for fs in [&a, &b] {
-        zfs(&["bookmark", &format!("{fs}@s1"), &format!("{fs}#zrepl_replication_cursor")]);
+        zfs(&[
+            "bookmark",
+            &format!("{fs}@s1"),
+            &format!("{fs}#zrepl_replication_cursor"),
+        ]);
     }
     sc.configure(&[(&a, true), (&b, true)], "");
     let (code, v, _) = run(&sc, &["migrate", "replication-cursor:v1-v2", "--dry-run"]);
@@ -223,13 +281,27 @@ fn migrate_v1_cursor_only_where_a_v2_cursor_exists() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["filesystem"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["filesystem"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert_eq!(actions, [(a.clone(), "destroyed".to_string()), (b.clone(), "no_v2_cursor".to_string())]);
+    assert_eq!(
+        actions,
+        [
+            (a.clone(), "destroyed".to_string()),
+            (b.clone(), "no_v2_cursor".to_string())
+        ]
+    );
     let (code, _, _) = run(&sc, &["migrate", "replication-cursor:v1-v2"]);
     assert_eq!(code, 0);
     assert!(!bookmarks(&a).iter().any(|(n, _)| n == "zrepl_replication_cursor"));
-    assert!(bookmarks(&b).iter().any(|(n, _)| n == "zrepl_replication_cursor"), "kept where no v2 cursor exists");
+    assert!(
+        bookmarks(&b).iter().any(|(n, _)| n == "zrepl_replication_cursor"),
+        "kept where no v2 cursor exists"
+    );
 }
 
 #[test]
@@ -247,20 +319,39 @@ fn test_filesystems_and_decode_resume_token() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["dataset"].as_str().unwrap().to_string(), e["included"].as_bool().unwrap()))
+        .map(|e| {
+            (
+                e["dataset"].as_str().unwrap().to_string(),
+                e["included"].as_bool().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(got, [(a.clone(), true), (sc.src.ds("a/keep"), true), (sc.src.ds("a/tmp"), false)]);
+    assert_eq!(
+        got,
+        [
+            (a.clone(), true),
+            (sc.src.ds("a/keep"), true),
+            (sc.src.ds("a/tmp"), false)
+        ]
+    );
     write_data(&a, "f", 1, 3_000_000);
     let g = snap(&a, "s1");
     let target = sc.target(&a);
     zfs(&["create", "-p", &sc.target(&sc.src.name)]);
-    let (ok, _) = send_recv(&["send", &format!("{a}@s1")], &["receive", "-s", "-u", &target], Some(1_000_000));
+    let (ok, _) = send_recv(
+        &["send", &format!("{a}@s1")],
+        &["receive", "-s", "-u", &target],
+        Some(1_000_000),
+    );
     assert!(!ok);
     let token = prop(&target, "receive_resume_token");
     let (code, v, _) = run(&sc, &["test", "decode-resume-token", &token]);
     assert_eq!(code, 0);
     assert_eq!(v["toguid"], g.to_string());
     assert_eq!(v["toname"], format!("{a}@s1"));
-    let out = sc.command(&["test", "decode-resume-token", "1-garbage"]).output().unwrap();
+    let out = sc
+        .command(&["test", "decode-resume-token", "1-garbage"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

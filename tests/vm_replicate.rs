@@ -285,48 +285,43 @@ fn partial_receive(send_args: &[&str], target: &str, force: bool, limit: u64) {
     assert_ne!(prop(target, "receive_resume_token"), "-", "partial state on {target}");
 }
 
+/// Real ZFS can produce tokens whose `toname` or `rawok` disagree with the plan; a `fromguid` or `toguid`
+/// mismatch needs forged token bytes (ZFS checksums tokens) and is covered by the planner's unit tests.
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn forged_resume_tokens_are_refused_and_change_nothing() {
     let sc = Scenario::new("frg");
     let a = sc.src.ds("a");
     let b = sc.src.ds("b");
-    let c = sc.src.ds("c");
-    for fs in [&a, &b, &c] {
+    for fs in [&a, &b] {
         create_fs(fs);
         write_data(fs, "f", 6, 4_000_000);
         snap(fs, "s1");
     }
-    sc.configure(&[(&a, true), (&b, true), (&c, true)], "retries = 0");
+    sc.configure(&[(&b, true)], "retries = 0");
     ok(&sc.replicate(&[]));
-    for fs in [&a, &b, &c] {
-        write_data(fs, "g", 7, 4_000_000);
-        snap(fs, "s2");
-    }
-    // toname: the receiver's copy of a carries partial state of a stream of b.
-    partial_receive(
-        &["send", "-i", &format!("{b}@s1"), &format!("{b}@s2")],
-        &sc.target(&a),
-        false,
-        1_000_000,
-    );
-    // rawok: a raw stream where the job sends non-raw.
+    write_data(&b, "g", 7, 4_000_000);
+    snap(&b, "s2");
+    sc.configure(&[(&a, true), (&b, true)], "retries = 0");
+    // toname: the receiver's (new) copy of a carries partial state of a stream of b.
+    zfs(&["create", "-p", &sc.target(&sc.src.name)]);
+    partial_receive(&["send", &format!("{b}@s2")], &sc.target(&a), false, 1_000_000);
+    // rawok: a raw incremental stream where the job sends non-raw.
     partial_receive(
         &["send", "-w", "-i", &format!("{b}@s1"), &format!("{b}@s2")],
         &sc.target(&b),
         false,
         1_000_000,
     );
-    // fromguid: a full stream of c@s2 over the receiver's copy of c, whose base is s1.
-    partial_receive(&["send", &format!("{c}@s2")], &sc.target(&c), true, 1_000_000);
     let before_dst = sc.dst.state();
     let run = sc.replicate(&[]);
     assert_eq!(run.code, 1, "{:#}", run.json);
-    for (i, want) in [(0, "it sends"), (1, "raw"), (2, "fromguid")] {
+    for (i, want) in [(0, "it sends"), (1, "raw")] {
         let f = &run.json["filesystems"][i];
         assert_eq!(f["result"], "conflict", "{f:#}");
         assert_eq!(f["error"]["kind"], "resume_token_mismatch", "{f:#}");
         assert!(f["error"]["message"].as_str().unwrap().contains(want), "{f:#}");
+        assert_eq!(f["resumable"], true);
     }
     assert_eq!(sc.dst.state(), before_dst, "the receiver is unchanged");
 }

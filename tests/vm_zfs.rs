@@ -538,7 +538,9 @@ fn modified_destination_and_mismatched_source_are_classified() {
     );
     // Modify the receiver, then an incremental that would fit.
     zfs(&["set", &format!("mountpoint=/tmp/mnt/{target}"), &target]);
-    zfs(&["mount", &target]);
+    if prop(&target, "mounted") != "yes" {
+        zfs(&["mount", &target]);
+    }
     write_data(&target, "oops", 9, 1000);
     let (ok, err) = send_recv(
         &[

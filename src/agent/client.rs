@@ -34,6 +34,17 @@ impl AgentError {
         matches!(self, AgentError::Connection(_))
     }
 
+    /// Whether a new attempt (reconnect, re-plan) may succeed: connectivity problems, and a receive that
+    /// met the previous, interrupted session's receive still running (busy) or its resumable state, which the
+    /// next plan will resume from.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            AgentError::Connection(_) => true,
+            AgentError::Remote { kind, .. } => kind == "zfs_busy" || kind == "zfs_resumable_state_present",
+            _ => false,
+        }
+    }
+
     /// A stable snake_case kind for reports.
     pub fn kind(&self) -> String {
         match self {

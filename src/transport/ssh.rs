@@ -172,11 +172,23 @@ impl SshParams {
     /// The parameters of a job's `ssh://` target.
     pub fn for_job(job: &Job, user: Option<&str>, host: &str, port: u16) -> Self {
         SshParams {
-            user: user.map(str::to_string).unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
+            user: user
+                .map(str::to_string)
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into())),
             host: host.to_string(),
             port,
-            identity_files: job.ssh.identity_files.iter().map(|p| p.as_std_path().to_path_buf()).collect(),
-            known_hosts: job.ssh.known_hosts.as_ref().map(|p| p.as_std_path().to_path_buf()).unwrap_or_else(default_known_hosts),
+            identity_files: job
+                .ssh
+                .identity_files
+                .iter()
+                .map(|p| p.as_std_path().to_path_buf())
+                .collect(),
+            known_hosts: job
+                .ssh
+                .known_hosts
+                .as_ref()
+                .map(|p| p.as_std_path().to_path_buf())
+                .unwrap_or_else(default_known_hosts),
             accept_new_host_keys: job.ssh.accept_new_host_keys,
             connect_timeout: job.connect_timeout,
             stall_timeout: job.stall_timeout,
@@ -189,7 +201,11 @@ impl SshParams {
 pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<Connection, AgentError> {
     let params = SshParams::for_job(job, user, host, port);
     let (reader, writer) = open_exec(&params, &remote_command(job))?;
-    let client = AgentClient::connect(Box::new(reader), Box::new(writer), job.connect_timeout.max(Duration::from_secs(60)))?;
+    let client = AgentClient::connect(
+        Box::new(reader),
+        Box::new(writer),
+        job.connect_timeout.max(Duration::from_secs(60)),
+    )?;
     Ok(Connection::new(client, None))
 }
 
@@ -197,7 +213,10 @@ pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<C
 /// stdout and write its stdin. The connection lives until both directions are finished (or it fails).
 pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, std::io::PipeWriter), AgentError> {
     let (host, port, timeout) = (p.host.as_str(), p.port, p.connect_timeout);
-    let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(|e| conn(format!("cannot resolve {host}: {e}")))?.collect();
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| conn(format!("cannot resolve {host}: {e}")))?
+        .collect();
     let mut last = None;
     let mut tcp = None;
     for a in &addrs {
@@ -209,25 +228,35 @@ pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, s
             Err(e) => last = Some(format!("{a}: {e}")),
         }
     }
-    let tcp = tcp.ok_or_else(|| conn(format!("cannot connect to {host}:{port}: {}", last.unwrap_or_else(|| "no address".into()))))?;
+    let tcp = tcp.ok_or_else(|| {
+        conn(format!(
+            "cannot connect to {host}:{port}: {}",
+            last.unwrap_or_else(|| "no address".into())
+        ))
+    })?;
     let _ = tcp.set_nodelay(true);
     let sock = tcp.try_clone().map_err(|e| conn(format!("socket: {e}")))?;
     let mut sess = Session::new().map_err(|e| conn(format!("ssh session: {e}")))?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
     // Prefer AES-GCM (hardware-accelerated) where both sides have it.
-    let ciphers = p.ciphers.as_deref().unwrap_or(
-        "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr",
-    );
+    let ciphers = p
+        .ciphers
+        .as_deref()
+        .unwrap_or("aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr");
     for dir in [ssh2::MethodType::CryptCs, ssh2::MethodType::CryptSc] {
-        sess.method_pref(dir, ciphers).map_err(|e| conn(format!("cipher preference {ciphers:?}: {e}")))?;
+        sess.method_pref(dir, ciphers)
+            .map_err(|e| conn(format!("cipher preference {ciphers:?}: {e}")))?;
     }
-    sess.handshake().map_err(|e| conn(format!("ssh handshake with {host}:{port}: {e}")))?;
+    sess.handshake()
+        .map_err(|e| conn(format!("ssh handshake with {host}:{port}: {e}")))?;
     check_host_key(&sess, host, port, &p.known_hosts, p.accept_new_host_keys)?;
     authenticate(&sess, &p.user, &p.identity_files)?;
     sess.set_keepalive(true, 10);
     let mut channel = sess.channel_session().map_err(|e| conn(format!("ssh channel: {e}")))?;
-    channel.exec(command).map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
+    channel
+        .exec(command)
+        .map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
     let (c2s_r, c2s_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
     let (s2c_r, s2c_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
     let stall = p.stall_timeout;

@@ -31,9 +31,23 @@ impl Default for Zfs {
 }
 
 impl Zfs {
-    /// The `zfs` found on `PATH`, or `$ZREPLRS_ZFS` when set.
+    /// `$ZREPLRS_ZFS` when set, else `zfs` from `PATH`, else `/usr/sbin/zfs` or `/sbin/zfs` (cron jobs and
+    /// SSH sessions of unprivileged users often have no sbin directory on their `PATH`).
     pub fn new() -> Self {
-        let program = std::env::var_os("ZREPLRS_ZFS").unwrap_or_else(|| OsString::from("zfs"));
+        if let Some(p) = std::env::var_os("ZREPLRS_ZFS") {
+            return Zfs { program: p };
+        }
+        let on_path = std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|d| d.join("zfs").is_file()))
+            .unwrap_or(false);
+        let program = if on_path {
+            OsString::from("zfs")
+        } else {
+            ["/usr/sbin/zfs", "/sbin/zfs"]
+                .iter()
+                .find(|p| std::path::Path::new(p).is_file())
+                .map_or_else(|| OsString::from("zfs"), OsString::from)
+        };
         Zfs { program }
     }
 

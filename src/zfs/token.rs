@@ -111,7 +111,11 @@ impl Zfs {
         let (ok, out, err) = self.run_output(&args)?;
         if !ok && !out.contains("resume token contents") {
             let e = ZfsError::from_stderr(&args, None, &err);
-            return Err(if e.kind == ZfsErrorKind::Other { e.with_kind(ZfsErrorKind::InvalidResumeToken) } else { e });
+            return Err(if e.kind == ZfsErrorKind::Other {
+                e.with_kind(ZfsErrorKind::InvalidResumeToken)
+            } else {
+                e
+            });
         }
         parse_token_output(&args, &out)
     }

@@ -384,16 +384,20 @@ impl Scenario {
 
     /// Writes the config: one job replicating `filesystems` (filter rules) with extra job-level TOML.
     pub fn configure(&self, filesystems: &[(&str, bool)], extra: &str) {
+        self.configure_target(&format!("local:{}", self.root()), filesystems, extra);
+    }
+
+    /// Like [`Scenario::configure`] with another target (`extra` may end with tables such as `[jobs.ssh]`).
+    pub fn configure_target(&self, target: &str, filesystems: &[(&str, bool)], extra: &str) {
         let mut rules = String::new();
         for (k, v) in filesystems {
             rules.push_str(&format!("\"{k}\" = {v}\n"));
         }
         let text = format!(
-            "[global]\nlock_dir = \"{locks}\"\n\n[[jobs]]\nname = \"{job}\"\ntarget = \"local:{root}\"\n{extra}\n\
+            "[global]\nlock_dir = \"{locks}\"\n\n[[jobs]]\nname = \"{job}\"\ntarget = \"{target}\"\n{extra}\n\
              [jobs.filesystems]\n{rules}",
             locks = self.dir.path().join("locks").display(),
             job = self.job,
-            root = self.root(),
         );
         std::fs::write(self.config_path(), text).unwrap();
     }
@@ -574,4 +578,86 @@ pub fn bytes_read(pid: i32) -> u64 {
                 .find_map(|l| l.strip_prefix("rchar: ").and_then(|v| v.trim().parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The receiving "host" of SSH tests: network namespace `zrdst` behind a veth pair (`zv0` here, `zv1` there),
+/// sshd listening on [`SSH_ADDR`]. Set up once per guest; every test authorizes its own key.
+pub const SSH_ADDR: &str = "10.77.0.2";
+pub const SSH_DIR: &str = "/tmp/zr-ssh";
+static SSH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static KEY_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn sh(cmd: &str) -> String {
+    try_cmd("/bin/sh", &["-c", cmd]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Makes sure the SSH host is up (idempotent).
+pub fn ssh_host() {
+    let _g = SSH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if Path::new(&format!("{SSH_DIR}/sshd.pid")).exists() {
+        return;
+    }
+    std::fs::create_dir_all(SSH_DIR).unwrap();
+    sh(
+        "ip netns add zrdst && ip link add zv0 type veth peer name zv1 && ip link set zv1 netns zrdst \
+        && ip addr add 10.77.0.1/24 dev zv0 && ip link set zv0 up \
+        && ip netns exec zrdst ip addr add 10.77.0.2/24 dev zv1 && ip netns exec zrdst ip link set zv1 up \
+        && ip netns exec zrdst ip link set lo up",
+    );
+    sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {SSH_DIR}/host_ed25519"));
+    std::fs::write(
+        format!("{SSH_DIR}/sshd_config"),
+        format!(
+            "Port 22\nListenAddress {SSH_ADDR}\nHostKey {SSH_DIR}/host_ed25519\nAuthorizedKeysFile {SSH_DIR}/authorized_keys.%u\n\
+             PidFile {SSH_DIR}/sshd.pid\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+             ClientAliveInterval 2\nClientAliveCountMax 2\nMaxStartups 100\nLogLevel VERBOSE\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    sh(&format!(
+        "ip netns exec zrdst /usr/sbin/sshd -f {SSH_DIR}/sshd_config -E {SSH_DIR}/sshd.log"
+    ));
+    wait_for("sshd to listen", 120, || {
+        std::net::TcpStream::connect((SSH_ADDR, 22)).is_ok()
+    });
+}
+
+/// The known_hosts line of the SSH host.
+pub fn ssh_known_hosts_line() -> String {
+    let pubkey = std::fs::read_to_string(format!("{SSH_DIR}/host_ed25519.pub")).unwrap();
+    let mut parts = pubkey.split_whitespace();
+    format!("{SSH_ADDR} {} {}\n", parts.next().unwrap(), parts.next().unwrap())
+}
+
+/// Creates a key for `user` whose authorized_keys entry forces `command` (`restrict`ed); returns the
+/// private key path.
+pub fn ssh_authorize(user: &str, command: &str) -> PathBuf {
+    let _g = SSH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let n = KEY_COUNTER.fetch_add(1, Ordering::SeqCst);
+    let key = PathBuf::from(format!("{SSH_DIR}/key-{}-{n}", std::process::id()));
+    sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", key.display()));
+    let pubkey = std::fs::read_to_string(key.with_extension("pub"))
+        .unwrap_or_else(|_| std::fs::read_to_string(format!("{}.pub", key.display())).unwrap());
+    let line = format!("command=\"{command}\",restrict {}", pubkey.trim());
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{SSH_DIR}/authorized_keys.{user}"))
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+    key
+}
+
+/// Brings the sender's side of the link up or down.
+pub fn ssh_link(up: bool) {
+    sh(&format!("ip link set zv0 {}", if up { "up" } else { "down" }));
+}
+
+/// Limits the sender → receiver rate (netem), or removes the limit with `None`.
+pub fn ssh_rate(rate: Option<&str>) {
+    match rate {
+        Some(r) => sh(&format!("tc qdisc replace dev zv0 root netem rate {r}")),
+        None => sh("tc qdisc del dev zv0 root 2>/dev/null || true"),
+    };
 }

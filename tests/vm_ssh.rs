@@ -1,0 +1,380 @@
+//! VM scenarios of the SSH transport: sshd runs in network namespace `zrdst` (the receiving "host"), the
+//! sender in the root namespace, one veth link between them. Link cuts, killed sshd sessions, host key
+//! checks, a confined agent, an unprivileged receiving user and a fault campaign, all on real OpenZFS.
+//! The tests of this file run one at a time (they share sshd and the link).
+
+mod vmlib;
+
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use vmlib::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes an SSH job for `sc` whose key forces the agent onto `sc.root()`; returns the key path.
+fn configure_ssh(
+    sc: &Scenario,
+    user: &str,
+    filesystems: &[(&str, bool)],
+    extra: &str,
+    known_hosts: &str,
+) -> std::path::PathBuf {
+    ssh_host();
+    let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.root());
+    let key = ssh_authorize(user, &agent);
+    let kh = sc.dir.path().join("known_hosts");
+    std::fs::write(&kh, known_hosts).unwrap();
+    let ssh = format!(
+        "{extra}\n[jobs.ssh]\nidentity_files = [\"{}\"]\nknown_hosts = \"{}\"\n",
+        key.display(),
+        kh.display()
+    );
+    sc.configure_target(&format!("ssh://{user}@{SSH_ADDR}/{}", sc.root()), filesystems, &ssh);
+    key
+}
+
+const FAST_RETRY: &str = "retries = 8\nretry_timeout = \"10m\"\nstall_timeout = \"4s\"\nconnect_timeout = \"4s\"";
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn full_and_incremental_over_ssh() {
+    let _s = serial();
+    let sc = Scenario::new("sfi");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "f", 1, 2_000_000);
+    snap(&a, "s1");
+    configure_ssh(&sc, "root", &[(&a, true)], "", &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    write_data(&a, "g", 2, 1_000_000);
+    snap(&a, "s2");
+    snap(&a, "s3");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json["filesystems"][0]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(r.json["attempts"].as_array().unwrap().len(), 1);
+    sc.assert_converged(&a);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn unknown_or_changed_host_keys_are_refused() {
+    let _s = serial();
+    let sc = Scenario::new("shk");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    configure_ssh(&sc, "root", &[(&a, true)], "retries = 0", "");
+    let before = sc.dst.state();
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 3, "{:#}", r.json);
+    let msg = r.json["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("unknown host key") && msg.contains("SHA256:") && msg.contains("ssh-keyscan"),
+        "{msg}"
+    );
+    // A different key recorded for the host: refused as changed.
+    let other =
+        format!("{SSH_ADDR} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n");
+    configure_ssh(&sc, "root", &[(&a, true)], "retries = 0", &other);
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HOST KEY CHANGED"),
+        "{:#}",
+        r.json
+    );
+    assert_eq!(sc.dst.state(), before, "nothing reached the receiver");
+    // Trust on first use only when asked.
+    let key = configure_ssh(&sc, "root", &[(&a, true)], "retries = 0", "");
+    let cfg = std::fs::read_to_string(sc.config_path())
+        .unwrap()
+        .replace("[jobs.ssh]\n", "[jobs.ssh]\naccept_new_host_keys = true\n");
+    std::fs::write(sc.config_path(), cfg).unwrap();
+    let _ = key;
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let recorded = std::fs::read_to_string(sc.dir.path().join("known_hosts")).unwrap();
+    assert!(recorded.contains("ssh-ed25519"), "{recorded}");
+    sc.assert_converged(&a);
+}
+
+/// Waits until a `zfs receive` into `target` has read at least `bytes`.
+fn wait_received(target: &str, bytes: u64) {
+    let needle = format!("receive -s -u {target}");
+    wait_for(&format!("zfs receive into {target} to read {bytes} bytes"), 600, || {
+        pids_matching(&needle).iter().any(|p| bytes_read(*p) >= bytes)
+    });
+}
+
+fn wait_no_receive(target: &str) {
+    let needle = format!("receive -s -u {target}");
+    wait_for(&format!("the receive into {target} to end"), 600, || {
+        pids_matching(&needle).is_empty()
+    });
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn link_cut_mid_transfer_the_same_run_reconnects_and_resumes() {
+    let _s = serial();
+    let sc = Scenario::new("scut");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "big", 3, 24_000_000);
+    snap(&a, "s1");
+    configure_ssh(&sc, "root", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
+    ssh_rate(Some("40mbit"));
+    let child = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = sc.target(&a);
+    wait_received(&target, 4_000_000);
+    ssh_link(false);
+    // sshd notices the dead client (ClientAlive) and ends the session; the receive keeps its state.
+    wait_no_receive(&target);
+    ssh_link(true);
+    ssh_rate(None);
+    let r = run_result(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let attempts = r.json["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{:#}", r.json);
+    assert_eq!(attempts[0]["outcome"], "connectivity_error");
+    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["resumed"] == true),
+        "resumed from the token: {:#}",
+        r.json
+    );
+    sc.assert_converged(&a);
+}
+
+/// PIDs of sshd session processes (the privilege-separated child serving one connection).
+fn sshd_sessions(user: &str) -> Vec<i32> {
+    pids_matching(&format!("sshd: {user}@notty"))
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn killed_sshd_session_mid_transfer_resumes() {
+    let _s = serial();
+    let sc = Scenario::new("skil");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "big", 4, 16_000_000);
+    snap(&a, "s1");
+    configure_ssh(&sc, "root", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
+    ssh_rate(Some("40mbit"));
+    let child = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = sc.target(&a);
+    wait_received(&target, 3_000_000);
+    for pid in sshd_sessions("root") {
+        let _ = try_cmd("kill", &["-9", &pid.to_string()]);
+    }
+    let r = run_result(child.wait_with_output().unwrap());
+    ssh_rate(None);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    assert!(r.json["attempts"].as_array().unwrap().len() >= 2, "{:#}", r.json);
+    sc.assert_converged(&a);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn agent_refuses_requests_outside_its_root_and_nothing_changes() {
+    use std::io::Write;
+    use zreplrs::agent::frame;
+    use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+    let _s = serial();
+    let sc = Scenario::new("shos");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    zfs(&["create", &sc.dst.ds("other")]);
+    zfs(&["snapshot", &format!("{}@keep", sc.dst.ds("other"))]);
+    let before = sc.dst.state();
+    let mut input = Vec::new();
+    let msg = |body: Body, v: &mut Vec<u8>| frame::write_message(v, &Envelope::new(body)).unwrap();
+    msg(
+        proto::Hello {
+            protocol_version: proto::PROTOCOL_VERSION,
+            software_version: "t".into(),
+        }
+        .into(),
+        &mut input,
+    );
+    for fs in [
+        "../other",
+        "..",
+        "a/../../other",
+        "a@x",
+        "a#x",
+        "a%x",
+        "a\u{1}",
+        "a\0b",
+        " /x",
+    ] {
+        msg(proto::AbortResumeRequest { fs: fs.into() }.into(), &mut input);
+        msg(
+            proto::DestroyRequest {
+                fs: fs.into(),
+                snapshots: vec!["keep".into()],
+            }
+            .into(),
+            &mut input,
+        );
+    }
+    msg(
+        proto::DestroyRequest {
+            fs: "p".into(),
+            snapshots: vec!["../x".into(), "a@b".into()],
+        }
+        .into(),
+        &mut input,
+    );
+    msg(
+        proto::ReceiveRequest {
+            fs: "../other".into(),
+            to_short: "x".into(),
+            to_guid: 1,
+            job_id: "j".into(),
+            ..Default::default()
+        }
+        .into(),
+        &mut input,
+    );
+    frame::write_data(&mut input, &[0u8; 1000]).unwrap();
+    frame::write_end(&mut input, false).unwrap();
+    msg(
+        proto::ReleaseLastReceivedRequest {
+            fs: "..".into(),
+            snapshots: vec!["keep".into()],
+            job_id: "j".into(),
+        }
+        .into(),
+        &mut input,
+    );
+    msg(proto::ListRequest::default().into(), &mut input);
+    let mut agent = std::process::Command::new(zreplrs_bin())
+        .args(["recv-agent", "--root-fs", &sc.root()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    agent.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = agent.wait_with_output().unwrap();
+    let mut r = &out.stdout[..];
+    let mut replies = Vec::new();
+    while let Ok(Some(env)) = frame::read_message(&mut r) {
+        replies.push(env);
+    }
+    assert_eq!(replies.len(), 1 + 18 + 1 + 1 + 1 + 1, "{replies:?}");
+    for rep in &replies[1..replies.len() - 1] {
+        match &rep.body {
+            Some(Body::Error(e)) => assert!(e.kind == "invalid_name" || e.kind == "outside_root", "{e:?}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(
+        matches!(replies.last().unwrap().body, Some(Body::ListReply(_))),
+        "still serving"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(sc.dst.state(), before, "the receiver pool is unchanged");
+}
+
+/// The `zfs allow` permissions the receiving user needs (documented in README).
+const ALLOW: &str = "create,destroy,hold,mount,receive,release,userprop,canmount";
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn unprivileged_receiver_with_delegated_permissions_replicates() {
+    let _s = serial();
+    let sc = Scenario::new("sunp");
+    let a = sc.src.ds("a/b");
+    create_fs(&a);
+    write_data(&a, "f", 5, 500_000);
+    snap(&a, "s1");
+    let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "zrecv"]);
+    try_cmd("id", &["zrecv"]).expect("user zrecv exists");
+    // Without udev, /dev/zfs keeps the kernel's default mode; Debian's udev rule makes it 0666.
+    try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
+    zfs(&["allow", "-u", "zrecv", ALLOW, &sc.root()]);
+    configure_ssh(&sc, "zrecv", &[(&format!("{a}<"), true)], "", &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    snap(&a, "s2");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    assert_eq!(prop(&sc.target(&sc.src.ds("a")), "zrepl:placeholder"), "on");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn fault_campaign_transfers_cut_at_random_offsets_all_converge() {
+    let _s = serial();
+    let sc = Scenario::new("sfc");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "base", 6, 100_000);
+    snap(&a, "s0");
+    configure_ssh(&sc, "root", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let target = sc.target(&a);
+    let mut rng: u64 = 0x5eed_1234_abcd_0001;
+    let n = 20;
+    let mut report = Vec::new();
+    ssh_rate(Some("20mbit"));
+    for i in 1..=n {
+        write_data(&a, &format!("f{i}"), 100 + i, 3_000_000);
+        snap(&a, &format!("s{i}"));
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let offset = 64_000 + rng % 2_800_000;
+        let child = sc
+            .command(&["replicate", "--job", &sc.job, "--format", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_received(&target, offset);
+        for pid in sshd_sessions("root") {
+            let _ = try_cmd("kill", &["-9", &pid.to_string()]);
+        }
+        let r = run_result(child.wait_with_output().unwrap());
+        assert_eq!(r.code, 0, "transfer {i} cut at {offset}: {}\n{:#}", r.stderr, r.json);
+        let attempts = r.json["attempts"].as_array().unwrap().len();
+        let resumed = r.json["filesystems"][0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["resumed"] == true);
+        report.push(format!(
+            "transfer {i}: cut at {offset} bytes, {attempts} attempts, resumed {resumed}"
+        ));
+        sc.assert_converged(&a);
+    }
+    ssh_rate(None);
+    println!("fault campaign, {n} transfers:\n{}", report.join("\n"));
+    assert_eq!(report.len(), n as usize);
+}
