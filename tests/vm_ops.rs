@@ -46,8 +46,8 @@ fn snapshot_is_atomic_per_pool_and_runs_hooks() {
         "{name}"
     );
     assert_eq!(v["snapshots_taken"], 2);
-    assert_eq!(names(&a), [name.clone()]);
-    assert_eq!(names(&b), [name.clone()]);
+    assert_eq!(names(&a), [name.as_str()]);
+    assert_eq!(names(&b), [name.as_str()]);
     assert!(names(&skip).is_empty(), "excluded by the filter");
     assert_eq!(
         prop(&format!("{a}@{name}"), "createtxg"),
