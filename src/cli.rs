@@ -555,7 +555,11 @@ fn run(cli: Cli) -> u8 {
                 }
                 Err(e) => {
                     eprintln!("zreplrs: {e}");
-                    exit::LOCKED
+                    if matches!(e, crate::lock::LockError::Held { .. }) {
+                        exit::LOCKED
+                    } else {
+                        exit::RUN_FAILED
+                    }
                 }
             }
         }

@@ -293,37 +293,56 @@ fn forged_resume_tokens_are_refused_and_change_nothing() {
     let sc = Scenario::new("frg");
     let a = sc.src.ds("a");
     let b = sc.src.ds("b");
-    for fs in [&a, &b] {
-        create_fs(fs);
+    let e = sc.src.ds("e");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    create_fs(&a);
+    create_fs(&b);
+    create_fs_with(
+        &e,
+        &[
+            "encryption=on",
+            "keyformat=passphrase",
+            &format!("keylocation=file://{}", key.display()),
+        ],
+    );
+    for fs in [&a, &b, &e] {
         write_data(fs, "f", 6, 4_000_000);
         snap(fs, "s1");
     }
-    sc.configure(&[(&b, true)], "retries = 0");
-    ok(&sc.replicate(&[]));
-    write_data(&b, "g", 7, 4_000_000);
-    snap(&b, "s2");
-    sc.configure(&[(&a, true), (&b, true)], "retries = 0");
-    // toname: the receiver's (new) copy of a carries partial state of a stream of b.
+    sc.configure(&[(&a, true), (&b, true), (&e, true)], "retries = 0");
     zfs(&["create", "-p", &sc.target(&sc.src.name)]);
-    partial_receive(&["send", &format!("{b}@s2")], &sc.target(&a), false, 1_000_000);
-    // rawok: a raw incremental stream where the job sends non-raw.
-    partial_receive(
-        &["send", "-w", "-i", &format!("{b}@s1"), &format!("{b}@s2")],
-        &sc.target(&b),
-        false,
-        1_000_000,
-    );
+    // toname: the receiver's (new) copy of a carries partial state of a stream of b.
+    partial_receive(&["send", &format!("{b}@s1")], &sc.target(&a), false, 1_000_000);
+    // rawok: a raw stream of the encrypted e, where the job sends non-raw (raw only matters when encrypted).
+    partial_receive(&["send", "-w", &format!("{e}@s1")], &sc.target(&e), false, 1_000_000);
     let before_dst = sc.dst.state();
     let run = sc.replicate(&[]);
     assert_eq!(run.code, 1, "{:#}", run.json);
-    for (i, want) in [(0, "it sends"), (1, "raw")] {
+    for (i, want) in [(0, "it sends"), (2, "raw")] {
         let f = &run.json["filesystems"][i];
         assert_eq!(f["result"], "conflict", "{f:#}");
         assert_eq!(f["error"]["kind"], "resume_token_mismatch", "{f:#}");
         assert!(f["error"]["message"].as_str().unwrap().contains(want), "{f:#}");
         assert_eq!(f["resumable"], true);
     }
-    assert_eq!(sc.dst.state(), before_dst, "the receiver is unchanged");
+    assert_eq!(
+        run.json["filesystems"][1]["result"], "ok",
+        "an unrelated filesystem still replicates"
+    );
+    let after: Vec<String> = sc
+        .dst
+        .state()
+        .lines()
+        .filter(|l| !l.contains(&format!("{}/b", sc.target(&sc.src.name))))
+        .map(String::from)
+        .collect();
+    let before: Vec<String> = before_dst
+        .lines()
+        .filter(|l| !l.contains(&format!("{}/b", sc.target(&sc.src.name))))
+        .map(String::from)
+        .collect();
+    assert_eq!(after, before, "the refused filesystems' receiver state is unchanged");
 }
 
 #[test]

@@ -63,6 +63,8 @@ impl Textfile {
         let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
         let result = (|| {
             let mut f = std::fs::File::create(&tmp)?;
+            // Readable by node_exporter (another user) whatever the umask.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
             f.write_all(self.body.as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &path)

@@ -466,15 +466,16 @@ impl Scenario {
             "the cursor is on the newest replicated snapshot"
         );
         let step = self.step_tag();
+        let own = |name: &String, ds: &str| name.starts_with(&format!("{ds}@"));
         let leaked: Vec<_> = all_holds(fs)
             .into_iter()
-            .filter(|(_, tags)| tags.contains(&step))
+            .filter(|(n, tags)| own(n, fs) && tags.contains(&step))
             .collect();
         assert!(leaked.is_empty(), "no step holds remain on the sender: {leaked:?}");
         let lr = self.last_received_tag();
         let lr_holds: Vec<String> = all_holds(&target)
             .into_iter()
-            .filter(|(_, tags)| tags.contains(&lr))
+            .filter(|(n, tags)| own(n, &target) && tags.contains(&lr))
             .map(|(n, _)| n)
             .collect();
         assert_eq!(
@@ -625,6 +626,7 @@ pub fn ssh_host() {
 
 /// The known_hosts line of the SSH host.
 pub fn ssh_known_hosts_line() -> String {
+    ssh_host();
     let pubkey = std::fs::read_to_string(format!("{SSH_DIR}/host_ed25519.pub")).unwrap();
     let mut parts = pubkey.split_whitespace();
     format!("{SSH_ADDR} {} {}\n", parts.next().unwrap(), parts.next().unwrap())
