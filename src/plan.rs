@@ -151,7 +151,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         None => None,
         Some(newest) => match sender_version_with_guid(sender, newest.guid) {
             Some(v) => Some(v),
-            None => return diverged_or_unrelated(fs, &sender_snaps, &recv_snaps),
+            None => return diverged_or_unrelated(sender, &sender_snaps, &recv_snaps),
         },
     };
     // Sender snapshots the receiver still needs, oldest first.
@@ -200,6 +200,15 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
     }
 
     let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
+    if resumed.is_some() && base.is_none() && policy.initial == InitialReplication::Fail {
+        return conflict(
+            ConflictKind::InitialReplicationRefused,
+            format!(
+                "the receiver holds a partial initial send of {fs} and the job sets initial_replication = \"fail\"; \
+                 finish it by changing the policy, or discard it with `zfs receive -A` on the receiver"
+            ),
+        );
+    }
     if let Some(step) = resumed {
         let rest: Vec<&Version> = candidates
             .iter()
@@ -327,12 +336,15 @@ fn validate_token<'a>(
     TokenVerdict::Resume(to)
 }
 
-fn diverged_or_unrelated(fs: &str, sender_snaps: &[&Version], recv_snaps: &[&Version]) -> FsPlan {
-    let newest = recv_snaps[recv_snaps.len() - 1];
+fn diverged_or_unrelated(sender: &FsEntry, sender_snaps: &[&Version], recv_snaps: &[&Version]) -> FsPlan {
+    let fs = sender.name.as_str();
+    let Some(newest) = recv_snaps.last() else {
+        return FsPlan::UpToDate;
+    };
     let common = recv_snaps
         .iter()
         .rev()
-        .find(|r| sender_snaps.iter().any(|s| s.guid == r.guid));
+        .find(|r| sender.versions.iter().any(|s| s.guid == r.guid));
     match common {
         Some(c) => {
             let extra: Vec<&Version> = recv_snaps

@@ -407,3 +407,30 @@ fn planning_is_deterministic() {
     let b = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
     assert_eq!(a, b);
 }
+
+#[test]
+fn diverged_is_found_through_a_sender_bookmark() {
+    // The common ancestor s1 survives on the sender only as a bookmark; the receiver has a rogue snapshot.
+    let s = fs("p/a", vec![bmark("c", 1, 10), snap("s2", 2, 20)]);
+    let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("rogue", 77, 6)]);
+    let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
+    assert_eq!(conflict_kind(&plan), ConflictKind::Diverged, "{plan:?}");
+    assert!(reason(&plan).contains("@rogue"), "{}", reason(&plan));
+}
+
+#[test]
+fn partial_initial_send_is_not_resumed_under_policy_fail() {
+    let s = fs("p/a", vec![snap("s1", 1, 10)]);
+    let mut r = fs("b/p/a", vec![]);
+    r.resume_token = Some("1-abc".into());
+    let p = Policy {
+        initial: InitialReplication::Fail,
+        ..policy()
+    };
+    let plan = plan_filesystem(&s, Some(&r), &token("p/a@s1", 1, None, false), &p);
+    assert_eq!(
+        conflict_kind(&plan),
+        ConflictKind::InitialReplicationRefused,
+        "{plan:?}"
+    );
+}
