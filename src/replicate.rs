@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
 
-use crate::config::{Config, Job};
+use crate::config::{Config, Job, Protection};
 use crate::lock::{self, LockError};
 use crate::plan::{FsPlan, Step};
 use crate::report::progress::Progress;
@@ -18,7 +18,7 @@ use crate::report::{
 };
 use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
-use crate::zfs::names::DatasetName;
+use crate::zfs::names::{BookmarkName, DatasetName};
 use crate::zfs::Zfs;
 
 /// Options of one `replicate` run.
@@ -158,7 +158,6 @@ fn attempt_inner(
         filesystems: work,
         ..
     } = survey::survey(job, &zfs)?;
-    let step_tag = job.name.step_hold_tag();
     let mut results = Vec::with_capacity(work.len());
     for w in &work {
         let mut fsr = FsReport {
@@ -174,8 +173,19 @@ fn attempt_inner(
         };
         let mut conn_error = None;
         let mut newest_guid = w.receiver_newest;
+        let initial = if opts.dry_run {
+            StepResult::Planned
+        } else {
+            StepResult::NotAttempted
+        };
+        fsr.steps = w
+            .plan
+            .steps()
+            .iter()
+            .zip(&w.estimates)
+            .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
+            .collect();
         match &w.plan {
-            FsPlan::UpToDate => {}
             FsPlan::Conflict { kind, reason } => {
                 fsr.result = FsResult::Conflict;
                 let kind = serde_json::to_value(kind)
@@ -185,64 +195,46 @@ fn attempt_inner(
                 fsr.error = Some(ErrorReport::new(kind, reason.clone()));
                 fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
             }
-            FsPlan::Replicate {
-                steps,
-                abort_stale_token,
-                replace_placeholder,
-            } => {
-                fsr.steps = steps
-                    .iter()
-                    .zip(&w.estimates)
-                    .map(|(s, e)| {
-                        step_report(
-                            &w.sender.name,
-                            s,
-                            *e,
-                            if opts.dry_run {
-                                StepResult::Planned
-                            } else {
-                                StepResult::NotAttempted
-                            },
-                        )
-                    })
-                    .collect();
-                fsr.result = if opts.dry_run { FsResult::Planned } else { FsResult::Ok };
-                if !opts.dry_run {
-                    let ctx = StepContext {
-                        zfs: &zfs,
-                        job: &job.name,
-                        fs: &w.sender.name,
-                        rel: &w.rel,
-                        flags: job.send.flags,
-                        protection: job.protection,
-                        stall_timeout: job.stall_timeout,
-                    };
-                    let prep = (|| -> Result<(), SurveyError> {
-                        if *abort_stale_token {
-                            conn.client().abort_resume(&w.rel)?;
+            FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {
+                if !fsr.steps.is_empty() {
+                    fsr.result = FsResult::Planned;
+                }
+            }
+            FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(&zfs, &mut conn, job, w) {
+                Err(e) => {
+                    fsr.result = FsResult::Failed;
+                    if e.connectivity {
+                        conn_error = Some(e.error.clone());
+                    }
+                    fsr.error = Some(e.error);
+                }
+                Ok(cursors) => {
+                    if let FsPlan::Replicate {
+                        steps,
+                        replace_placeholder,
+                        ..
+                    } = &w.plan
+                    {
+                        if !steps.is_empty() {
+                            fsr.result = FsResult::Ok;
                         }
-                        zfs.release(&step_tag, &w.stale_step_holds)?;
-                        Ok(())
-                    })();
-                    if let Err(e) = prep {
-                        fsr.result = FsResult::Failed;
-                        if e.connectivity {
-                            conn_error = Some(e.error.clone());
-                        }
-                        fsr.error = Some(e.error);
-                    } else {
-                        let mut old_cursors = w.old_cursors.clone();
+                        let ctx = StepContext {
+                            zfs: &zfs,
+                            job: &job.name,
+                            fs: &w.sender.name,
+                            rel: &w.rel,
+                            flags: job.send.flags,
+                            protection: job.protection,
+                            stall_timeout: job.stall_timeout,
+                        };
+                        let mut old_cursors = cursors;
                         for (i, s) in steps.iter().enumerate() {
-                            let bar = progress
-                                .transfer(&format!("{} {}", w.sender.name, s.to.relative_name()), w.estimates[i]);
-                            let r = step::execute(
-                                &ctx,
-                                conn.client(),
-                                s,
-                                *replace_placeholder && i == 0,
-                                &old_cursors,
-                                &mut |b| bar.set_position(b),
-                            );
+                            let label = format!("{} {}", w.sender.name, s.to.relative_name());
+                            let bar = progress.transfer(&label, w.estimates[i]);
+                            let first_full = *replace_placeholder && i == 0;
+                            let r = step::execute(&ctx, conn.client(), s, first_full, &old_cursors, &mut |b| {
+                                bar.set_position(b)
+                            });
                             bar.finish_and_clear();
                             match r {
                                 Ok(bytes) => {
@@ -271,7 +263,7 @@ fn attempt_inner(
                         }
                     }
                 }
-            }
+            },
         }
         // What is on both sides now.
         if let Some(g) = newest_guid {
@@ -291,6 +283,62 @@ fn attempt_inner(
     }
     fill_lag(&zfs, &mut results);
     Ok(results)
+}
+
+/// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
+/// left by a run that died, and repair protection of the incremental base that such a run may have left
+/// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
+/// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
+fn prepare(
+    zfs: &Zfs,
+    conn: &mut crate::transport::Connection,
+    job: &Job,
+    w: &survey::FsSurvey,
+) -> Result<Vec<BookmarkName>, SurveyError> {
+    if let FsPlan::Replicate {
+        abort_stale_token: true,
+        ..
+    } = &w.plan
+    {
+        conn.client().abort_resume(&w.rel)?;
+    }
+    zfs.release(&job.name.step_hold_tag(), &w.stale_step_holds)?;
+    let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
+    let (Some(base_guid), Some(recv_newest)) =
+        (w.receiver_newest, w.receiver.as_ref().and_then(|r| r.newest_snapshot()))
+    else {
+        return Ok(cursors);
+    };
+    let Some(base) = w
+        .sender
+        .versions
+        .iter()
+        .filter(|v| v.guid == base_guid)
+        .min_by_key(|v| !v.is_snapshot())
+    else {
+        return Ok(cursors);
+    };
+    let cursor_missing = !w.cursors.iter().any(|(_, g)| *g == base_guid);
+    if cursor_missing {
+        let cursor = w
+            .sender
+            .name
+            .bookmark(&job.name.cursor_bookmark_short(base_guid.0))
+            .map_err(|e| SurveyError {
+                error: ErrorReport::new("invalid_name", e.to_string()),
+                connectivity: false,
+            })?;
+        zfs.bookmark(&base.full_name(w.sender.name.as_str()), base_guid, &cursor)?;
+        let stale: Vec<BookmarkName> = cursors.iter().filter(|c| **c != cursor).cloned().collect();
+        zfs.destroy_bookmarks(&stale)?;
+        cursors = vec![cursor];
+    }
+    let hold_missing = recv_newest.userrefs == Some(0);
+    if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
+        conn.client()
+            .hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
+    }
+    Ok(cursors)
 }
 
 fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {

@@ -62,8 +62,8 @@ pub struct FsSurvey {
     pub plan: FsPlan,
     /// Dry-send estimate per planned step (`None`: ZFS could not estimate).
     pub estimates: Vec<Option<u64>>,
-    /// This job's cursor bookmarks on the sender filesystem.
-    pub old_cursors: Vec<BookmarkName>,
+    /// This job's cursor bookmarks on the sender filesystem, with the GUID each points to.
+    pub cursors: Vec<(BookmarkName, Guid)>,
     /// This job's step holds on the sender filesystem (stale unless a run is in progress).
     pub stale_step_holds: Vec<SnapshotName>,
     /// The receiver's newest snapshot GUID.
@@ -126,10 +126,10 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             },
         };
         let plan = plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy);
-        let old_cursors = fs
+        let cursors = fs
             .bookmarks()
             .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
-            .filter_map(|b| fs.name.bookmark(&b.short).ok())
+            .filter_map(|b| fs.name.bookmark(&b.short).ok().map(|n| (n, b.guid)))
             .collect();
         let estimates = plan.steps().iter().map(|s| estimate(zfs, job, fs, s)).collect();
         filesystems.push(FsSurvey {
@@ -140,7 +140,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             rel,
             plan,
             estimates,
-            old_cursors,
+            cursors,
             stale_step_holds: step_holds.remove(&fs.name).unwrap_or_default(),
         });
     }

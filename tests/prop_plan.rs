@@ -584,7 +584,6 @@ fn expect(m: &Model) -> Expect {
         return Expect::Conflict(NotEncrypted);
     }
     let sender_snaps: Vec<&HSnap> = m.history.iter().filter(|h| h.fate.is_snapshot()).collect();
-    let snap_guids: BTreeSet<u64> = sender_snaps.iter().map(|h| h.guid).collect();
 
     // The incremental base: the receiver's newest snapshot, as a sender snapshot or bookmark.
     let base: Option<&HSnap> = match m.recv_snaps.last() {
@@ -592,10 +591,13 @@ fn expect(m: &Model) -> Expect {
         Some(newest) => match m.history.iter().find(|h| h.guid == *newest && h.fate.on_sender()) {
             Some(h) => Some(h),
             None => {
-                // No valid incremental base. Diverged if some receiver snapshot is still a sender
-                // snapshot, else nothing in common. The planner only looks for common *snapshots* here,
-                // not bookmarks; see FINDING 1 at the end of this file.
-                let common = m.recv_snaps.iter().any(|g| snap_guids.contains(g));
+                // No valid incremental base. Diverged if some receiver snapshot is still on the sender (as
+                // a snapshot or a bookmark: after destroying the receiver's newer snapshots it would be a
+                // valid base again), else nothing in common.
+                let common = m
+                    .recv_snaps
+                    .iter()
+                    .any(|g| m.history.iter().any(|h| h.guid == *g && h.fate.on_sender()));
                 return Expect::Conflict(if common {
                     Diverged
                 } else if sender_snaps.is_empty() {
@@ -617,8 +619,11 @@ fn expect(m: &Model) -> Expect {
         k if k.is_forged() => return Expect::Conflict(ResumeTokenMismatch),
         k if k.is_stale() => abort_stale_token = true,
         _ => {
-            // Valid: resume the token's step, then continue with everything newer. This happens before the
-            // initial-replication checks, so also under `fail` (see FINDING 2 at the end of this file).
+            // Valid: resume the token's step, then continue with everything newer; but a partial initial
+            // send is not finished under `fail`.
+            if base.is_none() && m.policy.initial == InitialReplication::Fail {
+                return Expect::Conflict(InitialReplicationRefused);
+            }
             let to = token_to(m).unwrap();
             let to_txg = m.history.iter().find(|h| h.guid == to).unwrap().txg;
             let mut steps = vec![(base.map(|b| b.guid), to, true)];
@@ -815,8 +820,7 @@ proptest! {
         let documented = no_base
             || not_encrypted
             || (needs_initial && no_sender_snaps)
-            // A valid full-send token is resumed even under `fail` (see FINDING 2 at the end of this file).
-            || (needs_initial && m.policy.initial == InitialReplication::Fail && m.token_kind != TokenKind::Valid)
+            || (needs_initial && m.policy.initial == InitialReplication::Fail)
             || (needs_initial && m.recv_exists == Some(false) && m.token == TokenState::None)
             || m.token_kind.is_forged()
             || m.token_kind == TokenKind::Undecodable;
@@ -850,6 +854,12 @@ proptest! {
             return Ok(());
         }
         match m.token_kind {
+            TokenKind::Valid if m.recv_snaps.is_empty() && m.policy.initial == InitialReplication::Fail => {
+                prop_assert!(
+                    matches!(plan, FsPlan::Conflict { kind: ConflictKind::InitialReplicationRefused, .. }),
+                    "{:?}", plan
+                );
+            }
             TokenKind::Valid => {
                 let first = &plan.steps()[0];
                 prop_assert_eq!(first.resume_token.as_deref(), Some(TOKEN));
@@ -931,20 +941,18 @@ fn generator_covers_every_outcome() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// FINDINGS: behaviour the properties above accept as the planner implements it today, but which contradicts
-// the SPEC. Each is a minimal case found by the properties; they are `#[ignore]`d so the suite stays green.
-// Run them with `cargo test --test prop_plan -- --ignored`; remove the `ignore` once src/plan.rs is fixed
-// (and adjust the oracle comments that point here).
+// REGRESSIONS: minimal cases the properties above found in src/plan.rs (both fixed in commit 1b1e106,
+// "Planner: find divergence through sender bookmarks; do not resume a partial initial send under
+// initial_replication = fail"). Search for "REGRESSION" to find them.
 
-/// FINDING 1 (src/plan.rs:332-335, `diverged_or_unrelated`): the common ancestor is searched among the
+/// REGRESSION 1 (was src/plan.rs:332-335, `diverged_or_unrelated`): the common ancestor was searched among the
 /// sender's *snapshots* only. When the receiver has diverged after a snapshot that the sender keeps only as a
-/// (cursor) bookmark, the planner reports `NoCommonAncestor` with the reason "... with no GUID in common;
+/// (cursor) bookmark, the planner reported `NoCommonAncestor` with the reason "... with no GUID in common;
 /// replicate into a new receiver dataset or destroy the receiver's copy", which is false and gives wrong
 /// advice: destroying only the receiver's extra snapshot (`@local_0`) makes the bookmark a valid incremental
 /// base again, no full resend needed. Expected: `Diverged`, naming `@zrepl_000` as the newest common version.
 #[test]
-#[ignore = "FINDING 1: src/plan.rs:335 ignores sender bookmarks when looking for the common ancestor"]
-fn finding_1_common_bookmark_means_diverged_not_unrelated() {
+fn regression_1_common_bookmark_means_diverged_not_unrelated() {
     let cursor = "zrepl_CURSOR_G_000000000000000a_J_job";
     let sender = entry(
         "p/a",
@@ -981,14 +989,13 @@ fn finding_1_common_bookmark_means_diverged_not_unrelated() {
     }
 }
 
-/// FINDING 2 (src/plan.rs:203, the `resumed` early return, reached before the `InitialReplication::Fail`
-/// check at src/plan.rs:239): with `initial_replication = "fail"` a receiver's resume token for a *full*
-/// send is honoured, so the job performs (the rest of) an initial full send it is configured to refuse.
-/// SPEC §3: a token must match "what the sender would send without a token" — here nothing. Expected: a
+/// REGRESSION 2 (was src/plan.rs:203, the `resumed` early return, reached before the
+/// `InitialReplication::Fail` check at src/plan.rs:239): with `initial_replication = "fail"` a receiver's
+/// resume token for a *full* send was honoured, so the job performed (the rest of) an initial full send it is
+/// configured to refuse. SPEC §3: a token must match "what the sender would send without a token" — here nothing. Expected: a
 /// conflict (`InitialReplicationRefused`, or `ResumeTokenMismatch`), not a resumed full send.
 #[test]
-#[ignore = "FINDING 2: src/plan.rs:203 resumes a full-send token under initial_replication = fail"]
-fn finding_2_fail_policy_does_not_resume_a_full_send() {
+fn regression_2_fail_policy_does_not_resume_a_full_send() {
     let sender = entry(
         "p/a",
         1,

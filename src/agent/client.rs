@@ -199,6 +199,20 @@ impl AgentClient {
         }
     }
 
+    /// Puts the job's last-received hold on `snapshot` (short name, GUID-checked) of `fs`, releasing older ones.
+    pub fn hold_last_received(&mut self, fs: &str, snapshot: &str, guid: u64, job_id: &str) -> Result<(), AgentError> {
+        let req = proto::HoldLastReceivedRequest {
+            fs: fs.into(),
+            snapshot: snapshot.into(),
+            guid,
+            job_id: job_id.into(),
+        };
+        match self.request(req.into())? {
+            Body::Ok(_) => Ok(()),
+            other => Err(unexpected("ok", other)),
+        }
+    }
+
     /// Destroys snapshots (short names) of `fs` on the receiver; held ones are reported, not destroyed.
     pub fn destroy(&mut self, fs: &str, snapshots: Vec<String>) -> Result<proto::DestroyReply, AgentError> {
         match self.request(

@@ -190,6 +190,21 @@ pub struct ReleaseLastReceivedRequest {
     pub job_id: String,
 }
 
+/// Puts this job's last-received hold on one snapshot (after checking its GUID) and releases it from the
+/// filesystem's other snapshots: repairs protection after a run died between receive and hold.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HoldLastReceivedRequest {
+    /// Relative to the agent's root.
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    #[prost(string, tag = "2")]
+    pub snapshot: String,
+    #[prost(uint64, tag = "3")]
+    pub guid: u64,
+    #[prost(string, tag = "4")]
+    pub job_id: String,
+}
+
 /// Generic success without payload.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ok {}
@@ -207,7 +222,7 @@ pub struct Error {
 /// The single top-level message type carried by MESSAGE frames.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Envelope {
-    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")]
+    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15")]
     pub body: Option<envelope::Body>,
 }
 
@@ -244,6 +259,8 @@ pub mod envelope {
         HoldsReply(super::HoldsReply),
         #[prost(message, tag = "14")]
         ReleaseLastReceived(super::ReleaseLastReceivedRequest),
+        #[prost(message, tag = "15")]
+        HoldLastReceived(super::HoldLastReceivedRequest),
     }
 }
 
@@ -272,6 +289,7 @@ impl Envelope {
             Some(Body::Holds(_)) => "holds",
             Some(Body::HoldsReply(_)) => "holds_reply",
             Some(Body::ReleaseLastReceived(_)) => "release_last_received",
+            Some(Body::HoldLastReceived(_)) => "hold_last_received",
         }
     }
 }
@@ -303,6 +321,7 @@ body_from! {
     HoldsRequest => Holds,
     HoldsReply => HoldsReply,
     ReleaseLastReceivedRequest => ReleaseLastReceived,
+    HoldLastReceivedRequest => HoldLastReceived,
 }
 
 #[cfg(test)]

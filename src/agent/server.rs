@@ -142,6 +142,7 @@ pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> R
             Body::Destroy(req) => destroy(&zfs, &root, &req),
             Body::Holds(req) => holds(&zfs, &root, &req),
             Body::ReleaseLastReceived(req) => release_last_received(&zfs, &root, &req),
+            Body::HoldLastReceived(req) => hold_last_received(&zfs, &root, &req),
             other => Err(Refusal::new(
                 "protocol",
                 format!("unexpected request {}", Envelope::new(other).kind_name()),
@@ -380,21 +381,7 @@ fn receive<R: Read, W: Write>(
         return Ok(Some(error_reply(recv_refusal(&target, &msg))));
     }
     let after = || -> Result<Envelope, Refusal> {
-        let got = zfs.guid_of(to.as_str())?;
-        if got != Guid(req.to_guid) {
-            return Err(Refusal::new(
-                "guid_mismatch",
-                format!(
-                    "received {to} has GUID {got}, but the sender sent GUID {}; not protecting it",
-                    req.to_guid
-                ),
-            ));
-        }
-        if req.last_received_hold {
-            let tag = job.last_received_hold_tag();
-            zfs.hold(&tag, std::slice::from_ref(&to))?;
-            release_other_holds(zfs, &target, &to, &tag)?;
-        }
+        let got = protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
         Ok(Envelope::new(
             proto::ReceiveReply {
                 received_guid: got.0,
@@ -404,6 +391,45 @@ fn receive<R: Read, W: Write>(
         ))
     };
     Ok(Some(after().unwrap_or_else(error_reply)))
+}
+
+/// Checks that `to` has GUID `want`, then (with `hold`) puts the job's last-received hold on it and only then
+/// releases that hold from the filesystem's other snapshots.
+fn protect_received(
+    zfs: &Zfs,
+    target: &DatasetName,
+    to: &SnapshotName,
+    want: Guid,
+    job: &JobId,
+    hold: bool,
+) -> Result<Guid, Refusal> {
+    let got = zfs.guid_of(to.as_str())?;
+    if got != want {
+        return Err(Refusal::new(
+            "guid_mismatch",
+            format!("{to} has GUID {got}, but the sender's snapshot has GUID {want}; not protecting it"),
+        ));
+    }
+    if hold {
+        let tag = job.last_received_hold_tag();
+        zfs.hold(&tag, std::slice::from_ref(to))?;
+        release_other_holds(zfs, target, to, &tag)?;
+    }
+    Ok(got)
+}
+
+fn hold_last_received(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::HoldLastReceivedRequest,
+) -> Result<Envelope, Refusal> {
+    let ds = below_root(root, &req.fs)?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let to = ds
+        .snapshot(&req.snapshot)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    protect_received(zfs, &ds, &to, Guid(req.guid), &job, true)?;
+    Ok(Envelope::new(proto::Ok {}.into()))
 }
 
 type Prepared = (DatasetName, SnapshotName, JobId, Child);

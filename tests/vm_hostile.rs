@@ -1,0 +1,297 @@
+//! A hostile-peer battery against `zreplrs recv-agent` over its real protocol, on real OpenZFS: wrong
+//! protocol versions, truncated, oversized and unknown frames, unknown message types, names with `..`, `@`,
+//! `#`, `%`, control characters and NUL, paths outside the root, and a sender that disconnects at every
+//! message boundary. Every case gets a clear error, the agent never hangs, and the receiver pool is unchanged
+//! (`zfs list -t all` and `zfs holds` compared before and after).
+
+mod vmlib;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use vmlib::*;
+use zreplrs::agent::frame;
+use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+
+struct Session {
+    replies: Vec<Envelope>,
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Feeds `input` to a fresh agent rooted at `root` and closes its stdin; the agent must exit within 120 s.
+fn session(root: &str, input: &[u8]) -> Session {
+    let mut agent = std::process::Command::new(zreplrs_bin())
+        .args(["recv-agent", "--root-fs", root])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = agent.stdin.take().unwrap();
+    // The agent may stop reading (and exit) early on a protocol error: a broken pipe is fine here.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if agent.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("the agent hung on input of {} bytes", input.len());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = agent.wait_with_output().unwrap();
+    let mut r = &out.stdout[..];
+    let mut replies = Vec::new();
+    while let Ok(Some(env)) = frame::read_message(&mut r) {
+        replies.push(env);
+    }
+    Session {
+        replies,
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn msg(body: Body) -> Vec<u8> {
+    let mut v = Vec::new();
+    frame::write_message(&mut v, &Envelope::new(body)).unwrap();
+    v
+}
+
+fn hello() -> Vec<u8> {
+    msg(proto::Hello {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: "hostile".into(),
+    }
+    .into())
+}
+
+fn error_of(e: &Envelope) -> (String, String) {
+    match &e.body {
+        Some(Body::Error(e)) => (e.kind.clone(), e.message.clone()),
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+/// A receiver pool with a populated root, and its state.
+fn receiver(tag: &str) -> (Pool, String) {
+    let p = Pool::new(tag);
+    zfs(&["create", "-p", &p.ds("backup/client/src/a")]);
+    zfs(&["snapshot", &format!("{}@s1", p.ds("backup/client/src/a"))]);
+    zfs(&[
+        "hold",
+        "zrepl_last_received_J_j",
+        &format!("{}@s1", p.ds("backup/client/src/a")),
+    ]);
+    zfs(&["create", &p.ds("outside")]);
+    zfs(&["snapshot", &format!("{}@keep", p.ds("outside"))]);
+    let root = p.ds("backup/client");
+    (p, root)
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn wrong_versions_and_malformed_frames_get_clear_errors() {
+    let (pool, root) = receiver("hv");
+    let before = pool.state();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "version 0",
+            msg(proto::Hello {
+                protocol_version: 0,
+                software_version: "x".into(),
+            }
+            .into()),
+            "protocol_version",
+        ),
+        (
+            "version 2",
+            msg(proto::Hello {
+                protocol_version: 2,
+                software_version: "x".into(),
+            }
+            .into()),
+            "protocol_version",
+        ),
+        ("no hello", msg(proto::ListRequest::default().into()), "protocol"),
+        (
+            "oversized message",
+            [hello(), vec![1, 0x01, 0x00, 0x00, 0x01]].concat(),
+            "frame_too_large",
+        ),
+        (
+            "oversized data",
+            [hello(), vec![2, 0x00, 0x40, 0x00, 0x01]].concat(),
+            "unexpected_frame",
+        ),
+        (
+            "unknown frame type",
+            [hello(), vec![7, 0, 0, 0, 1, 0]].concat(),
+            "unknown_frame_type",
+        ),
+        ("truncated header", [hello(), vec![1, 0, 0]].concat(), "truncated_frame"),
+        (
+            "truncated payload",
+            [hello(), vec![1, 0, 0, 0, 50, 8, 1]].concat(),
+            "truncated_frame",
+        ),
+        (
+            "garbage protobuf",
+            [hello(), vec![1, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]].concat(),
+            "undecodable_message",
+        ),
+        // An envelope with an unknown field number only: decodes to no body.
+        (
+            "unknown message type",
+            [hello(), vec![1, 0, 0, 0, 3, 0xfa, 0x06, 0x00]].concat(),
+            "protocol",
+        ),
+    ];
+    for (what, input, kind) in cases {
+        let s = session(&root, &input);
+        let last = s
+            .replies
+            .last()
+            .unwrap_or_else(|| panic!("{what}: no reply; stderr {}", s.stderr));
+        let (k, m) = error_of(last);
+        assert_eq!(k, kind, "{what}: {m}");
+        assert!(!m.is_empty(), "{what}: the error says what is wrong");
+        assert_ne!(s.code, Some(0), "{what}: the session ends as failed");
+    }
+    assert_eq!(pool.state(), before, "nothing changed on the receiver");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn hostile_names_and_paths_outside_the_root_change_nothing() {
+    let (pool, root) = receiver("hn");
+    let before = pool.state();
+    let bad = [
+        "..",
+        "../..",
+        "../outside",
+        "src/../../outside",
+        "src/a/..",
+        ".",
+        "./src",
+        "src/a@s1",
+        "src/a#b",
+        "src/a%recv",
+        "src\u{1}a",
+        "src\na",
+        "src\0a",
+        "src\u{7f}",
+        "/src/a",
+        "src//a",
+        "src/a/",
+        "",
+        "ä",
+        &"x".repeat(300),
+    ];
+    let mut input = hello();
+    for fs in bad {
+        input.extend(msg(proto::AbortResumeRequest { fs: fs.into() }.into()));
+        input.extend(msg(proto::DestroyRequest {
+            fs: fs.into(),
+            snapshots: vec!["s1".into()],
+        }
+        .into()));
+        input.extend(msg(proto::ReleaseLastReceivedRequest {
+            fs: fs.into(),
+            snapshots: vec!["s1".into()],
+            job_id: "j".into(),
+        }
+        .into()));
+        input.extend(msg(proto::ReceiveRequest {
+            fs: fs.into(),
+            to_short: "s2".into(),
+            to_guid: 1,
+            job_id: "j".into(),
+            ..Default::default()
+        }
+        .into()));
+        frame::write_data(&mut input, b"definitely not a send stream").unwrap();
+        frame::write_end(&mut input, false).unwrap();
+    }
+    // Valid dataset, hostile snapshot names and job ids.
+    for snap in ["../s1", "s1@x", "s1#x", "s1%x", "", "s\0", "s1/x"] {
+        input.extend(msg(proto::DestroyRequest {
+            fs: "src/a".into(),
+            snapshots: vec![snap.into()],
+        }
+        .into()));
+    }
+    for job in ["", "a@b", "a/b", "x\n"] {
+        input.extend(msg(proto::ReleaseLastReceivedRequest {
+            fs: "src/a".into(),
+            snapshots: vec!["s1".into()],
+            job_id: job.into(),
+        }
+        .into()));
+    }
+    input.extend(msg(proto::ListRequest::default().into()));
+    let s = session(&root, &input);
+    let expected = 1 + bad.len() * 4 + 7 + 4 + 1;
+    assert_eq!(s.replies.len(), expected, "one reply per request; stderr {}", s.stderr);
+    for r in &s.replies[1..expected - 1] {
+        let (k, m) = error_of(r);
+        assert!(k == "invalid_name" || k == "outside_root", "{k}: {m}");
+    }
+    assert!(
+        matches!(s.replies.last().unwrap().body, Some(Body::ListReply(_))),
+        "the agent kept serving"
+    );
+    assert_eq!(s.code, Some(0));
+    assert_eq!(pool.state(), before, "nothing changed on the receiver");
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_sender_that_disconnects_at_every_message_boundary_changes_nothing() {
+    let (pool, root) = receiver("hd");
+    let before = pool.state();
+    // A plausible session of read-only and no-op requests, cut after each message.
+    let messages: Vec<Vec<u8>> = vec![
+        hello(),
+        msg(proto::ListRequest { with_creation: true }.into()),
+        msg(proto::HoldsRequest { job_id: "j".into() }.into()),
+        msg(proto::AbortResumeRequest { fs: "src/a".into() }.into()),
+        msg(proto::DestroyRequest {
+            fs: "src/a".into(),
+            snapshots: vec!["missing".into()],
+        }
+        .into()),
+        msg(proto::ListRequest::default().into()),
+    ];
+    for cut in 0..=messages.len() {
+        let input: Vec<u8> = messages[..cut].concat();
+        let s = session(&root, &input);
+        assert_eq!(
+            s.replies.len(),
+            cut,
+            "cut after {cut} messages: one reply each; stderr {}",
+            s.stderr
+        );
+        assert_eq!(
+            s.code,
+            Some(0),
+            "a clean disconnect at a boundary ends the session normally"
+        );
+        // Cut inside the next message too: a truncated frame is an error, never a hang.
+        if cut < messages.len() {
+            let mut partial = input.clone();
+            partial.extend_from_slice(&messages[cut][..messages[cut].len() / 2]);
+            let s = session(&root, &partial);
+            if cut > 0 {
+                assert_eq!(error_of(s.replies.last().unwrap()).0, "truncated_frame");
+            }
+            assert_ne!(s.code, Some(0));
+        }
+    }
+    assert_eq!(pool.state(), before, "nothing changed on the receiver");
+}
