@@ -347,6 +347,7 @@ fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepRe
         from_guid: s.from.as_ref().map(|f| f.guid),
         to: s.to.full_name(fs.as_str()),
         to_guid: s.to.guid,
+        snapshots: s.snapshot_count() as u64,
         resumed: s.resume_token.is_some(),
         bytes_estimated: estimate,
         bytes: 0,

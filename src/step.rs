@@ -81,18 +81,33 @@ fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailur
     })
 }
 
-/// The snapshots a step protects with step holds: `from` (when it is a snapshot) and `to`.
-pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
-    let mut v = Vec::new();
-    if let Some(f) = step.from.as_ref().filter(|f| f.is_snapshot()) {
-        if let Ok(s) = fs.snapshot(&f.short) {
-            v.push(s);
+/// The `zfs send` argv of a step: `-t TOKEN` when it resumes, else the flags with `-i`/`-I` as the step needs;
+/// `dry_run` adds `-n -v -P` for a size estimate.
+pub fn send_args_for(flags: &SendFlags, fs: &DatasetName, step: &Step, dry_run: bool) -> Vec<String> {
+    match &step.resume_token {
+        Some(token) => resume_send_args(token, dry_run),
+        None => {
+            let spec = SendSpec {
+                fs,
+                from: step.from.as_ref(),
+                to: &step.to,
+                intermediates: !step.intermediates.is_empty(),
+            };
+            send_args(flags, &spec, dry_run)
         }
     }
-    if let Ok(s) = fs.snapshot(&step.to.short) {
-        v.push(s);
-    }
-    v
+}
+
+/// The snapshots a step protects with step holds: `from` (when it is a snapshot), the intermediates of an
+/// `-I` step, and `to`.
+pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
+    step.from
+        .iter()
+        .filter(|f| f.is_snapshot())
+        .chain(&step.intermediates)
+        .chain(std::iter::once(&step.to))
+        .filter_map(|v| fs.snapshot(&v.short).ok())
+        .collect()
 }
 
 /// Runs one step. `old_cursors` are this job's cursor bookmarks on the filesystem that the new cursor
@@ -121,18 +136,7 @@ pub fn execute(
     }
 
     // 2. Send and receive.
-    let args = match &step.resume_token {
-        Some(token) => resume_send_args(token, false),
-        None => send_args(
-            &ctx.flags,
-            &SendSpec {
-                fs: ctx.fs,
-                from: step.from.as_ref(),
-                to: &step.to,
-            },
-            false,
-        ),
-    };
+    let args = send_args_for(&ctx.flags, ctx.fs, step, false);
     let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.

@@ -12,7 +12,6 @@ use crate::report::ErrorReport;
 use crate::transport::{self, Connection};
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
-use crate::zfs::send::{resume_send_args, send_args, SendSpec};
 use crate::zfs::{Guid, Zfs, ZfsError};
 
 /// Why a survey (or an attempt) could not go on.
@@ -154,18 +153,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
 
 /// Dry-send estimate of one step; `None` when ZFS cannot say.
 fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
-    let args = match &s.resume_token {
-        Some(t) => resume_send_args(t, true),
-        None => send_args(
-            &job.send.flags,
-            &SendSpec {
-                fs: &fs.name,
-                from: s.from.as_ref(),
-                to: &s.to,
-            },
-            true,
-        ),
-    };
+    let args = crate::step::send_args_for(&job.send.flags, &fs.name, s, true);
     zfs.estimate(&args).ok().and_then(|e| e.bytes())
 }
 

@@ -345,6 +345,7 @@ fn step(to: &str, bytes: u64, result: StepResult) -> StepReport {
         from_guid: None,
         to: to.into(),
         to_guid: Guid(42),
+        snapshots: 1,
         resumed: false,
         bytes_estimated: Some(bytes),
         bytes,

@@ -549,9 +549,18 @@ fn reduce(plan: &FsPlan) -> Expect {
             abort_stale_token,
             replace_placeholder,
         } => Expect::Replicate {
+            // An -I step counts as the per-snapshot steps it stands for.
             steps: steps
                 .iter()
-                .map(|s| (s.from.as_ref().map(|v| v.guid.0), s.to.guid.0, s.resume_token.is_some()))
+                .flat_map(|s| {
+                    let mut prev = s.from.as_ref().map(|v| v.guid.0);
+                    let mut out = Vec::new();
+                    for (i, v) in s.intermediates.iter().chain(std::iter::once(&s.to)).enumerate() {
+                        out.push((prev, v.guid.0, i == 0 && s.resume_token.is_some()));
+                        prev = Some(v.guid.0);
+                    }
+                    out
+                })
                 .collect(),
             abort_stale_token: *abort_stale_token,
             replace_placeholder: *replace_placeholder,
@@ -733,6 +742,28 @@ fn steps_form_a_chain(m: &Model, plan: &FsPlan) -> Result<(), TestCaseError> {
         if let Some(from) = &s.from {
             prop_assert!(from.createtxg < s.to.createtxg, "step {} goes backwards", i);
         }
+        if !s.intermediates.is_empty() {
+            // An -I stream: from a snapshot, carrying exactly the sender snapshots strictly between.
+            let from = s.from.as_ref();
+            prop_assert!(
+                from.is_some_and(|f| f.is_snapshot()),
+                "step {} uses -I without a snapshot source",
+                i
+            );
+            prop_assert!(s.resume_token.is_none(), "a resumed step carries no intermediates");
+            let lo = from.map_or(0, |f| f.createtxg);
+            let between: Vec<&Version> = m
+                .sender
+                .snapshots()
+                .filter(|v| v.createtxg > lo && v.createtxg < s.to.createtxg)
+                .collect();
+            prop_assert_eq!(
+                s.intermediates.iter().collect::<Vec<_>>(),
+                between,
+                "step {} intermediates",
+                i
+            );
+        }
         if i > 0 {
             prop_assert_eq!(
                 s.from.as_ref(),
@@ -759,7 +790,12 @@ fn apply_extends_receiver(m: &Model, plan: &FsPlan) -> Result<(), TestCaseError>
         return Ok(());
     }
     let mut after = m.recv_snaps.clone();
-    after.extend(steps.iter().map(|s| s.to.guid.0));
+    after.extend(
+        steps
+            .iter()
+            .flat_map(|s| s.intermediates.iter().chain(std::iter::once(&s.to)))
+            .map(|v| v.guid.0),
+    );
     let sender_snaps: Vec<&Version> = m.sender.snapshots().collect();
     // From where on the receiver gets every sender snapshot: after the base, or (resumed) from the
     // token's snapshot on, or (full send) from the oldest or the newest, depending on the policy.
@@ -992,8 +1028,9 @@ fn regression_1_common_bookmark_means_diverged_not_unrelated() {
 /// REGRESSION 2 (was src/plan.rs:203, the `resumed` early return, reached before the
 /// `InitialReplication::Fail` check at src/plan.rs:239): with `initial_replication = "fail"` a receiver's
 /// resume token for a *full* send was honoured, so the job performed (the rest of) an initial full send it is
-/// configured to refuse. SPEC §3: a token must match "what the sender would send without a token" — here nothing. Expected: a
-/// conflict (`InitialReplicationRefused`, or `ResumeTokenMismatch`), not a resumed full send.
+/// configured to refuse. SPEC §3: a token must match "what the sender would send without a token", which is
+/// nothing here. Expected: a conflict (`InitialReplicationRefused`, or `ResumeTokenMismatch`), not a resumed
+/// full send.
 #[test]
 fn regression_2_fail_policy_does_not_resume_a_full_send() {
     let sender = entry(

@@ -58,7 +58,12 @@ fn full_and_incremental_over_ssh() {
     snap(&a, "s3");
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.json["filesystems"][0]["steps"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        r.json["filesystems"][0]["steps"].as_array().unwrap().len(),
+        1,
+        "one -I stream"
+    );
+    assert_eq!(r.json["filesystems"][0]["steps"][0]["snapshots"], 2);
     assert_eq!(r.json["attempts"].as_array().unwrap().len(), 1);
     sc.assert_converged(&a);
 }

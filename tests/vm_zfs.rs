@@ -315,6 +315,7 @@ fn full_and_incremental_from_bookmark_with_built_args() {
             fs: &fs,
             from: None,
             to: s1,
+            intermediates: false,
         },
         false,
     );
@@ -332,6 +333,7 @@ fn full_and_incremental_from_bookmark_with_built_args() {
             fs: &fs,
             from: Some(b1),
             to: s2,
+            intermediates: false,
         },
         false,
     );
@@ -375,6 +377,7 @@ fn dry_send_estimates_are_parsed() {
             fs: &fs,
             from: None,
             to: a.snapshot("s1").unwrap(),
+            intermediates: false,
         },
         true,
     );
@@ -385,6 +388,7 @@ fn dry_send_estimates_are_parsed() {
             fs: &fs,
             from: a.snapshot("s1"),
             to: a.snapshot("s2").unwrap(),
+            intermediates: false,
         },
         true,
     );
@@ -602,6 +606,7 @@ fn raw_send_of_an_encrypted_dataset_stays_encrypted() {
             fs: &fs,
             from: None,
             to: e.snapshot("s1").unwrap(),
+            intermediates: false,
         },
         false,
     );

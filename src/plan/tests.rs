@@ -56,6 +56,12 @@ fn shorts(plan: &FsPlan) -> Vec<(Option<String>, String, bool)> {
         })
         .collect()
 }
+fn intermediates(plan: &FsPlan) -> Vec<Vec<String>> {
+    plan.steps()
+        .iter()
+        .map(|s| s.intermediates.iter().map(Version::relative_name).collect())
+        .collect()
+}
 fn step(from: Option<&str>, to: &str) -> (Option<String>, String, bool) {
     (from.map(str::to_string), to.to_string(), false)
 }
@@ -96,17 +102,15 @@ fn initial_most_recent_sends_the_newest_snapshot_in_full() {
 }
 
 #[test]
-fn initial_all_sends_the_oldest_in_full_then_each_incrementally() {
+fn initial_all_sends_the_oldest_in_full_then_the_rest_in_one_i_stream() {
     let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20), snap("s3", 3, 30)]);
     let p = Policy {
         initial: InitialReplication::All,
         ..policy()
     };
     let plan = plan_filesystem(&s, None, &TokenState::None, &p);
-    assert_eq!(
-        shorts(&plan),
-        [step(None, "@s1"), step(Some("@s1"), "@s2"), step(Some("@s2"), "@s3")]
-    );
+    assert_eq!(shorts(&plan), [step(None, "@s1"), step(Some("@s1"), "@s3")]);
+    assert_eq!(intermediates(&plan), [vec![], vec!["@s2".to_string()]]);
 }
 
 #[test]
@@ -139,7 +143,27 @@ fn incremental_over_several_snapshots_matches_by_guid_not_name() {
     // The receiver's copy of s2 has another name but the same GUID (renamed); GUID decides.
     let r = fs("b/p/a", vec![snap("s1", 1, 5), snap("renamed", 2, 6)]);
     let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
-    assert_eq!(shorts(&plan), [step(Some("@s2"), "@s3"), step(Some("@s3"), "@s4")]);
+    assert_eq!(shorts(&plan), [step(Some("@s2"), "@s4")]);
+    assert_eq!(intermediates(&plan), [vec!["@s3".to_string()]]);
+    assert_eq!(plan.steps()[0].snapshot_count(), 2);
+}
+
+#[test]
+fn a_bookmark_source_gets_an_i_step_before_the_i_stream() {
+    // -I needs a snapshot as source: from the cursor bookmark, first -i to s3, then -I s3 → s5.
+    let s = fs(
+        "p/a",
+        vec![
+            bmark("c", 2, 20),
+            snap("s3", 3, 30),
+            snap("s4", 4, 40),
+            snap("s5", 5, 50),
+        ],
+    );
+    let r = fs("b/p/a", vec![snap("s2", 2, 6)]);
+    let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
+    assert_eq!(shorts(&plan), [step(Some("#c"), "@s3"), step(Some("@s3"), "@s5")]);
+    assert_eq!(intermediates(&plan), [vec![], vec!["@s4".to_string()]]);
 }
 
 #[test]

@@ -79,6 +79,8 @@ pub struct StepReport {
     pub from_guid: Option<Guid>,
     pub to: String,
     pub to_guid: Guid,
+    /// Snapshots the step delivers (more than 1 for an `-I` stream with intermediate snapshots).
+    pub snapshots: u64,
     pub resumed: bool,
     /// Dry-send estimate; `null` when ZFS could not estimate.
     pub bytes_estimated: Option<u64>,

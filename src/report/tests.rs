@@ -8,6 +8,7 @@ fn step(result: StepResult, est: Option<u64>, bytes: u64) -> StepReport {
         from_guid: Some(Guid(1)),
         to: "p/a@s2".into(),
         to_guid: Guid(u64::MAX),
+        snapshots: 1,
         resumed: false,
         bytes_estimated: est,
         bytes,

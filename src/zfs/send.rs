@@ -41,15 +41,17 @@ impl SendFlags {
     }
 }
 
-/// What to send: a full stream of `to`, or an incremental from `from` (snapshot or bookmark) to `to`.
+/// What to send: a full stream of `to`, or an incremental from `from` (snapshot or bookmark) to `to`; with
+/// `intermediates`, one `-I` stream that includes every snapshot between them (`from` must be a snapshot).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendSpec<'a> {
     pub fs: &'a DatasetName,
     pub from: Option<&'a Version>,
     pub to: &'a Version,
+    pub intermediates: bool,
 }
 
-/// `zfs send [flags] [-i from] fs@to`; with `dry_run`, `-n -v -P` for a parseable size estimate.
+/// `zfs send [flags] [-i|-I from] fs@to`; with `dry_run`, `-n -v -P` for a parseable size estimate.
 pub fn send_args(flags: &SendFlags, spec: &SendSpec<'_>, dry_run: bool) -> Vec<String> {
     let mut args = vec!["send".to_string()];
     if dry_run {
@@ -57,7 +59,7 @@ pub fn send_args(flags: &SendFlags, spec: &SendSpec<'_>, dry_run: bool) -> Vec<S
     }
     flags.push(&mut args);
     if let Some(from) = spec.from {
-        args.push("-i".into());
+        args.push(if spec.intermediates { "-I" } else { "-i" }.into());
         args.push(from.full_name(spec.fs.as_str()));
     }
     args.push(spec.to.full_name(spec.fs.as_str()));
@@ -186,6 +188,7 @@ mod tests {
                 fs: &fs,
                 from: Some(&from),
                 to: &to,
+                intermediates: false,
             },
             false,
         );
@@ -199,10 +202,23 @@ mod tests {
                 fs: &fs,
                 from: None,
                 to: &to,
+                intermediates: false,
             },
             true,
         );
         assert_eq!(args, ["send", "-n", "-v", "-P", "p/a@s2"]);
+        let from_snap = v(VersionKind::Snapshot, "s1");
+        let args = send_args(
+            &SendFlags::default(),
+            &SendSpec {
+                fs: &fs,
+                from: Some(&from_snap),
+                to: &to,
+                intermediates: true,
+            },
+            false,
+        );
+        assert_eq!(args, ["send", "-I", "p/a@s1", "p/a@s2"]);
         assert_eq!(resume_send_args("1-ab", false), ["send", "-t", "1-ab"]);
         assert_eq!(resume_send_args("1-ab", true), ["send", "-n", "-v", "-P", "-t", "1-ab"]);
     }
