@@ -48,8 +48,20 @@ fn listing() -> proto::ListReply {
                 placeholder: false,
                 volume: false,
                 versions: vec![
-                    v(false, "zrepl_20240101_000000_000", 0x46f6_26fe_a92a_89af, 100, Some(1_704_067_200)),
-                    v(false, "zrepl_20240101_010000_000", 0x7b60_4c01_bd71_68bd, 130, Some(1_704_070_800)),
+                    v(
+                        false,
+                        "zrepl_20240101_000000_000",
+                        0x46f6_26fe_a92a_89af,
+                        100,
+                        Some(1_704_067_200),
+                    ),
+                    v(
+                        false,
+                        "zrepl_20240101_010000_000",
+                        0x7b60_4c01_bd71_68bd,
+                        130,
+                        Some(1_704_070_800),
+                    ),
                     v(false, "zrepl_20240101_020000_003", u64::MAX, 160, None),
                 ],
             },
@@ -108,7 +120,11 @@ fn main() {
             last_received_hold: true,
         },
     );
-    write_data(&mut s, b"\x00\x00\x00\x00\x00\x00\x00\x00\xac\xcb\xba\xf5\x02\x00\x00\x00").unwrap();
+    write_data(
+        &mut s,
+        b"\x00\x00\x00\x00\x00\x00\x00\x00\xac\xcb\xba\xf5\x02\x00\x00\x00",
+    )
+    .unwrap();
     write_data(&mut s, &[0x5a; 300]).unwrap();
     write_end(&mut s, false).unwrap();
     // message, then data frames read with read_data_into
@@ -164,7 +180,12 @@ fn main() {
             held: vec!["zrepl_20240101_010000_000".into()],
         },
     );
-    msg(&mut s, proto::HoldsRequest { job_id: "web1_to_backup".into() });
+    msg(
+        &mut s,
+        proto::HoldsRequest {
+            job_id: "web1_to_backup".into(),
+        },
+    );
     msg(
         &mut s,
         proto::HoldsReply {
@@ -188,9 +209,17 @@ fn main() {
 
     // A listing with hostile names, for from_wire.
     let mut hostile = listing();
-    for (i, name) in ["..", "../other", "tank/../../x", "/abs", "tank//data", "tank@s", "a\u{0}b"]
-        .iter()
-        .enumerate()
+    for (i, name) in [
+        "..",
+        "../other",
+        "tank/../../x",
+        "/abs",
+        "tank//data",
+        "tank@s",
+        "a\u{0}b",
+    ]
+    .iter()
+    .enumerate()
     {
         hostile.filesystems.push(proto::FsEntry {
             name: (*name).into(),

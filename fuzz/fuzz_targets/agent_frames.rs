@@ -24,7 +24,10 @@ fn check_envelope(root: &DatasetName, env: &Envelope) {
     let mut buf = Vec::new();
     if write_message(&mut buf, env).is_ok() {
         let back = read_message(&mut Cursor::new(&buf));
-        assert!(matches!(&back, Ok(Some(e)) if e == env), "{env:?} does not round-trip: {back:?}");
+        assert!(
+            matches!(&back, Ok(Some(e)) if e == env),
+            "{env:?} does not round-trip: {back:?}"
+        );
     }
     if let Some(Body::ListReply(reply)) = &env.body {
         for w in &reply.filesystems {

@@ -25,10 +25,7 @@ fn snaps() -> Vec<SnapInfo> {
 
 fn check_rules(configs: &[KeepRuleConfig]) {
     let _ = (validate_side(configs, true), validate_side(configs, false));
-    let rules: Vec<KeepRule> = configs
-        .iter()
-        .filter_map(|c| KeepRule::from_config(c).ok())
-        .collect();
+    let rules: Vec<KeepRule> = configs.iter().filter_map(|c| KeepRule::from_config(c).ok()).collect();
     let snaps = snaps();
     for (sender_side, cursor) in [(true, Some(105)), (false, None)] {
         let ctx = PruneContext {

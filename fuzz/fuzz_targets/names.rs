@@ -65,7 +65,11 @@ fuzz_target!(|data: &[u8]| {
         let j = JobId::new(job).expect("parse_tentative_cursor_short returned an invalid job id");
         assert_eq!(j.tentative_cursor_short(guid), s);
     }
-    let _ = (check_hold_tag(s), check_user_property(s), check_component("component", s));
+    let _ = (
+        check_hold_tag(s),
+        check_user_property(s),
+        check_component("component", s),
+    );
     if check_hold_tag(s).is_ok() {
         assert!(!s.is_empty() && s.len() <= 255);
     }

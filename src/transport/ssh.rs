@@ -409,7 +409,9 @@ fn pump(
         if !progress {
             let dirs = sess.block_directions();
             let mut sock_flags = PollFlags::POLLIN;
-            if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) || out_pos < out.len() {
+            // Wait for writability only when libssh2 is blocked on sending: with a full channel window it waits
+            // for the peer's window adjustment (inbound), and polling for POLLOUT then would spin.
+            if matches!(dirs, BlockDirections::Outbound | BlockDirections::Both) {
                 sock_flags |= PollFlags::POLLOUT;
             }
             let mut fds = vec![PollFd::new(sock.as_fd(), sock_flags)];
