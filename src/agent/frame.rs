@@ -9,8 +9,9 @@
 //! | 3    | END     | end of a data stream, exactly 1 byte: 0 = complete, 1 = aborted       |
 //!
 //! Anything else (unknown type, oversized or empty frame, malformed END, EOF inside a frame, undecodable
-//! protobuf) is a [`FrameError`]; the reader never allocates more than the limit of the frame type and only
-//! as much as the peer actually sent. EOF exactly at a frame boundary is a clean end of input (`Ok(None)`).
+//! protobuf) is a [`FrameError`]; the reader never allocates more than the limit of the frame type (message
+//! payloads grow only as bytes arrive; a data frame's reusable buffer is sized to its declared length, at most
+//! [`MAX_DATA`]). EOF exactly at a frame boundary is a clean end of input (`Ok(None)`).
 //! Writers never flush: wrap the sink in a `BufWriter` and flush after each request/reply.
 
 use std::io::{self, Read, Write};
