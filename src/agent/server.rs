@@ -382,6 +382,11 @@ fn receive<R: Read, W: Write>(
     }
     let after = || -> Result<Envelope, Refusal> {
         let got = protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
+        if req.force {
+            // The placeholder is now a real copy: drop the placeholder's local settings.
+            zfs.inherit(target.as_str(), "zrepl:placeholder")?;
+            zfs.inherit(target.as_str(), "canmount")?;
+        }
         Ok(Envelope::new(
             proto::ReceiveReply {
                 received_guid: got.0,

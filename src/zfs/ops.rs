@@ -211,6 +211,11 @@ impl Zfs {
         }
     }
 
+    /// `zfs inherit PROPERTY NAME`: drop a local setting.
+    pub fn inherit(&self, name: &str, property: &str) -> Result<(), ZfsError> {
+        self.run(&["inherit", property, name]).map(|_| ())
+    }
+
     /// The value of one property (`-` when unset).
     pub fn get_property(&self, name: &str, property: &str) -> Result<String, ZfsError> {
         let out = self.run(&["get", "-H", "-p", "-o", "value", property, name])?;
