@@ -127,6 +127,11 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
         (
             "oversized data",
             [hello(), vec![2, 0x00, 0x40, 0x00, 0x01]].concat(),
+            "frame_too_large",
+        ),
+        (
+            "data where a request is expected",
+            [hello(), vec![2, 0, 0, 0, 1, 0]].concat(),
             "unexpected_frame",
         ),
         (

@@ -196,7 +196,11 @@ fn nested_datasets_with_an_unreplicated_parent_get_placeholders() {
     ok(&run);
     sc.assert_converged(&parent);
     sc.assert_converged(&child);
-    assert_eq!(prop(&sc.target(&parent), "canmount"), "on", "the replaced placeholder is an ordinary copy now");
+    assert_eq!(
+        prop(&sc.target(&parent), "canmount"),
+        "on",
+        "the replaced placeholder is an ordinary copy now"
+    );
     assert_eq!(snapshots(&sc.target(&grandchild)).len(), 1);
 }
 
