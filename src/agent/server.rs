@@ -385,7 +385,9 @@ fn receive<R: Read, W: Write>(
         if req.force {
             // The placeholder is now a real copy: drop the placeholder's local settings.
             zfs.inherit(target.as_str(), "zrepl:placeholder")?;
-            zfs.inherit(target.as_str(), "canmount")?;
+            // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
+            let canmount = cfg.recv.set.iter().find(|(k, _)| k == "canmount").map_or("on", |(_, v)| v.as_str());
+            zfs.set_property(target.as_str(), "canmount", canmount)?;
         }
         Ok(Envelope::new(
             proto::ReceiveReply {

@@ -211,6 +211,11 @@ impl Zfs {
         }
     }
 
+    /// `zfs set PROPERTY=VALUE NAME`.
+    pub fn set_property(&self, name: &str, property: &str, value: &str) -> Result<(), ZfsError> {
+        self.run(&["set".to_string(), format!("{property}={value}"), name.to_string()]).map(|_| ())
+    }
+
     /// `zfs inherit PROPERTY NAME`: drop a local setting.
     pub fn inherit(&self, name: &str, property: &str) -> Result<(), ZfsError> {
         self.run(&["inherit", property, name]).map(|_| ())
