@@ -94,6 +94,32 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
     Ok(out)
 }
 
+/// The job's last-received holds on the receiver (the agent lists them), with full receiver names.
+fn receiver_entries(conn: &mut transport::Connection, job: &Job, root: &str) -> Result<Vec<Entry>, SurveyError> {
+    let tag = job.name.last_received_hold_tag();
+    let holds = conn.client().holds(job.name.as_str())?;
+    Ok(holds
+        .into_iter()
+        .filter(|h| h.tag == tag)
+        .map(|h| {
+            let fs = if h.fs.is_empty() {
+                root.to_string()
+            } else {
+                format!("{root}/{}", h.fs)
+            };
+            Entry {
+                job: Some(job.name.to_string()),
+                side: "receiver",
+                kind: EntryKind::LastReceivedHold,
+                name: format!("{fs}@{}", h.snapshot),
+                filesystem: fs,
+                tag: Some(h.tag),
+                guid: None,
+            }
+        })
+        .collect())
+}
+
 /// All entries of `job` on both sides.
 pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
     let zfs = Zfs::new();
@@ -101,28 +127,7 @@ pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
     let mut out = sender_entries(&zfs, job, &listing)?;
     let mut conn = transport::connect(job)?;
     let root = conn.client().hello.root.clone();
-    let tag = job.name.last_received_hold_tag();
-    for h in conn
-        .client()
-        .holds(job.name.as_str())?
-        .into_iter()
-        .filter(|h| h.tag == tag)
-    {
-        let fs = if h.fs.is_empty() {
-            root.clone()
-        } else {
-            format!("{root}/{}", h.fs)
-        };
-        out.push(Entry {
-            job: Some(job.name.to_string()),
-            side: "receiver",
-            kind: EntryKind::LastReceivedHold,
-            name: format!("{fs}@{}", h.snapshot),
-            filesystem: fs,
-            tag: Some(h.tag),
-            guid: None,
-        });
-    }
+    out.extend(receiver_entries(&mut conn, job, &root)?);
     out.sort();
     Ok(out)
 }
@@ -216,28 +221,7 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
             txg.insert(format!("{fs}@{}", v.short), v.createtxg);
         }
     }
-    let tag = job.name.last_received_hold_tag();
-    for h in conn
-        .client()
-        .holds(job.name.as_str())?
-        .into_iter()
-        .filter(|h| h.tag == tag)
-    {
-        let fs = if h.fs.is_empty() {
-            root.clone()
-        } else {
-            format!("{root}/{}", h.fs)
-        };
-        entries.push(Entry {
-            job: Some(job.name.to_string()),
-            side: "receiver",
-            kind: EntryKind::LastReceivedHold,
-            name: format!("{fs}@{}", h.snapshot),
-            filesystem: fs,
-            tag: Some(h.tag),
-            guid: None,
-        });
-    }
+    entries.extend(receiver_entries(&mut conn, job, &root)?);
     let (stale, current) = classify_stale(entries, &txg);
     r.kept = current;
     if !dry_run {

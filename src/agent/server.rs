@@ -386,7 +386,12 @@ fn receive<R: Read, W: Write>(
             // The placeholder is now a real copy: drop the placeholder's local settings.
             zfs.inherit(target.as_str(), "zrepl:placeholder")?;
             // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
-            let canmount = cfg.recv.set.iter().find(|(k, _)| k == "canmount").map_or("on", |(_, v)| v.as_str());
+            let canmount = cfg
+                .recv
+                .set
+                .iter()
+                .find(|(k, _)| k == "canmount")
+                .map_or("on", |(_, v)| v.as_str());
             zfs.set_property(target.as_str(), "canmount", canmount)?;
         }
         Ok(Envelope::new(

@@ -213,7 +213,8 @@ impl Zfs {
 
     /// `zfs set PROPERTY=VALUE NAME`.
     pub fn set_property(&self, name: &str, property: &str, value: &str) -> Result<(), ZfsError> {
-        self.run(&["set".to_string(), format!("{property}={value}"), name.to_string()]).map(|_| ())
+        self.run(&["set".to_string(), format!("{property}={value}"), name.to_string()])
+            .map(|_| ())
     }
 
     /// `zfs inherit PROPERTY NAME`: drop a local setting.
