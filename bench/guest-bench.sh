@@ -44,6 +44,7 @@ if [[ " $WHICH " == *" p2 "* ]]; then
     t0=$(now); zfs send p2s/big@s1 | zfs receive -u p2d/raw; t1=$(now)
     zfs destroy -r p2d/raw
     t2=$(now); zr p2 >/tmp/p2.json; t3=$(now)
+    for h in $(zfs list -H -o name -t snapshot -r p2d/zr); do zfs release zrepl_last_received_J_p2 "$h" 2>/dev/null; done
     zfs destroy -r p2d/zr/p2s; for b in $(zfs list -H -o name -t bookmark p2s/big); do zfs destroy "$b"; done
     r=$(elapsed "$t0" "$t1"); z=$(elapsed "$t2" "$t3"); raw+=("$r"); ours+=("$z")
     printf 'run %d: raw %.2f s, zreplrs %.2f s\n' "$i" "$r" "$z"
