@@ -93,6 +93,16 @@ pub enum FsPlan {
     },
 }
 
+impl ConflictKind {
+    /// The snake_case name used in reports (`diverged`, `no_common_ancestor`, …).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
 impl FsPlan {
     pub fn steps(&self) -> &[Step] {
         match self {

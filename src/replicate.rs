@@ -188,11 +188,7 @@ fn attempt_inner(
         match &w.plan {
             FsPlan::Conflict { kind, reason } => {
                 fsr.result = FsResult::Conflict;
-                let kind = serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                fsr.error = Some(ErrorReport::new(kind, reason.clone()));
+                fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
                 fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
             }
             FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {

@@ -79,13 +79,7 @@ fn fs_status(f: &FsSurvey) -> FsStatus {
         FsPlan::UpToDate => (FsState::UpToDate, None),
         FsPlan::Replicate { steps, .. } if steps.is_empty() => (FsState::UpToDate, None),
         FsPlan::Replicate { .. } => (FsState::Pending, None),
-        FsPlan::Conflict { kind, reason } => {
-            let kind = serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            (FsState::Conflict, Some(ErrorReport::new(kind, reason.clone())))
-        }
+        FsPlan::Conflict { kind, reason } => (FsState::Conflict, Some(ErrorReport::new(kind.name(), reason.clone()))),
     };
     FsStatus {
         name: fs.to_string(),

@@ -46,11 +46,8 @@ pub struct StepFailure {
 
 impl StepFailure {
     fn zfs(e: ZfsError) -> Self {
-        let kind = serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
         StepFailure {
-            error: ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string()),
+            error: crate::survey::zfs_error(&e),
             connectivity: false,
             bytes: 0,
         }

@@ -42,10 +42,7 @@ impl From<ZfsError> for SurveyError {
 
 /// A ZFS error as a report entry (`kind` = `zfs_<kind>`).
 pub fn zfs_error(e: &ZfsError) -> ErrorReport {
-    let kind = serde_json::to_value(e.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
-    ErrorReport::new(kind.unwrap_or_else(|| "zfs".into()), e.to_string())
+    ErrorReport::new(e.report_kind(), e.to_string())
 }
 
 /// One selected filesystem as surveyed.

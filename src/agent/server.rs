@@ -52,11 +52,8 @@ impl Refusal {
 
 impl From<ZfsError> for Refusal {
     fn from(e: ZfsError) -> Self {
-        let kind = serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
         Refusal {
-            kind: kind.unwrap_or_else(|| "zfs".into()),
+            kind: e.report_kind(),
             message: e.to_string(),
         }
     }

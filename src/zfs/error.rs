@@ -106,6 +106,14 @@ impl ZfsError {
         }
     }
 
+    /// The stable kind used in reports and agent replies: `zfs_<kind>` (e.g. `zfs_does_not_exist`).
+    pub fn report_kind(&self) -> String {
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
+        kind.unwrap_or_else(|| "zfs".into())
+    }
+
     /// The same error with another kind (when the caller knows more than stderr says).
     pub fn with_kind(mut self, kind: ZfsErrorKind) -> Self {
         self.kind = kind;
