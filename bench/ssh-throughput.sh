@@ -3,6 +3,7 @@
 # and through the OpenSSH client into `cat >/dev/null` on a loopback sshd started here, with the same cipher,
 # RUNS times each (default 3), alternating; prints every run, the medians and the ratio ssh2/OpenSSH.
 #   bench/ssh-throughput.sh [SIZE_BYTES] [RUNS] [CIPHER]
+# PROFILE="perf record -g -o /tmp/ssh2.perf" (for example) runs the ssh2 side under that command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1073741824}; runs=${2:-3}; cipher=${3:-aes128-gcm@openssh.com}
@@ -33,11 +34,11 @@ user=$(id -un)
 ours=(); theirs=()
 for i in $(seq "$runs"); do
   t0=$(date +%s.%N)
-  head -c "$size" /dev/zero | ssh -q -c "$cipher" -p "$port" -i "$dir/id" -o UserKnownHostsFile="$dir/known_hosts" \
+  head -c "$size" /dev/zero | ${PROFILE_OPENSSH:-} ssh -q -c "$cipher" -p "$port" -i "$dir/id" -o UserKnownHostsFile="$dir/known_hosts" \
     -o StrictHostKeyChecking=yes -o Compression=no "$user@127.0.0.1" 'cat >/dev/null'
   t1=$(date +%s.%N)
   o=$(echo "$t1 - $t0" | bc -l)
-  out=$(head -c "$size" /dev/zero | target/release/examples/ssh_bench "$user" 127.0.0.1 "$port" "$dir/id" "$dir/known_hosts" "$cipher")
+  out=$(head -c "$size" /dev/zero | ${PROFILE:-} target/release/examples/ssh_bench "$user" 127.0.0.1 "$port" "$dir/id" "$dir/known_hosts" "$cipher")
   t2=$(date +%s.%N)
   z=$(echo "$t2 - $t1" | bc -l)
   printf 'run %d: openssh %.2f s (%.0f MiB/s)   ssh2 %.2f s (%.0f MiB/s)   [%s]\n' "$i" "$o" "$(echo "$size/1048576/$o" | bc -l)" "$z" "$(echo "$size/1048576/$z" | bc -l)" "$out"

@@ -1,13 +1,14 @@
 //! Throughput probe for the ssh2 transport (used by bench/ssh-throughput.sh): copies stdin through one
-//! SSH channel into `cat >/dev/null` on the server, exactly as a replication stream travels, and prints
+//! SSH channel into `cat >/dev/null` on the server, as a replication stream travels, and prints
 //! bytes, seconds and MiB/s.
 //!
 //! `ssh_bench USER HOST PORT IDENTITY KNOWN_HOSTS CIPHER < data`
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use zreplrs::agent::splice::ChunkMover;
 use zreplrs::transport::ssh::{open_exec, SshParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,15 +29,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let start = Instant::now();
     let (mut reader, mut writer) = open_exec(&params, "cat >/dev/null")?;
-    let mut buf = vec![0u8; 1 << 20];
+    // The sender's data path: chunks spliced from the source pipe into the transport's pipe (see
+    // zreplrs::agent::splice), then encrypted by the pump thread.
+    let mut mover = ChunkMover::new();
     let mut total: u64 = 0;
-    let mut stdin = std::io::stdin().lock();
+    let mut stdin = std::io::stdin();
     loop {
-        let n = stdin.read(&mut buf)?;
+        let n = mover.fill(&mut stdin)?;
         if n == 0 {
             break;
         }
-        writer.write_all(&buf[..n])?;
+        mover.deliver(n, &mut writer)?;
         total += n as u64;
     }
     drop(writer);

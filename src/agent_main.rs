@@ -1,5 +1,7 @@
 //! `zreplrs recv-agent`: turns the agent's command line into its configuration and serves stdin/stdout.
 
+use std::os::fd::AsFd;
+
 use crate::agent::server::{serve, AgentConfig};
 use crate::cli::RecvAgentArgs;
 use crate::report::exit;
@@ -22,7 +24,15 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    match serve(&cfg, std::io::stdin().lock(), std::io::stdout().lock()) {
+    // Unbuffered stdin: stream payloads are spliced from the descriptor, past any buffer.
+    let input = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(e) => {
+            eprintln!("zreplrs recv-agent: cannot use stdin: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    match serve(&cfg, input, std::io::stdout().lock()) {
         Ok(()) => exit::OK,
         Err(msg) => {
             eprintln!("zreplrs recv-agent: {msg}");

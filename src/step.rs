@@ -183,6 +183,7 @@ fn stream(
         let _ = send.kill();
         return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
     };
+    crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdout));
     let req = proto::ReceiveRequest {
         fs: ctx.rel.to_string(),
         to_short: step.to.short.clone(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::frame;
 use super::proto::{self, envelope::Body, Envelope};
+use super::splice::{ChunkMover, FdRead, FdWrite};
 
 /// Errors talking to the agent.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +61,8 @@ type Reply = Result<Envelope, String>;
 
 /// An open, greeted connection to a recv-agent.
 pub struct AgentClient {
-    out: BufWriter<Box<dyn Write + Send>>,
+    /// Our end of the connection; `None` once shut down.
+    out: Option<BufWriter<Box<dyn FdWrite>>>,
     replies: Receiver<Reply>,
     /// Longest wait for a reply, and for progress while streaming.
     pub timeout: Duration,
@@ -78,7 +80,7 @@ impl AgentClient {
     /// Starts the reply reader and performs the version handshake.
     pub fn connect(
         reader: Box<dyn Read + Send>,
-        writer: Box<dyn Write + Send>,
+        writer: Box<dyn FdWrite>,
         timeout: Duration,
     ) -> Result<Self, AgentError> {
         let (tx, rx) = mpsc::channel::<Reply>();
@@ -103,7 +105,7 @@ impl AgentClient {
             }
         });
         let mut client = AgentClient {
-            out: BufWriter::with_capacity(1 << 20, writer),
+            out: Some(BufWriter::with_capacity(64 << 10, writer)),
             replies: rx,
             timeout,
             hello: proto::HelloReply::default(),
@@ -127,9 +129,23 @@ impl AgentClient {
         Ok(client)
     }
 
+    fn out(&mut self) -> Result<&mut BufWriter<Box<dyn FdWrite>>, AgentError> {
+        self.out
+            .as_mut()
+            .ok_or_else(|| AgentError::Connection("the connection to the receiver is closed".into()))
+    }
+
     fn send_message(&mut self, body: Body) -> Result<(), AgentError> {
-        frame::write_message(&mut self.out, &Envelope::new(body)).map_err(conn_err)?;
-        self.out.flush().map_err(conn_err)
+        let out = self.out()?;
+        frame::write_message(out, &Envelope::new(body)).map_err(conn_err)?;
+        out.flush().map_err(conn_err)
+    }
+
+    /// Ends the current data stream, as aborted when `aborted`.
+    fn end_stream(&mut self, aborted: bool) -> Result<(), AgentError> {
+        let out = self.out()?;
+        frame::write_end(out, aborted).map_err(conn_err)?;
+        out.flush().map_err(conn_err)
     }
 
     fn wait_reply(&mut self, timeout: Duration) -> Result<Body, AgentError> {
@@ -227,20 +243,21 @@ impl AgentClient {
         }
     }
 
-    /// Streams `source` (a `zfs send` stdout) into a receive. `on_bytes` sees the running total.
+    /// Streams `source` (a `zfs send` stdout) into a receive, spliced from pipe to pipe where the ends
+    /// allow it (see [`super::splice`]). `on_bytes` sees the running total.
     /// At the end of `source`, `source_ok` says whether the producer succeeded; if not, the stream is
     /// ended as aborted (the receiver keeps resumable state) and its message is returned.
     /// `stall` bounds how long no byte may move before the transfer counts as stalled.
     pub fn receive(
         &mut self,
         req: proto::ReceiveRequest,
-        source: &mut dyn Read,
+        source: &mut dyn FdRead,
         source_ok: &mut dyn FnMut() -> Result<(), String>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {
         self.send_message(req.into()).map_err(StreamError::Agent)?;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut mover = ChunkMover::new();
         let mut bytes: u64 = 0;
         loop {
             // An early reply during the stream is always an error (success comes after END).
@@ -255,28 +272,28 @@ impl AgentClient {
                     Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
                     Err(e) => AgentError::Connection(e),
                 };
-                let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
+                let _ = self.end_stream(true);
                 return Err(StreamError::Agent(err));
             }
-            let n = match source.read(&mut buf) {
+            let n = match mover.fill(source) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let _ = frame::write_end(&mut self.out, true).and_then(|_| self.out.flush());
+                    let _ = self.end_stream(true);
                     return Err(StreamError::Source(format!("reading zfs send output: {e}")));
                 }
             };
-            // Flush every chunk: the receiver must have what zfs send produced even when the producer pauses.
-            frame::write_data(&mut self.out, &buf[..n])
-                .and_then(|_| self.out.flush())
+            // Each chunk goes out at once: the receiver must have what zfs send produced even when it pauses.
+            let out = self.out().map_err(StreamError::Agent)?;
+            frame::write_data_header(out, n)
+                .and_then(|_| out.flush())
+                .and_then(|_| mover.deliver(n, out.get_mut()))
                 .map_err(|e| StreamError::Agent(conn_err(e)))?;
             bytes += n as u64;
             on_bytes(bytes);
         }
         let source_result = source_ok();
-        frame::write_end(&mut self.out, source_result.is_err()).map_err(|e| StreamError::Agent(conn_err(e)))?;
-        self.out.flush().map_err(|e| StreamError::Agent(conn_err(e)))?;
+        self.end_stream(source_result.is_err()).map_err(StreamError::Agent)?;
         // zfs receive finishes after the end of the stream: wait as long as the stall bound allows.
         let reply = self.wait_reply(stall.max(self.timeout));
         if let Err(msg) = source_result {
@@ -295,8 +312,9 @@ impl AgentClient {
 
     /// Closes our end of the connection (the agent exits when its input ends).
     pub fn shutdown(&mut self) {
-        let _ = self.out.flush();
-        self.out = BufWriter::new(Box::new(std::io::sink()));
+        if let Some(mut out) = self.out.take() {
+            let _ = out.flush();
+        }
     }
 }
 

@@ -120,12 +120,22 @@ pub fn write_message<W: Write>(w: &mut W, env: &Envelope) -> io::Result<()> {
 /// An empty slice writes nothing. Does not flush.
 pub fn write_data<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
     for chunk in data.chunks(MAX_DATA as usize) {
-        // chunks() never yields more than MAX_DATA bytes, so this conversion is lossless.
-        let len = u32::try_from(chunk.len()).unwrap_or(MAX_DATA);
-        w.write_all(&header(TYPE_DATA, len))?;
+        write_data_header(w, chunk.len())?;
         w.write_all(chunk)?;
     }
     Ok(())
+}
+
+/// Writes the header of one DATA frame whose `len` payload bytes the caller writes next (by splice, say).
+/// Fails with `InvalidInput` (writing nothing) unless `len` is 1..=[`MAX_DATA`]. Does not flush.
+pub fn write_data_header<W: Write>(w: &mut W, len: usize) -> io::Result<()> {
+    match u32::try_from(len) {
+        Ok(l) if (1..=MAX_DATA).contains(&l) => w.write_all(&header(TYPE_DATA, l)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a data frame carries 1..={MAX_DATA} bytes, not {len}"),
+        )),
+    }
 }
 
 /// Writes the END frame of a data stream. Does not flush.
@@ -249,13 +259,11 @@ pub fn read_frame<R: Read>(r: &mut R) -> Result<Option<Frame>, FrameError> {
     Ok(Some(frame))
 }
 
-/// Reads one frame of a data stream, reusing `buf` for DATA payloads so the data path does not allocate
-/// per frame (once `buf` has grown to the frame size, same-sized frames neither allocate nor re-zero).
-///
-/// On [`DataFrame::Data`], `buf` holds exactly the payload. A MESSAGE frame is returned as
-/// [`DataFrame::Message`] for the caller to judge; EOF (even at a frame boundary) is an error, because a
-/// data stream must end with an END frame.
-pub fn read_data_into<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> Result<DataFrame, FrameError> {
+/// Reads the header of the next frame of a data stream, and the whole frame unless it is DATA: on
+/// [`DataFrame::Data`]`(len)` the next `len` bytes of `r` are the payload, for the caller to move (see
+/// [`super::splice::move_exact`]). A MESSAGE frame is returned as [`DataFrame::Message`] for the caller to
+/// judge; EOF (even at a frame boundary) is an error, because a data stream must end with an END frame.
+pub fn read_data_header<R: Read>(r: &mut R) -> Result<DataFrame, FrameError> {
     match read_header(r)? {
         None => Err(FrameError::UnexpectedFrame {
             expected: "a data or end frame",
@@ -265,17 +273,25 @@ pub fn read_data_into<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> Result<DataFrame
         Some(Header::End) => Ok(DataFrame::End {
             aborted: read_end_payload(r)?,
         }),
-        Some(Header::Data(len)) => {
-            let len = len as usize;
-            buf.resize(len, 0);
-            let got = fill(r, buf)?;
-            if got != len {
-                buf.truncate(got);
-                return Err(FrameError::Truncated { expected: len, got });
-            }
-            Ok(DataFrame::Data(len))
+        Some(Header::Data(len)) => Ok(DataFrame::Data(len as usize)),
+    }
+}
+
+/// Reads one frame of a data stream, reusing `buf` for DATA payloads so the data path does not allocate
+/// per frame (once `buf` has grown to the frame size, same-sized frames neither allocate nor re-zero).
+///
+/// On [`DataFrame::Data`], `buf` holds exactly the payload. Otherwise as [`read_data_header`].
+pub fn read_data_into<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> Result<DataFrame, FrameError> {
+    let frame = read_data_header(r)?;
+    if let DataFrame::Data(len) = frame {
+        buf.resize(len, 0);
+        let got = fill(r, buf)?;
+        if got != len {
+            buf.truncate(got);
+            return Err(FrameError::Truncated { expected: len, got });
         }
     }
+    Ok(frame)
 }
 
 /// Reads the next frame, which must be a MESSAGE; EOF at a frame boundary is `Ok(None)`.
@@ -474,6 +490,28 @@ mod tests {
         );
         let err = read_data_into(&mut r, &mut buf).unwrap_err();
         assert_eq!(err.kind(), "unexpected_frame");
+    }
+
+    #[test]
+    fn data_header_then_payload_reads_back_as_one_frame() {
+        let mut wire = Vec::new();
+        write_data_header(&mut wire, 3).unwrap();
+        wire.extend_from_slice(b"xyz");
+        write_end(&mut wire, false).unwrap();
+        let mut r = wire.as_slice();
+        assert_eq!(read_data_header(&mut r).unwrap(), DataFrame::Data(3));
+        assert_eq!(&r[..3], b"xyz", "the payload is left for the caller");
+        let mut buf = Vec::new();
+        let mut r = wire.as_slice();
+        assert_eq!(read_data_into(&mut r, &mut buf).unwrap(), DataFrame::Data(3));
+        assert_eq!(buf, b"xyz");
+
+        for bad in [0usize, MAX_DATA as usize + 1, usize::MAX] {
+            let mut w = Vec::new();
+            let err = write_data_header(&mut w, bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(w.is_empty(), "nothing written for {bad}");
+        }
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! the stream as DATA frames and an END frame.
 
 use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsFd;
 use std::process::{Child, Stdio};
 
 use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
+use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::zfs::names::{DatasetName, JobId, SnapshotName};
 use crate::zfs::send::{recv_args, RecvOptions};
 use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
@@ -71,7 +73,10 @@ fn error_reply(r: Refusal) -> Envelope {
 
 /// Runs the agent on `input`/`output` until the sender closes the connection. Returns an error (after
 /// replying with it when possible) when the stream is broken or the protocol is violated.
-pub fn serve<R: Read, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
+///
+/// `input` must be unbuffered (a `File` of the descriptor, not a `Stdin`): DATA payloads are spliced from its
+/// descriptor straight into `zfs receive`, past any buffer.
+pub fn serve<R: FdRead, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
     let zfs = Zfs::new();
     let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
@@ -305,7 +310,7 @@ fn release_last_received(
 struct Fatal(String);
 
 /// Receives one stream. Returns `Ok(None)` when an error reply was already sent mid-stream.
-fn receive<R: Read, W: Write>(
+fn receive<R: FdRead, W: Write>(
     zfs: &Zfs,
     cfg: &AgentConfig,
     root: &DatasetName,
@@ -331,24 +336,39 @@ fn receive<R: Read, W: Write>(
         }
         s
     });
-    let mut stdin = child.stdin.take();
+    let Some(mut stdin) = child.stdin.take() else {
+        let _ = child.kill();
+        return Err(Fatal("zfs receive has no stdin".into()));
+    };
+    enlarge_pipe(stdin.as_fd());
     let mut buf = Vec::new();
+    let mut splice_ok = true;
     let mut bytes: u64 = 0;
     let aborted = loop {
-        match frame::read_data_into(input, &mut buf) {
-            Ok(DataFrame::Data(n)) => {
-                bytes += n as u64;
-                if let Some(w) = stdin.as_mut() {
-                    if w.write_all(&buf[..n]).is_err() {
-                        // zfs receive gave up; tell the sender now and skip the rest of the stream.
-                        drop(stdin.take());
-                        let msg = finish_child(&mut child, stderr_reader);
-                        reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
-                        drain(input)?;
-                        return Ok(None);
-                    }
+        match frame::read_data_header(input) {
+            Ok(DataFrame::Data(n)) => match move_exact(input, &mut stdin, n, &mut buf, &mut splice_ok) {
+                Ok(()) => bytes += n as u64,
+                Err(MoveError::Output(_)) => {
+                    // zfs receive gave up; tell the sender now and skip the rest of the stream (the rest of
+                    // this frame first).
+                    drop(stdin);
+                    let msg = finish_child(&mut child, stderr_reader);
+                    reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+                    skip(input, n)?;
+                    drain(input)?;
+                    return Ok(None);
                 }
-            }
+                Err(e) => {
+                    // The sender is gone mid-frame: end the receive (zfs keeps resumable state).
+                    drop(stdin);
+                    let _ = child.wait();
+                    let e = match e {
+                        MoveError::Truncated { expected, got } => FrameError::Truncated { expected, got },
+                        MoveError::Input(e) | MoveError::Output(e) => FrameError::Io(e),
+                    };
+                    return Err(Fatal(format!("data stream broken: {e}")));
+                }
+            },
             Ok(DataFrame::End { aborted }) => break aborted,
             Ok(DataFrame::Message(m)) => {
                 let _ = child.kill();
@@ -534,6 +554,20 @@ fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &s
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
         .collect();
     zfs.release(tag, &carrying)
+}
+
+/// Skips the next `n` bytes of the input (the rest of a DATA payload).
+fn skip<R: Read>(input: &mut R, n: usize) -> Result<(), Fatal> {
+    let got = std::io::copy(&mut input.take(n as u64), &mut std::io::sink())
+        .map_err(|e| Fatal(format!("data stream broken: {}", describe(&FrameError::Io(e)))))?;
+    if got != n as u64 {
+        let e = FrameError::Truncated {
+            expected: n,
+            got: usize::try_from(got).unwrap_or(n),
+        };
+        return Err(Fatal(format!("data stream broken: {}", describe(&e))));
+    }
+    Ok(())
 }
 
 /// Skips the rest of a data stream up to its END frame.

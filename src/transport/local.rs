@@ -21,6 +21,7 @@ pub fn connect(job: &Job) -> Result<Connection, AgentError> {
         let _ = child.kill();
         return Err(AgentError::Connection("recv-agent pipes missing".into()));
     };
+    crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
     match AgentClient::connect(
         Box::new(stdout),
         Box::new(stdin),

@@ -258,6 +258,7 @@ pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, s
         .exec(command)
         .map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
     let (c2s_r, c2s_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
+    crate::agent::splice::enlarge_pipe(c2s_r.as_fd());
     let (s2c_r, s2c_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
     let stall = p.stall_timeout;
     let label = format!("{host}:{port}");
@@ -283,7 +284,10 @@ fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Bytes on their way to the channel, at most.
 const BUF: usize = 4 << 20;
+/// Smallest free space worth a read from the client's pipe.
+const MIN_READ: usize = 64 << 10;
 
 /// Moves bytes between the channel and the client's pipes until both directions are done or the
 /// connection fails or stalls. Dropping the pipe ends tells the client.
@@ -298,8 +302,9 @@ fn pump(
     set_nonblocking(from_client.as_fd()).map_err(|e| e.to_string())?;
     set_nonblocking(to_client.as_fd()).map_err(|e| e.to_string())?;
     sess.set_blocking(false);
-    let mut out: Vec<u8> = Vec::with_capacity(BUF);
-    let mut out_pos = 0usize;
+    // Client → channel bytes wait in `out[out_start..out_end]`; the client's pipe is read straight into it.
+    let mut out = vec![0u8; BUF];
+    let (mut out_start, mut out_end) = (0usize, 0usize);
     let mut inbuf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut in_pos = 0usize;
     let mut errbuf = [0u8; 4096];
@@ -308,50 +313,54 @@ fn pump(
     let mut remote_eof = false;
     let mut last_out = Instant::now();
     let mut last_keepalive = Instant::now();
-    let mut chunk = vec![0u8; 1 << 20];
+    let mut chunk = vec![0u8; 1 << 16];
     loop {
         let mut progress = false;
         // Client → channel.
-        if !client_eof && out.len() - out_pos < BUF / 2 {
-            if out_pos > 0 && out_pos == out.len() {
-                out.clear();
-                out_pos = 0;
+        if !client_eof {
+            if out_start == out_end {
+                (out_start, out_end) = (0, 0);
+            } else if BUF - out_end < MIN_READ && out_start > 0 {
+                out.copy_within(out_start..out_end, 0);
+                (out_start, out_end) = (0, out_end - out_start);
             }
-            match from_client.read(&mut chunk) {
-                Ok(0) => client_eof = true,
-                Ok(n) => {
-                    if out.is_empty() {
-                        last_out = Instant::now();
+            if BUF - out_end >= MIN_READ {
+                match from_client.read(&mut out[out_end..]) {
+                    Ok(0) => client_eof = true,
+                    Ok(n) => {
+                        if out_start == out_end {
+                            last_out = Instant::now();
+                        }
+                        out_end += n;
+                        progress = true;
                     }
-                    out.extend_from_slice(&chunk[..n]);
-                    progress = true;
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("reading from the client: {e}")),
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading from the client: {e}")),
             }
         }
-        while out_pos < out.len() {
-            match channel.write(&out[out_pos..]) {
+        let mut wrote = false;
+        while out_start < out_end {
+            match channel.write(&out[out_start..out_end]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    out_pos += n;
-                    last_out = Instant::now();
-                    progress = true;
+                    out_start += n;
+                    wrote = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(format!("sending: {e}")),
             }
         }
-        if out_pos == out.len() {
-            out.clear();
-            out_pos = 0;
-            if client_eof && !sent_eof {
-                match channel.send_eof() {
-                    Ok(()) => sent_eof = true,
-                    Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
-                    Err(e) => return Err(format!("closing: {e}")),
-                }
+        if wrote {
+            last_out = Instant::now();
+            progress = true;
+        }
+        if out_start == out_end && client_eof && !sent_eof {
+            match channel.send_eof() {
+                Ok(()) => sent_eof = true,
+                Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
+                Err(e) => return Err(format!("closing: {e}")),
             }
         }
         // Channel → client.
@@ -399,7 +408,7 @@ fn pump(
             let _ = channel.close();
             return Ok(());
         }
-        if out_pos < out.len() && last_out.elapsed() > stall {
+        if out_start < out_end && last_out.elapsed() > stall {
             return Err(format!("stalled: no data could be sent for {}s", stall.as_secs()));
         }
         if last_keepalive.elapsed() > Duration::from_secs(10) {
