@@ -934,10 +934,13 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
     /* size of AT, if present */
     const int authenticationtag = IS_LAST(firstlast) ? authlen : 0;
     unsigned int cryptlen; /* length to encrypt */
+    /* zreplrs patch: a run of several blocks (see transport.c) is
+       en/decrypted in place; OpenSSL allows in == out. */
+    unsigned char *out = blocksize > sizeof(buf) ? block : buf;
 
     (void)algo;
 
-    if(blocksize > sizeof(buf) ||
+    if(blocksize > UINT_MAX ||
        blocksize < (size_t)(aadlen + authenticationtag))
         return 1;
 
@@ -966,7 +969,7 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 #endif /* LIBSSH2_AES_GCM */
 
     if(cryptlen > 0)
-        ret = EVP_Cipher(*ctx, buf + aadlen, block + aadlen, cryptlen);
+        ret = EVP_Cipher(*ctx, out + aadlen, block + aadlen, cryptlen);
 
 #if defined(USE_OPENSSL_3) || defined(LIBSSH2_WOLFSSL)
     if(ret != -1)
@@ -1007,7 +1010,8 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
         /* Copy en/decrypted data back to the caller.
            The first aadlen should not be touched because they were not
            encrypted and are unmodified. */
-        memcpy(block + aadlen, buf + aadlen, cryptlen);
+        if(out != block)
+            memcpy(block + aadlen, buf + aadlen, cryptlen);
         rc = !ret;
     }
 

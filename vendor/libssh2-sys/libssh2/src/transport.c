@@ -1219,6 +1219,14 @@ int ssh2_transport_send(LIBSSH2_SESSION *session,
             /* Some crypto back-ends could handle a single crypt() call for
                encryption, but (presumably) others cannot, so break it up
                into blocksize-sized chunks to satisfy them all. */
+            /* zreplrs patch: with OpenSSL, consecutive whole middle blocks
+               are encrypted in one crypt() call (the same bytes in the same
+               order; CTR and GCM are stream modes), instead of one EVP call
+               per 16 bytes. */
+#ifdef LIBSSH2_OPENSSL
+            size_t mid_start = 0;
+            size_t mid_len = 0;
+#endif
             for(i = etm_crypt_offset; i < packet_length;
                 i += session->local.crypt->blocksize) {
                 unsigned char *ptr = &p->outbuf[i];
@@ -1246,11 +1254,38 @@ int ssh2_transport_send(LIBSSH2_SESSION *session,
                 ssh2_deb((session, LIBSSH2_TRACE_SOCKET,
                           "crypting bytes %lu-%lu", (unsigned long)i,
                           (unsigned long)(i + bsize - 1)));
+#ifdef LIBSSH2_OPENSSL
+                if(firstlast == MIDDLE_BLOCK &&
+                   bsize == (size_t)session->local.crypt->blocksize) {
+                    if(mid_len == 0)
+                        mid_start = (size_t)(ptr - p->outbuf);
+                    mid_len += bsize;
+                    continue;
+                }
+                if(mid_len) {
+                    if(session->local.crypt->crypt(session, 0,
+                                               &p->outbuf[mid_start], mid_len,
+                                               &session->local.crypt_abstract,
+                                               MIDDLE_BLOCK))
+                        return LIBSSH2_ERROR_ENCRYPT;
+                    mid_len = 0;
+                }
+#endif
                 if(session->local.crypt->crypt(session, 0, ptr, bsize,
                                                &session->local.crypt_abstract,
                                                firstlast))
                     return LIBSSH2_ERROR_ENCRYPT; /* encryption failure */
             }
+#ifdef LIBSSH2_OPENSSL
+            if(mid_len) {
+                if(session->local.crypt->crypt(session, 0,
+                                               &p->outbuf[mid_start], mid_len,
+                                               &session->local.crypt_abstract,
+                                               MIDDLE_BLOCK))
+                    return LIBSSH2_ERROR_ENCRYPT;
+                mid_len = 0;
+            }
+#endif
 
             /* Call crypt() one last time so it can be filled in with the
                MAC */
