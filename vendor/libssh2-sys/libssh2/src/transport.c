@@ -1257,9 +1257,24 @@ int ssh2_transport_send(LIBSSH2_SESSION *session,
 #ifdef LIBSSH2_OPENSSL
                 if(firstlast == MIDDLE_BLOCK &&
                    bsize == (size_t)session->local.crypt->blocksize) {
+                    /* This block is a whole middle one, and so is every
+                       block starting at j with j + bsize <= safe_end: the
+                       blocks before the last one (non-integrated MAC: the
+                       last block and a combined final piece start after
+                       packet_length - 2 * bsize), or (integrated MAC)
+                       every whole block. Take them all at once; the loop
+                       goes on with the first block after them. */
+                    size_t start = (size_t)(ptr - p->outbuf);
+                    size_t safe_end =
+                        CRYPT_FLAG_L(session, SSH2_CRYPT_FLAG_INTEGRATED_MAC)
+                        ? packet_length : packet_length - bsize;
+                    size_t n = 1;
+                    if(safe_end >= start + bsize)
+                        n = (safe_end - start) / bsize;
                     if(mid_len == 0)
-                        mid_start = (size_t)(ptr - p->outbuf);
-                    mid_len += bsize;
+                        mid_start = start;
+                    mid_len += n * bsize;
+                    i += (n - 1) * bsize;
                     continue;
                 }
                 if(mid_len) {
