@@ -98,6 +98,16 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
             && started.elapsed() + backoff < job.retry_timeout
             && !opts.dry_run;
         if retry {
+            if let Some(e) = report.attempts.last().and_then(|a| a.error.as_ref()) {
+                // One line per retry for the journal: why the attempt ended and when the next one starts.
+                eprintln!(
+                    "zreplrs: job {}: attempt {number} ended ({}: {}); reconnecting in {}s",
+                    job.name,
+                    e.kind,
+                    e.message,
+                    backoff.as_secs()
+                );
+            }
             for f in &fs_reports {
                 done_before.insert(
                     f.name.clone(),

@@ -6,7 +6,8 @@
 #[path = "vm_ssh.rs"]
 mod vm_ssh;
 
-use std::process::Stdio;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
 
 use vm_ssh::vmlib::*;
 use vm_ssh::*;
@@ -45,7 +46,11 @@ fn fault_campaign_transfers_cut_at_random_offsets_all_converge() {
         for pid in sshd_sessions("root") {
             let _ = try_cmd("kill", &["-9", &pid.to_string()]);
         }
-        let r = run_result(child.wait_with_output().unwrap());
+        let r = run_result(finish_or_explain(
+            child,
+            &format!("transfer {i} cut at {offset}"),
+            &target,
+        ));
         assert_eq!(r.code, 0, "transfer {i} cut at {offset}: {}\n{:#}", r.stderr, r.json);
         let attempts = r.json["attempts"].as_array().unwrap().len();
         let resumed = r.json["filesystems"][0]["steps"]
@@ -61,4 +66,34 @@ fn fault_campaign_transfers_cut_at_random_offsets_all_converge() {
     ssh_rate(None);
     println!("fault campaign, {n} transfers:\n{}", report.join("\n"));
     assert_eq!(report.len(), n as usize);
+}
+
+/// Waits for a replicate run; if it takes longer than any transfer should (5 minutes under emulation, for
+/// about 3 MB), stops it with SIGTERM and fails with what it printed and what was running at the time.
+fn finish_or_explain(child: Child, what: &str, target: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    if let Ok(out) = rx.recv_timeout(Duration::from_secs(300)) {
+        return out.expect("wait for zreplrs replicate");
+    }
+    let ps = try_cmd("ps", &["-eo", "pid,ppid,etimes,args"]).unwrap_or_else(|e| e);
+    let state = try_cmd(
+        "zfs",
+        &["list", "-t", "all", "-r", "-o", "name,receive_resume_token", target],
+    )
+    .unwrap_or_else(|e| e);
+    let _ = try_cmd("kill", &["-TERM", &pid.to_string()]);
+    let out = rx.recv_timeout(Duration::from_secs(120));
+    let printed = match &out {
+        Ok(Ok(o)) => format!(
+            "stderr:\n{}\nstdout:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        ),
+        other => format!("{other:?}"),
+    };
+    panic!("{what}: zreplrs replicate did not finish within 300s\nprocesses:\n{ps}\nreceiver:\n{state}\n{printed}");
 }
