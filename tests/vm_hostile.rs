@@ -110,9 +110,9 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
             "protocol_version",
         ),
         (
-            "version 2",
+            "a newer version",
             msg(proto::Hello {
-                protocol_version: 2,
+                protocol_version: proto::PROTOCOL_VERSION + 1,
                 software_version: "x".into(),
             }
             .into()),

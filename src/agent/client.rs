@@ -148,24 +148,28 @@ impl AgentClient {
         out.flush().map_err(conn_err)
     }
 
+    /// Waits for the reply to the last request; each heartbeat of the agent restarts the `timeout`.
     fn wait_reply(&mut self, timeout: Duration) -> Result<Body, AgentError> {
-        match self.replies.recv_timeout(timeout) {
-            Ok(Ok(env)) => match env.body {
-                Some(Body::Error(e)) => Err(AgentError::Remote {
-                    kind: e.kind,
-                    message: e.message,
-                }),
-                Some(b) => Ok(b),
-                None => Err(AgentError::Protocol("empty reply".into())),
-            },
-            Ok(Err(e)) => Err(AgentError::Connection(e)),
-            Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
-                "no reply from the receiver within {}s",
-                timeout.as_secs()
-            ))),
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(AgentError::Connection("the receiver connection is closed".into()))
-            }
+        loop {
+            return match self.replies.recv_timeout(timeout) {
+                Ok(Ok(env)) => match env.body {
+                    Some(Body::Heartbeat(_)) => continue,
+                    Some(Body::Error(e)) => Err(AgentError::Remote {
+                        kind: e.kind,
+                        message: e.message,
+                    }),
+                    Some(b) => Ok(b),
+                    None => Err(AgentError::Protocol("empty reply".into())),
+                },
+                Ok(Err(e)) => Err(AgentError::Connection(e)),
+                Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
+                    "no reply from the receiver within {}s",
+                    timeout.as_secs()
+                ))),
+                Err(RecvTimeoutError::Disconnected) => {
+                    Err(AgentError::Connection("the receiver connection is closed".into()))
+                }
+            };
         }
     }
 
@@ -262,6 +266,14 @@ impl AgentClient {
         loop {
             // An early reply during the stream is always an error (success comes after END).
             if let Ok(r) = self.replies.try_recv() {
+                if matches!(
+                    &r,
+                    Ok(Envelope {
+                        body: Some(Body::Heartbeat(_))
+                    })
+                ) {
+                    continue;
+                }
                 let err = match r {
                     Ok(Envelope {
                         body: Some(Body::Error(e)),
@@ -333,4 +345,65 @@ fn conn_err(e: std::io::Error) -> AgentError {
 
 fn unexpected(expected: &str, got: Body) -> AgentError {
     AgentError::Protocol(format!("expected {expected}, got {}", Envelope::new(got).kind_name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A fake agent on pipes: answers hello at once, then, for the next request, sends `beats` heartbeats
+    /// `gap` apart before its reply. Returns the connected client.
+    fn client_with_slow_agent(beats: u32, gap: Duration, timeout: Duration) -> AgentClient {
+        let (to_agent_r, to_agent_w) = std::io::pipe().expect("pipe");
+        let (from_agent_r, mut from_agent_w) = std::io::pipe().expect("pipe");
+        std::thread::spawn(move || {
+            let mut input = to_agent_r;
+            let _hello = frame::read_message(&mut input);
+            let reply = proto::HelloReply {
+                protocol_version: proto::PROTOCOL_VERSION,
+                ..Default::default()
+            };
+            let _ = frame::write_message(&mut from_agent_w, &Envelope::new(reply.into()));
+            let _request = frame::read_message(&mut input);
+            for _ in 0..beats {
+                std::thread::sleep(gap);
+                let _ = frame::write_message(&mut from_agent_w, &Envelope::new(proto::Heartbeat {}.into()));
+            }
+            let _ = frame::write_message(
+                &mut from_agent_w,
+                &Envelope::new(
+                    proto::ListReply {
+                        root_exists: true,
+                        ..Default::default()
+                    }
+                    .into(),
+                ),
+            );
+            // Keep the pipes open until the client is done.
+            let _ = frame::read_message(&mut input);
+        });
+        AgentClient::connect(Box::new(from_agent_r), Box::new(to_agent_w), timeout).expect("connect")
+    }
+
+    #[test]
+    fn heartbeats_restart_the_reply_timeout() {
+        // 10 heartbeats 200 ms apart: 2 s in all, twice the 1 s timeout, but never 1 s without a frame.
+        let mut c = client_with_slow_agent(10, Duration::from_millis(200), Duration::from_secs(1));
+        let started = Instant::now();
+        let reply = c.list().expect("the reply after the heartbeats");
+        assert!(reply.root_exists);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1900),
+            "the reply came after the heartbeats"
+        );
+    }
+
+    #[test]
+    fn silence_longer_than_the_timeout_is_a_connection_error() {
+        let mut c = client_with_slow_agent(1, Duration::from_secs(3), Duration::from_millis(500));
+        let err = c.list().expect_err("no frame within the timeout");
+        assert!(err.is_connectivity(), "{err}");
+        assert!(err.to_string().contains("no reply from the receiver"), "{err}");
+    }
 }

@@ -397,6 +397,7 @@ mod tests {
             .into(),
             proto::AbortResumeRequest { fs: "tank/data".into() }.into(),
             proto::Ok {}.into(),
+            proto::Heartbeat {}.into(),
             proto::Error {
                 kind: "outside_root".into(),
                 message: "dataset is not below the root".into(),
@@ -433,7 +434,7 @@ mod tests {
         let mut kinds: Vec<&str> = envs.iter().map(Envelope::kind_name).collect();
         kinds.sort_unstable();
         kinds.dedup();
-        assert_eq!(kinds.len(), 14, "13 body kinds plus empty: {kinds:?}");
+        assert_eq!(kinds.len(), 15, "14 body kinds plus empty: {kinds:?}");
 
         let mut wire = Vec::new();
         for env in &envs {

@@ -7,7 +7,7 @@
 //! the agent resolves and validates them against its own command line, never trusting the sender.
 
 /// Version of this protocol; both sides send it in [`Hello`] / [`HelloReply`] and refuse a mismatch.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// First message from the sender.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -125,6 +125,12 @@ pub struct ReceiveReply {
     pub bytes: u64,
 }
 
+/// Sent by the agent, every few seconds, while a request takes long (`zfs receive` committing the snapshots
+/// of a stream after its END frame): the sender waiting for the reply restarts its timeout on each one, so a
+/// slow receiver is told apart from a dead one. Added in protocol version 2.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Heartbeat {}
+
 /// Discard the partial receive state (`zfs receive -A`) of a filesystem.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AbortResumeRequest {
@@ -222,7 +228,10 @@ pub struct Error {
 /// The single top-level message type carried by MESSAGE frames.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Envelope {
-    #[prost(oneof = "envelope::Body", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15")]
+    #[prost(
+        oneof = "envelope::Body",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16"
+    )]
     pub body: Option<envelope::Body>,
 }
 
@@ -261,6 +270,8 @@ pub mod envelope {
         ReleaseLastReceived(super::ReleaseLastReceivedRequest),
         #[prost(message, tag = "15")]
         HoldLastReceived(super::HoldLastReceivedRequest),
+        #[prost(message, tag = "16")]
+        Heartbeat(super::Heartbeat),
     }
 }
 
@@ -290,6 +301,7 @@ impl Envelope {
             Some(Body::HoldsReply(_)) => "holds_reply",
             Some(Body::ReleaseLastReceived(_)) => "release_last_received",
             Some(Body::HoldLastReceived(_)) => "hold_last_received",
+            Some(Body::Heartbeat(_)) => "heartbeat",
         }
     }
 }
@@ -322,6 +334,7 @@ body_from! {
     HoldsReply => HoldsReply,
     ReleaseLastReceivedRequest => ReleaseLastReceived,
     HoldLastReceivedRequest => HoldLastReceived,
+    Heartbeat => Heartbeat,
 }
 
 #[cfg(test)]

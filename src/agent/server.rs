@@ -9,6 +9,7 @@
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
@@ -386,6 +387,7 @@ fn receive<R: FdRead, W: Write>(
         }
     };
     drop(stdin);
+    await_child(&mut child, out);
     let msg = finish_child(&mut child, stderr_reader);
     let status_ok = msg.is_empty();
     if aborted {
@@ -500,6 +502,29 @@ fn prepare_receive(
         .spawn()
         .map_err(|e| Refusal::from(ZfsError::spawn(&args, &e)))?;
     Ok((target, to, job, child))
+}
+
+/// How often the agent tells a sender waiting for a reply that it is still working.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Waits for `zfs receive` to exit after the end of its stream, sending a [`proto::Heartbeat`] every
+/// [`HEARTBEAT`]: committing the snapshots of a long `-I` stream can take minutes, and the sender must be able
+/// to tell that from a dead agent. A heartbeat that cannot be written (the sender is gone) is not an error
+/// here: the receive still finishes, and the reply will fail.
+fn await_child<W: Write>(child: &mut Child, out: &mut BufWriter<W>) {
+    let mut last = Instant::now();
+    let mut sender_gone = false;
+    loop {
+        match child.try_wait() {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return,
+        }
+        if !sender_gone && last.elapsed() >= HEARTBEAT {
+            sender_gone = reply(out, Envelope::new(proto::Heartbeat {}.into())).is_err();
+            last = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Waits for `zfs receive`; returns its stderr when it failed, "" on success.
