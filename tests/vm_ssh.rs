@@ -2,44 +2,14 @@
 //! sender in the root namespace, one veth link between them. Link cuts, killed sshd sessions, host key
 //! checks, a confined agent, an unprivileged receiving user and a fault campaign, all on real OpenZFS.
 //! The tests of this file run one at a time (they share sshd and the link). The fault campaign, which reuses
-//! these helpers, is the separate target `campaign_ssh` (run by `vm/campaign`).
+//! these helpers, is the separate target `vm_campaign`.
 
-pub mod vmlib;
+mod vmlib;
 
 use std::process::Stdio;
-use std::sync::Mutex;
 
+use vmlib::ssh::*;
 use vmlib::*;
-
-pub static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Writes an SSH job for `sc` whose key forces the agent onto `sc.root()`; returns the key path.
-pub fn configure_ssh(
-    sc: &Scenario,
-    user: &str,
-    filesystems: &[(&str, bool)],
-    extra: &str,
-    known_hosts: &str,
-) -> std::path::PathBuf {
-    ssh_host();
-    let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.root());
-    let key = ssh_authorize(user, &agent);
-    let kh = sc.dir.path().join("known_hosts");
-    std::fs::write(&kh, known_hosts).unwrap();
-    let ssh = format!(
-        "{extra}\n[jobs.ssh]\nidentity_files = [\"{}\"]\nknown_hosts = \"{}\"\n",
-        key.display(),
-        kh.display()
-    );
-    sc.configure_target(&format!("ssh://{user}@{SSH_ADDR}/{}", sc.root()), filesystems, &ssh);
-    key
-}
-
-pub const FAST_RETRY: &str = "retries = 8\nretry_timeout = \"10m\"\nstall_timeout = \"4s\"\nconnect_timeout = \"4s\"";
 
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
@@ -115,21 +85,6 @@ fn unknown_or_changed_host_keys_are_refused() {
     sc.assert_converged(&a);
 }
 
-/// Waits until a `zfs receive` into `target` has read at least `bytes`.
-pub fn wait_received(target: &str, bytes: u64) {
-    let needle = format!("receive -s -u {target}");
-    wait_for(&format!("zfs receive into {target} to read {bytes} bytes"), 300, || {
-        pids_matching(&needle).iter().any(|p| bytes_read(*p) >= bytes)
-    });
-}
-
-pub fn wait_no_receive(target: &str) {
-    let needle = format!("receive -s -u {target}");
-    wait_for(&format!("the receive into {target} to end"), 600, || {
-        pids_matching(&needle).is_empty()
-    });
-}
-
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn link_cut_mid_transfer_the_same_run_reconnects_and_resumes() {
@@ -166,11 +121,6 @@ fn link_cut_mid_transfer_the_same_run_reconnects_and_resumes() {
         r.json
     );
     sc.assert_converged(&a);
-}
-
-/// PIDs of sshd session processes (the privilege-separated child serving one connection).
-pub fn sshd_sessions(user: &str) -> Vec<i32> {
-    pids_matching(&format!("sshd: {user}@notty"))
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod ssh;
+
 static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs a command, returning stdout or `Err(stderr)`.

@@ -1,0 +1,57 @@
+//! SSH scenario helpers shared by `vm_ssh` and `vm_campaign`: the serialising lock (the tests share sshd and
+//! the link), an SSH job whose key forces the agent onto the scenario's root, fast retry settings, and waits
+//! on the receiving side's `zfs receive` and sshd sessions.
+
+use std::sync::Mutex;
+
+use super::*;
+
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes an SSH job for `sc` whose key forces the agent onto `sc.root()`; returns the key path.
+pub fn configure_ssh(
+    sc: &Scenario,
+    user: &str,
+    filesystems: &[(&str, bool)],
+    extra: &str,
+    known_hosts: &str,
+) -> std::path::PathBuf {
+    ssh_host();
+    let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.root());
+    let key = ssh_authorize(user, &agent);
+    let kh = sc.dir.path().join("known_hosts");
+    std::fs::write(&kh, known_hosts).unwrap();
+    let ssh = format!(
+        "{extra}\n[jobs.ssh]\nidentity_files = [\"{}\"]\nknown_hosts = \"{}\"\n",
+        key.display(),
+        kh.display()
+    );
+    sc.configure_target(&format!("ssh://{user}@{SSH_ADDR}/{}", sc.root()), filesystems, &ssh);
+    key
+}
+
+pub const FAST_RETRY: &str = "retries = 8\nretry_timeout = \"10m\"\nstall_timeout = \"4s\"\nconnect_timeout = \"4s\"";
+
+/// Waits until a `zfs receive` into `target` has read at least `bytes`.
+pub fn wait_received(target: &str, bytes: u64) {
+    let needle = format!("receive -s -u {target}");
+    wait_for(&format!("zfs receive into {target} to read {bytes} bytes"), 300, || {
+        pids_matching(&needle).iter().any(|p| bytes_read(*p) >= bytes)
+    });
+}
+
+pub fn wait_no_receive(target: &str) {
+    let needle = format!("receive -s -u {target}");
+    wait_for(&format!("the receive into {target} to end"), 600, || {
+        pids_matching(&needle).is_empty()
+    });
+}
+
+/// PIDs of sshd session processes (the privilege-separated child serving one connection).
+pub fn sshd_sessions(user: &str) -> Vec<i32> {
+    pids_matching(&format!("sshd: {user}@notty"))
+}
