@@ -32,7 +32,15 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
             return exit::RUN_FAILED;
         }
     };
-    match serve(&cfg, input, std::io::stdout().lock()) {
+    // Heartbeats are written from a second thread, so the output must be `Send`: a `File` of stdout.
+    let output = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(e) => {
+            eprintln!("zreplrs recv-agent: cannot use stdout: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    match serve(&cfg, input, output) {
         Ok(()) => exit::OK,
         Err(msg) => {
             eprintln!("zreplrs recv-agent: {msg}");

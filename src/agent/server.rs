@@ -9,6 +9,8 @@
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::frame::{self, DataFrame, FrameError};
@@ -77,7 +79,7 @@ fn error_reply(r: Refusal) -> Envelope {
 ///
 /// `input` must be unbuffered (a `File` of the descriptor, not a `Stdin`): DATA payloads are spliced from its
 /// descriptor straight into `zfs receive`, past any buffer.
-pub fn serve<R: FdRead, W: Write>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
+pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
     let zfs = Zfs::new();
     let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
@@ -133,7 +135,6 @@ pub fn serve<R: FdRead, W: Write>(cfg: &AgentConfig, mut input: R, output: W) ->
             }
         }
         let response = match body {
-            Body::List(req) => list(&zfs, cfg, &root, req.with_creation),
             Body::Receive(req) => {
                 match receive(&zfs, cfg, &root, &req, &mut input, &mut out) {
                     Ok(Some(resp)) => Ok(resp),
@@ -141,19 +142,54 @@ pub fn serve<R: FdRead, W: Write>(cfg: &AgentConfig, mut input: R, output: W) ->
                     Err(Fatal(msg)) => return Err(msg),
                 }
             }
-            Body::AbortResume(req) => abort_resume(&zfs, &root, &req),
-            Body::Destroy(req) => destroy(&zfs, &root, &req),
-            Body::Holds(req) => holds(&zfs, &root, &req),
-            Body::ReleaseLastReceived(req) => release_last_received(&zfs, &root, &req),
-            Body::HoldLastReceived(req) => hold_last_received(&zfs, &root, &req),
-            other => Err(Refusal::new(
-                "protocol",
-                format!("unexpected request {}", Envelope::new(other).kind_name()),
-            )),
+            other => {
+                let (response, o) = with_heartbeats(out, || handle(&zfs, cfg, &root, other));
+                out = o;
+                response
+            }
         };
         let env = response.unwrap_or_else(error_reply);
         reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
     }
+}
+
+/// Handles one request other than a receive.
+fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Result<Envelope, Refusal> {
+    match body {
+        Body::List(req) => list(zfs, cfg, root, req.with_creation),
+        Body::AbortResume(req) => abort_resume(zfs, root, &req),
+        Body::Destroy(req) => destroy(zfs, root, &req),
+        Body::Holds(req) => holds(zfs, root, &req),
+        Body::ReleaseLastReceived(req) => release_last_received(zfs, root, &req),
+        Body::HoldLastReceived(req) => hold_last_received(zfs, root, &req),
+        other => Err(Refusal::new(
+            "protocol",
+            format!("unexpected request {}", Envelope::new(other).kind_name()),
+        )),
+    }
+}
+
+/// Runs `work` while a second thread sends a [`proto::Heartbeat`] every [`HEARTBEAT`] on `out`, so that a
+/// request that takes long (listing thousands of snapshots, destroying many) is not mistaken for a dead agent.
+/// Heartbeats stop before `work`'s result is returned, so they always precede the reply.
+fn with_heartbeats<W: Write + Send, T>(out: BufWriter<W>, work: impl FnOnce() -> T) -> (T, BufWriter<W>) {
+    let cell = Mutex::new(out);
+    let result = std::thread::scope(|s| {
+        let (done, wait) = mpsc::channel::<()>();
+        let cell = &cell;
+        s.spawn(move || {
+            while wait.recv_timeout(HEARTBEAT) == Err(RecvTimeoutError::Timeout) {
+                let mut o = cell.lock().unwrap_or_else(PoisonError::into_inner);
+                if reply(&mut o, Envelope::new(proto::Heartbeat {}.into())).is_err() {
+                    break;
+                }
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    });
+    (result, cell.into_inner().unwrap_or_else(PoisonError::into_inner))
 }
 
 fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
@@ -504,7 +540,8 @@ fn prepare_receive(
     Ok((target, to, job, child))
 }
 
-/// How often the agent tells a sender waiting for a reply that it is still working.
+/// How often the agent tells a sender waiting for a reply that it is still working (well below the sender's
+/// reply timeout of at least 60 s).
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Waits for `zfs receive` to exit after the end of its stream, sending a [`proto::Heartbeat`] every
