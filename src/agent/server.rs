@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
@@ -142,11 +142,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                     Err(Fatal(msg)) => return Err(msg),
                 }
             }
-            other => {
-                let (response, o) = with_heartbeats(out, || handle(&zfs, cfg, &root, other));
-                out = o;
-                response
-            }
+            other => with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other)),
         };
         let env = response.unwrap_or_else(error_reply);
         reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
@@ -170,17 +166,18 @@ fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Resul
 }
 
 /// Runs `work` while a second thread sends a [`proto::Heartbeat`] every [`HEARTBEAT`] on `out`, so that a
-/// request that takes long (listing thousands of snapshots, destroying many) is not mistaken for a dead agent.
+/// request that takes long (listing thousands of snapshots, `zfs receive` committing a long `-I` stream after
+/// its END) is not mistaken for a dead agent.
 /// Heartbeats stop before `work`'s result is returned, so they always precede the reply.
-fn with_heartbeats<W: Write + Send, T>(out: BufWriter<W>, work: impl FnOnce() -> T) -> (T, BufWriter<W>) {
+fn with_heartbeats<W: Write + Send, T>(out: &mut BufWriter<W>, work: impl FnOnce() -> T) -> T {
     let cell = Mutex::new(out);
-    let result = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let (done, wait) = mpsc::channel::<()>();
         let cell = &cell;
         s.spawn(move || {
             while wait.recv_timeout(HEARTBEAT) == Err(RecvTimeoutError::Timeout) {
                 let mut o = cell.lock().unwrap_or_else(PoisonError::into_inner);
-                if reply(&mut o, Envelope::new(proto::Heartbeat {}.into())).is_err() {
+                if reply(*o, Envelope::new(proto::Heartbeat {}.into())).is_err() {
                     break;
                 }
             }
@@ -188,8 +185,7 @@ fn with_heartbeats<W: Write + Send, T>(out: BufWriter<W>, work: impl FnOnce() ->
         let result = work();
         drop(done);
         result
-    });
-    (result, cell.into_inner().unwrap_or_else(PoisonError::into_inner))
+    })
 }
 
 fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
@@ -347,7 +343,7 @@ fn release_last_received(
 struct Fatal(String);
 
 /// Receives one stream. Returns `Ok(None)` when an error reply was already sent mid-stream.
-fn receive<R: FdRead, W: Write>(
+fn receive<R: FdRead, W: Write + Send>(
     zfs: &Zfs,
     cfg: &AgentConfig,
     root: &DatasetName,
@@ -423,8 +419,8 @@ fn receive<R: FdRead, W: Write>(
         }
     };
     drop(stdin);
-    await_child(&mut child, out);
-    let msg = finish_child(&mut child, stderr_reader);
+    // Committing the snapshots of a long `-I` stream can take minutes after its END.
+    let msg = with_heartbeats(out, || finish_child(&mut child, stderr_reader));
     let status_ok = msg.is_empty();
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
@@ -543,26 +539,6 @@ fn prepare_receive(
 /// How often the agent tells a sender waiting for a reply that it is still working (well below the sender's
 /// reply timeout of at least 60 s).
 const HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// Waits for `zfs receive` to exit after the end of its stream, sending a [`proto::Heartbeat`] every
-/// [`HEARTBEAT`]: committing the snapshots of a long `-I` stream can take minutes, and the sender must be able
-/// to tell that from a dead agent. A heartbeat that cannot be written (the sender is gone) is not an error
-/// here: the receive still finishes, and the reply will fail.
-fn await_child<W: Write>(child: &mut Child, out: &mut BufWriter<W>) {
-    let mut last = Instant::now();
-    let mut sender_gone = false;
-    loop {
-        match child.try_wait() {
-            Ok(None) => {}
-            Ok(Some(_)) | Err(_) => return,
-        }
-        if !sender_gone && last.elapsed() >= HEARTBEAT {
-            sender_gone = reply(out, Envelope::new(proto::Heartbeat {}.into())).is_err();
-            last = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Waits for `zfs receive`; returns its stderr when it failed, "" on success.
 fn finish_child(child: &mut Child, stderr: std::thread::JoinHandle<String>) -> String {
