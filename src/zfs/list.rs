@@ -110,7 +110,8 @@ pub fn list_args(roots: &[DatasetName], with_creation: bool) -> Vec<String> {
     args
 }
 
-fn dash(v: &str) -> Option<&str> {
+/// `None` for ZFS's `-` (and an empty value).
+pub(super) fn dash(v: &str) -> Option<&str> {
     if v == "-" || v.is_empty() {
         None
     } else {
@@ -199,8 +200,20 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
             other => return Err(bad(&format!("unknown type {other:?}"))),
         }
     }
+    let mut listing = Listing { filesystems };
+    attach_versions(args, &mut listing, versions)?;
+    Ok(listing)
+}
+
+/// Puts each listed snapshot and bookmark under its filesystem, oldest first (a snapshot before its
+/// bookmark). A version whose filesystem was not listed is an error.
+pub(super) fn attach_versions(
+    args: &[String],
+    listing: &mut Listing,
+    versions: Vec<(DatasetName, Version)>,
+) -> Result<(), ZfsError> {
     for (ds, v) in versions {
-        match filesystems.get_mut(&ds) {
+        match listing.filesystems.get_mut(&ds) {
             Some(fs) => fs.versions.push(v),
             None => {
                 return Err(ZfsError::parse(
@@ -210,11 +223,11 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
             }
         }
     }
-    for fs in filesystems.values_mut() {
+    for fs in listing.filesystems.values_mut() {
         fs.versions
             .sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
     }
-    Ok(Listing { filesystems })
+    Ok(())
 }
 
 impl Zfs {

@@ -6,7 +6,7 @@
 //! filesystems × 20 snapshots that made a no-op run about ten times slower (BENCHMARKS.md, P3). Versions that
 //! were not selected for details have `userrefs` and `creation` set to `None`.
 
-use super::list::{DatasetKind, FsEntry, Listing};
+use super::list::{attach_versions, dash, DatasetKind, FsEntry, Listing};
 use super::names::{check_component, DatasetName};
 use super::types::{Guid, Version, VersionKind};
 use super::{Zfs, ZfsError, ZfsErrorKind};
@@ -34,14 +34,6 @@ pub fn fast_list_args(roots: &[DatasetName]) -> Vec<String> {
     .collect();
     args.extend(roots.iter().map(|r| r.to_string()));
     args
-}
-
-fn dash(v: &str) -> Option<&str> {
-    if v == "-" || v.is_empty() {
-        None
-    } else {
-        Some(v)
-    }
 }
 
 /// Parses the output of [`fast_list_args`]. Datasets come out as filesystems without properties until
@@ -103,19 +95,7 @@ pub fn parse_fast_listing(args: &[String], out: &str) -> Result<Listing, ZfsErro
             }
         }
     }
-    for (ds, v) in versions {
-        let full = v.full_name(ds.as_str());
-        listing
-            .filesystems
-            .get_mut(&ds)
-            .ok_or_else(|| ZfsError::parse(args, format!("{full} listed without its filesystem {ds}")))?
-            .versions
-            .push(v);
-    }
-    for fs in listing.filesystems.values_mut() {
-        fs.versions
-            .sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
-    }
+    attach_versions(args, &mut listing, versions)?;
     Ok(listing)
 }
 
