@@ -1,8 +1,7 @@
-//! The `replicate` driver, plain sequential code: lock → connect → list both sides (`zfs list` and one
-//! `zfs get` each) → decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents
-//! first; one filesystem's failure does not stop the others) → report. Connectivity failures end the
-//! attempt; the run then reconnects with backoff, re-plans from live state and resumes, within `retries`
-//! and `retry_timeout`.
+//! The `replicate` driver, plain sequential code: lock → connect → list both sides (one `zfs list` each) →
+//! decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents first; one
+//! filesystem's failure does not stop the others) → report. Connectivity failures end the attempt; the run
+//! then reconnects with backoff, re-plans from live state and resumes, within `retries` and `retry_timeout`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -274,15 +273,8 @@ fn attempt_inner(
         }
         // What is on both sides now.
         if let Some(g) = newest_guid {
-            if let Some(v) = w
-                .sender
-                .versions
-                .iter()
-                .filter(|v| v.guid == g)
-                .min_by_key(|v| !v.is_snapshot())
-            {
+            if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
                 fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
-                fsr.lag_seconds = v.creation.map(|c| report::unix_now().saturating_sub(c));
                 fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
             }
         } else {
@@ -369,14 +361,9 @@ fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepRe
     }
 }
 
-/// Lag: seconds since the creation of each filesystem's newest replicated version, for those whose creation
-/// the survey did not fetch (one batched `zfs get`; none in a run that found nothing new).
+/// Lag: seconds since the creation of each filesystem's newest replicated version (one batched `zfs get`).
 fn fill_lag(zfs: &Zfs, results: &mut [(FsReport, Option<ErrorReport>)]) {
-    let names: Vec<String> = results
-        .iter()
-        .filter(|r| r.0.lag_seconds.is_none())
-        .filter_map(|r| r.0.newest_replicated.clone())
-        .collect();
+    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     if names.is_empty() {
         return;
     }

@@ -87,9 +87,7 @@ fn fs_status(f: &FsSurvey) -> FsStatus {
         state,
         newest_sender_snapshot: f.sender.newest_snapshot().map(|v| v.full_name(fs)),
         newest_replicated: newest_replicated.map(|v| v.full_name(fs)),
-        lag_seconds: newest_replicated
-            .and_then(|v| v.creation)
-            .map(|c| report::unix_now().saturating_sub(c)),
+        lag_seconds: None,
         pending_snapshots,
         pending_bytes: f.estimates.iter().map(|e| e.unwrap_or(0)).sum(),
         pending_bytes_exact: f.estimates.iter().all(Option::is_some),
@@ -115,13 +113,12 @@ pub fn status(job: &Job) -> StatusReport {
             let names: Vec<String> = r
                 .filesystems
                 .iter()
-                .filter(|f| f.lag_seconds.is_none())
                 .filter_map(|f| f.newest_replicated.clone())
                 .collect();
             if !names.is_empty() {
                 if let Ok(times) = zfs.creation_times(&names) {
                     let now = report::unix_now();
-                    for f in r.filesystems.iter_mut().filter(|f| f.lag_seconds.is_none()) {
+                    for f in &mut r.filesystems {
                         f.lag_seconds = f
                             .newest_replicated
                             .as_ref()

@@ -136,24 +136,23 @@ pub fn execute(
     let args = send_args_for(&ctx.flags, ctx.fs, step, false);
     let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
 
-    // 3. The cursor on `to`; step holds are no longer needed.
+    // 3. The cursor on `to`, then older cursors and the tentative cursor go.
     let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
     let fail = |e: ZfsError| StepFailure {
         bytes,
         ..StepFailure::zfs(e)
     };
     ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
-    if ctx.protection == Protection::GuaranteeResumability {
-        ctx.zfs.release(&step_tag, &held).map_err(fail)?;
-    }
-
-    // 4. Older cursors and the tentative cursor go, after the holds: a run looks for stale step holds from
-    // the oldest cursor on (survey::detail_snapshots), so a cursor goes only once no hold can need it.
     let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
     if ctx.protection == Protection::GuaranteeIncremental {
         stale.push(tentative);
     }
     ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
+
+    // 4. Step holds are no longer needed.
+    if ctx.protection == Protection::GuaranteeResumability {
+        ctx.zfs.release(&step_tag, &held).map_err(fail)?;
+    }
     Ok(bytes)
 }
 

@@ -1,6 +1,6 @@
-//! The survey stage shared by `replicate` and `status`: connect to the receiver, list both sides (a fast
-//! `zfs list` and one batched `zfs get` each, see `zfs::quick`), decode resume tokens, plan every selected
-//! filesystem and estimate each step's size. Reads only: nothing on either side changes here.
+//! The survey stage shared by `replicate` and `status`: connect to the receiver, list both sides (one
+//! `zfs list` each), decode resume tokens, plan every selected filesystem and estimate each step's size.
+//! Reads only: nothing on either side changes here.
 
 use std::collections::BTreeMap;
 
@@ -86,15 +86,13 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let mut conn = transport::connect(job)?;
     let root = DatasetName::new(&conn.client().hello.root)
         .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))?;
+    let sender = zfs.list(&job.filesystems.roots(), false)?;
     let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
     for w in &conn.client().list()?.filesystems {
         let e =
             convert::from_wire(&root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
         receiver.insert(e.name.clone(), e);
     }
-    let sender = zfs.list_quick(&job.filesystems.roots(), &|fs| {
-        detail_snapshots(job, &root, &receiver, fs)
-    })?;
     let policy = Policy {
         initial: job.initial_replication,
         encrypted: job.send.encrypted,
@@ -148,40 +146,6 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         receiver,
         filesystems,
     })
-}
-
-/// The snapshots of a sender filesystem whose holds and creation time a run needs: those a step of this
-/// job can have held. Steps start at the receiver's newest snapshot, which this job's cursor marks, and a
-/// step moves the cursor only after its holds are released; so a stale step hold is never older than the
-/// oldest cursor. Without a cursor, or when the receiver has no snapshot of it, every snapshot is checked.
-/// The newest replicated snapshot is always among them, so its creation gives the lag without another call.
-pub fn detail_snapshots(
-    job: &Job,
-    root: &DatasetName,
-    receiver: &BTreeMap<DatasetName, FsEntry>,
-    fs: &FsEntry,
-) -> Vec<String> {
-    if !job.filesystems.includes(&fs.name) {
-        return Vec::new();
-    }
-    let received = root
-        .child(fs.name.as_str())
-        .ok()
-        .and_then(|t| receiver.get(&t))
-        .is_some_and(|r| r.newest_snapshot().is_some());
-    let oldest_cursor = fs
-        .bookmarks()
-        .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
-        .map(|b| b.createtxg)
-        .min();
-    let from = match oldest_cursor {
-        Some(txg) if received => txg,
-        _ => 0,
-    };
-    fs.snapshots()
-        .filter(|v| v.createtxg >= from)
-        .map(|v| v.short.clone())
-        .collect()
 }
 
 /// Dry-send estimate of one step; `None` when ZFS cannot say.

@@ -35,8 +35,7 @@ pub struct HelloReply {
 /// Asks for the listing of everything below the agent's root.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ListRequest {
-    /// Also list every snapshot's `creation` and `userrefs` (costly; pruning needs it). Without it, only each
-    /// filesystem's newest snapshot has them.
+    /// Also list each snapshot's `creation` (costly; pruning needs it).
     #[prost(bool, tag = "1")]
     pub with_creation: bool,
 }

@@ -213,19 +213,8 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     Ok(ds)
 }
 
-/// Lists the client's subtree. Without creation times (a replication run's survey) the quick listing is used:
-/// `userrefs` is then known only for each filesystem's newest snapshot, the one that carries the
-/// last-received hold. With creation times (pruning) every snapshot has both.
 fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, with_creation: bool) -> Result<Envelope, Refusal> {
-    let roots = std::slice::from_ref(root);
-    let listed = if with_creation {
-        zfs.list(roots, true)
-    } else {
-        zfs.list_quick(roots, &|fs| {
-            fs.newest_snapshot().map(|v| v.short.clone()).into_iter().collect()
-        })
-    };
-    match listed {
+    match zfs.list(std::slice::from_ref(root), with_creation) {
         Ok(l) => {
             let filesystems = l
                 .filesystems

@@ -110,8 +110,7 @@ pub fn list_args(roots: &[DatasetName], with_creation: bool) -> Vec<String> {
     args
 }
 
-/// `None` for ZFS's `-` (and an empty value).
-pub(super) fn dash(v: &str) -> Option<&str> {
+fn dash(v: &str) -> Option<&str> {
     if v == "-" || v.is_empty() {
         None
     } else {
@@ -200,20 +199,8 @@ pub fn parse_listing(args: &[String], out: &str) -> Result<Listing, ZfsError> {
             other => return Err(bad(&format!("unknown type {other:?}"))),
         }
     }
-    let mut listing = Listing { filesystems };
-    attach_versions(args, &mut listing, versions)?;
-    Ok(listing)
-}
-
-/// Puts each listed snapshot and bookmark under its filesystem, oldest first (a snapshot before its
-/// bookmark). A version whose filesystem was not listed is an error.
-pub(super) fn attach_versions(
-    args: &[String],
-    listing: &mut Listing,
-    versions: Vec<(DatasetName, Version)>,
-) -> Result<(), ZfsError> {
     for (ds, v) in versions {
-        match listing.filesystems.get_mut(&ds) {
+        match filesystems.get_mut(&ds) {
             Some(fs) => fs.versions.push(v),
             None => {
                 return Err(ZfsError::parse(
@@ -223,11 +210,11 @@ pub(super) fn attach_versions(
             }
         }
     }
-    for fs in listing.filesystems.values_mut() {
+    for fs in filesystems.values_mut() {
         fs.versions
             .sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
     }
-    Ok(())
+    Ok(Listing { filesystems })
 }
 
 impl Zfs {

@@ -8,7 +8,6 @@ pub mod error;
 pub mod list;
 pub mod names;
 pub mod ops;
-pub mod quick;
 pub mod send;
 pub mod token;
 pub mod types;
