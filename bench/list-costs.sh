@@ -10,7 +10,8 @@ truncate -s 2G /tmp/e.img; zpool create -O mountpoint=none e /tmp/e.img; zfs cre
 for n in $(seq -w 50); do zfs create "e/data/fs$n"; done
 for s in $(seq -w 20); do zfs snapshot -r "e/data@s$s"; done
 for n in $(seq -w 50); do zfs bookmark "e/data/fs$n@s20" "e/data/fs$n#c"; done
-zfs hold t $(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)
+newest=$(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)  # each filesystem's newest snapshot
+zfs hold t $newest
 echo "tree ready: $(zfs list -H -r -t all e | wc -l) entries"
 for i in 1 2; do
 t zfs version
@@ -19,9 +20,9 @@ t zfs list -H -p -r -t filesystem,volume,snapshot,bookmark -o name,guid,createtx
 t zfs list -H -p -r -t filesystem,volume,snapshot,bookmark -o name,guid,createtxg,userrefs e/data
 t zfs list -H -p -r -t filesystem,volume,snapshot,bookmark -o name,guid,createtxg,zrepl:placeholder e/data
 t zfs list -H -p -r -t filesystem,volume -o name,type,receive_resume_token,encryption,zrepl:placeholder e/data
-t zfs get -H -p -o name,property,value type,receive_resume_token,encryption,zrepl:placeholder,userrefs,creation $(zfs list -H -o name -r -t filesystem e/data) $(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)
+t zfs get -H -p -o name,property,value type,receive_resume_token,encryption,zrepl:placeholder,userrefs,creation $(zfs list -H -o name -r -t filesystem e/data) $newest
 t zfs get -H -p -o name,property,value type,receive_resume_token,encryption,zrepl:placeholder $(zfs list -H -o name -r -t filesystem e/data)
-t zfs get -H -p -o name,property,value userrefs,creation $(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)
-t zfs get -H -p -o name,value creation $(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)
-t zfs holds -H $(for n in $(seq -w 50); do echo "e/data/fs$n@s20"; done)
+t zfs get -H -p -o name,property,value userrefs,creation $newest
+t zfs get -H -p -o name,value creation $newest
+t zfs holds -H $newest
 done
