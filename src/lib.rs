@@ -23,5 +23,6 @@ pub mod snapshot;
 pub mod status;
 pub mod step;
 pub mod survey;
+pub mod synced;
 pub mod transport;
 pub mod zfs;

@@ -1,7 +1,8 @@
-//! The `replicate` driver, plain sequential code: lock → connect → list both sides (one `zfs list` each) →
-//! decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents first; one
-//! filesystem's failure does not stop the others) → report. Connectivity failures end the attempt; the run
-//! then reconnects with backoff, re-plans from live state and resumes, within `retries` and `retry_timeout`.
+//! The `replicate` driver, plain sequential code: lock → connect → list both sides (at most two `zfs list`
+//! each) → decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents first; one
+//! filesystem's failure does not stop the others) → record filesystems found up to date (`crate::synced`) →
+//! report. Connectivity failures end the attempt; the run then reconnects with backoff, re-plans from live
+//! state and resumes, within `retries` and `retry_timeout`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use crate::report::{
 };
 use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
+use crate::synced::{self, ListedAt};
 use crate::zfs::names::{BookmarkName, DatasetName};
 use crate::zfs::Zfs;
 
@@ -166,6 +168,8 @@ fn attempt_inner(
     let Survey {
         mut conn,
         filesystems: work,
+        listed_at,
+        record_prop,
         ..
     } = survey::survey(job, &zfs)?;
     let mut results = Vec::with_capacity(work.len());
@@ -206,6 +210,8 @@ fn attempt_inner(
                     fsr.result = FsResult::Planned;
                 }
             }
+            // Up to date by its sync record: the run that wrote the record repaired its protection.
+            FsPlan::UpToDate if w.from_record => {}
             FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(&zfs, &mut conn, job, w) {
                 Err(e) => {
                     fsr.result = FsResult::Failed;
@@ -287,8 +293,50 @@ fn attempt_inner(
             break;
         }
     }
-    fill_lag(&zfs, &mut results);
+    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
+    let creations = survey::creation_times(&zfs, &work, &names);
+    fill_lag(&creations, &mut results);
+    if let (Some(at), Some(prop), false) = (listed_at, record_prop, opts.dry_run) {
+        write_sync_records(&zfs, &work, &results, &creations, at, &prop, job);
+    }
     Ok(results)
+}
+
+/// Records each filesystem this attempt found up to date and protected (prepared without error), so that
+/// the next run need not list its snapshots. A record that cannot be written only costs that listing.
+fn write_sync_records(
+    zfs: &Zfs,
+    work: &[survey::FsSurvey],
+    results: &[(FsReport, Option<ErrorReport>)],
+    creations: &BTreeMap<String, u64>,
+    at: ListedAt,
+    prop: &str,
+    job: &Job,
+) {
+    let now = report::unix_now();
+    for (w, (fsr, _)) in work.iter().zip(results) {
+        if w.from_record || fsr.result != FsResult::UpToDate || !fsr.steps.is_empty() {
+            continue;
+        }
+        let (Some(recv), Some(newest), Some(name)) = (
+            w.receiver.as_ref(),
+            w.sender.newest_snapshot(),
+            fsr.newest_replicated.as_ref(),
+        ) else {
+            continue;
+        };
+        let Some(creation) = creations.get(name) else {
+            continue;
+        };
+        if let Some(record) = synced::record_for(&w.sender, recv, at, newest, *creation, now) {
+            if let Err(e) = zfs.set_property(w.sender.name.as_str(), prop, &record.to_value()) {
+                eprintln!(
+                    "zreplrs: job {}: cannot record {} as up to date (the next run lists its snapshots again): {e}",
+                    job.name, w.sender.name
+                );
+            }
+        }
+    }
 }
 
 /// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
@@ -361,15 +409,8 @@ fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepRe
     }
 }
 
-/// Lag: seconds since the creation of each filesystem's newest replicated version (one batched `zfs get`).
-fn fill_lag(zfs: &Zfs, results: &mut [(FsReport, Option<ErrorReport>)]) {
-    let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
-    if names.is_empty() {
-        return;
-    }
-    let Ok(times) = zfs.creation_times(&names) else {
-        return;
-    };
+/// Lag: seconds since the creation of each filesystem's newest replicated version.
+fn fill_lag(times: &BTreeMap<String, u64>, results: &mut [(FsReport, Option<ErrorReport>)]) {
     let now = report::unix_now();
     for (r, _) in results.iter_mut() {
         if let Some(c) = r.newest_replicated.as_ref().and_then(|n| times.get(n)) {

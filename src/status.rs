@@ -115,17 +115,14 @@ pub fn status(job: &Job) -> StatusReport {
                 .iter()
                 .filter_map(|f| f.newest_replicated.clone())
                 .collect();
-            if !names.is_empty() {
-                if let Ok(times) = zfs.creation_times(&names) {
-                    let now = report::unix_now();
-                    for f in &mut r.filesystems {
-                        f.lag_seconds = f
-                            .newest_replicated
-                            .as_ref()
-                            .and_then(|n| times.get(n))
-                            .map(|c| now.saturating_sub(*c));
-                    }
-                }
+            let times = survey::creation_times(&zfs, &s.filesystems, &names);
+            let now = report::unix_now();
+            for f in &mut r.filesystems {
+                f.lag_seconds = f
+                    .newest_replicated
+                    .as_ref()
+                    .and_then(|n| times.get(n))
+                    .map(|c| now.saturating_sub(*c));
             }
         }
         Err(e) => r.error = Some(e.error),

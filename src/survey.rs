@@ -1,14 +1,21 @@
-//! The survey stage shared by `replicate` and `status`: connect to the receiver, list both sides (one
-//! `zfs list` each), decode resume tokens, plan every selected filesystem and estimate each step's size.
-//! Reads only: nothing on either side changes here.
+//! The survey stage shared by `replicate` and `status`: connect to the receiver, list both sides, decode
+//! resume tokens, plan every selected filesystem and estimate each step's size. Reads only: nothing on
+//! either side changes here.
+//!
+//! Each side is listed in at most two `zfs list` calls, whatever the number of filesystems: first its
+//! filesystems alone (with `snapshots_changed` and, on the sender, the job's sync record), then the
+//! snapshots and bookmarks of the filesystems whose sync record does not match (see [`crate::synced`]).
+//! A filesystem whose record matches is up to date; it is planned from the record's newest snapshot.
 
 use std::collections::BTreeMap;
 
 use crate::agent::client::AgentError;
 use crate::agent::convert;
+use crate::agent::proto::{FsEntry as WireEntry, ListRequest};
 use crate::config::Job;
 use crate::plan::{self, FsPlan, Policy, Step, TokenState};
-use crate::report::ErrorReport;
+use crate::report::{self, ErrorReport};
+use crate::synced::{ListedAt, SyncRecord};
 use crate::transport::{self, Connection};
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
@@ -64,6 +71,9 @@ pub struct FsSurvey {
     pub stale_step_holds: Vec<SnapshotName>,
     /// The receiver's newest snapshot GUID.
     pub receiver_newest: Option<Guid>,
+    /// Known up to date from the sync record: its snapshots were not listed, `sender` and `receiver` hold
+    /// only the newest snapshot, and `cursors` and `stale_step_holds` are empty (not looked for).
+    pub from_record: bool,
 }
 
 /// Everything a run knows before it changes anything.
@@ -72,6 +82,10 @@ pub struct Survey {
     pub root: DatasetName,
     pub receiver: BTreeMap<DatasetName, FsEntry>,
     pub filesystems: Vec<FsSurvey>,
+    /// When each side's listing began, if both sides can tell `snapshots_changed` (else no sync records).
+    pub listed_at: Option<ListedAt>,
+    /// The job's sync record property, if the job id fits in one.
+    pub record_prop: Option<String>,
 }
 
 fn protocol(msg: String) -> SurveyError {
@@ -86,12 +100,75 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let mut conn = transport::connect(job)?;
     let root = DatasetName::new(&conn.client().hello.root)
         .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))?;
-    let sender = zfs.list(&job.filesystems.roots(), false)?;
-    let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
-    for w in &conn.client().list()?.filesystems {
-        let e =
-            convert::from_wire(&root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
-        receiver.insert(e.name.clone(), e);
+    let record_prop = job.name.sync_record_property();
+    // Both sides list at the same time: the receiver's request goes out before the sender's own listing.
+    conn.client().start_list(ListRequest {
+        filesystems_only: true,
+        ..Default::default()
+    })?;
+    let sender_listed_at = report::unix_now();
+    let (mut sender, sender_complete) = zfs.list_filesystems(&job.filesystems.roots(), record_prop.as_deref())?;
+    let reply = conn.client().list_reply()?;
+    let receiver_complete = !reply.filesystems_only;
+    let listed_at = (!sender_complete && !receiver_complete).then_some(ListedAt {
+        sender: sender_listed_at,
+        receiver: reply.listed_at,
+    });
+    let mut receiver = from_wire_map(&root, &reply.filesystems)?;
+
+    // Filesystems whose sync record still matches both sides need no further listing.
+    let now = report::unix_now();
+    let mut records: BTreeMap<DatasetName, SyncRecord> = BTreeMap::new();
+    let mut unlisted: Vec<DatasetName> = Vec::new();
+    let mut unlisted_targets: Vec<String> = Vec::new();
+    for fs in sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
+        let target = root.child(fs.name.as_str()).ok();
+        let recv = target.as_ref().and_then(|t| receiver.get(t));
+        let record = fs.sync_record.as_deref().and_then(SyncRecord::parse);
+        match (record, recv) {
+            (Some(r), Some(recv)) if listed_at.is_some() && r.holds_for(fs, recv, now) => {
+                records.insert(fs.name.clone(), r);
+            }
+            _ => {
+                unlisted.push(fs.name.clone());
+                if recv.is_some() {
+                    unlisted_targets.push(fs.name.to_string());
+                }
+            }
+        }
+    }
+    // The snapshots of the others, again both sides at the same time.
+    let ask_receiver = !receiver_complete && !unlisted_targets.is_empty();
+    if ask_receiver {
+        conn.client().start_list(ListRequest {
+            versions_of: unlisted_targets,
+            ..Default::default()
+        })?;
+    }
+    if !sender_complete {
+        let versions = zfs.list_versions(&unlisted, false)?;
+        sender.attach(&["list"], versions)?;
+    }
+    if ask_receiver {
+        let reply = conn.client().list_reply()?;
+        for e in from_wire_map(&root, &reply.filesystems)?.into_values() {
+            if let Some(r) = receiver.get_mut(&e.name) {
+                r.versions = e.versions;
+            }
+        }
+    }
+    for (name, r) in &records {
+        let target = root.child(name.as_str()).ok();
+        if let Some(e) = sender.filesystems.get_mut(name) {
+            e.versions = vec![r.snapshot_version()];
+        }
+        if let Some(e) = target.and_then(|t| receiver.get_mut(&t)) {
+            e.versions = vec![r.snapshot_version()];
+        }
     }
     let policy = Policy {
         initial: job.initial_replication,
@@ -122,6 +199,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             },
         };
         let plan = plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy);
+        let from_record = records.contains_key(&fs.name);
         let cursors = fs
             .bookmarks()
             .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
@@ -138,6 +216,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             estimates,
             cursors,
             stale_step_holds: step_holds.remove(&fs.name).unwrap_or_default(),
+            from_record,
         });
     }
     Ok(Survey {
@@ -145,7 +224,41 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         root,
         receiver,
         filesystems,
+        listed_at,
+        record_prop,
     })
+}
+
+/// Receiver entries from the wire, by full name; names are validated.
+fn from_wire_map(root: &DatasetName, entries: &[WireEntry]) -> Result<BTreeMap<DatasetName, FsEntry>, SurveyError> {
+    let mut map = BTreeMap::new();
+    for w in entries {
+        let e =
+            convert::from_wire(root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
+        map.insert(e.name.clone(), e);
+    }
+    Ok(map)
+}
+
+/// `creation` of the named snapshots (full names), from the survey where it is known (sync records) and
+/// from one batched `zfs get` for the rest. Names ZFS could not tell about are missing.
+pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMap<String, u64> {
+    let mut known: BTreeMap<String, u64> = work
+        .iter()
+        .flat_map(|w| {
+            w.sender
+                .snapshots()
+                .filter_map(|v| v.creation.map(|c| (v.full_name(w.sender.name.as_str()), c)))
+        })
+        .filter(|(n, _)| names.contains(n))
+        .collect();
+    let ask: Vec<String> = names.iter().filter(|n| !known.contains_key(*n)).cloned().collect();
+    if !ask.is_empty() {
+        if let Ok(times) = zfs.creation_times(&ask) {
+            known.extend(times);
+        }
+    }
+    known
 }
 
 /// Dry-send estimate of one step; `None` when ZFS cannot say.

@@ -309,6 +309,8 @@ fn entry(name: &str, guid: u64, encryption: Option<&str>, placeholder: bool, ver
         resume_token: None,
         encryption: encryption.map(str::to_string),
         placeholder_prop: placeholder,
+        snapshots_changed: None,
+        sync_record: None,
         versions,
     }
 }

@@ -263,7 +263,11 @@ fn a_sender_that_disconnects_at_every_message_boundary_changes_nothing() {
     // A plausible session of read-only and no-op requests, cut after each message.
     let messages: Vec<Vec<u8>> = vec![
         hello(),
-        msg(proto::ListRequest { with_creation: true }.into()),
+        msg(proto::ListRequest {
+            with_creation: true,
+            ..Default::default()
+        }
+        .into()),
         msg(proto::HoldsRequest { job_id: "j".into() }.into()),
         msg(proto::AbortResumeRequest { fs: "src/a".into() }.into()),
         msg(proto::DestroyRequest {

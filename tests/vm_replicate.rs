@@ -518,3 +518,147 @@ fn a_second_concurrent_run_exits_4_and_touches_nothing() {
     ok(&sc.replicate(&[]));
     sc.assert_converged(&fs);
 }
+
+/// Writes a `zfs` wrapper for ZREPLRS_ZFS that logs each call's arguments (one line per call) to `log`.
+fn logging_zfs_wrapper(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let log = dir.join("zfs-calls.log");
+    let path = dir.join("zfs-logged");
+    let script = format!("#!/bin/bash\necho \"$*\" >> {}\nexec zfs \"$@\"\n", log.display());
+    std::fs::write(&path, script).unwrap();
+    try_cmd("chmod", &["+x", path.to_str().unwrap()]).unwrap();
+    (path, log)
+}
+
+/// One `replicate` run with every `zfs` call (sender and local recv-agent) logged; returns the run and the
+/// calls it made.
+fn logged_replicate(sc: &Scenario, wrapper: &std::path::Path, log: &std::path::Path) -> (Run, Vec<String>) {
+    let _ = std::fs::remove_file(log);
+    let out = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", wrapper)
+        .output()
+        .unwrap();
+    let run = run_result(out);
+    let calls = std::fs::read_to_string(log).unwrap_or_default();
+    (run, calls.lines().map(str::to_string).collect())
+}
+
+fn record_source(prop: &str, fs: &str) -> String {
+    zfs(&["get", "-H", "-o", "source", prop, fs]).trim().to_string()
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn unchanged_filesystems_are_known_from_the_sync_record() {
+    let sc = Scenario::new("rec");
+    let (a, b) = (sc.src.ds("a"), sc.src.ds("b"));
+    for fs in [&a, &b] {
+        create_fs(fs);
+        write_data(fs, "f", 1, 50_000);
+        snap(fs, "s1");
+    }
+    sc.configure(&[(&a, true), (&b, true)], "");
+    let prop = format!("zreplrs:synced:{}", sc.job);
+    ok(&sc.replicate(&[]));
+    // A run that finds both up to date records them, once the second of the receive has passed.
+    wait_for("both filesystems recorded as up to date", 300, || {
+        ok(&sc.replicate(&[]));
+        [&a, &b].iter().all(|fs| record_source(&prop, fs) == "local")
+    });
+    let (wrapper, log) = logging_zfs_wrapper(sc.dir.path());
+
+    // A no-op run lists filesystems only: one call per side, no snapshot listed, nothing else asked.
+    let (run, calls) = logged_replicate(&sc, &wrapper, &log);
+    ok(&run);
+    assert_eq!(run.json["result"], "nothing_to_do");
+    for (i, fs) in [&a, &b].iter().enumerate() {
+        let f = &run.json["filesystems"][i];
+        assert_eq!(f["result"], "up_to_date", "{f:#}");
+        assert_eq!(f["newest_replicated"], format!("{fs}@s1"));
+        assert_eq!(f["pending_snapshots"], 0);
+        assert!(f["lag_seconds"].is_u64(), "lag known from the record: {f:#}");
+    }
+    let lists: Vec<&String> = calls.iter().filter(|c| c.starts_with("list")).collect();
+    assert_eq!(lists.len(), 2, "one listing per side: {calls:#?}");
+    assert!(lists.iter().all(|c| c.contains("-t filesystem,volume ")), "{calls:#?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with("list") || c == "version"),
+        "nothing but the listings and the agent's version check: {calls:#?}"
+    );
+
+    // A new snapshot on a: only a's snapshots are listed (on both sides), and a is replicated.
+    snap(&a, "s2");
+    let (run, calls) = logged_replicate(&sc, &wrapper, &log);
+    ok(&run);
+    assert_eq!(run.json["filesystems"][0]["result"], "ok");
+    assert_eq!(run.json["filesystems"][1]["result"], "up_to_date");
+    let detail: Vec<&String> = calls.iter().filter(|c| c.contains(" -d 1 ")).collect();
+    assert_eq!(detail.len(), 2, "{calls:#?}");
+    assert!(detail[0].ends_with(&format!(" {a}")) || detail[1].ends_with(&format!(" {a}")));
+    assert!(
+        detail.iter().any(|c| c.ends_with(&format!(" {}", sc.target(&a)))),
+        "{detail:#?}"
+    );
+    assert!(!detail.iter().any(|c| c.contains(&b)), "b is not listed: {detail:#?}");
+    sc.assert_converged(&a);
+    sc.assert_converged(&b);
+
+    // A change on the receiver side (an older snapshot destroyed) also makes the run list a again.
+    wait_for("a recorded again", 300, || {
+        ok(&sc.replicate(&[]));
+        zfs(&["get", "-H", "-o", "value", &prop, &a]).contains(" s2")
+    });
+    zfs(&["destroy", &format!("{}@s1", sc.target(&a))]);
+    let (run, calls) = logged_replicate(&sc, &wrapper, &log);
+    ok(&run);
+    assert_eq!(run.json["filesystems"][0]["result"], "up_to_date");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains(" -d 1 ") && c.ends_with(&sc.target(&a))),
+        "{calls:#?}"
+    );
+
+    // A last-received hold released by hand changes no snapshot: the record still holds and the run does
+    // not look. Once the record is older than the recheck period, the run lists b and repairs the hold.
+    let held = format!("{}@s1", sc.target(&b));
+    zfs(&["release", &sc.last_received_tag(), &held]);
+    ok(&sc.replicate(&[]));
+    assert!(holds(&held).is_empty(), "not looked at while the record holds");
+    let value = zfs(&["get", "-H", "-o", "value", &prop, &b]).trim().to_string();
+    let mut fields: Vec<String> = value.splitn(10, ' ').map(str::to_string).collect();
+    let recorded_at: u64 = fields[8].parse().unwrap();
+    fields[8] = (recorded_at - 25 * 3600).to_string();
+    zfs(&["set", &format!("{prop}={}", fields.join(" ")), &b]);
+    ok(&sc.replicate(&[]));
+    sc.assert_converged(&b);
+    let renewed = zfs(&["get", "-H", "-o", "value", &prop, &b]);
+    let renewed_at: u64 = renewed.trim().split(' ').nth(8).unwrap().parse().unwrap();
+    assert!(renewed_at >= recorded_at, "the record is renewed: {renewed}");
+
+    // A record that is not ours to read is ignored and replaced.
+    zfs(&["set", &format!("{prop}=garbage"), &b]);
+    let (run, calls) = logged_replicate(&sc, &wrapper, &log);
+    ok(&run);
+    assert_eq!(run.json["filesystems"][1]["result"], "up_to_date");
+    assert!(
+        calls.iter().any(|c| c.contains(" -d 1 ") && c.ends_with(&b)),
+        "{calls:#?}"
+    );
+    assert!(zfs(&["get", "-H", "-o", "value", &prop, &b]).starts_with("v1 "));
+
+    // status reads the records too.
+    let out = sc.command(&["status", "--job", &sc.job, "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (i, fs) in [&a, &b].iter().enumerate() {
+        assert_eq!(v["filesystems"][i]["state"], "up_to_date", "{v:#}");
+        assert_eq!(
+            v["filesystems"][i]["newest_sender_snapshot"],
+            v["filesystems"][i]["newest_replicated"]
+        );
+        assert!(v["filesystems"][i]["newest_replicated"]
+            .as_str()
+            .unwrap()
+            .starts_with(fs.as_str()));
+    }
+}

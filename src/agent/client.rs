@@ -185,7 +185,22 @@ impl AgentClient {
 
     /// Lists the receiver, with each snapshot's creation time when `with_creation`.
     pub fn list_with(&mut self, with_creation: bool) -> Result<proto::ListReply, AgentError> {
-        match self.request(proto::ListRequest { with_creation }.into())? {
+        self.start_list(proto::ListRequest {
+            with_creation,
+            ..Default::default()
+        })?;
+        self.list_reply()
+    }
+
+    /// Sends a list request without waiting: the caller lists its own side meanwhile, then takes the reply
+    /// with [`Self::list_reply`] before any other request.
+    pub fn start_list(&mut self, req: proto::ListRequest) -> Result<(), AgentError> {
+        self.send_message(req.into())
+    }
+
+    /// The reply to the list request sent last.
+    pub fn list_reply(&mut self) -> Result<proto::ListReply, AgentError> {
+        match self.wait_reply(self.timeout)? {
             Body::ListReply(l) => Ok(l),
             other => Err(unexpected("list_reply", other)),
         }

@@ -28,6 +28,7 @@ pub fn to_wire(root: &DatasetName, e: &FsEntry) -> proto::FsEntry {
             })
             .collect(),
         volume: e.kind == DatasetKind::Volume,
+        snapshots_changed: e.snapshots_changed,
     }
 }
 
@@ -75,6 +76,8 @@ pub fn from_wire(root: &DatasetName, w: &proto::FsEntry) -> Result<FsEntry, Name
         resume_token: opt(&w.resume_token),
         encryption: opt(&w.encryption),
         placeholder_prop: w.placeholder,
+        snapshots_changed: w.snapshots_changed,
+        sync_record: None,
         versions,
     })
 }
@@ -94,6 +97,8 @@ mod tests {
             resume_token: Some("1-ab".into()),
             encryption: None,
             placeholder_prop: true,
+            snapshots_changed: Some(1_700_000_000),
+            sync_record: None,
             versions: vec![Version {
                 kind: VersionKind::Snapshot,
                 short: "s".into(),

@@ -331,9 +331,16 @@ mod tests {
                 zfs_version: "zfs-2.2.2-0ubuntu9".into(),
             }
             .into(),
-            proto::ListRequest::default().into(),
+            proto::ListRequest {
+                with_creation: true,
+                filesystems_only: true,
+                versions_of: vec!["tank/data".into(), "tank/other".into()],
+            }
+            .into(),
             proto::ListReply {
                 root_exists: true,
+                filesystems_only: true,
+                listed_at: u64::MAX,
                 filesystems: vec![
                     proto::FsEntry {
                         name: String::new(),
@@ -350,6 +357,7 @@ mod tests {
                         encryption: "aes-256-gcm".into(),
                         placeholder: false,
                         volume: true,
+                        snapshots_changed: Some(u64::MAX),
                         versions: vec![
                             proto::Version {
                                 bookmark: false,

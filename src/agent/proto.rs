@@ -32,21 +32,37 @@ pub struct HelloReply {
     pub zfs_version: String,
 }
 
-/// Asks for the listing of everything below the agent's root.
+/// Asks for the listing of everything below the agent's root (the default), of only its filesystems
+/// (`filesystems_only`), or of the snapshots and bookmarks of the filesystems named in `versions_of`.
+/// An agent that predates the last two fields ignores them and lists everything, which is still correct.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ListRequest {
     /// Also list each snapshot's `creation` (costly; pruning needs it).
     #[prost(bool, tag = "1")]
     pub with_creation: bool,
+    /// List filesystems and volumes only, with `snapshots_changed`.
+    #[prost(bool, tag = "2")]
+    pub filesystems_only: bool,
+    /// When not empty: list the snapshots and bookmarks of exactly these filesystems (relative names);
+    /// each reply entry then carries only `name` and `versions`.
+    #[prost(string, repeated, tag = "3")]
+    pub versions_of: Vec<String>,
 }
 
-/// Listing of the agent's root and everything below it.
+/// Listing of the agent's root and everything below it (or the part that was asked for).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ListReply {
     #[prost(message, repeated, tag = "1")]
     pub filesystems: Vec<FsEntry>,
     #[prost(bool, tag = "2")]
     pub root_exists: bool,
+    /// The entries carry no snapshots and bookmarks (`filesystems_only` was honoured; false where ZFS lacks
+    /// `snapshots_changed`, and the listing is then complete).
+    #[prost(bool, tag = "3")]
+    pub filesystems_only: bool,
+    /// The agent's clock (seconds since the epoch) just before it listed.
+    #[prost(uint64, tag = "4")]
+    pub listed_at: u64,
 }
 
 /// One filesystem or volume below the agent's root.
@@ -72,6 +88,9 @@ pub struct FsEntry {
     pub versions: Vec<Version>,
     #[prost(bool, tag = "8")]
     pub volume: bool,
+    /// `snapshots_changed` (seconds), when listed and known.
+    #[prost(uint64, optional, tag = "9")]
+    pub snapshots_changed: Option<u64>,
 }
 
 /// A snapshot or bookmark of an [`FsEntry`].

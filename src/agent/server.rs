@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
+use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{DatasetName, JobId, SnapshotName};
 use crate::zfs::send::{recv_args, RecvOptions};
 use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
@@ -152,7 +153,8 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
 /// Handles one request other than a receive.
 fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Result<Envelope, Refusal> {
     match body {
-        Body::List(req) => list(zfs, cfg, root, req.with_creation),
+        Body::List(req) if !req.versions_of.is_empty() => list_versions(zfs, root, &req),
+        Body::List(req) => list(zfs, cfg, root, &req),
         Body::AbortResume(req) => abort_resume(zfs, root, &req),
         Body::Destroy(req) => destroy(zfs, root, &req),
         Body::Holds(req) => holds(zfs, root, &req),
@@ -213,9 +215,24 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     Ok(ds)
 }
 
-fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, with_creation: bool) -> Result<Envelope, Refusal> {
-    match zfs.list(std::slice::from_ref(root), with_creation) {
-        Ok(l) => {
+/// Seconds since the epoch on this host's clock.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListRequest) -> Result<Envelope, Refusal> {
+    let roots = std::slice::from_ref(root);
+    let listed_at = unix_now();
+    let listed = if req.filesystems_only {
+        zfs.list_filesystems(roots, None).map(|(l, complete)| (l, !complete))
+    } else {
+        zfs.list(roots, req.with_creation).map(|l| (l, false))
+    };
+    match listed {
+        Ok((l, filesystems_only)) => {
             let filesystems = l
                 .filesystems
                 .values()
@@ -225,6 +242,8 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, with_creation: bool) -
                 proto::ListReply {
                     filesystems,
                     root_exists: true,
+                    filesystems_only,
+                    listed_at,
                 }
                 .into(),
             ))
@@ -241,12 +260,42 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, with_creation: bool) -
                 proto::ListReply {
                     filesystems: Vec::new(),
                     root_exists: false,
+                    filesystems_only: req.filesystems_only,
+                    listed_at,
                 }
                 .into(),
             ))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The snapshots and bookmarks of the named filesystems below the root, one entry (name and versions) each.
+fn list_versions(zfs: &Zfs, root: &DatasetName, req: &proto::ListRequest) -> Result<Envelope, Refusal> {
+    let names = req
+        .versions_of
+        .iter()
+        .map(|rel| below_root(root, rel))
+        .collect::<Result<Vec<_>, _>>()?;
+    let listed_at = unix_now();
+    let by_fs = names.iter().map(|n| (n.clone(), FsEntry::named(n.clone()))).collect();
+    let mut listing = Listing { filesystems: by_fs };
+    let versions = zfs.list_versions(&names, req.with_creation)?;
+    listing.attach(&["list"], versions).map_err(Refusal::from)?;
+    let filesystems = listing
+        .filesystems
+        .values()
+        .map(|e| super::convert::to_wire(root, e))
+        .collect();
+    Ok(Envelope::new(
+        proto::ListReply {
+            filesystems,
+            root_exists: true,
+            filesystems_only: false,
+            listed_at,
+        }
+        .into(),
+    ))
 }
 
 fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) -> Result<Envelope, Refusal> {

@@ -34,6 +34,8 @@ fn fs(name: &str, versions: Vec<Version>) -> FsEntry {
         resume_token: None,
         encryption: None,
         placeholder_prop: false,
+        snapshots_changed: None,
+        sync_record: None,
         versions,
     }
 }

@@ -697,7 +697,28 @@ impl JobId {
     pub fn tentative_cursor_short(&self, guid: u64) -> String {
         tentative_cursor_short(guid, &self.0)
     }
+
+    /// The user property on a sender filesystem that holds this job's sync record (see `crate::synced`):
+    /// `zreplrs:synced:<job>` when the job id is valid in a user property name (lowercase letters, digits,
+    /// `-`, `_`, `.`, `:`), else `zreplrs:synced-x:<job id in lowercase hex>`; the two forms cannot collide.
+    /// `None` when the name would be longer than ZFS allows (the job then lists every snapshot each run).
+    pub fn sync_record_property(&self) -> Option<String> {
+        let plain = self
+            .0
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':'));
+        let name = if plain {
+            format!("zreplrs:synced:{}", self.0)
+        } else {
+            let hex: String = self.0.bytes().map(|b| format!("{b:02x}")).collect();
+            format!("zreplrs:synced-x:{hex}")
+        };
+        (name.len() <= MAX_USER_PROPERTY_NAME_LEN).then_some(name)
+    }
 }
+
+/// The longest user property name ZFS accepts (`ZAP_MAXNAMELEN` - 1).
+const MAX_USER_PROPERTY_NAME_LEN: usize = 255;
 
 string_conversions!(JobId, 0);
 
@@ -1326,6 +1347,21 @@ mod tests {
         assert!(serde_json::from_str::<JobId>("\"\"").is_err());
         assert_eq!("prod".parse::<JobId>().unwrap().to_string(), "prod");
         assert_eq!(String::from(JobId::new("prod").unwrap()), "prod");
+    }
+
+    #[test]
+    fn sync_record_property_names() {
+        let p = |j: &str| JobId::new(j).unwrap().sync_record_property();
+        assert_eq!(p("prod-1.a_b:c").as_deref(), Some("zreplrs:synced:prod-1.a_b:c"));
+        // Uppercase and spaces are fine in a job id but not in a user property name.
+        assert_eq!(p("Prod").as_deref(), Some("zreplrs:synced-x:50726f64"));
+        assert_eq!(p("a b").as_deref(), Some("zreplrs:synced-x:612062"));
+        // A plain job id that looks like hex still gets the plain form: no collision with "Prod".
+        assert_eq!(p("x:50726f64").as_deref(), Some("zreplrs:synced:x:50726f64"));
+        let long = "A".repeat(200);
+        if JobId::new(&long).is_ok() {
+            assert_eq!(p(&long), None, "400 hex digits do not fit");
+        }
     }
 
     #[test]
