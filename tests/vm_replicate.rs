@@ -592,7 +592,7 @@ fn unchanged_filesystems_are_known_from_the_sync_record() {
     ok(&run);
     assert_eq!(run.json["filesystems"][0]["result"], "ok");
     assert_eq!(run.json["filesystems"][1]["result"], "up_to_date");
-    let detail: Vec<&String> = calls.iter().filter(|c| c.contains(" -d 1 ")).collect();
+    let detail: Vec<&String> = calls.iter().filter(|c| c.contains(" -t snapshot,bookmark ")).collect();
     assert_eq!(detail.len(), 2, "{calls:#?}");
     assert!(detail[0].ends_with(&format!(" {a}")) || detail[1].ends_with(&format!(" {a}")));
     assert!(
@@ -615,7 +615,7 @@ fn unchanged_filesystems_are_known_from_the_sync_record() {
     assert!(
         calls
             .iter()
-            .any(|c| c.contains(" -d 1 ") && c.ends_with(&sc.target(&a))),
+            .any(|c| c.contains(" -t snapshot,bookmark ") && c.ends_with(&sc.target(&a))),
         "{calls:#?}"
     );
 
@@ -642,7 +642,9 @@ fn unchanged_filesystems_are_known_from_the_sync_record() {
     ok(&run);
     assert_eq!(run.json["filesystems"][1]["result"], "up_to_date");
     assert!(
-        calls.iter().any(|c| c.contains(" -d 1 ") && c.ends_with(&b)),
+        calls
+            .iter()
+            .any(|c| c.contains(" -t snapshot,bookmark ") && c.ends_with(&b)),
         "{calls:#?}"
     );
     assert!(zfs(&["get", "-H", "-o", "value", &prop, &b]).starts_with("v1 "));
