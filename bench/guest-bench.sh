@@ -129,7 +129,7 @@ if [[ " $WHICH " == *" p3 "* ]]; then
   zfs inherit autobackup:zab p3d/zr/p3s/data
   echo "setup $(elapsed "$t0" "$(now)" | cut -c1-6) s: $(zfs list -H -r -t filesystem p3s | wc -l) filesystems, $(zfs list -H -r -t snapshot p3s | wc -l) snapshots per side"
   job p3 local:p3d/zr '"p3s/data<" = true'
-  t0=$(now); zr p3 >/tmp/p3-first.json; echo "zreplrs first run (creates 201 cursors and last-received holds): $(elapsed "$t0" "$(now)" | cut -c1-6) s, result $(grep -m1 '"result"' /tmp/p3-first.json)"
+  t0=$(now); zr p3 >/tmp/p3-first.json; echo "zreplrs first run (creates 201 cursors, last-received holds and sync records): $(elapsed "$t0" "$(now)" | cut -c1-6) s, result $(grep -m1 '"result"' /tmp/p3-first.json | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')"
   # P3_ZAB=0 leaves zfs-autobackup out: its first run on this tree takes about 30 minutes in the guest.
   if [ "${P3_ZAB:-1}" = 1 ]; then
     zab_first=$( { t0=$(now); zfs-autobackup --no-snapshot --no-progress zab p3d/zr >/tmp/zab-first.log 2>&1; echo "exit $?, $(elapsed "$t0" "$(now)" | cut -c1-6) s"; } )
@@ -144,8 +144,10 @@ if [[ " $WHICH " == *" p3 "* ]]; then
     if [ "${P3_ZAB:-1}" = 1 ]; then counted zfs-autobackup --no-snapshot --no-progress zab p3d/zr >/dev/null 2>&1; as=$(spawns); fi
     t5=$(now)
     z=$(elapsed "$t0" "$t1"); s=$(elapsed "$t2" "$t3"); a=$(elapsed "$t4" "$t5"); ours+=("$z"); so+=("$s"); zab+=("$a")
-    printf 'run %d: zreplrs %.1f s (%d zfs spawns, result %s), syncoid -r %.1f s (%d spawns), zfs-autobackup %.1f s (%d spawns)\n' \
-      "$i" "$z" "$zs" "$(grep -m1 '"result"' /tmp/p3.json | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')" "$s" "$ss" "$a" "$as"
+    printf 'run %d: zreplrs %.1f s (%d zfs spawns, result %s), syncoid -r %.1f s (%d spawns)' \
+      "$i" "$z" "$zs" "$(grep -m1 '"result"' /tmp/p3.json | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')" "$s" "$ss"
+    if [ "${P3_ZAB:-1}" = 1 ]; then printf ', zfs-autobackup %.1f s (%d spawns)' "$a" "$as"; fi
+    echo
   done
   mz=$(median "${ours[@]}"); ms=$(median "${so[@]}"); ma=$(median "${zab[@]}")
   if [ "${P3_ZAB:-1}" = 1 ]; then
