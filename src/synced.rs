@@ -151,7 +151,6 @@ pub fn record_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zfs::list::DatasetKind;
     use crate::zfs::names::DatasetName;
 
     fn snap(short: &str, guid: u64, txg: u64) -> Version {
@@ -167,16 +166,10 @@ mod tests {
 
     fn fs(name: &str, guid: u64, changed: Option<u64>, versions: Vec<Version>) -> FsEntry {
         FsEntry {
-            name: DatasetName::new(name).unwrap(),
-            kind: DatasetKind::Filesystem,
             guid: Guid(guid),
-            createtxg: 1,
-            resume_token: None,
-            encryption: None,
-            placeholder_prop: false,
             snapshots_changed: changed,
-            sync_record: None,
             versions,
+            ..FsEntry::named(DatasetName::new(name).unwrap())
         }
     }
 

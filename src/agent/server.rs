@@ -232,22 +232,7 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListReque
         zfs.list(roots, req.with_creation).map(|l| (l, false))
     };
     match listed {
-        Ok((l, filesystems_only)) => {
-            let filesystems = l
-                .filesystems
-                .values()
-                .map(|e| super::convert::to_wire(root, e))
-                .collect();
-            Ok(Envelope::new(
-                proto::ListReply {
-                    filesystems,
-                    root_exists: true,
-                    filesystems_only,
-                    listed_at,
-                }
-                .into(),
-            ))
-        }
+        Ok((l, filesystems_only)) => Ok(list_reply(root, &l, filesystems_only, listed_at)),
         Err(e) if e.kind == ZfsErrorKind::DoesNotExist && root != &cfg.root_fs => {
             // The client's dataset appears with its first receive; the root dataset must exist.
             zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
@@ -282,20 +267,25 @@ fn list_versions(zfs: &Zfs, root: &DatasetName, req: &proto::ListRequest) -> Res
     let mut listing = Listing { filesystems: by_fs };
     let versions = zfs.list_versions(&names, req.with_creation)?;
     listing.attach(&["list"], versions).map_err(Refusal::from)?;
+    Ok(list_reply(root, &listing, false, listed_at))
+}
+
+/// The reply carrying `listing` (names relative to `root`).
+fn list_reply(root: &DatasetName, listing: &Listing, filesystems_only: bool, listed_at: u64) -> Envelope {
     let filesystems = listing
         .filesystems
         .values()
         .map(|e| super::convert::to_wire(root, e))
         .collect();
-    Ok(Envelope::new(
+    Envelope::new(
         proto::ListReply {
             filesystems,
             root_exists: true,
-            filesystems_only: false,
+            filesystems_only,
             listed_at,
         }
         .into(),
-    ))
+    )
 }
 
 fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) -> Result<Envelope, Refusal> {
