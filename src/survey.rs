@@ -2,7 +2,7 @@
 //! resume tokens, plan every selected filesystem and estimate each step's size. Reads only: nothing on
 //! either side changes here.
 //!
-//! Each side is listed in at most two `zfs list` calls, whatever the number of filesystems: first its
+//! Each side is listed in two `zfs list` calls at most (a third per 1,024 changed filesystems): first its
 //! filesystems alone (with `snapshots_changed` and, on the sender, the job's sync record), then the
 //! snapshots and bookmarks of the filesystems whose sync record does not match (see [`crate::synced`]).
 //! A filesystem whose record matches is up to date; it is planned from the record's newest snapshot.
