@@ -169,7 +169,6 @@ fn attempt_inner(
         mut conn,
         filesystems: work,
         listed_at,
-        record_prop,
         ..
     } = survey::survey(job, &zfs)?;
     let mut results = Vec::with_capacity(work.len());
@@ -296,7 +295,7 @@ fn attempt_inner(
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     let creations = survey::creation_times(&zfs, &work, &names);
     fill_lag(&creations, &mut results);
-    if let (Some(at), Some(prop), false) = (listed_at, record_prop, opts.dry_run) {
+    if let (Some(at), Some(prop), false) = (listed_at, job.name.sync_record_property(), opts.dry_run) {
         write_sync_records(&zfs, &work, &results, &creations, at, &prop, job);
     }
     Ok(results)
@@ -315,7 +314,7 @@ fn write_sync_records(
 ) {
     let now = report::unix_now();
     for (w, (fsr, _)) in work.iter().zip(results) {
-        if w.from_record || fsr.result != FsResult::UpToDate || !fsr.steps.is_empty() {
+        if w.from_record || fsr.result != FsResult::UpToDate {
             continue;
         }
         let (Some(recv), Some(newest), Some(name)) = (

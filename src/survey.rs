@@ -7,7 +7,7 @@
 //! snapshots and bookmarks of the filesystems whose sync record does not match (see [`crate::synced`]).
 //! A filesystem whose record matches is up to date; it is planned from the record's newest snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agent::client::AgentError;
 use crate::agent::convert;
@@ -84,8 +84,6 @@ pub struct Survey {
     pub filesystems: Vec<FsSurvey>,
     /// When each side's listing began, if both sides can tell `snapshots_changed` (else no sync records).
     pub listed_at: Option<ListedAt>,
-    /// The job's sync record property, if the job id fits in one.
-    pub record_prop: Option<String>,
 }
 
 fn protocol(msg: String) -> SurveyError {
@@ -150,8 +148,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         })?;
     }
     if !sender_complete {
-        let versions = zfs.list_versions(&unlisted, false)?;
-        sender.attach(&["list"], versions)?;
+        zfs.list_versions(&mut sender, &unlisted, false)?;
     }
     if ask_receiver {
         let reply = conn.client().list_reply()?;
@@ -225,7 +222,6 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         receiver,
         filesystems,
         listed_at,
-        record_prop,
     })
 }
 
@@ -243,6 +239,7 @@ fn from_wire_map(root: &DatasetName, entries: &[WireEntry]) -> Result<BTreeMap<D
 /// `creation` of the named snapshots (full names), from the survey where it is known (sync records) and
 /// from one batched `zfs get` for the rest. Names ZFS could not tell about are missing.
 pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMap<String, u64> {
+    let wanted: BTreeSet<&String> = names.iter().collect();
     let mut known: BTreeMap<String, u64> = work
         .iter()
         .flat_map(|w| {
@@ -250,7 +247,7 @@ pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMa
                 .snapshots()
                 .filter_map(|v| v.creation.map(|c| (v.full_name(w.sender.name.as_str()), c)))
         })
-        .filter(|(n, _)| names.contains(n))
+        .filter(|(n, _)| wanted.contains(n))
         .collect();
     let ask: Vec<String> = names.iter().filter(|n| !known.contains_key(*n)).cloned().collect();
     if !ask.is_empty() {

@@ -2,7 +2,7 @@
 //! entries (with full receiver names) on the sender.
 
 use super::proto;
-use crate::zfs::list::{DatasetKind, FsEntry};
+use crate::zfs::list::{sort_versions, DatasetKind, FsEntry};
 use crate::zfs::names::{check_component, DatasetName, NameError};
 use crate::zfs::{Guid, Version, VersionKind};
 
@@ -56,7 +56,7 @@ pub fn from_wire(root: &DatasetName, w: &proto::FsEntry) -> Result<FsEntry, Name
             creation: v.creation,
         });
     }
-    versions.sort_by_key(|v| (v.createtxg, v.kind == VersionKind::Bookmark, v.short.clone()));
+    sort_versions(&mut versions);
     let opt = |s: &str| {
         if s.is_empty() {
             None

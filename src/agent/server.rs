@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
+use crate::report::unix_now;
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{DatasetName, JobId, SnapshotName};
 use crate::zfs::send::{recv_args, RecvOptions};
@@ -215,14 +216,6 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     Ok(ds)
 }
 
-/// Seconds since the epoch on this host's clock.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListRequest) -> Result<Envelope, Refusal> {
     let roots = std::slice::from_ref(root);
     let listed_at = unix_now();
@@ -265,8 +258,7 @@ fn list_versions(zfs: &Zfs, root: &DatasetName, req: &proto::ListRequest) -> Res
     let listed_at = unix_now();
     let by_fs = names.iter().map(|n| (n.clone(), FsEntry::named(n.clone()))).collect();
     let mut listing = Listing { filesystems: by_fs };
-    let versions = zfs.list_versions(&names, req.with_creation)?;
-    listing.attach(&["list"], versions).map_err(Refusal::from)?;
+    zfs.list_versions(&mut listing, &names, req.with_creation)?;
     Ok(list_reply(root, &listing, false, listed_at))
 }
 

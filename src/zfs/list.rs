@@ -334,14 +334,14 @@ impl Zfs {
         }
     }
 
-    /// The snapshots and bookmarks of exactly `filesystems`: one call per 1,024 names (the argument list
-    /// stays far below the kernel's limit), none when the list is empty.
+    /// Adds to `listing` the snapshots and bookmarks of exactly `filesystems` (entries of `listing`): one
+    /// call per 1,024 names (the argument list stays far below the kernel's limit), none when there are none.
     pub fn list_versions(
         &self,
+        listing: &mut Listing,
         filesystems: &[DatasetName],
         with_creation: bool,
-    ) -> Result<Vec<(DatasetName, Version)>, ZfsError> {
-        let mut versions = Vec::new();
+    ) -> Result<(), ZfsError> {
         for chunk in filesystems.chunks(1024) {
             let args = versions_args(chunk, with_creation);
             let out = self.run(&args)?;
@@ -352,9 +352,9 @@ impl Zfs {
                     format!("listed the filesystem {fs}, asked for versions only"),
                 ));
             }
-            versions.extend(parsed.versions);
+            listing.attach(&args, parsed.versions)?;
         }
-        Ok(versions)
+        Ok(())
     }
 
     /// Names of the filesystems and volumes at and below `roots` (cheap: no snapshots), one call.
