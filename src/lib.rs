@@ -7,20 +7,14 @@
 //! of one job apart; [`cli`] defines the command line.
 
 pub mod agent;
-pub mod agent_main;
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod holds;
-pub mod inspect;
 pub mod lock;
-pub mod migrate;
 pub mod plan;
 pub mod prune;
-pub mod replicate;
 pub mod report;
 pub mod snapname;
-pub mod snapshot;
-pub mod status;
 pub mod step;
 pub mod survey;
 pub mod synced;

@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    zreplrs::cli::main()
+    zreplrs::cmd::main()
 }

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::config::InitialReplication;
 use crate::zfs::list::FsEntry;
+use crate::zfs::names::{DatasetName, SnapshotName};
+use crate::zfs::send::{resume_send_args, send_args, SendFlags, SendSpec};
 use crate::zfs::token::ResumeToken;
 use crate::zfs::{Guid, Version};
 
@@ -424,6 +426,35 @@ fn diverged_or_unrelated(sender: &FsEntry, sender_snaps: &[&Version], recv_snaps
             ),
         ),
     }
+}
+
+/// The `zfs send` argv of a step: `-t TOKEN` when it resumes, else the flags with `-i`/`-I` as the step needs;
+/// `dry_run` adds `-n -v -P` for a size estimate.
+pub fn send_args_for(flags: &SendFlags, fs: &DatasetName, step: &Step, dry_run: bool) -> Vec<String> {
+    match &step.resume_token {
+        Some(token) => resume_send_args(token, dry_run),
+        None => {
+            let spec = SendSpec {
+                fs,
+                from: step.from.as_ref(),
+                to: &step.to,
+                intermediates: !step.intermediates.is_empty(),
+            };
+            send_args(flags, &spec, dry_run)
+        }
+    }
+}
+
+/// The snapshots a step protects with step holds: `from` (when it is a snapshot), the intermediates of an
+/// `-I` step, and `to`.
+pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
+    step.from
+        .iter()
+        .filter(|f| f.is_snapshot())
+        .chain(&step.intermediates)
+        .chain(std::iter::once(&step.to))
+        .filter_map(|v| fs.snapshot(&v.short).ok())
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::config::Protection;
 use crate::plan::Step;
 use crate::report::ErrorReport;
 use crate::zfs::names::{BookmarkName, DatasetName, JobId, SnapshotName};
-use crate::zfs::send::{resume_send_args, send_args, SendFlags, SendSpec};
+use crate::zfs::send::SendFlags;
 use crate::zfs::{Zfs, ZfsError};
 
 /// Everything a step needs about its filesystem and job.
@@ -47,7 +47,7 @@ pub struct StepFailure {
 impl StepFailure {
     fn zfs(e: ZfsError) -> Self {
         StepFailure {
-            error: crate::survey::zfs_error(&e),
+            error: ErrorReport::from(&e),
             connectivity: false,
             bytes: 0,
         }
@@ -78,35 +78,6 @@ fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailur
     })
 }
 
-/// The `zfs send` argv of a step: `-t TOKEN` when it resumes, else the flags with `-i`/`-I` as the step needs;
-/// `dry_run` adds `-n -v -P` for a size estimate.
-pub fn send_args_for(flags: &SendFlags, fs: &DatasetName, step: &Step, dry_run: bool) -> Vec<String> {
-    match &step.resume_token {
-        Some(token) => resume_send_args(token, dry_run),
-        None => {
-            let spec = SendSpec {
-                fs,
-                from: step.from.as_ref(),
-                to: &step.to,
-                intermediates: !step.intermediates.is_empty(),
-            };
-            send_args(flags, &spec, dry_run)
-        }
-    }
-}
-
-/// The snapshots a step protects with step holds: `from` (when it is a snapshot), the intermediates of an
-/// `-I` step, and `to`.
-pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
-    step.from
-        .iter()
-        .filter(|f| f.is_snapshot())
-        .chain(&step.intermediates)
-        .chain(std::iter::once(&step.to))
-        .filter_map(|v| fs.snapshot(&v.short).ok())
-        .collect()
-}
-
 /// Runs one step. `old_cursors` are this job's cursor bookmarks on the filesystem that the new cursor
 /// replaces (destroyed after it exists). `on_bytes` sees the running byte count. Returns bytes sent.
 pub fn execute(
@@ -119,7 +90,7 @@ pub fn execute(
 ) -> Result<u64, StepFailure> {
     let to = snapshot_of(ctx.fs, &step.to)?;
     let step_tag = ctx.job.step_hold_tag();
-    let held = step_hold_targets(ctx.fs, step);
+    let held = crate::plan::step_hold_targets(ctx.fs, step);
     let tentative = bookmark_of(ctx.fs, &ctx.job.tentative_cursor_short(step.to.guid.0))?;
 
     // 1. Protect the step.
@@ -133,7 +104,7 @@ pub fn execute(
     }
 
     // 2. Send and receive.
-    let args = send_args_for(&ctx.flags, ctx.fs, step, false);
+    let args = crate::plan::send_args_for(&ctx.flags, ctx.fs, step, false);
     let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.

@@ -42,14 +42,9 @@ impl From<ZfsError> for SurveyError {
     fn from(e: ZfsError) -> Self {
         SurveyError {
             connectivity: false,
-            error: zfs_error(&e),
+            error: ErrorReport::from(&e),
         }
     }
-}
-
-/// A ZFS error as a report entry (`kind` = `zfs_<kind>`).
-pub fn zfs_error(e: &ZfsError) -> ErrorReport {
-    ErrorReport::new(e.report_kind(), e.to_string())
 }
 
 /// One selected filesystem as surveyed.
@@ -260,7 +255,7 @@ pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMa
 
 /// Dry-send estimate of one step; `None` when ZFS cannot say.
 fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
-    let args = crate::step::send_args_for(&job.send.flags, &fs.name, s, true);
+    let args = crate::plan::send_args_for(&job.send.flags, &fs.name, s, true);
     zfs.estimate(&args).ok().and_then(|e| e.bytes())
 }
 

@@ -13,13 +13,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
-use zreplrs::prune::exec::{FsPrune, PruneReport, Side};
-use zreplrs::report::metrics::{replication_textfile, Textfile};
+use zreplrs::prune::Side;
+use zreplrs::report::commands::{FsPrune, PoolResult, PruneReport, SnapshotReport};
+use zreplrs::report::metrics::{prune_textfile, replication_textfile, snapshot_textfile, Textfile};
 use zreplrs::report::{
-    AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport, RunResult, StepReport, StepResult,
-    SCHEMA_VERSION,
+    AttemptOutcome, AttemptReport, CommandReport, ErrorReport, FsReport, FsResult, Header, RunReport, RunResult,
+    StepReport, StepResult, Timing,
 };
-use zreplrs::snapshot::{PoolResult, SnapshotReport};
 use zreplrs::zfs::Guid;
 
 const UNITS: [&str; 6] = [
@@ -365,12 +365,8 @@ fn attempt(number: u32, outcome: AttemptOutcome) -> AttemptReport {
 
 fn run_report(job: &str, filesystems: Vec<FsReport>, error: Option<ErrorReport>) -> RunReport {
     let mut r = RunReport {
-        schema_version: SCHEMA_VERSION,
-        command: "replicate".into(),
-        job: job.into(),
-        started_at: "2023-11-14T22:12:38Z".into(),
-        finished_at: "2023-11-14T22:13:20Z".into(),
-        dry_run: false,
+        header: Header::new("replicate", Some(job), Some(false)),
+        timing: Timing::recorded("2023-11-14T22:12:38Z", "2023-11-14T22:13:20Z", 42.5),
         result: RunResult::Ok,
         attempts: vec![
             attempt(1, AttemptOutcome::ConnectivityError),
@@ -379,7 +375,6 @@ fn run_report(job: &str, filesystems: Vec<FsReport>, error: Option<ErrorReport>)
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
-        duration_seconds: 42.5,
         filesystems,
         error,
     };
@@ -434,13 +429,8 @@ fn web2() -> RunReport {
 
 fn snapshot_report() -> SnapshotReport {
     SnapshotReport {
-        schema_version: SCHEMA_VERSION,
-        command: "snapshot".into(),
-        job: "web1".into(),
-        dry_run: false,
-        started_at: "2023-11-14T22:00:00Z".into(),
-        finished_at: "2023-11-14T22:00:01Z".into(),
-        duration_seconds: 0.25,
+        header: Header::new("snapshot", Some("web1"), Some(false)),
+        timing: Timing::recorded("2023-11-14T22:00:00Z", "2023-11-14T22:00:01Z", 0.25),
         snapshot_name: "zrepl_20231114_220000_000".into(),
         pools: vec![PoolResult {
             pool: "tank".into(),
@@ -468,14 +458,9 @@ fn prune_report() -> PruneReport {
         error,
     };
     PruneReport {
-        schema_version: SCHEMA_VERSION,
-        command: "prune".into(),
-        job: "web1".into(),
+        header: Header::new("prune", Some("web1"), Some(false)),
         side: Side::Both,
-        dry_run: false,
-        started_at: "2023-11-14T22:40:00Z".into(),
-        finished_at: "2023-11-14T22:40:02Z".into(),
-        duration_seconds: 2.0,
+        timing: Timing::recorded("2023-11-14T22:40:00Z", "2023-11-14T22:40:02Z", 2.0),
         destroyed: 3,
         filesystems: vec![
             fs("sender", &["tank/home@a", "tank/home@b"], None),
@@ -496,12 +481,9 @@ fn textfiles() -> Vec<(String, Textfile)> {
         ("zreplrs_replicate_web2.prom".into(), replication_textfile(&web2(), NOW)),
         (
             "zreplrs_snapshot_web1.prom".into(),
-            zreplrs::snapshot::textfile(&snapshot_report()),
+            snapshot_textfile(&snapshot_report()),
         ),
-        (
-            "zreplrs_prune_web1.prom".into(),
-            zreplrs::prune::exec::textfile(&prune_report()),
-        ),
+        ("zreplrs_prune_web1.prom".into(), prune_textfile(&prune_report())),
     ]
 }
 

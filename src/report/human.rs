@@ -1,8 +1,9 @@
-//! Human output: a summary table of a run for a terminal.
+//! Human output: what each command prints on a terminal instead of its JSON result.
 
 use std::fmt::Write as _;
 
-use super::{FsResult, RunReport};
+use super::commands::{FsState, HoldsListReport, PruneReport, SnapshotReport, StatusReport};
+use super::{ErrorReport, FsResult, RunReport};
 
 fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -36,7 +37,7 @@ pub fn replicate_table(r: &RunReport) -> String {
             FsResult::Conflict => "CONFLICT",
             FsResult::Failed => "FAILED",
         };
-        let bytes: u64 = if r.dry_run {
+        let bytes: u64 = if r.header.dry_run == Some(true) {
             f.steps.iter().filter_map(|s| s.bytes_estimated).sum()
         } else {
             f.steps.iter().map(|s| s.bytes).sum()
@@ -63,14 +64,129 @@ pub fn replicate_table(r: &RunReport) -> String {
     let _ = writeln!(
         s,
         "job {}: {:?}, {} replicated, {} estimated{est}, {} attempt(s), {:.1}s",
-        r.job,
+        r.header.job_name(),
         r.result,
         human_bytes(r.bytes_replicated),
         human_bytes(r.bytes_estimated),
         r.attempts.len(),
-        r.duration_seconds
+        r.timing.duration_seconds
     );
-    if let Some(e) = &r.error {
+    error_line(&mut s, &r.error);
+    s
+}
+
+/// The status as a table for a terminal.
+pub fn status_table(r: &StatusReport) -> String {
+    let mut s = String::new();
+    let w = r.filesystems.iter().map(|f| f.name.len()).max().unwrap_or(10).max(10);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  NEWEST REPLICATED",
+        "FILESYSTEM", "STATE", "LAG", "PENDING", "BYTES", "RESUMABLE"
+    );
+    for f in &r.filesystems {
+        let state = match f.state {
+            FsState::UpToDate => "up-to-date",
+            FsState::Pending => "pending",
+            FsState::Conflict => "CONFLICT",
+        };
+        let lag = f.lag_seconds.map_or("-".to_string(), |l| format!("{l}s"));
+        let bytes = format!("{}{}", f.pending_bytes, if f.pending_bytes_exact { "" } else { "+" });
+        let newest = f.newest_replicated.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  {newest}",
+            f.name,
+            state,
+            lag,
+            f.pending_snapshots,
+            bytes,
+            if f.resumable { "yes" } else { "no" }
+        );
+        if let Some(c) = &f.conflict {
+            let _ = writeln!(s, "  conflict ({}): {}", c.kind, c.message);
+        }
+    }
+    if r.filesystems.iter().any(|f| !f.pending_bytes_exact) {
+        let _ = writeln!(s, "(+: estimate imprecise, some step sizes unknown)");
+    }
+    error_line(&mut s, &r.error);
+    s
+}
+
+fn error_line(s: &mut String, e: &Option<ErrorReport>) {
+    if let Some(e) = e {
+        let _ = writeln!(s, "error ({}): {}", e.kind, e.message);
+    }
+}
+
+/// What a `snapshot` run took, per pool, and how its hooks ended.
+pub fn snapshot_summary(r: &SnapshotReport) -> String {
+    let mut s = format!("snapshot {}: {} taken\n", r.snapshot_name, r.snapshots_taken);
+    for p in &r.pools {
+        let e = p
+            .error
+            .as_ref()
+            .map(|e| format!(" ({})", e.message))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  pool {}: {} snapshot(s){}{e}",
+            p.pool,
+            p.snapshots.len(),
+            if p.taken { "" } else { " NOT taken" }
+        );
+    }
+    for h in &r.hooks {
+        let outcome = if h.success {
+            "ok".to_string()
+        } else {
+            format!("FAILED: {}", h.output)
+        };
+        let _ = writeln!(s, "  {}-hook: {outcome}", h.hook);
+    }
+    error_line(&mut s, &r.error);
+    s
+}
+
+/// What a `prune` run destroyed (or would), kept and left held, per filesystem.
+pub fn prune_summary(r: &PruneReport) -> String {
+    let mut s = String::new();
+    let dry_run = r.header.dry_run == Some(true);
+    for f in &r.filesystems {
+        let _ = writeln!(
+            s,
+            "{:<8} {}: {} {}, {} kept, {} held{}",
+            f.side,
+            f.filesystem,
+            f.destroyed.len(),
+            if dry_run { "to destroy" } else { "destroyed" },
+            f.kept,
+            f.held.len(),
+            f.error
+                .as_ref()
+                .map(|e| format!(" — error: {}", e.message))
+                .unwrap_or_default()
+        );
+    }
+    error_line(&mut s, &r.error);
+    s
+}
+
+/// The `holds list` table: side, kind, job and name of every entry.
+pub fn holds_table(r: &HoldsListReport) -> String {
+    let mut s = format!("{:<8}  {:<18}  {:<14}  NAME\n", "SIDE", "KIND", "JOB");
+    for e in &r.entries {
+        let _ = writeln!(
+            s,
+            "{:<8}  {:<18}  {:<14}  {}",
+            e.side,
+            e.kind.name(),
+            e.job.as_deref().unwrap_or("-"),
+            e.name
+        );
+    }
+    for e in &r.errors {
         let _ = writeln!(s, "error ({}): {}", e.kind, e.message);
     }
     s

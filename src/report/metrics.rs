@@ -6,7 +6,10 @@ use std::io::Write as _;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::RunReport;
+use std::collections::BTreeMap;
+
+use super::commands::{PruneReport, SnapshotReport};
+use super::{CommandReport, Header, RunReport};
 
 /// A textfile under construction: metric families in the order they are added.
 #[derive(Debug, Default)]
@@ -85,35 +88,109 @@ pub fn build_info(t: &mut Textfile) {
     );
 }
 
+/// The gauges every command's textfile has: `zreplrs_<family>_last_run_success` (1 if it exited 0),
+/// `zreplrs_<family>_last_run_timestamp_seconds` and `zreplrs_<family>_duration_seconds`, labelled with the job.
+/// `what` names the run in the help texts ("run", "snapshot run", …).
+pub fn run_gauges(
+    t: &mut Textfile,
+    family: &str,
+    what: &str,
+    r: &(impl CommandReport + ?Sized),
+    header: &Header,
+    finished_unix: u64,
+    duration: f64,
+) {
+    let job = vec![("job", header.job_name())];
+    let ok = if r.exit_code() == super::exit::OK { 1.0 } else { 0.0 };
+    t.gauge(
+        &format!("zreplrs_{family}_last_run_timestamp_seconds"),
+        &format!("When the last {what} finished (unix seconds)."),
+        &[(job.clone(), finished_unix as f64)],
+    );
+    t.gauge(
+        &format!("zreplrs_{family}_last_run_success"),
+        &format!("1 if the last {what} exited 0, else 0."),
+        &[(job.clone(), ok)],
+    );
+    t.gauge(
+        &format!("zreplrs_{family}_duration_seconds"),
+        &format!("Wall time of the last {what}."),
+        &[(job, duration)],
+    );
+}
+
+/// The textfile of a snapshot run.
+pub fn snapshot_textfile(r: &SnapshotReport) -> Textfile {
+    let mut t = Textfile::new();
+    run_gauges(
+        &mut t,
+        "snapshot",
+        "snapshot run",
+        r,
+        &r.header,
+        super::unix_now(),
+        r.timing.duration_seconds,
+    );
+    t.gauge(
+        "zreplrs_snapshot_taken",
+        "Snapshots taken by the last snapshot run.",
+        &[(vec![("job", r.header.job_name())], r.snapshots_taken as f64)],
+    );
+    build_info(&mut t);
+    t
+}
+
+/// The textfile of a prune run.
+pub fn prune_textfile(r: &PruneReport) -> Textfile {
+    let mut t = Textfile::new();
+    run_gauges(
+        &mut t,
+        "prune",
+        "prune run",
+        r,
+        &r.header,
+        super::unix_now(),
+        r.timing.duration_seconds,
+    );
+    let mut per_side: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &r.filesystems {
+        *per_side.entry(f.side).or_default() += f.destroyed.len() as u64;
+    }
+    let samples: Vec<(Vec<(&str, &str)>, f64)> = per_side
+        .iter()
+        .map(|(side, n)| (vec![("job", r.header.job_name()), ("side", *side)], *n as f64))
+        .collect();
+    t.gauge(
+        "zreplrs_prune_destroyed_snapshots",
+        "Snapshots destroyed by the last prune run, per side.",
+        &samples,
+    );
+    build_info(&mut t);
+    t
+}
+
 /// The textfile of a replication run. `planning_failed` makes `filesystem_errors` −1.
 pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     let mut t = Textfile::new();
-    let job = r.job.as_str();
+    let job = r.header.job_name();
     let errors = if r.error.is_some() && r.filesystems.is_empty() {
         -1.0
     } else {
         r.failed_filesystems() as f64
     };
-    let success = if r.exit_code() == super::exit::OK { 1.0 } else { 0.0 };
     t.gauge(
         "zreplrs_replication_filesystem_errors",
         "Filesystems that failed in the last attempt of the last run (-1: the run failed before planning finished).",
         &[(vec![("job", job)], errors)],
     );
-    t.gauge(
-        "zreplrs_replication_last_run_timestamp_seconds",
-        "When the last run finished (unix seconds).",
-        &[(vec![("job", job)], finished_unix as f64)],
-    );
-    t.gauge(
-        "zreplrs_replication_last_run_success",
-        "1 if the last run exited 0, else 0.",
-        &[(vec![("job", job)], success)],
-    );
-    t.gauge(
-        "zreplrs_replication_duration_seconds",
-        "Wall time of the last run.",
-        &[(vec![("job", job)], r.duration_seconds)],
+    run_gauges(
+        &mut t,
+        "replication",
+        "run",
+        r,
+        &r.header,
+        finished_unix,
+        r.timing.duration_seconds,
     );
     t.gauge(
         "zreplrs_replication_attempts",

@@ -1,13 +1,14 @@
 //! Reporting a run: the JSON result (stable, schema-checked: `schema/replicate-result.schema.json`), the
 //! Prometheus textfile for node_exporter, progress bars on a terminal, and exit codes.
 
+pub mod commands;
 pub mod human;
 pub mod metrics;
 pub mod progress;
 
 use serde::Serialize;
 
-use crate::zfs::Guid;
+use crate::zfs::{Guid, ZfsError};
 
 /// Version of the JSON result format; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -19,6 +20,90 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const RUN_FAILED: u8 = 3;
     pub const LOCKED: u8 = 4;
+
+    /// The exit code of a result: 3 when the command failed as a whole, else 1 when some part failed, else 0.
+    pub fn code(run_failed: bool, some_failed: bool) -> u8 {
+        if run_failed {
+            RUN_FAILED
+        } else if some_failed {
+            SOME_FAILED
+        } else {
+            OK
+        }
+    }
+}
+
+/// A command's JSON result: what it serialises to, and the exit code it maps to (SPEC §6).
+pub trait CommandReport: Serialize {
+    fn exit_code(&self) -> u8;
+}
+
+/// The fields every JSON result starts with. `job` is absent for commands over several jobs, `dry_run` for
+/// commands that only read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Header {
+    pub schema_version: u32,
+    pub command: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+impl Header {
+    /// The header of `command` run for `job` (`None`: several or no jobs); `dry_run` as the command takes it.
+    pub fn new(command: &str, job: Option<&str>, dry_run: Option<bool>) -> Self {
+        Header {
+            schema_version: SCHEMA_VERSION,
+            command: command.to_string(),
+            job: job.map(String::from),
+            dry_run,
+        }
+    }
+
+    /// The job's name, or "" for a result over several jobs (metrics label).
+    pub fn job_name(&self) -> &str {
+        self.job.as_deref().unwrap_or("")
+    }
+}
+
+/// When a command ran: started at construction, finished by [`Timing::finish`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_seconds: f64,
+    #[serde(skip)]
+    started: Option<std::time::Instant>,
+}
+
+impl Timing {
+    pub fn start() -> Self {
+        Timing {
+            started_at: now_rfc3339(),
+            finished_at: String::new(),
+            duration_seconds: 0.0,
+            started: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// A timing as recorded earlier (fixed values; `finish` then only sets the finish time).
+    pub fn recorded(started_at: &str, finished_at: &str, duration_seconds: f64) -> Self {
+        Timing {
+            started_at: started_at.to_string(),
+            finished_at: finished_at.to_string(),
+            duration_seconds,
+            started: None,
+        }
+    }
+
+    /// Sets the finish time and the duration since [`Timing::start`].
+    pub fn finish(&mut self) {
+        self.finished_at = now_rfc3339();
+        if let Some(s) = self.started {
+            self.duration_seconds = s.elapsed().as_secs_f64();
+        }
+    }
 }
 
 /// Outcome of a whole run.
@@ -70,6 +155,13 @@ impl ErrorReport {
             kind: kind.into(),
             message: message.into(),
         }
+    }
+}
+
+impl From<&ZfsError> for ErrorReport {
+    /// A failed `zfs` command as reported: its stable kind and the message naming the command and ZFS's words.
+    fn from(e: &ZfsError) -> Self {
+        ErrorReport::new(e.report_kind(), e.to_string())
     }
 }
 
@@ -127,19 +219,16 @@ pub struct AttemptReport {
 /// The JSON result of `zreplrs replicate`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
-    pub schema_version: u32,
-    pub command: String,
-    pub job: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub dry_run: bool,
+    #[serde(flatten)]
+    pub header: Header,
+    #[serde(flatten)]
+    pub timing: Timing,
     pub result: RunResult,
     pub attempts: Vec<AttemptReport>,
     pub bytes_estimated: u64,
     /// False when some step's size could not be estimated (then `bytes_estimated` is a lower bound).
     pub bytes_estimate_exact: bool,
     pub bytes_replicated: u64,
-    pub duration_seconds: f64,
     pub filesystems: Vec<FsReport>,
     /// Set when the run failed as a whole (cannot connect, planning failed).
     pub error: Option<ErrorReport>,
@@ -185,24 +274,22 @@ impl RunReport {
         self.bytes_estimate_exact = exact;
     }
 
-    /// Exit code for this report (SPEC §6).
-    pub fn exit_code(&self) -> u8 {
-        if self.error.is_some() {
-            exit::RUN_FAILED
-        } else {
-            match self.result {
-                RunResult::Ok | RunResult::NothingToDo => exit::OK,
-                RunResult::Partial | RunResult::Failed => exit::SOME_FAILED,
-            }
-        }
-    }
-
     /// Number of filesystems that failed (errors or conflicts).
     pub fn failed_filesystems(&self) -> usize {
         self.filesystems
             .iter()
             .filter(|f| matches!(f.result, FsResult::Failed | FsResult::Conflict))
             .count()
+    }
+}
+
+impl CommandReport for RunReport {
+    /// 0 ok or nothing to do; 1 some or all filesystems failed; 3 the run failed as a whole.
+    fn exit_code(&self) -> u8 {
+        exit::code(
+            self.error.is_some(),
+            matches!(self.result, RunResult::Partial | RunResult::Failed),
+        )
     }
 }
 

@@ -36,12 +36,8 @@ fn fs(name: &str, result: FsResult, steps: Vec<StepReport>) -> FsReport {
 
 fn report(filesystems: Vec<FsReport>) -> RunReport {
     let mut r = RunReport {
-        schema_version: SCHEMA_VERSION,
-        command: "replicate".into(),
-        job: "j".into(),
-        started_at: rfc3339(std::time::UNIX_EPOCH),
-        finished_at: now_rfc3339(),
-        dry_run: false,
+        header: Header::new("replicate", Some("j"), Some(false)),
+        timing: Timing::recorded(&rfc3339(std::time::UNIX_EPOCH), &now_rfc3339(), 1.5),
         result: RunResult::Ok,
         attempts: vec![AttemptReport {
             number: 1,
@@ -53,7 +49,6 @@ fn report(filesystems: Vec<FsReport>) -> RunReport {
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
-        duration_seconds: 1.5,
         filesystems,
         error: None,
     };
@@ -194,4 +189,31 @@ pub(crate) fn promtool_check(text: &str) {
         out.status.success() && msg.trim().is_empty(),
         "promtool check metrics: {msg}\n---\n{text}"
     );
+}
+
+#[test]
+fn entry_kind_names_are_the_json_names() {
+    use commands::EntryKind::*;
+    for k in [StepHold, LastReceivedHold, Cursor, TentativeCursor, V1Cursor] {
+        assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(k.name()));
+    }
+}
+
+#[test]
+fn header_leaves_out_job_and_dry_run_where_a_command_has_none() {
+    let keys = |v: serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let list = commands::HoldsListReport {
+        header: Header::new("holds list", None, None),
+        entries: vec![],
+        errors: vec![],
+    };
+    let mut k = keys(serde_json::to_value(&list).unwrap());
+    k.sort();
+    assert_eq!(k, ["command", "entries", "errors", "schema_version"]);
+    let run = serde_json::to_value(report(vec![])).unwrap();
+    assert_eq!(run["job"], "j");
+    assert_eq!(run["dry_run"], false);
+    assert_eq!(run["schema_version"], SCHEMA_VERSION);
+    assert_eq!(run["duration_seconds"], 1.5);
+    assert!(run["started_at"].is_string() && run["finished_at"].is_string());
 }

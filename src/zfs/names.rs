@@ -698,7 +698,7 @@ impl JobId {
         tentative_cursor_short(guid, &self.0)
     }
 
-    /// The user property on a sender filesystem that holds this job's sync record (see `crate::synced`):
+    /// The user property on a sender filesystem that holds this job's sync record (see `src/synced.rs`):
     /// `zreplrs:synced:<job>` when the job id is valid in a user property name (lowercase letters, digits,
     /// `-`, `_`, `.`, `:`), else `zreplrs:synced-x:<job id in lowercase hex>`; the two forms cannot collide.
     /// `None` when the name would be longer than ZFS allows (the job then lists every snapshot each run).

@@ -4,41 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use camino::Utf8Path;
 
+use crate::cli::Format;
 use crate::config::Job;
-use crate::report::ErrorReport;
-use crate::survey::{zfs_error, SurveyError};
+use crate::report::commands::{Entry, EntryKind, HoldsListReport, ReleaseReport};
+use crate::report::{human, ErrorReport, Header};
+use crate::survey::SurveyError;
 use crate::transport;
 use crate::zfs::list::Listing;
 use crate::zfs::names::{
     parse_cursor_short, parse_tentative_cursor_short, BookmarkName, SnapshotName, V1_CURSOR_SHORT,
 };
-use crate::zfs::{Guid, Zfs};
-
-/// What a bookkeeping entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    StepHold,
-    LastReceivedHold,
-    Cursor,
-    TentativeCursor,
-    V1Cursor,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Entry {
-    pub job: Option<String>,
-    pub side: &'static str,
-    pub kind: EntryKind,
-    pub filesystem: String,
-    /// The snapshot (holds) or bookmark (cursors).
-    pub name: String,
-    /// The hold tag (holds only).
-    pub tag: Option<String>,
-    pub guid: Option<Guid>,
-}
+use crate::zfs::Zfs;
 
 /// Sender-side entries of `job` (cursors, tentative and v1 cursors, step holds) from one listing.
 pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Entry>, SurveyError> {
@@ -132,20 +110,6 @@ pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
     Ok(out)
 }
 
-/// What `release-stale` did (or would do, with `dry_run`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ReleaseReport {
-    pub schema_version: u32,
-    pub command: String,
-    pub job: String,
-    pub dry_run: bool,
-    /// Entries released or destroyed.
-    pub released: Vec<Entry>,
-    /// Entries kept because they are current.
-    pub kept: Vec<Entry>,
-    pub error: Option<ErrorReport>,
-}
-
 /// Stale entries of one job: every step hold and tentative cursor (no run is active: the caller holds the
 /// job lock), every cursor but the newest per filesystem, every last-received hold but the newest per
 /// filesystem. Returns (stale, current).
@@ -184,10 +148,7 @@ pub fn classify_stale(entries: Vec<Entry>, createtxg: &BTreeMap<String, u64>) ->
 /// Releases this job's stale bookkeeping on both sides. The caller holds the job lock.
 pub fn release_stale(job: &Job, dry_run: bool) -> ReleaseReport {
     let mut r = ReleaseReport {
-        schema_version: crate::report::SCHEMA_VERSION,
-        command: "holds release-stale".into(),
-        job: job.name.to_string(),
-        dry_run,
+        header: Header::new("holds release-stale", Some(job.name.as_str()), Some(dry_run)),
         released: Vec::new(),
         kept: Vec::new(),
         error: None,
@@ -235,7 +196,7 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
                 EntryKind::Cursor | EntryKind::TentativeCursor => {
                     let b = BookmarkName::new(&e.name).map_err(|x| name_err(&x))?;
                     zfs.destroy_bookmarks(&[b]).map_err(|x| SurveyError {
-                        error: zfs_error(&x),
+                        error: ErrorReport::from(&x),
                         connectivity: false,
                     })?;
                 }
@@ -258,6 +219,48 @@ fn name_err(e: &crate::zfs::names::NameError) -> SurveyError {
         error: ErrorReport::new("invalid_name", e.to_string()),
         connectivity: false,
     }
+}
+
+/// Runs `zreplrs holds list`: the entries of one job or of all, optionally of one filesystem.
+pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>, json: bool) -> u8 {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let jobs = match super::select_jobs(&config, job) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let mut r = HoldsListReport {
+        header: Header::new("holds list", None, None),
+        entries: Vec::new(),
+        errors: Vec::new(),
+    };
+    for j in jobs {
+        match list_job(j) {
+            Ok(e) => r.entries.extend(e),
+            Err(e) => r.errors.push(e.error),
+        }
+    }
+    if let Some(fs) = fs {
+        r.entries.retain(|e| e.filesystem == fs);
+    }
+    super::emit(super::json_or_human(json), &r, human::holds_table)
+}
+
+/// Runs `zreplrs holds release-stale` under the job's lock (exit 4 while a run holds it); prints JSON.
+pub fn release_command(path: Option<&Utf8Path>, job: &str, dry_run: bool, lock_dir: Option<&Utf8Path>) -> u8 {
+    super::with_job(path, job, |config, job| {
+        let dir = lock_dir
+            .map(Utf8Path::to_path_buf)
+            .or_else(|| config.global.lock_dir.clone())
+            .unwrap_or_else(crate::lock::default_lock_dir);
+        let _lock = match crate::lock::lock_job(&dir, &job.name) {
+            Ok(l) => l,
+            Err(e) => return super::lock_failure(&e),
+        };
+        super::emit(Some(Format::Json), &release_stale(job, dry_run), |_| String::new())
+    })
 }
 
 #[cfg(test)]

@@ -2,47 +2,20 @@
 //! is destroyed only on filesystems that already have a v2 cursor (`#zrepl_CURSOR_G_…_J_…`); the others are
 //! reported, so no filesystem loses its only cursor.
 
-use serde::Serialize;
+use camino::Utf8Path;
 
+use crate::cli::Format;
 use crate::config::Job;
-use crate::report::ErrorReport;
-use crate::survey::zfs_error;
+use crate::report::commands::{MigrateAction, MigrateEntry, MigrateReport};
+use crate::report::{ErrorReport, Header};
 use crate::zfs::names::{parse_cursor_short, V1_CURSOR_SHORT};
 use crate::zfs::Zfs;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MigrateAction {
-    /// The v1 cursor was destroyed (or would be, with --dry-run).
-    Destroyed,
-    /// Kept: the filesystem has no v2 cursor yet; replicate it with zreplrs first.
-    NoV2Cursor,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrateEntry {
-    pub job: String,
-    pub filesystem: String,
-    pub bookmark: String,
-    pub action: MigrateAction,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrateReport {
-    pub schema_version: u32,
-    pub command: String,
-    pub dry_run: bool,
-    pub filesystems: Vec<MigrateEntry>,
-    pub errors: Vec<ErrorReport>,
-}
 
 /// Migrates the filesystems of `jobs`.
 pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
     let zfs = Zfs::new();
     let mut r = MigrateReport {
-        schema_version: crate::report::SCHEMA_VERSION,
-        command: "migrate replication-cursor:v1-v2".into(),
-        dry_run,
+        header: Header::new("migrate replication-cursor:v1-v2", None, Some(dry_run)),
         filesystems: Vec::new(),
         errors: Vec::new(),
     };
@@ -50,7 +23,7 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
         let listing = match zfs.list(&job.filesystems.roots(), false) {
             Ok(l) => l,
             Err(e) => {
-                r.errors.push(zfs_error(&e));
+                r.errors.push(ErrorReport::from(&e));
                 continue;
             }
         };
@@ -73,7 +46,7 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
             };
             if has_v2 && !dry_run {
                 if let Err(e) = zfs.destroy_bookmarks(std::slice::from_ref(&bm)) {
-                    r.errors.push(zfs_error(&e));
+                    r.errors.push(ErrorReport::from(&e));
                     continue;
                 }
             }
@@ -88,4 +61,17 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
         }
     }
     r
+}
+
+/// Runs `zreplrs migrate replication-cursor:v1-v2` for one job or all; prints JSON.
+pub fn command(path: Option<&Utf8Path>, job: Option<&str>, dry_run: bool) -> u8 {
+    let config = match super::load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let jobs = match super::select_jobs(&config, job) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    super::emit(Some(Format::Json), &v1_to_v2(&jobs, dry_run), |_| String::new())
 }

@@ -7,61 +7,14 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use camino::Utf8Path;
 
+use crate::cli::SnapshotArgs;
 use crate::config::Job;
-use crate::report::{self, exit, metrics, ErrorReport};
-use crate::survey::zfs_error;
+use crate::report::commands::{HookResult, PoolResult, SnapshotReport};
+use crate::report::{human, metrics, ErrorReport, Header, Timing};
 use crate::zfs::names::SnapshotName;
 use crate::zfs::Zfs;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolResult {
-    pub pool: String,
-    pub snapshots: Vec<String>,
-    pub taken: bool,
-    pub error: Option<ErrorReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HookResult {
-    pub hook: String,
-    pub argv: Vec<String>,
-    pub success: bool,
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
-    /// The last lines of its output (stdout and stderr).
-    pub output: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SnapshotReport {
-    pub schema_version: u32,
-    pub command: String,
-    pub job: String,
-    pub dry_run: bool,
-    pub started_at: String,
-    pub finished_at: String,
-    pub duration_seconds: f64,
-    pub snapshot_name: String,
-    pub pools: Vec<PoolResult>,
-    pub hooks: Vec<HookResult>,
-    pub snapshots_taken: u64,
-    pub error: Option<ErrorReport>,
-}
-
-impl SnapshotReport {
-    /// 0 all taken; 1 a pool failed or the pre-hook skipped the snapshot; 3 nothing could be listed.
-    pub fn exit_code(&self) -> u8 {
-        if self.error.is_some() {
-            exit::RUN_FAILED
-        } else if self.pools.iter().any(|p| !p.taken) || self.hooks.iter().any(|h| !h.success) {
-            exit::SOME_FAILED
-        } else {
-            exit::OK
-        }
-    }
-}
 
 /// Runs a hook with the given environment, killing it after `timeout`.
 pub fn run_hook(kind: &str, argv: &[String], env: &[(&str, String)], timeout: Duration) -> HookResult {
@@ -138,20 +91,14 @@ pub fn run_hook(kind: &str, argv: &[String], env: &[(&str, String)], timeout: Du
 /// Takes the job's snapshots (or, with `dry_run`, reports what it would take and runs hooks with
 /// `ZREPLRS_DRY_RUN=1`).
 pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
-    let started = Instant::now();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
     let name = crate::snapname::snapshot_name(&job.snapshot.prefix, job.snapshot.timestamp_format, now_ms);
     let mut r = SnapshotReport {
-        schema_version: report::SCHEMA_VERSION,
-        command: "snapshot".into(),
-        job: job.name.to_string(),
-        dry_run,
-        started_at: report::now_rfc3339(),
-        finished_at: String::new(),
-        duration_seconds: 0.0,
+        header: Header::new("snapshot", Some(job.name.as_str()), Some(dry_run)),
+        timing: Timing::start(),
         snapshot_name: name.clone(),
         pools: Vec::new(),
         hooks: Vec::new(),
@@ -160,7 +107,7 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
     };
     let zfs = Zfs::new();
     match zfs.list_datasets(&job.filesystems.roots()) {
-        Err(e) => r.error = Some(zfs_error(&e)),
+        Err(e) => r.error = Some(ErrorReport::from(&e)),
         Ok(datasets) => {
             let mut by_pool: BTreeMap<String, Vec<SnapshotName>> = BTreeMap::new();
             for d in datasets.iter().filter(|d| job.filesystems.includes(d)) {
@@ -206,7 +153,7 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
                             p.taken = true;
                             taken.extend(p.snapshots.iter().cloned());
                         }
-                        Err(e) => p.error = Some(zfs_error(&e)),
+                        Err(e) => p.error = Some(ErrorReport::from(&e)),
                     }
                 }
                 r.pools.push(p);
@@ -219,36 +166,18 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
             }
         }
     }
-    r.finished_at = report::now_rfc3339();
-    r.duration_seconds = started.elapsed().as_secs_f64();
+    r.timing.finish();
     r
 }
 
-/// The textfile of a snapshot run.
-pub fn textfile(r: &SnapshotReport) -> metrics::Textfile {
-    let mut t = metrics::Textfile::new();
-    let job = vec![("job", r.job.as_str())];
-    let ok = if r.exit_code() == exit::OK { 1.0 } else { 0.0 };
-    t.gauge(
-        "zreplrs_snapshot_last_run_success",
-        "1 if the last snapshot run exited 0, else 0.",
-        &[(job.clone(), ok)],
-    );
-    t.gauge(
-        "zreplrs_snapshot_last_run_timestamp_seconds",
-        "When the last snapshot run finished (unix seconds).",
-        &[(job.clone(), report::unix_now() as f64)],
-    );
-    t.gauge(
-        "zreplrs_snapshot_duration_seconds",
-        "Wall time of the last snapshot run.",
-        &[(job.clone(), r.duration_seconds)],
-    );
-    t.gauge(
-        "zreplrs_snapshot_taken",
-        "Snapshots taken by the last snapshot run.",
-        &[(job, r.snapshots_taken as f64)],
-    );
-    metrics::build_info(&mut t);
-    t
+/// Runs `zreplrs snapshot`: takes the snapshots, writes the textfile (not for `--dry-run`), prints the result.
+pub fn command(path: Option<&Utf8Path>, a: &SnapshotArgs) -> u8 {
+    super::with_job(path, &a.common.job, |config, job| {
+        let r = snapshot(job, a.dry_run);
+        if !a.dry_run {
+            let t = metrics::snapshot_textfile(&r);
+            super::write_textfile(a.textfile_dir.as_deref(), config, job, "snapshot", &t);
+        }
+        super::emit(a.common.format, &r, human::snapshot_summary)
+    })
 }

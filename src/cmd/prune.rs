@@ -5,77 +5,23 @@
 //! not treated as errors. Receiver-side destroys go through the agent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
-use serde::Serialize;
+use camino::Utf8Path;
 
-use super::rules::{evaluate, Action, Decision, KeepRule, PruneContext, SnapInfo};
 use crate::agent::convert;
+use crate::cli::PruneArgs;
 use crate::config::Job;
-use crate::report::{self, exit, metrics, ErrorReport};
-use crate::survey::{zfs_error, SurveyError};
+use crate::prune::rules::{evaluate, Action, Decision, KeepRule, KeepRuleConfig, PruneContext, SnapInfo};
+use crate::prune::Side;
+use crate::report::commands::{FsPrune, PruneReport, SnapDecision};
+use crate::report::{self, exit, human, metrics, ErrorReport, Header, Timing};
+use crate::survey::SurveyError;
 use crate::transport;
 use crate::zfs::list::FsEntry;
 use crate::zfs::names::{parse_cursor_short, DatasetName, SnapshotName};
 use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 
-/// Which side(s) to prune.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Sender,
-    Receiver,
-    Both,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SnapDecision {
-    pub snapshot: String,
-    pub action: &'static str,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FsPrune {
-    pub side: &'static str,
-    pub filesystem: String,
-    /// Destroyed (or, with --dry-run, to be destroyed).
-    pub destroyed: Vec<String>,
-    /// Not kept by any rule but held by a user hold: left alone.
-    pub held: Vec<String>,
-    pub kept: u64,
-    pub decisions: Vec<SnapDecision>,
-    pub error: Option<ErrorReport>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PruneReport {
-    pub schema_version: u32,
-    pub command: String,
-    pub job: String,
-    pub side: Side,
-    pub dry_run: bool,
-    pub started_at: String,
-    pub finished_at: String,
-    pub duration_seconds: f64,
-    pub destroyed: u64,
-    pub filesystems: Vec<FsPrune>,
-    pub error: Option<ErrorReport>,
-}
-
-impl PruneReport {
-    pub fn exit_code(&self) -> u8 {
-        if self.error.is_some() {
-            exit::RUN_FAILED
-        } else if self.filesystems.iter().any(|f| f.error.is_some()) {
-            exit::SOME_FAILED
-        } else {
-            exit::OK
-        }
-    }
-}
-
-fn rules(configs: &[super::rules::KeepRuleConfig]) -> Result<Vec<KeepRule>, SurveyError> {
+fn rules(configs: &[KeepRuleConfig]) -> Result<Vec<KeepRule>, SurveyError> {
     configs
         .iter()
         .map(|c| {
@@ -143,16 +89,10 @@ fn cursor_of(job: &Job, fs: &FsEntry) -> Option<(u64, Guid)> {
 
 /// Prunes `side` of `job` according to its `[jobs.prune]` rules.
 pub fn prune(job: &Job, side: Side, dry_run: bool) -> PruneReport {
-    let started = Instant::now();
     let mut r = PruneReport {
-        schema_version: report::SCHEMA_VERSION,
-        command: "prune".into(),
-        job: job.name.to_string(),
+        header: Header::new("prune", Some(job.name.as_str()), Some(dry_run)),
         side,
-        dry_run,
-        started_at: report::now_rfc3339(),
-        finished_at: String::new(),
-        duration_seconds: 0.0,
+        timing: Timing::start(),
         destroyed: 0,
         filesystems: Vec::new(),
         error: None,
@@ -161,9 +101,28 @@ pub fn prune(job: &Job, side: Side, dry_run: bool) -> PruneReport {
         r.error = Some(e.error);
     }
     r.destroyed = r.filesystems.iter().map(|f| f.destroyed.len() as u64).sum();
-    r.finished_at = report::now_rfc3339();
-    r.duration_seconds = started.elapsed().as_secs_f64();
+    r.timing.finish();
     r
+}
+
+/// Runs `zreplrs prune`: a job without keep rules is a usage error (exit 2); writes the textfile (not for
+/// `--dry-run`) and prints the result.
+pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
+    super::with_job(path, &a.common.job, |config, job| {
+        if job.prune.is_none() {
+            eprintln!(
+                "zreplrs: job {} has no [jobs.prune] keep rules; add them to prune",
+                job.name
+            );
+            return exit::USAGE;
+        }
+        let r = prune(job, a.side, a.dry_run);
+        if !a.dry_run {
+            let t = metrics::prune_textfile(&r);
+            super::write_textfile(a.textfile_dir.as_deref(), config, job, "prune", &t);
+        }
+        super::emit(a.common.format, &r, human::prune_summary)
+    })
 }
 
 fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Result<(), SurveyError> {
@@ -272,7 +231,7 @@ fn destroy_sender(zfs: &Zfs, fs: &DatasetName, fr: &mut FsPrune) {
                     Ok(()) => destroyed.push(s.short().to_string()),
                     Err(e) if e.kind == ZfsErrorKind::Held => fr.held.push(s.short().to_string()),
                     Err(e) => {
-                        fr.error = Some(zfs_error(&e));
+                        fr.error = Some(ErrorReport::from(&e));
                         break;
                     }
                 }
@@ -280,45 +239,8 @@ fn destroy_sender(zfs: &Zfs, fs: &DatasetName, fr: &mut FsPrune) {
             fr.destroyed = destroyed;
         }
         Err(e) => {
-            fr.error = Some(zfs_error(&e));
+            fr.error = Some(ErrorReport::from(&e));
             fr.destroyed.clear();
         }
     }
-}
-
-/// The textfile of a prune run.
-pub fn textfile(r: &PruneReport) -> metrics::Textfile {
-    let mut t = metrics::Textfile::new();
-    let job = vec![("job", r.job.as_str())];
-    let ok = if r.exit_code() == exit::OK { 1.0 } else { 0.0 };
-    t.gauge(
-        "zreplrs_prune_last_run_success",
-        "1 if the last prune run exited 0, else 0.",
-        &[(job.clone(), ok)],
-    );
-    t.gauge(
-        "zreplrs_prune_last_run_timestamp_seconds",
-        "When the last prune run finished (unix seconds).",
-        &[(job.clone(), report::unix_now() as f64)],
-    );
-    t.gauge(
-        "zreplrs_prune_duration_seconds",
-        "Wall time of the last prune run.",
-        &[(job.clone(), r.duration_seconds)],
-    );
-    let mut per_side: BTreeMap<&str, u64> = BTreeMap::new();
-    for f in &r.filesystems {
-        *per_side.entry(f.side).or_default() += f.destroyed.len() as u64;
-    }
-    let samples: Vec<(Vec<(&str, &str)>, f64)> = per_side
-        .iter()
-        .map(|(side, n)| (vec![("job", r.job.as_str()), ("side", *side)], *n as f64))
-        .collect();
-    t.gauge(
-        "zreplrs_prune_destroyed_snapshots",
-        "Snapshots destroyed by the last prune run, per side.",
-        &samples,
-    );
-    metrics::build_info(&mut t);
-    t
 }

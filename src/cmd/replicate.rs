@@ -7,15 +7,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::cli::ReplicateArgs;
 use crate::config::{Config, Job, Protection};
 use crate::lock::{self, LockError};
 use crate::plan::{FsPlan, Step};
 use crate::report::progress::Progress;
 use crate::report::{
-    self, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, RunReport, RunResult, StepReport,
-    StepResult,
+    self, human, metrics, AttemptOutcome, AttemptReport, ErrorReport, FsReport, FsResult, Header, RunReport, RunResult,
+    StepReport, StepResult, Timing,
 };
 use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
@@ -45,18 +46,13 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
     let _lock = lock::lock_job(&lock_dir, &job.name)?;
     let started = Instant::now();
     let mut report = RunReport {
-        schema_version: report::SCHEMA_VERSION,
-        command: "replicate".into(),
-        job: job.name.to_string(),
-        started_at: report::now_rfc3339(),
-        finished_at: String::new(),
-        dry_run: opts.dry_run,
+        header: Header::new("replicate", Some(job.name.as_str()), Some(opts.dry_run)),
+        timing: Timing::start(),
         result: RunResult::NothingToDo,
         attempts: Vec::new(),
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
-        duration_seconds: 0.0,
         filesystems: Vec::new(),
         error: None,
     };
@@ -128,22 +124,29 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         report.error = err.map(|e| e.error);
         break;
     }
-    report.finished_at = report::now_rfc3339();
-    report.duration_seconds = started.elapsed().as_secs_f64();
+    report.timing.finish();
     report.summarize();
-    if let Some(dir) = opts
-        .textfile_dir
-        .as_deref()
-        .or_else(|| job.textfile_dir(&config.global))
-    {
-        if !opts.dry_run {
-            let t = metrics::replication_textfile(&report, report::unix_now());
-            if let Err(e) = t.write_atomically(dir, &format!("zreplrs_replicate_{}.prom", job.name)) {
-                eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
-            }
-        }
+    if !opts.dry_run {
+        let t = metrics::replication_textfile(&report, report::unix_now());
+        super::write_textfile(opts.textfile_dir.as_deref(), config, job, "replicate", &t);
     }
     Ok(report)
+}
+
+/// Runs `zreplrs replicate`: the report is printed as JSON or as a table; a held lock is exit 4.
+pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
+    super::with_job(path, &a.job, |config, job| {
+        let opts = Options {
+            dry_run: a.dry_run,
+            textfile_dir: a.textfile_dir.clone(),
+            lock_dir: a.lock_dir.clone(),
+            quiet: a.quiet,
+        };
+        match run(config, job, &opts) {
+            Ok(report) => super::emit(a.format, &report, human::replicate_table),
+            Err(e) => super::lock_failure(&e),
+        }
+    })
 }
 
 /// One attempt: returns a report per filesystem (with the connectivity error that ended its step, if any)

@@ -1,0 +1,143 @@
+//! The commands wing: one file per subcommand. This module dispatches the parsed command line
+//! ([`crate::cli`]), prints each result as JSON or for people ([`crate::report::human`]) and maps it to an
+//! exit code (SPEC §6). Everything below it is the pipeline the commands drive.
+
+pub mod config;
+pub mod holds;
+pub mod migrate;
+pub mod prune;
+pub mod recv_agent;
+pub mod replicate;
+pub mod snapshot;
+pub mod status;
+pub mod test;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use camino::Utf8Path;
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand, Format, HoldsCommand, MigrateCommand, TestCommand};
+use crate::config::{Config, Job};
+use crate::lock::LockError;
+use crate::report::metrics::Textfile;
+use crate::report::{exit, CommandReport};
+
+/// Parses the process arguments and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    ExitCode::from(run(Cli::parse()))
+}
+
+/// Runs one parsed command line; returns its exit code.
+pub fn run(cli: Cli) -> u8 {
+    let path = cli.config.as_deref();
+    match cli.command {
+        Command::Version => {
+            println!("zreplrs {}", env!("CARGO_PKG_VERSION"));
+            exit::OK
+        }
+        Command::Config(ConfigCommand::Check) => config::check(path),
+        Command::RecvAgent(a) => recv_agent::run(&a),
+        Command::Replicate(a) => replicate::command(path, &a),
+        Command::Snapshot(a) => snapshot::command(path, &a),
+        Command::Prune(a) => prune::command(path, &a),
+        Command::Status(a) => status::command(path, &a),
+        Command::Holds(HoldsCommand::List { job, fs, json }) => {
+            holds::list_command(path, job.as_deref(), fs.as_deref(), json)
+        }
+        Command::Holds(HoldsCommand::ReleaseStale { job, dry_run, lock_dir }) => {
+            holds::release_command(path, &job, dry_run, lock_dir.as_deref())
+        }
+        Command::Migrate(MigrateCommand::ReplicationCursorV1V2 { job, dry_run }) => {
+            migrate::command(path, job.as_deref(), dry_run)
+        }
+        Command::Test(TestCommand::Filesystems { job }) => test::filesystems_command(path, &job),
+        Command::Test(TestCommand::DecodeResumeToken { token }) => test::decode_command(&token),
+    }
+}
+
+/// Loads the configuration (`--config`, else `$ZREPLRS_CONFIG`, else the default path); an invalid one is
+/// printed and is exit 2.
+fn load_config(cli_path: Option<&Utf8Path>) -> Result<Config, u8> {
+    let path = Config::resolve_path(cli_path);
+    Config::load(&path).map_err(|e| {
+        eprintln!("zreplrs: {e}");
+        exit::USAGE
+    })
+}
+
+/// Loads the config and finds the job, then runs `f`; config problems are exit 2.
+fn with_job(path: Option<&Utf8Path>, name: &str, f: impl FnOnce(&Config, &Job) -> u8) -> u8 {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match config.job(name) {
+        Ok(job) => f(&config, job),
+        Err(e) => {
+            eprintln!("zreplrs: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// The named job, or every job of the configuration; an unknown name is exit 2.
+fn select_jobs<'a>(config: &'a Config, name: Option<&str>) -> Result<Vec<&'a Job>, u8> {
+    match name {
+        Some(n) => config.job(n).map(|j| vec![j]).map_err(|e| {
+            eprintln!("zreplrs: {e}");
+            exit::USAGE
+        }),
+        None => Ok(config.jobs.iter().collect()),
+    }
+}
+
+fn print_json<T: serde::Serialize + ?Sized>(v: &T) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("zreplrs: cannot encode the result: {e}"),
+    }
+}
+
+/// `--format`, else JSON when stdout is not a terminal, else the human rendering.
+fn resolve_format(format: Option<Format>) -> Format {
+    format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Human
+    } else {
+        Format::Json
+    })
+}
+
+/// Prints a result as JSON or by `human`, and returns its exit code.
+fn emit<R: CommandReport>(format: Option<Format>, r: &R, human: impl FnOnce(&R) -> String) -> u8 {
+    match resolve_format(format) {
+        Format::Json => print_json(r),
+        Format::Human => print!("{}", human(r)),
+    }
+    r.exit_code()
+}
+
+/// `--json` of the commands that print a table by default.
+fn json_or_human(json: bool) -> Option<Format> {
+    Some(if json { Format::Json } else { Format::Human })
+}
+
+/// Writes `zreplrs_<what>_<job>.prom` into `--textfile-dir` or the configured directory, if any.
+fn write_textfile(cli_dir: Option<&Utf8Path>, config: &Config, job: &Job, what: &str, t: &Textfile) {
+    if let Some(dir) = cli_dir.or_else(|| job.textfile_dir(&config.global)) {
+        if let Err(e) = t.write_atomically(dir, &format!("zreplrs_{what}_{}.prom", job.name)) {
+            eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
+        }
+    }
+}
+
+/// A lock that could not be taken: printed; exit 4 when another run holds it, else 3.
+fn lock_failure(e: &LockError) -> u8 {
+    eprintln!("zreplrs: {e}");
+    if matches!(e, LockError::Held { .. }) {
+        exit::LOCKED
+    } else {
+        exit::RUN_FAILED
+    }
+}

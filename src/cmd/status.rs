@@ -1,0 +1,86 @@
+//! `zreplrs status --job`: replication state from live ZFS on both sides only — per filesystem the newest
+//! sender snapshot, the newest replicated one, lag, pending snapshots and estimated bytes (flagged when
+//! imprecise), resumable state and conflicts. Reads only; takes no lock.
+
+use camino::Utf8Path;
+
+use crate::cli::StatusArgs;
+use crate::config::Job;
+use crate::plan::FsPlan;
+use crate::report::commands::{FsState, FsStatus, StatusReport};
+use crate::report::{self, human, ErrorReport, Header};
+use crate::survey::{self, FsSurvey};
+use crate::zfs::Zfs;
+
+fn fs_status(f: &FsSurvey) -> FsStatus {
+    let fs = f.sender.name.as_str();
+    let newest_replicated = f.receiver_newest.and_then(|g| {
+        f.sender
+            .versions
+            .iter()
+            .filter(|v| v.guid == g)
+            .min_by_key(|v| !v.is_snapshot())
+    });
+    let pending_snapshots = match newest_replicated {
+        Some(v) => f.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count(),
+        None => f.sender.snapshots().count(),
+    } as u64;
+    let (state, conflict) = match &f.plan {
+        FsPlan::UpToDate => (FsState::UpToDate, None),
+        FsPlan::Replicate { steps, .. } if steps.is_empty() => (FsState::UpToDate, None),
+        FsPlan::Replicate { .. } => (FsState::Pending, None),
+        FsPlan::Conflict { kind, reason } => (FsState::Conflict, Some(ErrorReport::new(kind.name(), reason.clone()))),
+    };
+    FsStatus {
+        name: fs.to_string(),
+        target: f.target.to_string(),
+        state,
+        newest_sender_snapshot: f.sender.newest_snapshot().map(|v| v.full_name(fs)),
+        newest_replicated: newest_replicated.map(|v| v.full_name(fs)),
+        lag_seconds: None,
+        pending_snapshots,
+        pending_bytes: f.estimates.iter().map(|e| e.unwrap_or(0)).sum(),
+        pending_bytes_exact: f.estimates.iter().all(Option::is_some),
+        resumable: f.receiver.as_ref().is_some_and(|r| r.resume_token.is_some()),
+        conflict,
+    }
+}
+
+/// Surveys both sides and reports.
+pub fn status(job: &Job) -> StatusReport {
+    let zfs = Zfs::new();
+    let mut r = StatusReport {
+        header: Header::new("status", Some(job.name.as_str()), None),
+        generated_at: report::now_rfc3339(),
+        filesystems: Vec::new(),
+        error: None,
+    };
+    match survey::survey(job, &zfs) {
+        Ok(s) => {
+            r.filesystems = s.filesystems.iter().map(fs_status).collect();
+            let names: Vec<String> = r
+                .filesystems
+                .iter()
+                .filter_map(|f| f.newest_replicated.clone())
+                .collect();
+            let times = survey::creation_times(&zfs, &s.filesystems, &names);
+            let now = report::unix_now();
+            for f in &mut r.filesystems {
+                f.lag_seconds = f
+                    .newest_replicated
+                    .as_ref()
+                    .and_then(|n| times.get(n))
+                    .map(|c| now.saturating_sub(*c));
+            }
+        }
+        Err(e) => r.error = Some(e.error),
+    }
+    r
+}
+
+/// Runs `zreplrs status`: a table, or JSON with `--json`.
+pub fn command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
+    super::with_job(path, &a.job, |_, job| {
+        super::emit(super::json_or_human(a.json), &status(job), human::status_table)
+    })
+}

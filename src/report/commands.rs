@@ -1,0 +1,272 @@
+//! The JSON results of the commands other than `replicate` (whose [`RunReport`](super::RunReport) is in the
+//! parent module): data only, built by the commands in `src/cmd/`, rendered by [`super::human`] and
+//! [`super::metrics`]. Each starts with the shared [`Header`] and says its exit code (SPEC §6).
+
+use serde::Serialize;
+
+use super::{exit, CommandReport, ErrorReport, Header, Timing};
+use crate::prune::Side;
+use crate::zfs::Guid;
+
+// `zreplrs snapshot`
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolResult {
+    pub pool: String,
+    pub snapshots: Vec<String>,
+    pub taken: bool,
+    pub error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HookResult {
+    pub hook: String,
+    pub argv: Vec<String>,
+    pub success: bool,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// The last lines of its output (stdout and stderr).
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotReport {
+    #[serde(flatten)]
+    pub header: Header,
+    #[serde(flatten)]
+    pub timing: Timing,
+    pub snapshot_name: String,
+    pub pools: Vec<PoolResult>,
+    pub hooks: Vec<HookResult>,
+    pub snapshots_taken: u64,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for SnapshotReport {
+    /// 0 all taken; 1 a pool failed or the pre-hook skipped the snapshot; 3 nothing could be listed.
+    fn exit_code(&self) -> u8 {
+        exit::code(
+            self.error.is_some(),
+            self.pools.iter().any(|p| !p.taken) || self.hooks.iter().any(|h| !h.success),
+        )
+    }
+}
+
+// `zreplrs prune`
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapDecision {
+    pub snapshot: String,
+    pub action: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsPrune {
+    pub side: &'static str,
+    pub filesystem: String,
+    /// Destroyed (or, with --dry-run, to be destroyed).
+    pub destroyed: Vec<String>,
+    /// Not kept by any rule but held by a user hold: left alone.
+    pub held: Vec<String>,
+    pub kept: u64,
+    pub decisions: Vec<SnapDecision>,
+    pub error: Option<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub side: Side,
+    #[serde(flatten)]
+    pub timing: Timing,
+    pub destroyed: u64,
+    pub filesystems: Vec<FsPrune>,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for PruneReport {
+    fn exit_code(&self) -> u8 {
+        exit::code(self.error.is_some(), self.filesystems.iter().any(|f| f.error.is_some()))
+    }
+}
+
+// `zreplrs status`
+
+/// State of one filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsState {
+    UpToDate,
+    /// Snapshots wait to be sent (possibly resuming an interrupted transfer).
+    Pending,
+    Conflict,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsStatus {
+    pub name: String,
+    pub target: String,
+    pub state: FsState,
+    pub newest_sender_snapshot: Option<String>,
+    pub newest_replicated: Option<String>,
+    pub lag_seconds: Option<u64>,
+    pub pending_snapshots: u64,
+    pub pending_bytes: u64,
+    /// False when some pending step could not be estimated (`pending_bytes` is then a lower bound).
+    pub pending_bytes_exact: bool,
+    /// The receiver holds partially received state for this filesystem.
+    pub resumable: bool,
+    pub conflict: Option<ErrorReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub generated_at: String,
+    pub filesystems: Vec<FsStatus>,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for StatusReport {
+    /// 0 when all is well, 1 when a filesystem is in conflict, 3 when the state could not be read.
+    fn exit_code(&self) -> u8 {
+        exit::code(
+            self.error.is_some(),
+            self.filesystems.iter().any(|f| f.state == FsState::Conflict),
+        )
+    }
+}
+
+// `zreplrs holds`
+
+/// What a bookkeeping entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    StepHold,
+    LastReceivedHold,
+    Cursor,
+    TentativeCursor,
+    V1Cursor,
+}
+
+impl EntryKind {
+    /// The kind as it appears in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::StepHold => "step_hold",
+            EntryKind::LastReceivedHold => "last_received_hold",
+            EntryKind::Cursor => "cursor",
+            EntryKind::TentativeCursor => "tentative_cursor",
+            EntryKind::V1Cursor => "v1_cursor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Entry {
+    pub job: Option<String>,
+    pub side: &'static str,
+    pub kind: EntryKind,
+    pub filesystem: String,
+    /// The snapshot (holds) or bookmark (cursors).
+    pub name: String,
+    /// The hold tag (holds only).
+    pub tag: Option<String>,
+    pub guid: Option<Guid>,
+}
+
+/// What `release-stale` did (or would do, with `dry_run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    #[serde(flatten)]
+    pub header: Header,
+    /// Entries released or destroyed.
+    pub released: Vec<Entry>,
+    /// Entries kept because they are current.
+    pub kept: Vec<Entry>,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for ReleaseReport {
+    /// 0 done; 3 the bookkeeping could not be read or released.
+    fn exit_code(&self) -> u8 {
+        exit::code(self.error.is_some(), false)
+    }
+}
+
+/// The JSON result of `holds list`: every job's entries, and the jobs whose state could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldsListReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub entries: Vec<Entry>,
+    pub errors: Vec<ErrorReport>,
+}
+
+impl CommandReport for HoldsListReport {
+    /// 0 listed; 3 some job's state could not be read.
+    fn exit_code(&self) -> u8 {
+        exit::code(!self.errors.is_empty(), false)
+    }
+}
+
+// `zreplrs migrate`
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrateAction {
+    /// The v1 cursor was destroyed (or would be, with --dry-run).
+    Destroyed,
+    /// Kept: the filesystem has no v2 cursor yet; replicate it with zreplrs first.
+    NoV2Cursor,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateEntry {
+    pub job: String,
+    pub filesystem: String,
+    pub bookmark: String,
+    pub action: MigrateAction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub filesystems: Vec<MigrateEntry>,
+    pub errors: Vec<ErrorReport>,
+}
+
+// `zreplrs test filesystems`
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterEntry {
+    pub dataset: String,
+    pub included: bool,
+    /// The rule that decided, as written in the config; `null` when no rule applies (not included).
+    pub rule: Option<String>,
+}
+
+impl CommandReport for MigrateReport {
+    /// 0 done; 1 some filesystem could not be listed or migrated.
+    fn exit_code(&self) -> u8 {
+        exit::code(false, !self.errors.is_empty())
+    }
+}
+
+/// The JSON result of `test filesystems`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterReport {
+    pub job: String,
+    pub filesystems: Vec<FilterEntry>,
+}
+
+impl CommandReport for FilterReport {
+    fn exit_code(&self) -> u8 {
+        exit::OK
+    }
+}
