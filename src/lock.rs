@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use camino::{Utf8Path, Utf8PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::zfs::names::JobId;
+use crate::zfs::bookkeeping::JobId;
 
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,8 @@ use crate::agent::proto;
 use crate::config::Protection;
 use crate::plan::Step;
 use crate::report::ErrorReport;
-use crate::zfs::names::{BookmarkName, DatasetName, JobId, SnapshotName};
+use crate::zfs::bookkeeping::JobId;
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::send::SendFlags;
 use crate::zfs::{Zfs, ZfsError};
 

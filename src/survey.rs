@@ -17,8 +17,9 @@ use crate::plan::{self, FsPlan, Policy, Step, TokenState};
 use crate::report::{self, ErrorReport};
 use crate::synced::{ListedAt, SyncRecord};
 use crate::transport::{self, Connection};
+use crate::zfs::bookkeeping::parse_cursor_short;
 use crate::zfs::list::{FsEntry, Listing};
-use crate::zfs::names::{parse_cursor_short, BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::{Guid, Zfs, ZfsError};
 
 /// Why a survey (or an attempt) could not go on.

@@ -4,10 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zreplrs::zfs::names::{
-    check_component, check_hold_tag, check_user_property, parse_cursor_short, parse_tentative_cursor_short,
-    BookmarkName, DatasetName, JobId, SnapshotName,
-};
+use zreplrs::zfs::names::{check_component, check_hold_tag, check_user_property, BookmarkName, DatasetName, SnapshotName};
+use zreplrs::zfs::bookkeeping::{parse_cursor_short, parse_tentative_cursor_short, JobId};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {

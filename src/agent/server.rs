@@ -17,8 +17,9 @@ use super::frame::{self, DataFrame, FrameError};
 use super::proto::{self, envelope::Body, Envelope};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::report::unix_now;
+use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::{FsEntry, Listing};
-use crate::zfs::names::{DatasetName, JobId, SnapshotName};
+use crate::zfs::names::{DatasetName, SnapshotName};
 use crate::zfs::send::{recv_args, RecvOptions};
 use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
 

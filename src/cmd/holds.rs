@@ -12,10 +12,9 @@ use crate::report::commands::{Entry, EntryKind, HoldsListReport, ReleaseReport};
 use crate::report::{human, ErrorReport, Header};
 use crate::survey::SurveyError;
 use crate::transport;
+use crate::zfs::bookkeeping::{parse_cursor_short, parse_tentative_cursor_short, V1_CURSOR_SHORT};
 use crate::zfs::list::Listing;
-use crate::zfs::names::{
-    parse_cursor_short, parse_tentative_cursor_short, BookmarkName, SnapshotName, V1_CURSOR_SHORT,
-};
+use crate::zfs::names::{BookmarkName, SnapshotName};
 use crate::zfs::Zfs;
 
 /// Sender-side entries of `job` (cursors, tentative and v1 cursors, step holds) from one listing.

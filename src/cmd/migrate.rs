@@ -8,7 +8,7 @@ use crate::cli::Format;
 use crate::config::Job;
 use crate::report::commands::{MigrateAction, MigrateEntry, MigrateReport};
 use crate::report::{ErrorReport, Header};
-use crate::zfs::names::{parse_cursor_short, V1_CURSOR_SHORT};
+use crate::zfs::bookkeeping::{parse_cursor_short, V1_CURSOR_SHORT};
 use crate::zfs::Zfs;
 
 /// Migrates the filesystems of `jobs`.

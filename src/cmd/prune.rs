@@ -17,8 +17,9 @@ use crate::report::commands::{FsPrune, PruneReport, SnapDecision};
 use crate::report::{self, exit, human, metrics, ErrorReport, Header, Timing};
 use crate::survey::SurveyError;
 use crate::transport;
+use crate::zfs::bookkeeping::parse_cursor_short;
 use crate::zfs::list::FsEntry;
-use crate::zfs::names::{parse_cursor_short, DatasetName, SnapshotName};
+use crate::zfs::names::{DatasetName, SnapshotName};
 use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 
 fn rules(configs: &[KeepRuleConfig]) -> Result<Vec<KeepRule>, SurveyError> {

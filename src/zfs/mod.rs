@@ -4,6 +4,7 @@
 //! into typed values and classifies failures into [`ZfsErrorKind`]s while keeping ZFS's own message.
 //! Mutations are idempotent: repeating one that already took effect succeeds.
 
+pub mod bookkeeping;
 pub mod error;
 pub mod list;
 pub mod names;

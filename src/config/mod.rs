@@ -1,0 +1,278 @@
+//! The configuration file: what each job replicates, where to, and how.
+//!
+//! The file is TOML (default [`DEFAULT_PATH`], overridden by `--config` or `$ZREPLRS_CONFIG`, see
+//! [`Config::resolve_path`]) with an optional `[global]` table and one `[[jobs]]` table per job;
+//! `examples/zreplrs.toml` shows and explains every option.
+//!
+//! Loading is strict, so that a typo never silently changes what is replicated: unknown keys are errors, and
+//! every value that ends up in a `zfs` command line (job names, dataset names, property names, the client
+//! identity) is validated here. Every error names the file and the key path, e.g.
+//! `/etc/zreplrs/zreplrs.toml: jobs[1].send.compresed: unknown field ...`, plus the line and column when
+//! the TOML parser knows them. Checks that only concern one value run while deserialising (they get a line
+//! and column); checks across jobs (duplicate names) run afterwards.
+//!
+//! Adding a table to a job (e.g. `[jobs.snapshot]`) means: a type deriving `Deserialize` with
+//! `#[serde(deny_unknown_fields)]` that validates its own values (use `try_from` a raw struct for checks
+//! across its fields), and a `#[serde(default)] pub snapshot: Option<…>` field on [`Job`].
+//!
+//! Layout: this file holds loading, errors with their locations and the `[global]` table; [`job`] the job
+//! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter.
+
+mod filter;
+mod job;
+mod target;
+
+pub use filter::{Filter, FilterMatch};
+pub use job::*;
+pub use target::Target;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+
+/// Where the configuration is read from when neither `--config` nor [`CONFIG_ENV`] is set.
+pub const DEFAULT_PATH: &str = "/etc/zreplrs/zreplrs.toml";
+
+/// Environment variable naming the configuration file (used when `--config` is not given).
+pub const CONFIG_ENV: &str = "ZREPLRS_CONFIG";
+
+/// SSH port used when an `ssh://` target names none.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+
+/// Default of [`Job::retries`].
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// Default of [`Job::retry_timeout`]: 10 minutes.
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Default of [`Job::stall_timeout`]: 60 seconds.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default of [`Job::connect_timeout`]: 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default of [`SshOptions::agent_command`]: the command run on the target host.
+pub const DEFAULT_AGENT_COMMAND: [&str; 2] = ["zreplrs", "recv-agent"];
+
+/// The receiver property zreplrs uses to mark placeholder datasets; the configuration may not set or
+/// inherit it on received datasets.
+const PLACEHOLDER_PROPERTY: &str = "zrepl:placeholder";
+
+/// A position in the configuration file (both 1-based; the column counts characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Line number, starting at 1.
+    pub line: usize,
+    /// Column (in characters), starting at 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` in `text` (clamped to the text).
+    fn of(text: &str, offset: usize) -> Location {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        Location { line, column }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// Why the configuration could not be used. Every message names the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read (missing, unreadable, not UTF-8).
+    #[error("cannot read config {path}: {} (set --config or {CONFIG_ENV})", io_reason(.error))]
+    Read {
+        /// The configuration file.
+        path: Utf8PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value is invalid.
+    #[error("{path}: {}{message}{}", key_prefix(.key), location_suffix(.location))]
+    Invalid {
+        /// The configuration file.
+        path: Utf8PathBuf,
+        /// The key path of the offending value, e.g. `jobs[0].send.compresed`; empty for the whole file.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+        /// Where in the file, when the parser knows.
+        location: Option<Location>,
+    },
+    /// A job name that is not in the configuration.
+    #[error("no job named {name:?} in {path}; configured jobs: {}", job_list(.jobs))]
+    UnknownJob {
+        /// The name asked for.
+        name: String,
+        /// The configuration file.
+        path: Utf8PathBuf,
+        /// The names of the configured jobs.
+        jobs: Vec<String>,
+    },
+}
+
+/// An I/O error's message without the trailing " (os error N)".
+fn io_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+fn location_suffix(location: &Option<Location>) -> String {
+    location.map_or_else(String::new, |l| format!(" ({l})"))
+}
+
+fn job_list(jobs: &[String]) -> String {
+    if jobs.is_empty() {
+        "(none)".to_string()
+    } else {
+        jobs.join(", ")
+    }
+}
+
+/// A loaded and validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from (named in error messages).
+    pub path: Utf8PathBuf,
+    /// Settings for all jobs (`[global]`).
+    pub global: Global,
+    /// The jobs (`[[jobs]]`), in file order; at least one, with distinct names.
+    pub jobs: Vec<Job>,
+}
+
+/// The file's top level as deserialised, before the checks across jobs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    global: Global,
+    #[serde(default)]
+    jobs: Vec<Job>,
+}
+
+impl Config {
+    /// The configuration file to use: `explicit` (`--config`), else `$ZREPLRS_CONFIG` when set and
+    /// non-empty, else [`DEFAULT_PATH`].
+    pub fn resolve_path(explicit: Option<&Utf8Path>) -> Utf8PathBuf {
+        if let Some(path) = explicit {
+            return path.to_path_buf();
+        }
+        match std::env::var(CONFIG_ENV) {
+            Ok(path) if !path.is_empty() => Utf8PathBuf::from(path),
+            _ => Utf8PathBuf::from(DEFAULT_PATH),
+        }
+    }
+
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Utf8Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates the configuration `text`; `path` is only used in error messages and [`Config::path`].
+    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: if key == "." { String::new() } else { key },
+                message: inner
+                    .message()
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+                location: inner.span().map(|span| Location::of(text, span.start)),
+            }
+        })?;
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+            location: None,
+        };
+        if raw.jobs.is_empty() {
+            return Err(invalid(
+                "jobs".to_string(),
+                "no jobs configured: add at least one [[jobs]] table".to_string(),
+            ));
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, job) in raw.jobs.iter().enumerate() {
+            if let Some(first) = seen.insert(job.name.as_str(), i) {
+                return Err(invalid(
+                    format!("jobs[{i}].name"),
+                    format!(
+                        "duplicate job name {:?} (already used by jobs[{first}])",
+                        job.name.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            global: raw.global,
+            jobs: raw.jobs,
+        })
+    }
+
+    /// The job called `name`, or an error listing the configured jobs.
+    pub fn job(&self, name: &str) -> Result<&Job, ConfigError> {
+        self.jobs
+            .iter()
+            .find(|job| job.name.as_str() == name)
+            .ok_or_else(|| ConfigError::UnknownJob {
+                name: name.to_string(),
+                path: self.path.clone(),
+                jobs: self.jobs.iter().map(|job| job.name.as_str().to_string()).collect(),
+            })
+    }
+}
+
+/// Settings for all jobs (`[global]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    /// Directory for the Prometheus textfile (node-exporter's textfile collector); absolute. Jobs may
+    /// override it; `--textfile-dir` overrides both. Unset: no textfile is written.
+    #[serde(default, deserialize_with = "job::absolute_path_opt")]
+    pub textfile_dir: Option<Utf8PathBuf>,
+    /// Directory for the per-job lock files; absolute. Unset: a directory under `/run/lock` (or under
+    /// `$XDG_RUNTIME_DIR` for unprivileged users).
+    #[serde(default, deserialize_with = "job::absolute_path_opt")]
+    pub lock_dir: Option<Utf8PathBuf>,
+}
+
+#[cfg(test)]
+mod tests;
