@@ -112,6 +112,42 @@ fn bad_cli_arguments_are_exit_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The agent and the configuration accept the same property names: the placeholder property zreplrs manages
+/// is refused by both.
+#[test]
+fn agent_refuses_the_placeholder_property_as_config_does() {
+    for args in [
+        ["--recv-set", "zrepl:placeholder=off"],
+        ["--recv-inherit", "zrepl:placeholder"],
+        ["--recv-set", "Bad=1"],
+    ] {
+        let out = zreplrs()
+            .args(["recv-agent", "--root-fs", "b/r"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]) && err.contains("property"), "{args:?}: {err}");
+    }
+    let out = zreplrs()
+        .args([
+            "recv-agent",
+            "--root-fs",
+            "b/r",
+            "--recv-set",
+            "canmount=off",
+            "--recv-inherit",
+            "com.x:y",
+        ])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "valid names are accepted");
+}
+
 /// Speaks raw bytes to a fresh agent and returns the replies it sent and its exit code.
 fn agent_session(input: &[u8]) -> (Vec<Envelope>, Option<i32>) {
     let mut child = zreplrs()

@@ -19,7 +19,7 @@ use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::report::unix_now;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::{FsEntry, Listing};
-use crate::zfs::names::{DatasetName, SnapshotName};
+use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
 use crate::zfs::send::{recv_args, RecvOptions};
 use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
 
@@ -467,7 +467,7 @@ fn receive<R: FdRead, W: Write + Send>(
         let got = protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
         if req.force {
             // The placeholder is now a real copy: drop the placeholder's local settings.
-            zfs.inherit(target.as_str(), "zrepl:placeholder")?;
+            zfs.inherit(target.as_str(), PLACEHOLDER_PROPERTY)?;
             // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
             let canmount = cfg
                 .recv

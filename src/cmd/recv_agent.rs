@@ -5,15 +5,8 @@ use std::os::fd::AsFd;
 use crate::agent::server::{serve, AgentConfig};
 use crate::cli::RecvAgentArgs;
 use crate::report::exit;
-use crate::zfs::names::{check_component, check_user_property, DatasetName};
+use crate::zfs::names::{check_component, DatasetName, PropertyName};
 use crate::zfs::send::RecvOptions;
-
-fn property_name_ok(p: &str) -> bool {
-    check_user_property(p).is_ok()
-        || (!p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
-}
 
 /// Validates the agent's own command line (authoritative) and serves until the sender disconnects.
 pub fn run(a: &RecvAgentArgs) -> u8 {
@@ -59,15 +52,11 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| format!("--recv-set {kv:?}: expected PROP=VALUE"))?;
-        if !property_name_ok(k) {
-            return Err(format!("--recv-set: invalid property name {k:?}"));
-        }
+        PropertyName::new(k).map_err(|e| format!("--recv-set: {e}"))?;
         recv.set.push((k.to_string(), v.to_string()));
     }
     for k in &a.recv_inherit {
-        if !property_name_ok(k) {
-            return Err(format!("--recv-inherit: invalid property name {k:?}"));
-        }
+        PropertyName::new(k).map_err(|e| format!("--recv-inherit: {e}"))?;
         recv.inherit.push(k.clone());
     }
     Ok(AgentConfig {

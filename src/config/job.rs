@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::*;
 use crate::zfs::bookkeeping::JobId;
-use crate::zfs::names::{check_component, check_user_property};
+use crate::zfs::names::{check_component, PropertyName};
 use crate::zfs::send::SendFlags;
 
 /// One replication job (`[[jobs]]`).
@@ -346,27 +346,9 @@ impl TryFrom<RawRecv> for RecvConfig {
     }
 }
 
-/// Accepts a native property name (lowercase letters, digits, `_`) or a valid user property name.
+/// Accepts a property name a job may set or inherit on received datasets (see [`PropertyName`]).
 fn check_property_name(name: &str) -> Result<(), String> {
-    if name == PLACEHOLDER_PROPERTY {
-        return Err(format!(
-            "property {name:?} is managed by zreplrs and cannot be configured"
-        ));
-    }
-    if !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Ok(());
-    }
-    if name.contains(':') {
-        return check_user_property(name).map_err(|e| e.to_string());
-    }
-    Err(format!(
-        "invalid property name {name:?}: native properties consist of lowercase letters, digits and '_' \
-         (e.g. \"canmount\"), user properties contain ':' (e.g. \"com.example:backup\")"
-    ))
+    PropertyName::new(name).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn recv_set<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {

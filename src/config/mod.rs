@@ -57,10 +57,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of [`SshOptions::agent_command`]: the command run on the target host.
 pub const DEFAULT_AGENT_COMMAND: [&str; 2] = ["zreplrs", "recv-agent"];
 
-/// The receiver property zreplrs uses to mark placeholder datasets; the configuration may not set or
-/// inherit it on received datasets.
-const PLACEHOLDER_PROPERTY: &str = "zrepl:placeholder";
-
 /// A position in the configuration file (both 1-based; the column counts characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {

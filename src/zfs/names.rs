@@ -193,6 +193,18 @@ pub enum NameError {
         /// The offending name.
         name: String,
     },
+    /// A property name that is neither a native property name nor a user property name.
+    #[error("invalid property name {name:?}: native properties consist of lowercase letters, digits and '_' (e.g. \"canmount\"), user properties contain ':' (e.g. \"com.example:backup\")")]
+    InvalidProperty {
+        /// The offending name.
+        name: String,
+    },
+    /// A property zreplrs manages on received datasets itself ([`PLACEHOLDER_PROPERTY`]).
+    #[error("property {name:?} is managed by zreplrs and cannot be configured")]
+    ManagedProperty {
+        /// The offending name.
+        name: String,
+    },
     /// A user property name that begins with `-`.
     #[error("invalid {kind} {name:?}: must not begin with '-'")]
     LeadingDash {
@@ -400,6 +412,43 @@ pub fn check_user_property(name: &str) -> Result<(), NameError> {
     }
     Ok(())
 }
+
+/// The user property that marks placeholder datasets on the receiver (zrepl's name); zreplrs sets and clears
+/// it itself, so no configuration or agent option may set or inherit it.
+pub const PLACEHOLDER_PROPERTY: &str = "zrepl:placeholder";
+
+/// A property name that a job or the agent's command line may pass to `zfs receive -o`/`-x`: a native
+/// property (non-empty, lowercase ASCII letters, digits and `_`, e.g. `canmount`) or a valid user property
+/// (see [`check_user_property`]), but never [`PLACEHOLDER_PROPERTY`]. Whether a native name is a property
+/// ZFS knows is left to ZFS.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PropertyName(String);
+
+impl PropertyName {
+    /// Validates `s` as a property name (see [`PropertyName`]).
+    pub fn new(s: &str) -> Result<Self, NameError> {
+        if s == PLACEHOLDER_PROPERTY {
+            return Err(NameError::ManagedProperty { name: s.to_string() });
+        }
+        let native = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !native {
+            if !s.contains(':') {
+                return Err(NameError::InvalidProperty { name: s.to_string() });
+            }
+            check_user_property(s)?;
+        }
+        Ok(PropertyName(s.to_string()))
+    }
+
+    /// The property name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+string_conversions!(PropertyName, 0);
 
 /// Implements `Display`, `FromStr`, `TryFrom<String>`, `From<T> for String` and `AsRef<str>` for a name type
 /// with an `as_str` method, a `new(&str)` constructor and a `String`-convertible inner representation.

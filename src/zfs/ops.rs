@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::names::{BookmarkName, DatasetName, SnapshotName};
+use super::names::{BookmarkName, DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
 use super::types::Guid;
 use super::{Zfs, ZfsError, ZfsErrorKind};
 
@@ -197,14 +197,8 @@ impl Zfs {
 
     /// Creates `fs` as a placeholder (`zrepl:placeholder=on`, not mounted) if it does not exist yet.
     pub fn create_placeholder(&self, fs: &DatasetName) -> Result<(), ZfsError> {
-        let args = [
-            "create",
-            "-o",
-            "zrepl:placeholder=on",
-            "-o",
-            "canmount=off",
-            fs.as_str(),
-        ];
+        let placeholder = format!("{PLACEHOLDER_PROPERTY}=on");
+        let args = ["create", "-o", &placeholder, "-o", "canmount=off", fs.as_str()];
         match self.run(&args) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => Ok(()),
             other => other.map(|_| ()),

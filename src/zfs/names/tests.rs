@@ -542,3 +542,25 @@ fn user_properties() {
     let msg = check_user_property("placeholder").unwrap_err().to_string();
     assert!(msg.contains("module:property"), "{msg}");
 }
+
+#[test]
+fn property_names() {
+    for ok in ["canmount", "mountpoint", "com.example:backup", "a_b1", "zrepl:other"] {
+        assert_eq!(PropertyName::new(ok).map(|p| p.to_string()), Ok(ok.to_string()));
+    }
+    assert_eq!(
+        PropertyName::new(PLACEHOLDER_PROPERTY),
+        Err(NameError::ManagedProperty {
+            name: PLACEHOLDER_PROPERTY.into()
+        })
+    );
+    for bad in ["", "CanMount", "can-mount", "a b"] {
+        assert_eq!(
+            PropertyName::new(bad),
+            Err(NameError::InvalidProperty { name: bad.into() }),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(PropertyName::new("-x:y"), Err(NameError::LeadingDash { .. })));
+    assert!(matches!(PropertyName::new("Com:x"), Err(NameError::InvalidChar { .. })));
+}
