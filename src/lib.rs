@@ -1,10 +1,24 @@
 //! zreplrs: ZFS replication for people who run servers.
 //!
-//! A run flows through these modules in order: [`config`] (what to replicate) → [`zfs`] (the only code that
-//! runs the `zfs` binary) → [`plan`] (pure functions from two listings to steps) → [`step`] (executes one
-//! step with holds and cursors) → [`transport`] + [`agent`] (the receiving side and its protocol) →
-//! [`report`] (JSON result, metrics textfile, progress). [`replicate`] drives a run; [`lock`] keeps runs
-//! of one job apart; [`cli`] defines the command line.
+//! The modules mirror the data flow of a run: [`config`] (what to replicate) → [`zfs`] (the only code that
+//! runs the `zfs` binary) → [`survey`] (both sides listed) → [`plan`] (pure functions from two listings to
+//! steps) → [`step`] (executes one step with holds and cursors) → [`transport`] + [`agent`] (the receiving
+//! side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
+//! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
+//! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart). The commands wing [`cmd`] has one
+//! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
+//!
+//! Dependencies point downward only (`../shared/tools/modcycles.py src` checks that there are no cycles);
+//! a module may use those in the rows below its own:
+//!
+//! | row | modules |
+//! |---|---|
+//! | commands | [`cmd`] → [`cli`] |
+//! | a run | [`survey`], [`step`] |
+//! | connection | [`transport`] |
+//! | protocol and planning | [`agent`], [`plan`] |
+//! | state and output | [`config`], [`report`], [`synced`], [`lock`] |
+//! | leaves | [`zfs`], [`prune`], [`snapname`] |
 
 pub mod agent;
 pub mod cli;
