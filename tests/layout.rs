@@ -12,7 +12,11 @@ fn root() -> PathBuf {
 #[test]
 fn top_level_modules_have_no_cycles() {
     let tool = root().join("../shared/tools/modcycles.py");
-    assert!(tool.exists(), "{} is missing: check out ../shared beside the repository", tool.display());
+    assert!(
+        tool.exists(),
+        "{} is missing: check out ../shared beside the repository",
+        tool.display()
+    );
     let out = Command::new("python3")
         .arg(&tool)
         .arg(root().join("src"))

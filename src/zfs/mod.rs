@@ -8,6 +8,7 @@ pub mod bookkeeping;
 pub mod error;
 pub mod list;
 pub mod names;
+pub mod nvlist;
 pub mod ops;
 pub mod send;
 pub mod token;
@@ -50,6 +51,13 @@ impl Zfs {
                 .map_or_else(|| OsString::from("zfs"), OsString::from)
         };
         Zfs { program }
+    }
+
+    /// A handle on the given program instead of `zfs` (tests use fake ones).
+    pub fn with_program(program: impl Into<OsString>) -> Self {
+        Zfs {
+            program: program.into(),
+        }
     }
 
     /// A command for `zfs ARGS…` with a stable locale and no stdin; callers set up stdout/stderr.
