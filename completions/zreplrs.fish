@@ -42,7 +42,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l job -d 'Na
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l lock-dir -d 'Directory of the per-job lock file [default: /run/lock, else $XDG_RUNTIME_DIR]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l lock-dir -d 'Directory of the per-job lock file [default: /run/zreplrs for root, else $XDG_RUNTIME_DIR/zreplrs]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l dry-run -d 'Plan and estimate sizes; change nothing on either side'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -s q -l quiet -d 'No progress bars on stderr'

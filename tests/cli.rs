@@ -269,3 +269,38 @@ fn agent_refuses_oversized_and_unknown_frames() {
     let (replies, _) = agent_session(&input);
     assert_eq!(error_kind(&replies[1]), "undecodable_message");
 }
+
+/// A run that finds its job locked exits 4, touches nothing, and says so in a textfile of its own (the last
+/// run's textfile stays as it was).
+#[test]
+fn a_locked_job_exits_4_and_writes_the_skipped_gauge() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let locks = camino::Utf8PathBuf::from_path_buf(dir.path().join("locks")).unwrap();
+    let prom = dir.path().join("prom");
+    std::fs::create_dir(&prom).unwrap();
+    std::fs::create_dir(&locks).unwrap();
+    let held = zreplrs::lock::lock_job(&locks, &zreplrs::zfs::bookkeeping::JobId::new("j1").unwrap()).unwrap();
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args([
+            "replicate",
+            "--job",
+            "j1",
+            "--lock-dir",
+            locks.as_str(),
+            "--textfile-dir",
+        ])
+        .arg(&prom)
+        .output()
+        .unwrap();
+    drop(held);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(prom.join("zreplrs_replicate_locked_j1.prom")).unwrap();
+    assert!(
+        text.contains("zreplrs_replication_skipped_locked_timestamp_seconds{job=\"j1\"} "),
+        "{text}"
+    );
+    assert!(!prom.join("zreplrs_replicate_j1.prom").exists());
+}

@@ -250,11 +250,8 @@ pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>
 /// Runs `zreplrs holds release-stale` under the job's lock (exit 4 while a run holds it); prints JSON.
 pub fn release_command(path: Option<&Utf8Path>, job: &str, dry_run: bool, lock_dir: Option<&Utf8Path>) -> u8 {
     super::with_job(path, job, |config, job| {
-        let dir = lock_dir
-            .map(Utf8Path::to_path_buf)
-            .or_else(|| config.global.lock_dir.clone())
-            .unwrap_or_else(crate::lock::default_lock_dir);
-        let _lock = match crate::lock::lock_job(&dir, &job.name) {
+        let dir = lock_dir.or(config.global.lock_dir.as_deref());
+        let _lock = match crate::lock::lock_job_in(dir, &job.name) {
             Ok(l) => l,
             Err(e) => return super::lock_failure(&e),
         };

@@ -38,12 +38,8 @@ pub struct Options {
 
 /// Runs `replicate` for `job`. Only a held lock is an `Err`; everything else is in the report.
 pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, LockError> {
-    let lock_dir = opts
-        .lock_dir
-        .clone()
-        .or_else(|| config.global.lock_dir.clone())
-        .unwrap_or_else(lock::default_lock_dir);
-    let _lock = lock::lock_job(&lock_dir, &job.name)?;
+    let lock_dir = opts.lock_dir.as_deref().or(config.global.lock_dir.as_deref());
+    let _lock = lock::lock_job_in(lock_dir, &job.name)?;
     let started = Instant::now();
     let mut report = RunReport {
         header: Header::new("replicate", Some(job.name.as_str()), Some(opts.dry_run)),
@@ -144,7 +140,13 @@ pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
         };
         match run(config, job, &opts) {
             Ok(report) => super::emit(a.format, &report, human::replicate_table),
-            Err(e) => super::lock_failure(&e),
+            Err(e) => {
+                if matches!(e, LockError::Held { .. }) && !a.dry_run {
+                    let t = metrics::locked_textfile(job.name.as_str(), report::unix_now());
+                    super::write_textfile(a.textfile_dir.as_deref(), config, job, "replicate_locked", &t);
+                }
+                super::lock_failure(&e)
+            }
         }
     })
 }

@@ -60,22 +60,22 @@ impl Textfile {
         &self.body
     }
 
-    /// Writes the textfile atomically as `dir/file_name` (temp file in `dir`, then rename).
+    /// Writes the textfile atomically as `dir/file_name`: a temporary file with an unpredictable name,
+    /// created exclusively (`O_EXCL`, so a planted file or symlink is never written through), made readable
+    /// by node_exporter (0644), synced, then renamed over `file_name` (which replaces a symlink there rather
+    /// than following it).
     pub fn write_atomically(&self, dir: &Utf8Path, file_name: &str) -> std::io::Result<Utf8PathBuf> {
         let path = dir.join(file_name);
-        let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            // Readable by node_exporter (another user) whatever the umask.
-            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-            f.write_all(self.body.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map(|_| path)
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        tmp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        tmp.write_all(self.body.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(path)
     }
 }
 
@@ -117,6 +117,21 @@ pub fn run_gauges(
         &format!("Wall time of the last {what}."),
         &[(job, duration)],
     );
+}
+
+/// The textfile a run writes when it is skipped because another run of the job holds the lock (exit 4):
+/// `zreplrs_replication_skipped_locked_timestamp_seconds{job}`, in a file of its own so that the last run's
+/// figures stay. An alert on it newer than `zreplrs_replication_last_run_timestamp_seconds` for longer than a
+/// few intervals finds a run that hangs.
+pub fn locked_textfile(job: &str, now_unix: u64) -> Textfile {
+    let mut t = Textfile::new();
+    t.gauge(
+        "zreplrs_replication_skipped_locked_timestamp_seconds",
+        "When a run of the job last exited 4 because another run held its lock (unix seconds).",
+        &[(vec![("job", job)], now_unix as f64)],
+    );
+    build_info(&mut t);
+    t
 }
 
 /// The textfile of a snapshot run.
@@ -252,5 +267,28 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(t.write_atomically(&d.join("missing"), "a.prom").is_err());
+    }
+
+    /// The attack: a local user plants a symlink where the temporary file used to be (its name was
+    /// predictable) or where the textfile goes. Neither target is written to or has its mode changed.
+    #[test]
+    fn planted_symlinks_are_not_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = Utf8Path::from_path(dir.path()).unwrap();
+        let secret = d.join("secret");
+        std::fs::write(&secret, "private").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let name = "zreplrs_x.prom";
+        std::os::unix::fs::symlink(&secret, d.join(format!(".{name}.tmp.{}", std::process::id()))).unwrap();
+        std::os::unix::fs::symlink(&secret, d.join(name)).unwrap();
+        let mut t = Textfile::new();
+        build_info(&mut t);
+        let p = t.write_atomically(d, name).unwrap();
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "private");
+        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!std::fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), t.as_str());
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
     }
 }
