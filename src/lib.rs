@@ -5,7 +5,8 @@
 //! steps) → [`step`] (executes one step with holds and cursors) → [`transport`] + [`agent`] (the receiving
 //! side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
-//! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart). The commands wing [`cmd`] has one
+//! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
+//! hook commands, bounded). The commands wing [`cmd`] has one
 //! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
 //!
 //! Dependencies point downward only (`../shared/tools/modcycles.py src` checks that there are no cycles);
@@ -17,13 +18,14 @@
 //! | a run | [`survey`], [`step`] |
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
-//! | state and output | [`config`], [`report`], [`synced`], [`lock`] |
+//! | state and output | [`config`], [`hook`], [`report`], [`synced`], [`lock`] |
 //! | leaves | [`zfs`], [`prune`], [`snapname`] |
 
 pub mod agent;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod hook;
 pub mod lock;
 pub mod plan;
 pub mod prune;

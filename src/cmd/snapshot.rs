@@ -3,90 +3,15 @@
 //! A failing pre-hook skips the snapshot and is reported; the post-hook runs for what was taken.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 
 use crate::cli::SnapshotArgs;
 use crate::config::Job;
-use crate::report::commands::{HookResult, PoolResult, SnapshotReport};
+use crate::report::commands::{PoolResult, SnapshotReport};
 use crate::report::{human, metrics, ErrorReport, Header, Timing};
 use crate::zfs::names::SnapshotName;
 use crate::zfs::Zfs;
-
-/// Runs a hook with the given environment, killing it after `timeout`.
-pub fn run_hook(kind: &str, argv: &[String], env: &[(&str, String)], timeout: Duration) -> HookResult {
-    let mut result = HookResult {
-        hook: kind.into(),
-        argv: argv.to_vec(),
-        success: false,
-        exit_code: None,
-        timed_out: false,
-        output: String::new(),
-    };
-    let Some((prog, args)) = argv.split_first() else {
-        result.output = "empty hook command".into();
-        return result;
-    };
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            result.output = format!("cannot run {prog}: {e}");
-            return result;
-        }
-    };
-    let readers: Vec<_> = [
-        child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>),
-        child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut r| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                result.timed_out = true;
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    let output: String = readers
-        .into_iter()
-        .filter_map(|h| h.join().ok())
-        .collect::<Vec<_>>()
-        .join("");
-    let lines: Vec<&str> = output.lines().collect();
-    result.output = lines[lines.len().saturating_sub(20)..].join("\n");
-    if result.timed_out {
-        result.output = format!("killed after {}s\n{}", timeout.as_secs(), result.output);
-    }
-    result.exit_code = status.and_then(|s| s.code());
-    result.success = status.is_some_and(|s| s.success());
-    result
-}
 
 /// Takes the job's snapshots (or, with `dry_run`, reports what it would take and runs hooks with
 /// `ZREPLRS_DRY_RUN=1`).
@@ -125,7 +50,7 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
             ];
             let pre_ok = match &job.snapshot.pre_hook {
                 Some(argv) => {
-                    let h = run_hook("pre", argv, &env, job.snapshot.hook_timeout);
+                    let h = crate::hook::run("pre", argv, &env, std::env::vars_os(), job.snapshot.hook_timeout);
                     let ok = h.success;
                     r.hooks.push(h);
                     ok
@@ -162,7 +87,13 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
             if let (Some(argv), true) = (&job.snapshot.post_hook, pre_ok) {
                 let mut env = env.clone();
                 env.push(("ZREPLRS_SNAPSHOTS", taken.join("\n")));
-                r.hooks.push(run_hook("post", argv, &env, job.snapshot.hook_timeout));
+                r.hooks.push(crate::hook::run(
+                    "post",
+                    argv,
+                    &env,
+                    std::env::vars_os(),
+                    job.snapshot.hook_timeout,
+                ));
             }
         }
     }

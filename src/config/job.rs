@@ -136,6 +136,13 @@ impl TryFrom<RawSnapshot> for SnapshotConfig {
         if hook_timeout.is_zero() {
             return Err("hook_timeout must be greater than zero".into());
         }
+        if hook_timeout > crate::hook::MAX_TIMEOUT {
+            return Err(format!(
+                "hook_timeout {} is too long: at most {}",
+                humantime::format_duration(hook_timeout),
+                humantime::format_duration(crate::hook::MAX_TIMEOUT)
+            ));
+        }
         Ok(SnapshotConfig {
             prefix,
             timestamp_format: raw.timestamp_format,

@@ -726,3 +726,19 @@ fn location_counts_lines_and_characters() {
     assert_eq!(Location::of("a\nbäc", 4), Location { line: 2, column: 2 });
     assert_eq!(Location::of("a\n", 99), Location { line: 2, column: 1 });
 }
+
+#[test]
+fn hook_timeout_is_bounded() {
+    let toml = |t: &str| {
+        format!(
+            "[[jobs]]\nname = \"j\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\"tank/data<\" = true\n\
+             [jobs.snapshot]\npre_hook = [\"/bin/true\"]\nhook_timeout = \"{t}\"\n"
+        )
+    };
+    let job = parse(&toml("5m")).unwrap().jobs.remove(0);
+    assert_eq!(job.snapshot.hook_timeout, Duration::from_secs(300));
+    for absurd in ["100000000000y", "25h"] {
+        let e = parse_err(&toml(absurd));
+        assert!(e.contains("hook_timeout") && e.contains("too long"), "{absurd}: {e}");
+    }
+}
