@@ -21,7 +21,8 @@ pub struct Policy {
     pub initial: InitialReplication,
     /// `send.encrypted`: refuse datasets that are not encrypted.
     pub encrypted: bool,
-    /// Whether sends are raw (`-w`); a resume token must agree.
+    /// Whether sends are raw (`-w`); a resume token of an encrypted filesystem must agree (ZFS marks a
+    /// token `rawok` only for a raw send of encrypted data).
     pub raw: bool,
 }
 
@@ -368,11 +369,14 @@ fn validate_token<'a>(
             show(want_from)
         ));
     }
-    if t.rawok != policy.raw {
+    // ZFS sets `rawok` only when a raw send carries encrypted data: `zfs send -w` of an unencrypted
+    // filesystem makes a token without it, and that token is this job's own.
+    let want_rawok = policy.raw && sender.is_encrypted();
+    if t.rawok != want_rawok {
         return TokenVerdict::Refuse(format!(
-            "it was made for a {} send but this job sends {}",
+            "it was made for a {} send but this job sends this filesystem {}",
             if t.rawok { "raw" } else { "non-raw" },
-            if policy.raw { "raw" } else { "non-raw" }
+            if want_rawok { "raw" } else { "non-raw" }
         ));
     }
     TokenVerdict::Resume(to)

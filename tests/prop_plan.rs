@@ -90,7 +90,8 @@ struct RecvParams {
 enum TokenKind {
     None,
     Undecodable,
-    /// toguid a sender snapshot newer than the base, fromguid the base, rawok = policy.raw.
+    /// toguid a sender snapshot newer than the base, fromguid the base, rawok = policy.raw and the sender
+    /// filesystem is encrypted.
     Valid,
     /// A valid token whose toname names another filesystem.
     ForgedFs,
@@ -398,6 +399,8 @@ fn build(p: &Params) -> Model {
     };
     let destroyed: Vec<&HSnap> = history.iter().filter(|h| !h.fate.is_snapshot()).collect();
     let fs = p.fs;
+    // ZFS marks a token rawok only for a raw send of encrypted data.
+    let rawok = p.policy.raw && p.sender_encrypted;
     let mk = |to_guid: u64, toname: String, fromguid: Option<u64>, rawok: bool| ResumeToken {
         fromguid: fromguid.map(Guid),
         toguid: Guid(to_guid),
@@ -409,7 +412,7 @@ fn build(p: &Params) -> Model {
         largeblockok: false,
         savedok: false,
     };
-    let valid = |to: &HSnap| mk(to.guid, format!("{fs}@{}", to.short), from, p.policy.raw);
+    let valid = |to: &HSnap| mk(to.guid, format!("{fs}@{}", to.short), from, rawok);
     let decoded: Option<ResumeToken> = match p.token {
         TokenKind::None | TokenKind::Undecodable => None,
         TokenKind::Valid => pick_from(p.pick, &candidates).map(valid),
@@ -444,18 +447,18 @@ fn build(p: &Params) -> Model {
             }
         }),
         TokenKind::ForgedRaw => pick_from(p.pick, &candidates).map(|to| ResumeToken {
-            rawok: !p.policy.raw,
+            rawok: !rawok,
             ..valid(to)
         }),
         TokenKind::ForgedNoAt => Some(mk(
             pick_from(p.pick, &candidates).map_or(g(ID_TOKEN_FRESH), |h| h.guid),
             fs.to_string(),
             from,
-            p.policy.raw,
+            rawok,
         )),
-        TokenKind::StaleFresh => Some(mk(g(ID_TOKEN_FRESH), format!("{fs}@gone"), from, p.policy.raw)),
+        TokenKind::StaleFresh => Some(mk(g(ID_TOKEN_FRESH), format!("{fs}@gone"), from, rawok)),
         TokenKind::StaleDestroyed => {
-            pick_from(p.pick, &destroyed).map(|h| mk(h.guid, format!("{fs}@{}", h.short), from, p.policy.raw))
+            pick_from(p.pick, &destroyed).map(|h| mk(h.guid, format!("{fs}@{}", h.short), from, rawok))
         }
     };
     let (token_kind, token) = match (p.token, decoded) {

@@ -204,15 +204,15 @@ fn nested_datasets_with_an_unreplicated_parent_get_placeholders() {
     assert_eq!(snapshots(&sc.target(&grandchild)).len(), 1);
 }
 
-#[test]
-#[ignore = "needs real ZFS: run by vm/test"]
-fn interrupted_transfer_is_resumed_on_the_next_run() {
-    let sc = Scenario::new("res");
+/// Cuts the initial transfer of an 8 MB filesystem at 3 MB under the job settings `extra`, then checks that
+/// the next run resumes it from the receiver's token and converges.
+fn cut_transfer_resumes(name: &str, extra: &str) {
+    let sc = Scenario::new(name);
     let fs = sc.src.ds("a");
     create_fs(&fs);
     write_data(&fs, "big", 3, 8_000_000);
     snap(&fs, "s1");
-    sc.configure(&[(&fs, true)], "retries = 0");
+    sc.configure(&[(&fs, true)], &format!("retries = 0\n{extra}"));
     let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 3_000_000, false);
     let out = sc
         .command(&["replicate", "--job", &sc.job, "--format", "json"])
@@ -237,6 +237,20 @@ fn interrupted_transfer_is_resumed_on_the_next_run() {
     assert!(sent < 7_000_000, "only the rest was sent: {sent}");
     assert_eq!(prop(&sc.target(&fs), "receive_resume_token"), "-");
     sc.assert_converged(&fs);
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn interrupted_transfer_is_resumed_on_the_next_run() {
+    cut_transfer_resumes("res", "");
+}
+
+/// `send.raw = true` on an unencrypted filesystem: `zfs send -w` leaves a token without `rawok`, which is
+/// this job's own and must be resumed (it used to be refused until someone ran `zfs receive -A`).
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn raw_job_resumes_a_cut_transfer_of_an_unencrypted_filesystem() {
+    cut_transfer_resumes("rwr", "[jobs.send]\nraw = true\n");
 }
 
 #[test]

@@ -405,6 +405,26 @@ fn raw_token_is_accepted_for_a_raw_job() {
     assert_eq!(shorts(&plan), [(Some("@s1".into()), "@s2".into(), true)]);
 }
 
+/// `send.raw = true` on an unencrypted filesystem: `zfs send -w` makes a token without `rawok`, and the job
+/// must resume it (it used to be refused as "made for a non-raw send", so the transfer never resumed). A
+/// token that claims `rawok` there, and a non-raw token of an encrypted filesystem under a raw job, are
+/// still refused.
+#[test]
+fn raw_job_resumes_its_own_token_of_an_unencrypted_filesystem() {
+    let s = fs("p/a", vec![snap("s1", 1, 10), snap("s2", 2, 20)]);
+    let r = fs("b/p/a", vec![snap("s1", 1, 5)]);
+    let p = Policy { raw: true, ..policy() };
+    let plan = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), false), &p);
+    assert_eq!(shorts(&plan), [(Some("@s1".into()), "@s2".into(), true)]);
+    let forged = plan_filesystem(&s, Some(&r), &token("p/a@s2", 2, Some(1), true), &p);
+    assert_eq!(conflict_kind(&forged), ConflictKind::ResumeTokenMismatch);
+    let mut enc = s.clone();
+    enc.encryption = Some("aes-256-gcm".into());
+    let plain = plan_filesystem(&enc, Some(&r), &token("p/a@s2", 2, Some(1), false), &p);
+    assert_eq!(conflict_kind(&plain), ConflictKind::ResumeTokenMismatch);
+    assert!(reason(&plain).contains("non-raw"), "{}", reason(&plain));
+}
+
 #[test]
 fn undecodable_token_is_a_conflict() {
     let s = fs("p/a", vec![snap("s1", 1, 10)]);
