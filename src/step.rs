@@ -203,6 +203,17 @@ fn stream(
         }
     };
     match result {
+        Ok(streamed) if streamed.received_guid != step.to.guid.0 => Err(StepFailure {
+            error: ErrorReport::new(
+                "protocol",
+                format!(
+                    "the receiver reports that it received GUID {}, not {} (GUID {}); the cursor is not moved",
+                    streamed.received_guid, step.to.short, step.to.guid
+                ),
+            ),
+            connectivity: false,
+            bytes: streamed.bytes,
+        }),
         Ok(streamed) => Ok(streamed.bytes),
         Err(StreamError::Source(_)) => Err(send_failed()),
         Err(StreamError::Agent(e)) => Err(StepFailure::agent(e, moved)),

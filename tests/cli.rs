@@ -304,3 +304,57 @@ fn a_locked_job_exits_4_and_writes_the_skipped_gauge() {
     );
     assert!(!prom.join("zreplrs_replicate_j1.prom").exists());
 }
+
+/// The agent's command line is authoritative, its environment is not: `$ZREPLRS_ZFS` does not change which
+/// program it runs as `zfs` (its hello runs `zfs version`); `--zfs-program` does.
+#[test]
+fn agent_ignores_zreplrs_zfs_in_its_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let fake = dir.path().join("fake-zfs");
+    std::fs::write(&fake, format!("#!/bin/sh\n: > {}\necho fake\n", marker.display())).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |extra: &[&str], env: bool| {
+        let mut c = zreplrs();
+        c.args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup"])
+            .args(extra)
+            .env("PATH", "/nonexistent")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if env {
+            c.env("ZREPLRS_ZFS", &fake);
+        }
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&hello()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    run(&[], true);
+    assert!(!marker.exists(), "the agent ran $ZREPLRS_ZFS");
+    run(&["--zfs-program", fake.to_str().unwrap()], false);
+    assert!(marker.exists(), "--zfs-program is honoured");
+}
+
+#[test]
+fn a_configuration_others_can_write_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    for (mode, warned) in [(0o644, false), (0o666, true)] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = zreplrs()
+            .arg("--config")
+            .arg(&p)
+            .args(["config", "check"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.contains("warning: configuration file") && err.contains("others can write"),
+            warned,
+            "{mode:o}: {err}"
+        );
+    }
+}

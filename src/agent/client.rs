@@ -69,6 +69,31 @@ pub struct AgentClient {
     pub hello: proto::HelloReply,
 }
 
+/// Text a peer sent, made safe to print on a terminal or in a log: control characters other than newline
+/// and tab (terminal escape sequences, carriage returns that overwrite a line) are shown as `\xNN`, and
+/// invalid UTF-8 as U+FFFD.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(bytes).chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl AgentError {
+    /// The error a peer reported, its texts made [`printable`].
+    fn remote(e: proto::Error) -> Self {
+        AgentError::Remote {
+            kind: printable(e.kind.as_bytes()),
+            message: printable(e.message.as_bytes()),
+        }
+    }
+}
+
 /// Bytes moved by one streamed receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streamed {
@@ -154,10 +179,7 @@ impl AgentClient {
             return match self.replies.recv_timeout(timeout) {
                 Ok(Ok(env)) => match env.body {
                     Some(Body::Heartbeat(_)) => continue,
-                    Some(Body::Error(e)) => Err(AgentError::Remote {
-                        kind: e.kind,
-                        message: e.message,
-                    }),
+                    Some(Body::Error(e)) => Err(AgentError::remote(e)),
                     Some(b) => Ok(b),
                     None => Err(AgentError::Protocol("empty reply".into())),
                 },
@@ -292,10 +314,7 @@ impl AgentClient {
                 let err = match r {
                     Ok(Envelope {
                         body: Some(Body::Error(e)),
-                    }) => AgentError::Remote {
-                        kind: e.kind,
-                        message: e.message,
-                    },
+                    }) => AgentError::remote(e),
                     Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
                     Err(e) => AgentError::Connection(e),
                 };
@@ -365,6 +384,13 @@ fn unexpected(expected: &str, got: Body) -> AgentError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_text_is_made_printable() {
+        assert_eq!(printable(b"ok\n\tline"), "ok\n\tline");
+        assert_eq!(printable(b"\x1b[2Jgone\rfake"), "\\x1b[2Jgone\\x0dfake");
+        assert_eq!(printable(&[0xff, b'a', 0]), "\u{fffd}a\\x00");
+    }
     use std::time::Instant;
 
     /// A fake agent on pipes: answers hello at once, then, for the next request, sends `beats` heartbeats

@@ -30,6 +30,9 @@ pub struct AgentConfig {
     pub client_identity: Option<String>,
     /// `-o` / `-x` for every receive.
     pub recv: RecvOptions,
+    /// The `zfs` program (`--zfs-program`, for tests and benchmarks); `None`: the system's `zfs`.
+    /// `$ZREPLRS_ZFS` is ignored.
+    pub zfs_program: Option<std::ffi::OsString>,
 }
 
 impl AgentConfig {
@@ -84,7 +87,7 @@ fn error_reply(r: Refusal) -> Envelope {
 /// descriptor straight into `zfs receive`, past any buffer.
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
-    let zfs = Zfs::new();
+    let zfs = cfg.zfs_program.as_ref().map_or_else(Zfs::system, Zfs::with_program);
     let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
     let mut greeted = false;
     loop {

@@ -63,5 +63,6 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         root_fs,
         client_identity: a.client_identity.clone(),
         recv,
+        zfs_program: a.zfs_program.clone().map(Into::into),
     })
 }

@@ -191,6 +191,7 @@ impl Config {
             path: path.to_path_buf(),
             error,
         })?;
+        warn_if_exposed(path.as_std_path(), "configuration file", 0o022);
         Config::parse(path, &text)
     }
 
@@ -253,6 +254,37 @@ impl Config {
                 path: self.path.clone(),
                 jobs: self.jobs.iter().map(|job| job.name.as_str().to_string()).collect(),
             })
+    }
+}
+
+/// Why a file with `mode` is exposed to other users, given the permission bits `mask` that must be clear
+/// (0o022: writable by group or others; 0o077: any access by them), or `None`.
+pub fn exposure(mode: u32, mask: u32) -> Option<String> {
+    let bad = mode & mask;
+    if bad == 0 {
+        return None;
+    }
+    let who = match (bad & 0o070 != 0, bad & 0o007 != 0) {
+        (true, true) => "its group and others",
+        (true, false) => "its group",
+        _ => "others",
+    };
+    let how = if bad & 0o022 == bad { "write" } else { "read or write" };
+    Some(format!("{who} can {how} it (mode {:o})", mode & 0o7777))
+}
+
+/// Warns on stderr when the file at `path` is [exposed](exposure) (a configuration others may change, a key
+/// others may read). The file is still used: refusing would break running setups without notice.
+pub fn warn_if_exposed(path: &std::path::Path, what: &str, mask: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        if let Some(why) = exposure(m.permissions().mode(), mask) {
+            eprintln!(
+                "zreplrs: warning: {what} {}: {why}; run chmod go-{} on it",
+                path.display(),
+                if mask == 0o022 { "w" } else { "rwx" }
+            );
+        }
     }
 }
 

@@ -742,3 +742,21 @@ fn hook_timeout_is_bounded() {
         assert!(e.contains("hook_timeout") && e.contains("too long"), "{absurd}: {e}");
     }
 }
+
+#[test]
+fn exposed_files_are_recognised() {
+    assert_eq!(exposure(0o100600, 0o077), None);
+    assert_eq!(exposure(0o100644, 0o022), None);
+    assert_eq!(
+        exposure(0o100664, 0o022).as_deref(),
+        Some("its group can write it (mode 664)")
+    );
+    assert_eq!(
+        exposure(0o100646, 0o022).as_deref(),
+        Some("others can write it (mode 646)")
+    );
+    assert_eq!(
+        exposure(0o100644, 0o077).as_deref(),
+        Some("its group and others can read or write it (mode 644)")
+    );
+}

@@ -10,8 +10,14 @@ use crate::config::Job;
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
     let exe =
         std::env::current_exe().map_err(|e| AgentError::Connection(format!("cannot find our own executable: {e}")))?;
+    let mut args = agent_args(job);
+    // The child agent ignores $ZREPLRS_ZFS; a run that uses another zfs program passes it on explicitly.
+    if let Some(p) = std::env::var_os("ZREPLRS_ZFS").and_then(|p| p.into_string().ok()) {
+        args.push("--zfs-program".into());
+        args.push(p);
+    }
     let mut child = Command::new(&exe)
-        .args(agent_args(job))
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

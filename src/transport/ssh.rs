@@ -132,6 +132,7 @@ fn check_host_key(
 fn authenticate(sess: &Session, user: &str, identity_files: &[PathBuf]) -> Result<(), AgentError> {
     let mut tried = Vec::new();
     for key in identity_files {
+        crate::config::warn_if_exposed(key, "identity file", 0o077);
         match sess.userauth_pubkey_file(user, None, key, None) {
             Ok(()) if sess.authenticated() => return Ok(()),
             Ok(()) => tried.push(format!("{}: not accepted", key.display())),
@@ -383,10 +384,12 @@ fn pump(
                 Err(e) => return Err(format!("receiving: {e}")),
             }
         }
-        // The agent's stderr goes to ours.
+        // The agent's stderr goes to ours, without the control characters a hostile peer could use to
+        // rewrite the terminal or forge log lines.
         if let Ok(n) = channel.stderr().read(&mut errbuf) {
             if n > 0 {
-                let _ = std::io::stderr().write_all(&errbuf[..n]);
+                let text = crate::agent::client::printable(&errbuf[..n]);
+                let _ = std::io::stderr().write_all(text.as_bytes());
                 progress = true;
             }
         }

@@ -36,9 +36,15 @@ impl Zfs {
     /// `$ZREPLRS_ZFS` when set, else `zfs` from `PATH`, else `/usr/sbin/zfs` or `/sbin/zfs` (cron jobs and
     /// SSH sessions of unprivileged users often have no sbin directory on their `PATH`).
     pub fn new() -> Self {
-        if let Some(p) = std::env::var_os("ZREPLRS_ZFS") {
-            return Zfs { program: p };
+        match std::env::var_os("ZREPLRS_ZFS") {
+            Some(p) => Zfs { program: p },
+            None => Self::system(),
         }
+    }
+
+    /// `zfs` from `PATH`, else `/usr/sbin/zfs` or `/sbin/zfs`, whatever `$ZREPLRS_ZFS` says (the agents use
+    /// this: their own command line, not their environment, is authoritative).
+    pub fn system() -> Self {
         let on_path = std::env::var_os("PATH")
             .map(|paths| std::env::split_paths(&paths).any(|d| d.join("zfs").is_file()))
             .unwrap_or(false);
