@@ -66,6 +66,8 @@ pub struct AgentClient {
     replies: Receiver<Reply>,
     /// Longest wait for a reply, and for progress while streaming.
     pub timeout: Duration,
+    /// Longest wait for one reply in all, however many heartbeats arrive meanwhile.
+    pub reply_deadline: Duration,
     pub hello: proto::HelloReply,
 }
 
@@ -133,6 +135,7 @@ impl AgentClient {
             out: Some(BufWriter::with_capacity(64 << 10, writer)),
             replies: rx,
             timeout,
+            reply_deadline: crate::config::DEFAULT_REPLY_DEADLINE,
             hello: proto::HelloReply::default(),
         };
         let hello = proto::Hello {
@@ -173,10 +176,20 @@ impl AgentClient {
         out.flush().map_err(conn_err)
     }
 
-    /// Waits for the reply to the last request; each heartbeat of the agent restarts the `timeout`.
+    /// Waits for the reply to the last request; each heartbeat of the agent restarts the `timeout`, but the
+    /// wait never outlasts [`AgentClient::reply_deadline`].
     fn wait_reply(&mut self, timeout: Duration) -> Result<Body, AgentError> {
+        let started = std::time::Instant::now();
         loop {
-            return match self.replies.recv_timeout(timeout) {
+            let left = self.reply_deadline.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(AgentError::Connection(format!(
+                    "the receiver sent no reply within the reply deadline of {} (only heartbeats); \
+                     raise reply_deadline if its zfs really needs longer",
+                    humantime::format_duration(self.reply_deadline)
+                )));
+            }
+            return match self.replies.recv_timeout(timeout.min(left)) {
                 Ok(Ok(env)) => match env.body {
                     Some(Body::Heartbeat(_)) => continue,
                     Some(Body::Error(e)) => Err(AgentError::remote(e)),
@@ -184,6 +197,7 @@ impl AgentClient {
                     None => Err(AgentError::Protocol("empty reply".into())),
                 },
                 Ok(Err(e)) => Err(AgentError::Connection(e)),
+                Err(RecvTimeoutError::Timeout) if timeout > left => continue,
                 Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
                     "no reply from the receiver within {}s",
                     timeout.as_secs()
@@ -438,6 +452,17 @@ mod tests {
             started.elapsed() >= Duration::from_millis(1900),
             "the reply came after the heartbeats"
         );
+    }
+
+    /// The attack: a receiver that answers every request with heartbeats only. The wait ends at the
+    /// absolute deadline with a connection error (the run retries or fails) instead of lasting forever.
+    #[test]
+    fn heartbeats_alone_do_not_outlast_the_reply_deadline() {
+        let mut c = client_with_slow_agent(1000, Duration::from_millis(100), Duration::from_secs(1));
+        c.reply_deadline = Duration::from_secs(2);
+        let err = c.list().expect_err("the deadline ends the wait");
+        assert!(err.is_connectivity(), "{err}");
+        assert!(err.to_string().contains("reply deadline"), "{err}");
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct Job {
     /// 60 seconds.
     #[serde(default = "default_stall_timeout", deserialize_with = "positive_duration")]
     pub stall_timeout: Duration,
+    /// Longest wait for the receiver's reply to one request, heartbeats or not (a receiver that only sends
+    /// heartbeats would otherwise hold the run, its lock and its step holds forever), e.g. `"2h"`. The
+    /// attempt then ends as a connection error and is retried. Default 2 hours.
+    #[serde(default = "default_reply_deadline", deserialize_with = "positive_duration")]
+    pub reply_deadline: Duration,
     /// Timeout for connecting and the protocol handshake, e.g. `"30s"`. Default 30 seconds.
     #[serde(default = "default_connect_timeout", deserialize_with = "positive_duration")]
     pub connect_timeout: Duration,
@@ -211,6 +216,10 @@ fn default_retry_timeout() -> Duration {
 
 fn default_stall_timeout() -> Duration {
     DEFAULT_STALL_TIMEOUT
+}
+
+fn default_reply_deadline() -> Duration {
+    DEFAULT_REPLY_DEADLINE
 }
 
 fn default_connect_timeout() -> Duration {

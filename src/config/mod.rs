@@ -51,6 +51,9 @@ pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Default of [`Job::stall_timeout`]: 60 seconds.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Default of [`Job::reply_deadline`]: 2 hours.
+pub const DEFAULT_REPLY_DEADLINE: Duration = Duration::from_secs(2 * 3600);
+
 /// Default of [`Job::connect_timeout`]: 30 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -68,8 +68,10 @@ pub fn agent_args(job: &Job) -> Vec<String> {
 
 /// Connects to the job's receiver and performs the handshake.
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
-    match &job.target {
+    let mut conn = match &job.target {
         Target::Local { .. } => local::connect(job),
         Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port),
-    }
+    }?;
+    conn.client().reply_deadline = job.reply_deadline;
+    Ok(conn)
 }
