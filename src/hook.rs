@@ -201,11 +201,18 @@ mod tests {
         let r = run("pre", &sh(&script), &[], no_env(), Duration::from_secs(1));
         assert!(r.timed_out && !r.success, "{r:?}");
         let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-        // Killed and reaped by init, or a zombie at most: it no longer runs `sleep`.
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false);
-        assert!(!alive, "grandchild {pid} survived the timeout");
+        // SIGKILL is delivered asynchronously: wait (generously) until it is gone or a zombie. Without the
+        // group kill it would sleep for 300 s.
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+        };
+        let until = Instant::now() + Duration::from_secs(60);
+        while alive() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(), "grandchild {pid} survived the timeout");
     }
 
     #[test]

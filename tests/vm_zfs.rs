@@ -110,6 +110,39 @@ fn list_shows_encryption_and_placeholders() {
     assert_eq!(prop(&p.ds("ph"), "canmount"), "off");
 }
 
+/// A user with only the `userprop` permission sets `zrepl:placeholder` to a value with a newline and a
+/// forged snapshot line (a second `@s1` with another GUID, and a snapshot that does not exist). `zfs list -H`
+/// prints it raw; the listing is refused instead of believed, and works again once the value is cleaned.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn property_values_with_newlines_cannot_forge_listing_lines() {
+    let p = Pool::new("fg");
+    let a = p.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    let zfs_ = Zfs::new();
+    assert!(zfs_.list(&[ds(&p.name)], false).is_ok());
+    for forged in [
+        format!("x\t{a}\n{a}@s1\tsnapshot\t77\t7\t0\t-\toff\t-\t{a}@s1\n{a}@fake\tsnapshot\t78\t8\t0\t-\toff\t-\t{a}@fake\ny"),
+        format!("x\n{a}@fake\tsnapshot\t78\t8\t0\t-\toff\t-\t{a}@fake\ny"),
+    ] {
+        zfs(&["set", &format!("zrepl:placeholder={forged}"), &a]);
+        let raw = zfs(&["list", "-H", "-t", "all", "-o", "name,zrepl:placeholder", "-r", &p.name]);
+        assert!(raw.contains(&format!("{a}@fake")), "zfs prints the value raw: {raw}");
+        let e = zfs_.list(&[ds(&p.name)], false).unwrap_err();
+        assert_eq!(e.kind, ZfsErrorKind::Parse, "{e}");
+        assert!(
+            e.message.contains("tab or newline") || e.message.contains("twice"),
+            "{e}"
+        );
+        let roots = [ds(&p.name)];
+        assert!(zfs_.list_filesystems(&roots, None).is_err(), "the survey's listing refuses it too");
+    }
+    zfs(&["inherit", "zrepl:placeholder", &a]);
+    let l = zfs_.list(&[ds(&p.name)], false).unwrap();
+    assert_eq!(l.get(&ds(&a)).unwrap().versions.len(), 1);
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn hold_is_batched_and_idempotent() {

@@ -8,7 +8,7 @@
 //! OpenZFS version, and measured on 200 filesystems × 20 snapshots it is faster (6.5–8.2 s against 9–13 s).
 //! The `creation` column is left out of the listing by default because it alone costs about 2.5× the rest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -110,11 +110,23 @@ impl Listing {
 
 const COLUMNS: &str = "name,type,guid,createtxg,userrefs,receive_resume_token,encryption,zrepl:placeholder";
 
-/// `zfs list` options and argument prefix: `-H -p`, then the depth option, types and columns.
+/// `zfs list` options and argument prefix: `-H -p`, then the depth option, types and columns, and `name`
+/// once more as the last column.
+///
+/// `-H` prints values raw, and a user property value (`zrepl:placeholder`, the sync record) may contain
+/// tabs and newlines, so whoever may set user properties could otherwise print lines of their own. With the
+/// name first and last, a record split by a newline yields a first fragment that starts with the real name
+/// and a last fragment that ends with it: either fragment breaks the column count or the first-equals-last
+/// rule, or both carry the same name and the listing has a duplicate. [`parse_lines`] refuses all three.
 fn args_with(depth: &[&str], types: &str, cols: String) -> Vec<String> {
     let mut args: Vec<String> = ["list", "-H", "-p"].iter().map(|s| s.to_string()).collect();
     args.extend(depth.iter().map(|s| s.to_string()));
-    args.extend(["-t".to_string(), types.to_string(), "-o".to_string(), cols]);
+    args.extend([
+        "-t".to_string(),
+        types.to_string(),
+        "-o".to_string(),
+        format!("{cols},name"),
+    ]);
     args
 }
 
@@ -188,12 +200,16 @@ pub fn parse_lines(args: &[String], out: &str) -> Result<Parsed, ZfsError> {
         .unwrap_or_default();
     let col = |name: &str| spec.iter().position(|c| *c == name);
     let (creation_col, changed_col) = (col("creation"), col("snapshots_changed"));
+    // The name is repeated as the last column (see `args_with`).
+    let sentinel = spec.len() > 1 && spec.last() == Some(&"name");
+    let data_cols = if sentinel { spec.len() - 1 } else { spec.len() };
     // The sync record property, when asked for, is the column after `snapshots_changed`.
     let record_col = changed_col
         .map(|i| i + 1)
-        .filter(|i| *i < spec.len() && Some(*i) != creation_col);
+        .filter(|i| *i < data_cols && Some(*i) != creation_col);
     let ncols = spec.len();
     let mut parsed = Parsed::default();
+    let mut seen_versions: BTreeSet<&str> = BTreeSet::new();
     for (lineno, line) in out.lines().enumerate() {
         if line.is_empty() {
             continue;
@@ -211,9 +227,14 @@ pub fn parse_lines(args: &[String], out: &str) -> Result<Parsed, ZfsError> {
                 .parse::<u64>()
                 .map_err(|_| bad(&format!("{what} is not an unsigned integer")))
         };
+        let name = cols[0];
+        if sentinel && cols[ncols - 1] != name {
+            return Err(bad(
+                "the line does not end with its name: a property value contains a tab or newline",
+            ));
+        }
         let guid = Guid(u64_col(2, "guid")?);
         let createtxg = u64_col(3, "createtxg")?;
-        let name = cols[0];
         match cols[1] {
             "filesystem" | "volume" => {
                 let ds = DatasetName::new(name).map_err(|e| bad(&e.to_string()))?;
@@ -238,7 +259,9 @@ pub fn parse_lines(args: &[String], out: &str) -> Result<Parsed, ZfsError> {
                     sync_record: record_col.and_then(|i| dash(cols[i])).map(str::to_string),
                     versions: Vec::new(),
                 };
-                parsed.filesystems.insert(ds, entry);
+                if parsed.filesystems.insert(ds, entry).is_some() {
+                    return Err(bad("the dataset is listed twice: a property value contains a newline"));
+                }
             }
             "snapshot" | "bookmark" => {
                 let (kind, sep, label) = if cols[1] == "snapshot" {
@@ -251,6 +274,11 @@ pub fn parse_lines(args: &[String], out: &str) -> Result<Parsed, ZfsError> {
                     .ok_or_else(|| bad(&format!("{} name without '{sep}'", cols[1])))?;
                 let ds = DatasetName::new(fs).map_err(|e| bad(&e.to_string()))?;
                 check_component(label, short).map_err(|e| bad(&e.to_string()))?;
+                if !seen_versions.insert(name) {
+                    return Err(bad(&format!(
+                        "the {label} is listed twice: a property value contains a newline"
+                    )));
+                }
                 let userrefs = match dash(cols[4]) {
                     Some(_) => Some(u64_col(4, "userrefs")?),
                     None => None,
@@ -400,6 +428,13 @@ impl Zfs {
 mod tests {
     use super::*;
 
+    /// `zfs list` output as printed with the name repeated in the last column.
+    fn n(out: &str) -> String {
+        out.lines()
+            .map(|l| format!("{l}\t{}\n", l.split('\t').next().unwrap_or("")))
+            .collect()
+    }
+
     fn args(creation: bool) -> Vec<String> {
         list_args(&[DatasetName::new("p").unwrap()], creation)
     }
@@ -412,7 +447,7 @@ mod tests {
                    p/a@s1\tsnapshot\t21\t7\t0\t-\taes-256-gcm\ton\n\
                    p/a#s2\tbookmark\t18446744073709551615\t9\t-\t-\t-\t-\n\
                    p/v\tvolume\t13\t6\t-\t-\toff\t-\n";
-        let l = parse_listing(&args(false), out).unwrap();
+        let l = parse_listing(&args(false), &n(out)).unwrap();
         assert_eq!(l.filesystems.len(), 3);
         let a = l.get(&DatasetName::new("p/a").unwrap()).unwrap();
         assert_eq!(a.resume_token.as_deref(), Some("1-abc"));
@@ -446,7 +481,7 @@ mod tests {
             "p%x\tfilesystem\t11\t1\t-\t-\toff\t-\n",
         ];
         for c in cases {
-            let e = parse_listing(&args(false), c).unwrap_err();
+            let e = parse_listing(&args(false), &n(c)).unwrap_err();
             assert_eq!(e.kind, super::super::ZfsErrorKind::Parse, "{c:?}");
         }
     }
@@ -458,29 +493,29 @@ mod tests {
         assert!(fs_args.iter().any(|a| a == "filesystem,volume"));
         let out = "p\tfilesystem\t11\t1\t-\t-\toff\t-\t-\t-\n\
                    p/a\tfilesystem\t12\t5\t-\t-\toff\t-\t1795841529\tv1 1 2 3 4 5 6 7 8 s 1\n";
-        let mut l = parse_listing(&fs_args, out).unwrap();
+        let mut l = parse_listing(&fs_args, &n(out)).unwrap();
         let p = l.get(&roots[0]).unwrap();
         assert_eq!((p.snapshots_changed, p.sync_record.as_deref()), (None, None));
         let a = DatasetName::new("p/a").unwrap();
         let e = l.get(&a).unwrap();
         assert_eq!(e.snapshots_changed, Some(1_795_841_529));
         assert_eq!(e.sync_record.as_deref(), Some("v1 1 2 3 4 5 6 7 8 s 1"));
-        assert!(parse_listing(&fs_args, "p\tfilesystem\t11\t1\t-\t-\toff\t-\tsoon\t-\n").is_err());
+        assert!(parse_listing(&fs_args, &n("p\tfilesystem\t11\t1\t-\t-\toff\t-\tsoon\t-\n")).is_err());
         // Without a record property the listing has one column less.
         let bare = filesystems_args(&roots, None);
-        assert!(parse_listing(&bare, out).is_err());
-        let e = parse_listing(&bare, "p\tfilesystem\t11\t1\t-\t-\toff\t-\t7\n").unwrap();
+        assert!(parse_listing(&bare, &n(out)).is_err());
+        let e = parse_listing(&bare, &n("p\tfilesystem\t11\t1\t-\t-\toff\t-\t7\n")).unwrap();
         assert_eq!(e.get(&roots[0]).unwrap().sync_record, None);
 
         let v_args = versions_args(std::slice::from_ref(&a), false);
         assert!(v_args.windows(2).any(|w| w == ["-d", "1"]));
         let out = "p/a@s2\tsnapshot\t9\t7\t1\t-\toff\t-\np/a#s1\tbookmark\t8\t6\t-\t-\t-\t-\n";
-        let parsed = parse_lines(&v_args, out).unwrap();
+        let parsed = parse_lines(&v_args, &n(out)).unwrap();
         assert!(parsed.filesystems.is_empty());
         l.attach(&v_args, parsed.versions).unwrap();
         let names: Vec<String> = l.get(&a).unwrap().versions.iter().map(|v| v.relative_name()).collect();
         assert_eq!(names, ["#s1", "@s2"]);
-        let stray = parse_lines(&v_args, "q@s\tsnapshot\t9\t7\t1\t-\toff\t-\n").unwrap();
+        let stray = parse_lines(&v_args, &n("q@s\tsnapshot\t9\t7\t1\t-\toff\t-\n")).unwrap();
         assert!(
             l.attach(&v_args, stray.versions).is_err(),
             "a version without its filesystem"
@@ -506,12 +541,37 @@ mod tests {
     #[test]
     fn creation_column_is_parsed_only_when_asked() {
         let out = "p\tfilesystem\t11\t1\t-\t-\toff\t-\t100\np@s\tsnapshot\t2\t3\t0\t-\toff\t-\t1700000000\n";
-        let l = parse_listing(&args(true), out).unwrap();
+        let l = parse_listing(&args(true), &n(out)).unwrap();
         let p = l.get(&DatasetName::new("p").unwrap()).unwrap();
         assert_eq!(p.versions[0].creation, Some(1_700_000_000));
-        assert!(parse_listing(&args(false), out).is_err());
+        assert!(parse_listing(&args(false), &n(out)).is_err());
         assert!(list_args(&[DatasetName::new("p").unwrap()], true)
             .iter()
-            .any(|a| a.ends_with(",creation")));
+            .any(|a| a.ends_with(",creation,name")));
+    }
+
+    /// The attack: a user who may set user properties writes a value with a newline and a complete forged
+    /// line (here a snapshot `p/a@fake` and a second copy of `p/a@s1` with another GUID). Every variant is a
+    /// parse error rather than an entry.
+    #[test]
+    fn property_values_with_newlines_cannot_forge_lines() {
+        let a = args(false);
+        let real = |ph: &str| {
+            format!("p\tfilesystem\t11\t1\t-\t-\toff\t-\tp\np/a\tfilesystem\t12\t5\t-\t-\toff\t{ph}\tp/a\np/a@s1\tsnapshot\t21\t7\t0\t-\toff\t-\tp/a@s1\n")
+        };
+        assert!(parse_listing(&a, &real("on")).is_ok());
+        for forged in [
+            // A forged snapshot line, with the split record's tail left over.
+            "x\np/a@fake\tsnapshot\t99\t8\t0\t-\toff\t-\tp/a@fake\ny",
+            // The first fragment padded to look complete, the tail made to look complete.
+            "x\tp/a\np/a@fake\tsnapshot\t99\t8\t0\t-\toff\t-\tp/a@fake\np/a\tfilesystem\t12\t5\t-\t-\toff\ty",
+            // A duplicate of a real snapshot with another GUID.
+            "x\tp/a\np/a@s1\tsnapshot\t77\t7\t0\t-\toff\t-\tp/a@s1\np/a\tfilesystem\t12\t5\t-\t-\toff\ty",
+            // A tab only.
+            "a\tb",
+        ] {
+            let e = parse_listing(&a, &real(forged)).unwrap_err();
+            assert_eq!(e.kind, super::super::ZfsErrorKind::Parse, "{forged:?}");
+        }
     }
 }
