@@ -757,7 +757,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__recv__subcmd__agent)
-            opts="-h --root-fs --client-identity --recv-set --recv-inherit --zfs-program --config --help"
+            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -776,6 +776,10 @@ _zreplrs() {
                     return 0
                     ;;
                 --recv-inherit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recv-allow)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

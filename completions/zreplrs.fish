@@ -113,6 +113,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l root-fs -
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l client-identity -d 'Sub-directory of the root for this client (e.g. the sender\'s host name)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-set -d 'Override a property on every receive (`zfs receive -o PROP=VALUE`); repeatable' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-inherit -d 'Inherit a property instead of taking the sent value (`zfs receive -x PROP`); repeatable' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-allow -d 'Take the sent value of a property the agent overrides by default (mountpoint, sharenfs and sharesmb are inherited, setuid and devices set off); repeatable' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l zfs-program -d 'Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -s h -l help -d 'Print help'

@@ -199,6 +199,10 @@ pub struct RecvAgentArgs {
     /// Inherit a property instead of taking the sent value (`zfs receive -x PROP`); repeatable.
     #[arg(long, value_name = "PROP")]
     pub recv_inherit: Vec<String>,
+    /// Take the sent value of a property the agent overrides by default (mountpoint, sharenfs and sharesmb
+    /// are inherited, setuid and devices set off); repeatable.
+    #[arg(long, value_name = "PROP")]
+    pub recv_allow: Vec<String>,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

@@ -678,3 +678,38 @@ fn unchanged_filesystems_are_known_from_the_sync_record() {
             .starts_with(fs.as_str()));
     }
 }
+
+/// A full stream with properties (`send.properties = true`, as a crafted stream could carry them) whose
+/// dataset has `mountpoint=/etc`-style, `setuid=on` and `devices=on`: the agent's defaults keep the copy
+/// from taking the mountpoint and from honouring setuid binaries or device nodes.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn received_properties_cannot_mount_over_system_paths_or_enable_setuid() {
+    let sc = Scenario::new("rpp");
+    let fs = sc.src.ds("a");
+    let evil = format!("/tmp/zreplrs-evil-{}", sc.job);
+    create_fs_with(
+        &fs,
+        &[
+            &format!("mountpoint={evil}"),
+            "setuid=on",
+            "devices=on",
+            "compression=lz4",
+        ],
+    );
+    snap(&fs, "s1");
+    sc.configure(&[(&fs, true)], "[jobs.send]\nproperties = true\n");
+    ok(&sc.replicate(&[]));
+    let target = sc.target(&fs);
+    let source_of = |p: &str| zfs(&["get", "-H", "-o", "source", p, &target]).trim().to_string();
+    assert_ne!(prop(&target, "mountpoint"), evil);
+    assert!(
+        !source_of("mountpoint").starts_with("received"),
+        "{}",
+        source_of("mountpoint")
+    );
+    assert_eq!(prop(&target, "setuid"), "off");
+    assert_eq!(prop(&target, "devices"), "off");
+    assert_eq!(prop(&target, "compression"), "lz4", "other sent properties are taken");
+    sc.assert_converged(&fs);
+}

@@ -47,17 +47,21 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
     if let Some(id) = &a.client_identity {
         check_component("client identity", id).map_err(|e| format!("--client-identity: {e}"))?;
     }
-    let mut recv = RecvOptions::default();
+    let mut recv = RecvOptions::hardened();
+    for k in &a.recv_allow {
+        PropertyName::new(k).map_err(|e| format!("--recv-allow: {e}"))?;
+        recv.allow(k);
+    }
     for kv in &a.recv_set {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| format!("--recv-set {kv:?}: expected PROP=VALUE"))?;
         PropertyName::new(k).map_err(|e| format!("--recv-set: {e}"))?;
-        recv.set.push((k.to_string(), v.to_string()));
+        recv.override_with(k, v);
     }
     for k in &a.recv_inherit {
         PropertyName::new(k).map_err(|e| format!("--recv-inherit: {e}"))?;
-        recv.inherit.push(k.clone());
+        recv.inherit_instead(k);
     }
     Ok(AgentConfig {
         root_fs,
@@ -65,4 +69,50 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         recv,
         zfs_program: a.zfs_program.clone().map(Into::into),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cfg(extra: &[&str]) -> Result<AgentConfig, String> {
+        let cli =
+            crate::cli::Cli::try_parse_from(["zreplrs", "recv-agent", "--root-fs", "b/r"].iter().chain(extra.iter()))
+                .map_err(|e| e.to_string())?;
+        match cli.command {
+            crate::cli::Command::RecvAgent(a) => config(&a),
+            _ => Err("not recv-agent".into()),
+        }
+    }
+
+    #[test]
+    fn receives_are_hardened_unless_the_command_line_says_otherwise() {
+        let c = cfg(&[]).unwrap();
+        let args = crate::zfs::send::recv_args(&DatasetName::new("b/r/x").unwrap(), &c.recv).join(" ");
+        assert_eq!(
+            args,
+            "receive -s -u -o setuid=off -o devices=off -x mountpoint -x sharenfs -x sharesmb b/r/x"
+        );
+        let c = cfg(&[
+            "--recv-set",
+            "setuid=on",
+            "--recv-allow",
+            "mountpoint",
+            "--recv-inherit",
+            "devices",
+            "--recv-set",
+            "sharenfs=off",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.recv.set,
+            [
+                ("setuid".to_string(), "on".to_string()),
+                ("sharenfs".into(), "off".into())
+            ]
+        );
+        assert_eq!(c.recv.inherit, ["sharesmb", "devices"]);
+        assert!(cfg(&["--recv-allow", "Bad"]).is_err());
+    }
 }

@@ -88,6 +88,46 @@ pub struct RecvOptions {
     pub inherit: Vec<String>,
 }
 
+/// What the agent applies to every receive unless its command line says otherwise: a sent `mountpoint`
+/// (which could point at `/etc` or `/usr/bin` and be mounted at the next boot), `sharenfs` and `sharesmb`
+/// are not taken (the datasets inherit them from below the agent's root), and `setuid` and `devices` are
+/// off, so a stream cannot plant setuid binaries or device nodes that work once the copy is mounted.
+pub const DEFAULT_RECV_INHERIT: [&str; 3] = ["mountpoint", "sharenfs", "sharesmb"];
+/// See [`DEFAULT_RECV_INHERIT`].
+pub const DEFAULT_RECV_SET: [(&str, &str); 2] = [("setuid", "off"), ("devices", "off")];
+
+impl RecvOptions {
+    /// The agent's default receive options ([`DEFAULT_RECV_INHERIT`], [`DEFAULT_RECV_SET`]).
+    pub fn hardened() -> Self {
+        RecvOptions {
+            force: false,
+            set: DEFAULT_RECV_SET
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            inherit: DEFAULT_RECV_INHERIT.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// Takes the sent value of `prop` (drops a default for it).
+    pub fn allow(&mut self, prop: &str) {
+        self.set.retain(|(k, _)| k != prop);
+        self.inherit.retain(|k| k != prop);
+    }
+
+    /// `-o prop=value`, replacing any default for `prop`.
+    pub fn override_with(&mut self, prop: &str, value: &str) {
+        self.allow(prop);
+        self.set.push((prop.to_string(), value.to_string()));
+    }
+
+    /// `-x prop`, replacing any default for `prop`.
+    pub fn inherit_instead(&mut self, prop: &str) {
+        self.allow(prop);
+        self.inherit.push(prop.to_string());
+    }
+}
+
 /// `zfs receive -s -u [-F] [-o p=v]… [-x p]… fs`: always resumable, never mounted by the receive.
 pub fn recv_args(fs: &DatasetName, opts: &RecvOptions) -> Vec<String> {
     let mut args = vec!["receive".to_string(), "-s".to_string(), "-u".to_string()];
