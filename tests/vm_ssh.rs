@@ -83,6 +83,23 @@ fn unknown_or_changed_host_keys_are_refused() {
     let recorded = std::fs::read_to_string(sc.dir.path().join("known_hosts")).unwrap();
     assert!(recorded.contains("ssh-ed25519"), "{recorded}");
     sc.assert_converged(&a);
+    // The same key marked @revoked (which libssh2 alone ignores): refused, whatever else the file trusts.
+    let revoked = format!("# revoked after the incident\n@revoked {}", ssh_known_hosts_line());
+    configure_ssh(
+        &sc,
+        "root",
+        &[(&a, true)],
+        "retries = 0",
+        &format!("{revoked}{}", ssh_known_hosts_line()),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 3, "{:#}", r.json);
+    assert_eq!(r.json["error"]["kind"], "host_key", "{:#}", r.json);
+    assert!(
+        r.json["error"]["message"].as_str().unwrap().contains("@revoked"),
+        "{:#}",
+        r.json
+    );
 }
 
 #[test]

@@ -18,6 +18,9 @@ pub enum AgentError {
     /// The connection broke or stalled: worth a reconnect and retry.
     #[error("connection to the receiver lost: {0}")]
     Connection(String),
+    /// The receiver's SSH host key is unknown, changed or revoked.
+    #[error("host key check failed: {0}")]
+    HostKey(String),
     /// The agent does not speak our protocol or sent something malformed.
     #[error("protocol error talking to the receiver: {0}")]
     Protocol(String),
@@ -51,6 +54,7 @@ impl AgentError {
         match self {
             AgentError::Connection(_) => "connection".into(),
             AgentError::Protocol(_) => "protocol".into(),
+            AgentError::HostKey(_) => "host_key".into(),
             AgentError::Remote { kind, .. } => kind.clone(),
             AgentError::Send(_) => "zfs_send".into(),
         }

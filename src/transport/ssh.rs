@@ -76,6 +76,68 @@ fn fingerprint(sess: &Session) -> String {
     out
 }
 
+/// A known_hosts file split into the lines libssh2 reads (host entries) and the `@revoked` keys, which
+/// libssh2 does not understand and OpenSSH honours. `@cert-authority` lines are skipped (zreplrs does not
+/// check host certificates).
+struct KnownHostsText<'a> {
+    plain: Vec<&'a str>,
+    revoked: Vec<&'a str>,
+}
+
+impl<'a> KnownHostsText<'a> {
+    fn parse(text: &'a str) -> Self {
+        let mut k = KnownHostsText {
+            plain: Vec::new(),
+            revoked: Vec::new(),
+        };
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("@revoked") {
+                // @revoked HOSTS KEYTYPE BASE64 [COMMENT]
+                if let Some(b64) = rest.split_whitespace().nth(2) {
+                    k.revoked.push(b64);
+                }
+            } else if !line.starts_with('@') {
+                k.plain.push(line);
+            }
+        }
+        k
+    }
+
+    /// Whether `key` (the raw host key blob) is revoked, for any host.
+    fn revokes(&self, key: &[u8]) -> bool {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        self.revoked.iter().any(|r| *r == b64)
+    }
+}
+
+/// Writes `old` plus the line `added` to `path` through an exclusively created temporary file in the same
+/// directory, renamed into place: a symlink at `path` is replaced, never written through, and a crash leaves
+/// either the old or the new file. Comments and marker lines of `old` are kept as they were.
+fn append_atomically(path: &std::path::Path, old: &str, added: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".known_hosts.").tempfile_in(dir)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.write_all(old.as_bytes())?;
+    if !old.is_empty() && !old.ends_with('\n') {
+        tmp.write_all(b"\n")?;
+    }
+    tmp.write_all(added.trim_end().as_bytes())?;
+    tmp.write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Verifies the server's host key against the known_hosts file, recording it when `accept_new`.
 fn check_host_key(
     sess: &Session,
@@ -86,11 +148,28 @@ fn check_host_key(
 ) -> Result<(), AgentError> {
     let (key, key_type) = sess.host_key().ok_or_else(|| conn("the server sent no host key"))?;
     let mut kh = sess.known_hosts().map_err(|e| conn(format!("known_hosts: {e}")))?;
-    if known_hosts.exists() {
-        kh.read_file(known_hosts, KnownHostFileKind::OpenSSH)
+    let text = match std::fs::read_to_string(known_hosts) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(conn(format!(
+                "cannot read known_hosts file {}: {e}",
+                known_hosts.display()
+            )))
+        }
+    };
+    let fp = fingerprint(sess);
+    let lines = KnownHostsText::parse(&text);
+    if lines.revokes(key) {
+        return Err(AgentError::HostKey(format!(
+            "the server's host key {fp} is marked @revoked in {}; refusing to connect",
+            known_hosts.display()
+        )));
+    }
+    for line in &lines.plain {
+        kh.read_str(line, KnownHostFileKind::OpenSSH)
             .map_err(|e| conn(format!("cannot read known_hosts file {}: {e}", known_hosts.display())))?;
     }
-    let fp = fingerprint(sess);
     let entry = if port == 22 {
         host.to_string()
     } else {
@@ -98,7 +177,7 @@ fn check_host_key(
     };
     match kh.check_port(host, port, key) {
         CheckResult::Match => Ok(()),
-        CheckResult::Mismatch => Err(AgentError::Protocol(format!(
+        CheckResult::Mismatch => Err(AgentError::HostKey(format!(
             "HOST KEY CHANGED for {entry}: the server offered {key_type:?} key {fp}, which does not match {}; \
              this may be an attack. If the host was reinstalled, remove the old entry with \
              `ssh-keygen -R '{entry}' -f {}` and trust the new key",
@@ -108,10 +187,15 @@ fn check_host_key(
         CheckResult::NotFound | CheckResult::Failure if accept_new => {
             kh.add(&entry, key, "added by zreplrs", key_type.into())
                 .map_err(|e| conn(format!("known_hosts: {e}")))?;
-            if let Some(dir) = known_hosts.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            kh.write_file(known_hosts, KnownHostFileKind::OpenSSH)
+            let added = kh
+                .hosts()
+                .ok()
+                .and_then(|h| {
+                    h.last()
+                        .and_then(|h| kh.write_string(h, KnownHostFileKind::OpenSSH).ok())
+                })
+                .ok_or_else(|| conn("known_hosts: cannot format the new entry"))?;
+            append_atomically(known_hosts, &text, &added)
                 .map_err(|e| conn(format!("cannot record the host key in {}: {e}", known_hosts.display())))?;
             eprintln!(
                 "zreplrs: trusted new host key {fp} for {entry} (recorded in {})",
@@ -119,7 +203,7 @@ fn check_host_key(
             );
             Ok(())
         }
-        CheckResult::NotFound | CheckResult::Failure => Err(AgentError::Protocol(format!(
+        CheckResult::NotFound | CheckResult::Failure => Err(AgentError::HostKey(format!(
             "unknown host key for {entry}: {key_type:?} {fp} is not in {}. Verify the fingerprint on the \
              receiver (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then trust it with \
              `ssh-keyscan -p {port} {host} >> {}` or set ssh.accept_new_host_keys = true for the first run",
@@ -435,5 +519,41 @@ fn pump(
             }
             let _ = nix::poll::poll(&mut fds, PollTimeout::from(100u16));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_keys_and_plain_lines_are_told_apart() {
+        use base64::Engine as _;
+        let key = b"\x00\x00\x00\x0bssh-ed25519 fake key";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(key);
+        let text = format!(
+            "# comment\n\nhost1 ssh-ed25519 AAAA1\n@revoked * ssh-ed25519 {b64} old\n@cert-authority * ssh-rsa AAAA2\n"
+        );
+        let k = KnownHostsText::parse(&text);
+        assert_eq!(k.plain, ["host1 ssh-ed25519 AAAA1"]);
+        assert!(k.revokes(key));
+        assert!(!k.revokes(b"another key"));
+    }
+
+    /// A symlink planted at the known_hosts path is replaced, not written through; comments survive.
+    #[test]
+    fn known_hosts_are_appended_atomically_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "private").unwrap();
+        let kh = dir.path().join("known_hosts");
+        std::os::unix::fs::symlink(&victim, &kh).unwrap();
+        append_atomically(&kh, "# keep me\nold ssh-ed25519 AAAA", "new ssh-ed25519 BBBB\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "private");
+        assert!(!std::fs::symlink_metadata(&kh).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&kh).unwrap(),
+            "# keep me\nold ssh-ed25519 AAAA\nnew ssh-ed25519 BBBB\n"
+        );
     }
 }
