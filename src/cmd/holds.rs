@@ -222,29 +222,23 @@ fn name_err(e: &crate::zfs::names::NameError) -> SurveyError {
 
 /// Runs `zreplrs holds list`: the entries of one job or of all, optionally of one filesystem.
 pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>, json: bool) -> u8 {
-    let config = match super::load_config(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let jobs = match super::select_jobs(&config, job) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    let mut r = HoldsListReport {
-        header: Header::new("holds list", None, None),
-        entries: Vec::new(),
-        errors: Vec::new(),
-    };
-    for j in jobs {
-        match list_job(j) {
-            Ok(e) => r.entries.extend(e),
-            Err(e) => r.errors.push(e.error),
+    super::with_jobs(path, job, |jobs| {
+        let mut r = HoldsListReport {
+            header: Header::new("holds list", None, None),
+            entries: Vec::new(),
+            errors: Vec::new(),
+        };
+        for j in jobs {
+            match list_job(j) {
+                Ok(e) => r.entries.extend(e),
+                Err(e) => r.errors.push(e.error),
+            }
         }
-    }
-    if let Some(fs) = fs {
-        r.entries.retain(|e| e.filesystem == fs);
-    }
-    super::emit(super::json_or_human(json), &r, human::holds_table)
+        if let Some(fs) = fs {
+            r.entries.retain(|e| e.filesystem == fs);
+        }
+        super::emit(super::json_or_human(json), &r, human::holds_table)
+    })
 }
 
 /// Runs `zreplrs holds release-stale` under the job's lock (exit 4 while a run holds it); prints JSON.

@@ -65,13 +65,7 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
 
 /// Runs `zreplrs migrate replication-cursor:v1-v2` for one job or all; prints JSON.
 pub fn command(path: Option<&Utf8Path>, job: Option<&str>, dry_run: bool) -> u8 {
-    let config = match super::load_config(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let jobs = match super::select_jobs(&config, job) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    super::emit(Some(Format::Json), &v1_to_v2(&jobs, dry_run), |_| String::new())
+    super::with_jobs(path, job, |jobs| {
+        super::emit(Some(Format::Json), &v1_to_v2(jobs, dry_run), |_| String::new())
+    })
 }

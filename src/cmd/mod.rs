@@ -82,14 +82,21 @@ fn with_job(path: Option<&Utf8Path>, name: &str, f: impl FnOnce(&Config, &Job) -
     }
 }
 
-/// The named job, or every job of the configuration; an unknown name is exit 2.
-fn select_jobs<'a>(config: &'a Config, name: Option<&str>) -> Result<Vec<&'a Job>, u8> {
+/// Loads the config and runs `f` for the named job, or for every job; config problems are exit 2.
+fn with_jobs(path: Option<&Utf8Path>, name: Option<&str>, f: impl FnOnce(&[&Job]) -> u8) -> u8 {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     match name {
-        Some(n) => config.job(n).map(|j| vec![j]).map_err(|e| {
-            eprintln!("zreplrs: {e}");
-            exit::USAGE
-        }),
-        None => Ok(config.jobs.iter().collect()),
+        Some(n) => match config.job(n) {
+            Ok(j) => f(&[j]),
+            Err(e) => {
+                eprintln!("zreplrs: {e}");
+                exit::USAGE
+            }
+        },
+        None => f(&config.jobs.iter().collect::<Vec<_>>()),
     }
 }
 

@@ -22,8 +22,6 @@ const DATA_TYPE_UINT64_ARRAY: i32 = 16;
 /// Encodings in the stream header.
 const NV_ENCODE_NATIVE: u8 = 0;
 const NV_ENCODE_XDR: u8 = 1;
-/// `sizeof (nvpair_t)`: the fixed part of a native pair.
-const NVPAIR_HEADER: usize = 16;
 
 /// Most pairs a list may have; a resume token has at most about a dozen.
 pub const MAX_PAIRS: usize = 64;
@@ -175,12 +173,35 @@ fn array_len(name: &str, nelem: i32) -> Result<usize, NvlistError> {
     Ok(n)
 }
 
-fn insert(pairs: &mut BTreeMap<String, Value>, name: String, value: Value) -> Result<(), NvlistError> {
+/// Adds a decoded pair whose encoding said it was `said` bytes long and took `actual`; a mismatch or a
+/// name seen before is an error.
+fn add_pair(
+    pairs: &mut BTreeMap<String, Value>,
+    name: String,
+    value: Value,
+    said: i32,
+    actual: usize,
+) -> Result<(), NvlistError> {
+    if i64::from(said) != actual as i64 {
+        return Err(NvlistError::SizeMismatch {
+            name,
+            said: i64::from(said),
+            actual,
+        });
+    }
     if pairs.contains_key(&name) {
         return Err(NvlistError::Duplicate(name));
     }
     pairs.insert(name, value);
     Ok(())
+}
+
+/// The pairs, once the end marker was the last thing in the buffer.
+fn finish(r: &Reader<'_>, pairs: BTreeMap<String, Value>) -> Result<BTreeMap<String, Value>, NvlistError> {
+    if r.pos != r.buf.len() {
+        return Err(NvlistError::TrailingBytes(r.buf.len() - r.pos));
+    }
+    Ok(pairs)
 }
 
 fn decode_native(buf: &[u8], little: bool) -> Result<BTreeMap<String, Value>, NvlistError> {
@@ -243,20 +264,9 @@ fn decode_native(buf: &[u8], little: bool) -> Result<BTreeMap<String, Value>, Nv
             _ => return Err(NvlistError::UnsupportedType { name, ty }),
         };
         r.align8(start)?;
-        let actual = r.pos - start;
-        if i64::from(size) != actual as i64 || actual < NVPAIR_HEADER {
-            return Err(NvlistError::SizeMismatch {
-                name,
-                said: i64::from(size),
-                actual,
-            });
-        }
-        insert(&mut pairs, name, value)?;
+        add_pair(&mut pairs, name, value, size, r.pos - start)?;
     }
-    if r.pos != buf.len() {
-        return Err(NvlistError::TrailingBytes(buf.len() - r.pos));
-    }
-    Ok(pairs)
+    finish(&r, pairs)
 }
 
 fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
@@ -308,20 +318,9 @@ fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
             }
             _ => return Err(NvlistError::UnsupportedType { name, ty }),
         };
-        let actual = r.pos - start;
-        if i64::from(encoded) != actual as i64 {
-            return Err(NvlistError::SizeMismatch {
-                name,
-                said: i64::from(encoded),
-                actual,
-            });
-        }
-        insert(&mut pairs, name, value)?;
+        add_pair(&mut pairs, name, value, encoded, r.pos - start)?;
     }
-    if r.pos != buf.len() {
-        return Err(NvlistError::TrailingBytes(buf.len() - r.pos));
-    }
-    Ok(pairs)
+    finish(&r, pairs)
 }
 
 fn type_of(value: &Value) -> (i32, i32) {
