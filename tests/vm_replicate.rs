@@ -468,9 +468,8 @@ fn a_run_killed_mid_transfer_converges_on_the_next_run() {
         .unwrap();
     wait_for("the wrapper to cut the stream", 300, || marker.exists());
     let target = sc.target(&fs);
-    let recv_needle = format!("receive -s -u {target}");
     wait_for("zfs receive to read the cut stream", 300, || {
-        pids_matching(&recv_needle)
+        receive_pids(&target)
             .first()
             .is_some_and(|p| bytes_read(*p) >= 3_000_000)
     });
@@ -481,7 +480,7 @@ fn a_run_killed_mid_transfer_converges_on_the_next_run() {
     wait_for("the agent to end", 300, || {
         pids_matching(&format!("--root-fs {}", sc.root())).is_empty()
     });
-    wait_for("zfs receive to end", 300, || pids_matching(&recv_needle).is_empty());
+    wait_for("zfs receive to end", 300, || receive_pids(&target).is_empty());
     assert_ne!(
         prop(&target, "receive_resume_token"),
         "-",

@@ -556,6 +556,19 @@ pub fn cutting_zfs_wrapper(dir: &Path, limit: u64, then_block: bool) -> (PathBuf
 }
 
 /// PIDs of processes whose command line contains `needle`.
+/// PIDs of the `zfs receive` processes into `target` (whatever options the agent adds before the name).
+pub fn receive_pids(target: &str) -> Vec<i32> {
+    let end = format!(" {target} ");
+    pids_matching("receive -s -u ")
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").ends_with(&end))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 pub fn pids_matching(needle: &str) -> Vec<i32> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -38,16 +38,14 @@ pub const FAST_RETRY: &str = "retries = 8\nretry_timeout = \"10m\"\nstall_timeou
 
 /// Waits until a `zfs receive` into `target` has read at least `bytes`.
 pub fn wait_received(target: &str, bytes: u64) {
-    let needle = format!("receive -s -u {target}");
     wait_for(&format!("zfs receive into {target} to read {bytes} bytes"), 300, || {
-        pids_matching(&needle).iter().any(|p| bytes_read(*p) >= bytes)
+        receive_pids(target).iter().any(|p| bytes_read(*p) >= bytes)
     });
 }
 
 pub fn wait_no_receive(target: &str) {
-    let needle = format!("receive -s -u {target}");
     wait_for(&format!("the receive into {target} to end"), 600, || {
-        pids_matching(&needle).is_empty()
+        receive_pids(target).is_empty()
     });
 }
 
