@@ -687,15 +687,8 @@ fn received_properties_cannot_mount_over_system_paths_or_enable_setuid() {
     let sc = Scenario::new("rpp");
     let fs = sc.src.ds("a");
     let evil = format!("/tmp/zreplrs-evil-{}", sc.job);
-    create_fs_with(
-        &fs,
-        &[
-            &format!("mountpoint={evil}"),
-            "setuid=on",
-            "devices=on",
-            "compression=lz4",
-        ],
-    );
+    create_fs_with(&fs, &["setuid=on", "devices=on", "compression=lz4"]);
+    zfs(&["set", &format!("mountpoint={evil}"), &fs]);
     snap(&fs, "s1");
     sc.configure(&[(&fs, true)], "[jobs.send]\nproperties = true\n");
     ok(&sc.replicate(&[]));
