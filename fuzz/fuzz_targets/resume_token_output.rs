@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use zreplrs::config::InitialReplication;
 use zreplrs::plan::{plan_filesystem, FsPlan, Policy, TokenState};
-use zreplrs::zfs::list::{DatasetKind, FsEntry};
+use zreplrs::zfs::list::FsEntry;
 use zreplrs::zfs::names::DatasetName;
 use zreplrs::zfs::token::parse_token_output;
 use zreplrs::zfs::{Guid, Version, VersionKind, ZfsErrorKind};
@@ -23,14 +23,12 @@ fn snap(short: &str, guid: u64, txg: u64) -> Version {
 
 fn fs(name: &str, versions: Vec<Version>) -> FsEntry {
     FsEntry {
-        name: DatasetName::new(name).unwrap(),
-        kind: DatasetKind::Filesystem,
         guid: Guid(1),
         createtxg: 1,
         resume_token: Some("1-abc".into()),
         encryption: Some("aes-256-gcm".into()),
-        placeholder_prop: false,
         versions,
+        ..FsEntry::named(DatasetName::new(name).unwrap())
     }
 }
 
