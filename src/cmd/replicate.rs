@@ -5,7 +5,7 @@
 //! state and resumes, within `retries` and `retry_timeout`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -40,7 +40,6 @@ pub struct Options {
 pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, LockError> {
     let lock_dir = opts.lock_dir.as_deref().or(config.global.lock_dir.as_deref());
     let _lock = lock::lock_job_in(lock_dir, &job.name)?;
-    let started = Instant::now();
     let mut report = RunReport {
         header: Header::new("replicate", Some(job.name.as_str()), Some(opts.dry_run)),
         timing: Timing::start(),
@@ -89,7 +88,7 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         }
         let retry = outcome == AttemptOutcome::ConnectivityError
             && number <= job.retries
-            && started.elapsed() + backoff < job.retry_timeout
+            && report.timing.elapsed() + backoff < job.retry_timeout
             && !opts.dry_run;
         if retry {
             if let Some(e) = report.attempts.last().and_then(|a| a.error.as_ref()) {

@@ -97,11 +97,16 @@ impl Timing {
         }
     }
 
+    /// Time since [`Timing::start`] (zero for a [recorded](Timing::recorded) timing).
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.map_or(std::time::Duration::ZERO, |s| s.elapsed())
+    }
+
     /// Sets the finish time and the duration since [`Timing::start`].
     pub fn finish(&mut self) {
         self.finished_at = now_rfc3339();
-        if let Some(s) = self.started {
-            self.duration_seconds = s.elapsed().as_secs_f64();
+        if self.started.is_some() {
+            self.duration_seconds = self.elapsed().as_secs_f64();
         }
     }
 }

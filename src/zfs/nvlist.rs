@@ -204,6 +204,62 @@ fn finish(r: &Reader<'_>, pairs: BTreeMap<String, Value>) -> Result<BTreeMap<Str
     Ok(pairs)
 }
 
+/// How values are laid out in the two encodings, where they differ.
+enum Layout {
+    /// Strings are NUL-terminated, within the pair that ends at `pair_end`; arrays are bare elements.
+    Native { pair_end: usize },
+    /// Strings carry their length; arrays repeat their element count first (`xdr_array`).
+    Xdr,
+}
+
+/// Reads the value of pair `name` (type `ty`, `nelem` elements) in `layout`.
+fn read_value(r: &mut Reader<'_>, name: &str, ty: i32, nelem: i32, layout: Layout) -> Result<Value, NvlistError> {
+    Ok(match ty {
+        DATA_TYPE_BOOLEAN => {
+            check_elements(name, nelem, 0)?;
+            Value::Boolean
+        }
+        DATA_TYPE_UINT64 => {
+            check_elements(name, nelem, 1)?;
+            Value::Uint64(r.u64()?)
+        }
+        DATA_TYPE_STRING => {
+            check_elements(name, nelem, 1)?;
+            match layout {
+                Layout::Native { pair_end } => {
+                    let rest = r.buf.get(r.pos..pair_end).ok_or(NvlistError::Truncated(r.pos))?;
+                    let nul = rest.iter().position(|&b| b == 0).ok_or(NvlistError::NotUtf8)?;
+                    if nul > MAX_NAME_LEN * 4 {
+                        return Err(NvlistError::TooLong(nul));
+                    }
+                    Value::String(r.cstring(nul + 1)?)
+                }
+                Layout::Xdr => Value::String(r.string(MAX_NAME_LEN * 4)?),
+            }
+        }
+        DATA_TYPE_UINT64_ARRAY => {
+            let n = array_len(name, nelem)?;
+            if matches!(layout, Layout::Xdr) && r.u32()? as usize != n {
+                return Err(NvlistError::BadElementCount {
+                    name: name.to_string(),
+                    nelem,
+                });
+            }
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.u64()?);
+            }
+            Value::Uint64Array(v)
+        }
+        _ => {
+            return Err(NvlistError::UnsupportedType {
+                name: name.to_string(),
+                ty,
+            })
+        }
+    })
+}
+
 fn decode_native(buf: &[u8], little: bool) -> Result<BTreeMap<String, Value>, NvlistError> {
     let mut r = Reader { buf, pos: 4, little };
     let _version = r.i32()?;
@@ -227,42 +283,13 @@ fn decode_native(buf: &[u8], little: bool) -> Result<BTreeMap<String, Value>, Nv
         }
         let name = r.cstring(name_sz)?;
         r.align8(start)?;
-        let value = match ty {
-            DATA_TYPE_BOOLEAN => {
-                check_elements(&name, nelem, 0)?;
-                Value::Boolean
-            }
-            DATA_TYPE_UINT64 => {
-                check_elements(&name, nelem, 1)?;
-                Value::Uint64(r.u64()?)
-            }
-            DATA_TYPE_STRING => {
-                check_elements(&name, nelem, 1)?;
-                // The string runs to its NUL, which must lie inside the pair's size.
-                let end = usize::try_from(size)
-                    .ok()
-                    .and_then(|s| start.checked_add(s))
-                    .filter(|&e| e <= buf.len() && e > r.pos)
-                    .ok_or(NvlistError::Truncated(r.pos))?;
-                let nul = buf[r.pos..end]
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(NvlistError::NotUtf8)?;
-                if nul > MAX_NAME_LEN * 4 {
-                    return Err(NvlistError::TooLong(nul));
-                }
-                Value::String(r.cstring(nul + 1)?)
-            }
-            DATA_TYPE_UINT64_ARRAY => {
-                let n = array_len(&name, nelem)?;
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(r.u64()?);
-                }
-                Value::Uint64Array(v)
-            }
-            _ => return Err(NvlistError::UnsupportedType { name, ty }),
-        };
+        // A native string runs to its NUL, which must lie inside the pair's size.
+        let pair_end = usize::try_from(size)
+            .ok()
+            .and_then(|s| start.checked_add(s))
+            .filter(|&e| e <= buf.len())
+            .ok_or(NvlistError::Truncated(r.pos))?;
+        let value = read_value(&mut r, &name, ty, nelem, Layout::Native { pair_end })?;
         r.align8(start)?;
         add_pair(&mut pairs, name, value, size, r.pos - start)?;
     }
@@ -291,33 +318,7 @@ fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
         let name = r.string(MAX_NAME_LEN)?;
         let ty = r.i32()?;
         let nelem = r.i32()?;
-        let value = match ty {
-            DATA_TYPE_BOOLEAN => {
-                check_elements(&name, nelem, 0)?;
-                Value::Boolean
-            }
-            DATA_TYPE_UINT64 => {
-                check_elements(&name, nelem, 1)?;
-                Value::Uint64(r.u64()?)
-            }
-            DATA_TYPE_STRING => {
-                check_elements(&name, nelem, 1)?;
-                Value::String(r.string(MAX_NAME_LEN * 4)?)
-            }
-            DATA_TYPE_UINT64_ARRAY => {
-                let n = array_len(&name, nelem)?;
-                // xdr_array repeats the element count before the elements.
-                if r.u32()? as usize != n {
-                    return Err(NvlistError::BadElementCount { name, nelem });
-                }
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(r.u64()?);
-                }
-                Value::Uint64Array(v)
-            }
-            _ => return Err(NvlistError::UnsupportedType { name, ty }),
-        };
+        let value = read_value(&mut r, &name, ty, nelem, Layout::Xdr)?;
         add_pair(&mut pairs, name, value, encoded, r.pos - start)?;
     }
     finish(&r, pairs)
