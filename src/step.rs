@@ -13,7 +13,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::agent::client::{AgentClient, AgentError, StreamError};
+use crate::agent::client::{AgentClient, AgentError, StreamError, Streamed};
 use crate::agent::proto;
 use crate::config::Protection;
 use crate::plan::Step;
@@ -203,19 +203,61 @@ fn stream(
         }
     };
     match result {
-        Ok(streamed) if streamed.received_guid != step.to.guid.0 => Err(StepFailure {
-            error: ErrorReport::new(
-                "protocol",
-                format!(
-                    "the receiver reports that it received GUID {}, not {} (GUID {}); the cursor is not moved",
-                    streamed.received_guid, step.to.short, step.to.guid
-                ),
-            ),
-            connectivity: false,
-            bytes: streamed.bytes,
-        }),
-        Ok(streamed) => Ok(streamed.bytes),
+        Ok(streamed) => received(&step.to, streamed),
         Err(StreamError::Source(_)) => Err(send_failed()),
         Err(StreamError::Agent(e)) => Err(StepFailure::agent(e, moved)),
+    }
+}
+
+/// The bytes of a completed receive, if the receiver received the snapshot that was sent: a receiver that
+/// reports another GUID (a bug, or a hostile peer making the sender move its cursor past data it never got)
+/// fails the step before any bookkeeping.
+fn received(to: &crate::zfs::Version, streamed: Streamed) -> Result<u64, StepFailure> {
+    if streamed.received_guid == to.guid.0 {
+        return Ok(streamed.bytes);
+    }
+    Err(StepFailure {
+        error: ErrorReport::new(
+            "protocol",
+            format!(
+                "the receiver reports that it received GUID {}, not {} (GUID {}); the cursor is not moved",
+                streamed.received_guid, to.short, to.guid
+            ),
+        ),
+        connectivity: false,
+        bytes: streamed.bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zfs::{Guid, Version, VersionKind};
+
+    #[test]
+    fn a_receive_of_another_guid_fails_the_step() {
+        let to = Version {
+            kind: VersionKind::Snapshot,
+            short: "s2".into(),
+            guid: Guid(u64::MAX),
+            createtxg: 9,
+            userrefs: None,
+            creation: None,
+        };
+        let ok = Streamed {
+            bytes: 4096,
+            received_guid: u64::MAX,
+        };
+        assert_eq!(received(&to, ok).map_err(|f| f.error.kind), Ok(4096));
+        let lie = Streamed { received_guid: 7, ..ok };
+        let f = received(&to, lie).unwrap_err();
+        assert_eq!(f.error.kind, "protocol");
+        assert!(
+            f.error.message.contains("received GUID 7, not s2"),
+            "{}",
+            f.error.message
+        );
+        assert!(!f.connectivity, "not retried as a connection problem");
+        assert_eq!(f.bytes, 4096);
     }
 }

@@ -221,13 +221,15 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     })
 }
 
-/// Receiver entries from the wire, by full name; names are validated.
-fn from_wire_map(root: &DatasetName, entries: &[WireEntry]) -> Result<BTreeMap<DatasetName, FsEntry>, SurveyError> {
+/// Receiver entries from the wire, by full name; names are validated and a name listed twice is refused.
+pub fn from_wire_map(root: &DatasetName, entries: &[WireEntry]) -> Result<BTreeMap<DatasetName, FsEntry>, SurveyError> {
     let mut map = BTreeMap::new();
     for w in entries {
         let e =
             convert::from_wire(root, w).map_err(|e| protocol(format!("the receiver listed an invalid name: {e}")))?;
-        map.insert(e.name.clone(), e);
+        if let Some(dup) = map.insert(e.name.clone(), e) {
+            return Err(protocol(format!("the receiver listed {} twice", dup.name)));
+        }
     }
     Ok(map)
 }

@@ -268,6 +268,16 @@ fn agent_refuses_oversized_and_unknown_frames() {
     input.extend([1u8, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
     let (replies, _) = agent_session(&input);
     assert_eq!(error_kind(&replies[1]), "undecodable_message");
+    // 16 MiB of empty snapshot names would decode to about 400 MB: refused before decoding.
+    let mut input = hello();
+    input.extend(msg(proto::DestroyRequest {
+        fs: "a".into(),
+        snapshots: vec![String::new(); 8_000_000],
+    }
+    .into()));
+    let (replies, code) = agent_session(&input);
+    assert_eq!(error_kind(&replies[1]), "too_many_elements");
+    assert_ne!(code, Some(0));
 }
 
 /// A run that finds its job locked exits 4, touches nothing, and says so in a textfile of its own (the last
@@ -357,4 +367,77 @@ fn a_configuration_others_can_write_is_warned_about() {
             "{mode:o}: {err}"
         );
     }
+}
+
+/// A listing larger than one frame (here about 20 MiB: 250,000 snapshots of one filesystem, printed by a
+/// fake `zfs`) reaches the sender in pages that each fit a frame, and joins back to every snapshot.
+#[test]
+fn a_listing_larger_than_a_frame_arrives_in_pages() {
+    use std::os::unix::fs::PermissionsExt;
+    use zreplrs::agent::{client::LIST_PAGE_BYTES, paging::Joiner};
+    const SNAPSHOTS: usize = 250_000;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-zfs");
+    let root = "nopool_zreplrs_test/backup";
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = version ] && {{ echo zfs-2.2.0; exit 0; }}\n\
+         exec /usr/bin/awk 'BEGIN {{\n\
+           printf \"{root}\\tfilesystem\\t7\\t1\\t-\\t-\\toff\\t-\\t{root}\\n\";\n\
+           for (i = 0; i < {SNAPSHOTS}; i++)\n\
+             printf \"{root}@zreplrs_a_rather_long_snapshot_name_for_the_test_%09d\\tsnapshot\\t%d\\t%d\\t0\\t-\\toff\\t-\\t{root}@zreplrs_a_rather_long_snapshot_name_for_the_test_%09d\\n\", i, 1000 + i, 2 + i, i;\n\
+         }}'\n"
+    );
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut input = hello();
+    input.extend(msg(proto::ListRequest {
+        page_bytes: LIST_PAGE_BYTES,
+        ..Default::default()
+    }
+    .into()));
+    let mut child = zreplrs()
+        .args(["recv-agent", "--root-fs", root, "--zfs-program", fake.to_str().unwrap()])
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        out.stdout.len() > 17 << 20,
+        "the listing exceeds one frame: {}",
+        out.stdout.len()
+    );
+    let mut r = &out.stdout[..];
+    let mut replies = Vec::new();
+    while let Some(env) = frame::read_message(&mut r).expect("every frame within the limits") {
+        replies.push(env);
+    }
+    assert!(matches!(replies[0].body, Some(Body::HelloReply(_))));
+    let pages: Vec<proto::ListReply> = replies[1..]
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(Body::ListReply(l)) => Some(l.clone()),
+            Some(Body::Heartbeat(_)) => None,
+            other => panic!("expected list pages, got {other:?}"),
+        })
+        .collect();
+    assert!(pages.len() >= 5, "{} pages", pages.len());
+    let mut joiner = Joiner::default();
+    for (i, p) in pages.iter().enumerate() {
+        assert_eq!(joiner.add(p.clone()), Ok(i + 1 < pages.len()));
+    }
+    let listing = joiner.finish();
+    assert_eq!(listing.filesystems.len(), 1);
+    let versions = &listing.filesystems[0].versions;
+    assert_eq!(versions.len(), SNAPSHOTS);
+    let mut guids: Vec<u64> = versions.iter().map(|v| v.guid).collect();
+    guids.sort_unstable();
+    guids.dedup();
+    assert_eq!(guids.len(), SNAPSHOTS, "every snapshot once");
 }

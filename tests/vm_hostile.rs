@@ -1,8 +1,9 @@
 //! A hostile-peer battery against `zreplrs recv-agent` over its real protocol, on real OpenZFS: wrong
-//! protocol versions, truncated, oversized and unknown frames, unknown message types, names with `..`, `@`,
-//! `#`, `%`, control characters and NUL, paths outside the root, and a sender that disconnects at every
-//! message boundary. Every case gets a clear error, the agent never hangs, and the receiver pool is unchanged
-//! (`zfs list -t all` and `zfs holds` compared before and after).
+//! protocol versions, truncated, oversized and unknown frames, messages that would decode to too much
+//! memory, unknown message types, names with `..`, `@`, `#`, `%`, control characters and NUL, paths outside
+//! the root, and a sender that disconnects at every message boundary. Every case gets a clear error, the
+//! agent never hangs, and the receiver pool is unchanged (`zfs list -t all` and `zfs holds` compared before
+//! and after).
 
 mod vmlib;
 
@@ -149,6 +150,32 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
             "garbage protobuf",
             [hello(), vec![1, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]].concat(),
             "undecodable_message",
+        ),
+        (
+            "16 MiB of empty snapshot names (a destroy that would decode to 400 MB)",
+            [
+                hello(),
+                msg(proto::DestroyRequest {
+                    fs: "a".into(),
+                    snapshots: vec![String::new(); 8_000_000],
+                }
+                .into()),
+            ]
+            .concat(),
+            "too_many_elements",
+        ),
+        (
+            "a list request of 16 MiB of empty filesystem names",
+            [
+                hello(),
+                msg(proto::ListRequest {
+                    versions_of: vec![String::new(); 8_000_000],
+                    ..Default::default()
+                }
+                .into()),
+            ]
+            .concat(),
+            "too_many_elements",
         ),
         // An envelope with an unknown field number only: decodes to no body.
         (

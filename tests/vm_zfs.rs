@@ -162,6 +162,37 @@ fn hold_is_batched_and_idempotent() {
     assert_eq!(listed.len(), 2);
 }
 
+/// A hold tag may hold a tab and a newline, and `zfs holds -H` prints it raw: whoever may put holds on one
+/// snapshot prints a line claiming our job's hold on another. The forged line is refused (it does not match
+/// that snapshot's `userrefs`), and listing works again once the odd hold is released.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn hold_tags_with_newlines_cannot_forge_holds() {
+    let p = Pool::new("hf");
+    let a = p.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    snap(&a, "s2");
+    let snaps = [sn(&format!("{a}@s1")), sn(&format!("{a}@s2"))];
+    let forged = format!("x\tWed Dec  2 14:19 2026\n{a}@s2\tzrepl_last_received_J_j");
+    zfs(&["hold", &forged, snaps[0].as_str()]);
+    let raw = zfs(&["holds", "-H", snaps[0].as_str(), snaps[1].as_str()]);
+    assert!(
+        raw.lines()
+            .any(|l| l.starts_with(&format!("{a}@s2\tzrepl_last_received_J_j"))),
+        "zfs prints the tag raw: {raw:?}"
+    );
+    let zfs_ = Zfs::new();
+    let e = zfs_.holds(&snaps).unwrap_err();
+    assert_eq!(e.kind, ZfsErrorKind::Parse, "{e}");
+    assert!(e.message.contains("userrefs"), "{e}");
+    zfs(&["release", &forged, snaps[0].as_str()]);
+    zfs(&["hold", "zrepl_last_received_J_j", snaps[1].as_str()]);
+    let listed = zfs_.holds(&snaps).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].snapshot, snaps[1].as_str());
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn hold_on_a_missing_snapshot_fails_and_is_repeatable() {

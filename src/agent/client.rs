@@ -2,7 +2,9 @@
 //! for `local:` targets, an SSH channel for `ssh://`), and streaming a `zfs send` into a receive.
 //!
 //! Replies are read by a background thread so that an early error from the receiver (for example
-//! `zfs receive` refusing the stream) stops the transfer at once instead of after the whole stream.
+//! `zfs receive` refusing the stream) stops the transfer at once instead of after the whole stream. The
+//! thread hands each reply over and reads the next only once it is taken, so a receiver that floods replies
+//! fills its own connection, not the sender's memory.
 
 use std::io::{BufWriter, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -63,6 +65,9 @@ impl AgentError {
 
 type Reply = Result<Envelope, String>;
 
+/// Largest listing page asked of the agent (see [`super::paging`]), a quarter of a frame.
+pub const LIST_PAGE_BYTES: u32 = frame::MAX_MESSAGE / 4;
+
 /// An open, greeted connection to a recv-agent.
 pub struct AgentClient {
     /// Our end of the connection; `None` once shut down.
@@ -114,7 +119,8 @@ impl AgentClient {
         writer: Box<dyn FdWrite>,
         timeout: Duration,
     ) -> Result<Self, AgentError> {
-        let (tx, rx) = mpsc::channel::<Reply>();
+        // No queue: the reader blocks until a reply is taken (at most one decoded reply waits).
+        let (tx, rx) = mpsc::sync_channel::<Reply>(0);
         std::thread::spawn(move || {
             let mut reader = reader;
             loop {
@@ -233,16 +239,26 @@ impl AgentClient {
     }
 
     /// Sends a list request without waiting: the caller lists its own side meanwhile, then takes the reply
-    /// with [`Self::list_reply`] before any other request.
-    pub fn start_list(&mut self, req: proto::ListRequest) -> Result<(), AgentError> {
+    /// with [`Self::list_reply`] before any other request. The reply comes in pages of at most
+    /// [`LIST_PAGE_BYTES`] unless `req` asks otherwise.
+    pub fn start_list(&mut self, mut req: proto::ListRequest) -> Result<(), AgentError> {
+        if req.page_bytes == 0 {
+            req.page_bytes = LIST_PAGE_BYTES;
+        }
         self.send_message(req.into())
     }
 
-    /// The reply to the list request sent last.
+    /// The reply to the list request sent last, its pages joined.
     pub fn list_reply(&mut self) -> Result<proto::ListReply, AgentError> {
-        match self.wait_reply(self.timeout)? {
-            Body::ListReply(l) => Ok(l),
-            other => Err(unexpected("list_reply", other)),
+        let mut joiner = super::paging::Joiner::default();
+        loop {
+            let page = match self.wait_reply(self.timeout)? {
+                Body::ListReply(l) => l,
+                other => return Err(unexpected("list_reply", other)),
+            };
+            if !joiner.add(page).map_err(AgentError::Protocol)? {
+                return Ok(joiner.finish());
+            }
         }
     }
 
@@ -467,6 +483,52 @@ mod tests {
         let err = c.list().expect_err("the deadline ends the wait");
         assert!(err.is_connectivity(), "{err}");
         assert!(err.to_string().contains("reply deadline"), "{err}");
+    }
+
+    /// The attack: a receiver that sends replies nobody asked for, as fast as it can. Each reply waits for
+    /// the sender to take it, so the flood stalls in the receiver's own connection: after a generous while
+    /// only a couple of the 200 replies have left the fake agent, and every one still arrives, in order.
+    #[test]
+    fn a_flood_of_replies_is_not_queued_without_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        const FLOOD: usize = 200;
+        let (to_agent_r, to_agent_w) = std::io::pipe().expect("pipe");
+        let (from_agent_r, mut from_agent_w) = std::io::pipe().expect("pipe");
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&written);
+        std::thread::spawn(move || {
+            let mut input = to_agent_r;
+            let _hello = frame::read_message(&mut input);
+            let reply = proto::HelloReply {
+                protocol_version: proto::PROTOCOL_VERSION,
+                ..Default::default()
+            };
+            let _ = frame::write_message(&mut from_agent_w, &Envelope::new(reply.into()));
+            for i in 0..FLOOD {
+                let page = proto::ListReply {
+                    listed_at: i as u64,
+                    filesystems: vec![proto::FsEntry {
+                        name: "x".repeat(256 << 10),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                if frame::write_message(&mut from_agent_w, &Envelope::new(page.into())).is_err() {
+                    return;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = frame::read_message(&mut input);
+        });
+        let mut c = AgentClient::connect(Box::new(from_agent_r), Box::new(to_agent_w), Duration::from_secs(30))
+            .expect("connect");
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = written.load(Ordering::SeqCst);
+        assert!(sent <= 3, "{sent} replies left the agent although none was taken");
+        for i in 0..FLOOD {
+            assert_eq!(c.list_reply().expect("each reply").listed_at, i as u64);
+        }
     }
 
     #[test]

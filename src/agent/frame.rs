@@ -9,7 +9,7 @@
 //! | 3    | END     | end of a data stream, exactly 1 byte: 0 = complete, 1 = aborted       |
 //!
 //! Anything else (unknown type, oversized or empty frame, malformed END, EOF inside a frame, undecodable
-//! protobuf) is a [`FrameError`]; the reader never allocates more than the limit of the frame type (message
+//! protobuf, a message that would decode to more than [`super::wire::MAX_DECODED`]) is a [`FrameError`]; the reader never allocates more than the limit of the frame type (message
 //! payloads grow only as bytes arrive; a data frame's reusable buffer is sized to its declared length, at most
 //! [`MAX_DATA`]). EOF exactly at a frame boundary is a clean end of input (`Ok(None)`).
 //! Writers never flush: wrap the sink in a `BufWriter` and flush after each request/reply.
@@ -51,6 +51,8 @@ pub enum FrameError {
     Truncated { expected: usize, got: usize },
     #[error("undecodable protobuf message: {0}")]
     Decode(String),
+    #[error("message refused: {0}")]
+    TooManyElements(String),
     #[error("unexpected frame: expected {expected}, got {got}")]
     UnexpectedFrame { expected: &'static str, got: String },
 }
@@ -66,6 +68,7 @@ impl FrameError {
             FrameError::BadEnd(_) => "bad_end_frame",
             FrameError::Truncated { .. } => "truncated_frame",
             FrameError::Decode(_) => "undecodable_message",
+            FrameError::TooManyElements(_) => "too_many_elements",
             FrameError::UnexpectedFrame { .. } => "unexpected_frame",
         }
     }
@@ -243,6 +246,11 @@ fn read_end_payload<R: Read>(r: &mut R) -> Result<bool, FrameError> {
 
 fn read_envelope<R: Read>(r: &mut R, len: u32) -> Result<Envelope, FrameError> {
     let payload = read_payload(r, len)?;
+    match super::wire::decoded_cost(&payload, super::wire::MAX_DECODED) {
+        Ok(_) => {}
+        Err(e @ super::wire::CostError::TooCostly { .. }) => return Err(FrameError::TooManyElements(e.to_string())),
+        Err(super::wire::CostError::Malformed(m)) => return Err(FrameError::Decode(m)),
+    }
     Envelope::decode(payload.as_slice()).map_err(|e| FrameError::Decode(e.to_string()))
 }
 
@@ -335,12 +343,14 @@ mod tests {
                 with_creation: true,
                 filesystems_only: true,
                 versions_of: vec!["tank/data".into(), "tank/other".into()],
+                page_bytes: u32::MAX,
             }
             .into(),
             proto::ListReply {
                 root_exists: true,
                 filesystems_only: true,
                 listed_at: u64::MAX,
+                more: true,
                 filesystems: vec![
                     proto::FsEntry {
                         name: String::new(),

@@ -47,6 +47,11 @@ pub struct ListRequest {
     /// each reply entry then carries only `name` and `versions`.
     #[prost(string, repeated, tag = "3")]
     pub versions_of: Vec<String>,
+    /// When not zero: the agent may split its reply into several [`ListReply`] pages of at most about this
+    /// many encoded bytes (see [`ListReply::more`]), so that a listing larger than one frame can be sent.
+    /// An agent that predates the field sends one reply, which is still correct.
+    #[prost(uint32, tag = "4")]
+    pub page_bytes: u32,
 }
 
 /// Listing of the agent's root and everything below it (or the part that was asked for).
@@ -63,6 +68,10 @@ pub struct ListReply {
     /// The agent's clock (seconds since the epoch) just before it listed.
     #[prost(uint64, tag = "4")]
     pub listed_at: u64,
+    /// Another page of this listing follows. An entry whose name equals the previous page's last entry
+    /// continues it: its `versions` belong to that entry, its other fields are empty.
+    #[prost(bool, tag = "5")]
+    pub more: bool,
 }
 
 /// One filesystem or volume below the agent's root.

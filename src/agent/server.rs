@@ -143,15 +143,28 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
         let response = match body {
             Body::Receive(req) => {
                 match receive(&zfs, cfg, &root, &req, &mut input, &mut out) {
-                    Ok(Some(resp)) => Ok(resp),
+                    Ok(Some(resp)) => Ok(vec![resp]),
                     Ok(None) => continue, // the error reply was already sent during the stream
                     Err(Fatal(msg)) => return Err(msg),
                 }
             }
-            other => with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other)),
+            other => {
+                let page_bytes = match &other {
+                    Body::List(req) => req.page_bytes,
+                    _ => 0,
+                };
+                with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other)).map(|env| match env.body {
+                    Some(Body::ListReply(l)) => super::paging::split(l, page_bytes, frame::MAX_MESSAGE)
+                        .into_iter()
+                        .map(|page| Envelope::new(page.into()))
+                        .collect(),
+                    body => vec![Envelope { body }],
+                })
+            }
         };
-        let env = response.unwrap_or_else(error_reply);
-        reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
+        for env in response.unwrap_or_else(|r| vec![error_reply(r)]) {
+            reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
+        }
     }
 }
 
@@ -244,6 +257,7 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListReque
                     root_exists: false,
                     filesystems_only: req.filesystems_only,
                     listed_at,
+                    more: false,
                 }
                 .into(),
             ))
@@ -279,6 +293,7 @@ fn list_reply(root: &DatasetName, listing: &Listing, filesystems_only: bool, lis
             root_exists: true,
             filesystems_only,
             listed_at,
+            more: false,
         }
         .into(),
     )

@@ -4,17 +4,17 @@
 //! incremental builds on (receiver: its newest, and the one matching the cursor). Held snapshots are reported,
 //! not treated as errors. Receiver-side destroys go through the agent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use camino::Utf8Path;
 
-use crate::agent::convert;
 use crate::cli::PruneArgs;
 use crate::config::Job;
 use crate::prune::rules::{evaluate, Action, Decision, KeepRule, KeepRuleConfig, PruneContext, SnapInfo};
 use crate::prune::Side;
 use crate::report::commands::{FsPrune, PruneReport, SnapDecision};
 use crate::report::{self, exit, human, metrics, ErrorReport, Header, Timing};
+use crate::survey;
 use crate::survey::SurveyError;
 use crate::transport;
 use crate::zfs::bookkeeping::parse_cursor_short;
@@ -173,14 +173,7 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             error: ErrorReport::new("protocol", format!("invalid receiver root: {e}")),
             connectivity: false,
         })?;
-        let mut receiver: BTreeMap<DatasetName, FsEntry> = BTreeMap::new();
-        for w in &conn.client().list_with(true)?.filesystems {
-            let e = convert::from_wire(&root, w).map_err(|e| SurveyError {
-                error: ErrorReport::new("protocol", format!("invalid receiver listing: {e}")),
-                connectivity: false,
-            })?;
-            receiver.insert(e.name.clone(), e);
-        }
+        let receiver = survey::from_wire_map(&root, &conn.client().list_with(true)?.filesystems)?;
         for fs in &selected {
             let Ok(target) = root.child(fs.name.as_str()) else {
                 continue;

@@ -19,29 +19,77 @@ fn strings<T: ToString>(items: &[T]) -> Vec<String> {
 }
 
 impl Zfs {
-    /// All user holds on the named snapshots (`zfs holds -H`), in one call. Missing snapshots are an error.
+    /// All user holds on the named snapshots (`zfs holds -H`, checked against `userrefs`). Missing
+    /// snapshots are an error.
+    ///
+    /// `-H` prints a hold tag raw, and whoever may put holds on a snapshot can choose a tag with a tab and a
+    /// newline in it, printing what looks like another snapshot's hold. Every line must have exactly three
+    /// columns and name one of the asked snapshots, and each snapshot must show as many holds as its
+    /// `userrefs` counts: a forged line always adds one too many. A count that changed between the two
+    /// calls (a hold put or released meanwhile) is asked once more before it counts as an error.
     pub fn holds(&self, snapshots: &[SnapshotName]) -> Result<Vec<Hold>, ZfsError> {
+        match self.holds_once(snapshots) {
+            Err(e) if e.kind == ZfsErrorKind::Parse => self.holds_once(snapshots),
+            other => other,
+        }
+    }
+
+    fn holds_once(&self, snapshots: &[SnapshotName]) -> Result<Vec<Hold>, ZfsError> {
         if snapshots.is_empty() {
             return Ok(Vec::new());
         }
         let mut args = vec!["holds".to_string(), "-H".to_string()];
         args.extend(strings(snapshots));
         let out = self.run(&args)?;
+        let mut counts: BTreeMap<&str, u64> = snapshots.iter().map(|s| (s.as_str(), 0)).collect();
         let mut holds = Vec::new();
         for line in out.lines().filter(|l| !l.is_empty()) {
-            let mut cols = line.split('\t');
-            match (cols.next(), cols.next()) {
-                (Some(snap), Some(tag)) => holds.push(Hold {
-                    snapshot: snap.trim().to_string(),
-                    tag: tag.trim().to_string(),
-                }),
+            let cols: Vec<&str> = line.split('\t').collect();
+            let count = match cols.first().and_then(|snap| counts.get_mut(snap.trim())) {
+                Some(count) if cols.len() == 3 => count,
                 _ => {
                     return Err(ZfsError::parse(
                         &args,
-                        format!("expected snapshot<TAB>tag<TAB>time: {line:?}"),
+                        format!(
+                            "expected <asked snapshot> TAB <tag> TAB <time>, got {line:?}: a hold tag \
+                             with a tab or newline in it (release it with zfs release)"
+                        ),
                     ))
                 }
+            };
+            *count += 1;
+            holds.push(Hold {
+                snapshot: cols[0].trim().to_string(),
+                tag: cols[1].trim().to_string(),
+            });
+        }
+        let mut get = vec!["get", "-H", "-p", "-o", "name,value", "userrefs"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        get.extend(strings(snapshots));
+        for line in self.run(&get)?.lines().filter(|l| !l.is_empty()) {
+            let (name, refs) = line
+                .split_once('\t')
+                .and_then(|(n, v)| Some((n, v.parse::<u64>().ok()?)))
+                .ok_or_else(|| ZfsError::parse(&get, format!("expected <snapshot> TAB <userrefs>, got {line:?}")))?;
+            match counts.remove(name) {
+                Some(listed) if listed == refs => {}
+                Some(listed) => {
+                    return Err(ZfsError::parse(
+                        &args,
+                        format!(
+                            "zfs holds printed {listed} holds for {name}, but its userrefs is {refs}: a hold \
+                             tag contains a newline and forges lines (list them with zfs holds and release \
+                             the odd one with zfs release)"
+                        ),
+                    ))
+                }
+                None => return Err(ZfsError::parse(&get, format!("unexpected snapshot {name:?}"))),
             }
+        }
+        if let Some(missing) = counts.keys().next() {
+            return Err(ZfsError::parse(&get, format!("no userrefs for {missing}")));
         }
         holds.sort();
         Ok(holds)
@@ -220,5 +268,73 @@ impl Zfs {
     pub fn get_property(&self, name: &str, property: &str) -> Result<String, ZfsError> {
         let out = self.run(&["get", "-H", "-p", "-o", "value", property, name])?;
         Ok(out.trim_end_matches('\n').to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A `zfs` that prints `holds` for `zfs holds` and `userrefs` for `zfs get`.
+    fn fake(dir: &tempfile::TempDir, holds: &str, userrefs: &str) -> Zfs {
+        let h = dir.path().join("holds.out");
+        let u = dir.path().join("userrefs.out");
+        std::fs::write(&h, holds).unwrap();
+        std::fs::write(&u, userrefs).unwrap();
+        let prog = dir.path().join("zfs");
+        let script = format!(
+            "#!/bin/sh\ncase \"$1\" in holds) exec cat '{}';; get) exec cat '{}';; esac\nexit 1\n",
+            h.display(),
+            u.display()
+        );
+        std::fs::write(&prog, script).unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Zfs::with_program(prog)
+    }
+
+    fn snaps() -> Vec<SnapshotName> {
+        ["p/a@s1", "p/a@s2"]
+            .iter()
+            .map(|s| SnapshotName::new(s).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn holds_are_read_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let zfs = fake(
+            &dir,
+            "p/a@s1\tzrepl_last_received_J_x\tWed Dec  2 14:19 2026\np/a@s1\tkeep\tWed Dec  2 14:19 2026\n",
+            "p/a@s1\t2\np/a@s2\t0\n",
+        );
+        let holds = zfs.holds(&snaps()).unwrap();
+        assert_eq!(holds.len(), 2);
+        assert_eq!(holds[0].tag, "keep");
+        assert_eq!(holds[1].snapshot, "p/a@s1");
+    }
+
+    /// The attack: a hold on s1 whose tag is `x<TAB>time<NEWLINE>p/a@s2<TAB>zrepl_last_received…`, which
+    /// prints as a (false) hold of our job on s2. The extra line does not match s2's userrefs.
+    #[test]
+    fn a_hold_tag_with_a_newline_cannot_forge_a_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let zfs = fake(
+            &dir,
+            "p/a@s1\tx\tWed Dec  2 14:19 2026\np/a@s2\tzrepl_last_received_J_x\tWed Dec  2 14:19 2026\n",
+            "p/a@s1\t1\np/a@s2\t0\n",
+        );
+        let err = zfs.holds(&snaps()).unwrap_err();
+        assert_eq!(err.kind, ZfsErrorKind::Parse);
+        assert!(err.to_string().contains("userrefs is 0"), "{err}");
+        // A tab alone gives a line of four columns; a line naming a snapshot not asked for is refused too.
+        for out in [
+            "p/a@s1\tx\ty\tWed Dec  2 14:19 2026\n",
+            "p/b@s1\tx\tWed Dec  2 14:19 2026\n",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let err = fake(&dir, out, "p/a@s1\t1\np/a@s2\t0\n").holds(&snaps()).unwrap_err();
+            assert_eq!(err.kind, ZfsErrorKind::Parse, "{out:?}");
+        }
     }
 }
