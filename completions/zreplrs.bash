@@ -203,12 +203,16 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__config__subcmd__check)
-            opts="-h --config --help"
+            opts="-h --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -589,7 +593,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__holds__subcmd__list)
-            opts="-h --job --fs --json --config --help"
+            opts="-h --job --fs --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -601,6 +605,10 @@ _zreplrs() {
                     ;;
                 --fs)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -615,7 +623,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__holds__subcmd__release__subcmd__stale)
-            opts="-h --job --dry-run --lock-dir --config --help"
+            opts="-h --job --dry-run --lock-dir --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -627,6 +635,10 @@ _zreplrs() {
                     ;;
                 --lock-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -701,7 +713,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__migrate__subcmd__replication__subcmd__cursor:v1__subcmd__v2)
-            opts="-h --job --dry-run --config --help"
+            opts="-h --job --dry-run --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -709,6 +721,10 @@ _zreplrs() {
             case "${prev}" in
                 --job)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -723,7 +739,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__prune)
-            opts="-h --job --format --side --dry-run --textfile-dir --config --help"
+            opts="-h --job --format --json --side --dry-run --textfile-dir --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -799,7 +815,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__replicate)
-            opts="-q -h --job --dry-run --format --textfile-dir --lock-dir --quiet --config --help"
+            opts="-q -h --job --dry-run --format --json --textfile-dir --lock-dir --quiet --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -833,7 +849,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__snapshot)
-            opts="-h --job --format --dry-run --textfile-dir --config --help"
+            opts="-h --job --format --json --dry-run --textfile-dir --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -863,7 +879,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__status)
-            opts="-h --job --json --config --help"
+            opts="-h --job --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -871,6 +887,10 @@ _zreplrs() {
             case "${prev}" in
                 --job)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -903,12 +923,16 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__test__subcmd__decode__subcmd__resume__subcmd__token)
-            opts="-h --config --help"
+            opts="-h --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -921,7 +945,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__test__subcmd__filesystems)
-            opts="-h --job --config --help"
+            opts="-h --job --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,6 +953,10 @@ _zreplrs() {
             case "${prev}" in
                 --job)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -45,6 +45,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l textfile-d
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l lock-dir -d 'Directory of the per-job lock file [default: /run/zreplrs for root, else $XDG_RUNTIME_DIR/zreplrs]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l dry-run -d 'Plan and estimate sizes; change nothing on either side'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -s q -l quiet -d 'No progress bars on stderr'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l job -d 'Name of the job in the configuration' -r
@@ -52,6 +53,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l format -d '
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l dry-run -d 'Show what would be taken (hooks run with ZREPLRS_DRY_RUN=1); take nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l job -d 'Name of the job in the configuration' -r
@@ -62,12 +64,15 @@ receiver\t''
 both\t''"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l dry-run -d 'Show what would be destroyed; destroy nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l json -d 'Print JSON instead of a table'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -s h -l help -d 'Print help'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -f -a "list" -d 'List step holds, last-received holds, cursors, tentative and v1 cursors'
@@ -75,14 +80,19 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_se
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l job -d 'Only this job [default: every job in the configuration]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l fs -d 'Only entries of this filesystem (sender or receiver name)' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l json -d 'Print JSON instead of a table'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l job -d 'Name of the job in the configuration' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l lock-dir -d 'Directory of the per-job lock file (the job must not be running)' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l dry-run -d 'Show what would be released; change nothing'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from help" -f -a "list" -d 'List step holds, last-received holds, cursors, tentative and v1 cursors'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from help" -f -a "release-stale" -d 'Release step holds, tentative cursors, superseded cursors and last-received holds that no run needs'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -91,23 +101,32 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_seen_subcommand_from replication-cursor:v1-v2 help" -f -a "replication-cursor:v1-v2" -d 'Destroy zrepl\'s v1 cursor `#zrepl_replication_cursor` where a v2 cursor exists; report the rest'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_seen_subcommand_from replication-cursor:v1-v2 help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l job -d 'Only this job [default: every job]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l dry-run -d 'Show what would be destroyed; change nothing'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "replication-cursor:v1-v2" -d 'Destroy zrepl\'s v1 cursor `#zrepl_replication_cursor` where a v2 cursor exists; report the rest'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -s h -l help -d 'Print help'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "filesystems" -d 'Which datasets the job\'s filter selects, and by which rule'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "decode-resume-token" -d 'Decode a receive_resume_token (`zfs send -nvt`) and print its fields as JSON'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "decode-resume-token" -d 'Decode a receive_resume_token and print its fields'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from decode-resume-token" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from decode-resume-token" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from decode-resume-token" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from decode-resume-token" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from decode-resume-token" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from help" -f -a "filesystems" -d 'Which datasets the job\'s filter selects, and by which rule'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from help" -f -a "decode-resume-token" -d 'Decode a receive_resume_token (`zfs send -nvt`) and print its fields as JSON'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from help" -f -a "decode-resume-token" -d 'Decode a receive_resume_token and print its fields'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l root-fs -d 'Root dataset on the receiver; everything received goes strictly below it' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l client-identity -d 'Sub-directory of the root for this client (e.g. the sender\'s host name)' -r
@@ -121,8 +140,11 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_s
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand version" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
@@ -142,5 +164,5 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_su
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from holds" -f -a "release-stale" -d 'Release step holds, tentative cursors, superseded cursors and last-received holds that no run needs'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "replication-cursor:v1-v2" -d 'Destroy zrepl\'s v1 cursor `#zrepl_replication_cursor` where a v2 cursor exists; report the rest'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from test" -f -a "filesystems" -d 'Which datasets the job\'s filter selects, and by which rule'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from test" -f -a "decode-resume-token" -d 'Decode a receive_resume_token (`zfs send -nvt`) and print its fields as JSON'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from test" -f -a "decode-resume-token" -d 'Decode a receive_resume_token and print its fields'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'

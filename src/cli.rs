@@ -58,6 +58,28 @@ pub enum Format {
     Human,
 }
 
+/// `--format`, on every command that prints a result.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct OutputArgs {
+    /// Result format [default: json when stdout is not a terminal, else human].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// The same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for, if any.
+    pub fn format(&self) -> Option<Format> {
+        if self.json {
+            Some(Format::Json)
+        } else {
+            self.format
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReplicateArgs {
     /// Name of the job in the configuration.
@@ -66,9 +88,8 @@ pub struct ReplicateArgs {
     /// Plan and estimate sizes; change nothing on either side.
     #[arg(long)]
     pub dry_run: bool,
-    /// Result format [default: json when stdout is not a terminal, else human].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Write the Prometheus textfile here (overrides the configuration).
     #[arg(long, value_name = "DIR")]
     pub textfile_dir: Option<Utf8PathBuf>,
@@ -86,9 +107,8 @@ pub struct JobOutputArgs {
     /// Name of the job in the configuration.
     #[arg(long)]
     pub job: String,
-    /// Result format [default: json when stdout is not a terminal, else human].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -123,9 +143,8 @@ pub struct StatusArgs {
     /// Name of the job in the configuration.
     #[arg(long)]
     pub job: String,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,9 +157,8 @@ pub enum HoldsCommand {
         /// Only entries of this filesystem (sender or receiver name).
         #[arg(long, value_name = "DATASET")]
         fs: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Release step holds, tentative cursors, superseded cursors and last-received holds that no run needs.
     ReleaseStale {
@@ -153,6 +171,8 @@ pub enum HoldsCommand {
         /// Directory of the per-job lock file (the job must not be running).
         #[arg(long, value_name = "DIR")]
         lock_dir: Option<Utf8PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -167,6 +187,8 @@ pub enum MigrateCommand {
         /// Show what would be destroyed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -177,11 +199,15 @@ pub enum TestCommand {
         /// Name of the job in the configuration.
         #[arg(long)]
         job: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
-    /// Decode a receive_resume_token (`zfs send -nvt`) and print its fields as JSON.
+    /// Decode a receive_resume_token and print its fields.
     DecodeResumeToken {
         /// The token, as shown by `zfs get receive_resume_token`.
         token: String,
+        #[command(flatten)]
+        output: OutputArgs,
     },
 }
 
@@ -211,5 +237,8 @@ pub struct RecvAgentArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Parse and validate the configuration; exit 2 with the reason when it is invalid.
-    Check,
+    Check {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }

@@ -441,3 +441,88 @@ fn a_listing_larger_than_a_frame_arrives_in_pages() {
     guids.dedup();
     assert_eq!(guids.len(), SNAPSHOTS, "every snapshot once");
 }
+
+/// Every subcommand that prints a result takes `--format json|human` (the agent speaks the protocol and
+/// `version` prints one line).
+#[test]
+fn every_result_printing_subcommand_takes_format() {
+    use clap::CommandFactory;
+    fn leaves(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        if cmd.get_subcommands().next().is_none() {
+            out.push((path.clone(), cmd.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            leaves(sub, format!("{path} {}", sub.get_name()).trim().to_string(), out);
+        }
+    }
+    let mut all = Vec::new();
+    leaves(&zreplrs::cli::Cli::command(), String::new(), &mut all);
+    let checked: Vec<&String> = all
+        .iter()
+        .filter(|(p, _)| !["recv-agent", "version", "help"].contains(&p.as_str()) && !p.ends_with(" help"))
+        .map(|(p, c)| {
+            let format = c
+                .get_arguments()
+                .find(|a| a.get_id() == "format")
+                .unwrap_or_else(|| panic!("`zreplrs {p}` has no --format"));
+            let values: Vec<String> = format
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            assert_eq!(values, ["json", "human"], "zreplrs {p}");
+            p
+        })
+        .collect();
+    assert!(checked.len() >= 10, "{checked:?}");
+    for p in [
+        "status",
+        "holds list",
+        "holds release-stale",
+        "config check",
+        "test filesystems",
+    ] {
+        assert!(checked.iter().any(|c| c.as_str() == p), "{p} not found in {checked:?}");
+    }
+}
+
+#[test]
+fn config_check_and_decode_resume_token_print_either_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let run = |args: &[&str]| {
+        let out = zreplrs()
+            .arg("--config")
+            .arg(&p)
+            .args(args)
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, json) = run(&["config", "check"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json when stdout is not a terminal");
+    assert_eq!(v["jobs"], serde_json::json!(["j1"]));
+    assert_eq!(v["command"], "config check");
+    let (_, human) = run(&["config", "check", "--format", "human"]);
+    assert!(human.ends_with(": ok (1 job: j1)\n"), "{human}");
+    let (_, alias) = run(&["config", "check", "--json"]);
+    assert_eq!(alias, json, "--json is an alias of --format json");
+    assert_eq!(run(&["config", "check", "--json", "--format", "human"]).0, Some(2));
+
+    use zreplrs::zfs::nvlist::Value;
+    let token = zreplrs::zfs::token::encode_for_tests(&[
+        ("toguid", Value::Uint64(7)),
+        ("toname", Value::String("p/fs@s".into())),
+        ("bytes", Value::Uint64(4096)),
+    ]);
+    let (code, json) = run(&["test", "decode-resume-token", &token, "--format", "json"]);
+    assert_eq!(code, Some(0), "decodes without zfs installed");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["toname"], "p/fs@s");
+    assert_eq!(v["zfs_agrees"], serde_json::Value::Null);
+    let (_, human) = run(&["test", "decode-resume-token", &token, "--format", "human"]);
+    assert!(human.contains("toname        p/fs@s"), "{human}");
+    assert!(human.contains("not checked: zfs is not installed"), "{human}");
+}

@@ -43,6 +43,18 @@ fn read(rel: &str) -> String {
 }
 
 /// Runs `cmd` to completion; a missing program fails the test and names the package that provides it.
+/// A test tool that `.ci/install-deps` unpacks into its tools directory (`$ZREPLRS_TEST_TOOLS/bin`, default
+/// `/opt/zreplrs-test-tools/bin`), or else the one on `PATH`.
+fn test_tool(name: &str) -> PathBuf {
+    let dir = std::env::var_os("ZREPLRS_TEST_TOOLS").unwrap_or_else(|| "/opt/zreplrs-test-tools".into());
+    let unpacked = Path::new(&dir).join("bin").join(name);
+    if unpacked.exists() {
+        unpacked
+    } else {
+        PathBuf::from(name)
+    }
+}
+
 fn run(cmd: &mut Command, package: &str) -> Output {
     let program = cmd.get_program().to_string_lossy().into_owned();
     match cmd.output() {
@@ -326,14 +338,36 @@ fn unit_command_lines_are_accepted_by_the_cli() {
 }
 
 #[test]
-fn install_deps_installs_the_tools_these_tests_need() {
+fn install_deps_installs_the_tools_these_tests_need_and_no_services() {
     let deps = read(".ci/install-deps");
-    let line = deps.lines().find(|l| l.starts_with("for p in ")).expect("package list");
-    for p in ["systemd", "man-db", "prometheus", "prometheus-node-exporter"] {
-        assert!(
-            line.split_whitespace().any(|w| w.trim_end_matches(';') == p),
-            "{p} missing: {line}"
-        );
+    let lists: Vec<&str> = deps
+        .lines()
+        .filter(|l| l.starts_with("build=(") || l.starts_with("vm=(") || l.starts_with("host_tests=("))
+        .collect();
+    let installed: Vec<&str> = lists
+        .iter()
+        .flat_map(|l| {
+            l.split_once('(')
+                .map_or("", |(_, r)| r.trim_end_matches(')'))
+                .split_whitespace()
+        })
+        .collect();
+    for p in ["systemd", "man-db", "python3-pip", "debootstrap", "libssl-dev"] {
+        assert!(installed.contains(&p), "{p} missing: {lists:?}");
+    }
+    // Packages that bring a service of their own are not installed; their binaries are unpacked instead.
+    for p in ["prometheus", "prometheus-node-exporter", "openssh-server"] {
+        assert!(!installed.contains(&p), "{p} would install a service: {lists:?}");
+    }
+    let unpacked = deps
+        .lines()
+        .find(|l| l.starts_with("unpacked=("))
+        .expect("unpacked list");
+    for t in [
+        "prometheus:usr/bin/promtool",
+        "prometheus-node-exporter:usr/bin/prometheus-node-exporter",
+    ] {
+        assert!(unpacked.contains(t), "{t} missing: {unpacked}");
     }
 }
 
@@ -583,16 +617,11 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `/usr/bin/prometheus-node-exporter` with only the textfile collector, on a free port.
+/// Starts `prometheus-node-exporter` with only the textfile collector, on a free port.
 fn start_exporter(dir: &Path) -> Exporter {
-    let bin = Path::new("/usr/bin/prometheus-node-exporter");
-    assert!(
-        bin.exists(),
-        "{} not found: run .ci/install-deps (Debian package prometheus-node-exporter)",
-        bin.display()
-    );
+    let bin = test_tool("prometheus-node-exporter");
     let port = free_port();
-    let child = Command::new(bin)
+    let child = Command::new(&bin)
         .arg("--collector.disable-defaults")
         .arg("--collector.textfile")
         .arg(format!("--collector.textfile.directory={}", dir.display()))
@@ -746,7 +775,10 @@ fn node_exporter_serves_the_textfiles() {
 // Prometheus rules and the Grafana dashboard
 
 fn promtool(args: &[&str]) -> Output {
-    run(Command::new("promtool").args(args).current_dir(repo()), "prometheus")
+    run(
+        Command::new(test_tool("promtool")).args(args).current_dir(repo()),
+        "prometheus",
+    )
 }
 
 #[test]

@@ -206,7 +206,10 @@ fn status_reports_lag_pending_resumable_and_conflicts() {
         (src_before, dst_before),
         "status changes nothing"
     );
-    let table = sc.command(&["status", "--job", &sc.job]).output().unwrap();
+    let table = sc
+        .command(&["status", "--job", &sc.job, "--format", "human"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(
         text.contains("FILESYSTEM") && text.contains("CONFLICT") && text.contains("pending"),

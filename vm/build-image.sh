@@ -38,12 +38,26 @@ mount -t proc proc "$root/proc"; mount -t sysfs sys "$root/sys"
 mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"
 in_root() { chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 apt_install() { in_root apt-get install -y -q --no-install-recommends "$@" >>"$work/apt.log" 2>&1 || { tail -40 "$work/apt.log" >&2; exit 1; }; }
+# Runs "$@" in the background, printing a progress line (with apt's latest output) every 30 s meanwhile:
+# the DKMS compile of OpenZFS prints nothing for many minutes.
+with_progress() {
+  local what=$1; shift
+  "$@" &
+  local pid=$! t=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1; t=$((t + 1))
+    if [ $((t % 30)) = 0 ] && kill -0 "$pid" 2>/dev/null; then
+      log "$what, still working (${t}s): $(tail -n 1 "$work/apt.log" | tr -cd '[:print:]' | cut -c1-100)"
+    fi
+  done
+  wait "$pid"
+}
 in_root apt-get update -q >>"$work/apt.log" 2>&1
 log "kernel and headers (bookworm-backports)"
-apt_install -t bookworm-backports linux-image-amd64 linux-headers-amd64
-log "OpenZFS (DKMS compile) and userland"
-apt_install -t bookworm-backports zfs-dkms zfsutils-linux
-apt_install openssh-server openssh-client iproute2 kmod procps psmisc util-linux time sanoid \
+with_progress "kernel" apt_install -t bookworm-backports linux-image-amd64 linux-headers-amd64
+log "OpenZFS (DKMS compile, the longest step: about 15 minutes on 2 cores) and userland"
+with_progress "OpenZFS DKMS" apt_install -t bookworm-backports zfs-dkms zfsutils-linux
+with_progress "tools and benchmark peers" apt_install openssh-server openssh-client iproute2 kmod procps psmisc util-linux time sanoid \
   python3 python3-pip mbuffer pv lzop ca-certificates
 # zfs-autobackup (benchmark peer) from PyPI: fetched by the host's pip (which knows the host's CA setup),
 # installed offline in the guest.

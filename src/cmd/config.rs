@@ -3,15 +3,20 @@
 
 use camino::Utf8Path;
 
-use crate::report::exit;
+use crate::cli::Format;
+use crate::report::commands::ConfigCheckReport;
+use crate::report::{human, Header};
 
 /// Runs `config check`.
-pub fn check(path: Option<&Utf8Path>) -> u8 {
+pub fn check(path: Option<&Utf8Path>, format: Option<Format>) -> u8 {
     match super::load_config(path) {
         Ok(c) => {
-            let names: Vec<String> = c.jobs.iter().map(|j| j.name.to_string()).collect();
-            println!("{}: ok ({} jobs: {})", c.path, c.jobs.len(), names.join(", "));
-            exit::OK
+            let r = ConfigCheckReport {
+                header: Header::new("config check", None, None),
+                path: c.path.to_string(),
+                jobs: c.jobs.iter().map(|j| j.name.to_string()).collect(),
+            };
+            super::emit(format, &r, human::config_check_line)
         }
         Err(code) => code,
     }

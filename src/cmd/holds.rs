@@ -221,7 +221,7 @@ fn name_err(e: &crate::zfs::names::NameError) -> SurveyError {
 }
 
 /// Runs `zreplrs holds list`: the entries of one job or of all, optionally of one filesystem.
-pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>, json: bool) -> u8 {
+pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>, format: Option<Format>) -> u8 {
     super::with_jobs(path, job, |jobs| {
         let mut r = HoldsListReport {
             header: Header::new("holds list", None, None),
@@ -237,19 +237,25 @@ pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>
         if let Some(fs) = fs {
             r.entries.retain(|e| e.filesystem == fs);
         }
-        super::emit(super::json_or_human(json), &r, human::holds_table)
+        super::emit(format, &r, human::holds_table)
     })
 }
 
-/// Runs `zreplrs holds release-stale` under the job's lock (exit 4 while a run holds it); prints JSON.
-pub fn release_command(path: Option<&Utf8Path>, job: &str, dry_run: bool, lock_dir: Option<&Utf8Path>) -> u8 {
+/// Runs `zreplrs holds release-stale` under the job's lock (exit 4 while a run holds it).
+pub fn release_command(
+    path: Option<&Utf8Path>,
+    job: &str,
+    dry_run: bool,
+    lock_dir: Option<&Utf8Path>,
+    format: Option<Format>,
+) -> u8 {
     super::with_job(path, job, |config, job| {
         let dir = lock_dir.or(config.global.lock_dir.as_deref());
         let _lock = match crate::lock::lock_job_in(dir, &job.name) {
             Ok(l) => l,
             Err(e) => return super::lock_failure(&e),
         };
-        super::emit(Some(Format::Json), &release_stale(job, dry_run), |_| String::new())
+        super::emit(format, &release_stale(job, dry_run), human::release_summary)
     })
 }
 

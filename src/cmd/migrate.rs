@@ -63,9 +63,9 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
     r
 }
 
-/// Runs `zreplrs migrate replication-cursor:v1-v2` for one job or all; prints JSON.
-pub fn command(path: Option<&Utf8Path>, job: Option<&str>, dry_run: bool) -> u8 {
+/// Runs `zreplrs migrate replication-cursor:v1-v2` for one job or all.
+pub fn command(path: Option<&Utf8Path>, job: Option<&str>, dry_run: bool, format: Option<Format>) -> u8 {
     super::with_jobs(path, job, |jobs| {
-        super::emit(Some(Format::Json), &v1_to_v2(jobs, dry_run), |_| String::new())
+        super::emit(format, &v1_to_v2(jobs, dry_run), crate::report::human::migrate_summary)
     })
 }

@@ -37,23 +37,30 @@ pub fn run(cli: Cli) -> u8 {
             println!("zreplrs {}", env!("CARGO_PKG_VERSION"));
             exit::OK
         }
-        Command::Config(ConfigCommand::Check) => config::check(path),
+        Command::Config(ConfigCommand::Check { output }) => config::check(path, output.format()),
         Command::RecvAgent(a) => recv_agent::run(&a),
         Command::Replicate(a) => replicate::command(path, &a),
         Command::Snapshot(a) => snapshot::command(path, &a),
         Command::Prune(a) => prune::command(path, &a),
         Command::Status(a) => status::command(path, &a),
-        Command::Holds(HoldsCommand::List { job, fs, json }) => {
-            holds::list_command(path, job.as_deref(), fs.as_deref(), json)
+        Command::Holds(HoldsCommand::List { job, fs, output }) => {
+            holds::list_command(path, job.as_deref(), fs.as_deref(), output.format())
         }
-        Command::Holds(HoldsCommand::ReleaseStale { job, dry_run, lock_dir }) => {
-            holds::release_command(path, &job, dry_run, lock_dir.as_deref())
+        Command::Holds(HoldsCommand::ReleaseStale {
+            job,
+            dry_run,
+            lock_dir,
+            output,
+        }) => holds::release_command(path, &job, dry_run, lock_dir.as_deref(), output.format()),
+        Command::Migrate(MigrateCommand::ReplicationCursorV1V2 { job, dry_run, output }) => {
+            migrate::command(path, job.as_deref(), dry_run, output.format())
         }
-        Command::Migrate(MigrateCommand::ReplicationCursorV1V2 { job, dry_run }) => {
-            migrate::command(path, job.as_deref(), dry_run)
+        Command::Test(TestCommand::Filesystems { job, output }) => {
+            test::filesystems_command(path, &job, output.format())
         }
-        Command::Test(TestCommand::Filesystems { job }) => test::filesystems_command(path, &job),
-        Command::Test(TestCommand::DecodeResumeToken { token }) => test::decode_command(&token),
+        Command::Test(TestCommand::DecodeResumeToken { token, output }) => {
+            test::decode_command(&token, output.format())
+        }
     }
 }
 
@@ -123,11 +130,6 @@ fn emit<R: CommandReport>(format: Option<Format>, r: &R, human: impl FnOnce(&R) 
         Format::Human => print!("{}", human(r)),
     }
     r.exit_code()
-}
-
-/// `--json` of the commands that print a table by default.
-fn json_or_human(json: bool) -> Option<Format> {
-    Some(if json { Format::Json } else { Format::Human })
 }
 
 /// Writes `zreplrs_<what>_<job>.prom` into `--textfile-dir` or the configured directory, if any.

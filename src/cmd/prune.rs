@@ -122,7 +122,7 @@ pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
             let t = metrics::prune_textfile(&r);
             super::write_textfile(a.textfile_dir.as_deref(), config, job, "prune", &t);
         }
-        super::emit(a.common.format, &r, human::prune_summary)
+        super::emit(a.common.output.format(), &r, human::prune_summary)
     })
 }
 

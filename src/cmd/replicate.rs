@@ -138,7 +138,7 @@ pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
             quiet: a.quiet,
         };
         match run(config, job, &opts) {
-            Ok(report) => super::emit(a.format, &report, human::replicate_table),
+            Ok(report) => super::emit(a.output.format(), &report, human::replicate_table),
             Err(e) => {
                 if matches!(e, LockError::Held { .. }) && !a.dry_run {
                     let t = metrics::locked_textfile(job.name.as_str(), report::unix_now());

@@ -109,6 +109,6 @@ pub fn command(path: Option<&Utf8Path>, a: &SnapshotArgs) -> u8 {
             let t = metrics::snapshot_textfile(&r);
             super::write_textfile(a.textfile_dir.as_deref(), config, job, "snapshot", &t);
         }
-        super::emit(a.common.format, &r, human::snapshot_summary)
+        super::emit(a.common.output.format(), &r, human::snapshot_summary)
     })
 }

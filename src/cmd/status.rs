@@ -81,6 +81,6 @@ pub fn status(job: &Job) -> StatusReport {
 /// Runs `zreplrs status`: a table, or JSON with `--json`.
 pub fn command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
     super::with_job(path, &a.job, |_, job| {
-        super::emit(super::json_or_human(a.json), &status(job), human::status_table)
+        super::emit(a.output.format(), &status(job), human::status_table)
     })
 }

@@ -5,10 +5,10 @@ use camino::Utf8Path;
 
 use crate::cli::Format;
 use crate::config::Job;
-use crate::report::commands::{FilterEntry, FilterReport};
-use crate::report::exit;
-use crate::zfs::token::ResumeToken;
-use crate::zfs::{Zfs, ZfsError};
+use crate::report::commands::{FilterEntry, FilterReport, TokenReport};
+use crate::report::{exit, human};
+use crate::zfs::token::decode_native;
+use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
 
 /// Every dataset below the filter's roots with the filter's verdict.
 pub fn filesystems(job: &Job) -> Result<Vec<FilterEntry>, ZfsError> {
@@ -27,20 +27,31 @@ pub fn filesystems(job: &Job) -> Result<Vec<FilterEntry>, ZfsError> {
         .collect())
 }
 
-/// Decodes a resume token (`zfs send -nvt`).
-pub fn decode_token(token: &str) -> Result<ResumeToken, ZfsError> {
-    Zfs::new().decode_resume_token(token)
+/// Decodes a resume token natively and asks `zfs send -nvt` for a second opinion where `zfs` is installed.
+pub fn decode_token(token: &str) -> Result<TokenReport, ZfsError> {
+    let native = decode_native(token)?;
+    match Zfs::new().decode_resume_token(token) {
+        Ok(_) => Ok(TokenReport {
+            token: native,
+            zfs_agrees: Some(true),
+        }),
+        Err(e) if e.kind == ZfsErrorKind::Spawn => Ok(TokenReport {
+            token: native,
+            zfs_agrees: None,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
-/// Runs `zreplrs test filesystems`; prints JSON.
-pub fn filesystems_command(path: Option<&Utf8Path>, job: &str) -> u8 {
+/// Runs `zreplrs test filesystems`.
+pub fn filesystems_command(path: Option<&Utf8Path>, job: &str, format: Option<Format>) -> u8 {
     super::with_job(path, job, |_, job| match filesystems(job) {
         Ok(entries) => {
             let r = FilterReport {
                 job: job.name.to_string(),
                 filesystems: entries,
             };
-            super::emit(Some(Format::Json), &r, |_| String::new())
+            super::emit(format, &r, human::filter_table)
         }
         Err(e) => {
             eprintln!("zreplrs: {e}");
@@ -49,13 +60,11 @@ pub fn filesystems_command(path: Option<&Utf8Path>, job: &str) -> u8 {
     })
 }
 
-/// Runs `zreplrs test decode-resume-token`; prints the fields as JSON, exit 2 for a token ZFS refuses.
-pub fn decode_command(token: &str) -> u8 {
+/// Runs `zreplrs test decode-resume-token`; exit 2 for a token that does not decode or that ZFS reads
+/// differently.
+pub fn decode_command(token: &str, format: Option<Format>) -> u8 {
     match decode_token(token) {
-        Ok(t) => {
-            super::print_json(&t);
-            exit::OK
-        }
+        Ok(t) => super::emit(format, &t, human::token_fields),
         Err(e) => {
             eprintln!("zreplrs: {e}");
             exit::USAGE

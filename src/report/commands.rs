@@ -270,3 +270,36 @@ impl CommandReport for FilterReport {
         exit::OK
     }
 }
+
+// `zreplrs config check`
+
+/// The result of `config check` for a valid configuration (an invalid one is an error on stderr, exit 2).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigCheckReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub path: String,
+    pub jobs: Vec<String>,
+}
+
+impl CommandReport for ConfigCheckReport {
+    fn exit_code(&self) -> u8 {
+        exit::OK
+    }
+}
+
+// `zreplrs test decode-resume-token`
+
+/// A decoded resume token, and whether `zfs send -nvt` agreed (`None`: no `zfs` here to ask).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenReport {
+    #[serde(flatten)]
+    pub token: crate::zfs::token::ResumeToken,
+    pub zfs_agrees: Option<bool>,
+}
+
+impl CommandReport for TokenReport {
+    fn exit_code(&self) -> u8 {
+        exit::OK
+    }
+}

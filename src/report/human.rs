@@ -2,10 +2,13 @@
 
 use std::fmt::Write as _;
 
-use super::commands::{FsState, HoldsListReport, PruneReport, SnapshotReport, StatusReport};
+use super::commands::{
+    ConfigCheckReport, FilterReport, FsState, HoldsListReport, MigrateAction, MigrateReport, PruneReport,
+    ReleaseReport, SnapshotReport, StatusReport, TokenReport,
+};
 use super::{ErrorReport, FsResult, RunReport};
 
-fn human_bytes(b: u64) -> String {
+pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;
@@ -91,7 +94,11 @@ pub fn status_table(r: &StatusReport) -> String {
             FsState::Conflict => "CONFLICT",
         };
         let lag = f.lag_seconds.map_or("-".to_string(), |l| format!("{l}s"));
-        let bytes = format!("{}{}", f.pending_bytes, if f.pending_bytes_exact { "" } else { "+" });
+        let bytes = format!(
+            "{}{}",
+            human_bytes(f.pending_bytes),
+            if f.pending_bytes_exact { "" } else { "+" }
+        );
         let newest = f.newest_replicated.as_deref().unwrap_or("-");
         let _ = writeln!(
             s,
@@ -190,4 +197,114 @@ pub fn holds_table(r: &HoldsListReport) -> String {
         let _ = writeln!(s, "error ({}): {}", e.kind, e.message);
     }
     s
+}
+
+/// What `holds release-stale` released (or would release) and kept.
+pub fn release_summary(r: &ReleaseReport) -> String {
+    let verb = if r.header.dry_run == Some(true) {
+        "would release"
+    } else {
+        "released"
+    };
+    let mut s = String::new();
+    for e in &r.released {
+        let _ = writeln!(
+            s,
+            "{verb} {} {}  {}",
+            e.side,
+            e.kind.name(),
+            e.tag.as_deref().unwrap_or(&e.name)
+        );
+        if e.tag.is_some() {
+            let _ = writeln!(s, "    on {}", e.name);
+        }
+    }
+    let _ = writeln!(s, "{} {verb}, {} kept (current)", r.released.len(), r.kept.len());
+    error_line(&mut s, &r.error);
+    s
+}
+
+/// What `migrate replication-cursor:v1-v2` did per filesystem.
+pub fn migrate_summary(r: &MigrateReport) -> String {
+    let dry = r.header.dry_run == Some(true);
+    let mut s = String::new();
+    for f in &r.filesystems {
+        let what = match (f.action, dry) {
+            (MigrateAction::Destroyed, true) => "would destroy",
+            (MigrateAction::Destroyed, false) => "destroyed",
+            (MigrateAction::NoV2Cursor, _) => "kept (no v2 cursor yet: replicate it first)",
+        };
+        let _ = writeln!(s, "{:<14}  {}  {what}", f.job, f.bookmark);
+    }
+    if r.filesystems.is_empty() {
+        let _ = writeln!(s, "no v1 cursors found");
+    }
+    for e in &r.errors {
+        let _ = writeln!(s, "error ({}): {}", e.kind, e.message);
+    }
+    s
+}
+
+/// Which datasets a job's filter selects, and by which rule.
+pub fn filter_table(r: &FilterReport) -> String {
+    let w = r.filesystems.iter().map(|f| f.dataset.len()).max().unwrap_or(7).max(7);
+    let mut s = format!("{:<w$}  {:<8}  RULE\n", "DATASET", "INCLUDED");
+    for f in &r.filesystems {
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<8}  {}",
+            f.dataset,
+            if f.included { "yes" } else { "no" },
+            f.rule.as_deref().unwrap_or("-")
+        );
+    }
+    s
+}
+
+/// The fields of a resume token, one per line.
+pub fn token_fields(r: &TokenReport) -> String {
+    let t = &r.token;
+    let mut s = String::new();
+    let _ = writeln!(s, "toname        {}", t.toname);
+    let _ = writeln!(s, "toguid        {}", t.toguid);
+    let from = t.fromguid.map_or("- (full send)".to_string(), |g| g.to_string());
+    let _ = writeln!(s, "fromguid      {from}");
+    let _ = writeln!(s, "bytes         {} ({})", t.bytes, human_bytes(t.bytes));
+    let flags: Vec<&str> = [
+        (t.rawok, "raw"),
+        (t.compressok, "compressed"),
+        (t.embedok, "embedded"),
+        (t.largeblockok, "large blocks"),
+        (t.savedok, "saved"),
+    ]
+    .iter()
+    .filter_map(|(on, name)| on.then_some(*name))
+    .collect();
+    let _ = writeln!(
+        s,
+        "stream        {}",
+        if flags.is_empty() {
+            "-".to_string()
+        } else {
+            flags.join(", ")
+        }
+    );
+    let check = match r.zfs_agrees {
+        Some(true) => "zfs send -nvt reads the same fields",
+        Some(false) => "zfs send -nvt reads other fields",
+        None => "not checked: zfs is not installed here",
+    };
+    let _ = writeln!(s, "checked       {check}");
+    s
+}
+
+/// `config check` of a valid configuration.
+pub fn config_check_line(r: &ConfigCheckReport) -> String {
+    let n = r.jobs.len();
+    format!(
+        "{}: ok ({n} {}: {})\n",
+        r.path,
+        if n == 1 { "job" } else { "jobs" },
+        r.jobs.join(", ")
+    )
 }
