@@ -133,6 +133,10 @@ pub struct PruneArgs {
     /// Show what would be destroyed; destroy nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// A job without `[jobs.prune]` keep rules is skipped (exit 0) instead of being a usage error (exit
+    /// 2); the systemd prune unit uses it, so enabling its timer for such a job does nothing.
+    #[arg(long)]
+    pub if_configured: bool,
     /// Write the Prometheus textfile here (overrides the configuration).
     #[arg(long, value_name = "DIR")]
     pub textfile_dir: Option<Utf8PathBuf>,

@@ -526,3 +526,27 @@ fn config_check_and_decode_resume_token_print_either_format() {
     assert!(human.contains("toname        p/fs@s"), "{human}");
     assert!(human.contains("not checked: zfs is not installed"), "{human}");
 }
+
+/// The prune unit's `--if-configured`: a job without keep rules is skipped cleanly instead of failing the
+/// unit every hour; without the flag it stays a usage error.
+#[test]
+fn prune_without_keep_rules_is_a_usage_error_unless_if_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let run = |extra: &[&str]| {
+        zreplrs()
+            .arg("--config")
+            .arg(&p)
+            .args(["prune", "--job", "j1"])
+            .args(extra)
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [jobs.prune] keep rules"));
+    let out = run(&["--if-configured"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to prune"));
+}

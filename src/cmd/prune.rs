@@ -106,13 +106,17 @@ pub fn prune(job: &Job, side: Side, dry_run: bool) -> PruneReport {
     r
 }
 
-/// Runs `zreplrs prune`: a job without keep rules is a usage error (exit 2); writes the textfile (not for
-/// `--dry-run`) and prints the result.
+/// Runs `zreplrs prune`: a job without keep rules is a usage error (exit 2), or skipped with
+/// `--if-configured` (exit 0); writes the textfile (not for `--dry-run`) and prints the result.
 pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
     super::with_job(path, &a.common.job, |config, job| {
         if job.prune.is_none() {
+            if a.if_configured {
+                eprintln!("zreplrs: job {} has no [jobs.prune] keep rules: nothing to prune", job.name);
+                return exit::OK;
+            }
             eprintln!(
-                "zreplrs: job {} has no [jobs.prune] keep rules; add them to prune",
+                "zreplrs: job {} has no [jobs.prune] keep rules; add them to prune (see examples/zreplrs.toml)",
                 job.name
             );
             return exit::USAGE;

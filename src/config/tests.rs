@@ -73,6 +73,32 @@ fn defaults() {
     assert_eq!(job.textfile_dir(&config.global), None);
 }
 
+/// Every table and key the configuration knows appears in the example (set or as a commented line).
+#[test]
+fn example_config_documents_every_section_and_key() {
+    let text = include_str!("../../examples/zreplrs.toml");
+    for section in ["[global]", "[[jobs]]", "[jobs.filesystems]", "[jobs.send]", "[jobs.recv]", "[jobs.ssh]", "[jobs.snapshot]", "[jobs.prune]"] {
+        assert!(text.contains(section), "{section} is not in the example");
+    }
+    let keys = [
+        "textfile_dir", "lock_dir", "name", "target", "client_identity", "initial_replication", "protection",
+        "retries", "retry_timeout", "stall_timeout", "reply_deadline", "connect_timeout", "encrypted", "raw",
+        "compressed", "large_blocks", "embedded_data", "properties", "backup_properties", "set", "inherit",
+        "identity_files", "known_hosts", "accept_new_host_keys", "agent_command", "prefix", "timestamp_format",
+        "pre_hook", "post_hook", "hook_timeout", "keep_sender", "keep_receiver",
+    ];
+    for key in keys {
+        let documented = text.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+        });
+        assert!(documented, "{key} is not documented in the example");
+    }
+    for rule in ["not_replicated", "last_n", "\"regex\"", "grid", "negate", "keep=all"] {
+        assert!(text.contains(rule), "keep rule syntax {rule} is not documented");
+    }
+}
+
 #[test]
 fn example_config_parses() {
     let config = parse(include_str!("../../examples/zreplrs.toml")).unwrap();
@@ -88,7 +114,10 @@ fn example_config_parses() {
         }
     );
     assert_eq!(ssh.client_identity.as_deref(), Some("web1"));
-    assert!(ssh.send.encrypted && ssh.send.flags.raw && ssh.send.flags.compressed);
+    assert!(
+        !ssh.send.encrypted && !ssh.send.flags.raw && ssh.send.flags.compressed,
+        "the first job must not refuse unencrypted datasets when copied"
+    );
     assert_eq!(ssh.recv.set.get("canmount").map(String::as_str), Some("off"));
     assert_eq!(ssh.recv.inherit, ["mountpoint"]);
     assert_eq!(ssh.ssh.identity_files, ["/etc/zreplrs/id_ed25519"]);
@@ -99,6 +128,17 @@ fn example_config_parses() {
         ssh.textfile_dir(&config.global),
         Some(Utf8Path::new("/var/lib/prometheus/node-exporter"))
     );
+    assert_eq!(ssh.snapshot.prefix, "zrepl_");
+    assert_eq!(ssh.snapshot.hook_timeout, Duration::from_secs(30));
+    let prune = ssh.prune.as_ref().expect("the example documents [jobs.prune]");
+    use crate::prune::rules::KeepRuleConfig as K;
+    assert!(prune.keep_sender.iter().any(|r| matches!(r, K::NotReplicated {})));
+    assert!(prune.keep_sender.iter().any(|r| matches!(r, K::LastN { .. })));
+    assert!(prune.keep_receiver.iter().any(|r| matches!(r, K::Grid { .. })));
+    assert!(prune
+        .keep_receiver
+        .iter()
+        .any(|r| matches!(r, K::Regex { negate: true, .. })));
     let local = config.job("tank_to_usb").unwrap();
     assert_eq!(local.target.to_string(), "local:usb/tank");
     assert_eq!(local.filesystems.roots(), [ds("tank")]);
