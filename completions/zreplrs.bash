@@ -739,7 +739,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__prune)
-            opts="-h --job --format --json --side --dry-run --textfile-dir --config --help"
+            opts="-h --job --format --json --side --dry-run --if-configured --textfile-dir --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

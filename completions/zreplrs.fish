@@ -66,6 +66,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l textfile-dir -
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l dry-run -d 'Show what would be destroyed; destroy nothing'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l if-configured -d 'A job without `[jobs.prune]` keep rules is skipped (exit 0) instead of being a usage error (exit 2); the systemd prune unit uses it, so enabling its timer for such a job does nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l job -d 'Name of the job in the configuration' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'

@@ -39,6 +39,10 @@ fn missing_config_is_exit_2_and_names_the_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/z.toml"), "{err}");
+    assert!(
+        !err.contains("--config"),
+        "no advice to use --config when it was used: {err}"
+    );
     assert!(out.stdout.is_empty());
 }
 

@@ -17,6 +17,10 @@ use super::splice::{ChunkMover, FdRead, FdWrite};
 /// Errors talking to the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The connection could not be made (name resolution, TCP, SSH handshake or authentication, starting
+    /// the agent): worth a retry.
+    #[error("cannot connect to the receiver: {0}")]
+    Connect(String),
     /// The connection broke or stalled: worth a reconnect and retry.
     #[error("connection to the receiver lost: {0}")]
     Connection(String),
@@ -37,7 +41,7 @@ pub enum AgentError {
 impl AgentError {
     /// Whether a reconnect may help.
     pub fn is_connectivity(&self) -> bool {
-        matches!(self, AgentError::Connection(_))
+        matches!(self, AgentError::Connect(_) | AgentError::Connection(_))
     }
 
     /// Whether a new attempt (reconnect, re-plan) may succeed: connectivity problems, and a receive that
@@ -45,7 +49,7 @@ impl AgentError {
     /// next plan will resume from.
     pub fn is_retriable(&self) -> bool {
         match self {
-            AgentError::Connection(_) => true,
+            AgentError::Connect(_) | AgentError::Connection(_) => true,
             AgentError::Remote { kind, .. } => kind == "zfs_busy" || kind == "zfs_resumable_state_present",
             _ => false,
         }
@@ -54,7 +58,7 @@ impl AgentError {
     /// A stable snake_case kind for reports.
     pub fn kind(&self) -> String {
         match self {
-            AgentError::Connection(_) => "connection".into(),
+            AgentError::Connect(_) | AgentError::Connection(_) => "connection".into(),
             AgentError::Protocol(_) => "protocol".into(),
             AgentError::HostKey(_) => "host_key".into(),
             AgentError::Remote { kind, .. } => kind.clone(),

@@ -68,7 +68,10 @@ pub fn run(cli: Cli) -> u8 {
 /// printed and is exit 2.
 fn load_config(cli_path: Option<&Utf8Path>) -> Result<Config, u8> {
     let path = Config::resolve_path(cli_path);
-    Config::load(&path).map_err(|e| {
+    Config::load(&path).map_err(|mut e| {
+        if let crate::config::ConfigError::Read { chosen, .. } = &mut e {
+            *chosen = cli_path.is_some() || std::env::var_os(crate::config::CONFIG_ENV).is_some_and(|v| !v.is_empty());
+        }
         eprintln!("zreplrs: {e}");
         exit::USAGE
     })

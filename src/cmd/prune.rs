@@ -112,7 +112,10 @@ pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
     super::with_job(path, &a.common.job, |config, job| {
         if job.prune.is_none() {
             if a.if_configured {
-                eprintln!("zreplrs: job {} has no [jobs.prune] keep rules: nothing to prune", job.name);
+                eprintln!(
+                    "zreplrs: job {} has no [jobs.prune] keep rules: nothing to prune",
+                    job.name
+                );
                 return exit::OK;
             }
             eprintln!(

@@ -94,12 +94,14 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
-    #[error("cannot read config {path}: {} (set --config or {CONFIG_ENV})", io_reason(.error))]
+    #[error("cannot read config {path}: {}{}", io_reason(.error), if *.chosen { "" } else { HOW_TO_CHOOSE })]
     Read {
         /// The configuration file.
         path: Utf8PathBuf,
         /// What went wrong.
         error: std::io::Error,
+        /// The file was named with `--config` (the message then does not suggest it).
+        chosen: bool,
     },
     /// The file is not valid TOML, has an unknown key, or a value is invalid.
     #[error("{path}: {}{message}{}", key_prefix(.key), location_suffix(.location))]
@@ -123,6 +125,28 @@ pub enum ConfigError {
         /// The names of the configured jobs.
         jobs: Vec<String>,
     },
+}
+
+/// How to name another configuration file, said when the default one cannot be read.
+const HOW_TO_CHOOSE: &str = " (name one with --config or $ZREPLRS_CONFIG)";
+
+/// "unknown field `retires`, expected one of `name`, …": the valid key closest to the unknown one, as
+/// `: did you mean `retries`?`, when one is close enough.
+fn did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return String::new();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    best.map_or_else(String::new, |(_, c)| format!(": did you mean `{c}`?"))
 }
 
 /// An I/O error's message without the trailing " (os error N)".
@@ -193,6 +217,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
             error,
+            chosen: false,
         })?;
         warn_if_exposed(path.as_std_path(), "configuration file", 0o022);
         Config::parse(path, &text)
@@ -203,16 +228,18 @@ impl Config {
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
+            let mut message = inner
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
+            message.push_str(&did_you_mean(&message));
             ConfigError::Invalid {
                 path: path.to_path_buf(),
                 key: if key == "." { String::new() } else { key },
-                message: inner
-                    .message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(": "),
+                message,
                 location: inner.span().map(|span| Location::of(text, span.start)),
             }
         })?;

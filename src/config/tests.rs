@@ -77,15 +77,51 @@ fn defaults() {
 #[test]
 fn example_config_documents_every_section_and_key() {
     let text = include_str!("../../examples/zreplrs.toml");
-    for section in ["[global]", "[[jobs]]", "[jobs.filesystems]", "[jobs.send]", "[jobs.recv]", "[jobs.ssh]", "[jobs.snapshot]", "[jobs.prune]"] {
+    for section in [
+        "[global]",
+        "[[jobs]]",
+        "[jobs.filesystems]",
+        "[jobs.send]",
+        "[jobs.recv]",
+        "[jobs.ssh]",
+        "[jobs.snapshot]",
+        "[jobs.prune]",
+    ] {
         assert!(text.contains(section), "{section} is not in the example");
     }
     let keys = [
-        "textfile_dir", "lock_dir", "name", "target", "client_identity", "initial_replication", "protection",
-        "retries", "retry_timeout", "stall_timeout", "reply_deadline", "connect_timeout", "encrypted", "raw",
-        "compressed", "large_blocks", "embedded_data", "properties", "backup_properties", "set", "inherit",
-        "identity_files", "known_hosts", "accept_new_host_keys", "agent_command", "prefix", "timestamp_format",
-        "pre_hook", "post_hook", "hook_timeout", "keep_sender", "keep_receiver",
+        "textfile_dir",
+        "lock_dir",
+        "name",
+        "target",
+        "client_identity",
+        "initial_replication",
+        "protection",
+        "retries",
+        "retry_timeout",
+        "stall_timeout",
+        "reply_deadline",
+        "connect_timeout",
+        "encrypted",
+        "raw",
+        "compressed",
+        "large_blocks",
+        "embedded_data",
+        "properties",
+        "backup_properties",
+        "set",
+        "inherit",
+        "identity_files",
+        "known_hosts",
+        "accept_new_host_keys",
+        "agent_command",
+        "prefix",
+        "timestamp_format",
+        "pre_hook",
+        "post_hook",
+        "hook_timeout",
+        "keep_sender",
+        "keep_receiver",
     ];
     for key in keys {
         let documented = text.lines().any(|l| {
@@ -471,12 +507,12 @@ fn bad_job_names() {
         ("..", "must not be \"..\""),
     ] {
         let e = parse_err(&job_toml(name, ""));
-        assert!(e.contains("jobs[0].name: invalid job id"), "{e}");
+        assert!(e.contains("jobs[0].name: invalid job name"), "{e}");
         assert!(e.contains(want), "{name:?}: {e}");
         assert!(e.contains("(line 2, column 8)"), "{e}");
     }
     let e = parse_err(&job_toml(&"x".repeat(300), ""));
-    assert!(e.contains("jobs[0].name: invalid job id"), "{e}");
+    assert!(e.contains("jobs[0].name: invalid job name"), "{e}");
 }
 
 #[test]
@@ -730,13 +766,26 @@ fn unknown_job_lists_configured_jobs() {
 }
 
 #[test]
+fn an_unknown_key_suggests_the_closest_valid_one() {
+    let e = parse(&job_toml("j", "retires = 3")).unwrap_err().to_string();
+    assert!(e.contains("unknown field `retires`"), "{e}");
+    assert!(e.contains("did you mean `retries`?"), "{e}");
+    let e = parse(&format!("{}[jobs.send]\ncompresed = true\n", job_toml("j", "")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("did you mean `compressed`?"), "{e}");
+    let e = parse(&job_toml("j", "zzzzzz = 3")).unwrap_err().to_string();
+    assert!(!e.contains("did you mean"), "nothing is close: {e}");
+}
+
+#[test]
 fn load_reads_the_file_and_reports_io_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = Utf8PathBuf::from_path_buf(dir.path().join("zreplrs.toml")).unwrap();
     let e = Config::load(&path).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("cannot read config {path}: No such file or directory (set --config or ZREPLRS_CONFIG)")
+        format!("cannot read config {path}: No such file or directory (name one with --config or $ZREPLRS_CONFIG)")
     );
     std::fs::write(&path, job_toml("j", "")).unwrap();
     let config = Config::load(&path).unwrap();

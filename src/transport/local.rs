@@ -9,7 +9,7 @@ use crate::config::Job;
 /// Spawns the agent (this same executable) and greets it.
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
     let exe =
-        std::env::current_exe().map_err(|e| AgentError::Connection(format!("cannot find our own executable: {e}")))?;
+        std::env::current_exe().map_err(|e| AgentError::Connect(format!("cannot find our own executable: {e}")))?;
     let mut args = agent_args(job);
     // The child agent ignores $ZREPLRS_ZFS; a run that uses another zfs program passes it on explicitly.
     if let Some(p) = std::env::var_os("ZREPLRS_ZFS").and_then(|p| p.into_string().ok()) {
@@ -22,10 +22,10 @@ pub fn connect(job: &Job) -> Result<Connection, AgentError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| AgentError::Connection(format!("cannot start {} recv-agent: {e}", exe.display())))?;
+        .map_err(|e| AgentError::Connect(format!("cannot start {} recv-agent: {e}", exe.display())))?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
-        return Err(AgentError::Connection("recv-agent pipes missing".into()));
+        return Err(AgentError::Connect("recv-agent pipes missing".into()));
     };
     crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
     match AgentClient::connect(

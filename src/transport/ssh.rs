@@ -21,7 +21,7 @@ use crate::agent::client::{AgentClient, AgentError};
 use crate::config::Job;
 
 fn conn(msg: impl Into<String>) -> AgentError {
-    AgentError::Connection(msg.into())
+    AgentError::Connect(msg.into())
 }
 
 /// Quotes one argument for the remote user's shell.

@@ -8,8 +8,8 @@ use super::names::{
     MAX_USER_PROPERTY_LEN,
 };
 
-/// What job ids are called in error messages.
-const JOB_ID: &str = "job id";
+/// What job ids are called in error messages: they are the jobs' `name`s.
+const JOB_ID: &str = "job name";
 
 /// Bookmark short name of the v1 (single, job-less) replication cursor written by old zrepl versions.
 pub const V1_CURSOR_SHORT: &str = "zrepl_replication_cursor";
@@ -176,7 +176,7 @@ mod tests {
             let j = JobId::new(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
             assert_eq!(j.as_str(), ok);
         }
-        assert_eq!(JobId::new(""), Err(NameError::Empty { kind: "job id" }));
+        assert_eq!(JobId::new(""), Err(NameError::Empty { kind: "job name" }));
         assert!(matches!(JobId::new("a/b"), Err(NameError::InvalidChar { ch: '/', .. })));
         assert!(matches!(JobId::new("a@b"), Err(NameError::InvalidChar { ch: '@', .. })));
         assert!(matches!(JobId::new("a#b"), Err(NameError::InvalidChar { ch: '#', .. })));
@@ -199,7 +199,7 @@ mod tests {
         assert!(matches!(
             JobId::new(&format!("{longest}j")),
             Err(NameError::TooLong {
-                kind: "job id",
+                kind: "job name",
                 len: 204,
                 max: 203,
                 ..
