@@ -554,3 +554,33 @@ fn prune_without_keep_rules_is_a_usage_error_unless_if_configured() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to prune"));
 }
+
+/// A receiver that never answered is "cannot connect", not a lost connection; it is still retriable
+/// (outcome `connectivity_error`, exit 3).
+#[test]
+fn a_receiver_that_cannot_be_reached_is_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener); // nothing listens there now: the connection is refused
+    let p = write_config(
+        &dir,
+        &format!(
+            "[[jobs]]\nname = \"j\"\ntarget = \"ssh://u@127.0.0.1:{port}/backup/hosts\"\nretries = 0\n\
+             [jobs.filesystems]\n\"tank<\" = true\n"
+        ),
+    );
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args(["replicate", "--job", "j", "--format", "json"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.starts_with("cannot connect to the receiver: 127.0.0.1:"), "{v}");
+    assert!(!msg.contains("lost"), "{msg}");
+    assert_eq!(v["error"]["kind"], "connection");
+}

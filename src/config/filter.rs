@@ -86,6 +86,19 @@ impl Filter {
         self.matches(fs).is_some_and(|m| m.include)
     }
 
+    /// An included dataset at or below `root`, if the filter includes one: `root` itself, else the first
+    /// include rule's dataset below it. Replicating into a receiver inside the replicated tree would send
+    /// the copies again on every run.
+    pub fn included_at_or_below(&self, root: &DatasetName) -> Option<DatasetName> {
+        if self.includes(root) {
+            return Some(root.clone());
+        }
+        self.rules
+            .iter()
+            .find(|rule| rule.include && rule.dataset.is_strictly_below(root) && self.includes(&rule.dataset))
+            .map(|rule| rule.dataset.clone())
+    }
+
     /// The datasets to list recursively so that every included dataset is covered: the included rules'
     /// datasets with those below another root removed (sorted).
     pub fn roots(&self) -> Vec<DatasetName> {

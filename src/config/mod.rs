@@ -255,6 +255,24 @@ impl Config {
                 "no jobs configured: add at least one [[jobs]] table".to_string(),
             ));
         }
+        for (i, job) in raw.jobs.iter().enumerate() {
+            if let Target::Local { root_fs } = &job.target {
+                let root = match &job.client_identity {
+                    Some(ci) => root_fs.child(ci).unwrap_or_else(|_| root_fs.clone()),
+                    None => root_fs.clone(),
+                };
+                if let Some(inside) = job.filesystems.included_at_or_below(&root) {
+                    return Err(invalid(
+                        format!("jobs[{i}].target"),
+                        format!(
+                            "the receiver {root} is inside the replicated tree ({inside} is included): every \
+                             run would replicate the copies into themselves; exclude it in [jobs.filesystems] \
+                             (\"{root}<\" = false) or receive elsewhere"
+                        ),
+                    ));
+                }
+            }
+        }
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, job) in raw.jobs.iter().enumerate() {
             if let Some(first) = seen.insert(job.name.as_str(), i) {

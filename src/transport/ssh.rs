@@ -310,13 +310,14 @@ pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, s
                 tcp = Some(s);
                 break;
             }
+            Err(e) if addrs.len() == 1 => last = Some(e.to_string()),
             Err(e) => last = Some(format!("{a}: {e}")),
         }
     }
     let tcp = tcp.ok_or_else(|| {
         conn(format!(
-            "cannot connect to {host}:{port}: {}",
-            last.unwrap_or_else(|| "no address".into())
+            "{host}:{port}: {}",
+            last.unwrap_or_else(|| "the name has no address".into())
         ))
     })?;
     let _ = tcp.set_nodelay(true);
