@@ -55,11 +55,17 @@ _zreplrs() {
             zreplrs__subcmd__config,help)
                 cmd="zreplrs__subcmd__config__subcmd__help"
                 ;;
+            zreplrs__subcmd__config,jobs)
+                cmd="zreplrs__subcmd__config__subcmd__jobs"
+                ;;
             zreplrs__subcmd__config__subcmd__help,check)
                 cmd="zreplrs__subcmd__config__subcmd__help__subcmd__check"
                 ;;
             zreplrs__subcmd__config__subcmd__help,help)
                 cmd="zreplrs__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            zreplrs__subcmd__config__subcmd__help,jobs)
+                cmd="zreplrs__subcmd__config__subcmd__help__subcmd__jobs"
                 ;;
             zreplrs__subcmd__help,config)
                 cmd="zreplrs__subcmd__help__subcmd__config"
@@ -96,6 +102,9 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__help__subcmd__config,check)
                 cmd="zreplrs__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            zreplrs__subcmd__help__subcmd__config,jobs)
+                cmd="zreplrs__subcmd__help__subcmd__config__subcmd__jobs"
                 ;;
             zreplrs__subcmd__help__subcmd__holds,list)
                 cmd="zreplrs__subcmd__help__subcmd__holds__subcmd__list"
@@ -185,7 +194,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__config)
-            opts="-h --config --help check help"
+            opts="-h --config --help check jobs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -225,7 +234,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check jobs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,6 +275,42 @@ _zreplrs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        zreplrs__subcmd__config__subcmd__help__subcmd__jobs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__config__subcmd__jobs)
+            opts="-h --format --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         zreplrs__subcmd__help)
             opts="replicate snapshot prune status holds migrate test recv-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -281,7 +326,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check jobs"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,6 +340,20 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__config__subcmd__jobs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -600,7 +659,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --fs)
@@ -630,7 +689,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --lock-dir)
@@ -720,7 +779,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -746,7 +805,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -822,7 +881,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -856,7 +915,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -886,7 +945,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -952,7 +1011,7 @@ _zreplrs() {
             fi
             case "${prev}" in
                 --job)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -38,7 +38,7 @@ complete -c zreplrs -n "__fish_zreplrs_needs_command" -f -a "recv-agent" -d 'The
 complete -c zreplrs -n "__fish_zreplrs_needs_command" -f -a "config" -d 'Configuration commands'
 complete -c zreplrs -n "__fish_zreplrs_needs_command" -f -a "version" -d 'Print the version of zreplrs'
 complete -c zreplrs -n "__fish_zreplrs_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
@@ -48,7 +48,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l dry-run -d
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -s q -l quiet -d 'No progress bars on stderr'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
@@ -56,7 +56,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l config -d '
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -l dry-run -d 'Show what would be taken (hooks run with ZREPLRS_DRY_RUN=1); take nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand snapshot" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l side -d 'Which side to prune' -r -f -a "sender\t''
@@ -68,7 +68,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l json -d 'The s
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l dry-run -d 'Show what would be destroyed; destroy nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l if-configured -d 'A job without `[jobs.prune]` keep rules is skipped (exit 0) instead of being a usage error (exit 2); the systemd prune unit uses it, so enabling its timer for such a job does nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
@@ -79,14 +79,14 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_se
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -f -a "list" -d 'List step holds, last-received holds, cursors, tentative and v1 cursors'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -f -a "release-stale" -d 'Release step holds, tentative cursors, superseded cursors and last-received holds that no run needs'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and not __fish_seen_subcommand_from list release-stale help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l job -d 'Only this job [default: every job in the configuration]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l job -d 'Only this job [default: every job in the configuration]' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l fs -d 'Only entries of this filesystem (sender or receiver name)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l lock-dir -d 'Directory of the per-job lock file (the job must not be running)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand holds; and __fish_seen_subcommand_from release-stale" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
@@ -101,7 +101,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_seen_subcommand_from replication-cursor:v1-v2 help" -s h -l help -d 'Print help'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_seen_subcommand_from replication-cursor:v1-v2 help" -f -a "replication-cursor:v1-v2" -d 'Destroy zrepl\'s v1 cursor `#zrepl_replication_cursor` where a v2 cursor exists; report the rest'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and not __fish_seen_subcommand_from replication-cursor:v1-v2 help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l job -d 'Only this job [default: every job]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l job -d 'Only this job [default: every job]' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand migrate; and __fish_seen_subcommand_from replication-cursor:v1-v2" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
@@ -115,7 +115,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_see
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "filesystems" -d 'Which datasets the job\'s filter selects, and by which rule'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "decode-resume-token" -d 'Decode a receive_resume_token and print its fields'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and not __fish_seen_subcommand_from filesystems decode-resume-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l job -d 'Name of the job in the configuration' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand test; and __fish_seen_subcommand_from filesystems" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
@@ -137,16 +137,23 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-allo
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l zfs-program -d 'Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -s h -l help -d 'Print help'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -s h -l help -d 'Print help'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -f -a "jobs" -d 'The names of the configured jobs (one per line for people; the shell completions call it)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from jobs" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
+human\t'A summary table for people'"
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from jobs" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from jobs" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from jobs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "jobs" -d 'The names of the configured jobs (one per line for people; the shell completions call it)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand version" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand version" -s h -l help -d 'Print help'
@@ -167,3 +174,4 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_su
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from test" -f -a "filesystems" -d 'Which datasets the job\'s filter selects, and by which rule'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from test" -f -a "decode-resume-token" -d 'Decode a receive_resume_token and print its fields'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Parse and validate the configuration; exit 2 with the reason when it is invalid'
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "jobs" -d 'The names of the configured jobs (one per line for people; the shell completions call it)'

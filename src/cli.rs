@@ -245,4 +245,9 @@ pub enum ConfigCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// The names of the configured jobs (one per line for people; the shell completions call it).
+    Jobs {
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }

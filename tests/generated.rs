@@ -23,6 +23,44 @@ fn render_man(cmd: &clap::Command, name: &str, out: &mut BTreeMap<String, Vec<u8
     }
 }
 
+/// The command that lists the configured jobs, for completing `--job`.
+const JOBS: &str = "zreplrs config jobs --format human 2>/dev/null";
+
+/// clap_complete completes `--job` with file names; make it offer the configured jobs instead.
+fn complete_job_names(shell: Shell, script: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(script).expect("completion scripts are UTF-8");
+    let text = match shell {
+        Shell::Bash => text.replace(
+            "--job)\n                    COMPREPLY=($(compgen -f \"${cur}\"))",
+            &format!("--job)\n                    COMPREPLY=($(compgen -W \"$({JOBS})\" -- \"${{cur}}\"))"),
+        ),
+        Shell::Zsh => text
+            .lines()
+            .map(|l| {
+                if l.starts_with("'--job=") {
+                    l.replace(":JOB:_default'", &format!(":JOB:{{compadd -- ${{(f)\"$({JOBS})\"}}}}'"))
+                } else {
+                    l.to_string()
+                }
+            })
+            .map(|l| l + "\n")
+            .collect(),
+        Shell::Fish => text
+            .lines()
+            .map(|l| {
+                if l.contains(" -l job ") && l.ends_with(" -r") {
+                    format!("{l} -f -a \"({JOBS})\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .map(|l| l + "\n")
+            .collect(),
+        _ => text,
+    };
+    text.into_bytes()
+}
+
 fn generate() -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     let mut cmd = Cli::command();
@@ -35,7 +73,7 @@ fn generate() -> BTreeMap<String, Vec<u8>> {
     ] {
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut Cli::command(), "zreplrs", &mut buf);
-        files.insert(format!("completions/{file}"), buf);
+        files.insert(format!("completions/{file}"), complete_job_names(shell, buf));
     }
     files
 }
@@ -73,5 +111,39 @@ fn man_pages_and_completions_are_current() {
     assert!(
         stale.is_empty(),
         "out of date: {stale:?}; run ZREPLRS_UPDATE_GENERATED=1 cargo test --test generated"
+    );
+}
+
+/// The bash completion offers the configured job names after `--job` (through `zreplrs config jobs`).
+#[test]
+fn bash_completion_offers_the_configured_jobs() {
+    let bin = assert_cmd::cargo::cargo_bin("zreplrs");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zreplrs.toml");
+    let job = |name: &str| {
+        format!("[[jobs]]\nname = \"{name}\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\"tank<\" = true\n")
+    };
+    std::fs::write(&config, format!("{}{}", job("web1_to_backup"), job("web2_to_backup"))).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = r#"source completions/zreplrs.bash
+COMP_WORDS=(zreplrs replicate --job web); COMP_CWORD=3; _zreplrs zreplrs web --job
+echo "${COMPREPLY[*]}""#;
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", script])
+        .env("PATH", path)
+        .env("ZREPLRS_CONFIG", &config)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("bash");
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        got.trim(),
+        "web1_to_backup web2_to_backup",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -1,5 +1,5 @@
 //! `zreplrs config check`: parses and validates the configuration and names its jobs; exit 2 with the
-//! reason when it is invalid.
+//! reason when it is invalid. `zreplrs config jobs`: the job names alone, for shell completion.
 
 use camino::Utf8Path;
 
@@ -17,6 +17,21 @@ pub fn check(path: Option<&Utf8Path>, format: Option<Format>) -> u8 {
                 jobs: c.jobs.iter().map(|j| j.name.to_string()).collect(),
             };
             super::emit(format, &r, human::config_check_line)
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs `config jobs`: the job names, one per line (human) or as the same report as `config check` (JSON).
+pub fn jobs(path: Option<&Utf8Path>, format: Option<Format>) -> u8 {
+    match super::load_config(path) {
+        Ok(c) => {
+            let r = ConfigCheckReport {
+                header: Header::new("config jobs", None, None),
+                path: c.path.to_string(),
+                jobs: c.jobs.iter().map(|j| j.name.to_string()).collect(),
+            };
+            super::emit(format, &r, |r| r.jobs.iter().map(|j| format!("{j}\n")).collect())
         }
         Err(code) => code,
     }

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> u8 {
             exit::OK
         }
         Command::Config(ConfigCommand::Check { output }) => config::check(path, output.format()),
+        Command::Config(ConfigCommand::Jobs { output }) => config::jobs(path, output.format()),
         Command::RecvAgent(a) => recv_agent::run(&a),
         Command::Replicate(a) => replicate::command(path, &a),
         Command::Snapshot(a) => snapshot::command(path, &a),

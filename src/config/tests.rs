@@ -855,11 +855,18 @@ fn a_local_receiver_inside_the_replicated_tree_is_refused() {
     let job = |target: &str, rules: &str| {
         format!("[[jobs]]\nname = \"j\"\ntarget = \"{target}\"\n[jobs.filesystems]\n{rules}\n")
     };
-    let e = parse(&job("local:tank/backup", "\"tank<\" = true")).unwrap_err().to_string();
-    assert!(e.contains("jobs[0].target: the receiver tank/backup is inside the replicated tree"), "{e}");
+    let e = parse(&job("local:tank/backup", "\"tank<\" = true"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("jobs[0].target: the receiver tank/backup is inside the replicated tree"),
+        "{e}"
+    );
     assert!(e.contains("\"tank/backup<\" = false"), "{e}");
     // An explicit include below the receiver is caught too.
-    let e = parse(&job("local:tank", "\"pool/x\" = true\n\"tank/a\" = true")).unwrap_err().to_string();
+    let e = parse(&job("local:tank", "\"pool/x\" = true\n\"tank/a\" = true"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("(tank/a is included)"), "{e}");
     // Excluded, elsewhere, or on another host: fine.
     assert!(parse(&job("local:tank/backup", "\"tank<\" = true\n\"tank/backup<\" = false")).is_ok());
