@@ -190,6 +190,11 @@ fn nested_datasets_with_an_unreplicated_parent_get_placeholders() {
     }
     sc.assert_converged(&child);
     sc.assert_converged(&grandchild);
+    // Real copies below a placeholder say they are not placeholders (zrepl sets it off too), instead of
+    // inheriting `on`.
+    for real in [sc.target(&child), sc.target(&grandchild)] {
+        assert_eq!(prop(&real, "zrepl:placeholder"), "off", "{real}");
+    }
     // Later the parent joins the job: its placeholder is replaced by the real copy, children stay.
     sc.configure(&[(&format!("{parent}<"), true)], "");
     let run = sc.replicate(&[]);
@@ -201,6 +206,7 @@ fn nested_datasets_with_an_unreplicated_parent_get_placeholders() {
         "on",
         "the replaced placeholder is an ordinary copy now"
     );
+    assert_eq!(prop(&sc.target(&parent), "zrepl:placeholder"), "off");
     assert_eq!(snapshots(&sc.target(&grandchild)).len(), 1);
 }
 

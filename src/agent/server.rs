@@ -483,9 +483,13 @@ fn receive<R: FdRead, W: Write + Send>(
     }
     let after = || -> Result<Envelope, Refusal> {
         let got = protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
+        if req.from_guid.is_none() {
+            // A new real copy (possibly replacing a placeholder) says so itself, as zrepl does, instead of
+            // inheriting `on` from a placeholder parent.
+            zfs.set_property(target.as_str(), PLACEHOLDER_PROPERTY, "off")?;
+        }
         if req.force {
-            // The placeholder is now a real copy: drop the placeholder's local settings.
-            zfs.inherit(target.as_str(), PLACEHOLDER_PROPERTY)?;
+            // The placeholder is now a real copy.
             // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
             let canmount = cfg
                 .recv
