@@ -136,6 +136,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-inhe
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l recv-allow -d 'Take the sent value of a property the agent overrides by default (mountpoint, sharenfs and sharesmb are inherited, setuid and devices set off); repeatable' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l zfs-program -d 'Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -l append-only -d 'Refuse every request that could lose received data: destroying snapshots, releasing last-received holds, and forced receives over anything but an empty placeholder. Recommended for push jobs: a compromised sender can then add snapshots but not remove any. Prune on the receiving host itself'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand recv-agent" -s h -l help -d 'Print help'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand config; and not __fish_seen_subcommand_from check jobs help" -s h -l help -d 'Print help'

@@ -233,6 +233,11 @@ pub struct RecvAgentArgs {
     /// are inherited, setuid and devices set off); repeatable.
     #[arg(long, value_name = "PROP")]
     pub recv_allow: Vec<String>,
+    /// Refuse every request that could lose received data: destroying snapshots, releasing last-received
+    /// holds, and forced receives over anything but an empty placeholder. Recommended for push jobs: a
+    /// compromised sender can then add snapshots but not remove any. Prune on the receiving host itself.
+    #[arg(long)]
+    pub append_only: bool,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

@@ -287,3 +287,29 @@ fn step_holds_by_fs(
     }
     Ok(by_fs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receiver_listing_with_a_name_twice_or_outside_the_root_is_refused() {
+        let root = DatasetName::new("b/hosts").unwrap();
+        let entry = |name: &str| WireEntry {
+            name: name.into(),
+            guid: 1,
+            ..Default::default()
+        };
+        let ok = from_wire_map(&root, &[entry(""), entry("tank/a")]).unwrap();
+        assert_eq!(ok.len(), 2);
+        let err = from_wire_map(&root, &[entry("tank/a"), entry("tank/b"), entry("tank/a")]).unwrap_err();
+        assert_eq!(err.error.kind, "protocol");
+        assert!(
+            err.error.message.contains("b/hosts/tank/a twice"),
+            "{}",
+            err.error.message
+        );
+        let err = from_wire_map(&root, &[entry("../x")]).unwrap_err();
+        assert!(err.error.message.contains("invalid name"), "{}", err.error.message);
+    }
+}

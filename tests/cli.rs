@@ -154,8 +154,13 @@ fn agent_refuses_the_placeholder_property_as_config_does() {
 
 /// Speaks raw bytes to a fresh agent and returns the replies it sent and its exit code.
 fn agent_session(input: &[u8]) -> (Vec<Envelope>, Option<i32>) {
+    agent_session_with(&[], input)
+}
+
+fn agent_session_with(args: &[&str], input: &[u8]) -> (Vec<Envelope>, Option<i32>) {
     let mut child = zreplrs()
         .args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup"])
+        .args(args)
         .env("PATH", "/nonexistent")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -583,4 +588,39 @@ fn a_receiver_that_cannot_be_reached_is_cannot_connect() {
     assert!(msg.starts_with("cannot connect to the receiver: 127.0.0.1:"), "{v}");
     assert!(!msg.contains("lost"), "{msg}");
     assert_eq!(v["error"]["kind"], "connection");
+}
+
+/// `--append-only` refuses destroys and hold releases before anything else happens, and says so in its hello.
+#[test]
+fn append_only_agent_refuses_destroy_and_release() {
+    let mut input = hello();
+    input.extend(msg(proto::DestroyRequest {
+        fs: "a".into(),
+        snapshots: vec!["s".into()],
+    }
+    .into()));
+    input.extend(msg(proto::ReleaseLastReceivedRequest {
+        fs: "a".into(),
+        snapshots: vec!["s".into()],
+        job_id: "j".into(),
+    }
+    .into()));
+    let (replies, code) = agent_session_with(&["--append-only"], &input);
+    match &replies[0].body {
+        Some(Body::HelloReply(h)) => assert!(h.append_only),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(error_kind(&replies[1]), "append_only");
+    assert_eq!(error_kind(&replies[2]), "append_only");
+    assert_eq!(code, Some(0));
+    let (replies, _) = agent_session(&input);
+    match &replies[0].body {
+        Some(Body::HelloReply(h)) => assert!(!h.append_only),
+        other => panic!("{other:?}"),
+    }
+    assert_ne!(
+        error_kind(&replies[1]),
+        "append_only",
+        "without the flag the request reaches zfs"
+    );
 }

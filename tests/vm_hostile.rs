@@ -23,8 +23,14 @@ struct Session {
 
 /// Feeds `input` to a fresh agent rooted at `root` and closes its stdin; the agent must exit within 120 s.
 fn session(root: &str, input: &[u8]) -> Session {
+    session_with(root, &[], input)
+}
+
+/// [`session`] with more agent arguments.
+fn session_with(root: &str, args: &[&str], input: &[u8]) -> Session {
     let mut agent = std::process::Command::new(zreplrs_bin())
         .args(["recv-agent", "--root-fs", root])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -330,4 +336,142 @@ fn a_sender_that_disconnects_at_every_message_boundary_changes_nothing() {
         }
     }
     assert_eq!(pool.state(), before, "nothing changed on the receiver");
+}
+
+/// `zfs send ARGS` as bytes.
+fn send_stream(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("zfs")
+        .arg("send")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zfs send {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A receive request followed by `stream` as data frames and END.
+fn receive_msg(req: proto::ReceiveRequest, stream: &[u8]) -> Vec<u8> {
+    let mut v = msg(req.into());
+    frame::write_data(&mut v, stream).unwrap();
+    frame::write_end(&mut v, false).unwrap();
+    v
+}
+
+fn guid(snap: &str) -> u64 {
+    prop(snap, "guid").parse().unwrap()
+}
+
+/// A compromised sender against `recv-agent --append-only`, speaking the protocol directly: every request
+/// that could lose received data is refused with the policy's own error, and the receiver's datasets,
+/// snapshots, GUIDs and holds are exactly what they were. Receiving new data still works.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn append_only_agent_refuses_everything_that_could_lose_received_data() {
+    let (pool, root) = receiver("ao");
+    // A source, and a real copy of it below the root whose receiver side then got a snapshot of its own.
+    let origin = pool.ds("origin");
+    zfs(&["create", &origin]);
+    zfs(&["snapshot", &format!("{origin}@s1")]);
+    zfs(&["snapshot", &format!("{origin}@s2")]);
+    let copy = format!("{root}/src/b");
+    let full = send_stream(&[&format!("{origin}@s1")]);
+    let mut recv = std::process::Command::new("zfs")
+        .args(["receive", "-u", &copy])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    recv.stdin.take().unwrap().write_all(&full).unwrap();
+    assert!(recv.wait().unwrap().success());
+    zfs(&["snapshot", &format!("{copy}@later")]);
+    let incremental = send_stream(&["-i", &format!("{origin}@s1"), &format!("{origin}@s2")]);
+    let before = pool.state();
+    let s2 = guid(&format!("{origin}@s2"));
+    let s1 = guid(&format!("{origin}@s1"));
+    let req = |fs: &str, to: &str, to_guid: u64, from: Option<u64>, force: bool| proto::ReceiveRequest {
+        fs: fs.into(),
+        to_short: to.into(),
+        to_guid,
+        from_guid: from,
+        job_id: "j".into(),
+        force,
+        last_received_hold: true,
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "destroy a received snapshot",
+            msg(proto::DestroyRequest {
+                fs: "src/a".into(),
+                snapshots: vec!["s1".into()],
+            }
+            .into()),
+            "append_only",
+        ),
+        (
+            "release the last-received hold",
+            msg(proto::ReleaseLastReceivedRequest {
+                fs: "src/a".into(),
+                snapshots: vec!["s1".into()],
+                job_id: "j".into(),
+            }
+            .into()),
+            "append_only",
+        ),
+        (
+            "a forced full receive over an existing copy",
+            receive_msg(req("src/a", "s1", s1, None, true), &full),
+            "append_only",
+        ),
+        (
+            "a forced incremental that would roll back the receiver's own snapshot",
+            receive_msg(req("src/b", "s2", s2, Some(s1), true), &incremental),
+            "append_only",
+        ),
+    ];
+    for (what, input, kind) in cases {
+        let s = session_with(&root, &["--append-only"], &[hello(), input].concat());
+        match &s.replies[0].body {
+            Some(Body::HelloReply(h)) => assert!(h.append_only, "{what}: the hello says append-only"),
+            other => panic!("{what}: {other:?}"),
+        }
+        let last = s
+            .replies
+            .last()
+            .unwrap_or_else(|| panic!("{what}: no reply; {}", s.stderr));
+        let (k, m) = error_of(last);
+        assert_eq!(k, kind, "{what}: {m}");
+        assert!(m.contains("--append-only"), "{what}: the error names the policy: {m}");
+        assert_eq!(s.code, Some(0), "{what}: a refusal, not a broken session: {}", s.stderr);
+        assert_eq!(pool.state(), before, "{what}: nothing changed on the receiver");
+    }
+    // Without force, ZFS itself refuses the incremental that needs a rollback (the agent never adds -F).
+    let s = session_with(
+        &root,
+        &["--append-only"],
+        &[
+            hello(),
+            receive_msg(req("src/b", "s2", s2, Some(s1), false), &incremental),
+        ]
+        .concat(),
+    );
+    let (k, m) = error_of(s.replies.last().unwrap());
+    assert_ne!(k, "append_only", "{m}");
+    assert_eq!(pool.state(), before, "the refused incremental changed nothing");
+    // New data is still received, and protected.
+    let s = session_with(
+        &root,
+        &["--append-only"],
+        &[hello(), receive_msg(req("src/new", "s1", s1, None, false), &full)].concat(),
+    );
+    assert!(
+        matches!(s.replies.last().and_then(|e| e.body.as_ref()), Some(Body::ReceiveReply(r)) if r.received_guid == s1),
+        "{:?} {}",
+        s.replies.last(),
+        s.stderr
+    );
+    assert_eq!(guid(&format!("{root}/src/new@s1")), s1);
+    assert_eq!(prop(&format!("{root}/src/new"), "zrepl:placeholder"), "off");
 }

@@ -151,6 +151,62 @@ fn prune_both_sides_then_replication_stays_incremental() {
         .contains("#zrepl_CURSOR_G_"));
 }
 
+/// An append-only receiver is pruned on the backup host itself, where the sender's filesystems do not
+/// exist: the job's filesystems come from the receiver's listing, the newest (held) snapshot stays, and
+/// replication continues incrementally afterwards.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn receiver_side_prune_works_where_the_sender_filesystems_are_absent() {
+    let sc = Scenario::new("pbh");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    for i in 1..=4 {
+        snap(&a, &format!("s{i}"));
+    }
+    let keep = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }]\n\
+                keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
+    sc.configure(
+        &[(&format!("{a}<"), true)],
+        &format!("initial_replication = \"all\"\n{keep}"),
+    );
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let copy = sc.target(&a);
+    assert_eq!(names(&copy), ["s1", "s2", "s3", "s4"]);
+    // As on the backup host: the sender's filesystem is not here.
+    let moved = sc.src.ds("moved");
+    zfs(&["rename", &a, &moved]);
+    let (code, v, err) = run(
+        &sc,
+        &[
+            "prune",
+            "--job",
+            &sc.job,
+            "--side",
+            "receiver",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(names(&copy).len(), 4, "a dry run destroys nothing");
+    let (code, v, err) = run(
+        &sc,
+        &["prune", "--job", &sc.job, "--side", "receiver", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    let fss = v["filesystems"].as_array().unwrap();
+    assert_eq!(fss.len(), 1, "only the real copy, not the placeholders above it: {v:#}");
+    assert_eq!(fss[0]["filesystem"], copy.as_str(), "{v:#}");
+    assert_eq!(names(&copy), ["s3", "s4"]);
+    // The sender is back: replication continues incrementally from s4.
+    zfs(&["rename", &moved, &a]);
+    snap(&a, "s5");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json["filesystems"][0]["steps"][0]["from"], format!("{a}@s4"));
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn prune_reports_held_snapshots_without_failing() {

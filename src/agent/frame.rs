@@ -337,6 +337,7 @@ mod tests {
                 software_version: "0.1.0".into(),
                 root: "backup/hosts/web1".into(),
                 zfs_version: "zfs-2.2.2-0ubuntu9".into(),
+                append_only: true,
             }
             .into(),
             proto::ListRequest {

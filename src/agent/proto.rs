@@ -30,6 +30,10 @@ pub struct HelloReply {
     pub root: String,
     #[prost(string, tag = "4")]
     pub zfs_version: String,
+    /// The agent runs with `--append-only`: it refuses destroys, releases of last-received holds and
+    /// forced receives over anything but an empty placeholder.
+    #[prost(bool, tag = "5")]
+    pub append_only: bool,
 }
 
 /// Asks for the listing of everything below the agent's root (the default), of only its filesystems

@@ -33,6 +33,8 @@ pub struct AgentConfig {
     /// The `zfs` program (`--zfs-program`, for tests and benchmarks); `None`: the system's `zfs`.
     /// `$ZREPLRS_ZFS` is ignored.
     pub zfs_program: Option<std::ffi::OsString>,
+    /// `--append-only`: refuse every request that could lose received data (see [`super::policy`]).
+    pub append_only: bool,
 }
 
 impl AgentConfig {
@@ -119,6 +121,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                         software_version: env!("CARGO_PKG_VERSION").into(),
                         root: root.to_string(),
                         zfs_version,
+                        append_only: cfg.append_only,
                     };
                     reply(&mut out, Envelope::new(hello.into())).map_err(|e| e.to_string())?;
                     continue;
@@ -170,6 +173,11 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
 
 /// Handles one request other than a receive.
 fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Result<Envelope, Refusal> {
+    if cfg.append_only {
+        if let Some(why) = super::policy::request_refusal(&body) {
+            return Err(Refusal::new(super::policy::KIND, why));
+        }
+    }
     match body {
         Body::List(req) if !req.versions_of.is_empty() => list_versions(zfs, root, &req),
         Body::List(req) => list(zfs, cfg, root, &req),
@@ -562,6 +570,11 @@ fn prepare_receive(
         .snapshot(&req.to_short)
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    if cfg.append_only {
+        if let Some(why) = super::policy::receive_refusal(zfs, req.force, &target)? {
+            return Err(Refusal::new(super::policy::KIND, why));
+        }
+    }
     if req.from_guid.is_none() {
         // A full stream: make sure every parent between the agent's root_fs and the target exists.
         let mut missing = Vec::new();

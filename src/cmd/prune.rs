@@ -18,7 +18,7 @@ use crate::survey;
 use crate::survey::SurveyError;
 use crate::transport;
 use crate::zfs::bookkeeping::parse_cursor_short;
-use crate::zfs::list::FsEntry;
+use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{DatasetName, SnapshotName};
 use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 
@@ -142,8 +142,15 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
     };
     let zfs = Zfs::new();
     let now = report::unix_now();
-    // The sender listing is needed on both sides: cursors protect the receiver's incremental base too.
-    let sender = zfs.list(&job.filesystems.roots(), side != Side::Receiver)?;
+    // The sender listing is needed on both sides: cursors protect the receiver's incremental base too. On
+    // the backup host (where an append-only receiver is pruned) the sender's filesystems do not exist, and
+    // the receiver's own listing says which filesystems the job replicated.
+    let sender = match zfs.list(&job.filesystems.roots(), side != Side::Receiver) {
+        Ok(l) => l,
+        Err(e) if side == Side::Receiver && e.kind == ZfsErrorKind::DoesNotExist => Listing::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let sender_here = !sender.filesystems.is_empty();
     let selected: Vec<&FsEntry> = sender
         .filesystems
         .values()
@@ -181,16 +188,32 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             connectivity: false,
         })?;
         let receiver = survey::from_wire_map(&root, &conn.client().list_with(true)?.filesystems)?;
-        for fs in &selected {
-            let Ok(target) = root.child(fs.name.as_str()) else {
-                continue;
-            };
-            let Some(rfs) = receiver.get(&target) else { continue };
+        // (sender name, its entry where the sender is on this host, the receiver's copy)
+        let pairs: Vec<(DatasetName, Option<&FsEntry>, &FsEntry)> = if sender_here {
+            selected
+                .iter()
+                .filter_map(|fs| {
+                    let target = root.child(fs.name.as_str()).ok()?;
+                    Some((fs.name.clone(), Some(*fs), receiver.get(&target)?))
+                })
+                .collect()
+        } else {
+            receiver
+                .values()
+                .filter(|rfs| !rfs.is_placeholder())
+                .filter_map(|rfs| {
+                    let name = DatasetName::new(rfs.name.strip_prefix(&root)?).ok()?;
+                    job.filesystems.includes(&name).then_some((name, None, rfs))
+                })
+                .collect()
+        };
+        for (name, fs, rfs) in pairs {
+            let target = &rfs.name;
             let mut protected = BTreeSet::new();
             if let Some(newest) = rfs.newest_snapshot() {
                 protected.insert(newest.short.clone());
             }
-            if let Some((_, g)) = cursor_of(job, fs) {
+            if let Some((_, g)) = fs.and_then(|fs| cursor_of(job, fs)) {
                 if let Some(s) = rfs.snapshots().find(|s| s.guid == g) {
                     protected.insert(s.short.clone());
                 }
@@ -204,13 +227,17 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             let decisions = evaluate(&rules, &snap_infos(rfs), &ctx);
             let mut fr = decisions_report("receiver", target.as_str(), &decisions);
             if !dry_run && !fr.destroyed.is_empty() {
-                match conn.client().destroy(fs.name.as_str(), fr.destroyed.clone()) {
+                match conn.client().destroy(name.as_str(), fr.destroyed.clone()) {
                     Ok(reply) => {
                         fr.held.extend(reply.held);
                         fr.destroyed = reply.destroyed;
                     }
                     Err(e) if e.is_connectivity() => return Err(e.into()),
-                    Err(e) => fr.error = Some(ErrorReport::new(e.kind(), e.to_string())),
+                    Err(e) => {
+                        // Nothing was destroyed (an append-only receiver refuses every destroy).
+                        fr.error = Some(ErrorReport::new(e.kind(), e.to_string()));
+                        fr.destroyed.clear();
+                    }
                 }
             }
             r.filesystems.push(fr);

@@ -68,6 +68,7 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         client_identity: a.client_identity.clone(),
         recv,
         zfs_program: a.zfs_program.clone().map(Into::into),
+        append_only: a.append_only,
     })
 }
 

@@ -1,0 +1,61 @@
+//! The recv-agent's `--append-only` policy: which requests it refuses because they could lose data that was
+//! already received, whatever the sender says.
+//!
+//! Refused: destroying snapshots, releasing a last-received hold on request, and a forced receive (`-F`)
+//! into anything but an empty placeholder. Allowed, because nothing received is lost: receiving new
+//! snapshots (an incremental never gets `-F`, so ZFS itself refuses one that would roll back), moving the
+//! job's last-received hold forward to the snapshot just received (the newer snapshot is held before the
+//! older one is released), listing, and discarding a partial receive's resumable state. Stream properties
+//! are still filtered as without the flag (`--recv-set`, `--recv-inherit`, `--recv-allow` and the hardened
+//! defaults); none of them can remove snapshots.
+
+use super::proto::envelope::Body;
+use crate::zfs::names::DatasetName;
+use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
+
+/// The kind of every refusal of this policy.
+pub const KIND: &str = "append_only";
+
+/// Why a request other than a receive is refused under `--append-only`, if it is.
+pub fn request_refusal(body: &Body) -> Option<&'static str> {
+    match body {
+        Body::Destroy(_) => Some(
+            "this receiver's agent runs with --append-only and never destroys snapshots; prune the receiver \
+             on the backup host itself (zreplrs prune --side receiver there)",
+        ),
+        Body::ReleaseLastReceived(_) => Some(
+            "this receiver's agent runs with --append-only and does not release last-received holds on \
+             request; release them on the backup host (zreplrs holds release-stale there)",
+        ),
+        _ => None,
+    }
+}
+
+/// Why a receive into `target` (already confined below the agent's root) is refused under
+/// `--append-only`, if it is: a forced receive may only replace an empty placeholder.
+pub fn receive_refusal(zfs: &Zfs, force: bool, target: &DatasetName) -> Result<Option<String>, ZfsError> {
+    if !force {
+        return Ok(None);
+    }
+    forced_receive_refusal(zfs, target)
+}
+
+/// A forced receive may only replace an empty placeholder (or create a dataset that does not exist yet).
+fn forced_receive_refusal(zfs: &Zfs, target: &DatasetName) -> Result<Option<String>, ZfsError> {
+    let listing = match zfs.list(std::slice::from_ref(target), false) {
+        Ok(l) => l,
+        Err(e) if e.kind == ZfsErrorKind::DoesNotExist => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(fs) = listing.get(target) else {
+        return Ok(None);
+    };
+    if fs.placeholder_prop && fs.snapshots().next().is_none() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "this receiver's agent runs with --append-only: a forced receive would replace {target}, which is \
+         not an empty placeholder ({} snapshots)",
+        fs.snapshots().count()
+    )))
+}
