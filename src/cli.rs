@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// A stateless one-shot CLI: each run reads live ZFS state on both sides, plans, sends snapshots to a
 /// `zreplrs recv-agent` on the receiver, keeps its bookkeeping (cursor bookmarks, holds) in ZFS and exits
 /// with a JSON result, a Prometheus textfile and an exit code: 0 ok or nothing to do, 1 some filesystems
-/// failed, 2 usage or config error, 3 the run failed as a whole, 4 another run of the job holds the lock.
+/// failed, 2 usage or config error, 3 the run failed as a whole, 4 another run of the job holds the lock,
+/// 5 the replicate pre-hook failed and the run was skipped.
 #[derive(Debug, Parser)]
 #[command(name = "zreplrs", version, about, long_about)]
 pub struct Cli {

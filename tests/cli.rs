@@ -624,3 +624,83 @@ fn append_only_agent_refuses_destroy_and_release() {
         "without the flag the request reaches zfs"
     );
 }
+
+fn assert_matches_schema(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/replicate-result.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{v:#}");
+}
+
+/// `[jobs.replicate]` hooks: a failing pre-hook skips the run (exit 5, result `skipped`, nothing touched);
+/// the post-hook gets the result and the JSON result file.
+#[test]
+fn replicate_hooks_skip_on_a_failing_pre_hook_and_tell_the_post_hook_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("seen");
+    std::fs::create_dir(&out_dir).unwrap();
+    let config = |pre: &str| {
+        format!(
+            "{GOOD}[jobs.replicate]\npre_hook = [\"/bin/sh\", \"-c\", \"{pre}\"]\n\
+             post_hook = [\"/bin/sh\", \"-c\", \"env > {d}/env; cp \\\"$ZREPLRS_RESULT_FILE\\\" {d}/result.json\"]\n\
+             hook_timeout = \"20s\"\n",
+            d = out_dir.display()
+        )
+    };
+    let run = |text: &str| {
+        let p = write_config(&dir, text);
+        let out = zreplrs()
+            .arg("--config")
+            .arg(&p)
+            .args(["replicate", "--job", "j1", "--format", "json"])
+            .env("PATH", "/usr/bin:/bin")
+            .env("ZREPLRS_ZFS", "/nonexistent/zfs")
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_matches_schema(&v);
+        (out.status.code(), v)
+    };
+    let (code, v) = run(&config("echo not now; exit 7"));
+    assert_eq!(code, Some(5), "{v:#}");
+    assert_eq!(v["result"], "skipped");
+    assert_eq!(v["error"]["kind"], "pre_hook_failed");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("exited with 7"),
+        "{v:#}"
+    );
+    assert_eq!(v["hooks"][0]["hook"], "pre");
+    assert!(v["hooks"][0]["output"].as_str().unwrap().contains("not now"));
+    assert_eq!(
+        v["hooks"].as_array().unwrap().len(),
+        1,
+        "no post-hook for a skipped run"
+    );
+    assert!(v["attempts"].as_array().unwrap().is_empty(), "nothing was looked at");
+    assert!(!out_dir.join("env").exists());
+    // The pre-hook passes; the run then fails (no zfs here) and the post-hook is told so.
+    let (code, v) = run(&config("exit 0"));
+    assert_eq!(code, Some(3), "{v:#}");
+    assert_eq!(v["hooks"][1]["hook"], "post");
+    assert_eq!(v["hooks"][1]["success"], true, "{v:#}");
+    let env = std::fs::read_to_string(out_dir.join("env")).unwrap();
+    assert!(env.contains("ZREPLRS_RESULT=failed\n"), "{env}");
+    assert!(env.contains("ZREPLRS_EXIT_CODE=3\n"), "{env}");
+    assert!(env.contains("ZREPLRS_JOB=j1\n"), "{env}");
+    let seen: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(seen["result"], "failed");
+    assert_eq!(seen["job"], "j1");
+    let file = env
+        .lines()
+        .find_map(|l| l.strip_prefix("ZREPLRS_RESULT_FILE="))
+        .unwrap();
+    assert!(
+        !std::path::Path::new(file).exists(),
+        "the result file is removed after the hook"
+    );
+}

@@ -414,6 +414,7 @@ fn run_report(job: &str, filesystems: Vec<FsReport>, error: Option<ErrorReport>)
         bytes_replicated: 0,
         filesystems,
         error,
+        hooks: Vec::new(),
     };
     r.summarize();
     r

@@ -207,6 +207,30 @@ fn receiver_side_prune_works_where_the_sender_filesystems_are_absent() {
     assert_eq!(r.json["filesystems"][0]["steps"][0]["from"], format!("{a}@s4"));
 }
 
+/// The replicate post-hook of a successful run sees `ok` and the run's JSON result.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn replicate_post_hook_sees_the_result_of_an_ok_run() {
+    let sc = Scenario::new("rph");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    snap(&a, "s1");
+    let seen = sc.dir.path().join("seen.json");
+    let hooks = format!(
+        "[jobs.replicate]\npre_hook = [\"/bin/true\"]\n\
+         post_hook = [\"/bin/sh\", \"-c\", \"[ \\\"$ZREPLRS_RESULT\\\" = ok ] && cp \\\"$ZREPLRS_RESULT_FILE\\\" {}\"]\n",
+        seen.display()
+    );
+    sc.configure(&[(&a, true)], &hooks);
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json["hooks"][1]["success"], true, "{:#}", r.json);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&seen).unwrap()).unwrap();
+    assert_eq!(v["result"], "ok");
+    assert_eq!(v["filesystems"][0]["name"], a.as_str());
+    sc.assert_converged(&a);
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn prune_reports_held_snapshots_without_failing() {

@@ -50,7 +50,31 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         bytes_replicated: 0,
         filesystems: Vec::new(),
         error: None,
+        hooks: Vec::new(),
     };
+    let hook_env = vec![
+        ("ZREPLRS_JOB", job.name.to_string()),
+        ("ZREPLRS_DRY_RUN", if opts.dry_run { "1" } else { "0" }.to_string()),
+    ];
+    if let Some(argv) = &job.replicate.pre_hook {
+        let h = crate::hook::run("pre", argv, &hook_env, std::env::vars_os(), job.replicate.hook_timeout);
+        let ok = h.success;
+        let why = if h.timed_out {
+            "timed out".to_string()
+        } else {
+            h.exit_code.map_or("failed".to_string(), |c| format!("exited with {c}"))
+        };
+        report.hooks.push(h);
+        if !ok {
+            report.result = RunResult::Skipped;
+            report.error = Some(ErrorReport::new(
+                "pre_hook_failed",
+                format!("the pre-hook {why}, so the run was skipped; nothing was looked at or sent"),
+            ));
+            report.timing.finish();
+            return Ok(report);
+        }
+    }
     let progress = Progress::new(opts.quiet);
     let mut done_before: BTreeMap<String, Vec<StepReport>> = BTreeMap::new();
     let mut backoff = Duration::from_secs(1);
@@ -125,7 +149,46 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         let t = metrics::replication_textfile(&report, report::unix_now());
         super::write_textfile(opts.textfile_dir.as_deref(), config, job, "replicate", &t);
     }
+    if let Some(argv) = &job.replicate.post_hook {
+        let h = post_hook(argv, hook_env, &report, job.replicate.hook_timeout);
+        report.hooks.push(h);
+    }
     Ok(report)
+}
+
+/// Runs the post-hook with the run's result in `ZREPLRS_RESULT` (`ok`, `partial` or `failed`),
+/// `ZREPLRS_EXIT_CODE`, and the JSON result in the file named by `ZREPLRS_RESULT_FILE` (created
+/// exclusively, removed after the hook).
+fn post_hook(
+    argv: &[String],
+    mut env: Vec<(&str, String)>,
+    report: &RunReport,
+    timeout: Duration,
+) -> crate::report::commands::HookResult {
+    let result = match report.result {
+        RunResult::Ok | RunResult::NothingToDo => "ok",
+        RunResult::Partial => "partial",
+        RunResult::Failed | RunResult::Skipped => "failed",
+    };
+    env.push(("ZREPLRS_RESULT", result.to_string()));
+    env.push((
+        "ZREPLRS_EXIT_CODE",
+        crate::report::CommandReport::exit_code(report).to_string(),
+    ));
+    let file = tempfile::Builder::new()
+        .prefix("zreplrs-result-")
+        .suffix(".json")
+        .tempfile()
+        .and_then(|mut f| {
+            let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+            std::io::Write::write_all(&mut f, &json)?;
+            Ok(f)
+        });
+    match &file {
+        Ok(f) => env.push(("ZREPLRS_RESULT_FILE", f.path().display().to_string())),
+        Err(e) => eprintln!("zreplrs: cannot write the result file for the post-hook: {e}"),
+    }
+    crate::hook::run("post", argv, &env, std::env::vars_os(), timeout)
 }
 
 /// Runs `zreplrs replicate`: the report is printed as JSON or as a table; a held lock is exit 4.

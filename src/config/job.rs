@@ -69,6 +69,9 @@ pub struct Job {
     /// How `zreplrs snapshot` names snapshots and which hooks it runs (`[jobs.snapshot]`).
     #[serde(default)]
     pub snapshot: SnapshotConfig,
+    /// Hooks around `zreplrs replicate` (`[jobs.replicate]`).
+    #[serde(default)]
+    pub replicate: ReplicateConfig,
     /// Keep rules of `zreplrs prune` (`[jobs.prune]`); without it, prune refuses to run.
     #[serde(default)]
     pub prune: Option<PruneConfig>,
@@ -128,29 +131,86 @@ impl TryFrom<RawSnapshot> for SnapshotConfig {
         let sample = crate::snapname::snapshot_name(&prefix, raw.timestamp_format, 0);
         check_component("snapshot name", &sample)
             .map_err(|e| format!("prefix {prefix:?} makes invalid snapshot names: {e}"))?;
-        for (key, hook) in [("pre_hook", &raw.pre_hook), ("post_hook", &raw.post_hook)] {
-            if let Some(argv) = hook {
-                if argv.first().is_none_or(|p| p.is_empty()) {
-                    return Err(format!(
-                        "{key} must be a non-empty argv list, e.g. [\"/usr/local/bin/flush\", \"--fast\"]"
-                    ));
-                }
-            }
-        }
-        let hook_timeout = raw.hook_timeout.unwrap_or(Duration::from_secs(30));
-        if hook_timeout.is_zero() {
-            return Err("hook_timeout must be greater than zero".into());
-        }
-        if hook_timeout > crate::hook::MAX_TIMEOUT {
-            return Err(format!(
-                "hook_timeout {} is too long: at most {}",
-                humantime::format_duration(hook_timeout),
-                humantime::format_duration(crate::hook::MAX_TIMEOUT)
-            ));
-        }
+        let hook_timeout = check_hooks(&raw.pre_hook, &raw.post_hook, raw.hook_timeout)?;
         Ok(SnapshotConfig {
             prefix,
             timestamp_format: raw.timestamp_format,
+            pre_hook: raw.pre_hook,
+            post_hook: raw.post_hook,
+            hook_timeout,
+        })
+    }
+}
+
+/// Checks a table's `pre_hook`, `post_hook` (non-empty argv lists) and `hook_timeout` (default 30 s, at
+/// most [`crate::hook::MAX_TIMEOUT`]); returns the timeout.
+fn check_hooks(
+    pre: &Option<Vec<String>>,
+    post: &Option<Vec<String>>,
+    timeout: Option<Duration>,
+) -> Result<Duration, String> {
+    for (key, hook) in [("pre_hook", pre), ("post_hook", post)] {
+        if let Some(argv) = hook {
+            if argv.first().is_none_or(|p| p.is_empty()) {
+                return Err(format!(
+                    "{key} must be a non-empty argv list, e.g. [\"/usr/local/bin/flush\", \"--fast\"]"
+                ));
+            }
+        }
+    }
+    let hook_timeout = timeout.unwrap_or(Duration::from_secs(30));
+    if hook_timeout.is_zero() {
+        return Err("hook_timeout must be greater than zero".into());
+    }
+    if hook_timeout > crate::hook::MAX_TIMEOUT {
+        return Err(format!(
+            "hook_timeout {} is too long: at most {}",
+            humantime::format_duration(hook_timeout),
+            humantime::format_duration(crate::hook::MAX_TIMEOUT)
+        ));
+    }
+    Ok(hook_timeout)
+}
+
+/// `[jobs.replicate]`: commands run before and after `zreplrs replicate`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawReplicate")]
+pub struct ReplicateConfig {
+    /// argv run before the run (after the job lock is taken); a failure (or timeout) skips the run, exit 5.
+    pub pre_hook: Option<Vec<String>>,
+    /// argv run after the run, with the result in its environment and the JSON result in a file.
+    pub post_hook: Option<Vec<String>>,
+    /// Upper bound for each hook. Default 30 seconds.
+    pub hook_timeout: Duration,
+}
+
+impl Default for ReplicateConfig {
+    fn default() -> Self {
+        ReplicateConfig {
+            pre_hook: None,
+            post_hook: None,
+            hook_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplicate {
+    #[serde(default)]
+    pre_hook: Option<Vec<String>>,
+    #[serde(default)]
+    post_hook: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    hook_timeout: Option<Duration>,
+}
+
+impl TryFrom<RawReplicate> for ReplicateConfig {
+    type Error = String;
+
+    fn try_from(raw: RawReplicate) -> Result<Self, String> {
+        let hook_timeout = check_hooks(&raw.pre_hook, &raw.post_hook, raw.hook_timeout)?;
+        Ok(ReplicateConfig {
             pre_hook: raw.pre_hook,
             post_hook: raw.post_hook,
             hook_timeout,

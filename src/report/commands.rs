@@ -18,7 +18,7 @@ pub struct PoolResult {
     pub error: Option<ErrorReport>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookResult {
     pub hook: String,
     pub argv: Vec<String>,

@@ -20,6 +20,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const RUN_FAILED: u8 = 3;
     pub const LOCKED: u8 = 4;
+    /// The job's `[jobs.replicate] pre_hook` failed, so the run was skipped (nothing touched).
+    pub const SKIPPED: u8 = 5;
 
     /// The exit code of a result: 3 when the command failed as a whole, else 1 when some part failed, else 0.
     pub fn code(run_failed: bool, some_failed: bool) -> u8 {
@@ -119,6 +121,8 @@ pub enum RunResult {
     NothingToDo,
     Partial,
     Failed,
+    /// The pre-hook failed: nothing was looked at or sent.
+    Skipped,
 }
 
 /// Outcome for one filesystem.
@@ -235,8 +239,11 @@ pub struct RunReport {
     pub bytes_estimate_exact: bool,
     pub bytes_replicated: u64,
     pub filesystems: Vec<FsReport>,
-    /// Set when the run failed as a whole (cannot connect, planning failed).
+    /// Set when the run failed as a whole (cannot connect, planning failed) or was skipped.
     pub error: Option<ErrorReport>,
+    /// The `[jobs.replicate]` hooks that ran, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::report::commands::HookResult>,
 }
 
 impl RunReport {
@@ -289,8 +296,12 @@ impl RunReport {
 }
 
 impl CommandReport for RunReport {
-    /// 0 ok or nothing to do; 1 some or all filesystems failed; 3 the run failed as a whole.
+    /// 0 ok or nothing to do; 1 some or all filesystems failed; 3 the run failed as a whole; 5 skipped by
+    /// the pre-hook.
     fn exit_code(&self) -> u8 {
+        if self.result == RunResult::Skipped {
+            return exit::SKIPPED;
+        }
         exit::code(
             self.error.is_some(),
             matches!(self.result, RunResult::Partial | RunResult::Failed),
