@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::config::InitialReplication;
+use crate::config::{InitialReplication, SnapshotFilter};
 use crate::zfs::list::FsEntry;
 use crate::zfs::names::{DatasetName, SnapshotName};
 use crate::zfs::send::{resume_send_args, send_args, SendFlags, SendSpec};
@@ -16,7 +16,7 @@ use crate::zfs::token::ResumeToken;
 use crate::zfs::{Guid, Version};
 
 /// What the job asks for, as far as planning is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub initial: InitialReplication,
     /// `send.encrypted`: refuse datasets that are not encrypted.
@@ -24,6 +24,9 @@ pub struct Policy {
     /// Whether sends are raw (`-w`); a resume token of an encrypted filesystem must agree (ZFS marks a
     /// token `rawok` only for a raw send of encrypted data).
     pub raw: bool,
+    /// Which snapshots are replicated (`[jobs.snapshots]`): no other snapshot is ever a step's `to` or one
+    /// of its intermediates; `-I` is used only where no other snapshot lies in its range.
+    pub snapshots: SnapshotFilter,
 }
 
 /// The receiver's resume token as the sender decoded it.
@@ -145,15 +148,32 @@ fn sender_version_with_guid(sender: &FsEntry, guid: Guid) -> Option<&Version> {
     found
 }
 
-/// The steps that bring the receiver from `from` to the last of `tos`: a full send of the first when there is
-/// no `from`; from a bookmark, an `-i` step to the first (`-I` needs a snapshot as source); then one `-I` step
-/// carrying the rest.
-fn chain(from: Option<&Version>, tos: &[&Version]) -> Vec<Step> {
+/// The steps that bring the receiver from `from` to the last of `tos` (oldest first): a full send of the
+/// first when there is no `from`; from a bookmark, an `-i` step to the first (`-I` needs a snapshot as
+/// source); then `-I` steps, each as long as no snapshot of `all` (every sender snapshot) that is not in
+/// `tos` lies inside its range, and `-i` steps across the ones that would (an `-I` stream carries every
+/// snapshot of its range).
+fn chain(from: Option<&Version>, tos: &[&Version], all: &[&Version]) -> Vec<Step> {
     let mut steps = Vec::new();
     let (mut from, mut tos) = (from.cloned(), tos);
     let needs_single = |f: &Option<Version>| f.as_ref().is_none_or(|f| !f.is_snapshot());
+    // How many of `tos` one -I stream from `f` can carry: up to the first unwanted snapshot after `f`.
+    let run_len = |f: &Version, tos: &[&Version]| {
+        let unwanted = all
+            .iter()
+            .filter(|s| s.createtxg > f.createtxg && !tos.iter().any(|t| t.guid == s.guid))
+            .map(|s| s.createtxg)
+            .min();
+        tos.iter()
+            .take_while(|t| unwanted.is_none_or(|u| t.createtxg < u))
+            .count()
+    };
     while let Some((first, rest)) = tos.split_first() {
-        if needs_single(&from) || rest.is_empty() {
+        let run = match &from {
+            Some(f) if !needs_single(&from) && !rest.is_empty() => run_len(f, tos).max(1),
+            _ => 1,
+        };
+        if run == 1 {
             steps.push(Step {
                 from: from.take(),
                 to: (*first).clone(),
@@ -163,14 +183,16 @@ fn chain(from: Option<&Version>, tos: &[&Version]) -> Vec<Step> {
             from = Some((*first).clone());
             tos = rest;
         } else {
-            let (last, middle) = tos.split_last().map_or((*first, &[][..]), |(l, m)| (*l, m));
+            let (carried, left) = tos.split_at(run);
+            let (last, middle) = carried.split_last().map_or((*first, &[][..]), |(l, m)| (*l, m));
             steps.push(Step {
                 from: from.take(),
                 to: last.clone(),
                 intermediates: middle.iter().map(|v| (*v).clone()).collect(),
                 resume_token: None,
             });
-            break;
+            from = Some(last.clone());
+            tos = left;
         }
     }
     steps
@@ -185,7 +207,13 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             format!("{fs} is not encrypted, but the job sets send.encrypted = true; refusing to send it"),
         );
     }
-    let sender_snaps: Vec<&Version> = sender.snapshots().collect();
+    let all_snaps: Vec<&Version> = sender.snapshots().collect();
+    // Only the snapshots the job replicates are ever sent.
+    let sender_snaps: Vec<&Version> = all_snaps
+        .iter()
+        .copied()
+        .filter(|s| policy.snapshots.matches(&s.short))
+        .collect();
     let recv_snaps: Vec<&Version> = receiver.map(|r| r.snapshots().collect()).unwrap_or_default();
 
     // The incremental base: the receiver's newest snapshot, which the sender must have (snapshot or bookmark).
@@ -193,7 +221,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         None => None,
         Some(newest) => match sender_version_with_guid(sender, newest.guid) {
             Some(v) => Some(v),
-            None => return diverged_or_unrelated(sender, &sender_snaps, &recv_snaps),
+            None => return diverged_or_unrelated(sender, &all_snaps, &recv_snaps),
         },
     };
     // Sender snapshots the receiver still needs, oldest first.
@@ -259,7 +287,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             .filter(|s| s.createtxg > step.to.createtxg)
             .collect();
         let mut steps = vec![step.clone()];
-        steps.extend(chain(Some(&step.to), &rest));
+        steps.extend(chain(Some(&step.to), &rest, &all_snaps));
         return FsPlan::Replicate {
             steps,
             abort_stale_token: false,
@@ -270,10 +298,15 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
     if base.is_none() {
         // Initial replication.
         if sender_snaps.is_empty() {
-            return conflict(
-                ConflictKind::NoSenderSnapshots,
-                format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first"),
-            );
+            let why = if all_snaps.is_empty() || policy.snapshots.is_all() {
+                format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first")
+            } else {
+                format!(
+                    "{fs} has no snapshots that the job's [jobs.snapshots] filter selects ({} on the sender)",
+                    name_list(&all_snaps)
+                )
+            };
+            return conflict(ConflictKind::NoSenderSnapshots, why);
         }
         if let Some(r) = receiver {
             if !r.is_placeholder() && r.resume_token.is_none() {
@@ -302,7 +335,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             InitialReplication::All => sender_snaps.clone(),
         };
         return FsPlan::Replicate {
-            steps: chain(None, &tos),
+            steps: chain(None, &tos, &all_snaps),
             abort_stale_token,
             replace_placeholder,
         };
@@ -319,7 +352,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         return FsPlan::UpToDate;
     }
     FsPlan::Replicate {
-        steps: chain(base, &candidates),
+        steps: chain(base, &candidates, &all_snaps),
         abort_stale_token,
         replace_placeholder: false,
     }

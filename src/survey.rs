@@ -167,6 +167,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         initial: job.initial_replication,
         encrypted: job.send.encrypted,
         raw: job.send.flags.raw,
+        snapshots: job.snapshots.clone(),
     };
     let mut step_holds = step_holds_by_fs(zfs, &sender, job)?;
     let mut filesystems = Vec::new();

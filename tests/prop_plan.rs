@@ -19,7 +19,7 @@ use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use zreplrs::config::InitialReplication;
+use zreplrs::config::{InitialReplication, SnapshotFilter};
 use zreplrs::plan::{plan_filesystem, ConflictKind, FsPlan, Policy, TokenState};
 use zreplrs::zfs::list::{DatasetKind, FsEntry};
 use zreplrs::zfs::names::DatasetName;
@@ -162,6 +162,7 @@ fn policy() -> impl Strategy<Value = Policy> {
         initial,
         encrypted,
         raw: raw || encrypted,
+        snapshots: SnapshotFilter::default(),
     })
 }
 
@@ -512,7 +513,7 @@ fn build(p: &Params) -> Model {
     Model {
         history,
         sender_encrypted: p.sender_encrypted,
-        policy: p.policy,
+        policy: p.policy.clone(),
         recv_exists: p.recv.as_ref().map(|r| r.placeholder_prop),
         recv_snaps,
         token_kind,
@@ -1019,6 +1020,7 @@ fn regression_1_common_bookmark_means_diverged_not_unrelated() {
         initial: InitialReplication::MostRecent,
         encrypted: false,
         raw: false,
+        snapshots: SnapshotFilter::default(),
     };
     let plan = plan_filesystem(&sender, Some(&receiver), &TokenState::None, &policy);
     match &plan {
@@ -1065,6 +1067,7 @@ fn regression_2_fail_policy_does_not_resume_a_full_send() {
         initial: InitialReplication::Fail,
         encrypted: false,
         raw: false,
+        snapshots: SnapshotFilter::default(),
     };
     let plan = plan_filesystem(&sender, Some(&receiver), &token, &policy);
     assert!(

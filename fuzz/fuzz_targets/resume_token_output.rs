@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zreplrs::config::InitialReplication;
+use zreplrs::config::{InitialReplication, SnapshotFilter};
 use zreplrs::plan::{plan_filesystem, FsPlan, Policy, TokenState};
 use zreplrs::zfs::list::FsEntry;
 use zreplrs::zfs::names::DatasetName;
@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
                         initial: InitialReplication::All,
                         encrypted: raw,
                         raw,
+                        snapshots: SnapshotFilter::default(),
                     };
                     let token = TokenState::Decoded {
                         token: "1-abc".into(),

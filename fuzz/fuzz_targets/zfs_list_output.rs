@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zreplrs::config::InitialReplication;
+use zreplrs::config::{InitialReplication, SnapshotFilter};
 use zreplrs::plan::{plan_filesystem, Policy, TokenState};
 use zreplrs::zfs::list::{list_args, parse_listing};
 use zreplrs::zfs::names::{check_component, DatasetName};
@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
                         initial,
                         encrypted: false,
                         raw: false,
+                        snapshots: SnapshotFilter::default(),
                     };
                     let _ = plan_filesystem(s, r, &TokenState::None, &policy);
                 }

@@ -12,7 +12,8 @@ use crate::report::{self, human, ErrorReport, Header};
 use crate::survey::{self, FsSurvey};
 use crate::zfs::Zfs;
 
-fn fs_status(f: &FsSurvey) -> FsStatus {
+/// One filesystem's status; only snapshots the job's `[jobs.snapshots]` filter selects count as pending.
+fn fs_status(f: &FsSurvey, selected: &crate::config::SnapshotFilter) -> FsStatus {
     let fs = f.sender.name.as_str();
     let newest_replicated = f.receiver_newest.and_then(|g| {
         f.sender
@@ -21,10 +22,12 @@ fn fs_status(f: &FsSurvey) -> FsStatus {
             .filter(|v| v.guid == g)
             .min_by_key(|v| !v.is_snapshot())
     });
-    let pending_snapshots = match newest_replicated {
-        Some(v) => f.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count(),
-        None => f.sender.snapshots().count(),
-    } as u64;
+    let after = newest_replicated.map_or(0, |v| v.createtxg);
+    let pending_snapshots = f
+        .sender
+        .snapshots()
+        .filter(|s| (newest_replicated.is_none() || s.createtxg > after) && selected.matches(&s.short))
+        .count() as u64;
     let (state, conflict) = match &f.plan {
         FsPlan::UpToDate => (FsState::UpToDate, None),
         FsPlan::Replicate { steps, .. } if steps.is_empty() => (FsState::UpToDate, None),
@@ -57,7 +60,7 @@ pub fn status(job: &Job) -> StatusReport {
     };
     match survey::survey(job, &zfs) {
         Ok(s) => {
-            r.filesystems = s.filesystems.iter().map(fs_status).collect();
+            r.filesystems = s.filesystems.iter().map(|f| fs_status(f, &job.snapshots)).collect();
             let names: Vec<String> = r
                 .filesystems
                 .iter()

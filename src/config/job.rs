@@ -29,6 +29,9 @@ pub struct Job {
     pub client_identity: Option<String>,
     /// Which filesystems are replicated (`[jobs.filesystems]`).
     pub filesystems: Filter,
+    /// Which of their snapshots are replicated, by name (`[jobs.snapshots]`); default all.
+    #[serde(default)]
+    pub snapshots: super::SnapshotFilter,
     /// `zfs send` options (`[jobs.send]`).
     #[serde(default)]
     pub send: SendOptions,

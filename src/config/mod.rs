@@ -16,14 +16,16 @@
 //! across its fields), and a `#[serde(default)] pub snapshot: Option<…>` field on [`Job`].
 //!
 //! Layout: this file holds loading, errors with their locations and the `[global]` table; [`job`] the job
-//! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter.
+//! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter; [`snapshots`] the snapshot name filter.
 
 mod filter;
 mod job;
+mod snapshots;
 mod target;
 
 pub use filter::{Filter, FilterMatch};
 pub use job::*;
+pub use snapshots::SnapshotFilter;
 pub use target::Target;
 
 use std::collections::BTreeMap;

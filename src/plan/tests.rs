@@ -44,6 +44,7 @@ fn policy() -> Policy {
         initial: InitialReplication::MostRecent,
         encrypted: false,
         raw: false,
+        snapshots: SnapshotFilter::default(),
     }
 }
 fn shorts(plan: &FsPlan) -> Vec<(Option<String>, String, bool)> {
@@ -479,4 +480,78 @@ fn partial_initial_send_is_not_resumed_under_policy_fail() {
         ConflictKind::InitialReplicationRefused,
         "{plan:?}"
     );
+}
+
+fn only(include: &[&str], exclude: &[&str]) -> Policy {
+    Policy {
+        snapshots: SnapshotFilter::new(include, exclude).unwrap(),
+        ..policy()
+    }
+}
+
+/// With a snapshot filter, no step ever delivers a snapshot it does not select: `-I` runs stop before a
+/// snapshot the filter leaves out, and `-i` steps cross it.
+#[test]
+fn a_snapshot_filter_keeps_unselected_snapshots_out_of_every_step() {
+    let s = fs(
+        "p/a",
+        vec![
+            snap("zrepl_1", 1, 10),
+            snap("zrepl_2", 2, 20),
+            snap("tmp_3", 3, 30),
+            snap("zrepl_4", 4, 40),
+            snap("zrepl_5", 5, 50),
+            snap("zrepl_6", 6, 60),
+            snap("tmp_7", 7, 70),
+        ],
+    );
+    let r = fs("b/a", vec![snap("zrepl_1", 1, 10)]);
+    let p = only(&["^zrepl_"], &[]);
+    let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &p);
+    assert_eq!(
+        shorts(&plan),
+        [
+            step(Some("@zrepl_1"), "@zrepl_2"),
+            step(Some("@zrepl_2"), "@zrepl_4"),
+            step(Some("@zrepl_4"), "@zrepl_6"),
+        ]
+    );
+    assert_eq!(intermediates(&plan), [vec![], vec![], vec!["@zrepl_5".to_string()]]);
+    for st in plan.steps() {
+        assert!(st.to.short.starts_with("zrepl_"));
+        assert!(st.intermediates.iter().all(|v| v.short.starts_with("zrepl_")));
+    }
+    // Without a filter the same history is one -I stream carrying everything.
+    let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &policy());
+    assert_eq!(shorts(&plan), [step(Some("@zrepl_1"), "@tmp_7")]);
+}
+
+#[test]
+fn a_snapshot_filter_chooses_the_initial_snapshot_and_says_when_none_matches() {
+    let s = fs(
+        "p/a",
+        vec![snap("zrepl_1", 1, 10), snap("zrepl_2", 2, 20), snap("manual", 3, 30)],
+    );
+    let plan = plan_filesystem(&s, None, &TokenState::None, &only(&[], &["^manual$"]));
+    assert_eq!(
+        shorts(&plan),
+        [step(None, "@zrepl_2")],
+        "the newest selected, not the newest"
+    );
+    let all = Policy {
+        initial: InitialReplication::All,
+        ..only(&["^zrepl_"], &[])
+    };
+    let plan = plan_filesystem(&s, None, &TokenState::None, &all);
+    assert_eq!(
+        shorts(&plan),
+        [step(None, "@zrepl_1"), step(Some("@zrepl_1"), "@zrepl_2")]
+    );
+    let plan = plan_filesystem(&s, None, &TokenState::None, &only(&["^autosnap_"], &[]));
+    assert_eq!(conflict_kind(&plan), ConflictKind::NoSenderSnapshots);
+    assert!(reason(&plan).contains("[jobs.snapshots]"), "{}", reason(&plan));
+    // Up to date when only unselected snapshots are new.
+    let r = fs("b/a", vec![snap("zrepl_2", 2, 20)]);
+    let plan = plan_filesystem(&s, Some(&r), &TokenState::None, &only(&["^zrepl_"], &[]));
+    assert_eq!(plan, FsPlan::UpToDate);
 }
