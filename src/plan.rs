@@ -77,6 +77,8 @@ pub enum ConflictKind {
     ReceiverNotEmpty,
     ResumeTokenMismatch,
     ResumeTokenUndecodable,
+    /// Two sender filesystems would land on the same receiver dataset (`strip`).
+    ReceiverPathCollision,
 }
 
 /// The plan for one filesystem.

@@ -120,7 +120,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         .values()
         .filter(|f| job.filesystems.includes(&f.name))
     {
-        let target = root.child(fs.name.as_str()).ok();
+        let target = job.receiver_path(&fs.name).and_then(|rel| root.child(&rel).ok());
         let recv = target.as_ref().and_then(|t| receiver.get(t));
         let record = fs.sync_record.as_deref().and_then(SyncRecord::parse);
         match (record, recv) {
@@ -129,8 +129,8 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             }
             _ => {
                 unlisted.push(fs.name.clone());
-                if recv.is_some() {
-                    unlisted_targets.push(fs.name.to_string());
+                if let (Some(_), Some(rel)) = (recv, job.receiver_path(&fs.name)) {
+                    unlisted_targets.push(rel);
                 }
             }
         }
@@ -155,7 +155,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         }
     }
     for (name, r) in &records {
-        let target = root.child(name.as_str()).ok();
+        let target = job.receiver_path(name).and_then(|rel| root.child(&rel).ok());
         if let Some(e) = sender.filesystems.get_mut(name) {
             e.versions = vec![r.snapshot_version()];
         }
@@ -170,17 +170,34 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         snapshots: job.snapshots.clone(),
     };
     let mut step_holds = step_holds_by_fs(zfs, &sender, job)?;
+    // Where each filesystem lands (`strip`), and which receiver paths more than one would land on.
+    let mut landing: BTreeMap<String, Vec<&DatasetName>> = BTreeMap::new();
+    for fs in sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
+        if let Some(rel) = job.receiver_path(&fs.name) {
+            landing.entry(rel).or_default().push(&fs.name);
+        }
+    }
     let mut filesystems = Vec::new();
     for fs in sender
         .filesystems
         .values()
         .filter(|f| job.filesystems.includes(&f.name))
     {
-        let rel = fs.name.to_string();
+        let Some(rel) = job.receiver_path(&fs.name) else {
+            continue; // config check refuses a filter that includes a strip prefix itself
+        };
         let target = root.child(&rel).map_err(|e| SurveyError {
             error: ErrorReport::new("invalid_name", format!("receiver path for {}: {e}", fs.name)),
             connectivity: false,
         })?;
+        let colliding: Vec<String> = landing
+            .get(&rel)
+            .map(|v| v.iter().filter(|n| **n != &fs.name).map(|n| n.to_string()).collect())
+            .unwrap_or_default();
         let recv_entry = receiver.get(&target).cloned();
         let token = match recv_entry.as_ref().and_then(|r| r.resume_token.clone()) {
             None => TokenState::None,
@@ -192,7 +209,18 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
                 },
             },
         };
-        let plan = plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy);
+        let plan = if colliding.is_empty() {
+            plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy)
+        } else {
+            plan::FsPlan::Conflict {
+                kind: plan::ConflictKind::ReceiverPathCollision,
+                reason: format!(
+                    "{} and {} would both land at {target} (strip); exclude one of them or strip less",
+                    fs.name,
+                    colliding.join(", ")
+                ),
+            }
+        };
         let from_record = records.contains_key(&fs.name);
         let cursors = fs
             .bookmarks()

@@ -763,3 +763,72 @@ fn a_snapshot_filter_keeps_unselected_snapshots_off_the_receiver() {
     assert_eq!(names(&target), ["zrepl_1", "zrepl_3", "zrepl_4", "zrepl_6", "zrepl_8"]);
     sc.assert_converged(&a);
 }
+
+/// `strip`: a tree lands below the receiver's root without its sender prefix, incrementally afterwards; two
+/// filesystems that would land on the same path are both refused, and nothing is received for them.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn strip_lands_a_tree_without_its_prefix_and_refuses_collisions() {
+    let sc = Scenario::new("stp");
+    let data = sc.src.ds("data");
+    let db = sc.src.ds("data/db");
+    let logs = sc.src.ds("data/db/logs");
+    for fs in [&data, &db, &logs] {
+        create_fs(fs);
+    }
+    write_data(&logs, "f", 1, 50_000);
+    snap(&db, "s1");
+    snap(&logs, "s1");
+    let extra = format!("strip = \"{data}\"\n");
+    sc.configure(&[(&format!("{data}<"), true), (&data, false)], &extra);
+    let run = sc.replicate(&[]);
+    ok(&run);
+    let root = sc.root();
+    let names = |fs: &str| snapshots(fs).into_iter().map(|s| s.0).collect::<Vec<_>>();
+    assert_eq!(names(&format!("{root}/db")), ["s1"], "{:#}", run.json);
+    assert_eq!(names(&format!("{root}/db/logs")), ["s1"]);
+    assert!(!exists(&sc.target(&db)), "nothing at the full sender path");
+    assert_eq!(
+        run.json["filesystems"][0]["target"],
+        format!("{root}/db"),
+        "{:#}",
+        run.json
+    );
+    snap(&logs, "s2");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert_eq!(
+        run.json["filesystems"][1]["steps"][0]["from"],
+        format!("{logs}@s1"),
+        "{:#}",
+        run.json
+    );
+    assert_eq!(names(&format!("{root}/db/logs")), ["s1", "s2"]);
+    // Two prefixes, and a child of each that would land at <root>/x.
+    let other = sc.src.ds("other");
+    create_fs(&other);
+    for fs in [format!("{data}/x"), format!("{other}/x")] {
+        create_fs(&fs);
+        snap(&fs, "s1");
+    }
+    let extra = format!("strip = [\"{data}\", \"{other}\"]\n");
+    sc.configure(
+        &[
+            (&format!("{data}<"), true),
+            (&data, false),
+            (&format!("{other}<"), true),
+            (&other, false),
+        ],
+        &extra,
+    );
+    let run = sc.replicate(&[]);
+    assert_eq!(run.code, 1, "{:#}", run.json);
+    let collided: Vec<&serde_json::Value> = run.json["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["error"]["kind"] == "receiver_path_collision")
+        .collect();
+    assert_eq!(collided.len(), 2, "{:#}", run.json);
+    assert!(!exists(&format!("{root}/x")));
+}

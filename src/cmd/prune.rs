@@ -193,7 +193,7 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             selected
                 .iter()
                 .filter_map(|fs| {
-                    let target = root.child(fs.name.as_str()).ok()?;
+                    let target = root.child(&job.receiver_path(&fs.name)?).ok()?;
                     Some((fs.name.clone(), Some(*fs), receiver.get(&target)?))
                 })
                 .collect()
@@ -202,8 +202,8 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
                 .values()
                 .filter(|rfs| !rfs.is_placeholder())
                 .filter_map(|rfs| {
-                    let name = DatasetName::new(rfs.name.strip_prefix(&root)?).ok()?;
-                    job.filesystems.includes(&name).then_some((name, None, rfs))
+                    let name = job.sender_path(rfs.name.strip_prefix(&root)?)?;
+                    Some((name, None, rfs))
                 })
                 .collect()
         };

@@ -86,6 +86,15 @@ impl Filter {
         self.matches(fs).is_some_and(|m| m.include)
     }
 
+    /// The datasets named by the filter's rules that the filter includes, in order.
+    pub fn included_rule_datasets(&self) -> Vec<&DatasetName> {
+        self.rules
+            .iter()
+            .map(|rule| &rule.dataset)
+            .filter(|d| self.includes(d))
+            .collect()
+    }
+
     /// An included dataset at or below `root`, if the filter includes one: `root` itself, else the first
     /// include rule's dataset below it. Replicating into a receiver inside the replicated tree would send
     /// the copies again on every run.

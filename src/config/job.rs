@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::*;
 use crate::zfs::bookkeeping::JobId;
-use crate::zfs::names::{check_component, PropertyName};
+use crate::zfs::names::{check_component, DatasetName, PropertyName};
 use crate::zfs::send::SendFlags;
 
 /// One replication job (`[[jobs]]`).
@@ -32,6 +32,11 @@ pub struct Job {
     /// Which of their snapshots are replicated, by name (`[jobs.snapshots]`); default all.
     #[serde(default)]
     pub snapshots: super::SnapshotFilter,
+    /// Sender path prefixes removed on the receiver (`strip = "tank/data"`: `tank/data/db` lands at
+    /// `<root>/db`); empty: the full sender path (zrepl's layout). Checked against the filter in
+    /// [`super::Config::parse`].
+    #[serde(default, deserialize_with = "strip_prefixes")]
+    pub strip: Vec<DatasetName>,
     /// `zfs send` options (`[jobs.send]`).
     #[serde(default)]
     pub send: SendOptions,
@@ -78,6 +83,51 @@ pub struct Job {
     /// Keep rules of `zreplrs prune` (`[jobs.prune]`); without it, prune refuses to run.
     #[serde(default)]
     pub prune: Option<PruneConfig>,
+}
+
+impl Job {
+    /// Where `fs` lands below the receiver's root: its path without the longest `strip` prefix it is below,
+    /// or the whole path. `None` when `fs` is a strip prefix itself (it would be the root).
+    pub fn receiver_path(&self, fs: &DatasetName) -> Option<String> {
+        if self.strip.is_empty() {
+            return Some(fs.to_string());
+        }
+        self.strip
+            .iter()
+            .filter(|p| fs.is_strictly_below(p))
+            .max_by_key(|p| p.as_str().len())
+            .map(|p| fs.as_str()[p.as_str().len() + 1..].to_string())
+    }
+
+    /// The sender filesystem that lands at `rel` below the receiver's root, for the first prefix (in
+    /// configuration order) whose result the filter includes.
+    pub fn sender_path(&self, rel: &str) -> Option<DatasetName> {
+        if self.strip.is_empty() {
+            return DatasetName::new(rel).ok().filter(|d| self.filesystems.includes(d));
+        }
+        self.strip
+            .iter()
+            .filter_map(|p| p.child(rel).ok())
+            .find(|d| self.filesystems.includes(d) && self.receiver_path(d).as_deref() == Some(rel))
+    }
+}
+
+/// `strip`: one dataset name or a list of them.
+fn strip_prefixes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DatasetName>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    names
+        .iter()
+        .map(|n| DatasetName::new(n).map_err(|e| de::Error::custom(format!("strip: {e}"))))
+        .collect()
 }
 
 /// `[jobs.snapshot]`: snapshot names are `<prefix><timestamp>`.

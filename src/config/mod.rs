@@ -129,6 +129,33 @@ pub enum ConfigError {
     },
 }
 
+/// `strip` against the filter: every dataset a rule includes must be strictly below a strip prefix (a
+/// prefix itself would land on the receiver's root), and no two of them may land on the same path.
+fn check_strip(job: &Job) -> Result<(), String> {
+    if job.strip.is_empty() {
+        return Ok(());
+    }
+    let mut landed: BTreeMap<String, &crate::zfs::names::DatasetName> = BTreeMap::new();
+    for d in job.filesystems.included_rule_datasets() {
+        let Some(rel) = job.receiver_path(d) else {
+            let hint = if job.strip.contains(d) {
+                format!(
+                    "it is a strip prefix and would land on the receiver's root itself; exclude it (\"{d}\" = false)"
+                )
+            } else {
+                "strip one of its parents instead".to_string()
+            };
+            return Err(format!("{d} is included but not below any strip prefix: {hint}"));
+        };
+        if let Some(other) = landed.insert(rel.clone(), d) {
+            return Err(format!(
+                "{other} and {d} would both land at <root>/{rel} on the receiver"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// How to name another configuration file, said when the default one cannot be read.
 const HOW_TO_CHOOSE: &str = " (name one with --config or $ZREPLRS_CONFIG)";
 
@@ -274,6 +301,9 @@ impl Config {
                     ));
                 }
             }
+        }
+        for (i, job) in raw.jobs.iter().enumerate() {
+            check_strip(job).map_err(|m| invalid(format!("jobs[{i}].strip"), m))?;
         }
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, job) in raw.jobs.iter().enumerate() {

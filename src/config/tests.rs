@@ -873,3 +873,47 @@ fn a_local_receiver_inside_the_replicated_tree_is_refused() {
     assert!(parse(&job("local:backup/hosts", "\"tank<\" = true")).is_ok());
     assert!(parse(&job("ssh://h/tank/backup", "\"tank<\" = true")).is_ok());
 }
+
+#[test]
+fn strip_maps_sender_paths_and_refuses_what_cannot_land() {
+    let job = |strip: &str, rules: &str| {
+        format!(
+            "[[jobs]]\nname = \"j\"\ntarget = \"local:backup/hosts\"\nstrip = {strip}\n[jobs.filesystems]\n{rules}\n"
+        )
+    };
+    let c = parse(&job("\"tank/data\"", "\"tank/data<\" = true\n\"tank/data\" = false")).unwrap();
+    let j = &c.jobs[0];
+    assert_eq!(j.receiver_path(&ds("tank/data/db")).as_deref(), Some("db"));
+    assert_eq!(j.receiver_path(&ds("tank/data/db/x")).as_deref(), Some("db/x"));
+    assert_eq!(j.receiver_path(&ds("tank/data")), None);
+    assert_eq!(j.sender_path("db/x"), Some(ds("tank/data/db/x")));
+    assert_eq!(j.sender_path("other"), Some(ds("tank/data/other")));
+    // Without strip: the full path, both ways.
+    let c = parse(&job("[]", "\"tank<\" = true")).unwrap();
+    assert_eq!(c.jobs[0].receiver_path(&ds("tank/a")).as_deref(), Some("tank/a"));
+    assert_eq!(c.jobs[0].sender_path("tank/a"), Some(ds("tank/a")));
+    assert_eq!(c.jobs[0].sender_path("pool2/a"), None, "not included");
+    // The prefix itself would land on the root; a dataset outside every prefix has nowhere to go.
+    let e = parse(&job("\"tank/data\"", "\"tank/data<\" = true"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("jobs[0].strip: tank/data is included but not below any strip prefix"),
+        "{e}"
+    );
+    assert!(e.contains("\"tank/data\" = false"), "{e}");
+    let e = parse(&job("\"tank/data\"", "\"tank/data/a\" = true\n\"pool2/x\" = true"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pool2/x is included but not below any strip prefix"), "{e}");
+    // Two prefixes whose rules land on the same path.
+    let e = parse(&job(
+        "[\"tank/data\", \"pool2/data\"]",
+        "\"tank/data/db\" = true\n\"pool2/data/db\" = true",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("would both land at <root>/db"), "{e}");
+    let e = parse(&job("\"tank//x\"", "\"tank<\" = true")).unwrap_err().to_string();
+    assert!(e.contains("jobs[0].strip: strip: "), "an invalid name: {e}");
+}
