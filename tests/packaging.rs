@@ -414,6 +414,7 @@ fn run_report(job: &str, filesystems: Vec<FsReport>, error: Option<ErrorReport>)
         bytes_replicated: 0,
         filesystems,
         error,
+        released_aged_step_holds: Vec::new(),
         hooks: Vec::new(),
     };
     r.summarize();

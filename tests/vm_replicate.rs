@@ -832,3 +832,80 @@ fn strip_lands_a_tree_without_its_prefix_and_refuses_collisions() {
     assert_eq!(collided.len(), 2, "{:#}", run.json);
     assert!(!exists(&format!("{root}/x")));
 }
+
+/// A step hold left by an interrupted run, while the receiver stays unreachable: once older than
+/// `max_step_hold_age` the next run releases it (and reports it), the cursor stays, and replication later
+/// continues incrementally from the cursor bookmark even though the held snapshots were pruned meanwhile.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn step_holds_older_than_the_limit_are_released_while_the_receiver_is_unreachable() {
+    let sc = Scenario::new("sha");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "f", 1, 50_000);
+    snap(&a, "s1");
+    sc.configure(&[(&a, true)], "");
+    ok(&sc.replicate(&[]));
+    snap(&a, "s2");
+    let s2 = format!("{a}@s2");
+    zfs(&["hold", &sc.step_tag(), &s2]); // as a run that died mid-step leaves it
+    let unreachable = |age: &str| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        sc.configure_target(
+            &format!("ssh://u@127.0.0.1:{port}/backup"),
+            &[(&a, true)],
+            &format!("retries = 0\nmax_step_hold_age = \"{age}\"\n"),
+        );
+        sc.replicate(&[])
+    };
+    let held = || {
+        all_holds(&a)
+            .into_iter()
+            .any(|(n, tags)| n == s2 && tags.contains(&sc.step_tag()))
+    };
+    let run = unreachable("1h");
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    assert!(run.json.get("released_aged_step_holds").is_none(), "{:#}", run.json);
+    assert!(held(), "a young step hold stays");
+    let placed = zfs(&["holds", "-H", "-p", &s2]);
+    let since: u64 = placed
+        .lines()
+        .next()
+        .and_then(|l| l.split('\t').nth(2))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the step hold to be older than 1 s", 30, || {
+        zreplrs::report::unix_now() > since + 1
+    });
+    let run = unreachable("1s");
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    assert_eq!(
+        run.json["released_aged_step_holds"],
+        serde_json::json!([s2]),
+        "{:#}",
+        run.json
+    );
+    assert!(!held(), "the aged step hold is released");
+    assert_eq!(sc.cursors(&a).len(), 1, "the cursor stays");
+    // The sender prunes everything; the receiver comes back; the next increment starts at the cursor.
+    zfs(&["destroy", &format!("{a}@s1")]);
+    zfs(&["destroy", &s2]);
+    write_data(&a, "g", 2, 50_000);
+    snap(&a, "s3");
+    sc.configure(&[(&a, true)], "");
+    let run = sc.replicate(&[]);
+    ok(&run);
+    assert!(
+        run.json["filesystems"][0]["steps"][0]["from"]
+            .as_str()
+            .unwrap()
+            .contains("#zrepl_CURSOR_G_"),
+        "{:#}",
+        run.json
+    );
+    sc.assert_converged(&a);
+}

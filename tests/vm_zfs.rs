@@ -174,7 +174,7 @@ fn hold_tags_with_newlines_cannot_forge_holds() {
     snap(&a, "s1");
     snap(&a, "s2");
     let snaps = [sn(&format!("{a}@s1")), sn(&format!("{a}@s2"))];
-    let forged = format!("x\tWed Dec  2 14:19 2026\n{a}@s2\tzrepl_last_received_J_j");
+    let forged = format!("x\t1796221177\n{a}@s2\tzrepl_last_received_J_j");
     zfs(&["hold", &forged, snaps[0].as_str()]);
     let raw = zfs(&["holds", "-H", snaps[0].as_str(), snaps[1].as_str()]);
     assert!(

@@ -46,6 +46,7 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
                     name: b.full_name(fs.name.as_str()),
                     tag: None,
                     guid: Some(b.guid),
+                    since: None,
                 });
             }
         }
@@ -66,9 +67,37 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
             name: h.snapshot,
             tag: Some(h.tag),
             guid: None,
+            since: Some(h.since),
         });
     }
     Ok(out)
+}
+
+/// Releases this job's step holds on the sender that are older than `max_step_hold_age` (at `now`), and
+/// returns the snapshots they were on. The cursor bookmarks are left alone: the next incremental can start
+/// from them even when the held snapshots are pruned meanwhile.
+pub fn release_aged_step_holds(zfs: &Zfs, job: &Job, now: u64) -> Result<Vec<String>, crate::zfs::ZfsError> {
+    let listing = zfs.list(&job.filesystems.roots(), false)?;
+    let held: Vec<SnapshotName> = listing
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+        .flat_map(|f| {
+            f.snapshots()
+                .filter(|v| v.userrefs.unwrap_or(0) > 0)
+                .filter_map(|v| f.name.snapshot(&v.short).ok())
+        })
+        .collect();
+    let tag = job.name.step_hold_tag();
+    let max_age = job.max_step_hold_age.as_secs();
+    let aged: Vec<SnapshotName> = zfs
+        .holds(&held)?
+        .into_iter()
+        .filter(|h| h.tag == tag && now.saturating_sub(h.since) > max_age)
+        .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
+        .collect();
+    zfs.release(&tag, &aged)?;
+    Ok(aged.iter().map(|s| s.to_string()).collect())
 }
 
 /// The job's last-received holds on the receiver (the agent lists them), with full receiver names.
@@ -92,6 +121,7 @@ fn receiver_entries(conn: &mut transport::Connection, job: &Job, root: &str) -> 
                 filesystem: fs,
                 tag: Some(h.tag),
                 guid: None,
+                since: None,
             }
         })
         .collect())
@@ -168,7 +198,25 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
             txg.insert(v.full_name(fs.name.as_str()), v.createtxg);
         }
     }
-    let mut conn = transport::connect(job)?;
+    let mut conn = match transport::connect(job) {
+        Ok(c) => c,
+        Err(e) => {
+            // Unreachable receiver: still release the step holds older than max_step_hold_age.
+            let now = crate::report::unix_now();
+            let max_age = job.max_step_hold_age.as_secs();
+            let aged: Vec<Entry> = entries
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::StepHold && e.since.is_some_and(|t| now.saturating_sub(t) > max_age))
+                .collect();
+            if !dry_run {
+                let snaps: Vec<SnapshotName> = aged.iter().filter_map(|e| SnapshotName::new(&e.name).ok()).collect();
+                zfs.release(&job.name.step_hold_tag(), &snaps)
+                    .map_err(SurveyError::from)?;
+            }
+            r.released = aged;
+            return Err(e.into());
+        }
+    };
     let root = conn.client().hello.root.clone();
     let recv_list = conn.client().list()?;
     for f in &recv_list.filesystems {
@@ -272,6 +320,7 @@ mod tests {
             name: name.into(),
             tag: None,
             guid: None,
+            since: None,
         }
     }
 

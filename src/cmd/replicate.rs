@@ -50,6 +50,7 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         bytes_replicated: 0,
         filesystems: Vec::new(),
         error: None,
+        released_aged_step_holds: Vec::new(),
         hooks: Vec::new(),
     };
     let hook_env = vec![
@@ -142,6 +143,17 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         report.filesystems = fs_reports;
         report.error = err.map(|e| e.error);
         break;
+    }
+    // A receiver that stays unreachable must not keep the sender's snapshots held forever.
+    let unreachable = report
+        .attempts
+        .last()
+        .is_some_and(|a| a.outcome == AttemptOutcome::ConnectivityError);
+    if unreachable && !opts.dry_run {
+        match super::holds::release_aged_step_holds(&Zfs::new(), job, report::unix_now()) {
+            Ok(released) => report.released_aged_step_holds = released,
+            Err(e) => eprintln!("zreplrs: cannot release aged step holds: {e}"),
+        }
     }
     report.timing.finish();
     report.summarize();

@@ -65,6 +65,11 @@ pub struct Job {
     /// attempt then ends as a connection error and is retried. Default 2 hours.
     #[serde(default = "default_reply_deadline", deserialize_with = "positive_duration")]
     pub reply_deadline: Duration,
+    /// Step holds older than this are released by a run that cannot reach the receiver (and by `holds
+    /// release-stale`), so an unreachable receiver cannot block the sender's pruning forever; the cursor
+    /// bookmark stays, so replication stays incremental. Default 7 days.
+    #[serde(default = "default_max_step_hold_age", deserialize_with = "positive_duration")]
+    pub max_step_hold_age: Duration,
     /// Timeout for connecting and the protocol handshake, e.g. `"30s"`. Default 30 seconds.
     #[serde(default = "default_connect_timeout", deserialize_with = "positive_duration")]
     pub connect_timeout: Duration,
@@ -333,6 +338,10 @@ fn default_stall_timeout() -> Duration {
 
 fn default_reply_deadline() -> Duration {
     DEFAULT_REPLY_DEADLINE
+}
+
+fn default_max_step_hold_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 fn default_connect_timeout() -> Duration {

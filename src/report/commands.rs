@@ -177,6 +177,9 @@ pub struct Entry {
     /// The hold tag (holds only).
     pub tag: Option<String>,
     pub guid: Option<Guid>,
+    /// When the hold was put, Unix seconds (sender holds only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
 }
 
 /// What `release-stale` did (or would do, with `dry_run`).

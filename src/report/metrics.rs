@@ -212,6 +212,11 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
         "Attempts the last run needed (1 + retries).",
         &[(vec![("job", job)], r.attempts.len() as f64)],
     );
+    t.gauge(
+        "zreplrs_replication_aged_step_holds_released",
+        "Step holds older than max_step_hold_age the last run released because the receiver was unreachable.",
+        &[(vec![("job", job)], r.released_aged_step_holds.len() as f64)],
+    );
     let fs_samples = |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
         r.filesystems
             .iter()

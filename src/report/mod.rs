@@ -241,6 +241,10 @@ pub struct RunReport {
     pub filesystems: Vec<FsReport>,
     /// Set when the run failed as a whole (cannot connect, planning failed) or was skipped.
     pub error: Option<ErrorReport>,
+    /// Step holds older than `max_step_hold_age` that this run released because it could not reach the
+    /// receiver (snapshot names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub released_aged_step_holds: Vec<String>,
     /// The `[jobs.replicate]` hooks that ran, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<crate::report::commands::HookResult>,

@@ -51,6 +51,7 @@ fn report(filesystems: Vec<FsReport>) -> RunReport {
         bytes_replicated: 0,
         filesystems,
         error: None,
+        released_aged_step_holds: Vec::new(),
         hooks: Vec::new(),
     };
     r.summarize();

@@ -12,6 +12,8 @@ use super::{Zfs, ZfsError, ZfsErrorKind};
 pub struct Hold {
     pub snapshot: String,
     pub tag: String,
+    /// When the hold was put (Unix seconds; `zfs holds -p`).
+    pub since: u64,
 }
 
 fn strings<T: ToString>(items: &[T]) -> Vec<String> {
@@ -38,21 +40,22 @@ impl Zfs {
         if snapshots.is_empty() {
             return Ok(Vec::new());
         }
-        let mut args = vec!["holds".to_string(), "-H".to_string()];
+        let mut args = vec!["holds".to_string(), "-H".to_string(), "-p".to_string()];
         args.extend(strings(snapshots));
         let out = self.run(&args)?;
         let mut counts: BTreeMap<&str, u64> = snapshots.iter().map(|s| (s.as_str(), 0)).collect();
         let mut holds = Vec::new();
         for line in out.lines().filter(|l| !l.is_empty()) {
             let cols: Vec<&str> = line.split('\t').collect();
-            let count = match cols.first().and_then(|snap| counts.get_mut(snap.trim())) {
-                Some(count) if cols.len() == 3 => count,
+            let since = cols.get(2).and_then(|t| t.trim().parse::<u64>().ok());
+            let (count, since) = match (cols.first().and_then(|snap| counts.get_mut(snap.trim())), since) {
+                (Some(count), Some(since)) if cols.len() == 3 => (count, since),
                 _ => {
                     return Err(ZfsError::parse(
                         &args,
                         format!(
-                            "expected <asked snapshot> TAB <tag> TAB <time>, got {line:?}: a hold tag \
-                             with a tab or newline in it (release it with zfs release)"
+                            "expected <asked snapshot> TAB <tag> TAB <unix time>, got {line:?}: a hold \
+                             tag with a tab or newline in it (release it with zfs release)"
                         ),
                     ))
                 }
@@ -61,6 +64,7 @@ impl Zfs {
             holds.push(Hold {
                 snapshot: cols[0].trim().to_string(),
                 tag: cols[1].trim().to_string(),
+                since,
             });
         }
         let mut get = vec!["get", "-H", "-p", "-o", "name,value", "userrefs"]
@@ -305,13 +309,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zfs = fake(
             &dir,
-            "p/a@s1\tzrepl_last_received_J_x\tWed Dec  2 14:19 2026\np/a@s1\tkeep\tWed Dec  2 14:19 2026\n",
+            "p/a@s1\tzrepl_last_received_J_x\t1796221177\np/a@s1\tkeep\t1796221100\n",
             "p/a@s1\t2\np/a@s2\t0\n",
         );
         let holds = zfs.holds(&snaps()).unwrap();
         assert_eq!(holds.len(), 2);
         assert_eq!(holds[0].tag, "keep");
         assert_eq!(holds[1].snapshot, "p/a@s1");
+        assert_eq!((holds[0].since, holds[1].since), (1796221100, 1796221177));
     }
 
     /// The attack: a hold on s1 whose tag is `x<TAB>time<NEWLINE>p/a@s2<TAB>zrepl_last_received…`, which
@@ -321,7 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zfs = fake(
             &dir,
-            "p/a@s1\tx\tWed Dec  2 14:19 2026\np/a@s2\tzrepl_last_received_J_x\tWed Dec  2 14:19 2026\n",
+            "p/a@s1\tx\t1796221177\np/a@s2\tzrepl_last_received_J_x\t1796221177\n",
             "p/a@s1\t1\np/a@s2\t0\n",
         );
         let err = zfs.holds(&snaps()).unwrap_err();
