@@ -292,12 +292,9 @@ fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
 }
 
 /// This job's step holds on the sender, by filesystem (one `zfs holds` call for all held snapshots).
-fn step_holds_by_fs(
-    zfs: &Zfs,
-    sender: &Listing,
-    job: &Job,
-) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
-    let held: Vec<SnapshotName> = sender
+/// The snapshots of the job's filesystems in `listing` that carry any user hold (`userrefs` > 0).
+pub fn held_snapshots(job: &Job, listing: &Listing) -> Vec<SnapshotName> {
+    listing
         .filesystems
         .values()
         .filter(|f| job.filesystems.includes(&f.name))
@@ -306,7 +303,15 @@ fn step_holds_by_fs(
                 .filter(|v| v.userrefs.unwrap_or(0) > 0)
                 .filter_map(|v| f.name.snapshot(&v.short).ok())
         })
-        .collect();
+        .collect()
+}
+
+fn step_holds_by_fs(
+    zfs: &Zfs,
+    sender: &Listing,
+    job: &Job,
+) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {
+    let held = held_snapshots(job, sender);
     let tag = job.name.step_hold_tag();
     let mut by_fs: BTreeMap<DatasetName, Vec<SnapshotName>> = BTreeMap::new();
     for h in zfs.holds(&held)?.into_iter().filter(|h| h.tag == tag) {

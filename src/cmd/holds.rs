@@ -78,16 +78,7 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
 /// from them even when the held snapshots are pruned meanwhile.
 pub fn release_aged_step_holds(zfs: &Zfs, job: &Job, now: u64) -> Result<Vec<String>, crate::zfs::ZfsError> {
     let listing = zfs.list(&job.filesystems.roots(), false)?;
-    let held: Vec<SnapshotName> = listing
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-        .flat_map(|f| {
-            f.snapshots()
-                .filter(|v| v.userrefs.unwrap_or(0) > 0)
-                .filter_map(|v| f.name.snapshot(&v.short).ok())
-        })
-        .collect();
+    let held = crate::survey::held_snapshots(job, &listing);
     let tag = job.name.step_hold_tag();
     let max_age = job.max_step_hold_age.as_secs();
     let aged: Vec<SnapshotName> = zfs
