@@ -46,6 +46,9 @@ _zreplrs() {
             zreplrs,test)
                 cmd="zreplrs__subcmd__test"
                 ;;
+            zreplrs,verify)
+                cmd="zreplrs__subcmd__verify"
+                ;;
             zreplrs,version)
                 cmd="zreplrs__subcmd__version"
                 ;;
@@ -96,6 +99,9 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__help,test)
                 cmd="zreplrs__subcmd__help__subcmd__test"
+                ;;
+            zreplrs__subcmd__help,verify)
+                cmd="zreplrs__subcmd__help__subcmd__verify"
                 ;;
             zreplrs__subcmd__help,version)
                 cmd="zreplrs__subcmd__help__subcmd__version"
@@ -176,7 +182,7 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate snapshot prune status holds migrate test recv-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status verify holds migrate test recv-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -312,7 +318,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help)
-            opts="replicate snapshot prune status holds migrate test recv-agent config version help"
+            opts="replicate snapshot prune status verify holds migrate test recv-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -552,6 +558,20 @@ _zreplrs() {
         zreplrs__subcmd__help__subcmd__test__subcmd__filesystems)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1078,6 +1098,44 @@ _zreplrs() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__verify)
+            opts="-h --job --fs --snapshot --content --format --json --textfile-dir --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --textfile-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

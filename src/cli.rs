@@ -32,6 +32,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Replication state from live ZFS on both sides: lag, pending snapshots and bytes, resumable, conflicts.
     Status(StatusArgs),
+    /// Compare sender snapshots with their received copies: GUIDs, and with --content the files.
+    Verify(VerifyArgs),
     /// List or release the holds and bookmarks zreplrs keeps on ZFS.
     #[command(subcommand)]
     Holds(HoldsCommand),
@@ -150,6 +152,30 @@ pub struct StatusArgs {
     pub job: String,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Name of the job in the configuration.
+    #[arg(long)]
+    pub job: String,
+    /// Only this sender filesystem.
+    #[arg(long, value_name = "DATASET")]
+    pub fs: Option<String>,
+    /// Which snapshots: `latest` (the newest one the receiver has), `all` (every one both sides have), or
+    /// a snapshot name.
+    #[arg(long, value_name = "latest|all|NAME", default_value = "latest")]
+    pub snapshot: String,
+    /// Also compare the files: a SHA-256 over every file's bytes and metadata of both snapshots, read
+    /// through `.zfs/snapshot` or a temporary read-only clone (needs root to mount, and the key of an
+    /// encrypted copy; a copy that cannot be read is reported, with its GUID still compared).
+    #[arg(long)]
+    pub content: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Write the Prometheus textfile here (overrides the configuration).
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,7 @@
 //! side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
-//! hook commands, bounded). The commands wing [`cmd`] has one
+//! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`). The commands wing [`cmd`] has one
 //! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
 //!
 //! Dependencies point downward only (`../shared/tools/modcycles.py src` checks that there are no cycles);
@@ -19,12 +19,13 @@
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
 //! | state and output | [`config`], [`hook`], [`report`], [`synced`], [`lock`] |
-//! | leaves | [`zfs`], [`prune`], [`snapname`] |
+//! | leaves | [`zfs`], [`prune`], [`snapname`], [`content`] |
 
 pub mod agent;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod content;
 pub mod hook;
 pub mod lock;
 pub mod plan;

@@ -34,6 +34,7 @@ fn every_subcommand_has_its_file_in_the_commands_wing() {
         "snapshot",
         "prune",
         "status",
+        "verify",
         "holds",
         "migrate",
         "test",

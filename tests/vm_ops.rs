@@ -231,6 +231,76 @@ fn replicate_post_hook_sees_the_result_of_an_ok_run() {
     sc.assert_converged(&a);
 }
 
+/// `verify` finds nothing on a good replica (GUIDs and file digests of every snapshot, the receiver's read
+/// through a temporary clone) and finds the difference when the receiver's copy is replaced by a changed
+/// clone (test only); its temporary clones are gone afterwards.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn verify_finds_nothing_on_a_good_replica_and_the_difference_on_a_replaced_copy() {
+    let sc = Scenario::new("vfy");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "f", 1, 200_000);
+    snap(&a, "s1");
+    write_data(&a, "g", 2, 100_000);
+    snap(&a, "s2");
+    sc.configure(&[(&a, true)], "initial_replication = \"all\"\n");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let (code, v, err) = run(
+        &sc,
+        &[
+            "verify",
+            "--job",
+            &sc.job,
+            "--snapshot",
+            "all",
+            "--content",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(
+        (v["checked"].as_u64(), v["mismatches"].as_u64()),
+        (Some(2), Some(0)),
+        "{v:#}"
+    );
+    let s2 = &v["filesystems"][0]["snapshots"][1];
+    assert_eq!(s2["content"]["content_match"], true, "{v:#}");
+    assert_eq!(s2["content"]["sender"]["entries"], 2, "{v:#}");
+    let leftovers = zfs(&["list", "-H", "-o", "name", "-r", &sc.dst.name]);
+    assert!(
+        !leftovers.contains("zreplrs_verify"),
+        "temporary clones are destroyed: {leftovers}"
+    );
+    // The receiver's copy replaced by a clone with a changed file.
+    let target = sc.target(&a);
+    let changed = format!("{target}_changed");
+    zfs(&[
+        "clone",
+        "-o",
+        "mountpoint=/tmp/vfy-changed",
+        &format!("{target}@s2"),
+        &changed,
+    ]);
+    std::fs::write("/tmp/vfy-changed/g", b"not what was sent").unwrap();
+    zfs(&["snapshot", &format!("{changed}@s2")]);
+    zfs(&["rename", &target, &format!("{target}_orig")]);
+    zfs(&["rename", &changed, &target]);
+    let (code, v, _) = run(
+        &sc,
+        &["verify", "--job", &sc.job, "--snapshot", "s2", "--format", "json"],
+    );
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["mismatches"], 1, "{v:#}");
+    assert_eq!(v["filesystems"][0]["snapshots"][0]["guid_match"], false, "{v:#}");
+    let (code, v, _) = run(
+        &sc,
+        &["verify", "--job", &sc.job, "--snapshot", "s9", "--format", "json"],
+    );
+    assert_eq!(code, 1, "a snapshot neither side has is a mismatch: {v:#}");
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn prune_reports_held_snapshots_without_failing() {

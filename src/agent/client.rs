@@ -308,6 +308,20 @@ impl AgentClient {
         }
     }
 
+    /// The content digest of the receiver's snapshot `snapshot` (short name) of `fs`, whose GUID must be
+    /// `guid`.
+    pub fn checksum(&mut self, fs: &str, snapshot: &str, guid: u64) -> Result<proto::ChecksumReply, AgentError> {
+        let req = proto::ChecksumRequest {
+            fs: fs.into(),
+            snapshot: snapshot.into(),
+            guid,
+        };
+        match self.request(req.into())? {
+            Body::ChecksumReply(r) => Ok(r),
+            other => Err(unexpected("checksum_reply", other)),
+        }
+    }
+
     /// Destroys snapshots (short names) of `fs` on the receiver; held ones are reported, not destroyed.
     pub fn destroy(&mut self, fs: &str, snapshots: Vec<String>) -> Result<proto::DestroyReply, AgentError> {
         match self.request(

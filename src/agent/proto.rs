@@ -243,6 +243,31 @@ pub struct HoldLastReceivedRequest {
     pub job_id: String,
 }
 
+/// Digest the content of one received snapshot (`zreplrs verify --content`), after checking its GUID.
+/// Added after protocol version 2 without a version bump: an older agent answers it with an error.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChecksumRequest {
+    /// Relative to the agent's root.
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    #[prost(string, tag = "2")]
+    pub snapshot: String,
+    #[prost(uint64, tag = "3")]
+    pub guid: u64,
+}
+
+/// The content digest of a snapshot (see `crate::content`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChecksumReply {
+    /// SHA-256, lowercase hex.
+    #[prost(string, tag = "1")]
+    pub digest: String,
+    #[prost(uint64, tag = "2")]
+    pub entries: u64,
+    #[prost(uint64, tag = "3")]
+    pub bytes: u64,
+}
+
 /// Generic success without payload.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ok {}
@@ -262,7 +287,7 @@ pub struct Error {
 pub struct Envelope {
     #[prost(
         oneof = "envelope::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"
     )]
     pub body: Option<envelope::Body>,
 }
@@ -304,6 +329,10 @@ pub mod envelope {
         HoldLastReceived(super::HoldLastReceivedRequest),
         #[prost(message, tag = "16")]
         Heartbeat(super::Heartbeat),
+        #[prost(message, tag = "17")]
+        Checksum(super::ChecksumRequest),
+        #[prost(message, tag = "18")]
+        ChecksumReply(super::ChecksumReply),
     }
 }
 
@@ -334,6 +363,8 @@ impl Envelope {
             Some(Body::ReleaseLastReceived(_)) => "release_last_received",
             Some(Body::HoldLastReceived(_)) => "hold_last_received",
             Some(Body::Heartbeat(_)) => "heartbeat",
+            Some(Body::Checksum(_)) => "checksum",
+            Some(Body::ChecksumReply(_)) => "checksum_reply",
         }
     }
 }
@@ -367,6 +398,8 @@ body_from! {
     ReleaseLastReceivedRequest => ReleaseLastReceived,
     HoldLastReceivedRequest => HoldLastReceived,
     Heartbeat => Heartbeat,
+    ChecksumRequest => Checksum,
+    ChecksumReply => ChecksumReply,
 }
 
 #[cfg(test)]

@@ -186,6 +186,7 @@ fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Resul
         Body::Holds(req) => holds(zfs, root, &req),
         Body::ReleaseLastReceived(req) => release_last_received(zfs, root, &req),
         Body::HoldLastReceived(req) => hold_last_received(zfs, root, &req),
+        Body::Checksum(req) => checksum(zfs, root, &req),
         other => Err(Refusal::new(
             "protocol",
             format!("unexpected request {}", Envelope::new(other).kind_name()),
@@ -555,6 +556,38 @@ fn hold_last_received(
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     protect_received(zfs, &ds, &to, Guid(req.guid), &job, true)?;
     Ok(Envelope::new(proto::Ok {}.into()))
+}
+
+/// The content digest of one snapshot below the root, read through a temporary clone when its filesystem
+/// is not mounted.
+fn checksum(zfs: &Zfs, root: &DatasetName, req: &proto::ChecksumRequest) -> Result<Envelope, Refusal> {
+    let ds = below_root(root, &req.fs)?;
+    let snap = ds
+        .snapshot(&req.snapshot)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let got = zfs.guid_of(snap.as_str())?;
+    if got != Guid(req.guid) {
+        return Err(Refusal::new(
+            "guid_mismatch",
+            format!("{snap} has GUID {got}, not {}", req.guid),
+        ));
+    }
+    let dir = zfs.snapshot_dir(&snap).map_err(|e| {
+        Refusal::new(
+            "content_unreadable",
+            format!("cannot read the files of {snap} (an encrypted copy without its key, or no permission to clone and mount): {e}"),
+        )
+    })?;
+    let d = crate::content::digest_dir(dir.path())
+        .map_err(|e| Refusal::new("content_unreadable", format!("reading the files of {snap}: {e}")))?;
+    Ok(Envelope::new(
+        proto::ChecksumReply {
+            digest: d.digest,
+            entries: d.entries,
+            bytes: d.bytes,
+        }
+        .into(),
+    ))
 }
 
 type Prepared = (DatasetName, SnapshotName, JobId, Child);

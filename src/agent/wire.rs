@@ -51,6 +51,7 @@ enum Kind {
     ReleaseLastReceived,
     HoldLastReceived,
     Error,
+    Checksum,
     Scalars,
 }
 
@@ -83,6 +84,8 @@ impl Kind {
             (Kind::Envelope, 14) => Msg(Kind::ReleaseLastReceived),
             (Kind::Envelope, 15) => Msg(Kind::HoldLastReceived),
             (Kind::Envelope, 6 | 8 | 16) => Msg(Kind::Scalars),
+            (Kind::Envelope, 17) => Msg(Kind::Checksum),
+            (Kind::Envelope, 18) => Msg(Kind::OneString),
             (Kind::Hello, 2) => Str,
             (Kind::HelloReply, 2..=4) => Str,
             (Kind::ListRequest, 3) => RepStr,
@@ -101,6 +104,7 @@ impl Kind {
             (Kind::ReleaseLastReceived, 2) => RepStr,
             (Kind::HoldLastReceived, 1 | 2 | 4) => Str,
             (Kind::Error, 1 | 2) => Str,
+            (Kind::Checksum, 1 | 2) => Str,
             _ => Inline,
         }
     }

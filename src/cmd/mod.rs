@@ -11,6 +11,7 @@ pub mod replicate;
 pub mod snapshot;
 pub mod status;
 pub mod test;
+pub mod verify;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Snapshot(a) => snapshot::command(path, &a),
         Command::Prune(a) => prune::command(path, &a),
         Command::Status(a) => status::command(path, &a),
+        Command::Verify(a) => verify::command(path, &a),
         Command::Holds(HoldsCommand::List { job, fs, output }) => {
             holds::list_command(path, job.as_deref(), fs.as_deref(), output.format())
         }

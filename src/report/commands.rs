@@ -306,3 +306,68 @@ impl CommandReport for TokenReport {
         exit::OK
     }
 }
+
+// `zreplrs verify`
+
+/// One compared snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotCheck {
+    pub snapshot: String,
+    pub sender_guid: Option<Guid>,
+    pub receiver_guid: Option<Guid>,
+    /// Both sides have it with the same GUID.
+    pub guid_match: bool,
+    /// With `--content`: both digests, when both sides could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentCheck>,
+    /// Why something was not compared (e.g. the receiver's copy cannot be read without its key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContentCheck {
+    pub sender: crate::content::ContentDigest,
+    pub receiver: crate::content::ContentDigest,
+    pub content_match: bool,
+}
+
+impl SnapshotCheck {
+    /// A difference: the GUIDs differ or a side lacks the snapshot, or the content differs.
+    pub fn mismatch(&self) -> bool {
+        !self.guid_match || self.content.as_ref().is_some_and(|c| !c.content_match)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsVerify {
+    pub filesystem: String,
+    pub target: String,
+    pub snapshots: Vec<SnapshotCheck>,
+    pub error: Option<ErrorReport>,
+}
+
+/// The JSON result of `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    #[serde(flatten)]
+    pub header: Header,
+    #[serde(flatten)]
+    pub timing: Timing,
+    pub content: bool,
+    pub checked: u64,
+    pub mismatches: u64,
+    pub filesystems: Vec<FsVerify>,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for VerifyReport {
+    /// 0 every compared snapshot matches; 1 a mismatch or a filesystem that could not be checked; 3 the
+    /// run failed as a whole.
+    fn exit_code(&self) -> u8 {
+        exit::code(
+            self.error.is_some(),
+            self.mismatches > 0 || self.filesystems.iter().any(|f| f.error.is_some()),
+        )
+    }
+}

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::commands::{
     ConfigCheckReport, FilterReport, FsState, HoldsListReport, MigrateAction, MigrateReport, PruneReport,
-    ReleaseReport, SnapshotReport, StatusReport, TokenReport,
+    ReleaseReport, SnapshotReport, StatusReport, TokenReport, VerifyReport,
 };
 use super::{ErrorReport, FsResult, RunReport};
 
@@ -307,4 +307,32 @@ pub fn config_check_line(r: &ConfigCheckReport) -> String {
         if n == 1 { "job" } else { "jobs" },
         r.jobs.join(", ")
     )
+}
+
+/// Per compared snapshot: OK or what differs.
+pub fn verify_table(r: &VerifyReport) -> String {
+    let mut s = String::new();
+    for f in &r.filesystems {
+        for c in &f.snapshots {
+            let verdict = if !c.guid_match {
+                "GUID DIFFERS"
+            } else if c.content.as_ref().is_some_and(|x| !x.content_match) {
+                "CONTENT DIFFERS"
+            } else if c.content.is_some() {
+                "ok (GUID, content)"
+            } else {
+                "ok (GUID)"
+            };
+            let _ = writeln!(s, "{}@{}  {verdict}", f.filesystem, c.snapshot);
+            if let Some(n) = &c.note {
+                let _ = writeln!(s, "  {n}");
+            }
+        }
+        if let Some(e) = &f.error {
+            let _ = writeln!(s, "{}: error ({}): {}", f.filesystem, e.kind, e.message);
+        }
+    }
+    let _ = writeln!(s, "{} snapshot(s) compared, {} mismatch(es)", r.checked, r.mismatches);
+    error_line(&mut s, &r.error);
+    s
 }

@@ -184,6 +184,33 @@ pub fn prune_textfile(r: &PruneReport) -> Textfile {
     t
 }
 
+/// The textfile of a `verify` run.
+pub fn verify_textfile(r: &super::commands::VerifyReport) -> Textfile {
+    let mut t = Textfile::new();
+    run_gauges(
+        &mut t,
+        "verify",
+        "verification",
+        r,
+        &r.header,
+        super::unix_now(),
+        r.timing.duration_seconds,
+    );
+    let job = r.header.job_name();
+    t.gauge(
+        "zreplrs_verify_mismatches",
+        "Snapshots whose received copy differed (GUID or content) in the last verification.",
+        &[(vec![("job", job)], r.mismatches as f64)],
+    );
+    t.gauge(
+        "zreplrs_verify_checked_snapshots",
+        "Snapshots compared by the last verification.",
+        &[(vec![("job", job)], r.checked as f64)],
+    );
+    build_info(&mut t);
+    t
+}
+
 /// The textfile of a replication run. `planning_failed` makes `filesystem_errors` −1.
 pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     let mut t = Textfile::new();

@@ -11,6 +11,7 @@ pub mod names;
 pub mod nvlist;
 pub mod ops;
 pub mod send;
+pub mod snapdir;
 pub mod token;
 pub mod types;
 

@@ -1,0 +1,174 @@
+//! `zreplrs verify`: compares a job's sender snapshots with their received copies: GUIDs always, and with
+//! `--content` a digest of their files ([`crate::content`]) computed on each side. Every difference is
+//! reported (exit 1); nothing is changed on either side except the temporary clones used to read
+//! unmounted snapshots.
+
+use camino::Utf8Path;
+
+use crate::agent::client::AgentError;
+use crate::cli::VerifyArgs;
+use crate::config::Job;
+use crate::content::{digest_dir, ContentDigest};
+use crate::report::commands::{ContentCheck, FsVerify, SnapshotCheck, VerifyReport};
+use crate::report::{human, metrics, ErrorReport, Header, Timing};
+use crate::survey::{self, SurveyError};
+use crate::transport;
+use crate::zfs::list::FsEntry;
+use crate::zfs::names::DatasetName;
+use crate::zfs::{Version, Zfs};
+
+/// Runs `zreplrs verify`; writes the textfile and prints the result.
+pub fn command(path: Option<&Utf8Path>, a: &VerifyArgs) -> u8 {
+    super::with_job(path, &a.job, |config, job| {
+        let r = verify(job, a);
+        let t = metrics::verify_textfile(&r);
+        super::write_textfile(a.textfile_dir.as_deref(), config, job, "verify", &t);
+        super::emit(a.output.format(), &r, human::verify_table)
+    })
+}
+
+/// Verifies the job's filesystems (or the one `--fs` names).
+pub fn verify(job: &Job, a: &VerifyArgs) -> VerifyReport {
+    let mut r = VerifyReport {
+        header: Header::new("verify", Some(job.name.as_str()), None),
+        timing: Timing::start(),
+        content: a.content,
+        checked: 0,
+        mismatches: 0,
+        filesystems: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = verify_inner(job, a, &mut r) {
+        r.error = Some(e.error);
+    }
+    let checks = r.filesystems.iter().flat_map(|f| &f.snapshots);
+    r.checked = checks.clone().count() as u64;
+    r.mismatches = checks.filter(|c| c.mismatch()).count() as u64;
+    r.timing.finish();
+    r
+}
+
+fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), SurveyError> {
+    let zfs = Zfs::new();
+    let sender = zfs.list(&job.filesystems.roots(), false)?;
+    let mut conn = transport::connect(job)?;
+    let root = DatasetName::new(&conn.client().hello.root).map_err(|e| SurveyError {
+        error: ErrorReport::new("protocol", format!("invalid receiver root: {e}")),
+        connectivity: false,
+    })?;
+    let receiver = survey::from_wire_map(&root, &conn.client().list()?.filesystems)?;
+    let selected: Vec<&FsEntry> = sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+        .filter(|f| a.fs.as_deref().is_none_or(|n| n == f.name.as_str()))
+        .collect();
+    if let (Some(fs), true) = (&a.fs, selected.is_empty()) {
+        return Err(SurveyError {
+            error: ErrorReport::new("usage", format!("{fs} is not a filesystem of job {}", job.name)),
+            connectivity: false,
+        });
+    }
+    for fs in selected {
+        let Some(rel) = job.receiver_path(&fs.name) else {
+            continue;
+        };
+        let Ok(target) = root.child(&rel) else { continue };
+        let mut fv = FsVerify {
+            filesystem: fs.name.to_string(),
+            target: target.to_string(),
+            snapshots: Vec::new(),
+            error: None,
+        };
+        let Some(copy) = receiver.get(&target) else {
+            fv.error = Some(ErrorReport::new(
+                "not_replicated",
+                format!("the receiver has no {target}"),
+            ));
+            r.filesystems.push(fv);
+            continue;
+        };
+        let common: Vec<&Version> = fs.snapshots().filter(|s| copy.snapshot(&s.short).is_some()).collect();
+        let chosen: Vec<(String, Option<&Version>, Option<&Version>)> = match a.snapshot.as_str() {
+            "latest" | "all" if common.is_empty() => {
+                fv.error = Some(ErrorReport::new(
+                    "no_common_snapshot",
+                    format!("{} and {target} have no snapshot name in common", fs.name),
+                ));
+                Vec::new()
+            }
+            "latest" => common
+                .last()
+                .map(|s| (s.short.clone(), Some(*s), copy.snapshot(&s.short)))
+                .into_iter()
+                .collect(),
+            "all" => common
+                .iter()
+                .map(|s| (s.short.clone(), Some(*s), copy.snapshot(&s.short)))
+                .collect(),
+            name => vec![(name.to_string(), fs.snapshot(name), copy.snapshot(name))],
+        };
+        for (short, s, c) in chosen {
+            let check = compare(&zfs, &mut conn, fs, &rel, &short, s, c, a.content)?;
+            fv.snapshots.push(check);
+        }
+        r.filesystems.push(fv);
+    }
+    Ok(())
+}
+
+/// Compares one snapshot; only a lost connection is an error.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    zfs: &Zfs,
+    conn: &mut transport::Connection,
+    fs: &FsEntry,
+    rel: &str,
+    short: &str,
+    sender: Option<&Version>,
+    copy: Option<&Version>,
+    content: bool,
+) -> Result<SnapshotCheck, SurveyError> {
+    let mut check = SnapshotCheck {
+        snapshot: short.to_string(),
+        sender_guid: sender.map(|v| v.guid),
+        receiver_guid: copy.map(|v| v.guid),
+        guid_match: matches!((sender, copy), (Some(s), Some(c)) if s.guid == c.guid),
+        content: None,
+        note: None,
+    };
+    match (sender, copy) {
+        (None, _) => check.note = Some(format!("the sender has no {}@{short}", fs.name)),
+        (_, None) => check.note = Some(format!("the receiver has no copy of {}@{short}", fs.name)),
+        (Some(s), Some(_)) if content && check.guid_match => {
+            let mine = fs.name.snapshot(short).map_err(|e| e.to_string()).and_then(|snap| {
+                let dir = zfs.snapshot_dir(&snap).map_err(|e| e.to_string())?;
+                digest_dir(dir.path()).map_err(|e| e.to_string())
+            });
+            let theirs = match conn.client().checksum(rel, short, s.guid.0) {
+                Ok(d) => Ok(ContentDigest {
+                    digest: d.digest,
+                    entries: d.entries,
+                    bytes: d.bytes,
+                }),
+                Err(e) if e.is_connectivity() => return Err(e.into()),
+                Err(AgentError::Remote { kind, message }) => Err(format!("{kind}: {message}")),
+                Err(e) => Err(e.to_string()),
+            };
+            match (mine, theirs) {
+                (Ok(sender), Ok(receiver)) => {
+                    let content_match = sender == receiver;
+                    check.content = Some(ContentCheck {
+                        sender,
+                        receiver,
+                        content_match,
+                    });
+                }
+                (Err(e), _) => check.note = Some(format!("content not compared: the sender's files: {e}")),
+                (_, Err(e)) => check.note = Some(format!("content not compared, GUID only: the receiver's files: {e}")),
+            }
+        }
+        _ => {}
+    }
+    Ok(check)
+}
