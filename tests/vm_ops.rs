@@ -207,7 +207,8 @@ fn receiver_side_prune_works_where_the_sender_filesystems_are_absent() {
     assert_eq!(r.json["filesystems"][0]["steps"][0]["from"], format!("{a}@s4"));
 }
 
-/// The replicate post-hook of a successful run sees `ok` and the run's JSON result.
+/// Replicate hooks on real ZFS: the post-hook of an ok run sees `ok` and its JSON result, that of a failed
+/// run `failed`; a failing pre-hook skips the run (exit 5) and nothing is received.
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn replicate_post_hook_sees_the_result_of_an_ok_run() {
@@ -229,6 +230,26 @@ fn replicate_post_hook_sees_the_result_of_an_ok_run() {
     assert_eq!(v["result"], "ok");
     assert_eq!(v["filesystems"][0]["name"], a.as_str());
     sc.assert_converged(&a);
+    // A failed run: the post-hook is told so.
+    let b = sc.src.ds("b");
+    create_fs(&b);
+    snap(&b, "s1");
+    let told = sc.dir.path().join("told");
+    let hooks = format!(
+        "[jobs.send]\nencrypted = true\n[jobs.replicate]\n\
+         post_hook = [\"/bin/sh\", \"-c\", \"echo $ZREPLRS_RESULT > {}\"]\n",
+        told.display()
+    );
+    sc.configure(&[(&b, true)], &hooks);
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 1, "{:#}", r.json);
+    assert_eq!(std::fs::read_to_string(&told).unwrap(), "failed\n");
+    // A failing pre-hook skips the run: nothing is received.
+    sc.configure(&[(&b, true)], "[jobs.replicate]\npre_hook = [\"/bin/false\"]\n");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 5, "{:#}", r.json);
+    assert_eq!(r.json["result"], "skipped");
+    assert!(!exists(&sc.target(&b)), "a skipped run receives nothing");
 }
 
 /// `verify` finds nothing on a good replica (GUIDs and file digests of every snapshot, the receiver's read
