@@ -266,6 +266,13 @@ pub struct ChecksumReply {
     pub entries: u64,
     #[prost(uint64, tag = "3")]
     pub bytes: u64,
+    /// The snapshot's `logicalreferenced`, always.
+    #[prost(uint64, tag = "4")]
+    pub logical_referenced: u64,
+    /// Why the files could not be read (an encrypted copy without its key, no permission to mount a
+    /// clone); the digest is then empty.
+    #[prost(string, tag = "5")]
+    pub unreadable: String,
 }
 
 /// Generic success without payload.

@@ -572,22 +572,31 @@ fn checksum(zfs: &Zfs, root: &DatasetName, req: &proto::ChecksumRequest) -> Resu
             format!("{snap} has GUID {got}, not {}", req.guid),
         ));
     }
-    let dir = zfs.snapshot_dir(&snap).map_err(|e| {
-        Refusal::new(
-            "content_unreadable",
-            format!("cannot read the files of {snap} (an encrypted copy without its key, or no permission to clone and mount): {e}"),
-        )
-    })?;
-    let d = crate::content::digest_dir(dir.path())
-        .map_err(|e| Refusal::new("content_unreadable", format!("reading the files of {snap}: {e}")))?;
-    Ok(Envelope::new(
-        proto::ChecksumReply {
+    let logical_referenced = zfs
+        .get_property(snap.as_str(), "logicalreferenced")?
+        .parse()
+        .unwrap_or(0);
+    let digest = zfs
+        .snapshot_dir(&snap)
+        .map_err(|e| {
+            format!("cannot read the files of {snap} (an encrypted copy without its key, or no permission to clone and mount): {e}")
+        })
+        .and_then(|dir| crate::content::digest_dir(dir.path()).map_err(|e| format!("reading the files of {snap}: {e}")));
+    let reply = match digest {
+        Ok(d) => proto::ChecksumReply {
             digest: d.digest,
             entries: d.entries,
             bytes: d.bytes,
-        }
-        .into(),
-    ))
+            logical_referenced,
+            unreadable: String::new(),
+        },
+        Err(why) => proto::ChecksumReply {
+            logical_referenced,
+            unreadable: why,
+            ..Default::default()
+        },
+    };
+    Ok(Envelope::new(reply.into()))
 }
 
 type Prepared = (DatasetName, SnapshotName, JobId, Child);

@@ -52,6 +52,7 @@ enum Kind {
     HoldLastReceived,
     Error,
     Checksum,
+    ChecksumReply,
     Scalars,
 }
 
@@ -85,7 +86,7 @@ impl Kind {
             (Kind::Envelope, 15) => Msg(Kind::HoldLastReceived),
             (Kind::Envelope, 6 | 8 | 16) => Msg(Kind::Scalars),
             (Kind::Envelope, 17) => Msg(Kind::Checksum),
-            (Kind::Envelope, 18) => Msg(Kind::OneString),
+            (Kind::Envelope, 18) => Msg(Kind::ChecksumReply),
             (Kind::Hello, 2) => Str,
             (Kind::HelloReply, 2..=4) => Str,
             (Kind::ListRequest, 3) => RepStr,
@@ -105,6 +106,7 @@ impl Kind {
             (Kind::HoldLastReceived, 1 | 2 | 4) => Str,
             (Kind::Error, 1 | 2) => Str,
             (Kind::Checksum, 1 | 2) => Str,
+            (Kind::ChecksumReply, 1 | 5) => Str,
             _ => Inline,
         }
     }

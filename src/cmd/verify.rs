@@ -9,7 +9,7 @@ use crate::agent::client::AgentError;
 use crate::cli::VerifyArgs;
 use crate::config::Job;
 use crate::content::{digest_dir, ContentDigest};
-use crate::report::commands::{ContentCheck, FsVerify, SnapshotCheck, VerifyReport};
+use crate::report::commands::{ContentCheck, FsVerify, SnapshotCheck, SpaceCheck, VerifyReport};
 use crate::report::{human, metrics, ErrorReport, Header, Timing};
 use crate::survey::{self, SurveyError};
 use crate::transport;
@@ -135,28 +135,42 @@ fn compare(
         receiver_guid: copy.map(|v| v.guid),
         guid_match: matches!((sender, copy), (Some(s), Some(c)) if s.guid == c.guid),
         content: None,
+        space: None,
         note: None,
     };
     match (sender, copy) {
         (None, _) => check.note = Some(format!("the sender has no {}@{short}", fs.name)),
         (_, None) => check.note = Some(format!("the receiver has no copy of {}@{short}", fs.name)),
         (Some(s), Some(_)) if content && check.guid_match => {
-            let mine = fs.name.snapshot(short).map_err(|e| e.to_string()).and_then(|snap| {
-                let dir = zfs.snapshot_dir(&snap).map_err(|e| e.to_string())?;
-                digest_dir(dir.path()).map_err(|e| e.to_string())
-            });
+            let snap = fs.name.snapshot(short).map_err(|e| SurveyError {
+                error: ErrorReport::new("invalid_name", e.to_string()),
+                connectivity: false,
+            })?;
+            let mine = zfs
+                .snapshot_dir(&snap)
+                .map_err(|e| e.to_string())
+                .and_then(|dir| digest_dir(dir.path()).map_err(|e| e.to_string()));
             let theirs = match conn.client().checksum(rel, short, s.guid.0) {
-                Ok(d) => Ok(ContentDigest {
-                    digest: d.digest,
-                    entries: d.entries,
-                    bytes: d.bytes,
-                }),
+                Ok(d) => d,
                 Err(e) if e.is_connectivity() => return Err(e.into()),
-                Err(AgentError::Remote { kind, message }) => Err(format!("{kind}: {message}")),
-                Err(e) => Err(e.to_string()),
+                Err(AgentError::Remote { kind, message }) => {
+                    check.note = Some(format!(
+                        "content not compared, GUID only: the receiver said {kind}: {message}"
+                    ));
+                    return Ok(check);
+                }
+                Err(e) => {
+                    check.note = Some(format!("content not compared, GUID only: {e}"));
+                    return Ok(check);
+                }
             };
-            match (mine, theirs) {
-                (Ok(sender), Ok(receiver)) => {
+            match mine {
+                Ok(sender) if theirs.unreadable.is_empty() => {
+                    let receiver = ContentDigest {
+                        digest: theirs.digest,
+                        entries: theirs.entries,
+                        bytes: theirs.bytes,
+                    };
                     let content_match = sender == receiver;
                     check.content = Some(ContentCheck {
                         sender,
@@ -164,8 +178,21 @@ fn compare(
                         content_match,
                     });
                 }
-                (Err(e), _) => check.note = Some(format!("content not compared: the sender's files: {e}")),
-                (_, Err(e)) => check.note = Some(format!("content not compared, GUID only: the receiver's files: {e}")),
+                mine => {
+                    let why = match mine {
+                        Err(e) => format!("the sender's files: {e}"),
+                        Ok(_) => format!("the receiver's files: {}", theirs.unreadable),
+                    };
+                    let ours = zfs
+                        .get_property(snap.as_str(), "logicalreferenced")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    check.space = Some(SpaceCheck::new(ours, theirs.logical_referenced));
+                    check.note = Some(format!(
+                        "content not compared ({why}); compared GUID and logical space referenced instead"
+                    ));
+                }
             }
         }
         _ => {}

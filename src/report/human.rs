@@ -318,6 +318,10 @@ pub fn verify_table(r: &VerifyReport) -> String {
                 "GUID DIFFERS"
             } else if c.content.as_ref().is_some_and(|x| !x.content_match) {
                 "CONTENT DIFFERS"
+            } else if c.space.as_ref().is_some_and(|x| !x.space_match) {
+                "SPACE DIFFERS"
+            } else if c.space.is_some() {
+                "ok (GUID, space)"
             } else if c.content.is_some() {
                 "ok (GUID, content)"
             } else {
