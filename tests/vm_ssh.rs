@@ -301,3 +301,58 @@ fn unprivileged_receiver_with_delegated_permissions_replicates() {
     sc.assert_converged(&a);
     assert_eq!(prop(&sc.target(&sc.src.ds("a")), "zrepl:placeholder"), "on");
 }
+
+/// The `zfs allow` permissions of an append-only receiving user (documented in docs/security.md): no
+/// `destroy`.
+const ALLOW_APPEND_ONLY: &str = "create,hold,mount,receive,release,userprop,canmount";
+
+/// The recommended push setup: an unprivileged user without `destroy`, behind `recv-agent --append-only`.
+/// Replication works (initial, placeholders, incremental, the last-received hold moving forward); the
+/// sender's prune of the receiver is refused per filesystem and destroys nothing.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn append_only_unprivileged_receiver_replicates_and_refuses_pruning() {
+    let _s = serial();
+    let sc = Scenario::new("sapp");
+    let a = sc.src.ds("a/b");
+    create_fs(&a);
+    write_data(&a, "f", 5, 300_000);
+    snap(&a, "s1");
+    snap(&a, "s2");
+    let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", "zappend"]);
+    try_cmd("id", &["zappend"]).expect("user zappend exists");
+    try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
+    zfs(&["allow", "-u", "zappend", ALLOW_APPEND_ONLY, &sc.root()]);
+    let prune = "initial_replication = \"all\"\n[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }]\n\
+                 keep_receiver = [{ type = \"last_n\", count = 1 }]\n";
+    configure_ssh_agent(
+        &sc,
+        "zappend",
+        "--append-only",
+        &[(&format!("{a}<"), true)],
+        prune,
+        &ssh_known_hosts_line(),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    snap(&a, "s3");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    let before = sc.dst.state();
+    let out = sc
+        .command(&["prune", "--job", &sc.job, "--side", "receiver", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "a refused filesystem: {v:#}");
+    let f = &v["filesystems"][0];
+    assert_eq!(f["error"]["kind"], "append_only", "{v:#}");
+    assert!(
+        f["error"]["message"].as_str().unwrap().contains("--append-only"),
+        "{v:#}"
+    );
+    assert_eq!(f["destroyed"], serde_json::json!([]), "{v:#}");
+    assert_eq!(v["destroyed"], 0, "{v:#}");
+    assert_eq!(sc.dst.state(), before, "nothing destroyed on the receiver");
+}

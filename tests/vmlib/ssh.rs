@@ -20,8 +20,24 @@ pub fn configure_ssh(
     extra: &str,
     known_hosts: &str,
 ) -> std::path::PathBuf {
+    configure_ssh_agent(sc, user, "", filesystems, extra, known_hosts)
+}
+
+/// [`configure_ssh`] with more arguments for the forced `recv-agent` command (e.g. `--append-only`).
+pub fn configure_ssh_agent(
+    sc: &Scenario,
+    user: &str,
+    agent_args: &str,
+    filesystems: &[(&str, bool)],
+    extra: &str,
+    known_hosts: &str,
+) -> std::path::PathBuf {
     ssh_host();
-    let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.root());
+    let agent = format!(
+        "{} recv-agent --root-fs {} {agent_args}",
+        zreplrs_bin().display(),
+        sc.root()
+    );
     let key = ssh_authorize(user, &agent);
     let kh = sc.dir.path().join("known_hosts");
     std::fs::write(&kh, known_hosts).unwrap();
