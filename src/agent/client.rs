@@ -445,6 +445,16 @@ mod tests {
     }
     use std::time::Instant;
 
+    /// The fake agent's side of the handshake: reads the hello and answers it.
+    fn answer_hello(input: &mut impl Read, output: &mut impl Write) {
+        let _hello = frame::read_message(input);
+        let reply = proto::HelloReply {
+            protocol_version: proto::PROTOCOL_VERSION,
+            ..Default::default()
+        };
+        let _ = frame::write_message(output, &Envelope::new(reply.into()));
+    }
+
     /// A fake agent on pipes: answers hello at once, then, for the next request, sends `beats` heartbeats
     /// `gap` apart before its reply. Returns the connected client.
     fn client_with_slow_agent(beats: u32, gap: Duration, timeout: Duration) -> AgentClient {
@@ -452,12 +462,7 @@ mod tests {
         let (from_agent_r, mut from_agent_w) = std::io::pipe().expect("pipe");
         std::thread::spawn(move || {
             let mut input = to_agent_r;
-            let _hello = frame::read_message(&mut input);
-            let reply = proto::HelloReply {
-                protocol_version: proto::PROTOCOL_VERSION,
-                ..Default::default()
-            };
-            let _ = frame::write_message(&mut from_agent_w, &Envelope::new(reply.into()));
+            answer_hello(&mut input, &mut from_agent_w);
             let _request = frame::read_message(&mut input);
             for _ in 0..beats {
                 std::thread::sleep(gap);
@@ -517,12 +522,7 @@ mod tests {
         let counter = Arc::clone(&written);
         std::thread::spawn(move || {
             let mut input = to_agent_r;
-            let _hello = frame::read_message(&mut input);
-            let reply = proto::HelloReply {
-                protocol_version: proto::PROTOCOL_VERSION,
-                ..Default::default()
-            };
-            let _ = frame::write_message(&mut from_agent_w, &Envelope::new(reply.into()));
+            answer_hello(&mut input, &mut from_agent_w);
             for i in 0..FLOOD {
                 let page = proto::ListReply {
                     listed_at: i as u64,
