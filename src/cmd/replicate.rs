@@ -168,6 +168,22 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
     Ok(report)
 }
 
+/// Whether the children of a filesystem with this result must not be received: it failed, or conflicts
+/// because the receiver's dataset at its place is not our copy. A parent that merely has no snapshots, is
+/// not encrypted under `send.encrypted`, or waits for `initial_replication` leaves its place free (or a
+/// placeholder), and its children are replicated below it as usual.
+fn blocks_children(fsr: &FsReport, plan: &FsPlan) -> bool {
+    use crate::plan::ConflictKind as K;
+    match (fsr.result, plan) {
+        (FsResult::Failed, _) => true,
+        (FsResult::Conflict, FsPlan::Conflict { kind, .. }) => !matches!(
+            kind,
+            K::NoSenderSnapshots | K::NotEncrypted | K::InitialReplicationRefused
+        ),
+        _ => false,
+    }
+}
+
 /// Runs the post-hook with the run's result in `ZREPLRS_RESULT` (`ok`, `partial` or `failed`),
 /// `ZREPLRS_EXIT_CODE`, and the JSON result in the file named by `ZREPLRS_RESULT_FILE` (created
 /// exclusively, removed after the hook).
@@ -251,6 +267,8 @@ fn attempt_inner(
         ..
     } = survey::survey(job, &zfs)?;
     let mut results = Vec::with_capacity(work.len());
+    // Filesystems whose receiver place is not (or not yet) our copy: nothing is received below them.
+    let mut blocked: Vec<&DatasetName> = Vec::new();
     for w in &work {
         let mut fsr = FsReport {
             name: w.sender.name.to_string(),
@@ -277,7 +295,19 @@ fn attempt_inner(
             .zip(&w.estimates)
             .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
             .collect();
+        let parent = blocked.iter().rev().find(|p| w.sender.name.is_strictly_below(p));
         match &w.plan {
+            _ if parent.is_some() => {
+                let p = parent.map(|p| p.to_string()).unwrap_or_default();
+                fsr.result = FsResult::Failed;
+                fsr.error = Some(ErrorReport::new(
+                    "parent_failed",
+                    format!(
+                        "not replicated: its parent {p} failed or conflicts in this run, so its place on the \
+                         receiver is not a copy of {p}; fix the parent first"
+                    ),
+                ));
+            }
             FsPlan::Conflict { kind, reason } => {
                 fsr.result = FsResult::Conflict;
                 fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
@@ -363,6 +393,9 @@ fn attempt_inner(
             }
         } else {
             fsr.pending_snapshots = w.sender.snapshots().count() as u64;
+        }
+        if blocks_children(&fsr, &w.plan) {
+            blocked.push(&w.sender.name);
         }
         let stop = conn_error.is_some();
         results.push((fsr, conn_error));
