@@ -89,11 +89,16 @@ fn protocol(msg: String) -> SurveyError {
     }
 }
 
+/// The receiver's root as its agent announced it, validated.
+pub fn receiver_root(conn: &mut transport::Connection) -> Result<DatasetName, SurveyError> {
+    DatasetName::new(&conn.client().hello.root)
+        .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))
+}
+
 /// Connects, lists both sides, plans and estimates.
 pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let mut conn = transport::connect(job)?;
-    let root = DatasetName::new(&conn.client().hello.root)
-        .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))?;
+    let root = receiver_root(&mut conn)?;
     let record_prop = job.name.sync_record_property();
     // Both sides list at the same time: the receiver's request goes out before the sender's own listing.
     conn.client().start_list(ListRequest {

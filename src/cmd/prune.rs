@@ -183,10 +183,7 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
     if side != Side::Sender {
         let rules = rules(&cfg.keep_receiver)?;
         let mut conn = transport::connect(job)?;
-        let root = DatasetName::new(&conn.client().hello.root).map_err(|e| SurveyError {
-            error: ErrorReport::new("protocol", format!("invalid receiver root: {e}")),
-            connectivity: false,
-        })?;
+        let root = survey::receiver_root(&mut conn)?;
         let receiver = survey::from_wire_map(&root, &conn.client().list_with(true)?.filesystems)?;
         // (sender name, its entry where the sender is on this host, the receiver's copy)
         let pairs: Vec<(DatasetName, Option<&FsEntry>, &FsEntry)> = if sender_here {

@@ -14,7 +14,6 @@ use crate::report::{human, metrics, ErrorReport, Header, Timing};
 use crate::survey::{self, SurveyError};
 use crate::transport;
 use crate::zfs::list::FsEntry;
-use crate::zfs::names::DatasetName;
 use crate::zfs::{Version, Zfs};
 
 /// Runs `zreplrs verify`; writes the textfile and prints the result.
@@ -52,10 +51,7 @@ fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), S
     let zfs = Zfs::new();
     let sender = zfs.list(&job.filesystems.roots(), false)?;
     let mut conn = transport::connect(job)?;
-    let root = DatasetName::new(&conn.client().hello.root).map_err(|e| SurveyError {
-        error: ErrorReport::new("protocol", format!("invalid receiver root: {e}")),
-        connectivity: false,
-    })?;
+    let root = survey::receiver_root(&mut conn)?;
     let receiver = survey::from_wire_map(&root, &conn.client().list()?.filesystems)?;
     let selected: Vec<&FsEntry> = sender
         .filesystems
