@@ -32,16 +32,12 @@ pub fn request_refusal(body: &Body) -> Option<&'static str> {
 }
 
 /// Why a receive into `target` (already confined below the agent's root) is refused under
-/// `--append-only`, if it is: a forced receive may only replace an empty placeholder.
+/// `--append-only`, if it is: a forced receive may only replace an empty placeholder (or create a dataset
+/// that does not exist yet).
 pub fn receive_refusal(zfs: &Zfs, force: bool, target: &DatasetName) -> Result<Option<String>, ZfsError> {
     if !force {
         return Ok(None);
     }
-    forced_receive_refusal(zfs, target)
-}
-
-/// A forced receive may only replace an empty placeholder (or create a dataset that does not exist yet).
-fn forced_receive_refusal(zfs: &Zfs, target: &DatasetName) -> Result<Option<String>, ZfsError> {
     let listing = match zfs.list(std::slice::from_ref(target), false) {
         Ok(l) => l,
         Err(e) if e.kind == ZfsErrorKind::DoesNotExist => return Ok(None),

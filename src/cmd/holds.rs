@@ -21,7 +21,6 @@ use crate::zfs::Zfs;
 pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Entry>, SurveyError> {
     let mut out = Vec::new();
     let jid = job.name.as_str();
-    let mut held = Vec::new();
     for fs in listing
         .filesystems
         .values()
@@ -50,12 +49,8 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
                 });
             }
         }
-        held.extend(
-            fs.snapshots()
-                .filter(|v| v.userrefs.unwrap_or(0) > 0)
-                .filter_map(|v| fs.name.snapshot(&v.short).ok()),
-        );
     }
+    let held = crate::survey::held_snapshots(job, listing);
     let tag = job.name.step_hold_tag();
     for h in zfs.holds(&held)?.into_iter().filter(|h| h.tag == tag) {
         let fs = h.snapshot.split('@').next().unwrap_or_default().to_string();
@@ -73,6 +68,11 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
     Ok(out)
 }
 
+/// Whether a step hold put at `since` is older than the job's `max_step_hold_age` at `now`.
+fn is_aged(job: &Job, since: u64, now: u64) -> bool {
+    now.saturating_sub(since) > job.max_step_hold_age.as_secs()
+}
+
 /// Releases this job's step holds on the sender that are older than `max_step_hold_age` (at `now`), and
 /// returns the snapshots they were on. The cursor bookmarks are left alone: the next incremental can start
 /// from them even when the held snapshots are pruned meanwhile.
@@ -80,11 +80,10 @@ pub fn release_aged_step_holds(zfs: &Zfs, job: &Job, now: u64) -> Result<Vec<Str
     let listing = zfs.list(&job.filesystems.roots(), false)?;
     let held = crate::survey::held_snapshots(job, &listing);
     let tag = job.name.step_hold_tag();
-    let max_age = job.max_step_hold_age.as_secs();
     let aged: Vec<SnapshotName> = zfs
         .holds(&held)?
         .into_iter()
-        .filter(|h| h.tag == tag && now.saturating_sub(h.since) > max_age)
+        .filter(|h| h.tag == tag && is_aged(job, h.since, now))
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
         .collect();
     zfs.release(&tag, &aged)?;
@@ -194,10 +193,9 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
         Err(e) => {
             // Unreachable receiver: still release the step holds older than max_step_hold_age.
             let now = crate::report::unix_now();
-            let max_age = job.max_step_hold_age.as_secs();
             let aged: Vec<Entry> = entries
                 .into_iter()
-                .filter(|e| e.kind == EntryKind::StepHold && e.since.is_some_and(|t| now.saturating_sub(t) > max_age))
+                .filter(|e| e.kind == EntryKind::StepHold && e.since.is_some_and(|t| is_aged(job, t, now)))
                 .collect();
             if !dry_run {
                 let snaps: Vec<SnapshotName> = aged.iter().filter_map(|e| SnapshotName::new(&e.name).ok()).collect();
