@@ -45,6 +45,9 @@ pub enum Command {
     Test(TestCommand),
     /// The receiving side; run by the sender over SSH (as a forced command) or as a local child.
     RecvAgent(RecvAgentArgs),
+    /// The source side of a pull job; run by the backup host over SSH (as a forced command) or as a local
+    /// child. It lists, sends, and manages its job's step holds and cursor bookmarks; nothing else.
+    SendAgent(SendAgentArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -265,6 +268,30 @@ pub struct RecvAgentArgs {
     /// compromised sender can then add snapshots but not remove any. Prune on the receiving host itself.
     #[arg(long)]
     pub append_only: bool,
+    /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub zfs_program: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendAgentArgs {
+    /// Root dataset on the source; the agent sends only filesystems at or below it.
+    #[arg(long, value_name = "DATASET")]
+    pub root_fs: String,
+    /// The pull job's name: the only step hold tag and cursor bookmarks the agent creates, releases and
+    /// destroys are this job's.
+    #[arg(long, value_name = "JOB")]
+    pub job_id: String,
+    /// Filesystems the agent may send, as a job's `[jobs.filesystems]` key (`pool/fs` or `pool/fs<` for a
+    /// subtree); repeatable. Without any, everything at or below the root.
+    #[arg(long, value_name = "RULE")]
+    pub include: Vec<String>,
+    /// Filesystems the agent must not send (same syntax as `--include`); repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub exclude: Vec<String>,
+    /// Send raw only (`zfs send -w`): encrypted filesystems never leave the source decrypted.
+    #[arg(long)]
+    pub require_raw: bool,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

@@ -10,7 +10,6 @@
 //! New protection always exists before old protection goes, and every operation is idempotent, so a run
 //! killed between any two of these leaves a state the next run repairs (see docs/step-algorithm.md).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::agent::client::{AgentClient, AgentError, StreamError, Streamed};
@@ -49,7 +48,8 @@ impl StepFailure {
     fn zfs(e: ZfsError) -> Self {
         StepFailure {
             error: ErrorReport::from(&e),
-            connectivity: false,
+            // Pull mode: the link to the source broke.
+            connectivity: e.kind == crate::zfs::ZfsErrorKind::Connection,
             bytes: 0,
         }
     }
@@ -136,23 +136,8 @@ fn stream(
     args: &[String],
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<u64, StepFailure> {
-    let mut send = ctx
-        .zfs
-        .command(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| StepFailure::zfs(ZfsError::spawn(args, &e)))?;
-    let stderr = send.stderr.take();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = stderr {
-            let _ = std::io::Read::read_to_string(&mut e, &mut s);
-        }
-        s
-    });
-    let Some(mut stdout) = send.stdout.take() else {
-        let _ = send.kill();
+    let mut send = ctx.zfs.spawn_send(args, ctx.stall_timeout).map_err(StepFailure::zfs)?;
+    let Some(mut stdout) = send.take_stdout() else {
         return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
     };
     crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdout));
@@ -165,41 +150,25 @@ fn stream(
         force: replace_placeholder && step.from.is_none(),
         last_received_hold: ctx.protection != Protection::GuaranteeNothing,
     };
-    let mut moved: u64 = 0;
-    let mut send_status: Option<std::io::Result<std::process::ExitStatus>> = None;
-    let mut source_ok = || -> Result<(), String> {
-        let status = send.wait();
-        let ok = matches!(status, Ok(s) if s.success());
-        send_status = Some(status);
-        if ok {
-            Ok(())
-        } else {
-            Err(String::new())
-        }
+    let moved = std::cell::Cell::new(0u64);
+    let result = {
+        let mut source_ok = || -> Result<(), String> { send.wait(moved.get()).map_err(|_| String::new()) };
+        client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
+            moved.set(b);
+            on_bytes(b)
+        })
     };
-    let result = client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
-        moved = b;
-        on_bytes(b)
-    });
     drop(stdout);
-    let status = match send_status {
-        Some(s) => s,
-        None => {
-            let _ = send.kill();
-            send.wait()
-        }
-    };
-    let send_err = stderr_reader.join().unwrap_or_default();
-    let send_failed = || {
-        let code = status.as_ref().ok().and_then(|s| s.code());
-        let msg = match (&status, send_err.trim()) {
-            (Ok(st), "") => format!("zfs send exited with {st} after {moved} bytes"),
-            (Err(e), "") => format!("cannot wait for zfs send: {e}"),
-            (_, m) => m.to_string(),
-        };
+    send.kill();
+    let moved = moved.get();
+    let mut send_failed = || {
+        let e = send
+            .wait(moved)
+            .err()
+            .unwrap_or_else(|| ZfsError::parse(args, "zfs send failed"));
         StepFailure {
             bytes: moved,
-            ..StepFailure::zfs(ZfsError::from_stderr(args, code, &msg))
+            ..StepFailure::zfs(e)
         }
     };
     match result {

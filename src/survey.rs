@@ -42,7 +42,8 @@ impl From<AgentError> for SurveyError {
 impl From<ZfsError> for SurveyError {
     fn from(e: ZfsError) -> Self {
         SurveyError {
-            connectivity: false,
+            // Pull mode: the link to the source broke.
+            connectivity: e.kind == crate::zfs::ZfsErrorKind::Connection,
             error: ErrorReport::from(&e),
         }
     }
@@ -99,7 +100,7 @@ pub fn receiver_root(conn: &mut transport::Connection) -> Result<DatasetName, Su
 pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let mut conn = transport::connect(job)?;
     let root = receiver_root(&mut conn)?;
-    let record_prop = job.name.sync_record_property();
+    let record_prop = job.sync_record_property();
     // Both sides list at the same time: the receiver's request goes out before the sender's own listing.
     conn.client().start_list(ListRequest {
         filesystems_only: true,

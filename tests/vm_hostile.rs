@@ -481,3 +481,344 @@ fn append_only_agent_refuses_everything_that_could_lose_received_data() {
     assert_eq!(guid(&format!("{root}/src/new@s1")), s1);
     assert_eq!(prop(&format!("{root}/src/new"), "zrepl:placeholder"), "off");
 }
+
+/// What a send-agent session returned: every frame it wrote, its exit code and stderr.
+struct SendSession {
+    frames: Vec<frame::Frame>,
+    code: Option<i32>,
+    stderr: String,
+}
+
+impl SendSession {
+    fn messages(&self) -> Vec<&Envelope> {
+        self.frames
+            .iter()
+            .filter_map(|f| match f {
+                frame::Frame::Message(m) => Some(m),
+                _ => None,
+            })
+            .filter(|m| !matches!(m.body, Some(Body::Heartbeat(_))))
+            .collect()
+    }
+
+    fn data(&self) -> Vec<u8> {
+        self.frames
+            .iter()
+            .filter_map(|f| match f {
+                frame::Frame::Data(d) => Some(d.as_slice()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .concat()
+    }
+}
+
+/// Feeds `input` to `zreplrs send-agent ARGS…` and closes its stdin; the agent must exit within 120 s.
+fn send_session(args: &[&str], input: &[u8]) -> SendSession {
+    let mut agent = std::process::Command::new(zreplrs_bin())
+        .arg("send-agent")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = agent.stdin.take().unwrap();
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while agent.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            panic!("the send-agent hung on input of {} bytes", input.len());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = agent.wait_with_output().unwrap();
+    let mut r = &out.stdout[..];
+    let mut frames = Vec::new();
+    while let Ok(Some(f)) = frame::read_frame(&mut r) {
+        frames.push(f);
+    }
+    SendSession {
+        frames,
+        code: out.status.code(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn call(argv: &[&str], stream: bool) -> Vec<u8> {
+    msg(proto::ZfsCall {
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        stream,
+    }
+    .into())
+}
+
+fn end() -> Vec<u8> {
+    let mut v = Vec::new();
+    frame::write_end(&mut v, false).unwrap();
+    v
+}
+
+/// A compromised backup host against `zreplrs send-agent`, speaking the protocol directly: requests for
+/// filesystems outside its root or its filter, holds and bookmarks with another job's name, destroying a
+/// snapshot, receiving, setting a property, a recv-agent request, malformed and oversized frames and a wrong
+/// protocol version are each refused with a clear error, and the source pool is exactly what it was. What
+/// a pull needs (a listing, a stream of an allowed snapshot, this job's hold) still works.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
+    let p = Pool::new("hsa");
+    let data = p.ds("data");
+    let secret = p.ds("secret");
+    for fs in [&data, &secret] {
+        zfs(&["create", fs]);
+        zfs(&["snapshot", &format!("{fs}@s1")]);
+    }
+    zfs(&["bookmark", &format!("{data}@s1"), &format!("{data}#keep")]);
+    let other = Pool::new("hso");
+    zfs(&["create", &other.ds("x")]);
+    zfs(&["snapshot", &format!("{}@s1", other.ds("x"))]);
+    let args = ["--root-fs", &p.name, "--job-id", "j", "--include", &format!("{data}<")];
+    let cursor_other = format!("{data}#zrepl_CURSOR_G_00000000000000ff_J_other");
+    let before = (p.state(), other.state());
+    let s1 = format!("{data}@s1");
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "list outside the root",
+            call(
+                &[
+                    "list",
+                    "-H",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "filesystem,volume",
+                    "-o",
+                    "name,guid,name",
+                    &other.name,
+                ],
+                false,
+            ),
+            "send_agent_policy",
+            "outside what this send-agent may send",
+        ),
+        (
+            "list outside the filter",
+            call(
+                &[
+                    "list",
+                    "-H",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "filesystem,volume",
+                    "-o",
+                    "name,guid,name",
+                    &secret,
+                ],
+                false,
+            ),
+            "send_agent_policy",
+            "outside what this send-agent may send",
+        ),
+        (
+            "send outside the filter",
+            call(&["send", &format!("{secret}@s1")], true),
+            "send_agent_policy",
+            "outside what this send-agent may send",
+        ),
+        (
+            "a hold with another job's tag",
+            call(&["hold", "zrepl_STEP_J_other", &s1], false),
+            "send_agent_policy",
+            "puts and releases only zrepl_STEP_J_j",
+        ),
+        (
+            "a bookmark with another job's name",
+            call(&["bookmark", &s1, &cursor_other], false),
+            "send_agent_policy",
+            "not a cursor bookmark of job j",
+        ),
+        (
+            "destroy a snapshot",
+            call(&["destroy", &s1], false),
+            "send_agent_policy",
+            "never a snapshot",
+        ),
+        (
+            "destroy a bookmark that is not this job's",
+            call(&["destroy", &format!("{data}#keep")], false),
+            "send_agent_policy",
+            "not a cursor bookmark of job j",
+        ),
+        (
+            "receive",
+            call(&["receive", "-F", &data], false),
+            "send_agent_policy",
+            "is not something a send-agent runs",
+        ),
+        (
+            "set a property",
+            call(&["set", "mountpoint=/etc", &data], false),
+            "send_agent_policy",
+            "is not something a send-agent runs",
+        ),
+        (
+            "a recv-agent request",
+            msg(proto::DestroyRequest {
+                fs: "data".into(),
+                snapshots: vec!["s1".into()],
+            }
+            .into()),
+            "protocol",
+            "answers only zfs_call",
+        ),
+        (
+            "a real send asked for as output",
+            call(&["send", &s1], false),
+            "send_agent_policy",
+            "must be asked for as a stream",
+        ),
+    ];
+    for (what, input, kind, text) in cases {
+        let s = send_session(&args, &[hello(), input].concat());
+        let msgs = s.messages();
+        match &msgs[0].body {
+            Some(Body::HelloReply(h)) => {
+                assert!(h.send_agent, "{what}: the hello says send-agent");
+                assert_eq!(h.root, p.name);
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        let last = msgs.last().unwrap_or_else(|| panic!("{what}: no reply; {}", s.stderr));
+        let (k, m) = error_of(last);
+        assert_eq!(k, kind, "{what}: {m}");
+        assert!(m.contains(text), "{what}: {m}");
+        assert_eq!(s.code, Some(0), "{what}: a refusal, not a broken session: {}", s.stderr);
+        assert_eq!(
+            (p.state(), other.state()),
+            before,
+            "{what}: nothing changed on the source"
+        );
+    }
+    // Malformed input and a wrong version end the session with an error reply; nothing changes.
+    let mut wrong_version = Vec::new();
+    frame::write_message(
+        &mut wrong_version,
+        &Envelope::new(
+            proto::Hello {
+                protocol_version: 99,
+                software_version: "x".into(),
+            }
+            .into(),
+        ),
+    )
+    .unwrap();
+    let mut oversized = hello();
+    oversized.extend_from_slice(&[1, 0x7f, 0xff, 0xff, 0xff]);
+    let mut unknown = hello();
+    unknown.extend_from_slice(&[9, 0, 0, 0, 1, 0]);
+    let mut truncated = hello();
+    truncated.extend_from_slice(&call(&["list"], false)[..4]);
+    for (what, input, kind) in [
+        ("a wrong protocol version", wrong_version, "protocol_version"),
+        ("an oversized frame", oversized, "frame_too_large"),
+        ("an unknown frame type", unknown, "unknown_frame_type"),
+        ("a truncated frame", truncated, "truncated_frame"),
+    ] {
+        let s = send_session(&args, &input);
+        let last = s.messages().last().copied().cloned();
+        let (k, m) = error_of(&last.unwrap_or_else(|| panic!("{what}: no reply; {}", s.stderr)));
+        assert_eq!(k, kind, "{what}: {m}");
+        assert_ne!(s.code, Some(0), "{what}");
+        assert_eq!(
+            (p.state(), other.state()),
+            before,
+            "{what}: nothing changed on the source"
+        );
+    }
+    // What a pull needs works: a listing (only of allowed filesystems), this job's hold, a stream.
+    let s = send_session(
+        &args,
+        &[
+            hello(),
+            call(
+                &[
+                    "list",
+                    "-H",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "filesystem,volume",
+                    "-o",
+                    "name,guid,name",
+                    &p.name,
+                ],
+                false,
+            ),
+        ]
+        .concat(),
+    );
+    match &s.messages().last().unwrap().body {
+        Some(Body::ZfsCallReply(r)) => assert!(r.success, "{r:?}"),
+        Some(Body::Error(e)) => assert!(e.message.contains("outside"), "the pool root is not included: {e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let s = send_session(
+        &args,
+        &[
+            hello(),
+            call(
+                &[
+                    "list",
+                    "-H",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "filesystem,volume,snapshot",
+                    "-o",
+                    "name,guid,name",
+                    &data,
+                ],
+                false,
+            ),
+        ]
+        .concat(),
+    );
+    let listed = match &s.messages().last().unwrap().body {
+        Some(Body::ZfsCallReply(r)) => String::from_utf8(r.stdout.clone()).unwrap(),
+        other => panic!("{other:?}: {}", s.stderr),
+    };
+    assert!(listed.contains(&s1) && !listed.contains(&secret), "{listed}");
+    let s = send_session(
+        &args,
+        &[
+            hello(),
+            call(&["hold", "zrepl_STEP_J_j", &s1], false),
+            call(&["release", "zrepl_STEP_J_j", &s1], false),
+        ]
+        .concat(),
+    );
+    assert!(
+        s.messages()
+            .iter()
+            .skip(1)
+            .all(|m| matches!(&m.body, Some(Body::ZfsCallReply(r)) if r.success)),
+        "{}",
+        s.stderr
+    );
+    let s = send_session(&args, &[hello(), call(&["send", &s1], true), end()].concat());
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    assert!(matches!(
+        s.frames.iter().rev().find(|f| matches!(f, frame::Frame::End { .. })),
+        Some(frame::Frame::End { aborted: false })
+    ));
+    match &s.messages().last().unwrap().body {
+        Some(Body::ZfsCallReply(r)) => assert!(r.success, "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.data(), send_stream(&[&s1]), "the stream is zfs send's");
+    assert_eq!((p.state(), other.state()), before, "the source is as it was");
+}

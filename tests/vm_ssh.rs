@@ -356,3 +356,195 @@ fn append_only_unprivileged_receiver_replicates_and_refuses_pruning() {
     assert_eq!(v["destroyed"], 0, "{v:#}");
     assert_eq!(sc.dst.state(), before, "nothing destroyed on the receiver");
 }
+
+/// The `zfs allow` permissions of an unprivileged send-agent user (documented in docs/security.md). Without
+/// `mount`, ZFS itself refuses to destroy the user's snapshots, while `destroy` lets it remove bookmarks.
+const ALLOW_SEND: &str = "send,hold,release,bookmark,destroy";
+
+/// Runs `zfs ARGS…` as `user`.
+fn zfs_as(user: &str, args: &[&str]) -> Result<String, String> {
+    let mut all = vec!["-u", user, "--", "zfs"];
+    all.extend_from_slice(args);
+    try_cmd("runuser", &all)
+}
+
+/// Pull mode as the recommended setup: the backup host connects to an unprivileged source user whose key
+/// forces `send-agent`. A dry run changes nothing on either side; the initial run creates the parent as a
+/// placeholder; status reports up to date; an incremental is one `-I` stream; after the source pruned the
+/// common snapshot the next run is incremental from the cursor bookmark. The permissions are exactly enough,
+/// and ZFS refuses that user a snapshot destroy even outside the agent.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn pull_from_an_unprivileged_send_agent() {
+    let _s = serial();
+    let sc = Scenario::new("spl");
+    let a = sc.src.ds("a/b");
+    create_fs(&a);
+    write_data(&a, "f", 11, 800_000);
+    snap(&a, "s1");
+    let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", "zsend"]);
+    try_cmd("id", &["zsend"]).expect("user zsend exists");
+    try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
+    zfs(&["allow", "-u", "zsend", ALLOW_SEND, &sc.src.name]);
+    configure_pull(
+        &sc,
+        "zsend",
+        "",
+        &[(&format!("{a}<"), true)],
+        "",
+        &ssh_known_hosts_line(),
+    );
+    let (src_before, dst_before) = (sc.src.state(), sc.dst.state());
+    let r = sc.replicate(&["--dry-run"]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    assert_eq!(r.json["filesystems"][0]["result"], "planned", "{:#}", r.json);
+    assert_eq!(sc.src.state(), src_before, "a dry run changes nothing on the source");
+    assert_eq!(
+        sc.dst.state(),
+        dst_before,
+        "a dry run changes nothing on the backup host"
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    assert_eq!(prop(&sc.target(&sc.src.ds("a")), "zrepl:placeholder"), "on");
+    let out = sc
+        .command(&["status", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["filesystems"][0]["name"], a, "{v:#}");
+    assert_eq!(v["filesystems"][0]["state"], "up_to_date", "{v:#}");
+    write_data(&a, "g", 12, 300_000);
+    snap(&a, "s2");
+    snap(&a, "s3");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "one -I stream: {:#}", r.json);
+    assert_eq!(steps[0]["snapshots"], 2);
+    sc.assert_converged(&a);
+    // The source prunes the common snapshot: the cursor bookmark keeps the next run incremental.
+    write_data(&a, "h", 13, 200_000);
+    snap(&a, "s4");
+    zfs(&["destroy", &format!("{a}@s3")]);
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let from = r.json["filesystems"][0]["steps"][0]["from"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        from.contains("#zrepl_CURSOR_G_"),
+        "incremental from the cursor: {:#}",
+        r.json
+    );
+    sc.assert_converged(&a);
+    // What the user may do with ZFS directly: remove a bookmark, never a snapshot.
+    zfs(&["bookmark", &format!("{a}@s4"), &format!("{a}#scratch")]);
+    zfs_as("zsend", &["destroy", &format!("{a}#scratch")]).expect("destroy permits removing bookmarks");
+    let e = zfs_as("zsend", &["destroy", &format!("{a}@s1")]).expect_err("no snapshot destroy without mount");
+    assert!(e.contains("permission denied"), "{e}");
+    assert!(exists(&format!("{a}@s1")));
+}
+
+/// A pull whose link is cut mid-transfer: the same run reconnects to the send-agent and resumes from the
+/// receive token, and ends converged.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn pull_link_cut_mid_transfer_resumes_in_the_same_run() {
+    let _s = serial();
+    let sc = Scenario::new("splc");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "big", 14, 24_000_000);
+    snap(&a, "s1");
+    configure_pull(&sc, "root", "", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
+    ssh_rate_back(Some("40mbit"));
+    let child = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = sc.target(&a);
+    wait_received(&target, 4_000_000);
+    ssh_link(false);
+    // The stall watchdog ends the stream; the local receive keeps its resumable state.
+    wait_no_receive(&target);
+    ssh_link(true);
+    ssh_rate_back(None);
+    let r = run_result(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let attempts = r.json["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{:#}", r.json);
+    assert_eq!(attempts[0]["outcome"], "connectivity_error", "{:#}", r.json);
+    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["resumed"] == true), "resumed: {:#}", r.json);
+    sc.assert_converged(&a);
+}
+
+/// An encrypted source pulled through `send-agent --require-raw`: the copy is encrypted and its key never
+/// reaches the backup host; a job that does not send raw is refused by the agent, per filesystem, naming
+/// its policy, and nothing is received.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn pull_of_an_encrypted_source_is_raw() {
+    let _s = serial();
+    let sc = Scenario::new("splr");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    let enc = sc.src.ds("enc");
+    create_fs_with(
+        &enc,
+        &[
+            "encryption=on",
+            "keyformat=passphrase",
+            &format!("keylocation=file://{}", key.display()),
+        ],
+    );
+    write_data(&enc, "secret", 15, 200_000);
+    snap(&enc, "s1");
+    configure_pull(
+        &sc,
+        "root",
+        "--require-raw",
+        &[(&enc, true)],
+        "retries = 0",
+        &ssh_known_hosts_line(),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 1, "{}\n{:#}", r.stderr, r.json);
+    let f = &r.json["filesystems"][0];
+    assert_eq!(f["error"]["kind"], "send_agent_policy", "{:#}", r.json);
+    assert!(
+        f["error"]["message"].as_str().unwrap().contains("--require-raw"),
+        "{:#}",
+        r.json
+    );
+    assert!(!exists(&sc.target(&enc)), "nothing received");
+    configure_pull(
+        &sc,
+        "root",
+        "--require-raw",
+        &[(&enc, true)],
+        "retries = 0\n[jobs.send]\nencrypted = true\n",
+        &ssh_known_hosts_line(),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let t = sc.target(&enc);
+    assert_eq!(prop(&t, "encryption"), "aes-256-gcm");
+    assert_eq!(
+        prop(&t, "keystatus"),
+        "unavailable",
+        "the backup host never sees the key"
+    );
+    write_data(&enc, "more", 16, 100_000);
+    snap(&enc, "s2");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    zfs(&["load-key", "-L", &format!("file://{}", key.display()), &t]);
+    sc.assert_converged(&enc);
+}

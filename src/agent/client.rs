@@ -10,7 +10,7 @@ use std::io::{BufWriter, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use super::frame;
+use super::frame::{self, Frame};
 use super::proto::{self, envelope::Body, Envelope};
 use super::splice::{ChunkMover, FdRead, FdWrite};
 
@@ -67,7 +67,11 @@ impl AgentError {
     }
 }
 
-type Reply = Result<Envelope, String>;
+/// What the reader thread hands over: a frame, or why the connection ended.
+type Reply = Result<frame::Frame, String>;
+
+/// Largest output of one [`AgentClient::zfs_call`], all pages together.
+pub const MAX_CALL_OUTPUT: usize = 512 << 20;
 
 /// Largest listing page asked of the agent (see [`super::paging`]), a quarter of a frame.
 pub const LIST_PAGE_BYTES: u32 = frame::MAX_MESSAGE / 4;
@@ -128,9 +132,9 @@ impl AgentClient {
         std::thread::spawn(move || {
             let mut reader = reader;
             loop {
-                match frame::read_message(&mut reader) {
-                    Ok(Some(env)) => {
-                        if tx.send(Ok(env)).is_err() {
+                match frame::read_frame(&mut reader) {
+                    Ok(Some(f)) => {
+                        if tx.send(Ok(f)).is_err() {
                             return;
                         }
                     }
@@ -204,12 +208,15 @@ impl AgentClient {
                 )));
             }
             return match self.replies.recv_timeout(timeout.min(left)) {
-                Ok(Ok(env)) => match env.body {
+                Ok(Ok(Frame::Message(env))) => match env.body {
                     Some(Body::Heartbeat(_)) => continue,
                     Some(Body::Error(e)) => Err(AgentError::remote(e)),
                     Some(b) => Ok(b),
                     None => Err(AgentError::Protocol("empty reply".into())),
                 },
+                Ok(Ok(_)) => Err(AgentError::Protocol(
+                    "a data or end frame where a reply was expected".into(),
+                )),
                 Ok(Err(e)) => Err(AgentError::Connection(e)),
                 Err(RecvTimeoutError::Timeout) if timeout > left => continue,
                 Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
@@ -357,17 +364,20 @@ impl AgentClient {
             if let Ok(r) = self.replies.try_recv() {
                 if matches!(
                     &r,
-                    Ok(Envelope {
+                    Ok(Frame::Message(Envelope {
                         body: Some(Body::Heartbeat(_))
-                    })
+                    }))
                 ) {
                     continue;
                 }
                 let err = match r {
-                    Ok(Envelope {
+                    Ok(Frame::Message(Envelope {
                         body: Some(Body::Error(e)),
-                    }) => AgentError::remote(e),
-                    Ok(env) => AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name())),
+                    })) => AgentError::remote(e),
+                    Ok(Frame::Message(env)) => {
+                        AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name()))
+                    }
+                    Ok(_) => AgentError::Protocol("a data or end frame from the receiver during a transfer".into()),
                     Err(e) => AgentError::Connection(e),
                 };
                 let _ = self.end_stream(true);
@@ -406,6 +416,105 @@ impl AgentClient {
             Ok(other) => Err(StreamError::Agent(unexpected("receive_reply", other))),
             Err(e) => Err(StreamError::Agent(e)),
         }
+    }
+
+    /// Pull mode: runs `zfs ARGV…` on the source through its send-agent and returns the outcome, the pages
+    /// of a long output joined (at most [`MAX_CALL_OUTPUT`] bytes). A refusal of the agent's policy is
+    /// [`AgentError::Remote`] of kind `send_agent_policy`.
+    pub fn zfs_call(&mut self, argv: &[String]) -> Result<proto::ZfsCallReply, AgentError> {
+        let call = proto::ZfsCall {
+            argv: argv.to_vec(),
+            stream: false,
+        };
+        self.send_message(call.into())?;
+        let mut joined: Vec<u8> = Vec::new();
+        loop {
+            match self.wait_reply(self.timeout)? {
+                Body::ZfsCallReply(mut r) => {
+                    if joined.len() + r.stdout.len() > MAX_CALL_OUTPUT {
+                        return Err(AgentError::Protocol(format!(
+                            "the source's output exceeds {MAX_CALL_OUTPUT} bytes"
+                        )));
+                    }
+                    joined.append(&mut r.stdout);
+                    if !r.more {
+                        r.stdout = joined;
+                        return Ok(r);
+                    }
+                }
+                other => return Err(unexpected("zfs_call_reply", other)),
+            }
+        }
+    }
+
+    /// Pull mode: runs a real `zfs send` on the source and writes its stream to `sink`. When `sink` fails or
+    /// `abort` is set, the agent is told to stop (the reply then reports a failure). No stream byte for
+    /// `stall` is a connection error.
+    pub fn zfs_stream(
+        &mut self,
+        argv: &[String],
+        sink: &mut dyn Write,
+        abort: &std::sync::atomic::AtomicBool,
+        stall: Duration,
+    ) -> Result<proto::ZfsCallReply, AgentError> {
+        use std::sync::atomic::Ordering;
+        let call = proto::ZfsCall {
+            argv: argv.to_vec(),
+            stream: true,
+        };
+        self.send_message(call.into())?;
+        let mut last = std::time::Instant::now();
+        let mut stopped = false;
+        loop {
+            let frame = match self.replies.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => return Err(AgentError::Connection(e)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(AgentError::Connection("the source connection is closed".into()))
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if abort.load(Ordering::Relaxed) && !stopped {
+                        self.end_stream(true)?;
+                        stopped = true;
+                    }
+                    if last.elapsed() > stall {
+                        return Err(AgentError::Connection(format!(
+                            "the source sent no stream data for {}s",
+                            stall.as_secs()
+                        )));
+                    }
+                    continue;
+                }
+            };
+            match frame {
+                Frame::Data(d) => {
+                    last = std::time::Instant::now();
+                    if !stopped && (abort.load(Ordering::Relaxed) || sink.write_all(&d).is_err()) {
+                        self.end_stream(true)?;
+                        stopped = true;
+                    }
+                }
+                Frame::End { .. } => break,
+                Frame::Message(env) => match env.body {
+                    Some(Body::Heartbeat(_)) => {}
+                    Some(Body::Error(e)) => return Err(AgentError::remote(e)),
+                    _ => {
+                        return Err(AgentError::Protocol(format!(
+                            "unexpected {} during a stream",
+                            env.kind_name()
+                        )))
+                    }
+                },
+            }
+        }
+        let reply = match self.wait_reply(self.timeout)? {
+            Body::ZfsCallReply(r) => r,
+            other => return Err(unexpected("zfs_call_reply", other)),
+        };
+        if !stopped {
+            self.end_stream(false)?;
+        }
+        Ok(reply)
     }
 
     /// Closes our end of the connection (the agent exits when its input ends).

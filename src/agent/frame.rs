@@ -338,6 +338,7 @@ mod tests {
                 root: "backup/hosts/web1".into(),
                 zfs_version: "zfs-2.2.2-0ubuntu9".into(),
                 append_only: true,
+                send_agent: false,
             }
             .into(),
             proto::ListRequest {

@@ -1,7 +1,9 @@
-//! The receiving side: `zreplrs recv-agent` and its protocol.
+//! The agents and their protocol: `zreplrs recv-agent` (the receiving side) and `zreplrs send-agent` (the
+//! source of a pull job).
 //!
 //! [`frame`] is the wire format, [`proto`] the messages, [`server`] the agent that runs on the receiver
-//! (confined below its own `--root-fs[/--client-identity]`, and by [`policy`] with `--append-only`), [`client`] the sender's end of the connection,
+//! (confined below its own `--root-fs[/--client-identity]`, and by [`policy`] with `--append-only`),
+//! [`send_server`] the send-agent (every call checked by [`send_policy`]), [`client`] the other end of either,
 //! [`convert`] maps listings to and from the wire, [`paging`] splits large ones into pages, [`splice`] moves stream bytes between pipes, and [`wire`] bounds what decoding a message may cost.
 
 pub mod client;
@@ -10,6 +12,8 @@ pub mod frame;
 pub mod paging;
 pub mod policy;
 pub mod proto;
+pub mod send_policy;
+pub mod send_server;
 pub mod server;
 pub mod splice;
 pub mod wire;

@@ -34,6 +34,9 @@ pub struct HelloReply {
     /// forced receives over anything but an empty placeholder.
     #[prost(bool, tag = "5")]
     pub append_only: bool,
+    /// The peer is a `zreplrs send-agent` (pull mode): it answers only [`ZfsCall`]s.
+    #[prost(bool, tag = "6")]
+    pub send_agent: bool,
 }
 
 /// Asks for the listing of everything below the agent's root (the default), of only its filesystems
@@ -275,6 +278,35 @@ pub struct ChecksumReply {
     pub unreadable: String,
 }
 
+/// Pull mode: asks the send-agent to run `zfs ARGV…` on the source. The agent runs it only when its policy
+/// ([`super::send_policy`]) accepts every argument. Without `stream`, the reply is one or more
+/// [`ZfsCallReply`] pages. With `stream` (only `zfs send`), the agent sends the command's stdout as DATA
+/// frames and an END frame, then the [`ZfsCallReply`]; the client sends exactly one END frame per stream:
+/// early to stop the send (aborted), or after the reply to acknowledge it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ZfsCall {
+    #[prost(string, repeated, tag = "1")]
+    pub argv: Vec<String>,
+    #[prost(bool, tag = "2")]
+    pub stream: bool,
+}
+
+/// The outcome of a [`ZfsCall`]. Output larger than a page arrives in several replies, all but the last
+/// with `more`; their `stdout` bytes are joined.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ZfsCallReply {
+    #[prost(bool, tag = "1")]
+    pub success: bool,
+    #[prost(int32, optional, tag = "2")]
+    pub exit_code: Option<i32>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub stdout: Vec<u8>,
+    #[prost(string, tag = "4")]
+    pub stderr: String,
+    #[prost(bool, tag = "5")]
+    pub more: bool,
+}
+
 /// Generic success without payload.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ok {}
@@ -294,7 +326,7 @@ pub struct Error {
 pub struct Envelope {
     #[prost(
         oneof = "envelope::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
     )]
     pub body: Option<envelope::Body>,
 }
@@ -340,6 +372,10 @@ pub mod envelope {
         Checksum(super::ChecksumRequest),
         #[prost(message, tag = "18")]
         ChecksumReply(super::ChecksumReply),
+        #[prost(message, tag = "19")]
+        ZfsCall(super::ZfsCall),
+        #[prost(message, tag = "20")]
+        ZfsCallReply(super::ZfsCallReply),
     }
 }
 
@@ -372,6 +408,8 @@ impl Envelope {
             Some(Body::Heartbeat(_)) => "heartbeat",
             Some(Body::Checksum(_)) => "checksum",
             Some(Body::ChecksumReply(_)) => "checksum_reply",
+            Some(Body::ZfsCall(_)) => "zfs_call",
+            Some(Body::ZfsCallReply(_)) => "zfs_call_reply",
         }
     }
 }
@@ -407,6 +445,8 @@ body_from! {
     Heartbeat => Heartbeat,
     ChecksumRequest => Checksum,
     ChecksumReply => ChecksumReply,
+    ZfsCall => ZfsCall,
+    ZfsCallReply => ZfsCallReply,
 }
 
 #[cfg(test)]

@@ -49,13 +49,13 @@ impl AgentConfig {
 
 /// A refused or failed request: the reply's `kind` and `message`.
 #[derive(Debug)]
-struct Refusal {
+pub(super) struct Refusal {
     kind: String,
     message: String,
 }
 
 impl Refusal {
-    fn new(kind: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(kind: &str, message: impl Into<String>) -> Self {
         Refusal {
             kind: kind.into(),
             message: message.into(),
@@ -72,7 +72,7 @@ impl From<ZfsError> for Refusal {
     }
 }
 
-fn error_reply(r: Refusal) -> Envelope {
+pub(super) fn error_reply(r: Refusal) -> Envelope {
     Envelope::new(
         proto::Error {
             kind: r.kind,
@@ -109,39 +109,17 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             }
         };
         if !greeted {
-            match body {
-                Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
-                    greeted = true;
-                    let zfs_version = zfs
-                        .run(&["version"])
-                        .map(|v| v.lines().next().unwrap_or("").to_string())
-                        .unwrap_or_default();
-                    let hello = proto::HelloReply {
-                        protocol_version: proto::PROTOCOL_VERSION,
-                        software_version: env!("CARGO_PKG_VERSION").into(),
-                        root: root.to_string(),
-                        zfs_version,
-                        append_only: cfg.append_only,
-                    };
-                    reply(&mut out, Envelope::new(hello.into())).map_err(|e| e.to_string())?;
-                    continue;
-                }
-                Body::Hello(h) => {
-                    let msg = format!(
-                        "unsupported protocol version {} (this agent, zreplrs {}, speaks {}); install the same zreplrs version on both hosts",
-                        h.protocol_version,
-                        env!("CARGO_PKG_VERSION"),
-                        proto::PROTOCOL_VERSION
-                    );
-                    let _ = reply(&mut out, error_reply(Refusal::new("protocol_version", msg.clone())));
-                    return Err(msg);
-                }
-                other => {
-                    let msg = format!("expected hello first, got {}", Envelope::new(other).kind_name());
-                    let _ = reply(&mut out, error_reply(Refusal::new("protocol", msg.clone())));
-                    return Err(msg);
-                }
-            }
+            let hello = proto::HelloReply {
+                protocol_version: proto::PROTOCOL_VERSION,
+                software_version: env!("CARGO_PKG_VERSION").into(),
+                root: root.to_string(),
+                zfs_version: zfs_version(&zfs),
+                append_only: cfg.append_only,
+                send_agent: false,
+            };
+            greet(&mut out, body, hello)?;
+            greeted = true;
+            continue;
         }
         let response = match body {
             Body::Receive(req) => {
@@ -171,6 +149,37 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
     }
 }
 
+/// The first line of `zfs version`, or "" when it cannot be run.
+pub(super) fn zfs_version(zfs: &Zfs) -> String {
+    zfs.run(&["version"])
+        .map(|v| v.lines().next().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Answers the first message of a session: a [`proto::Hello`] of our protocol version gets `hello`; anything
+/// else gets an error reply and ends the session.
+pub(super) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::HelloReply) -> Result<(), String> {
+    let msg = match body {
+        Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
+            return reply(out, Envelope::new(hello.into())).map_err(|e| e.to_string());
+        }
+        Body::Hello(h) => format!(
+            "unsupported protocol version {} (this agent, zreplrs {}, speaks {}); install the same zreplrs version on both hosts",
+            h.protocol_version,
+            env!("CARGO_PKG_VERSION"),
+            proto::PROTOCOL_VERSION
+        ),
+        other => format!("expected hello first, got {}", Envelope::new(other).kind_name()),
+    };
+    let kind = if msg.starts_with("unsupported") {
+        "protocol_version"
+    } else {
+        "protocol"
+    };
+    let _ = reply(out, error_reply(Refusal::new(kind, msg.clone())));
+    Err(msg)
+}
+
 /// Handles one request other than a receive.
 fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Result<Envelope, Refusal> {
     if cfg.append_only {
@@ -198,7 +207,7 @@ fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Resul
 /// request that takes long (listing thousands of snapshots, `zfs receive` committing a long `-I` stream after
 /// its END) is not mistaken for a dead agent.
 /// Heartbeats stop before `work`'s result is returned, so they always precede the reply.
-fn with_heartbeats<W: Write + Send, T>(out: &mut BufWriter<W>, work: impl FnOnce() -> T) -> T {
+pub(super) fn with_heartbeats<W: Write + Send, T>(out: &mut BufWriter<W>, work: impl FnOnce() -> T) -> T {
     let cell = Mutex::new(out);
     std::thread::scope(|s| {
         let (done, wait) = mpsc::channel::<()>();
@@ -217,7 +226,7 @@ fn with_heartbeats<W: Write + Send, T>(out: &mut BufWriter<W>, work: impl FnOnce
     })
 }
 
-fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
+pub(super) fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
     frame::write_message(out, &env)?;
     out.flush()
 }

@@ -53,6 +53,8 @@ enum Kind {
     Error,
     Checksum,
     ChecksumReply,
+    ZfsCall,
+    ZfsCallReply,
     Scalars,
 }
 
@@ -87,6 +89,8 @@ impl Kind {
             (Kind::Envelope, 6 | 8 | 16) => Msg(Kind::Scalars),
             (Kind::Envelope, 17) => Msg(Kind::Checksum),
             (Kind::Envelope, 18) => Msg(Kind::ChecksumReply),
+            (Kind::Envelope, 19) => Msg(Kind::ZfsCall),
+            (Kind::Envelope, 20) => Msg(Kind::ZfsCallReply),
             (Kind::Hello, 2) => Str,
             (Kind::HelloReply, 2..=4) => Str,
             (Kind::ListRequest, 3) => RepStr,
@@ -107,6 +111,8 @@ impl Kind {
             (Kind::Error, 1 | 2) => Str,
             (Kind::Checksum, 1 | 2) => Str,
             (Kind::ChecksumReply, 1 | 5) => Str,
+            (Kind::ZfsCall, 1) => RepStr,
+            (Kind::ZfsCallReply, 3 | 4) => Str,
             _ => Inline,
         }
     }

@@ -265,7 +265,8 @@ pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>
             entries: Vec::new(),
             errors: Vec::new(),
         };
-        for j in jobs {
+        // A pull job's sender side is on the source: `holds list` there shows it.
+        for j in jobs.iter().filter(|j| !j.is_pull()) {
             match list_job(j) {
                 Ok(e) => r.entries.extend(e),
                 Err(e) => r.errors.push(e.error),
@@ -287,6 +288,9 @@ pub fn release_command(
     format: Option<Format>,
 ) -> u8 {
     super::with_job(path, job, |config, job| {
+        if let Some(code) = super::sender_side_only(job, "holds release-stale") {
+            return code;
+        }
         let dir = lock_dir.or(config.global.lock_dir.as_deref());
         let _lock = match crate::lock::lock_job_in(dir, &job.name) {
             Ok(l) => l,

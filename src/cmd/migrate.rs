@@ -19,7 +19,8 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
         filesystems: Vec::new(),
         errors: Vec::new(),
     };
-    for job in jobs {
+    // A pull job's cursors are on the source: migrate there.
+    for job in jobs.iter().filter(|j| !j.is_pull()) {
         let listing = match zfs.list(&job.filesystems.roots(), false) {
             Ok(l) => l,
             Err(e) => {

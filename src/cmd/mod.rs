@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod prune;
 pub mod recv_agent;
 pub mod replicate;
+pub mod send_agent;
 pub mod snapshot;
 pub mod status;
 pub mod test;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Config(ConfigCommand::Check { output }) => config::check(path, output.format()),
         Command::Config(ConfigCommand::Jobs { output }) => config::jobs(path, output.format()),
         Command::RecvAgent(a) => recv_agent::run(&a),
+        Command::SendAgent(a) => send_agent::run(&a),
         Command::Replicate(a) => replicate::command(path, &a),
         Command::Snapshot(a) => snapshot::command(path, &a),
         Command::Prune(a) => prune::command(path, &a),
@@ -78,6 +80,18 @@ fn load_config(cli_path: Option<&Utf8Path>) -> Result<Config, u8> {
         eprintln!("zreplrs: {e}");
         exit::USAGE
     })
+}
+
+/// Commands that work on the sender's own filesystems run where they are: for a pull job, on the source.
+/// `Some(exit code)` (a usage error, explained) when `job` pulls.
+fn sender_side_only(job: &Job, command: &str) -> Option<u8> {
+    let source = job.source.as_ref()?;
+    eprintln!(
+        "zreplrs: job {} pulls from {source}: `zreplrs {command}` works on the sender's filesystems, so it runs on \
+         the source, with a config there that has a job of the same name and filesystems (see docs/security.md)",
+        job.name
+    );
+    Some(exit::USAGE)
 }
 
 /// Loads the config and finds the job, then runs `f`; config problems are exit 2.
@@ -155,4 +169,19 @@ fn lock_failure(e: &LockError) -> u8 {
     } else {
         exit::RUN_FAILED
     }
+}
+
+/// An agent's stdin and stdout as `File`s: stdin unbuffered (stream payloads are spliced from the
+/// descriptor, past any buffer), stdout `Send` (heartbeats are written from a second thread).
+fn agent_stdio(agent: &str) -> Result<(std::fs::File, std::fs::File), u8> {
+    use std::os::fd::AsFd;
+    let input = std::io::stdin().as_fd().try_clone_to_owned().map_err(|e| {
+        eprintln!("zreplrs {agent}: cannot use stdin: {e}");
+        crate::report::exit::RUN_FAILED
+    })?;
+    let output = std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| {
+        eprintln!("zreplrs {agent}: cannot use stdout: {e}");
+        crate::report::exit::RUN_FAILED
+    })?;
+    Ok((input.into(), output.into()))
 }

@@ -140,7 +140,21 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             connectivity: false,
         });
     };
-    let zfs = Zfs::new();
+    if job.is_pull() && side != Side::Receiver {
+        return Err(SurveyError {
+            error: ErrorReport::new(
+                "config",
+                format!(
+                    "job {} pulls: its source prunes its own snapshots (`zreplrs prune --side sender` there, with a \
+                     config that has a job of the same name); here, prune with --side receiver",
+                    job.name
+                ),
+            ),
+            connectivity: false,
+        });
+    }
+    // A pull job's sender is its source, reached through the send-agent (which lists, never destroys).
+    let zfs = transport::sender_zfs(job)?;
     let now = report::unix_now();
     // The sender listing is needed on both sides: cursors protect the receiver's incremental base too. On
     // the backup host (where an append-only receiver is pruned) the sender's filesystems do not exist, and

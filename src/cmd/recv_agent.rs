@@ -1,7 +1,5 @@
 //! `zreplrs recv-agent`: turns the agent's command line into its configuration and serves stdin/stdout.
 
-use std::os::fd::AsFd;
-
 use crate::agent::server::{serve, AgentConfig};
 use crate::cli::RecvAgentArgs;
 use crate::report::exit;
@@ -17,21 +15,9 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    // Unbuffered stdin: stream payloads are spliced from the descriptor, past any buffer.
-    let input = match std::io::stdin().as_fd().try_clone_to_owned() {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(e) => {
-            eprintln!("zreplrs recv-agent: cannot use stdin: {e}");
-            return exit::RUN_FAILED;
-        }
-    };
-    // Heartbeats are written from a second thread, so the output must be `Send`: a `File` of stdout.
-    let output = match std::io::stdout().as_fd().try_clone_to_owned() {
-        Ok(fd) => std::fs::File::from(fd),
-        Err(e) => {
-            eprintln!("zreplrs recv-agent: cannot use stdout: {e}");
-            return exit::RUN_FAILED;
-        }
+    let (input, output) = match super::agent_stdio("recv-agent") {
+        Ok(io) => io,
+        Err(code) => return code,
     };
     match serve(&cfg, input, output) {
         Ok(()) => exit::OK,

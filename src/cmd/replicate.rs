@@ -149,7 +149,8 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         .attempts
         .last()
         .is_some_and(|a| a.outcome == AttemptOutcome::ConnectivityError);
-    if unreachable && !opts.dry_run {
+    // (A pull job's step holds are on the source, which was not reached.)
+    if unreachable && !opts.dry_run && !job.is_pull() {
         match super::holds::release_aged_step_holds(&Zfs::new(), job, report::unix_now()) {
             Ok(released) => report.released_aged_step_holds = released,
             Err(e) => eprintln!("zreplrs: cannot release aged step holds: {e}"),
@@ -259,7 +260,7 @@ fn attempt_inner(
     opts: &Options,
     progress: &Progress,
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
-    let zfs = Zfs::new();
+    let zfs = crate::transport::sender_zfs(job)?;
     let Survey {
         mut conn,
         filesystems: work,
@@ -407,7 +408,7 @@ fn attempt_inner(
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     let creations = survey::creation_times(&zfs, &work, &names);
     fill_lag(&creations, &mut results);
-    if let (Some(at), Some(prop), false) = (listed_at, job.name.sync_record_property(), opts.dry_run) {
+    if let (Some(at), Some(prop), false) = (listed_at, job.sync_record_property(), opts.dry_run) {
         write_sync_records(&zfs, &work, &results, &creations, at, &prop, job);
     }
     Ok(results)

@@ -104,6 +104,9 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
 /// Runs `zreplrs snapshot`: takes the snapshots, writes the textfile (not for `--dry-run`), prints the result.
 pub fn command(path: Option<&Utf8Path>, a: &SnapshotArgs) -> u8 {
     super::with_job(path, &a.common.job, |config, job| {
+        if let Some(code) = super::sender_side_only(job, "snapshot") {
+            return code;
+        }
         let r = snapshot(job, a.dry_run);
         if !a.dry_run {
             let t = metrics::snapshot_textfile(&r);

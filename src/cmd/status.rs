@@ -10,7 +10,6 @@ use crate::plan::FsPlan;
 use crate::report::commands::{FsState, FsStatus, StatusReport};
 use crate::report::{self, human, ErrorReport, Header};
 use crate::survey::{self, FsSurvey};
-use crate::zfs::Zfs;
 
 /// One filesystem's status; only snapshots the job's `[jobs.snapshots]` filter selects count as pending.
 fn fs_status(f: &FsSurvey, selected: &crate::config::SnapshotFilter) -> FsStatus {
@@ -51,12 +50,18 @@ fn fs_status(f: &FsSurvey, selected: &crate::config::SnapshotFilter) -> FsStatus
 
 /// Surveys both sides and reports.
 pub fn status(job: &Job) -> StatusReport {
-    let zfs = Zfs::new();
     let mut r = StatusReport {
         header: Header::new("status", Some(job.name.as_str()), None),
         generated_at: report::now_rfc3339(),
         filesystems: Vec::new(),
         error: None,
+    };
+    let zfs = match crate::transport::sender_zfs(job) {
+        Ok(z) => z,
+        Err(e) => {
+            r.error = Some(survey::SurveyError::from(e).error);
+            return r;
+        }
     };
     match survey::survey(job, &zfs) {
         Ok(s) => {

@@ -45,17 +45,22 @@ pub fn decode_token(token: &str) -> Result<TokenReport, ZfsError> {
 
 /// Runs `zreplrs test filesystems`.
 pub fn filesystems_command(path: Option<&Utf8Path>, job: &str, format: Option<Format>) -> u8 {
-    super::with_job(path, job, |_, job| match filesystems(job) {
-        Ok(entries) => {
-            let r = FilterReport {
-                job: job.name.to_string(),
-                filesystems: entries,
-            };
-            super::emit(format, &r, human::filter_table)
+    super::with_job(path, job, |_, job| {
+        if let Some(code) = super::sender_side_only(job, "test") {
+            return code;
         }
-        Err(e) => {
-            eprintln!("zreplrs: {e}");
-            exit::RUN_FAILED
+        match filesystems(job) {
+            Ok(entries) => {
+                let r = FilterReport {
+                    job: job.name.to_string(),
+                    filesystems: entries,
+                };
+                super::emit(format, &r, human::filter_table)
+            }
+            Err(e) => {
+                eprintln!("zreplrs: {e}");
+                exit::RUN_FAILED
+            }
         }
     })
 }

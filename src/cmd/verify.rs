@@ -19,6 +19,9 @@ use crate::zfs::{Version, Zfs};
 /// Runs `zreplrs verify`; writes the textfile and prints the result.
 pub fn command(path: Option<&Utf8Path>, a: &VerifyArgs) -> u8 {
     super::with_job(path, &a.job, |config, job| {
+        if let Some(code) = super::sender_side_only(job, "verify") {
+            return code;
+        }
         let r = verify(job, a);
         let t = metrics::verify_textfile(&r);
         super::write_textfile(a.textfile_dir.as_deref(), config, job, "verify", &t);

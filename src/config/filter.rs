@@ -86,6 +86,11 @@ impl Filter {
         self.matches(fs).is_some_and(|m| m.include)
     }
 
+    /// The rules as written (`"pool/a<"`) with their value, in order.
+    pub fn rules(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.rules.iter().map(|r| (r.key.as_str(), r.include))
+    }
+
     /// The datasets named by the filter's rules that the filter includes, in order.
     pub fn included_rule_datasets(&self) -> Vec<&DatasetName> {
         self.rules

@@ -21,8 +21,13 @@ pub struct Job {
     /// The job's name: `--job NAME`, and part of the bookmark and hold names on ZFS (so renaming a job
     /// orphans its cursors and holds).
     pub name: JobId,
-    /// Where the filesystems are replicated to.
+    /// Where the filesystems are replicated to. In a pull job (with `source`), a `local:` root on this host.
     pub target: Target,
+    /// Pull mode: where the filesystems come from, `ssh://[USER@]HOST[:PORT]/POOL/FS` (or `local:POOL/FS` for
+    /// a pull within one host). The job runs on the backup host and talks to `zreplrs send-agent` there;
+    /// unset, the job pushes from this host.
+    #[serde(default)]
+    pub source: Option<Target>,
     /// An extra dataset component below the target's root filesystem, so that several senders can share one
     /// root: received datasets are `<root_fs>/<client_identity>/<sender fs>`. Unset: `<root_fs>/<sender fs>`.
     #[serde(default, deserialize_with = "client_identity")]
@@ -91,6 +96,21 @@ pub struct Job {
 }
 
 impl Job {
+    /// A pull job: it runs on the receiver and reaches the sender's `zreplrs send-agent`.
+    pub fn is_pull(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// The user property holding this job's sync records on the sender filesystems; none in pull mode (the
+    /// send-agent never sets a property), so a pull job lists the source's snapshots on every run.
+    pub fn sync_record_property(&self) -> Option<String> {
+        if self.is_pull() {
+            None
+        } else {
+            self.name.sync_record_property()
+        }
+    }
+
     /// Where `fs` lands below the receiver's root: its path without the longest `strip` prefix it is below,
     /// or the whole path. `None` when `fs` is a strip prefix itself (it would be the root).
     pub fn receiver_path(&self, fs: &DatasetName) -> Option<String> {
@@ -558,8 +578,8 @@ pub struct SshOptions {
     /// a changed key is always refused. Default false.
     #[serde(default)]
     pub accept_new_host_keys: bool,
-    /// The command run on the target host (argv; a forced command in `authorized_keys` replaces it).
-    /// Default `["zreplrs", "recv-agent"]`.
+    /// The command run on the other host (argv; a forced command in `authorized_keys` replaces it).
+    /// Default `["zreplrs", "recv-agent"]`, and `["zreplrs", "send-agent"]` for a pull job.
     #[serde(default = "default_agent_command", deserialize_with = "agent_command")]
     pub agent_command: Vec<String>,
 }
@@ -575,7 +595,7 @@ impl Default for SshOptions {
     }
 }
 
-fn default_agent_command() -> Vec<String> {
+pub(super) fn default_agent_command() -> Vec<String> {
     DEFAULT_AGENT_COMMAND.iter().map(|s| s.to_string()).collect()
 }
 

@@ -228,6 +228,40 @@ struct RawConfig {
     jobs: Vec<Job>,
 }
 
+/// A pull job's rules: it receives on this host (`target = "local:…"`), its filter names filesystems at or
+/// below the source's root, and its SSH command defaults to the send-agent.
+fn check_pull(job: &mut Job) -> Result<(), (&'static str, String)> {
+    let Some(source) = &job.source else {
+        return Ok(());
+    };
+    if !matches!(job.target, Target::Local { .. }) {
+        return Err((
+            "target",
+            format!(
+                "a pull job (source = \"{source}\") runs on the backup host and receives there: target must be \
+                 \"local:POOL/FS\", not {}",
+                job.target
+            ),
+        ));
+    }
+    let root = source.root_fs();
+    if let Some(outside) = job
+        .filesystems
+        .roots()
+        .into_iter()
+        .find(|r| r != root && !r.is_strictly_below(root))
+    {
+        return Err((
+            "filesystems",
+            format!("{outside} is not at or below the source's root {root}: the send-agent there would refuse it"),
+        ));
+    }
+    if job.ssh.agent_command == job::default_agent_command() {
+        job.ssh.agent_command = vec!["zreplrs".into(), "send-agent".into()];
+    }
+    Ok(())
+}
+
 impl Config {
     /// The configuration file to use: `explicit` (`--config`), else `$ZREPLRS_CONFIG` when set and
     /// non-empty, else [`DEFAULT_PATH`].
@@ -254,7 +288,7 @@ impl Config {
 
     /// Validates the configuration `text`; `path` is only used in error messages and [`Config::path`].
     pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        let mut raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let mut message = inner
@@ -284,8 +318,11 @@ impl Config {
                 "no jobs configured: add at least one [[jobs]] table".to_string(),
             ));
         }
+        for (i, job) in raw.jobs.iter_mut().enumerate() {
+            check_pull(job).map_err(|(key, m)| invalid(format!("jobs[{i}].{key}"), m))?;
+        }
         for (i, job) in raw.jobs.iter().enumerate() {
-            if let Target::Local { root_fs } = &job.target {
+            if let (Target::Local { root_fs }, None) = (&job.target, &job.source) {
                 let root = match &job.client_identity {
                     Some(ci) => root_fs.child(ci).unwrap_or_else(|_| root_fs.clone()),
                     None => root_fs.clone(),

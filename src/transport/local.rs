@@ -1,16 +1,17 @@
-//! The `local:` transport: `zreplrs recv-agent` as a child process of this run, on pipes.
+//! The `local:` transport: `zreplrs recv-agent` (or, for a pull job's `local:` source, `zreplrs send-agent`)
+//! as a child process of this run, on pipes.
 
 use std::process::{Command, Stdio};
 
-use super::{agent_args, Connection};
+use super::Connection;
 use crate::agent::client::{AgentClient, AgentError};
 use crate::config::Job;
 
-/// Spawns the agent (this same executable) and greets it.
-pub fn connect(job: &Job) -> Result<Connection, AgentError> {
+/// Spawns this same executable with `args` (`recv-agent …` or `send-agent …`) and greets it.
+pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentError> {
     let exe =
         std::env::current_exe().map_err(|e| AgentError::Connect(format!("cannot find our own executable: {e}")))?;
-    let mut args = agent_args(job);
+    let what = args.first().cloned().unwrap_or_default();
     // The child agent ignores $ZREPLRS_ZFS; a run that uses another zfs program passes it on explicitly.
     if let Some(p) = std::env::var_os("ZREPLRS_ZFS").and_then(|p| p.into_string().ok()) {
         args.push("--zfs-program".into());
@@ -22,10 +23,10 @@ pub fn connect(job: &Job) -> Result<Connection, AgentError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| AgentError::Connect(format!("cannot start {} recv-agent: {e}", exe.display())))?;
+        .map_err(|e| AgentError::Connect(format!("cannot start {} {what}: {e}", exe.display())))?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
-        return Err(AgentError::Connect("recv-agent pipes missing".into()));
+        return Err(AgentError::Connect(format!("{what} pipes missing")));
     };
     crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
     match AgentClient::connect(

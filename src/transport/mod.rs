@@ -1,13 +1,22 @@
-//! Transports: how the sender reaches its receiver's `zreplrs recv-agent`. `local:` spawns the agent as a
-//! child on pipes; `ssh://` runs it over one SSH connection. Both hand the byte pipe to [`crate::agent::client::AgentClient`], which speaks the protocol.
+//! Transports: how a run reaches the other side's agent. A push job reaches its receiver's
+//! `zreplrs recv-agent`; a pull job reaches its source's `zreplrs send-agent` (and receives through a local
+//! recv-agent). `local:` spawns the agent as a child on pipes; `ssh://` runs it over one SSH connection.
+//! Both hand the byte pipe to [`crate::agent::client::AgentClient`], which speaks the protocol; for a pull
+//! job's source, [`SourceRunner`] makes that connection the [`Zfs`] of the sender side.
 
 pub mod local;
 pub mod ssh;
 
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::client::{AgentClient, AgentError};
+use crate::agent::proto;
 use crate::config::{Job, Target};
+use crate::zfs::runner::{RemoteOutput, Runner};
+use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
 
 /// An open connection to the receiver: the protocol client plus whatever keeps the pipe alive.
 pub struct Connection {
@@ -66,12 +75,129 @@ pub fn agent_args(job: &Job) -> Vec<String> {
     args
 }
 
-/// Connects to the job's receiver and performs the handshake.
-pub fn connect(job: &Job) -> Result<Connection, AgentError> {
-    let mut conn = match &job.target {
-        Target::Local { .. } => local::connect(job),
-        Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port),
+/// The send-agent's command-line flags for a pull job: its root, the job's filter, the job id, and
+/// `--require-raw` when the job sends raw. (A forced command on the source replaces them with its own.)
+pub fn send_agent_args(job: &Job, source: &Target) -> Vec<String> {
+    let mut args = vec![
+        "send-agent".to_string(),
+        "--root-fs".to_string(),
+        source.root_fs().to_string(),
+        "--job-id".to_string(),
+        job.name.to_string(),
+    ];
+    for (rule, include) in job.filesystems.rules() {
+        args.push(if include { "--include" } else { "--exclude" }.into());
+        args.push(rule.to_string());
+    }
+    if job.send.flags.raw {
+        args.push("--require-raw".into());
+    }
+    args
+}
+
+fn open(job: &Job, place: &Target, args: Vec<String>) -> Result<Connection, AgentError> {
+    let mut conn = match place {
+        Target::Local { .. } => local::connect(job, args),
+        Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port, &args),
     }?;
     conn.client().reply_deadline = job.reply_deadline;
     Ok(conn)
+}
+
+/// Connects to the job's receiver (for a pull job, a recv-agent on this host) and performs the handshake.
+pub fn connect(job: &Job) -> Result<Connection, AgentError> {
+    let mut conn = open(job, &job.target, agent_args(job))?;
+    if conn.client().hello.send_agent {
+        return Err(AgentError::Protocol(
+            "the target runs zreplrs send-agent, which only serves pull jobs; the receiver of a push job runs \
+             zreplrs recv-agent (check the forced command in its authorized_keys)"
+                .into(),
+        ));
+    }
+    Ok(conn)
+}
+
+/// Pull mode: connects to the job's source, checks that a send-agent for the expected root answers, and
+/// returns the [`Zfs`] whose commands run there. A push job gets this host's `zfs`.
+pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
+    let Some(source) = &job.source else {
+        return Ok(Zfs::new());
+    };
+    let mut conn = open(job, source, send_agent_args(job, source))?;
+    let hello = &conn.client().hello;
+    if !hello.send_agent {
+        return Err(AgentError::Protocol(
+            "the source does not run zreplrs send-agent (a pull job's source does; check the forced command in \
+             its authorized_keys)"
+                .into(),
+        ));
+    }
+    if hello.root != source.root_fs().as_str() {
+        return Err(AgentError::Protocol(format!(
+            "the source's send-agent serves {:?}, but the job's source is {source}; make the forced command's \
+             --root-fs and the job's source agree",
+            crate::agent::client::printable(hello.root.as_bytes())
+        )));
+    }
+    Ok(Zfs::remote(Arc::new(Mutex::new(SourceRunner(conn)))))
+}
+
+/// The connection to a pull job's source as the sender side's [`Runner`].
+pub struct SourceRunner(Connection);
+
+fn output(r: proto::ZfsCallReply) -> RemoteOutput {
+    RemoteOutput {
+        success: r.success,
+        exit_code: r.exit_code,
+        stdout: r.stdout,
+        stderr: crate::agent::client::printable(r.stderr.as_bytes()),
+    }
+}
+
+/// A failure talking to the source, as the error of the `zfs` command it was for.
+fn source_error(argv: &[String], e: AgentError) -> ZfsError {
+    let (kind, message) = match e {
+        AgentError::Remote { kind, message } if kind == crate::zfs::error::REFUSED_KIND => (
+            ZfsErrorKind::Refused,
+            format!("the source's send-agent refused it: {message}"),
+        ),
+        AgentError::Remote { kind, message } => (
+            ZfsErrorKind::Other,
+            format!("the source's send-agent reported {kind}: {message}"),
+        ),
+        AgentError::Connect(m) | AgentError::Connection(m) => {
+            (ZfsErrorKind::Connection, format!("connection to the source lost: {m}"))
+        }
+        other => (ZfsErrorKind::Other, format!("talking to the source: {other}")),
+    };
+    ZfsError {
+        kind,
+        command: crate::zfs::display_command(argv),
+        message,
+        exit_code: None,
+    }
+}
+
+impl Runner for SourceRunner {
+    fn call(&mut self, argv: &[String]) -> Result<RemoteOutput, ZfsError> {
+        self.0
+            .client()
+            .zfs_call(argv)
+            .map(output)
+            .map_err(|e| source_error(argv, e))
+    }
+
+    fn stream(
+        &mut self,
+        argv: &[String],
+        sink: &mut dyn Write,
+        abort: &AtomicBool,
+        stall: Duration,
+    ) -> Result<RemoteOutput, ZfsError> {
+        self.0
+            .client()
+            .zfs_stream(argv, sink, abort, stall)
+            .map(output)
+            .map_err(|e| source_error(argv, e))
+    }
 }

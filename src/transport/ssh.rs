@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use ssh2::{BlockDirections, CheckResult, HashType, KnownHostFileKind, Session};
 
-use super::{agent_args, Connection};
+use super::Connection;
 use crate::agent::client::{AgentClient, AgentError};
 use crate::config::Job;
 
@@ -36,13 +36,14 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The command line run on the receiver.
-pub fn remote_command(job: &Job) -> String {
+/// The command line run on the other host: the configured agent command with the agent's flags
+/// (`agent_args` without its subcommand).
+pub fn remote_command(job: &Job, agent_args: &[String]) -> String {
     job.ssh
         .agent_command
         .iter()
         .cloned()
-        .chain(agent_args(job).into_iter().skip(1))
+        .chain(agent_args.iter().skip(1).cloned())
         .map(|a| shell_quote(&a))
         .collect::<Vec<_>>()
         .join(" ")
@@ -283,9 +284,15 @@ impl SshParams {
 }
 
 /// Connects, authenticates, starts the agent and greets it.
-pub fn connect(job: &Job, user: Option<&str>, host: &str, port: u16) -> Result<Connection, AgentError> {
+pub fn connect(
+    job: &Job,
+    user: Option<&str>,
+    host: &str,
+    port: u16,
+    agent_args: &[String],
+) -> Result<Connection, AgentError> {
     let params = SshParams::for_job(job, user, host, port);
-    let (reader, writer) = open_exec(&params, &remote_command(job))?;
+    let (reader, writer) = open_exec(&params, &remote_command(job, agent_args))?;
     let client = AgentClient::connect(
         Box::new(reader),
         Box::new(writer),

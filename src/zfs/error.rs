@@ -37,6 +37,10 @@ pub enum ZfsErrorKind {
     Spawn,
     /// `zfs` succeeded but printed something zreplrs could not parse.
     Parse,
+    /// The link to the host where `zfs` runs (pull mode's source) failed: worth a reconnect.
+    Connection,
+    /// The remote agent's policy refused the command.
+    Refused,
     /// Anything else; the message says what.
     Other,
 }
@@ -60,10 +64,15 @@ impl ZfsErrorKind {
             ZfsErrorKind::NoSpace => "out of space",
             ZfsErrorKind::Spawn => "could not run zfs",
             ZfsErrorKind::Parse => "unparseable output",
+            ZfsErrorKind::Connection => "connection to the source failed",
+            ZfsErrorKind::Refused => "refused by the source's send-agent",
             ZfsErrorKind::Other => "failed",
         }
     }
 }
+
+/// The report kind of [`ZfsErrorKind::Refused`], and of a send-agent's refusal on the wire.
+pub const REFUSED_KIND: &str = "send_agent_policy";
 
 /// A failed `zfs` invocation.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -108,6 +117,11 @@ impl ZfsError {
 
     /// The stable kind used in reports and agent replies: `zfs_<kind>` (e.g. `zfs_does_not_exist`).
     pub fn report_kind(&self) -> String {
+        match self.kind {
+            ZfsErrorKind::Connection => return "connection".into(),
+            ZfsErrorKind::Refused => return REFUSED_KIND.into(),
+            _ => {}
+        }
         let kind = serde_json::to_value(self.kind)
             .ok()
             .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));

@@ -10,6 +10,7 @@ pub mod list;
 pub mod names;
 pub mod nvlist;
 pub mod ops;
+pub mod runner;
 pub mod send;
 pub mod snapdir;
 pub mod token;
@@ -22,9 +23,20 @@ pub use error::{ZfsError, ZfsErrorKind};
 pub use types::{Guid, Version, VersionKind};
 
 /// Handle on the `zfs` program. `ZREPLRS_ZFS` overrides the program (used by benchmarks to count spawns).
-#[derive(Debug, Clone)]
+/// On the sender side of a pull job, commands run on the source instead (see [`runner`]).
+#[derive(Clone)]
 pub struct Zfs {
     program: OsString,
+    remote: Option<runner::SharedRunner>,
+}
+
+impl std::fmt::Debug for Zfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zfs")
+            .field("program", &self.program)
+            .field("remote", &self.remote.is_some())
+            .finish()
+    }
 }
 
 impl Default for Zfs {
@@ -38,7 +50,7 @@ impl Zfs {
     /// SSH sessions of unprivileged users often have no sbin directory on their `PATH`).
     pub fn new() -> Self {
         match std::env::var_os("ZREPLRS_ZFS") {
-            Some(p) => Zfs { program: p },
+            Some(p) => Zfs::with_program(p),
             None => Self::system(),
         }
     }
@@ -57,17 +69,19 @@ impl Zfs {
                 .find(|p| std::path::Path::new(p).is_file())
                 .map_or_else(|| OsString::from("zfs"), OsString::from)
         };
-        Zfs { program }
+        Zfs { program, remote: None }
     }
 
     /// A handle on the given program instead of `zfs` (tests use fake ones).
     pub fn with_program(program: impl Into<OsString>) -> Self {
         Zfs {
             program: program.into(),
+            remote: None,
         }
     }
 
-    /// A command for `zfs ARGS…` with a stable locale and no stdin; callers set up stdout/stderr.
+    /// A command for `zfs ARGS…` on this host with a stable locale and no stdin; callers set up
+    /// stdout/stderr. (Only the agents use it; the sender's `zfs send` goes through [`Zfs::spawn_send`].)
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(args).env("LC_ALL", "C").stdin(Stdio::null());
@@ -77,6 +91,16 @@ impl Zfs {
     /// Runs `zfs ARGS…` to completion and returns its stdout, or a classified error.
     pub fn run<S: AsRef<str>>(&self, args: &[S]) -> Result<String, ZfsError> {
         let argv: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        if let Some(r) = &self.remote {
+            let owned: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+            let out = self.remote_call(r, &owned)?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            return if out.success {
+                Ok(stdout)
+            } else {
+                Err(ZfsError::from_stderr(&argv, out.exit_code, &out.stderr))
+            };
+        }
         let output = self
             .command(&argv)
             .stdout(Stdio::piped())
@@ -98,6 +122,15 @@ impl Zfs {
     /// error. For commands whose output matters even when they fail.
     pub fn run_output<S: AsRef<str>>(&self, args: &[S]) -> Result<(bool, String, String), ZfsError> {
         let argv: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+        if let Some(r) = &self.remote {
+            let owned: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
+            let out = self.remote_call(r, &owned)?;
+            return Ok((
+                out.success,
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                out.stderr,
+            ));
+        }
         let output = self
             .command(&argv)
             .stdout(Stdio::piped())

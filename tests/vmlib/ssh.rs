@@ -69,3 +69,47 @@ pub fn wait_no_receive(target: &str) {
 pub fn sshd_sessions(user: &str) -> Vec<i32> {
     pids_matching(&format!("sshd: {user}@notty"))
 }
+
+/// Writes a pull job for `sc`: the source is the SSH host (network namespace `zrdst`), whose key forces
+/// `zreplrs send-agent --root-fs <source pool> --job-id <job>` with the filesystem rules and `agent_args`;
+/// the job receives locally below `sc.root()`. Returns the key path.
+pub fn configure_pull(
+    sc: &Scenario,
+    user: &str,
+    agent_args: &str,
+    filesystems: &[(&str, bool)],
+    extra: &str,
+    known_hosts: &str,
+) -> std::path::PathBuf {
+    ssh_host();
+    let mut rules = String::new();
+    for (rule, include) in filesystems {
+        rules.push_str(&format!(" --{} {rule}", if *include { "include" } else { "exclude" }));
+    }
+    let agent = format!(
+        "{} send-agent --root-fs {} --job-id {}{rules} {agent_args}",
+        zreplrs_bin().display(),
+        sc.src.name,
+        sc.job
+    );
+    let key = ssh_authorize(user, &agent);
+    let kh = sc.dir.path().join("known_hosts");
+    std::fs::write(&kh, known_hosts).unwrap();
+    let job = format!(
+        "source = \"ssh://{user}@{SSH_ADDR}/{}\"\n{extra}\n[jobs.ssh]\nidentity_files = [\"{}\"]\nknown_hosts = \"{}\"\n",
+        sc.src.name,
+        key.display(),
+        kh.display()
+    );
+    sc.configure(filesystems, &job);
+    key
+}
+
+/// Limits the source → backup host rate of a pull (netem on the SSH host's side), or removes it.
+pub fn ssh_rate_back(rate: Option<&str>) {
+    let cmd = match rate {
+        Some(r) => format!("ip netns exec zrdst tc qdisc replace dev zv1 root netem rate {r}"),
+        None => "ip netns exec zrdst tc qdisc del dev zv1 root 2>/dev/null || true".to_string(),
+    };
+    try_cmd("/bin/sh", &["-c", &cmd]).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -1,0 +1,270 @@
+//! `zreplrs send-agent`: the source side of a pull job, run as an SSH forced command on the production host
+//! (or as a child on pipes for a `local:` source).
+//!
+//! It answers only [`proto::ZfsCall`]s, and runs one only when [`SendPolicy`] accepts every argument: the
+//! backup host that connects may list, estimate, send, and manage this job's step holds and cursor bookmarks
+//! below the agent's root and filter, nothing else. Replies are bounded (output pages of a quarter frame,
+//! at most [`MAX_OUTPUT`] per call, stderr cut to [`MAX_STDERR`]); a stream is DATA frames, END and the
+//! reply, and the peer's one END frame per stream (an early abort or the acknowledgement) must arrive
+//! within [`ACK_TIMEOUT`] after the reply.
+
+use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsFd;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use super::frame::{self, Frame};
+use super::proto::{self, envelope::Body, Envelope};
+use super::send_policy::{Accepted, SendPolicy, KIND};
+use super::server::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
+use super::splice::FdRead;
+use crate::zfs::Zfs;
+
+/// Largest output of one call (a listing of several million snapshots fits).
+pub const MAX_OUTPUT: usize = 512 << 20;
+/// Longest stderr passed on.
+pub const MAX_STDERR: usize = 64 << 10;
+/// Bytes of output per reply page.
+const PAGE: usize = (frame::MAX_MESSAGE / 4) as usize;
+/// Chunk read from `zfs send` per DATA frame.
+const CHUNK: usize = 1 << 20;
+/// How long the peer may take to send its END frame after a stream's reply.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The send-agent's configuration, from its own command line.
+#[derive(Debug, Clone)]
+pub struct SendAgentConfig {
+    pub policy: SendPolicy,
+    /// `--zfs-program`; `None`: the system's `zfs` (`$ZREPLRS_ZFS` is ignored).
+    pub zfs_program: Option<std::ffi::OsString>,
+}
+
+/// Runs the agent on `input`/`output` until the peer closes the connection; an error after a broken stream
+/// or a protocol violation (replied when possible).
+pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), String> {
+    let mut out = BufWriter::new(output);
+    let zfs = cfg.zfs_program.as_ref().map_or_else(Zfs::system, Zfs::with_program);
+    let mut greeted = false;
+    loop {
+        let body = match frame::read_message(&mut input) {
+            Ok(Some(Envelope { body: Some(b) })) => b,
+            Ok(Some(Envelope { body: None })) => return fatal(&mut out, "protocol", "empty message".into()),
+            Ok(None) => return Ok(()),
+            Err(e) => return fatal(&mut out, e.kind(), e.to_string()),
+        };
+        if !greeted {
+            let hello = proto::HelloReply {
+                protocol_version: proto::PROTOCOL_VERSION,
+                software_version: env!("CARGO_PKG_VERSION").into(),
+                root: cfg.policy.root.to_string(),
+                zfs_version: zfs_version(&zfs),
+                append_only: false,
+                send_agent: true,
+            };
+            greet(&mut out, body, hello)?;
+            greeted = true;
+            continue;
+        }
+        let call = match body {
+            Body::ZfsCall(c) => c,
+            other => {
+                let msg = format!(
+                    "a send-agent answers only zfs_call requests, not {}; a push job's target runs zreplrs recv-agent",
+                    Envelope::new(other).kind_name()
+                );
+                send(&mut out, error_reply(Refusal::new("protocol", msg)))?;
+                continue;
+            }
+        };
+        match cfg.policy.check(&call.argv, call.stream) {
+            Err(why) => {
+                eprintln!("zreplrs send-agent: refused zfs {}: {why}", printable_argv(&call.argv));
+                send(&mut out, error_reply(Refusal::new(KIND, why)))?;
+            }
+            Ok(Accepted::Stream) => stream(&zfs, &call.argv, &mut input, &mut out)?,
+            Ok(accepted) => {
+                let result = with_heartbeats(&mut out, || run(&zfs, &call.argv));
+                match result {
+                    Ok((mut reply, stdout)) => {
+                        let stdout = if accepted == Accepted::RunListing {
+                            cfg.policy.filter_listing(&stdout)
+                        } else {
+                            stdout
+                        };
+                        let mut pages = stdout.chunks(PAGE).peekable();
+                        while let Some(p) = pages.next() {
+                            let page = proto::ZfsCallReply {
+                                stdout: p.to_vec(),
+                                more: true,
+                                ..Default::default()
+                            };
+                            if pages.peek().is_none() {
+                                reply.stdout = page.stdout;
+                                break;
+                            }
+                            send(&mut out, Envelope::new(page.into()))?;
+                        }
+                        send(&mut out, Envelope::new(reply.into()))?;
+                    }
+                    Err(r) => send(&mut out, error_reply(r))?,
+                }
+            }
+        }
+    }
+}
+
+fn send<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> Result<(), String> {
+    reply(out, env).map_err(|e| format!("cannot reply: {e}"))
+}
+
+fn fatal<W: Write>(out: &mut BufWriter<W>, kind: &str, msg: String) -> Result<(), String> {
+    let _ = reply(out, error_reply(Refusal::new(kind, msg.clone())));
+    Err(format!("protocol error: {msg}"))
+}
+
+fn printable_argv(argv: &[String]) -> String {
+    super::client::printable(argv.join(" ").as_bytes())
+}
+
+fn cut_stderr(bytes: &[u8]) -> String {
+    let end = bytes.len().min(MAX_STDERR);
+    super::client::printable(&bytes[..end]).trim().to_string()
+}
+
+/// Runs one accepted call to completion: the reply (without stdout) and stdout.
+fn run(zfs: &Zfs, argv: &[String]) -> Result<(proto::ZfsCallReply, Vec<u8>), Refusal> {
+    let output = zfs
+        .command(argv)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Refusal::new("zfs_spawn", format!("cannot run zfs on the source: {e}")))?;
+    if output.stdout.len() > MAX_OUTPUT {
+        return Err(Refusal::new(
+            "too_much_output",
+            format!("zfs {} printed more than {MAX_OUTPUT} bytes", printable_argv(argv)),
+        ));
+    }
+    let reply = proto::ZfsCallReply {
+        success: output.status.success(),
+        exit_code: output.status.code(),
+        stdout: Vec::new(),
+        stderr: cut_stderr(&output.stderr),
+        more: false,
+    };
+    Ok((reply, output.stdout))
+}
+
+/// Whether a frame is waiting on `input`, without blocking (or for up to `wait`).
+fn readable<R: AsFd>(input: &R, wait: PollTimeout) -> bool {
+    let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+    matches!(nix::poll::poll(&mut fds, wait), Ok(n) if n > 0)
+}
+
+/// The peer's END frame of a stream; anything else ends the session.
+fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
+    match frame::read_frame(input) {
+        Ok(Some(Frame::End { .. })) => Ok(()),
+        Ok(Some(other)) => Err(format!(
+            "protocol error: expected the end of a stream, got {}",
+            match other {
+                Frame::Message(m) => m.kind_name(),
+                _ => "a data frame",
+            }
+        )),
+        Ok(None) => Err("the peer closed the connection during a stream".into()),
+        Err(e) => Err(format!("protocol error: {e}")),
+    }
+}
+
+/// Streams one `zfs send`: DATA frames, END, the reply; stops early when the peer sends its END.
+fn stream<R: FdRead, W: Write + Send>(
+    zfs: &Zfs,
+    argv: &[String],
+    input: &mut R,
+    out: &mut BufWriter<W>,
+) -> Result<(), String> {
+    let spawned = zfs.command(argv).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            frame::write_end(out, true).map_err(|e| e.to_string())?;
+            let r = proto::ZfsCallReply {
+                stderr: format!("cannot run zfs on the source: {e}"),
+                ..Default::default()
+            };
+            send(out, Envelope::new(r.into()))?;
+            return ack(input);
+        }
+    };
+    let stderr = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = stderr {
+            let _ = e.take(MAX_STDERR as u64).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let mut peer_ended = false;
+    let mut broken = None;
+    if let Some(mut stdout) = child.stdout.take() {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            if readable(input, PollTimeout::ZERO) {
+                // The peer stops the stream (its receive failed): its END frame.
+                peer_ended = true;
+                if let Err(e) = read_end(input) {
+                    broken = Some(e);
+                }
+                break;
+            }
+            let n = match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if let Err(e) = frame::write_data(out, &buf[..n]).and_then(|_| out.flush()) {
+                broken = Some(format!("cannot send the stream: {e}"));
+                break;
+            }
+        }
+    }
+    if peer_ended || broken.is_some() {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let err = stderr_reader.join().unwrap_or_default();
+    if let Some(b) = broken {
+        return Err(b);
+    }
+    let success = !peer_ended && matches!(&status, Ok(s) if s.success());
+    frame::write_end(out, !success).map_err(|e| format!("cannot reply: {e}"))?;
+    let r = proto::ZfsCallReply {
+        success,
+        exit_code: status.ok().and_then(|s| s.code()),
+        stdout: Vec::new(),
+        stderr: cut_stderr(&err),
+        more: false,
+    };
+    send(out, Envelope::new(r.into()))?;
+    if peer_ended {
+        Ok(())
+    } else {
+        ack(input)
+    }
+}
+
+/// Waits (bounded) for the peer's acknowledgement of a finished stream.
+fn ack<R: FdRead>(input: &mut R) -> Result<(), String> {
+    let ms = u16::try_from(ACK_TIMEOUT.as_millis().min(u128::from(u16::MAX))).unwrap_or(u16::MAX);
+    if !readable(input, PollTimeout::from(ms)) {
+        return Err(format!(
+            "the peer did not acknowledge the end of a stream within {}s",
+            ACK_TIMEOUT.as_secs()
+        ));
+    }
+    read_end(input)
+}
