@@ -777,7 +777,7 @@ fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
                     "-p",
                     "-r",
                     "-t",
-                    "filesystem,volume,snapshot",
+                    "filesystem,volume,snapshot,bookmark",
                     "-o",
                     "name,guid,name",
                     &data,

@@ -163,11 +163,17 @@ impl SendPolicy {
                 "-p" | "-r" => {}
                 "-d" => match it.next().map(String::as_str) {
                     Some("1") => {}
-                    other => return refuse(format!("zfs list -d {other:?}: only -d 1")),
+                    other => return refuse(format!("zfs list -d {}: only -d 1", other.unwrap_or("(nothing)"))),
                 },
                 "-t" => match it.next() {
                     Some(t) if LIST_TYPES.contains(&t.as_str()) => {}
-                    other => return refuse(format!("zfs list -t {other:?}")),
+                    other => {
+                        return refuse(format!(
+                            "zfs list -t {}: only {}",
+                            other.map_or("(nothing)", String::as_str),
+                            LIST_TYPES.join(" or ")
+                        ))
+                    }
                 },
                 "-o" => {
                     let cols = it.next().map(String::as_str).unwrap_or("");
@@ -193,14 +199,24 @@ impl SendPolicy {
                 "-H" | "-p" => {}
                 "-o" => match it.next().map(String::as_str) {
                     Some("value" | "name,value") => {}
-                    other => return refuse(format!("zfs get -o {other:?}")),
+                    other => {
+                        return refuse(format!(
+                            "zfs get -o {}: only value or name,value",
+                            other.unwrap_or("(nothing)")
+                        ))
+                    }
                 },
                 other => return refuse(format!("zfs get {other}")),
             }
         }
         match it.next() {
             Some(p) if GET_PROPERTIES.contains(&p.as_str()) => {}
-            other => return refuse(format!("zfs get of property {other:?}: only guid, creation, userrefs")),
+            other => {
+                return refuse(format!(
+                    "zfs get of {}: only guid, creation and userrefs",
+                    other.map_or("(nothing)", String::as_str)
+                ))
+            }
         }
         self.names(it, |s| self.version(s).map(|_| ()))?;
         Ok(Accepted::Run)

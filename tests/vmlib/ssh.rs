@@ -84,7 +84,8 @@ pub fn configure_pull(
     ssh_host();
     let mut rules = String::new();
     for (rule, include) in filesystems {
-        rules.push_str(&format!(" --{} {rule}", if *include { "include" } else { "exclude" }));
+        // Quoted: `<` is a redirection to the shell that runs the forced command.
+        rules.push_str(&format!(" --{} '{rule}'", if *include { "include" } else { "exclude" }));
     }
     let agent = format!(
         "{} send-agent --root-fs {} --job-id {}{rules} {agent_args}",
