@@ -37,6 +37,9 @@ _zreplrs() {
             zreplrs,replicate)
                 cmd="zreplrs__subcmd__replicate"
                 ;;
+            zreplrs,send-agent)
+                cmd="zreplrs__subcmd__send__subcmd__agent"
+                ;;
             zreplrs,snapshot)
                 cmd="zreplrs__subcmd__snapshot"
                 ;;
@@ -90,6 +93,9 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__help,replicate)
                 cmd="zreplrs__subcmd__help__subcmd__replicate"
+                ;;
+            zreplrs__subcmd__help,send-agent)
+                cmd="zreplrs__subcmd__help__subcmd__send__subcmd__agent"
                 ;;
             zreplrs__subcmd__help,snapshot)
                 cmd="zreplrs__subcmd__help__subcmd__snapshot"
@@ -182,7 +188,7 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate snapshot prune status verify holds migrate test recv-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status verify holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,7 +324,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help)
-            opts="replicate snapshot prune status verify holds migrate test recv-agent config version help"
+            opts="replicate snapshot prune status verify holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -486,6 +492,20 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help__subcmd__replicate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__send__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -913,6 +933,44 @@ _zreplrs() {
                     return 0
                     ;;
                 --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__send__subcmd__agent)
+            opts="-h --root-fs --job-id --include --exclude --require-raw --zfs-program --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root-fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --include)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zfs-program)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -500,17 +500,6 @@ impl SendSession {
             .filter(|m| !matches!(m.body, Some(Body::Heartbeat(_))))
             .collect()
     }
-
-    fn data(&self) -> Vec<u8> {
-        self.frames
-            .iter()
-            .filter_map(|f| match f {
-                frame::Frame::Data(d) => Some(d.as_slice()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .concat()
-    }
 }
 
 /// Feeds `input` to `zreplrs send-agent ARGS…` and closes its stdin; the agent must exit within 120 s.
@@ -809,16 +798,43 @@ fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
         "{}",
         s.stderr
     );
+    // An END frame already waiting when the stream starts stops it: the peer's receive failed.
     let s = send_session(&args, &[hello(), call(&["send", &s1], true), end()].concat());
     assert_eq!(s.code, Some(0), "{}", s.stderr);
-    assert!(matches!(
-        s.frames.iter().rev().find(|f| matches!(f, frame::Frame::End { .. })),
-        Some(frame::Frame::End { aborted: false })
-    ));
     match &s.messages().last().unwrap().body {
-        Some(Body::ZfsCallReply(r)) => assert!(r.success, "{r:?}"),
+        Some(Body::ZfsCallReply(r)) => assert!(!r.success, "an aborted stream is not a success: {r:?}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(s.data(), send_stream(&[&s1]), "the stream is zfs send's");
+    // A whole stream, acknowledged after its reply, is exactly zfs send's output.
+    let mut agent = std::process::Command::new(zreplrs_bin())
+        .arg("send-agent")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = agent.stdin.take().unwrap();
+    let mut stdout = agent.stdout.take().unwrap();
+    stdin
+        .write_all(&[hello(), call(&["send", &s1], true)].concat())
+        .unwrap();
+    let (mut data, mut ended, mut reply) = (Vec::new(), None, None);
+    while reply.is_none() {
+        match frame::read_frame(&mut stdout).unwrap().expect("the agent replies") {
+            frame::Frame::Data(d) => data.extend_from_slice(&d),
+            frame::Frame::End { aborted } => ended = Some(aborted),
+            frame::Frame::Message(Envelope {
+                body: Some(Body::ZfsCallReply(r)),
+            }) => reply = Some(r),
+            frame::Frame::Message(_) => {}
+        }
+    }
+    assert_eq!(ended, Some(false), "the stream ended complete");
+    assert!(reply.as_ref().is_some_and(|r| r.success), "{reply:?}");
+    stdin.write_all(&end()).unwrap();
+    drop(stdin);
+    assert!(agent.wait().unwrap().success());
+    assert_eq!(data, send_stream(&[&s1]), "the stream is zfs send's");
     assert_eq!((p.state(), other.state()), before, "the source is as it was");
 }

@@ -94,6 +94,7 @@ fn example_config_documents_every_section_and_key() {
         "lock_dir",
         "name",
         "target",
+        "source",
         "client_identity",
         "initial_replication",
         "protection",
@@ -138,7 +139,9 @@ fn example_config_documents_every_section_and_key() {
 #[test]
 fn example_config_parses() {
     let config = parse(include_str!("../../examples/zreplrs.toml")).unwrap();
-    assert_eq!(config.jobs.len(), 2);
+    assert_eq!(config.jobs.len(), 3);
+    let pull = config.job("prod1_pull").unwrap();
+    assert!(pull.is_pull() && matches!(pull.target, Target::Local { .. }));
     let ssh = config.job("web1_to_backup").unwrap();
     assert_eq!(
         ssh.target,
@@ -916,4 +919,42 @@ fn strip_maps_sender_paths_and_refuses_what_cannot_land() {
     assert!(e.contains("would both land at <root>/db"), "{e}");
     let e = parse(&job("\"tank//x\"", "\"tank<\" = true")).unwrap_err().to_string();
     assert!(e.contains("jobs[0].strip: strip: "), "an invalid name: {e}");
+}
+
+#[test]
+fn pull_jobs_receive_locally_from_filesystems_below_the_source() {
+    let pull = |target: &str, rule: &str, extra: &str| {
+        parse(&format!(
+            "[[jobs]]\nname = \"p\"\nsource = \"ssh://zsend@prod1/tank\"\ntarget = \"{target}\"\n{extra}\n\
+             [jobs.filesystems]\n\"{rule}\" = true\n"
+        ))
+    };
+    let c = pull("local:backup/prod1", "tank/data<", "").unwrap();
+    let job = &c.jobs[0];
+    assert!(job.is_pull());
+    assert_eq!(
+        job.ssh.agent_command,
+        ["zreplrs", "send-agent"],
+        "the default command is the send-agent"
+    );
+    assert_eq!(job.sync_record_property(), None, "the send-agent never sets a property");
+    // The receiver-inside-the-tree check is about one host's pools: a source's `tank` is another host's.
+    assert!(pull("local:tank/backup", "tank<", "").is_ok());
+    let e = pull("ssh://backup/b", "tank/data<", "").unwrap_err().to_string();
+    assert!(
+        e.contains("jobs[0].target") && e.contains("must be \"local:POOL/FS\""),
+        "{e}"
+    );
+    let e = pull("local:backup/prod1", "other/data<", "").unwrap_err().to_string();
+    assert!(
+        e.contains("jobs[0].filesystems") && e.contains("not at or below the source's root tank"),
+        "{e}"
+    );
+    let c = pull(
+        "local:backup/prod1",
+        "tank<",
+        "[jobs.ssh]\nagent_command = [\"/opt/zreplrs\", \"send-agent\"]",
+    )
+    .unwrap();
+    assert_eq!(c.jobs[0].ssh.agent_command, ["/opt/zreplrs", "send-agent"]);
 }

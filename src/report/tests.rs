@@ -173,7 +173,11 @@ fn planning_failure_reports_minus_one() {
 /// Runs `promtool check metrics` (installed by .ci/install-deps); a missing promtool fails the test.
 pub(crate) fn promtool_check(text: &str) {
     use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
+    // Where `.ci/install-deps` unpacks it (`$ZREPLRS_TEST_TOOLS/bin`), else from PATH.
+    let dir = std::env::var_os("ZREPLRS_TEST_TOOLS").unwrap_or_else(|| "/opt/zreplrs-test-tools".into());
+    let unpacked = std::path::Path::new(&dir).join("bin/promtool");
+    let promtool = if unpacked.exists() { unpacked } else { "promtool".into() };
+    let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -93,7 +93,6 @@ impl Zfs {
             }
             Some(runner) => {
                 let (reader, mut writer) = std::io::pipe().map_err(|e| ZfsError::spawn(args, &e))?;
-                crate::agent::splice::enlarge_pipe(reader.as_fd());
                 let abort = Arc::new(AtomicBool::new(false));
                 let (runner, flag, argv) = (Arc::clone(runner), Arc::clone(&abort), args.to_vec());
                 let thread = std::thread::spawn(move || {
