@@ -26,10 +26,9 @@ fn session(root: &str, input: &[u8]) -> Session {
     session_with(root, &[], input)
 }
 
-/// [`session`] with more agent arguments.
-fn session_with(root: &str, args: &[&str], input: &[u8]) -> Session {
+/// Runs `zreplrs ARGS…` with `input` on stdin, then closed; the agent must exit within 120 s.
+fn feed(args: &[&str], input: &[u8]) -> std::process::Output {
     let mut agent = std::process::Command::new(zreplrs_bin())
-        .args(["recv-agent", "--root-fs", root])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -41,17 +40,19 @@ fn session_with(root: &str, args: &[&str], input: &[u8]) -> Session {
     let _ = stdin.write_all(input);
     drop(stdin);
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if agent.try_wait().unwrap().is_some() {
-            break;
-        }
+    while agent.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = agent.kill();
-            panic!("the agent hung on input of {} bytes", input.len());
+            panic!("zreplrs {} hung on input of {} bytes", args[0], input.len());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = agent.wait_with_output().unwrap();
+    agent.wait_with_output().unwrap()
+}
+
+/// [`session`] with more agent arguments.
+fn session_with(root: &str, args: &[&str], input: &[u8]) -> Session {
+    let out = feed(&[&["recv-agent", "--root-fs", root], args].concat(), input);
     let mut r = &out.stdout[..];
     let mut replies = Vec::new();
     while let Ok(Some(env)) = frame::read_message(&mut r) {
@@ -504,26 +505,7 @@ impl SendSession {
 
 /// Feeds `input` to `zreplrs send-agent ARGS…` and closes its stdin; the agent must exit within 120 s.
 fn send_session(args: &[&str], input: &[u8]) -> SendSession {
-    let mut agent = std::process::Command::new(zreplrs_bin())
-        .arg("send-agent")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = agent.stdin.take().unwrap();
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while agent.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = agent.kill();
-            panic!("the send-agent hung on input of {} bytes", input.len());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = agent.wait_with_output().unwrap();
+    let out = feed(&[&["send-agent"], args].concat(), input);
     let mut r = &out.stdout[..];
     let mut frames = Vec::new();
     while let Ok(Some(f)) = frame::read_frame(&mut r) {
