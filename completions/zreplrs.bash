@@ -914,7 +914,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__replicate)
-            opts="-q -h --job --dry-run --format --json --textfile-dir --lock-dir --quiet --config --help"
+            opts="-q -h --job --dry-run --format --json --textfile-dir --lock-dir --quiet --bandwidth-limit --compression --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -933,6 +933,14 @@ _zreplrs() {
                     return 0
                     ;;
                 --lock-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bandwidth-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -105,6 +105,12 @@ pub struct ReplicateArgs {
     /// No progress bars on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Most bytes per second on the link to the peer, e.g. 50MiB/s (overrides the job's bandwidth_limit).
+    #[arg(long, value_name = "RATE")]
+    pub bandwidth_limit: Option<crate::config::BandwidthLimit>,
+    /// Compression in transit: off, zstd or zstd:LEVEL (overrides the job's compression).
+    #[arg(long, value_name = "CODEC")]
+    pub compression: Option<crate::config::Compression>,
 }
 
 /// `--job`, `--format` and `--textfile-dir`, shared by snapshot and prune.

@@ -34,6 +34,13 @@ pub struct StepContext<'a> {
     pub stall_timeout: Duration,
 }
 
+/// What a completed step moved: stream bytes, and the bytes of them on the link (fewer when compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub bytes: u64,
+    pub wire_bytes: u64,
+}
+
 /// Why a step failed.
 #[derive(Debug)]
 pub struct StepFailure {
@@ -42,6 +49,8 @@ pub struct StepFailure {
     pub connectivity: bool,
     /// Bytes that moved before the failure.
     pub bytes: u64,
+    /// Of them, bytes on the link (fewer when compressed).
+    pub wire_bytes: u64,
 }
 
 impl StepFailure {
@@ -51,14 +60,16 @@ impl StepFailure {
             // Pull mode: the link to the source broke.
             connectivity: e.kind == crate::zfs::ZfsErrorKind::Connection,
             bytes: 0,
+            wire_bytes: 0,
         }
     }
 
-    fn agent(e: AgentError, bytes: u64) -> Self {
+    fn agent(e: AgentError, bytes: u64, wire_bytes: u64) -> Self {
         StepFailure {
             connectivity: e.is_retriable(),
             error: ErrorReport::new(e.kind(), e.to_string()),
             bytes,
+            wire_bytes,
         }
     }
 }
@@ -68,6 +79,7 @@ fn snapshot_of(fs: &DatasetName, v: &crate::zfs::Version) -> Result<SnapshotName
         error: ErrorReport::new("invalid_name", e.to_string()),
         connectivity: false,
         bytes: 0,
+        wire_bytes: 0,
     })
 }
 
@@ -76,11 +88,12 @@ fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailur
         error: ErrorReport::new("invalid_name", e.to_string()),
         connectivity: false,
         bytes: 0,
+        wire_bytes: 0,
     })
 }
 
 /// Runs one step. `old_cursors` are this job's cursor bookmarks on the filesystem that the new cursor
-/// replaces (destroyed after it exists). `on_bytes` sees the running byte count. Returns bytes sent.
+/// replaces (destroyed after it exists). `on_bytes` sees the running byte count. Returns what moved.
 pub fn execute(
     ctx: &StepContext<'_>,
     client: &mut AgentClient,
@@ -88,7 +101,7 @@ pub fn execute(
     replace_placeholder: bool,
     old_cursors: &[BookmarkName],
     on_bytes: &mut dyn FnMut(u64),
-) -> Result<u64, StepFailure> {
+) -> Result<Moved, StepFailure> {
     let to = snapshot_of(ctx.fs, &step.to)?;
     let step_tag = ctx.job.step_hold_tag();
     let held = crate::plan::step_hold_targets(ctx.fs, step);
@@ -106,12 +119,14 @@ pub fn execute(
 
     // 2. Send and receive.
     let args = crate::plan::send_args_for(&ctx.flags, ctx.fs, step, false);
-    let bytes = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
+    let moved = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
+    let bytes = moved.bytes;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.
     let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
     let fail = |e: ZfsError| StepFailure {
         bytes,
+        wire_bytes: moved.wire_bytes,
         ..StepFailure::zfs(e)
     };
     ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
@@ -125,7 +140,7 @@ pub fn execute(
     if ctx.protection == Protection::GuaranteeResumability {
         ctx.zfs.release(&step_tag, &held).map_err(fail)?;
     }
-    Ok(bytes)
+    Ok(moved)
 }
 
 fn stream(
@@ -135,7 +150,7 @@ fn stream(
     replace_placeholder: bool,
     args: &[String],
     on_bytes: &mut dyn FnMut(u64),
-) -> Result<u64, StepFailure> {
+) -> Result<Moved, StepFailure> {
     let mut send = ctx.zfs.spawn_send(args, ctx.stall_timeout).map_err(StepFailure::zfs)?;
     let Some(mut stdout) = send.take_stdout() else {
         return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
@@ -149,8 +164,11 @@ fn stream(
         job_id: ctx.job.to_string(),
         force: replace_placeholder && step.from.is_none(),
         last_received_hold: ctx.protection != Protection::GuaranteeNothing,
+        // Set by the client from the connection's negotiated compression.
+        compression: String::new(),
     };
     let moved = std::cell::Cell::new(0u64);
+    let wire_before = client.wire_total;
     let result = {
         let mut source_ok = || -> Result<(), String> { send.wait(moved.get()).map_err(|_| String::new()) };
         client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
@@ -161,6 +179,7 @@ fn stream(
     drop(stdout);
     send.kill();
     let moved = moved.get();
+    let link = client.wire_total - wire_before;
     let mut send_failed = || {
         let e = send
             .wait(moved)
@@ -168,22 +187,36 @@ fn stream(
             .unwrap_or_else(|| ZfsError::parse(args, "zfs send failed"));
         StepFailure {
             bytes: moved,
+            wire_bytes: send.wire_bytes().unwrap_or(link),
             ..StepFailure::zfs(e)
         }
     };
     match result {
-        Ok(streamed) => received(&step.to, streamed),
+        // Pull mode: the link that matters is the source's, whose bytes the send counted.
+        Ok(streamed) => received(
+            &step.to,
+            Streamed {
+                wire_bytes: send.wire_bytes().unwrap_or(streamed.wire_bytes),
+                ..streamed
+            },
+        ),
         Err(StreamError::Source(_)) => Err(send_failed()),
-        Err(StreamError::Agent(e)) => Err(StepFailure::agent(e, moved)),
+        Err(StreamError::Agent(e)) => {
+            let wire = send.wire_bytes().unwrap_or(link);
+            Err(StepFailure::agent(e, moved, wire))
+        }
     }
 }
 
 /// The bytes of a completed receive, if the receiver received the snapshot that was sent: a receiver that
 /// reports another GUID (a bug, or a hostile peer making the sender move its cursor past data it never got)
 /// fails the step before any bookkeeping.
-fn received(to: &crate::zfs::Version, streamed: Streamed) -> Result<u64, StepFailure> {
+fn received(to: &crate::zfs::Version, streamed: Streamed) -> Result<Moved, StepFailure> {
     if streamed.received_guid == to.guid.0 {
-        return Ok(streamed.bytes);
+        return Ok(Moved {
+            bytes: streamed.bytes,
+            wire_bytes: streamed.wire_bytes,
+        });
     }
     Err(StepFailure {
         error: ErrorReport::new(
@@ -195,6 +228,7 @@ fn received(to: &crate::zfs::Version, streamed: Streamed) -> Result<u64, StepFai
         ),
         connectivity: false,
         bytes: streamed.bytes,
+        wire_bytes: streamed.wire_bytes,
     })
 }
 
@@ -215,9 +249,16 @@ mod tests {
         };
         let ok = Streamed {
             bytes: 4096,
+            wire_bytes: 1000,
             received_guid: u64::MAX,
         };
-        assert_eq!(received(&to, ok).map_err(|f| f.error.kind), Ok(4096));
+        assert_eq!(
+            received(&to, ok).map_err(|f| f.error.kind),
+            Ok(Moved {
+                bytes: 4096,
+                wire_bytes: 1000
+            })
+        );
         let lie = Streamed { received_guid: 7, ..ok };
         let f = received(&to, lie).unwrap_err();
         assert_eq!(f.error.kind, "protocol");

@@ -187,6 +187,7 @@ fn hello() -> Vec<u8> {
     msg(proto::Hello {
         protocol_version: proto::PROTOCOL_VERSION,
         software_version: "test".into(),
+        compression: Vec::new(),
     }
     .into())
 }
@@ -203,6 +204,7 @@ fn agent_refuses_a_wrong_protocol_version() {
     let (replies, code) = agent_session(&msg(proto::Hello {
         protocol_version: 99,
         software_version: "x".into(),
+        compression: Vec::new(),
     }
     .into()));
     assert_eq!(replies.len(), 1);
@@ -260,6 +262,41 @@ fn agent_refuses_names_outside_its_root_and_keeps_serving() {
         assert!(k == "invalid_name" || k == "outside_root", "{kinds:?}");
     }
     assert_eq!(code, Some(0), "the session continued to a clean end");
+}
+
+/// The agent offers zstd in its hello; a receive with a codec it does not know is refused before anything
+/// touches ZFS, its data is skipped, and the session goes on.
+#[test]
+fn agent_offers_zstd_and_refuses_unknown_codecs() {
+    let mut input = hello();
+    input.extend(msg(proto::ReceiveRequest {
+        fs: "a".into(),
+        to_short: "s".into(),
+        to_guid: 1,
+        job_id: "j".into(),
+        compression: "lz4\u{1b}[2J".into(),
+        ..Default::default()
+    }
+    .into()));
+    frame::write_data(&mut input, b"anything").unwrap();
+    frame::write_end(&mut input, false).unwrap();
+    input.extend(msg(proto::AbortResumeRequest { fs: "../x".into() }.into()));
+    let (replies, code) = agent_session(&input);
+    match &replies[0].body {
+        Some(Body::HelloReply(h)) => assert_eq!(h.compression, vec!["zstd".to_string()]),
+        other => panic!("expected hello_reply, got {other:?}"),
+    }
+    let Some(Body::Error(e)) = &replies[1].body else {
+        panic!("expected an error, got {:?}", replies[1]);
+    };
+    assert_eq!(e.kind, "protocol");
+    assert!(
+        e.message.contains("unknown stream compression \"lz4\\x1b[2J\""),
+        "{}",
+        e.message
+    );
+    assert_eq!(error_kind(&replies[2]), "invalid_name", "the session went on");
+    assert_eq!(code, Some(0));
 }
 
 #[test]

@@ -386,6 +386,7 @@ fn step(to: &str, bytes: u64, result: StepResult) -> StepReport {
         resumed: false,
         bytes_estimated: Some(bytes),
         bytes,
+        wire_bytes: bytes,
         result,
     }
 }
@@ -412,6 +413,7 @@ fn run_report(job: &str, filesystems: Vec<FsReport>, error: Option<ErrorReport>)
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
+        wire_bytes_replicated: 0,
         filesystems,
         error,
         released_aged_step_holds: Vec::new(),

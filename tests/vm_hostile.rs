@@ -75,6 +75,7 @@ fn hello() -> Vec<u8> {
     msg(proto::Hello {
         protocol_version: proto::PROTOCOL_VERSION,
         software_version: "hostile".into(),
+        compression: Vec::new(),
     }
     .into())
 }
@@ -113,6 +114,7 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
             msg(proto::Hello {
                 protocol_version: 0,
                 software_version: "x".into(),
+                compression: Vec::new(),
             }
             .into()),
             "protocol_version",
@@ -122,6 +124,7 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
             msg(proto::Hello {
                 protocol_version: proto::PROTOCOL_VERSION + 1,
                 software_version: "x".into(),
+                compression: Vec::new(),
             }
             .into()),
             "protocol_version",
@@ -400,6 +403,7 @@ fn append_only_agent_refuses_everything_that_could_lose_received_data() {
         job_id: "j".into(),
         force,
         last_received_hold: true,
+        compression: String::new(),
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -522,6 +526,7 @@ fn call(argv: &[&str], stream: bool) -> Vec<u8> {
     msg(proto::ZfsCall {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         stream,
+        ..Default::default()
     }
     .into())
 }
@@ -682,6 +687,7 @@ fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
             proto::Hello {
                 protocol_version: 99,
                 software_version: "x".into(),
+                compression: Vec::new(),
             }
             .into(),
         ),

@@ -189,6 +189,7 @@ fn agent_refuses_requests_outside_its_root_and_nothing_changes() {
         proto::Hello {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: "t".into(),
+            compression: Vec::new(),
         }
         .into(),
         &mut input,

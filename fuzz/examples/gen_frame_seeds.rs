@@ -90,6 +90,7 @@ fn main() {
             software_version: "0.1.0".into(),
             root: "backup/hosts/web1".into(),
             zfs_version: "zfs-2.2.2-0ubuntu9".into(),
+            compression: Vec::new(),
         },
     );
     msg(&mut s, listing());
@@ -102,6 +103,7 @@ fn main() {
         proto::Hello {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: "0.1.0".into(),
+            compression: Vec::new(),
         },
     );
     msg(&mut s, proto::ListRequest { with_creation: true });
@@ -118,6 +120,7 @@ fn main() {
             job_id: "web1_to_backup".into(),
             force: false,
             last_received_hold: true,
+            compression: String::new(),
         },
     );
     write_data(
@@ -142,6 +145,7 @@ fn main() {
             job_id: "j".into(),
             force: true,
             last_received_hold: false,
+            compression: String::new(),
         },
     );
     write_data(&mut s, b"partial").unwrap();

@@ -86,6 +86,22 @@ pub struct AgentClient {
     /// Longest wait for one reply in all, however many heartbeats arrive meanwhile.
     pub reply_deadline: Duration,
     pub hello: proto::HelloReply,
+    /// How stream data travels on this connection (set by the transport from the job).
+    pub transfer: TransferOptions,
+    /// Bytes of stream data that crossed this connection so far, in either direction (as sent: compressed
+    /// when compressing), counted as they go so that a failed transfer's share is known too.
+    pub wire_total: u64,
+}
+
+/// The transfer controls of a connection: a bandwidth limit and compression, applied to the stream data that
+/// crosses it (sent by [`AgentClient::receive`], received by [`AgentClient::zfs_stream`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// Bytes per second on the connection (compressed bytes, when compressing).
+    pub limit: Option<u64>,
+    /// The zstd level to compress with; `None` sends the stream as it is. Only set when the peer's
+    /// handshake offered zstd (see [`AgentClient::negotiate`]).
+    pub zstd_level: Option<i32>,
 }
 
 /// Text a peer sent, made safe to print on a terminal or in a log: control characters other than newline
@@ -117,6 +133,8 @@ impl AgentError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streamed {
     pub bytes: u64,
+    /// Bytes of DATA payload on the connection (less than `bytes` when compressed).
+    pub wire_bytes: u64,
     pub received_guid: u64,
 }
 
@@ -155,10 +173,13 @@ impl AgentClient {
             timeout,
             reply_deadline: crate::config::DEFAULT_REPLY_DEADLINE,
             hello: proto::HelloReply::default(),
+            transfer: TransferOptions::default(),
+            wire_total: 0,
         };
         let hello = proto::Hello {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: env!("CARGO_PKG_VERSION").into(),
+            compression: super::codec::supported(),
         };
         match client.request(hello.into())? {
             Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,
@@ -173,6 +194,32 @@ impl AgentClient {
             other => return Err(unexpected("hello_reply", other)),
         }
         Ok(client)
+    }
+
+    /// Applies a job's transfer controls: `limit` as given, and compression at `zstd_level` when the peer
+    /// offered zstd in its handshake. Returns a warning when compression was asked for but the peer (an
+    /// older zreplrs) cannot undo it; the stream then goes uncompressed.
+    pub fn negotiate(&mut self, limit: Option<u64>, zstd_level: Option<i32>) -> Option<String> {
+        let offered = self.hello.compression.iter().any(|c| c == super::codec::ZSTD);
+        self.transfer = TransferOptions {
+            limit,
+            zstd_level: zstd_level.filter(|_| offered),
+        };
+        match zstd_level {
+            Some(_) if !offered => Some(format!(
+                "the peer (zreplrs {}) does not offer zstd compression; sending uncompressed",
+                printable(self.hello.software_version.as_bytes())
+            )),
+            _ => None,
+        }
+    }
+
+    /// The codec name requests carry for this connection's compression.
+    fn codec(&self) -> String {
+        match self.transfer.zstd_level {
+            Some(_) => super::codec::ZSTD.into(),
+            None => String::new(),
+        }
     }
 
     fn out(&mut self) -> Result<&mut BufWriter<Box<dyn FdWrite>>, AgentError> {
@@ -350,15 +397,30 @@ impl AgentClient {
     /// `stall` bounds how long no byte may move before the transfer counts as stalled.
     pub fn receive(
         &mut self,
-        req: proto::ReceiveRequest,
+        mut req: proto::ReceiveRequest,
         source: &mut dyn FdRead,
         source_ok: &mut dyn FnMut() -> Result<(), String>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {
+        req.compression = self.codec();
+        let mut packer = match self.transfer.zstd_level {
+            Some(level) => Some(super::codec::Packer::new(level).map_err(StreamError::Source)?),
+            None => None,
+        };
+        let mut throttle = self.transfer.limit.map(super::throttle::Throttle::new);
+        let chunk = throttle
+            .as_ref()
+            .map_or(super::splice::PIPE_SIZE, |t| t.chunk(super::splice::PIPE_SIZE));
         self.send_message(req.into()).map_err(StreamError::Agent)?;
-        let mut mover = ChunkMover::new();
+        // Compressing needs the chunk in memory; without it the bytes may stay in the kernel (splice).
+        let mut mover = if packer.is_some() {
+            ChunkMover::copying()
+        } else {
+            ChunkMover::new()
+        };
         let mut bytes: u64 = 0;
+        let mut wire_bytes: u64 = 0;
         loop {
             // An early reply during the stream is always an error (success comes after END).
             if let Ok(r) = self.replies.try_recv() {
@@ -383,7 +445,7 @@ impl AgentClient {
                 let _ = self.end_stream(true);
                 return Err(StreamError::Agent(err));
             }
-            let n = match mover.fill(source) {
+            let n = match mover.fill_at_most(source, chunk) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {
@@ -392,13 +454,42 @@ impl AgentClient {
                 }
             };
             // Each chunk goes out at once: the receiver must have what zfs send produced even when it pauses.
-            let out = self.out().map_err(StreamError::Agent)?;
-            frame::write_data_header(out, n)
-                .and_then(|_| out.flush())
-                .and_then(|_| mover.deliver(n, out.get_mut()))
-                .map_err(|e| StreamError::Agent(conn_err(e)))?;
+            let on_wire = match packer.as_mut() {
+                Some(p) => {
+                    let packed = match p.pack(mover.chunk(n)) {
+                        Ok(packed) => packed,
+                        Err(e) => {
+                            let _ = self.end_stream(true);
+                            return Err(StreamError::Source(e));
+                        }
+                    };
+                    let out = self.out.as_mut().ok_or_else(|| {
+                        StreamError::Agent(AgentError::Connection(
+                            "the connection to the receiver is closed".into(),
+                        ))
+                    })?;
+                    frame::write_data_header(out, packed.len())
+                        .and_then(|_| out.write_all(packed))
+                        .and_then(|_| out.flush())
+                        .map_err(|e| StreamError::Agent(conn_err(e)))?;
+                    packed.len()
+                }
+                None => {
+                    let out = self.out().map_err(StreamError::Agent)?;
+                    frame::write_data_header(out, n)
+                        .and_then(|_| out.flush())
+                        .and_then(|_| mover.deliver(n, out.get_mut()))
+                        .map_err(|e| StreamError::Agent(conn_err(e)))?;
+                    n
+                }
+            };
             bytes += n as u64;
+            wire_bytes += on_wire as u64;
+            self.wire_total += on_wire as u64;
             on_bytes(bytes);
+            if let Some(t) = throttle.as_mut() {
+                t.pace(on_wire as u64);
+            }
         }
         let source_result = source_ok();
         self.end_stream(source_result.is_err()).map_err(StreamError::Agent)?;
@@ -411,6 +502,7 @@ impl AgentClient {
         match reply {
             Ok(Body::ReceiveReply(r)) => Ok(Streamed {
                 bytes,
+                wire_bytes,
                 received_guid: r.received_guid,
             }),
             Ok(other) => Err(StreamError::Agent(unexpected("receive_reply", other))),
@@ -425,6 +517,7 @@ impl AgentClient {
         let call = proto::ZfsCall {
             argv: argv.to_vec(),
             stream: false,
+            ..Default::default()
         };
         self.send_message(call.into())?;
         let mut joined: Vec<u8> = Vec::new();
@@ -449,19 +542,29 @@ impl AgentClient {
 
     /// Pull mode: runs a real `zfs send` on the source and writes its stream to `sink`. When `sink` fails or
     /// `abort` is set, the agent is told to stop (the reply then reports a failure). No stream byte for
-    /// `stall` is a connection error.
+    /// `stall` is a connection error. The connection's [`TransferOptions`] apply: the agent compresses, we
+    /// decompress (each chunk bounded), and reading is paced to the limit. Also returns the bytes of DATA
+    /// payload that crossed the connection.
     pub fn zfs_stream(
         &mut self,
         argv: &[String],
         sink: &mut dyn Write,
         abort: &std::sync::atomic::AtomicBool,
         stall: Duration,
-    ) -> Result<proto::ZfsCallReply, AgentError> {
+    ) -> Result<(proto::ZfsCallReply, u64), AgentError> {
         use std::sync::atomic::Ordering;
         let call = proto::ZfsCall {
             argv: argv.to_vec(),
             stream: true,
+            compression: self.codec(),
+            zstd_level: self.transfer.zstd_level.unwrap_or(0),
         };
+        let mut unpacker = match self.transfer.zstd_level {
+            Some(_) => Some(super::codec::Unpacker::new().map_err(AgentError::Protocol)?),
+            None => None,
+        };
+        let mut throttle = self.transfer.limit.map(super::throttle::Throttle::new);
+        let mut wire_bytes: u64 = 0;
         self.send_message(call.into())?;
         let mut last = std::time::Instant::now();
         let mut stopped = false;
@@ -489,9 +592,20 @@ impl AgentClient {
             match frame {
                 Frame::Data(d) => {
                     last = std::time::Instant::now();
-                    if !stopped && (abort.load(Ordering::Relaxed) || sink.write_all(&d).is_err()) {
+                    wire_bytes += d.len() as u64;
+                    self.wire_total += d.len() as u64;
+                    let data = match unpacker.as_mut() {
+                        Some(u) => u
+                            .unpack(&d)
+                            .map_err(|e| AgentError::Protocol(format!("stream data from the source: {e}")))?,
+                        None => &d[..],
+                    };
+                    if !stopped && (abort.load(Ordering::Relaxed) || sink.write_all(data).is_err()) {
                         self.end_stream(true)?;
                         stopped = true;
+                    }
+                    if let Some(t) = throttle.as_mut() {
+                        t.pace(d.len() as u64);
                     }
                 }
                 Frame::End { .. } => break,
@@ -514,7 +628,7 @@ impl AgentClient {
         if !stopped {
             self.end_stream(false)?;
         }
-        Ok(reply)
+        Ok((reply, wire_bytes))
     }
 
     /// Closes our end of the connection (the agent exits when its input ends).
@@ -543,126 +657,4 @@ fn unexpected(expected: &str, got: Body) -> AgentError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_text_is_made_printable() {
-        assert_eq!(printable(b"ok\n\tline"), "ok\n\tline");
-        assert_eq!(printable(b"\x1b[2Jgone\rfake"), "\\x1b[2Jgone\\x0dfake");
-        assert_eq!(printable(&[0xff, b'a', 0]), "\u{fffd}a\\x00");
-    }
-    use std::time::Instant;
-
-    /// The fake agent's side of the handshake: reads the hello and answers it.
-    fn answer_hello(input: &mut impl Read, output: &mut impl Write) {
-        let _hello = frame::read_message(input);
-        let reply = proto::HelloReply {
-            protocol_version: proto::PROTOCOL_VERSION,
-            ..Default::default()
-        };
-        let _ = frame::write_message(output, &Envelope::new(reply.into()));
-    }
-
-    /// A fake agent on pipes: answers hello at once, then, for the next request, sends `beats` heartbeats
-    /// `gap` apart before its reply. Returns the connected client.
-    fn client_with_slow_agent(beats: u32, gap: Duration, timeout: Duration) -> AgentClient {
-        let (to_agent_r, to_agent_w) = std::io::pipe().expect("pipe");
-        let (from_agent_r, mut from_agent_w) = std::io::pipe().expect("pipe");
-        std::thread::spawn(move || {
-            let mut input = to_agent_r;
-            answer_hello(&mut input, &mut from_agent_w);
-            let _request = frame::read_message(&mut input);
-            for _ in 0..beats {
-                std::thread::sleep(gap);
-                let _ = frame::write_message(&mut from_agent_w, &Envelope::new(proto::Heartbeat {}.into()));
-            }
-            let _ = frame::write_message(
-                &mut from_agent_w,
-                &Envelope::new(
-                    proto::ListReply {
-                        root_exists: true,
-                        ..Default::default()
-                    }
-                    .into(),
-                ),
-            );
-            // Keep the pipes open until the client is done.
-            let _ = frame::read_message(&mut input);
-        });
-        AgentClient::connect(Box::new(from_agent_r), Box::new(to_agent_w), timeout).expect("connect")
-    }
-
-    #[test]
-    fn heartbeats_restart_the_reply_timeout() {
-        // 10 heartbeats 200 ms apart: 2 s in all, twice the 1 s timeout, but never 1 s without a frame.
-        let mut c = client_with_slow_agent(10, Duration::from_millis(200), Duration::from_secs(1));
-        let started = Instant::now();
-        let reply = c.list().expect("the reply after the heartbeats");
-        assert!(reply.root_exists);
-        assert!(
-            started.elapsed() >= Duration::from_millis(1900),
-            "the reply came after the heartbeats"
-        );
-    }
-
-    /// The attack: a receiver that answers every request with heartbeats only. The wait ends at the
-    /// absolute deadline with a connection error (the run retries or fails) instead of lasting forever.
-    #[test]
-    fn heartbeats_alone_do_not_outlast_the_reply_deadline() {
-        let mut c = client_with_slow_agent(1000, Duration::from_millis(100), Duration::from_secs(1));
-        c.reply_deadline = Duration::from_secs(2);
-        let err = c.list().expect_err("the deadline ends the wait");
-        assert!(err.is_connectivity(), "{err}");
-        assert!(err.to_string().contains("reply deadline"), "{err}");
-    }
-
-    /// The attack: a receiver that sends replies nobody asked for, as fast as it can. Each reply waits for
-    /// the sender to take it, so the flood stalls in the receiver's own connection: after a generous while
-    /// only a couple of the 200 replies have left the fake agent, and every one still arrives, in order.
-    #[test]
-    fn a_flood_of_replies_is_not_queued_without_bound() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        const FLOOD: usize = 200;
-        let (to_agent_r, to_agent_w) = std::io::pipe().expect("pipe");
-        let (from_agent_r, mut from_agent_w) = std::io::pipe().expect("pipe");
-        let written = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&written);
-        std::thread::spawn(move || {
-            let mut input = to_agent_r;
-            answer_hello(&mut input, &mut from_agent_w);
-            for i in 0..FLOOD {
-                let page = proto::ListReply {
-                    listed_at: i as u64,
-                    filesystems: vec![proto::FsEntry {
-                        name: "x".repeat(256 << 10),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                };
-                if frame::write_message(&mut from_agent_w, &Envelope::new(page.into())).is_err() {
-                    return;
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = frame::read_message(&mut input);
-        });
-        let mut c = AgentClient::connect(Box::new(from_agent_r), Box::new(to_agent_w), Duration::from_secs(30))
-            .expect("connect");
-        std::thread::sleep(Duration::from_millis(1500));
-        let sent = written.load(Ordering::SeqCst);
-        assert!(sent <= 3, "{sent} replies left the agent although none was taken");
-        for i in 0..FLOOD {
-            assert_eq!(c.list_reply().expect("each reply").listed_at, i as u64);
-        }
-    }
-
-    #[test]
-    fn silence_longer_than_the_timeout_is_a_connection_error() {
-        let mut c = client_with_slow_agent(1, Duration::from_secs(3), Duration::from_millis(500));
-        let err = c.list().expect_err("no frame within the timeout");
-        assert!(err.is_connectivity(), "{err}");
-        assert!(err.to_string().contains("no reply from the receiver"), "{err}");
-    }
-}
+mod tests;

@@ -330,6 +330,7 @@ mod tests {
             proto::Hello {
                 protocol_version: proto::PROTOCOL_VERSION,
                 software_version: "0.1.0".into(),
+                compression: vec!["zstd".into(), "lz4".into()],
             }
             .into(),
             proto::HelloReply {
@@ -339,6 +340,7 @@ mod tests {
                 zfs_version: "zfs-2.2.2-0ubuntu9".into(),
                 append_only: true,
                 send_agent: false,
+                compression: vec!["zstd".into()],
             }
             .into(),
             proto::ListRequest {
@@ -400,6 +402,7 @@ mod tests {
                 job_id: "job".into(),
                 force: true,
                 last_received_hold: true,
+                compression: "zstd".into(),
             }
             .into(),
             proto::ReceiveRequest {

@@ -4,9 +4,10 @@
 //! [`frame`] is the wire format, [`proto`] the messages, [`server`] the agent that runs on the receiver
 //! (confined below its own `--root-fs[/--client-identity]`, and by [`policy`] with `--append-only`),
 //! [`send_server`] the send-agent (every call checked by [`send_policy`]), [`client`] the other end of either,
-//! [`convert`] maps listings to and from the wire, [`paging`] splits large ones into pages, [`splice`] moves stream bytes between pipes, and [`wire`] bounds what decoding a message may cost.
+//! [`convert`] maps listings to and from the wire, [`paging`] splits large ones into pages, [`splice`] moves stream bytes between pipes, [`codec`] compresses them in transit, [`throttle`] paces them to a bandwidth limit, and [`wire`] bounds what decoding a message may cost.
 
 pub mod client;
+pub mod codec;
 pub mod convert;
 pub mod frame;
 pub mod paging;
@@ -16,4 +17,5 @@ pub mod send_policy;
 pub mod send_server;
 pub mod server;
 pub mod splice;
+pub mod throttle;
 pub mod wire;

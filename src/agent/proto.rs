@@ -16,6 +16,9 @@ pub struct Hello {
     pub protocol_version: u32,
     #[prost(string, tag = "2")]
     pub software_version: String,
+    /// Codecs the sender can compress stream data with (`"zstd"`); an agent picks one it can undo.
+    #[prost(string, repeated, tag = "3")]
+    pub compression: Vec<String>,
 }
 
 /// The agent's answer to [`Hello`].
@@ -37,6 +40,10 @@ pub struct HelloReply {
     /// The peer is a `zreplrs send-agent` (pull mode): it answers only [`ZfsCall`]s.
     #[prost(bool, tag = "6")]
     pub send_agent: bool,
+    /// Codecs the agent accepts in [`ReceiveRequest::compression`] (or, a send-agent, produces for
+    /// [`ZfsCall::compression`]). Empty from an agent that predates compression: streams go uncompressed.
+    #[prost(string, repeated, tag = "7")]
+    pub compression: Vec<String>,
 }
 
 /// Asks for the listing of everything below the agent's root (the default), of only its filesystems
@@ -149,6 +156,10 @@ pub struct ReceiveRequest {
     pub force: bool,
     #[prost(bool, tag = "7")]
     pub last_received_hold: bool,
+    /// "" or `"zstd"`: each DATA payload of the stream is one zstd frame of at most [`super::frame::MAX_DATA`]
+    /// bytes of stream (see [`super::codec`]).
+    #[prost(string, tag = "8")]
+    pub compression: String,
 }
 
 /// Result of a completed receive.
@@ -289,6 +300,13 @@ pub struct ZfsCall {
     pub argv: Vec<String>,
     #[prost(bool, tag = "2")]
     pub stream: bool,
+    /// With `stream`: "" or `"zstd"`, the codec of the DATA payloads the send-agent sends (see
+    /// [`super::codec`]).
+    #[prost(string, tag = "3")]
+    pub compression: String,
+    /// The zstd level (1..=19; 0 is the default, 3) when `compression` is `"zstd"`.
+    #[prost(int32, tag = "4")]
+    pub zstd_level: i32,
 }
 
 /// The outcome of a [`ZfsCall`]. Output larger than a page arrives in several replies, all but the last
@@ -490,6 +508,7 @@ mod tests {
             Hello {
                 protocol_version: 1,
                 software_version: String::new(),
+                compression: Vec::new(),
             }
             .into(),
         );

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use super::codec::Packer;
 use super::frame::{self, Frame};
 use super::proto::{self, envelope::Body, Envelope};
 use super::send_policy::{Accepted, SendPolicy, KIND};
@@ -62,6 +63,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 zfs_version: zfs_version(&zfs),
                 append_only: false,
                 send_agent: true,
+                compression: super::codec::supported(),
             };
             greet(&mut out, body, hello)?;
             greeted = true;
@@ -83,7 +85,10 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 eprintln!("zreplrs send-agent: refused zfs {}: {why}", printable_argv(&call.argv));
                 send(&mut out, error_reply(Refusal::new(KIND, why)))?;
             }
-            Ok(Accepted::Stream) => stream(&zfs, &call.argv, &mut input, &mut out)?,
+            Ok(Accepted::Stream) => match packer(&call) {
+                Ok(mut packer) => stream(&zfs, &call.argv, packer.as_mut(), &mut input, &mut out)?,
+                Err(r) => send(&mut out, error_reply(r))?,
+            },
             Ok(accepted) => {
                 let result = with_heartbeats(&mut out, || run(&zfs, &call.argv));
                 match result {
@@ -179,10 +184,34 @@ fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
     }
 }
 
-/// Streams one `zfs send`: DATA frames, END, the reply; stops early when the peer sends its END.
+/// The compressor a stream call asks for: none, or zstd at a level within 1..=19.
+fn packer(call: &proto::ZfsCall) -> Result<Option<Packer>, Refusal> {
+    match call.compression.as_str() {
+        "" => Ok(None),
+        super::codec::ZSTD => {
+            let level = match call.zstd_level {
+                0 => crate::config::DEFAULT_ZSTD_LEVEL,
+                l @ 1..=19 => l,
+                l => return Err(Refusal::new("protocol", format!("zstd level {l} is not within 1..=19"))),
+            };
+            Packer::new(level).map(Some).map_err(|e| Refusal::new("protocol", e))
+        }
+        other => Err(Refusal::new(
+            "protocol",
+            format!(
+                "unknown stream compression \"{}\"; this send-agent offers zstd",
+                super::client::printable(other.as_bytes())
+            ),
+        )),
+    }
+}
+
+/// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops
+/// early when the peer sends its END.
 fn stream<R: FdRead, W: Write + Send>(
     zfs: &Zfs,
     argv: &[String],
+    mut packer: Option<&mut Packer>,
     input: &mut R,
     out: &mut BufWriter<W>,
 ) -> Result<(), String> {
@@ -226,7 +255,17 @@ fn stream<R: FdRead, W: Write + Send>(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             };
-            if let Err(e) = frame::write_data(out, &buf[..n]).and_then(|_| out.flush()) {
+            let data = match packer.as_mut() {
+                Some(p) => match p.pack(&buf[..n]) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                },
+                None => &buf[..n],
+            };
+            if let Err(e) = frame::write_data(out, data).and_then(|_| out.flush()) {
                 broken = Some(format!("cannot send the stream: {e}"));
                 break;
             }

@@ -116,6 +116,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                 zfs_version: zfs_version(&zfs),
                 append_only: cfg.append_only,
                 send_agent: false,
+                compression: super::codec::supported(),
             };
             greet(&mut out, body, hello)?;
             greeted = true;
@@ -420,6 +421,19 @@ fn receive<R: FdRead, W: Write + Send>(
     out: &mut BufWriter<W>,
 ) -> Result<Option<Envelope>, Fatal> {
     // Validate everything before touching ZFS; on refusal, skip the stream and reply.
+    let mut unpacker = match req.compression.as_str() {
+        "" => None,
+        super::codec::ZSTD => Some(super::codec::Unpacker::new().map_err(Fatal)?),
+        other => {
+            let msg = format!(
+                "unknown stream compression \"{}\"; this agent accepts zstd",
+                super::client::printable(other.as_bytes())
+            );
+            reply(out, error_reply(Refusal::new("protocol", msg))).map_err(|e| Fatal(e.to_string()))?;
+            drain(input)?;
+            return Ok(None);
+        }
+    };
     let prepared = prepare_receive(zfs, cfg, root, req);
     let (target, to, job, mut child) = match prepared {
         Ok(p) => p,
@@ -445,31 +459,41 @@ fn receive<R: FdRead, W: Write + Send>(
     let mut buf = Vec::new();
     let mut splice_ok = true;
     let mut bytes: u64 = 0;
+    let mut packed = Vec::new();
     let aborted = loop {
         match frame::read_data_header(input) {
-            Ok(DataFrame::Data(n)) => match move_exact(input, &mut stdin, n, &mut buf, &mut splice_ok) {
-                Ok(()) => bytes += n as u64,
-                Err(MoveError::Output(_)) => {
-                    // zfs receive gave up; tell the sender now and skip the rest of the stream (the rest of
-                    // this frame first).
-                    drop(stdin);
-                    let msg = finish_child(&mut child, stderr_reader);
-                    reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
-                    skip(input, n)?;
-                    drain(input)?;
-                    return Ok(None);
+            Ok(DataFrame::Data(n)) => {
+                let moved = match unpacker.as_mut() {
+                    None => move_exact(input, &mut stdin, n, &mut buf, &mut splice_ok).map(|()| n),
+                    Some(u) => unpack_into(input, &mut stdin, n, &mut packed, u),
+                };
+                match moved {
+                    Ok(m) => bytes += m as u64,
+                    Err(MoveError::Output(_)) => {
+                        // zfs receive gave up; tell the sender now and skip the rest of the stream (the rest
+                        // of this frame first).
+                        drop(stdin);
+                        let msg = finish_child(&mut child, stderr_reader);
+                        reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+                        if unpacker.is_none() {
+                            skip(input, n)?;
+                        }
+                        drain(input)?;
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        // The sender is gone mid-frame, or sent data that does not decompress: end the
+                        // receive (zfs keeps resumable state).
+                        drop(stdin);
+                        let _ = child.wait();
+                        let e = match e {
+                            MoveError::Truncated { expected, got } => FrameError::Truncated { expected, got },
+                            MoveError::Input(e) | MoveError::Output(e) => FrameError::Io(e),
+                        };
+                        return Err(Fatal(format!("data stream broken: {e}")));
+                    }
                 }
-                Err(e) => {
-                    // The sender is gone mid-frame: end the receive (zfs keeps resumable state).
-                    drop(stdin);
-                    let _ = child.wait();
-                    let e = match e {
-                        MoveError::Truncated { expected, got } => FrameError::Truncated { expected, got },
-                        MoveError::Input(e) | MoveError::Output(e) => FrameError::Io(e),
-                    };
-                    return Err(Fatal(format!("data stream broken: {e}")));
-                }
-            },
+            }
             Ok(DataFrame::End { aborted }) => break aborted,
             Ok(DataFrame::Message(m)) => {
                 let _ = child.kill();
@@ -710,6 +734,32 @@ fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &s
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
         .collect();
     zfs.release(tag, &carrying)
+}
+
+/// Reads a compressed DATA payload of `n` bytes whole, decompresses it (bounded, see [`super::codec`]) and
+/// writes the chunk to `dst`. Returns the chunk's length. Data that does not decompress is an input error.
+fn unpack_into<R: Read, W: Write>(
+    input: &mut R,
+    dst: &mut W,
+    n: usize,
+    packed: &mut Vec<u8>,
+    unpacker: &mut super::codec::Unpacker,
+) -> Result<usize, MoveError> {
+    packed.resize(n, 0);
+    let mut got = 0;
+    while got < n {
+        match input.read(&mut packed[got..]) {
+            Ok(0) => return Err(MoveError::Truncated { expected: n, got }),
+            Ok(m) => got += m,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(MoveError::Input(e)),
+        }
+    }
+    let chunk = unpacker
+        .unpack(packed)
+        .map_err(|e| MoveError::Input(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    dst.write_all(chunk).map_err(MoveError::Output)?;
+    Ok(chunk.len())
 }
 
 /// Skips the next `n` bytes of the input (the rest of a DATA payload).

@@ -81,9 +81,15 @@ impl ChunkMover {
     /// Takes the next chunk (at most [`PIPE_SIZE`] bytes) from `src`, blocking until some bytes or the end of
     /// the stream arrive. Returns its length; 0 is the end of the stream.
     pub fn fill<R: FdRead + ?Sized>(&mut self, src: &mut R) -> io::Result<usize> {
+        self.fill_at_most(src, PIPE_SIZE)
+    }
+
+    /// [`fill`](Self::fill) with chunks of at most `max` bytes (at most [`PIPE_SIZE`]; 0 counts as 1).
+    pub fn fill_at_most<R: FdRead + ?Sized>(&mut self, src: &mut R, max: usize) -> io::Result<usize> {
+        let max = max.clamp(1, PIPE_SIZE);
         if let Some((_, w)) = &self.staging {
             loop {
-                match splice(src.as_fd(), None, w.as_fd(), None, PIPE_SIZE, SpliceFFlags::empty()) {
+                match splice(src.as_fd(), None, w.as_fd(), None, max, SpliceFFlags::empty()) {
                     Ok(n) => {
                         self.in_buf = false;
                         return Ok(n);
@@ -101,7 +107,7 @@ impl ChunkMover {
             self.buf.resize(PIPE_SIZE, 0);
         }
         loop {
-            match src.read(&mut self.buf) {
+            match src.read(&mut self.buf[..max]) {
                 Ok(n) => {
                     self.in_buf = true;
                     return Ok(n);
@@ -109,6 +115,16 @@ impl ChunkMover {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// The `n` bytes taken by the last [`fill`](Self::fill) of a [`copying`](Self::copying) mover, in memory
+    /// (empty when they are in the staging pipe).
+    pub fn chunk(&self, n: usize) -> &[u8] {
+        if self.in_buf {
+            &self.buf[..n.min(self.buf.len())]
+        } else {
+            &[]
         }
     }
 

@@ -48,6 +48,7 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
+        wire_bytes_replicated: 0,
         filesystems: Vec::new(),
         error: None,
         released_aged_step_holds: Vec::new(),
@@ -229,6 +230,14 @@ pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
             lock_dir: a.lock_dir.clone(),
             quiet: a.quiet,
         };
+        let mut job = job.clone();
+        if a.bandwidth_limit.is_some() {
+            job.bandwidth_limit = a.bandwidth_limit;
+        }
+        if a.compression.is_some() {
+            job.compression_setting = a.compression;
+        }
+        let job = &job;
         match run(config, job, &opts) {
             Ok(report) => super::emit(a.output.format(), &report, human::replicate_table),
             Err(e) => {
@@ -358,8 +367,9 @@ fn attempt_inner(
                             });
                             bar.finish_and_clear();
                             match r {
-                                Ok(bytes) => {
-                                    fsr.steps[i].bytes = bytes;
+                                Ok(moved) => {
+                                    fsr.steps[i].bytes = moved.bytes;
+                                    fsr.steps[i].wire_bytes = moved.wire_bytes;
                                     fsr.steps[i].result = StepResult::Done;
                                     newest_guid = Some(s.to.guid);
                                     old_cursors = w
@@ -371,6 +381,7 @@ fn attempt_inner(
                                 }
                                 Err(f) => {
                                     fsr.steps[i].bytes = f.bytes;
+                                    fsr.steps[i].wire_bytes = f.wire_bytes;
                                     fsr.steps[i].result = StepResult::Failed;
                                     fsr.result = FsResult::Failed;
                                     fsr.resumable = f.bytes > 0;
@@ -517,6 +528,7 @@ fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepRe
         resumed: s.resume_token.is_some(),
         bytes_estimated: estimate,
         bytes: 0,
+        wire_bytes: 0,
         result,
     }
 }

@@ -81,6 +81,12 @@ pub struct Job {
     /// SSH settings (`[jobs.ssh]`); only used by `ssh://` targets.
     #[serde(default)]
     pub ssh: SshOptions,
+    /// Most bytes per second on the link to the peer (after compression), e.g. `"50MiB/s"`; unset: no limit.
+    #[serde(default)]
+    pub bandwidth_limit: Option<super::BandwidthLimit>,
+    /// Compression in transit (`"off"`, `"zstd"`, `"zstd:LEVEL"`); unset: see [`Job::compression`].
+    #[serde(default, rename = "compression")]
+    pub compression_setting: Option<super::Compression>,
     /// Overrides `[global] textfile_dir` for this job; absolute.
     #[serde(default, deserialize_with = "absolute_path_opt")]
     pub textfile_dir: Option<Utf8PathBuf>,
@@ -96,6 +102,21 @@ pub struct Job {
 }
 
 impl Job {
+    /// Compression in transit: as configured, else zstd level 1 over SSH when the stream is neither raw nor
+    /// compressed (`zfs send -w`/`-c` blocks do not compress again), else off (a `local:` peer is a pipe).
+    pub fn compression(&self) -> super::Compression {
+        if let Some(c) = self.compression_setting {
+            return c;
+        }
+        let peer = self.source.as_ref().unwrap_or(&self.target);
+        let flags = &self.send.flags;
+        if matches!(peer, Target::Ssh { .. }) && !flags.raw && !flags.compressed {
+            super::Compression::Zstd { level: 1 }
+        } else {
+            super::Compression::Off
+        }
+    }
+
     /// A pull job: it runs on the receiver and reaches the sender's `zreplrs send-agent`.
     pub fn is_pull(&self) -> bool {
         self.source.is_some()

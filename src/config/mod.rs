@@ -16,17 +16,19 @@
 //! across its fields), and a `#[serde(default)] pub snapshot: Option<…>` field on [`Job`].
 //!
 //! Layout: this file holds loading, errors with their locations and the `[global]` table; [`job`] the job
-//! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter; [`snapshots`] the snapshot name filter.
+//! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter; [`snapshots`] the snapshot name filter; [`transfer`] the bandwidth limit and compression.
 
 mod filter;
 mod job;
 mod snapshots;
 mod target;
+mod transfer;
 
 pub use filter::{Filter, FilterMatch};
 pub use job::*;
 pub use snapshots::SnapshotFilter;
 pub use target::Target;
+pub use transfer::{BandwidthLimit, Compression, DEFAULT_ZSTD_LEVEL};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -71,6 +71,39 @@ fn defaults() {
     assert_eq!(job.ssh.agent_command, ["zreplrs", "recv-agent"]);
     assert_eq!(job.textfile_dir, None);
     assert_eq!(job.textfile_dir(&config.global), None);
+    assert_eq!(job.bandwidth_limit, None);
+    assert_eq!(job.compression(), Compression::Off, "a local: target is a pipe");
+}
+
+#[test]
+fn transfer_controls_parse_and_compression_defaults_follow_the_link() {
+    let job = one_job("bandwidth_limit = \"50MiB/s\"\ncompression = \"zstd:5\"");
+    assert_eq!(job.bandwidth_limit, Some(BandwidthLimit(50 << 20)));
+    assert_eq!(job.compression(), Compression::Zstd { level: 5 });
+    let ssh = |extra: &str| {
+        let text = format!(
+            "[[jobs]]\nname = \"s\"\ntarget = \"ssh://backup@b1/backup\"\n{extra}\n\
+             [jobs.filesystems]\n\"tank/data<\" = true\n"
+        );
+        parse(&text).unwrap().jobs.remove(0)
+    };
+    assert_eq!(ssh("").compression(), Compression::Zstd { level: 1 });
+    assert_eq!(ssh("compression = \"off\"").compression(), Compression::Off);
+    assert_eq!(
+        ssh("[jobs.send]\nraw = true").compression(),
+        Compression::Off,
+        "raw blocks do not compress"
+    );
+    assert_eq!(ssh("[jobs.send]\ncompressed = true").compression(), Compression::Off);
+    assert_eq!(
+        ssh("compression = \"zstd\"\n[jobs.send]\nraw = true").compression(),
+        Compression::Zstd { level: 3 },
+        "what is written wins"
+    );
+    let e = parse_err(&job_toml("j", "bandwidth_limit = \"fast\""));
+    assert!(e.contains("bandwidth_limit") && e.contains("50MiB/s"), "{e}");
+    let e = parse_err(&job_toml("j", "compression = \"lz4\""));
+    assert!(e.contains("compression") && e.contains("zstd:LEVEL"), "{e}");
 }
 
 /// Every table and key the configuration knows appears in the example (set or as a commented line).
@@ -103,6 +136,8 @@ fn example_config_documents_every_section_and_key() {
         "stall_timeout",
         "reply_deadline",
         "connect_timeout",
+        "bandwidth_limit",
+        "compression",
         "encrypted",
         "raw",
         "compressed",
@@ -938,6 +973,11 @@ fn pull_jobs_receive_locally_from_filesystems_below_the_source() {
         "the default command is the send-agent"
     );
     assert_eq!(job.sync_record_property(), None, "the send-agent never sets a property");
+    assert_eq!(
+        job.compression(),
+        Compression::Zstd { level: 1 },
+        "the link that compresses by default is the source's"
+    );
     // The receiver-inside-the-tree check is about one host's pools: a source's `tank` is another host's.
     assert!(pull("local:tank/backup", "tank<", "").is_ok());
     let e = pull("ssh://backup/b", "tank/data<", "").unwrap_err().to_string();

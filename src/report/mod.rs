@@ -185,8 +185,11 @@ pub struct StepReport {
     pub resumed: bool,
     /// Dry-send estimate; `null` when ZFS could not estimate.
     pub bytes_estimated: Option<u64>,
-    /// Bytes actually sent.
+    /// Bytes of the `zfs send` stream actually sent.
     pub bytes: u64,
+    /// Of them, bytes on the link to the peer: fewer than `bytes` when compressed in transit (plus DATA
+    /// frame overhead of none).
+    pub wire_bytes: u64,
     pub result: StepResult,
 }
 
@@ -238,6 +241,8 @@ pub struct RunReport {
     /// False when some step's size could not be estimated (then `bytes_estimated` is a lower bound).
     pub bytes_estimate_exact: bool,
     pub bytes_replicated: u64,
+    /// Sum of the steps' `wire_bytes`.
+    pub wire_bytes_replicated: u64,
     pub filesystems: Vec<FsReport>,
     /// Set when the run failed as a whole (cannot connect, planning failed) or was skipped.
     pub error: Option<ErrorReport>,
@@ -273,6 +278,12 @@ impl RunReport {
             RunResult::NothingToDo
         };
         self.bytes_replicated = self.filesystems.iter().flat_map(|f| &f.steps).map(|s| s.bytes).sum();
+        self.wire_bytes_replicated = self
+            .filesystems
+            .iter()
+            .flat_map(|f| &f.steps)
+            .map(|s| s.wire_bytes)
+            .sum();
         let estimates = self
             .filesystems
             .iter()

@@ -12,6 +12,7 @@ fn step(result: StepResult, est: Option<u64>, bytes: u64) -> StepReport {
         resumed: false,
         bytes_estimated: est,
         bytes,
+        wire_bytes: bytes / 2,
         result,
     }
 }
@@ -49,6 +50,7 @@ fn report(filesystems: Vec<FsReport>) -> RunReport {
         bytes_estimated: 0,
         bytes_estimate_exact: true,
         bytes_replicated: 0,
+        wire_bytes_replicated: 0,
         filesystems,
         error: None,
         released_aged_step_holds: Vec::new(),

@@ -95,18 +95,26 @@ pub fn send_agent_args(job: &Job, source: &Target) -> Vec<String> {
     args
 }
 
-fn open(job: &Job, place: &Target, args: Vec<String>) -> Result<Connection, AgentError> {
+/// Opens a connection to the agent at `place`. `peer` is the connection to the job's other host (the
+/// receiver of a push job, the source of a pull job): the job's bandwidth limit and compression apply to it.
+fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool) -> Result<Connection, AgentError> {
     let mut conn = match place {
         Target::Local { .. } => local::connect(job, args),
         Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port, &args),
     }?;
     conn.client().reply_deadline = job.reply_deadline;
+    if peer {
+        let limit = job.bandwidth_limit.map(|l| l.bytes_per_second());
+        if let Some(warning) = conn.client().negotiate(limit, job.compression().zstd_level()) {
+            eprintln!("zreplrs: job {}: {warning}", job.name);
+        }
+    }
     Ok(conn)
 }
 
 /// Connects to the job's receiver (for a pull job, a recv-agent on this host) and performs the handshake.
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
-    let mut conn = open(job, &job.target, agent_args(job))?;
+    let mut conn = open(job, &job.target, agent_args(job), !job.is_pull())?;
     if conn.client().hello.send_agent {
         return Err(AgentError::Protocol(
             "the target runs zreplrs send-agent, which only serves pull jobs; the receiver of a push job runs \
@@ -123,7 +131,7 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
     let Some(source) = &job.source else {
         return Ok(Zfs::new());
     };
-    let mut conn = open(job, source, send_agent_args(job, source))?;
+    let mut conn = open(job, source, send_agent_args(job, source), true)?;
     let hello = &conn.client().hello;
     if !hello.send_agent {
         return Err(AgentError::Protocol(
@@ -147,6 +155,7 @@ pub struct SourceRunner(Connection);
 
 fn output(r: proto::ZfsCallReply) -> RemoteOutput {
     RemoteOutput {
+        wire_bytes: None,
         success: r.success,
         exit_code: r.exit_code,
         stdout: r.stdout,
@@ -197,7 +206,10 @@ impl Runner for SourceRunner {
         self.0
             .client()
             .zfs_stream(argv, sink, abort, stall)
-            .map(output)
+            .map(|(r, wire)| RemoteOutput {
+                wire_bytes: Some(wire),
+                ..output(r)
+            })
             .map_err(|e| source_error(argv, e))
     }
 }

@@ -20,6 +20,8 @@ pub struct RemoteOutput {
     pub exit_code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: String,
+    /// For a stream: the bytes of it that crossed the link (compressed, when the link compresses).
+    pub wire_bytes: Option<u64>,
 }
 
 /// Runs `zfs` commands on another host. Errors are of kind [`ZfsErrorKind::Connection`] when the link
@@ -89,6 +91,7 @@ impl Zfs {
                     },
                     args: args.to_vec(),
                     status: None,
+                    wire_bytes: None,
                 })
             }
             Some(runner) => {
@@ -107,6 +110,7 @@ impl Zfs {
                     },
                     args: args.to_vec(),
                     status: None,
+                    wire_bytes: None,
                 })
             }
         }
@@ -154,9 +158,17 @@ pub struct SendProcess {
     inner: Inner,
     args: Vec<String>,
     status: Option<Result<(), ZfsError>>,
+    /// A remote send's bytes on the link, once it ended.
+    wire_bytes: Option<u64>,
 }
 
 impl SendProcess {
+    /// For a send on the source (pull mode), after [`wait`](Self::wait): the bytes that crossed the link
+    /// (unknown when the link broke).
+    pub fn wire_bytes(&self) -> Option<u64> {
+        self.wire_bytes
+    }
+
     /// The stream; `None` once taken.
     pub fn take_stdout(&mut self) -> Option<SendOutput> {
         self.stdout.take()
@@ -196,13 +208,22 @@ impl SendProcess {
                 }
             }
             Inner::Remote { thread, .. } => match thread.take().map(|t| t.join()) {
-                Some(Ok(Ok(out))) if out.success => Ok(()),
-                Some(Ok(Ok(out))) if out.stderr.trim().is_empty() => Err(ZfsError::from_stderr(
-                    args,
-                    out.exit_code,
-                    &format!("zfs send on the source ended after {moved} bytes without a message"),
-                )),
-                Some(Ok(Ok(out))) => Err(ZfsError::from_stderr(args, out.exit_code, &out.stderr)),
+                Some(Ok(Ok(out))) if out.success => {
+                    self.wire_bytes = out.wire_bytes;
+                    Ok(())
+                }
+                Some(Ok(Ok(out))) if out.stderr.trim().is_empty() => {
+                    self.wire_bytes = out.wire_bytes;
+                    Err(ZfsError::from_stderr(
+                        args,
+                        out.exit_code,
+                        &format!("zfs send on the source ended after {moved} bytes without a message"),
+                    ))
+                }
+                Some(Ok(Ok(out))) => {
+                    self.wire_bytes = out.wire_bytes;
+                    Err(ZfsError::from_stderr(args, out.exit_code, &out.stderr))
+                }
                 Some(Ok(Err(e))) => Err(e),
                 Some(Err(_)) | None => Err(ZfsError::parse(args, "the stream from the source ended abnormally")
                     .with_kind(ZfsErrorKind::Connection)),

@@ -1,0 +1,114 @@
+//! The bandwidth limit: a token bucket that paces the bytes a transfer puts on (or takes off) the link to its
+//! peer. A burst is at most a quarter of a second of the rate, so a link that was slower than the limit for
+//! a while does not catch up by exceeding it.
+
+use std::time::{Duration, Instant};
+
+/// Smallest chunk worth a frame of its own when pacing.
+const MIN_CHUNK: usize = 16 << 10;
+
+/// Paces a byte stream to `rate` bytes per second.
+#[derive(Debug)]
+pub struct Throttle {
+    rate: u64,
+    /// Bytes that may go now without waiting (negative: owed).
+    tokens: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    pub fn new(rate: u64) -> Self {
+        let rate = rate.max(1);
+        let burst = (rate as f64 / 4.0).max(MIN_CHUNK as f64);
+        Throttle {
+            rate,
+            tokens: 0.0,
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// The largest chunk to take at once so that pacing stays smooth: about an eighth of a second of the rate,
+    /// within `MIN_CHUNK..=max`.
+    pub fn chunk(&self, max: usize) -> usize {
+        usize::try_from(self.rate / 8)
+            .unwrap_or(usize::MAX)
+            .clamp(MIN_CHUNK.min(max), max)
+    }
+
+    /// How long to wait, from `now`, after `n` more bytes, updating the bucket.
+    fn debit(&mut self, n: u64, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.burst) - n as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate as f64)
+        }
+    }
+
+    /// Accounts for `n` bytes that just moved and sleeps until the rate allows them.
+    pub fn pace(&mut self, n: u64) {
+        let wait = self.debit(n, Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_owes_time_for_bytes_beyond_the_rate() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(1 << 20);
+        t.last = t0;
+        // 1 MiB at once at 1 MiB/s: one second owed.
+        let w = t.debit(1 << 20, t0);
+        assert!((w.as_secs_f64() - 1.0).abs() < 1e-6, "{w:?}");
+        // After waiting that second, the next 512 KiB owe half a second.
+        let w = t.debit(1 << 19, t0 + Duration::from_secs(1));
+        assert!((w.as_secs_f64() - 0.5).abs() < 1e-6, "{w:?}");
+    }
+
+    #[test]
+    fn an_idle_link_earns_at_most_a_quarter_second_of_burst() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(1 << 20);
+        t.last = t0;
+        // Idle for a minute, then 2 MiB: only 256 KiB of it is free.
+        let w = t.debit(2 << 20, t0 + Duration::from_secs(60));
+        assert!((w.as_secs_f64() - 1.75).abs() < 1e-6, "{w:?}");
+    }
+
+    #[test]
+    fn a_paced_stream_averages_the_rate() {
+        // Simulated clock: each chunk moves, then the clock advances by the owed wait.
+        let t0 = Instant::now();
+        let mut t = Throttle::new(10 << 20);
+        t.last = t0;
+        let mut now = t0;
+        let chunk = t.chunk(1 << 20) as u64;
+        assert_eq!(chunk, 1 << 20, "an eighth of a second, at most the 1 MiB asked");
+        let total = 256u64 << 20;
+        let mut sent = 0;
+        while sent < total {
+            now += t.debit(chunk, now);
+            sent += chunk;
+        }
+        let secs = now.duration_since(t0).as_secs_f64();
+        let rate = sent as f64 / secs;
+        assert!((rate / f64::from(10 << 20) - 1.0).abs() < 0.01, "{rate}");
+    }
+
+    #[test]
+    fn chunks_stay_within_bounds() {
+        assert_eq!(Throttle::new(1024).chunk(1 << 20), MIN_CHUNK);
+        assert_eq!(Throttle::new(1 << 30).chunk(1 << 20), 1 << 20);
+        assert_eq!(Throttle::new(1024).chunk(4096), 4096);
+    }
+}
