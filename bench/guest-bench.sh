@@ -2,7 +2,8 @@
 # Runs inside the zreplrs test VM (started by bench/run-vm): P2 local throughput against a raw
 # `zfs send | zfs recv`, P3 a no-op run over 200 filesystems × 20 snapshots against syncoid and
 # zfs-autobackup (time and `zfs` spawns), P4 catching up 200 small snapshots against syncoid, P5 peak RSS
-# while sending 2 GiB. Prints every run, medians and ratios.
+# while sending 2 GiB, P7 bandwidth limit accuracy, P8 compression in transit against syncoid. Prints every
+# run, medians and ratios.
 set -u
 export PATH=/host/bin:$PATH
 RUNS=${RUNS:-3}
@@ -156,4 +157,126 @@ if [[ " $WHICH " == *" p3 "* ]]; then
   else
     printf 'P3 median: zreplrs %.1f s, syncoid %.1f s; ratio zreplrs/syncoid %.3f\n' "$mz" "$ms" "$(calc "$mz/$ms")"
   fi
+fi
+
+# Loopback SSH for P7 and P8: sshd on 127.0.0.1:2222; key zr is forced to `zreplrs recv-agent` on the
+# receiver root, key so is plain (syncoid runs zfs over it).
+ssh_setup() { # receiver-root
+  mkdir -p /tmp/lssh /run/sshd /root/.ssh
+  if [ ! -f /tmp/lssh/zr ]; then
+    ssh-keygen -q -t ed25519 -N '' -f /tmp/lssh/host_key
+    ssh-keygen -q -t ed25519 -N '' -f /tmp/lssh/zr; ssh-keygen -q -t ed25519 -N '' -f /tmp/lssh/so
+  fi
+  { echo "command=\"/host/bin/zreplrs recv-agent --root-fs $1\",restrict $(cat /tmp/lssh/zr.pub)"; cat /tmp/lssh/so.pub; } >/tmp/lssh/authorized_keys
+  [ -f /tmp/lssh/sshd.pid ] && kill -0 "$(cat /tmp/lssh/sshd.pid)" 2>/dev/null && return 0
+  cat >/tmp/lssh/sshd_config <<CFG
+Port 2222
+ListenAddress 127.0.0.1
+HostKey /tmp/lssh/host_key
+AuthorizedKeysFile /tmp/lssh/authorized_keys
+PidFile /tmp/lssh/sshd.pid
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+SetEnv PATH=/host/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CFG
+  /usr/sbin/sshd -f /tmp/lssh/sshd_config -E /tmp/lssh/sshd.log
+  for _ in $(seq 100); do [ -f /tmp/lssh/sshd.pid ] && break; sleep 0.05; done
+  echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 /tmp/lssh/host_key.pub)" >/tmp/lssh/known_hosts
+  cp /tmp/lssh/known_hosts /root/.ssh/known_hosts
+}
+ssh_job() { # name receiver-root filesystem-rules... (an ssh:// job through the zr key)
+  local name=$1 root=$2; shift 2
+  job "$name" "ssh://root@127.0.0.1:2222/$root" "$@"
+  printf '[jobs.ssh]\nidentity_files = ["/tmp/lssh/zr"]\nknown_hosts = "/tmp/lssh/known_hosts"\n' >>"/etc/zreplrs/$name.toml"
+}
+# Resets a zreplrs receiver copy of sender filesystem $1 below root $2 (job $3): holds, copy, cursors.
+zr_reset() {
+  for h in $(zfs list -H -o name -t snapshot -r "$2" 2>/dev/null); do zfs release "zrepl_last_received_J_$3" "$h" 2>/dev/null; done
+  zfs destroy -r "$2/$1" 2>/dev/null; for b in $(zfs list -H -o name -t bookmark "$1"); do zfs destroy "$b"; done
+}
+# Samples the bytes read by the `zfs receive` into $1 every 50 ms until it ends; prints the rate in MiB/s
+# between the first and the last sample that saw the transfer under way (start-up and the end excluded).
+receive_rate() {
+  local target=$1 pid="" t b first_t="" first_b="" last_t="" last_b=""
+  for _ in $(seq 600); do pid=$(pgrep -f "zfs receive.*$target" | head -1); [ -n "$pid" ] && break; sleep 0.05; done
+  [ -n "$pid" ] || { echo "nan"; return; }
+  while [ -r "/proc/$pid/io" ]; do
+    b=$(awk '/^rchar/{print $2}' "/proc/$pid/io" 2>/dev/null); t=$(now)
+    if [ -n "$b" ] && [ "$b" -gt 0 ]; then
+      if [ -z "$first_t" ]; then first_t=$t; first_b=$b; fi
+      last_t=$t; last_b=$b
+    fi
+    sleep 0.05
+  done
+  awk -v b0="$first_b" -v b1="$last_b" -v t0="$first_t" -v t1="$last_t" 'BEGIN { printf "%.3f", (b1 - b0) / (t1 - t0) / 1048576 }'
+}
+
+if [[ " $WHICH " == *" p7 "* ]]; then
+  echo; echo "== P7: bandwidth limit accuracy, 256 MiB of random data, limits 10 and 40 MiB/s, local: and ssh://"
+  truncate -s 2G /tmp/p7s.img /tmp/p7d.img
+  zpool create -O mountpoint=/p7 -O compression=off p7s /tmp/p7s.img
+  zpool create -O mountpoint=none -O compression=off p7d /tmp/p7d.img
+  zfs create p7s/r; head -c 268435456 /dev/urandom >/p7/r/data; zfs snapshot p7s/r@s1
+  zfs create p7d/loc; zfs create p7d/ssh
+  ssh_setup p7d/ssh
+  job p7l local:p7d/loc '"p7s/r" = true'
+  ssh_job p7s p7d/ssh '"p7s/r" = true'
+  for limit in 10 40; do
+    for via in local ssh; do
+      if [ $via = local ]; then name=p7l; root=p7d/loc; else name=p7s; root=p7d/ssh; fi
+      rates=(); devs=()
+      for i in $(seq "$RUNS"); do
+        zr_reset p7s/r "$root" "$name"
+        zr "$name" --bandwidth-limit "${limit}MiB/s" --compression off >/tmp/p7.json & pid=$!
+        rate=$(receive_rate "$root/p7s/r"); wait "$pid"; rc=$?
+        wire=$(grep -m1 '"wire_bytes_replicated"' /tmp/p7.json | tr -dc 0-9)
+        dev=$(calc "($rate/$limit - 1) * 100")
+        printf 'run %d: %s limit %d MiB/s: exit %d, %s wire bytes, measured %.2f MiB/s (%+.1f %%)\n' "$i" "$via" "$limit" "$rc" "$wire" "$rate" "$dev"
+        rates+=("$rate"); devs+=("$dev")
+      done
+      mr=$(median "${rates[@]}")
+      printf 'P7 median %s at %d MiB/s: %.2f MiB/s, deviation %+.1f %%\n' "$via" "$limit" "$mr" "$(calc "($mr/$limit - 1) * 100")"
+    done
+  done
+  zpool destroy p7s; zpool destroy p7d; rm -f /tmp/p7s.img /tmp/p7d.img
+fi
+
+if [[ " $WHICH " == *" p8 "* ]]; then
+  echo; echo "== P8: compression in transit over ssh://, 128 MiB of text (an SQL dump) and 128 MiB of random data"
+  truncate -s 2G /tmp/p8s.img /tmp/p8d.img
+  zpool create -O mountpoint=/p8 -O compression=off p8s /tmp/p8s.img
+  zpool create -O mountpoint=none -O compression=off p8d /tmp/p8d.img
+  zfs create p8s/text; zfs create p8s/rand
+  awk 'BEGIN { srand(8); while (n < 134217728) { l = sprintf("INSERT INTO orders (id, customer, item, qty, price, created) VALUES (%d, '"'"'customer_%05d'"'"', '"'"'sku-%04d'"'"', %d, %.2f, '"'"'2026-%02d-%02d %02d:%02d:%02d'"'"');\n", NR++, int(rand()*50000), int(rand()*3000), 1+int(rand()*9), rand()*500, 1+int(rand()*12), 1+int(rand()*28), int(rand()*24), int(rand()*60), int(rand()*60)); printf "%s", l; n += length(l) } }' >/p8/text/dump.sql
+  head -c 134217728 /dev/urandom >/p8/rand/data
+  zfs snapshot p8s/text@s1; zfs snapshot p8s/rand@s1
+  zfs create p8d/zr; zfs create p8d/so
+  ssh_setup p8d/zr
+  lo() { cat /sys/class/net/lo/statistics/tx_bytes; }
+  for data in text rand; do
+    ssh_job "p8$data" p8d/zr "\"p8s/$data\" = true"
+    for mode in off zstd:1 zstd:3 syncoid-none syncoid-zstd-fast; do
+      secs=(); wires=()
+      for i in $(seq "$RUNS"); do
+        zr_reset "p8s/$data" p8d/zr "p8$data"; zfs destroy -r "p8d/so/$data" 2>/dev/null
+        b0=$(lo); t0=$(now)
+        case $mode in
+          syncoid-*) syncoid --quiet --no-sync-snap --sshport=2222 --sshkey=/tmp/lssh/so \
+                       --compress="${mode#syncoid-}" "p8s/$data" "root@127.0.0.1:p8d/so/$data" >/dev/null 2>&1; rc=$? ;;
+          *) zr "p8$data" --compression "$mode" >/tmp/p8.json; rc=$? ;;
+        esac
+        t1=$(now); b1=$(lo)
+        s=$(elapsed "$t0" "$t1"); w=$((b1 - b0))
+        extra=""; case $mode in syncoid-*) ;; *) extra=", JSON wire_bytes $(grep -m1 '"wire_bytes_replicated"' /tmp/p8.json | tr -dc 0-9) of $(grep -m1 '"bytes_replicated"' /tmp/p8.json | tr -dc 0-9) stream bytes";; esac
+        printf 'run %d: %s %s: exit %d, %.2f s, %d bytes on lo (%.1f MiB/s of data)%s\n' "$i" "$data" "$mode" "$rc" "$s" "$w" "$(calc "128/$s")" "$extra"
+        secs+=("$s"); wires+=("$w")
+      done
+      ms=$(median "${secs[@]}"); mw=$(median "${wires[@]}")
+      printf 'P8 median %s %s: %.2f s (%.1f MiB/s of data), %.1f MiB on the wire (ratio %.3f of 128 MiB)\n' \
+        "$data" "$mode" "$ms" "$(calc "128/$ms")" "$(calc "$mw/1048576")" "$(calc "$mw/134217728")"
+    done
+  done
+  kill "$(cat /tmp/lssh/sshd.pid)" 2>/dev/null
+  zpool destroy p8s; zpool destroy p8d; rm -f /tmp/p8s.img /tmp/p8d.img
 fi

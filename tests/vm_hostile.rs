@@ -369,6 +369,79 @@ fn guid(snap: &str) -> u64 {
     prop(snap, "guid").parse().unwrap()
 }
 
+/// A compressed receive whose DATA frames lie: a zstd bomb (a few hundred bytes that expand past the 4 MiB
+/// bound of a chunk), bytes that are not zstd at all, a frame cut short. Each ends the session with a clear
+/// error and nothing is received; the same stream compressed honestly is received, byte for byte.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn compressed_streams_that_bomb_or_lie_receive_nothing() {
+    let (pool, root) = receiver("hz");
+    let origin = pool.ds("origin");
+    zfs(&["create", &origin]);
+    write_text(&origin, "log", 5, 3_000_000);
+    let to_guid = snap(&origin, "s1");
+    let stream = send_stream(&[&format!("{origin}@s1")]);
+    let before = pool.state();
+    let req = || proto::ReceiveRequest {
+        fs: "src/new".into(),
+        to_short: "s1".into(),
+        to_guid,
+        job_id: "j".into(),
+        last_received_hold: true,
+        compression: "zstd".into(),
+        ..Default::default()
+    };
+    let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let honest = zstd::bulk::compress(&stream[..1 << 20], 3).unwrap();
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("a bomb", vec![bomb]),
+        ("not zstd", vec![b"plain bytes, no zstd frame".to_vec()]),
+        (
+            "a real first chunk, then a bomb",
+            vec![honest.clone(), zstd::bulk::compress(&vec![7u8; 5 << 20], 1).unwrap()],
+        ),
+        ("a frame cut short", vec![honest[..honest.len() / 2].to_vec()]),
+    ];
+    for (what, frames) in cases {
+        let mut input = hello();
+        input.extend(msg(req().into()));
+        for f in &frames {
+            frame::write_data(&mut input, f).unwrap();
+        }
+        frame::write_end(&mut input, false).unwrap();
+        let s = session(&root, &input);
+        assert_ne!(s.code, Some(0), "{what}: the session ends with an error");
+        assert!(
+            s.stderr.contains("not valid zstd data or holds more than"),
+            "{what}: {}",
+            s.stderr
+        );
+        // A partial receive may leave resumable state; abort it, as the next run's plan would.
+        let _ = zfs_try(&["receive", "-A", &format!("{root}/src/new")]);
+        assert_eq!(pool.state(), before, "{what}: nothing was received");
+    }
+    // The honest stream, compressed chunk by chunk, is received whole.
+    let mut input = hello();
+    input.extend(msg(req().into()));
+    for chunk in stream.chunks(1 << 20) {
+        frame::write_data(&mut input, &zstd::bulk::compress(chunk, 3).unwrap()).unwrap();
+    }
+    frame::write_end(&mut input, false).unwrap();
+    let s = session(&root, &input);
+    match &s.replies[1].body {
+        Some(Body::ReceiveReply(r)) => {
+            assert_eq!(r.received_guid, to_guid);
+            assert_eq!(r.bytes, stream.len() as u64, "bytes counted after decompression");
+        }
+        other => panic!("expected receive_reply, got {other:?}; stderr {}", s.stderr),
+    }
+    assert_eq!(
+        checksum_snapshot(&format!("{root}/src/new@s1")),
+        checksum_snapshot(&format!("{origin}@s1"))
+    );
+}
+
 /// A compromised sender against `recv-agent --append-only`, speaking the protocol directly: every request
 /// that could lose received data is refused with the policy's own error, and the receiver's datasets,
 /// snapshots, GUIDs and holds are exactly what they were. Receiving new data still works.

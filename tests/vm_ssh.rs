@@ -140,6 +140,100 @@ fn link_cut_mid_transfer_the_same_run_reconnects_and_resumes() {
     sc.assert_converged(&a);
 }
 
+/// Bandwidth limit and compression over SSH: text compresses on the wire (JSON reports fewer wire bytes than
+/// stream bytes), a limited run cannot be faster than its limit allows, content checksums are equal; then an
+/// incremental cut mid-transfer with compression on resumes from the receiver's token in the same run.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn limit_and_compression_over_ssh_and_a_cut_resumes_compressed() {
+    let _s = serial();
+    let sc = Scenario::new("slc");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_text(&a, "access.log", 21, 12_000_000);
+    write_data(&a, "random.bin", 22, 1_000_000);
+    snap(&a, "s1");
+    let extra = format!("{FAST_RETRY}\ncompression = \"zstd\"\nbandwidth_limit = \"20MiB/s\"");
+    configure_ssh(&sc, "root", &[(&a, true)], &extra, &ssh_known_hosts_line());
+    let limit: u64 = 1 << 20;
+    let r = sc.replicate(&["--bandwidth-limit", "1MiB/s"]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    let step = &r.json["filesystems"][0]["steps"][0];
+    let (bytes, wire) = (step["bytes"].as_u64().unwrap(), step["wire_bytes"].as_u64().unwrap());
+    assert!(bytes > 12_000_000, "{step:#}");
+    assert!(wire * 2 < bytes, "text compresses on the wire: {wire} of {bytes} bytes");
+    assert_eq!(r.json["wire_bytes_replicated"].as_u64(), Some(wire));
+    // The limit is an upper bound on the rate: the run took at least (wire bytes - a quarter second's burst)
+    // / limit. (Its accuracy is measured by benchmark P7, not here.)
+    let secs = r.json["duration_seconds"].as_f64().unwrap();
+    let least = (wire.saturating_sub(limit / 4)) as f64 / limit as f64;
+    assert!(secs >= least * 0.95, "{secs}s for {wire} wire bytes at 1 MiB/s");
+
+    // Incremental, cut mid-transfer, compression on, the job's own 20 MiB/s limit: the same run resumes.
+    write_text(&a, "access2.log", 23, 40_000_000);
+    snap(&a, "s2");
+    ssh_rate(Some("16mbit"));
+    let child = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let target = sc.target(&a);
+    wait_received(&target, 6_000_000);
+    ssh_link(false);
+    wait_no_receive(&target);
+    ssh_link(true);
+    ssh_rate(None);
+    let r = run_result(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let attempts = r.json["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{:#}", r.json);
+    assert_eq!(attempts[0]["outcome"], "connectivity_error", "{:#}", r.json);
+    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    let resumed = steps
+        .iter()
+        .find(|s| s["resumed"] == true)
+        .unwrap_or_else(|| panic!("{:#}", r.json));
+    assert!(
+        resumed["wire_bytes"].as_u64().unwrap() * 2 < resumed["bytes"].as_u64().unwrap(),
+        "the resumed stream is compressed too: {resumed:#}"
+    );
+    sc.assert_converged(&a);
+}
+
+/// A pull job compresses on the source's link: the send-agent compresses, the puller decompresses, the
+/// report counts the source link's bytes.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn pull_compresses_on_the_source_link() {
+    let _s = serial();
+    let sc = Scenario::new("splz");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_text(&a, "access.log", 31, 8_000_000);
+    snap(&a, "s1");
+    let extra = "compression = \"zstd:3\"\nbandwidth_limit = \"50MiB/s\"";
+    configure_pull(&sc, "root", "", &[(&a, true)], extra, &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    sc.assert_converged(&a);
+    let (bytes, wire) = (
+        r.json["bytes_replicated"].as_u64().unwrap(),
+        r.json["wire_bytes_replicated"].as_u64().unwrap(),
+    );
+    assert!(bytes > 8_000_000 && wire * 2 < bytes, "{wire} wire bytes of {bytes}");
+    // Off: the wire carries the stream as it is.
+    write_text(&a, "more.log", 32, 2_000_000);
+    snap(&a, "s2");
+    let r = sc.replicate(&["--compression", "off"]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let step = &r.json["filesystems"][0]["steps"][0];
+    assert_eq!(step["wire_bytes"], step["bytes"], "{step:#}");
+    sc.assert_converged(&a);
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn killed_sshd_session_mid_transfer_resumes() {

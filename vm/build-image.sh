@@ -58,7 +58,9 @@ with_progress "kernel" apt_install -t bookworm-backports linux-image-amd64 linux
 log "OpenZFS (DKMS compile, the longest step: about 15 minutes on 2 cores) and userland"
 with_progress "OpenZFS DKMS" apt_install -t bookworm-backports zfs-dkms zfsutils-linux
 with_progress "tools and benchmark peers" apt_install openssh-server openssh-client iproute2 kmod procps psmisc util-linux time sanoid \
-  python3 python3-pip mbuffer pv lzop ca-certificates
+  python3 python3-pip mbuffer pv lzop zstd ca-certificates
+# What the package test checks an installed .deb with: man pages, and systemd-analyze for the units.
+with_progress "man and systemd-analyze" apt_install man-db systemd
 # zfs-autobackup (benchmark peer) from PyPI: fetched by the host's pip (which knows the host's CA setup),
 # installed offline in the guest.
 python3 -m pip download -q --only-binary=:all: -d "$root/tmp/wheels" 'zfs-autobackup==3.3' >>"$work/apt.log" 2>&1 \

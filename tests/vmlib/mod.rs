@@ -154,6 +154,34 @@ pub fn write_data(fs: &str, file: &str, seed: u64, len: usize) {
     f.sync_all().unwrap();
 }
 
+/// Writes `len` bytes of deterministic, compressible text (log lines with pseudo-random fields from `seed`)
+/// to `file` in the mounted filesystem `fs`.
+pub fn write_text(fs: &str, file: &str, seed: u64, len: usize) {
+    let path = mountpoint(fs).join(file);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut buf = Vec::with_capacity(len + 128);
+    let mut i = 0u64;
+    while buf.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let line = format!(
+            "2026-12-03T12:{:02}:{:02}Z {i:09} GET /api/items/{} HTTP/1.1 {} {}ms user={}\n",
+            (x >> 8) % 60,
+            (x >> 16) % 60,
+            (x >> 24) % 100_000,
+            [200, 200, 200, 304, 404][((x >> 40) % 5) as usize],
+            (x >> 48) % 900,
+            (x >> 56) % 40
+        );
+        buf.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    buf.truncate(len);
+    std::fs::write(&path, &buf).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::File::open(&path).and_then(|f| f.sync_all()).unwrap();
+}
+
 /// Snapshot `fs@name`; returns its GUID.
 pub fn snap(fs: &str, name: &str) -> u64 {
     let full = format!("{fs}@{name}");
