@@ -1024,7 +1024,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__status)
-            opts="-h --job --format --json --config --help"
+            opts="-h --job --all --textfile-dir --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1032,6 +1032,10 @@ _zreplrs() {
             case "${prev}" in
                 --job)
                     COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --textfile-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -73,9 +73,11 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l dry-run -d 'Sh
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -l if-configured -d 'A job without `[jobs.prune]` keep rules is skipped (exit 0) instead of being a usage error (exit 2); the systemd prune unit uses it, so enabling its timer for such a job does nothing'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l textfile-dir -d 'Also write each job\'s status as a Prometheus textfile (zreplrs_status_<job>.prom) here; default: the configured textfile directory, if any' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l all -d 'Every job of the configuration: one table (with a JOB column), or one JSON document with a `jobs` list'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -l json -d 'The same as `--format json` (kept for scripts written before `--format`)'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand verify" -l job -d 'Name of the job in the configuration' -r -f -a "(zreplrs config jobs --format human 2>/dev/null)"

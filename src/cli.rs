@@ -155,10 +155,18 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["job", "all"])))]
 pub struct StatusArgs {
     /// Name of the job in the configuration.
     #[arg(long)]
-    pub job: String,
+    pub job: Option<String>,
+    /// Every job of the configuration: one table (with a JOB column), or one JSON document with a `jobs` list.
+    #[arg(long)]
+    pub all: bool,
+    /// Also write each job's status as a Prometheus textfile (zreplrs_status_<job>.prom) here; default: the
+    /// configured textfile directory, if any.
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

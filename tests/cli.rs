@@ -535,6 +535,30 @@ fn every_result_printing_subcommand_takes_format() {
 }
 
 #[test]
+fn status_needs_a_job_or_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    for args in [&["status"][..], &["status", "--job", "j1", "--all"]] {
+        let out = zreplrs().arg("--config").arg(&p).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--job") && err.contains("--all"), "{err}");
+    }
+    // Without zfs, every job's state is unreadable: exit 3, one document listing each job's error.
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&p)
+        .args(["status", "--all", "--json"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["job"], "j1");
+    assert!(v["jobs"][0]["error"]["message"].is_string(), "{v:#}");
+}
+
+#[test]
 fn config_check_and_decode_resume_token_print_either_format() {
     let dir = tempfile::tempdir().unwrap();
     let p = write_config(&dir, GOOD);

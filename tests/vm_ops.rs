@@ -398,7 +398,7 @@ fn status_reports_lag_pending_resumable_and_conflicts() {
     assert_eq!(v["filesystems"][1]["conflict"]["kind"], "diverged");
     assert_eq!(
         (sc.src.state(), sc.dst.state()),
-        (src_before, dst_before),
+        (src_before.clone(), dst_before),
         "status changes nothing"
     );
     let table = sc
@@ -409,6 +409,50 @@ fn status_reports_lag_pending_resumable_and_conflicts() {
     assert!(
         text.contains("FILESYSTEM") && text.contains("CONFLICT") && text.contains("pending"),
         "{text}"
+    );
+
+    // --all: a second job (only b, to another root) joins the view; one JSON document, one table, a
+    // textfile per job, the worst exit code, and still nothing changed.
+    let other = format!("{}_other", sc.job);
+    zfs(&["create", &sc.dst.ds("other")]);
+    let dst_with_other = sc.dst.state();
+    let mut config = std::fs::read_to_string(sc.config_path()).unwrap();
+    config.push_str(&format!(
+        "\n[[jobs]]\nname = \"{other}\"\ntarget = \"local:{}\"\n[jobs.filesystems]\n\"{b}\" = true\n",
+        sc.dst.ds("other")
+    ));
+    std::fs::write(sc.config_path(), config).unwrap();
+    let metrics = sc.metrics_dir();
+    let dir = metrics.to_str().unwrap();
+    let (code, v, err) = run(&sc, &["status", "--all", "--json", "--textfile-dir", dir]);
+    assert_eq!(code, 1, "the conflict of the first job: {err}\n{v:#}");
+    let jobs = v["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{v:#}");
+    assert_eq!(jobs[0]["job"], sc.job.as_str());
+    assert_eq!(jobs[0]["filesystems"][1]["state"], "conflict");
+    assert_eq!(jobs[1]["job"], other.as_str());
+    assert_eq!(jobs[1]["filesystems"][0]["name"], b.as_str());
+    assert_eq!(
+        jobs[1]["filesystems"][0]["state"], "pending",
+        "never replicated to the other root"
+    );
+    for (job, up_line) in [(&sc.job, "1"), (&other, "1")] {
+        let t = std::fs::read_to_string(metrics.join(format!("zreplrs_status_{job}.prom")))
+            .unwrap_or_else(|e| panic!("textfile of {job}: {e}"));
+        assert!(
+            t.contains(&format!("zreplrs_status_up{{job=\"{job}\"}} {up_line}")),
+            "{t}"
+        );
+        assert!(t.contains("zreplrs_status_pending_snapshots{"), "{t}");
+    }
+    let table = sc.command(&["status", "--all", "--format", "human"]).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.starts_with("JOB"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with(&other) && l.contains(&b)), "{text}");
+    assert_eq!(
+        (sc.src.state(), sc.dst.state()),
+        (src_before, dst_with_other),
+        "status --all changes nothing"
     );
 }
 

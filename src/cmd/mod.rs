@@ -109,6 +109,14 @@ fn with_job(path: Option<&Utf8Path>, name: &str, f: impl FnOnce(&Config, &Job) -
     }
 }
 
+/// Loads the config and runs `f` with it; an invalid one is exit 2.
+fn with_config(path: Option<&Utf8Path>, f: impl FnOnce(&Config) -> u8) -> u8 {
+    match load_config(path) {
+        Ok(c) => f(&c),
+        Err(code) => code,
+    }
+}
+
 /// Loads the config and runs `f` for the named job, or for every job; config problems are exit 2.
 fn with_jobs(path: Option<&Utf8Path>, name: Option<&str>, f: impl FnOnce(&[&Job]) -> u8) -> u8 {
     let config = match load_config(path) {

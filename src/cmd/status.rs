@@ -1,14 +1,14 @@
-//! `zreplrs status --job`: replication state from live ZFS on both sides only — per filesystem the newest
+//! `zreplrs status --job` (or `--all`, every job in one view): replication state from live ZFS on both sides only — per filesystem the newest
 //! sender snapshot, the newest replicated one, lag, pending snapshots and estimated bytes (flagged when
 //! imprecise), resumable state and conflicts. Reads only; takes no lock.
 
 use camino::Utf8Path;
 
 use crate::cli::StatusArgs;
-use crate::config::Job;
+use crate::config::{Config, Job};
 use crate::plan::FsPlan;
-use crate::report::commands::{FsState, FsStatus, StatusReport};
-use crate::report::{self, human, ErrorReport, Header};
+use crate::report::commands::{FsState, FsStatus, StatusAllReport, StatusReport};
+use crate::report::{self, human, metrics, ErrorReport, Header};
 use crate::survey::{self, FsSurvey};
 
 /// One filesystem's status; only snapshots the job's `[jobs.snapshots]` filter selects count as pending.
@@ -86,9 +86,37 @@ pub fn status(job: &Job) -> StatusReport {
     r
 }
 
-/// Runs `zreplrs status`: a table, or JSON with `--json`.
+/// [`status`], timed, and its textfile written where the command line or the configuration says.
+fn status_and_textfile(config: &Config, job: &Job, textfile_dir: Option<&Utf8Path>) -> StatusReport {
+    let started = std::time::Instant::now();
+    let r = status(job);
+    let t = metrics::status_textfile(&r, report::unix_now(), started.elapsed().as_secs_f64());
+    super::write_textfile(textfile_dir, config, job, "status", &t);
+    r
+}
+
+/// Runs `zreplrs status --job` (a table, or JSON) or `--all` (every job in one table or one JSON document).
 pub fn command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
-    super::with_job(path, &a.job, |_, job| {
-        super::emit(a.output.format(), &status(job), human::status_table)
-    })
+    let dir = a.textfile_dir.as_deref();
+    match (&a.job, a.all) {
+        (Some(name), false) => super::with_job(path, name, |config, job| {
+            super::emit(
+                a.output.format(),
+                &status_and_textfile(config, job, dir),
+                human::status_table,
+            )
+        }),
+        _ => super::with_config(path, |config| {
+            let r = StatusAllReport {
+                header: Header::new("status", None, None),
+                generated_at: report::now_rfc3339(),
+                jobs: config
+                    .jobs
+                    .iter()
+                    .map(|job| status_and_textfile(config, job, dir))
+                    .collect(),
+            };
+            super::emit(a.output.format(), &r, human::status_all_table)
+        }),
+    }
 }

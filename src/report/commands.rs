@@ -140,6 +140,26 @@ impl CommandReport for StatusReport {
     }
 }
 
+/// `zreplrs status --all`: every job's [`StatusReport`], in configuration order.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusAllReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub generated_at: String,
+    pub jobs: Vec<StatusReport>,
+}
+
+impl CommandReport for StatusAllReport {
+    /// The worst of the jobs' codes: 3 when some job's state could not be read, else 1 when some filesystem
+    /// is in conflict, else 0.
+    fn exit_code(&self) -> u8 {
+        exit::code(
+            self.jobs.iter().any(|j| j.error.is_some()),
+            self.jobs.iter().any(|j| j.exit_code() != exit::OK),
+        )
+    }
+}
+
 // `zreplrs holds`
 
 /// What a bookkeeping entry is.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::commands::{
     ConfigCheckReport, FilterReport, FsState, HoldsListReport, MigrateAction, MigrateReport, PruneReport,
-    ReleaseReport, SnapshotReport, StatusReport, TokenReport, VerifyReport,
+    ReleaseReport, SnapshotReport, StatusAllReport, StatusReport, TokenReport, VerifyReport,
 };
 use super::{ErrorReport, FsResult, RunReport};
 
@@ -80,14 +80,44 @@ pub fn replicate_table(r: &RunReport) -> String {
 
 /// The status as a table for a terminal.
 pub fn status_table(r: &StatusReport) -> String {
+    status_rows(&[r], false)
+}
+
+/// `zreplrs status --all`: one table over every job, with a JOB column, then each job's error.
+pub fn status_all_table(r: &StatusAllReport) -> String {
+    let jobs: Vec<&StatusReport> = r.jobs.iter().collect();
+    status_rows(&jobs, true)
+}
+
+fn status_rows(reports: &[&StatusReport], with_job: bool) -> String {
     let mut s = String::new();
-    let w = r.filesystems.iter().map(|f| f.name.len()).max().unwrap_or(10).max(10);
+    let all = || reports.iter().flat_map(|r| r.filesystems.iter().map(move |f| (r, f)));
+    let w = all().map(|(_, f)| f.name.len()).max().unwrap_or(10).max(10);
+    let jw = reports
+        .iter()
+        .map(|r| r.header.job_name().len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let job_col = |name: &str| {
+        if with_job {
+            format!("{name:<jw$}  ")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         s,
-        "{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  NEWEST REPLICATED",
-        "FILESYSTEM", "STATE", "LAG", "PENDING", "BYTES", "RESUMABLE"
+        "{}{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  NEWEST REPLICATED",
+        job_col("JOB"),
+        "FILESYSTEM",
+        "STATE",
+        "LAG",
+        "PENDING",
+        "BYTES",
+        "RESUMABLE"
     );
-    for f in &r.filesystems {
+    for (r, f) in all() {
         let state = match f.state {
             FsState::UpToDate => "up-to-date",
             FsState::Pending => "pending",
@@ -102,7 +132,8 @@ pub fn status_table(r: &StatusReport) -> String {
         let newest = f.newest_replicated.as_deref().unwrap_or("-");
         let _ = writeln!(
             s,
-            "{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  {newest}",
+            "{}{:<w$}  {:<10}  {:>8}  {:>7}  {:>10}  {:<9}  {newest}",
+            job_col(r.header.job_name()),
             f.name,
             state,
             lag,
@@ -114,10 +145,15 @@ pub fn status_table(r: &StatusReport) -> String {
             let _ = writeln!(s, "  conflict ({}): {}", c.kind, c.message);
         }
     }
-    if r.filesystems.iter().any(|f| !f.pending_bytes_exact) {
+    if all().any(|(_, f)| !f.pending_bytes_exact) {
         let _ = writeln!(s, "(+: estimate imprecise, some step sizes unknown)");
     }
-    error_line(&mut s, &r.error);
+    for r in reports {
+        if with_job && r.error.is_some() {
+            let _ = write!(s, "job {}: ", r.header.job_name());
+        }
+        error_line(&mut s, &r.error);
+    }
     s
 }
 

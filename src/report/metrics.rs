@@ -211,6 +211,54 @@ pub fn verify_textfile(r: &super::commands::VerifyReport) -> Textfile {
     t
 }
 
+/// The textfile of one job's `status` (written by `zreplrs status`, e.g. every few minutes from a timer):
+/// whether both sides could be read, and per filesystem its lag, pending snapshots and bytes, resumable state
+/// and conflict, as live ZFS shows them (unlike the replication textfile, which is as of the last run).
+pub fn status_textfile(r: &super::commands::StatusReport, finished_unix: u64, duration: f64) -> Textfile {
+    use super::commands::FsState;
+    let mut t = Textfile::new();
+    run_gauges(&mut t, "status", "status check", r, &r.header, finished_unix, duration);
+    let job = r.header.job_name();
+    t.gauge(
+        "zreplrs_status_up",
+        "1 if the last status check could read both sides, else 0.",
+        &[(vec![("job", job)], if r.error.is_none() { 1.0 } else { 0.0 })],
+    );
+    let per_fs = |value: &dyn Fn(&super::commands::FsStatus) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
+        r.filesystems
+            .iter()
+            .filter_map(|f| value(f).map(|v| (vec![("job", job), ("filesystem", f.name.as_str())], v)))
+            .collect()
+    };
+    t.gauge(
+        "zreplrs_status_lag_seconds",
+        "Age of the newest snapshot present on both sides (absent: nothing replicated yet).",
+        &per_fs(&|f| f.lag_seconds.map(|l| l as f64)),
+    );
+    t.gauge(
+        "zreplrs_status_pending_snapshots",
+        "Sender snapshots newer than the newest replicated one.",
+        &per_fs(&|f| Some(f.pending_snapshots as f64)),
+    );
+    t.gauge(
+        "zreplrs_status_pending_bytes",
+        "Estimated bytes still to send (a lower bound when some step could not be estimated).",
+        &per_fs(&|f| Some(f.pending_bytes as f64)),
+    );
+    t.gauge(
+        "zreplrs_status_resumable",
+        "1 if the receiver holds partially received state for the filesystem.",
+        &per_fs(&|f| Some(if f.resumable { 1.0 } else { 0.0 })),
+    );
+    t.gauge(
+        "zreplrs_status_conflict",
+        "1 if the filesystem cannot be replicated without intervention (diverged, no common snapshot, ...).",
+        &per_fs(&|f| Some(if f.state == FsState::Conflict { 1.0 } else { 0.0 })),
+    );
+    build_info(&mut t);
+    t
+}
+
 /// The textfile of a replication run. `planning_failed` makes `filesystem_errors` −1.
 pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     let mut t = Textfile::new();

@@ -235,3 +235,136 @@ fn space_checks_allow_the_metadata_difference_of_raw_copies() {
     assert!(!SpaceCheck::new(10 << 20, 5 << 20).space_match);
     assert!(!SpaceCheck::new(0, 1 << 20).space_match);
 }
+
+fn fs_status(name: &str, state: commands::FsState, lag: Option<u64>) -> commands::FsStatus {
+    commands::FsStatus {
+        name: name.into(),
+        target: format!("backup/{name}"),
+        state,
+        newest_sender_snapshot: Some(format!("{name}@s2")),
+        newest_replicated: lag.map(|_| format!("{name}@s1")),
+        lag_seconds: lag,
+        pending_snapshots: 1,
+        pending_bytes: 4096,
+        pending_bytes_exact: true,
+        resumable: state == commands::FsState::Pending,
+        conflict: (state == commands::FsState::Conflict).then(|| ErrorReport::new("diverged", "diverged")),
+    }
+}
+
+fn status_report(
+    job: &str,
+    filesystems: Vec<commands::FsStatus>,
+    error: Option<ErrorReport>,
+) -> commands::StatusReport {
+    commands::StatusReport {
+        header: Header::new("status", Some(job), None),
+        generated_at: now_rfc3339(),
+        filesystems,
+        error,
+    }
+}
+
+#[test]
+fn status_of_all_jobs_is_one_table_one_document_and_the_worst_exit_code() {
+    use commands::{FsState, StatusAllReport};
+    let web = status_report(
+        "web_to_b",
+        vec![fs_status("tank/www", FsState::UpToDate, Some(60))],
+        None,
+    );
+    let db = status_report(
+        "db_to_b",
+        vec![
+            fs_status("tank/db", FsState::Pending, Some(7200)),
+            fs_status("tank/db/wal", FsState::Conflict, None),
+        ],
+        None,
+    );
+    let down = status_report(
+        "off_site",
+        vec![],
+        Some(ErrorReport::new("connection", "cannot connect")),
+    );
+    let all = |jobs: Vec<&commands::StatusReport>| StatusAllReport {
+        header: Header::new("status", None, None),
+        generated_at: now_rfc3339(),
+        jobs: jobs.into_iter().cloned().collect(),
+    };
+    assert_eq!(all(vec![&web]).exit_code(), 0);
+    assert_eq!(all(vec![&web, &db]).exit_code(), 1, "a conflict in one job");
+    assert_eq!(
+        all(vec![&web, &db, &down]).exit_code(),
+        3,
+        "a job whose state cannot be read"
+    );
+    let r = all(vec![&web, &db, &down]);
+    let table = human::status_all_table(&r);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("JOB       FILESYSTEM"), "{table}");
+    assert!(
+        lines[1].starts_with("web_to_b  tank/www") && lines[1].contains("up-to-date"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("db_to_b   tank/db ") && lines[2].contains("7200s"),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("db_to_b   tank/db/wal") && lines[3].contains("CONFLICT"),
+        "{table}"
+    );
+    assert!(
+        table.contains("job off_site: error (connection): cannot connect"),
+        "{table}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["command"], "status");
+    assert!(json.get("job").is_none());
+    assert_eq!(json["jobs"].as_array().unwrap().len(), 3);
+    assert_eq!(json["jobs"][1]["job"], "db_to_b");
+    assert_eq!(json["jobs"][1]["filesystems"][1]["state"], "conflict");
+    assert_eq!(json["jobs"][2]["error"]["kind"], "connection");
+}
+
+#[test]
+fn status_textfile_has_every_filesystem_and_passes_promtool() {
+    use commands::FsState;
+    let db = status_report(
+        "db_to_b",
+        vec![
+            fs_status("tank/db", FsState::Pending, Some(7200)),
+            fs_status("tank/db/wal", FsState::Conflict, None),
+        ],
+        None,
+    );
+    let t = metrics::status_textfile(&db, 1_700_000_000, 0.25);
+    let text = t.as_str();
+    for line in [
+        "zreplrs_status_up{job=\"db_to_b\"} 1",
+        "zreplrs_status_last_run_success{job=\"db_to_b\"} 0",
+        "zreplrs_status_lag_seconds{job=\"db_to_b\",filesystem=\"tank/db\"} 7200",
+        "zreplrs_status_pending_snapshots{job=\"db_to_b\",filesystem=\"tank/db/wal\"} 1",
+        "zreplrs_status_pending_bytes{job=\"db_to_b\",filesystem=\"tank/db\"} 4096",
+        "zreplrs_status_resumable{job=\"db_to_b\",filesystem=\"tank/db\"} 1",
+        "zreplrs_status_conflict{job=\"db_to_b\",filesystem=\"tank/db/wal\"} 1",
+        "zreplrs_status_conflict{job=\"db_to_b\",filesystem=\"tank/db\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+    assert!(
+        !text.contains("lag_seconds{job=\"db_to_b\",filesystem=\"tank/db/wal\"}"),
+        "no lag without a copy"
+    );
+    promtool_check(text);
+    let down = status_report(
+        "off_site",
+        vec![],
+        Some(ErrorReport::new("connection", "cannot connect")),
+    );
+    let text = metrics::status_textfile(&down, 1_700_000_000, 30.0)
+        .as_str()
+        .to_string();
+    assert!(text.contains("zreplrs_status_up{job=\"off_site\"} 0"), "{text}");
+    promtool_check(&text);
+}
