@@ -94,10 +94,10 @@ fn instantiate(dir: &Path, instance: &str) -> Vec<PathBuf> {
         .map(|u| {
             let body = read(&format!("systemd-units/{u}"));
             assert!(
-                !u.ends_with(".service") || body.contains("ExecStart=/usr/local/bin/zreplrs "),
-                "{u}: ExecStart must run /usr/local/bin/zreplrs"
+                !u.ends_with(".service") || body.contains("ExecStart=/usr/bin/zreplrs "),
+                "{u}: ExecStart must run /usr/bin/zreplrs (where the package installs it)"
             );
-            let body = body.replace("/usr/local/bin/zreplrs", env!("CARGO_BIN_EXE_zreplrs"));
+            let body = body.replace("/usr/bin/zreplrs", env!("CARGO_BIN_EXE_zreplrs"));
             let path = dir.join(instance_name(u, instance));
             std::fs::write(&path, body).unwrap();
             path
@@ -230,7 +230,7 @@ fn units_run_the_right_commands_with_one_sandbox() {
         );
         let exec = lines.iter().find(|l| l.starts_with("ExecStart=")).expect("ExecStart");
         assert!(
-            exec.starts_with(&format!("ExecStart=/usr/local/bin/zreplrs {cmd} --job %i "))
+            exec.starts_with(&format!("ExecStart=/usr/bin/zreplrs {cmd} --job %i "))
                 && exec.ends_with(&format!(" --textfile-dir {TEXTFILE_DIR}")),
             "{name}: {exec}"
         );
@@ -319,7 +319,7 @@ fn unit_command_lines_are_accepted_by_the_cli() {
         let body = read(&format!("systemd-units/zreplrs-{cmd}@.service"));
         let exec = unit_lines(&body)
             .into_iter()
-            .find_map(|l| l.strip_prefix("ExecStart=/usr/local/bin/zreplrs "))
+            .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/zreplrs "))
             .expect("ExecStart")
             .replace("%i", "demo");
         let out = run(

@@ -1,0 +1,123 @@
+//! VM test of the Debian package (`cargo deb`, built by `vm/test` and shared as `$ZREPLRS_DEB`): installed with
+//! `dpkg -i` in the guest, which has never had zreplrs installed, it provides a working `zreplrs`, its man
+//! pages, completions, the systemd units (checked with `systemd-analyze verify`), the example configuration
+//! (which `config check` accepts) and the monitoring assets; `dpkg -r` then removes every file it installed.
+
+mod vmlib;
+
+use std::path::Path;
+use std::process::Command;
+
+use vmlib::*;
+
+fn deb() -> String {
+    std::env::var("ZREPLRS_DEB").expect("ZREPLRS_DEB names the package (set by vm/test)")
+}
+
+fn sh(cmd: &str) -> (bool, String) {
+    let out = Command::new("/bin/sh").args(["-c", cmd]).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn must(cmd: &str) -> String {
+    let (ok, text) = sh(cmd);
+    assert!(ok, "{cmd}: {text}");
+    text
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
+    let (installed, _) = sh("dpkg -s zreplrs");
+    assert!(!installed, "a clean guest has no zreplrs package");
+    assert!(!Path::new("/usr/bin/zreplrs").exists());
+    let info = must(&format!(
+        "dpkg-deb --field {} Package Version Architecture Depends",
+        deb()
+    ));
+    assert!(info.contains("Package: zreplrs"), "{info}");
+    assert!(
+        info.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
+    assert!(info.contains("Architecture: amd64"), "{info}");
+    assert!(info.contains("libc6"), "Depends computed from the binary: {info}");
+
+    must(&format!("dpkg -i {}", deb()));
+    let files: Vec<String> = must("dpkg -L zreplrs")
+        .lines()
+        .filter(|p| Path::new(p).is_file())
+        .map(String::from)
+        .collect();
+    for want in [
+        "/usr/bin/zreplrs",
+        "/usr/share/man/man1/zreplrs.1.gz",
+        "/usr/share/man/man1/zreplrs-replicate.1.gz",
+        "/usr/share/bash-completion/completions/zreplrs",
+        "/usr/share/zsh/vendor-completions/_zreplrs",
+        "/usr/share/fish/vendor_completions.d/zreplrs.fish",
+        "/lib/systemd/system/zreplrs-replicate@.service",
+        "/lib/systemd/system/zreplrs-replicate@.timer",
+        "/lib/systemd/system/zreplrs-snapshot@.service",
+        "/lib/systemd/system/zreplrs-prune@.timer",
+        "/usr/share/doc/zreplrs/examples/zreplrs.toml",
+        "/usr/share/zreplrs/monitoring/grafana-dashboard.json",
+        "/usr/share/zreplrs/monitoring/alerts.yml",
+    ] {
+        assert!(
+            files.iter().any(|f| f == want),
+            "{want} is not in the package: {files:#?}"
+        );
+    }
+    let version = must("/usr/bin/zreplrs version");
+    assert_eq!(version.trim(), format!("zreplrs {}", env!("CARGO_PKG_VERSION")));
+    let check =
+        must("/usr/bin/zreplrs --config /usr/share/doc/zreplrs/examples/zreplrs.toml config check --format human");
+    assert!(check.contains(": ok"), "{check}");
+    let man = must("MANPAGER=cat MANWIDTH=100 man zreplrs-replicate");
+    assert!(
+        man.contains("zreplrs-replicate") && man.contains("--bandwidth-limit"),
+        "{man}"
+    );
+
+    // The installed units, as instances of a job (systemd-analyze verifies instances, not templates): no
+    // complaint about them, their ExecStart (the installed /usr/bin/zreplrs) or their man pages.
+    let dir = tempfile::tempdir().unwrap();
+    let mut instances = Vec::new();
+    for f in files.iter().filter(|f| f.starts_with("/lib/systemd/system/")) {
+        let name = Path::new(f)
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replacen("@.", "@job1.", 1);
+        let path = dir.path().join(&name);
+        std::fs::copy(f, &path).unwrap();
+        instances.push(path.display().to_string());
+    }
+    assert_eq!(instances.len(), 6, "{instances:?}");
+    let (ok, out) = sh(&format!(
+        "SYSTEMD_PAGER= systemd-analyze verify --man=yes {}",
+        instances.join(" ")
+    ));
+    let ours: Vec<&str> = out.lines().filter(|l| l.contains("zreplrs")).collect();
+    assert!(ok && ours.is_empty(), "systemd-analyze verify: {out}");
+
+    must("dpkg -r zreplrs");
+    let (_, status) = sh("dpkg-query -W -f='${db:Status-Status}' zreplrs 2>/dev/null");
+    assert!(
+        matches!(status.trim(), "" | "not-installed"),
+        "removed, no configuration files left: {status}"
+    );
+    let left: Vec<&String> = files.iter().filter(|f| Path::new(f).exists()).collect();
+    assert!(left.is_empty(), "dpkg -r left files behind: {left:?}");
+    assert!(!Path::new("/usr/share/zreplrs").exists(), "its directories go too");
+    assert!(!Path::new("/usr/share/doc/zreplrs").exists());
+    // The guest's own zfs is untouched by all of this.
+    assert!(zfs(&["version"]).contains("zfs-"));
+}
