@@ -377,7 +377,7 @@ fn guid(snap: &str) -> u64 {
 fn compressed_streams_that_bomb_or_lie_receive_nothing() {
     let (pool, root) = receiver("hz");
     let origin = pool.ds("origin");
-    zfs(&["create", &origin]);
+    create_fs(&origin);
     write_text(&origin, "log", 5, 3_000_000);
     let to_guid = snap(&origin, "s1");
     let stream = send_stream(&[&format!("{origin}@s1")]);

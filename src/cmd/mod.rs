@@ -5,6 +5,7 @@
 pub mod config;
 pub mod holds;
 pub mod migrate;
+mod parallel;
 pub mod prune;
 pub mod recv_agent;
 pub mod replicate;

@@ -1,6 +1,7 @@
 //! The `replicate` driver, plain sequential code: lock → connect → list both sides (at most two `zfs list`
-//! each) → decode resume tokens → plan every filesystem → estimate sizes → execute steps (parents first; one
-//! filesystem's failure does not stop the others) → record filesystems found up to date (`crate::synced`) →
+//! each) → decode resume tokens → plan every filesystem → estimate sizes → execute steps (up to
+//! `concurrency` filesystems at once, each over its own connection, a child only after its parent finished;
+//! one filesystem's failure does not stop the others) → record filesystems found up to date (`crate::synced`) →
 //! report. Connectivity failures end the attempt; the run then reconnects with backoff, re-plans from live
 //! state and resumes, within `retries` and `retry_timeout`.
 
@@ -22,6 +23,8 @@ use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
 use crate::synced::{self, ListedAt};
 use crate::zfs::names::{BookmarkName, DatasetName};
+
+use super::parallel;
 use crate::zfs::Zfs;
 
 /// Options of one `replicate` run.
@@ -110,6 +113,10 @@ pub fn run(config: &Config, job: &Job, opts: &Options) -> Result<RunReport, Lock
                 let mut steps = prev.clone();
                 steps.append(&mut f.steps);
                 f.steps = steps;
+                // Brought up to date by an earlier attempt of this run.
+                if f.result == FsResult::UpToDate && !prev.is_empty() {
+                    f.result = FsResult::Ok;
+                }
             }
         }
         let retry = outcome == AttemptOutcome::ConnectivityError
@@ -264,6 +271,14 @@ fn attempt(
     }
 }
 
+/// What replicating one filesystem came to: its report, the connectivity error that ended it (which ends
+/// the attempt), and whether its children must not be received below it.
+struct FsOutcome {
+    report: FsReport,
+    conn_error: Option<ErrorReport>,
+    blocks: bool,
+}
+
 fn attempt_inner(
     job: &Job,
     opts: &Options,
@@ -271,165 +286,228 @@ fn attempt_inner(
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
     let zfs = crate::transport::sender_zfs(job)?;
     let Survey {
-        mut conn,
+        conn,
         filesystems: work,
         listed_at,
         ..
     } = survey::survey(job, &zfs)?;
-    let mut results = Vec::with_capacity(work.len());
-    // Filesystems whose receiver place is not (or not yet) our copy: nothing is received below them.
-    let mut blocked: Vec<&DatasetName> = Vec::new();
-    for w in &work {
-        let mut fsr = FsReport {
-            name: w.sender.name.to_string(),
-            target: w.target.to_string(),
-            result: FsResult::UpToDate,
-            steps: Vec::new(),
-            error: None,
-            resumable: false,
-            pending_snapshots: 0,
-            newest_replicated: None,
-            lag_seconds: None,
-        };
-        let mut conn_error = None;
-        let mut newest_guid = w.receiver_newest;
-        let initial = if opts.dry_run {
-            StepResult::Planned
-        } else {
-            StepResult::NotAttempted
-        };
-        fsr.steps = w
-            .plan
-            .steps()
+    let waits_for = ancestors(&work);
+    // Further workers each have their own connection (and, pulling, their own send-agent session).
+    let open = || -> Option<(Zfs, crate::transport::Connection)> {
+        let opened = crate::transport::sender_zfs(job)
+            .map(|z| if job.is_pull() { z } else { zfs.clone() })
+            .and_then(|z| crate::transport::connect(job).map(|c| (z, c)));
+        match opened {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("zreplrs: job {}: one connection fewer this attempt: {e}", job.name);
+                None
+            }
+        }
+    };
+    // The nearest ancestor whose place on the receiver is not our copy: nothing is received below it.
+    let blocked_parent = |i: usize, done: &[Option<FsOutcome>]| -> Option<String> {
+        waits_for[i]
             .iter()
-            .zip(&w.estimates)
-            .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
-            .collect();
-        let parent = blocked.iter().rev().find(|p| w.sender.name.is_strictly_below(p));
-        match &w.plan {
-            _ if parent.is_some() => {
-                let p = parent.map(|p| p.to_string()).unwrap_or_default();
-                fsr.result = FsResult::Failed;
-                fsr.error = Some(ErrorReport::new(
-                    "parent_failed",
-                    format!(
-                        "not replicated: its parent {p} failed or conflicts in this run, so its place on the \
-                         receiver is not a copy of {p}; fix the parent first"
-                    ),
-                ));
-            }
-            FsPlan::Conflict { kind, reason } => {
-                fsr.result = FsResult::Conflict;
-                fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
-                fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
-            }
-            FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {
-                if !fsr.steps.is_empty() {
-                    fsr.result = FsResult::Planned;
-                }
-            }
-            // Up to date by its sync record: the run that wrote the record repaired its protection.
-            FsPlan::UpToDate if w.from_record => {}
-            FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(&zfs, &mut conn, job, w) {
-                Err(e) => {
-                    fsr.result = FsResult::Failed;
-                    if e.connectivity {
-                        conn_error = Some(e.error.clone());
-                    }
-                    fsr.error = Some(e.error);
-                }
-                Ok(cursors) => {
-                    if let FsPlan::Replicate {
-                        steps,
-                        replace_placeholder,
-                        ..
-                    } = &w.plan
-                    {
-                        if !steps.is_empty() {
-                            fsr.result = FsResult::Ok;
-                        }
-                        let ctx = StepContext {
-                            zfs: &zfs,
-                            job: &job.name,
-                            fs: &w.sender.name,
-                            rel: &w.rel,
-                            flags: job.send.flags,
-                            protection: job.protection,
-                            stall_timeout: job.stall_timeout,
-                        };
-                        let mut old_cursors = cursors;
-                        for (i, s) in steps.iter().enumerate() {
-                            let label = format!("{} {}", w.sender.name, s.to.relative_name());
-                            let bar = progress.transfer(&label, w.estimates[i]);
-                            let first_full = *replace_placeholder && i == 0;
-                            let r = step::execute(&ctx, conn.client(), s, first_full, &old_cursors, &mut |b| {
-                                bar.set_position(b)
-                            });
-                            bar.finish_and_clear();
-                            match r {
-                                Ok(moved) => {
-                                    fsr.steps[i].bytes = moved.bytes;
-                                    fsr.steps[i].wire_bytes = moved.wire_bytes;
-                                    fsr.steps[i].result = StepResult::Done;
-                                    newest_guid = Some(s.to.guid);
-                                    old_cursors = w
-                                        .sender
-                                        .name
-                                        .bookmark(&job.name.cursor_bookmark_short(s.to.guid.0))
-                                        .into_iter()
-                                        .collect();
-                                }
-                                Err(f) => {
-                                    fsr.steps[i].bytes = f.bytes;
-                                    fsr.steps[i].wire_bytes = f.wire_bytes;
-                                    fsr.steps[i].result = StepResult::Failed;
-                                    fsr.result = FsResult::Failed;
-                                    fsr.resumable = f.bytes > 0;
-                                    if f.connectivity {
-                                        conn_error = Some(f.error.clone());
-                                    }
-                                    fsr.error = Some(f.error);
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-        }
-        // What is on both sides now.
-        if let Some(g) = newest_guid {
-            if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
-                fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
-                fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
-            }
-        } else {
-            fsr.pending_snapshots = w.sender.snapshots().count() as u64;
-        }
-        if blocks_children(&fsr, &w.plan) {
-            blocked.push(&w.sender.name);
-        }
-        let stop = conn_error.is_some();
-        results.push((fsr, conn_error));
-        if stop {
-            // The connection is gone: the remaining filesystems wait for the next attempt.
-            break;
+            .rev()
+            .filter_map(|&j| done[j].as_ref())
+            .find(|o| o.blocks)
+            .map(|o| o.report.name.clone())
+    };
+    let one = |(zfs, conn): &mut (Zfs, crate::transport::Connection), i: usize, parent: Option<String>| {
+        let o = replicate_fs(job, opts, progress, zfs, conn, &work[i], parent);
+        // The connection is gone: the remaining filesystems wait for the next attempt.
+        let stop = o.conn_error.is_some();
+        parallel::Done { outcome: o, stop }
+    };
+    let workers = if opts.dry_run { 1 } else { job.concurrency };
+    let outcomes = parallel::run(workers, &waits_for, (zfs.clone(), conn), &open, &blocked_parent, &one);
+    let mut results = Vec::with_capacity(work.len());
+    let mut handled = Vec::with_capacity(work.len());
+    for (w, o) in work.iter().zip(outcomes) {
+        if let Some(o) = o {
+            handled.push(w);
+            results.push((o.report, o.conn_error));
         }
     }
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     let creations = survey::creation_times(&zfs, &work, &names);
     fill_lag(&creations, &mut results);
     if let (Some(at), Some(prop), false) = (listed_at, job.sync_record_property(), opts.dry_run) {
-        write_sync_records(&zfs, &work, &results, &creations, at, &prop, job);
+        write_sync_records(&zfs, &handled, &results, &creations, at, &prop, job);
     }
     Ok(results)
+}
+
+/// For each filesystem, the indices of its ancestors among `work` (which lists parents first), nearest last.
+fn ancestors(work: &[survey::FsSurvey]) -> Vec<Vec<usize>> {
+    let index: BTreeMap<&str, usize> = work
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.sender.name.as_str(), i))
+        .collect();
+    work.iter()
+        .map(|w| {
+            let name = w.sender.name.as_str();
+            let mut up: Vec<usize> = name
+                .match_indices('/')
+                .filter_map(|(at, _)| index.get(&name[..at]).copied())
+                .collect();
+            up.sort_unstable();
+            up
+        })
+        .collect()
+}
+
+/// Replicates one filesystem over `conn`: prepares its protection, then runs its steps in order. `parent`
+/// names the ancestor that failed or conflicts in this run, if any: the filesystem is then not replicated.
+fn replicate_fs(
+    job: &Job,
+    opts: &Options,
+    progress: &Progress,
+    zfs: &Zfs,
+    conn: &mut crate::transport::Connection,
+    w: &survey::FsSurvey,
+    parent: Option<String>,
+) -> FsOutcome {
+    let mut fsr = FsReport {
+        name: w.sender.name.to_string(),
+        target: w.target.to_string(),
+        result: FsResult::UpToDate,
+        steps: Vec::new(),
+        error: None,
+        resumable: false,
+        pending_snapshots: 0,
+        newest_replicated: None,
+        lag_seconds: None,
+    };
+    let mut conn_error = None;
+    let mut newest_guid = w.receiver_newest;
+    let initial = if opts.dry_run {
+        StepResult::Planned
+    } else {
+        StepResult::NotAttempted
+    };
+    fsr.steps = w
+        .plan
+        .steps()
+        .iter()
+        .zip(&w.estimates)
+        .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
+        .collect();
+    match &w.plan {
+        _ if parent.is_some() => {
+            let p = parent.unwrap_or_default();
+            fsr.result = FsResult::Failed;
+            fsr.error = Some(ErrorReport::new(
+                "parent_failed",
+                format!(
+                    "not replicated: its parent {p} failed or conflicts in this run, so its place on the \
+                     receiver is not a copy of {p}; fix the parent first"
+                ),
+            ));
+        }
+        FsPlan::Conflict { kind, reason } => {
+            fsr.result = FsResult::Conflict;
+            fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
+            fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
+        }
+        FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {
+            if !fsr.steps.is_empty() {
+                fsr.result = FsResult::Planned;
+            }
+        }
+        // Up to date by its sync record: the run that wrote the record repaired its protection.
+        FsPlan::UpToDate if w.from_record => {}
+        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, job, w) {
+            Err(e) => {
+                fsr.result = FsResult::Failed;
+                if e.connectivity {
+                    conn_error = Some(e.error.clone());
+                }
+                fsr.error = Some(e.error);
+            }
+            Ok(cursors) => {
+                if let FsPlan::Replicate {
+                    steps,
+                    replace_placeholder,
+                    ..
+                } = &w.plan
+                {
+                    if !steps.is_empty() {
+                        fsr.result = FsResult::Ok;
+                    }
+                    let ctx = StepContext {
+                        zfs,
+                        job: &job.name,
+                        fs: &w.sender.name,
+                        rel: &w.rel,
+                        flags: job.send.flags,
+                        protection: job.protection,
+                        stall_timeout: job.stall_timeout,
+                    };
+                    let mut old_cursors = cursors;
+                    for (i, s) in steps.iter().enumerate() {
+                        let label = format!("{} {}", w.sender.name, s.to.relative_name());
+                        let bar = progress.transfer(&label, w.estimates[i]);
+                        let first_full = *replace_placeholder && i == 0;
+                        let r = step::execute(&ctx, conn.client(), s, first_full, &old_cursors, &mut |b| {
+                            bar.set_position(b)
+                        });
+                        bar.finish_and_clear();
+                        match r {
+                            Ok(moved) => {
+                                fsr.steps[i].bytes = moved.bytes;
+                                fsr.steps[i].wire_bytes = moved.wire_bytes;
+                                fsr.steps[i].result = StepResult::Done;
+                                newest_guid = Some(s.to.guid);
+                                old_cursors = w
+                                    .sender
+                                    .name
+                                    .bookmark(&job.name.cursor_bookmark_short(s.to.guid.0))
+                                    .into_iter()
+                                    .collect();
+                            }
+                            Err(f) => {
+                                fsr.steps[i].bytes = f.bytes;
+                                fsr.steps[i].wire_bytes = f.wire_bytes;
+                                fsr.steps[i].result = StepResult::Failed;
+                                fsr.result = FsResult::Failed;
+                                fsr.resumable = f.bytes > 0;
+                                if f.connectivity {
+                                    conn_error = Some(f.error.clone());
+                                }
+                                fsr.error = Some(f.error);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    }
+    // What is on both sides now.
+    if let Some(g) = newest_guid {
+        if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
+            fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
+            fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
+        }
+    } else {
+        fsr.pending_snapshots = w.sender.snapshots().count() as u64;
+    }
+    let blocks = blocks_children(&fsr, &w.plan);
+    FsOutcome {
+        report: fsr,
+        conn_error,
+        blocks,
+    }
 }
 
 /// Records each filesystem this attempt found up to date and protected (prepared without error), so that
 /// the next run need not list its snapshots. A record that cannot be written only costs that listing.
 fn write_sync_records(
     zfs: &Zfs,
-    work: &[survey::FsSurvey],
+    work: &[&survey::FsSurvey],
     results: &[(FsReport, Option<ErrorReport>)],
     creations: &BTreeMap<String, u64>,
     at: ListedAt,

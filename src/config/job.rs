@@ -84,6 +84,10 @@ pub struct Job {
     /// Most bytes per second on the link to the peer (after compression), e.g. `"50MiB/s"`; unset: no limit.
     #[serde(default)]
     pub bandwidth_limit: Option<super::BandwidthLimit>,
+    /// How many filesystems replicate at once, each over its own connection to the peer (1..=64). Default
+    /// [`super::DEFAULT_CONCURRENCY`].
+    #[serde(default = "default_concurrency", deserialize_with = "concurrency")]
+    pub concurrency: usize,
     /// Compression in transit (`"off"`, `"zstd"`, `"zstd:LEVEL"`); unset: see [`Job::compression`].
     #[serde(default, rename = "compression")]
     pub compression_setting: Option<super::Compression>,
@@ -371,6 +375,21 @@ fn default_retries() -> u32 {
 
 fn default_retry_timeout() -> Duration {
     DEFAULT_RETRY_TIMEOUT
+}
+
+fn default_concurrency() -> usize {
+    super::DEFAULT_CONCURRENCY
+}
+
+fn concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = u64::deserialize(d)?;
+    match usize::try_from(n) {
+        Ok(n) if (1..=super::MAX_CONCURRENCY).contains(&n) => Ok(n),
+        _ => Err(de::Error::custom(format!(
+            "concurrency must be 1 to {}, not {n}",
+            super::MAX_CONCURRENCY
+        ))),
+    }
 }
 
 fn default_stall_timeout() -> Duration {

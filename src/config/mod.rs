@@ -46,6 +46,15 @@ pub const CONFIG_ENV: &str = "ZREPLRS_CONFIG";
 /// SSH port used when an `ssh://` target names none.
 pub const DEFAULT_SSH_PORT: u16 = 22;
 
+/// Default of [`Job::concurrency`]: 4 filesystems at once. Most of a run over many small filesystems is
+/// waiting for ZFS to sync the transaction groups of holds, bookmarks and receives; four filesystems in
+/// flight share those syncs, while four streams are still few enough not to thrash one pool's disks or one
+/// link (and four SSH sessions stay well below sshd's default `MaxStartups` of 10).
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// Largest [`Job::concurrency`].
+pub const MAX_CONCURRENCY: usize = 64;
+
 /// Default of [`Job::retries`].
 pub const DEFAULT_RETRIES: u32 = 3;
 

@@ -73,6 +73,7 @@ fn defaults() {
     assert_eq!(job.textfile_dir(&config.global), None);
     assert_eq!(job.bandwidth_limit, None);
     assert_eq!(job.compression(), Compression::Off, "a local: target is a pipe");
+    assert_eq!(job.concurrency, DEFAULT_CONCURRENCY);
 }
 
 #[test]
@@ -100,6 +101,12 @@ fn transfer_controls_parse_and_compression_defaults_follow_the_link() {
         Compression::Zstd { level: 3 },
         "what is written wins"
     );
+    assert_eq!(one_job("concurrency = 1").concurrency, 1);
+    assert_eq!(one_job("concurrency = 64").concurrency, 64);
+    for bad in ["0", "65", "-1", "\"4\""] {
+        let e = parse_err(&job_toml("j", &format!("concurrency = {bad}")));
+        assert!(e.contains("concurrency"), "{bad}: {e}");
+    }
     let e = parse_err(&job_toml("j", "bandwidth_limit = \"fast\""));
     assert!(e.contains("bandwidth_limit") && e.contains("50MiB/s"), "{e}");
     let e = parse_err(&job_toml("j", "compression = \"lz4\""));
@@ -138,6 +145,7 @@ fn example_config_documents_every_section_and_key() {
         "connect_timeout",
         "bandwidth_limit",
         "compression",
+        "concurrency",
         "encrypted",
         "raw",
         "compressed",

@@ -1,20 +1,29 @@
 //! Progress on a terminal: one indicatif bar per transfer on stderr (bytes, rate, ETA), with a visible note
-//! when the size estimate is imprecise. Hidden when stderr is not a terminal.
+//! when the size estimate is imprecise; filesystems replicating at once each have their own line (indicatif's
+//! multi-progress). Hidden when stderr is not a terminal.
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Progress display for the transfers of one run.
 pub struct Progress {
     enabled: bool,
+    bars: MultiProgress,
 }
 
 impl Progress {
     /// Enabled when stderr is a terminal and `quiet` is false.
     pub fn new(quiet: bool) -> Self {
+        let enabled = !quiet && std::io::stderr().is_terminal();
+        let target = if enabled {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
+            enabled,
+            bars: MultiProgress::with_draw_target(target),
         }
     }
 
@@ -25,7 +34,7 @@ impl Progress {
         }
         let bar = match estimate {
             Some(total) => {
-                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                let bar = self.bars.add(ProgressBar::new(total));
                 let style = ProgressStyle::with_template(
                     "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
                 )
@@ -35,7 +44,7 @@ impl Progress {
                 bar
             }
             None => {
-                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                let bar = self.bars.add(ProgressBar::no_length());
                 let style = ProgressStyle::with_template(
                     "{msg} {spinner} {bytes} {binary_bytes_per_sec} (size unknown: estimate imprecise)",
                 )
