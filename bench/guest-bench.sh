@@ -27,9 +27,10 @@ spawns() { wc -l </tmp/zfs-spawns 2>/dev/null || echo 0; }
 agent_spawns() { awk -F ':: ' '$1 ~ /recv-agent/' /tmp/zfs-spawns | wc -l; }
 spawn_kinds() { sed 's/.*:: //' /tmp/zfs-spawns | awk '{print $1}' | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}'; }
 counted() { : >/tmp/zfs-spawns; PATH=/tmp/wrap:$PATH ZREPLRS_ZFS=/tmp/wrap/zfs "$@"; }
-job() { # name target filesystem-rules...
+job() { # name target filesystem-rules...   ($JOB_EXTRA: more job keys)
   local name=$1 target=$2; shift 2
   { echo "[global]"; echo "lock_dir = \"/tmp\""; echo; echo "[[jobs]]"; echo "name = \"$name\""; echo "target = \"$target\""
+    if [ -n "${JOB_EXTRA:-}" ]; then echo "$JOB_EXTRA"; fi
     echo "[jobs.filesystems]"; for r in "$@"; do echo "$r"; done; } >"/etc/zreplrs/$name.toml"
 }
 zr() { local name=$1; shift; zreplrs --config "/etc/zreplrs/$name.toml" replicate --job "$name" --format json --quiet "$@"; }
@@ -279,4 +280,44 @@ if [[ " $WHICH " == *" p8 "* ]]; then
   done
   kill "$(cat /tmp/lssh/sshd.pid)" 2>/dev/null
   zpool destroy p8s; zpool destroy p8d; rm -f /tmp/p8s.img /tmp/p8d.img
+fi
+
+if [[ " $WHICH " == *" p6 "* ]]; then
+  echo; echo "== P6: the hourly run, 100 filesystems each with one new snapshot (64 KiB written), every tool caught up"
+  P6_FS=${P6_FS:-100}
+  truncate -s 4G /tmp/p6s.img /tmp/p6d.img
+  zpool create -O mountpoint=/p6 p6s /tmp/p6s.img; zpool create -O mountpoint=none p6d /tmp/p6d.img
+  zfs create -o autobackup:p6=true p6s/data
+  for n in $(seq -w "$P6_FS"); do zfs create "p6s/data/fs$n"; done
+  zfs snapshot -r p6s/data@zab-20261203000000
+  zfs create p6d/zr; zfs create p6d/zr1; zfs create p6d/so; zfs create p6d/zab
+  job p6 local:p6d/zr '"p6s/data<" = true'
+  JOB_EXTRA='concurrency = 1' job p6c1 local:p6d/zr1 '"p6s/data<" = true'
+  t0=$(now)
+  zr p6 >/dev/null; zr p6c1 >/dev/null
+  syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1
+  zfs-autobackup --no-snapshot --no-progress p6 p6d/zab >/dev/null 2>&1
+  echo "setup and first runs: $(elapsed "$t0" "$(now)" | cut -c1-6) s; receivers: zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l) snapshots"
+  # Mutating zfs subcommands: each is (at least) one transaction group sync.
+  txgs() { sed 's/.*:: //' /tmp/zfs-spawns | awk '$1 ~ /^(hold|release|bookmark|destroy|receive|recv|set|inherit|snapshot|rename|create|program)$/' | wc -l; }
+  zr4=(); zr1=(); so=(); zab=()
+  for i in $(seq "$RUNS"); do
+    for n in $(seq -w "$P6_FS"); do head -c 65536 /dev/urandom >"/p6/data/fs$n/f$i"; done
+    zfs snapshot -r "p6s/data@zab-2026120301000$i"
+    t0=$(now); counted zr p6 >/tmp/p6.json; t1=$(now); s4=$(spawns); x4=$(txgs)
+    t2=$(now); counted zr p6c1 >/tmp/p6c1.json; t3=$(now); s1=$(spawns); x1=$(txgs)
+    t4=$(now); counted syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1; t5=$(now); ss=$(spawns); xs=$(txgs)
+    t6=$(now); counted zfs-autobackup --no-snapshot --no-progress p6 p6d/zab >/dev/null 2>&1; t7=$(now); sa=$(spawns); xa=$(txgs)
+    a=$(elapsed "$t0" "$t1"); b=$(elapsed "$t2" "$t3"); c=$(elapsed "$t4" "$t5"); d=$(elapsed "$t6" "$t7")
+    zr4+=("$a"); zr1+=("$b"); so+=("$c"); zab+=("$d")
+    printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.1f transactions per fs), concurrency 1 %.1f s (%.1f, %.1f), syncoid -r %.1f s (%.1f, %.1f), zfs-autobackup %.1f s (%.1f, %.1f)\n' \
+      "$i" "$a" "$(grep -m1 '"result"' /tmp/p6.json | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')" \
+      "$(calc "$s4/$P6_FS")" "$(calc "$x4/$P6_FS")" "$b" "$(calc "$s1/$P6_FS")" "$(calc "$x1/$P6_FS")" \
+      "$c" "$(calc "$ss/$P6_FS")" "$(calc "$xs/$P6_FS")" "$d" "$(calc "$sa/$P6_FS")" "$(calc "$xa/$P6_FS")"
+  done
+  m4=$(median "${zr4[@]}"); m1=$(median "${zr1[@]}"); ms=$(median "${so[@]}"); ma=$(median "${zab[@]}")
+  best=$(awk -v a="$ms" -v b="$ma" 'BEGIN { print (a < b) ? a : b }')
+  printf 'P6 median: zreplrs %.1f s (concurrency 1: %.1f s), syncoid %.1f s, zfs-autobackup %.1f s; ratio zreplrs/faster peer %.3f (concurrency 1: %.3f)\n' \
+    "$m4" "$m1" "$ms" "$ma" "$(calc "$m4/$best")" "$(calc "$m1/$best")"
+  zpool destroy p6s; zpool destroy p6d; rm -f /tmp/p6s.img /tmp/p6d.img
 fi
