@@ -88,6 +88,8 @@ pub struct AgentClient {
     pub hello: proto::HelloReply,
     /// How stream data travels on this connection (set by the transport from the job).
     pub transfer: TransferOptions,
+    /// The bandwidth limit's bucket, shared with the job's other connections.
+    throttle: Option<super::throttle::SharedThrottle>,
     /// Bytes of stream data that crossed this connection so far, in either direction (as sent: compressed
     /// when compressing), counted as they go so that a failed transfer's share is known too.
     pub wire_total: u64,
@@ -174,6 +176,7 @@ impl AgentClient {
             reply_deadline: crate::config::DEFAULT_REPLY_DEADLINE,
             hello: proto::HelloReply::default(),
             transfer: TransferOptions::default(),
+            throttle: None,
             wire_total: 0,
         };
         let hello = proto::Hello {
@@ -205,6 +208,7 @@ impl AgentClient {
             limit,
             zstd_level: zstd_level.filter(|_| offered),
         };
+        self.throttle = limit.map(super::throttle::shared);
         match zstd_level {
             Some(_) if !offered => Some(format!(
                 "the peer (zreplrs {}) does not offer zstd compression; sending uncompressed",
@@ -408,10 +412,10 @@ impl AgentClient {
             Some(level) => Some(super::codec::Packer::new(level).map_err(StreamError::Source)?),
             None => None,
         };
-        let mut throttle = self.transfer.limit.map(super::throttle::Throttle::new);
-        let chunk = throttle
-            .as_ref()
-            .map_or(super::splice::PIPE_SIZE, |t| t.chunk(super::splice::PIPE_SIZE));
+        let throttle = self.throttle.clone();
+        let chunk = self.transfer.limit.map_or(super::splice::PIPE_SIZE, |rate| {
+            super::throttle::Throttle::new(rate).chunk(super::splice::PIPE_SIZE)
+        });
         self.send_message(req.into()).map_err(StreamError::Agent)?;
         // Compressing needs the chunk in memory; without it the bytes may stay in the kernel (splice).
         let mut mover = if packer.is_some() {
@@ -487,8 +491,8 @@ impl AgentClient {
             wire_bytes += on_wire as u64;
             self.wire_total += on_wire as u64;
             on_bytes(bytes);
-            if let Some(t) = throttle.as_mut() {
-                t.pace(on_wire as u64);
+            if let Some(t) = &throttle {
+                super::throttle::pace(t, on_wire as u64);
             }
         }
         let source_result = source_ok();
@@ -563,7 +567,7 @@ impl AgentClient {
             Some(_) => Some(super::codec::Unpacker::new().map_err(AgentError::Protocol)?),
             None => None,
         };
-        let mut throttle = self.transfer.limit.map(super::throttle::Throttle::new);
+        let throttle = self.throttle.clone();
         let mut wire_bytes: u64 = 0;
         self.send_message(call.into())?;
         let mut last = std::time::Instant::now();
@@ -604,8 +608,8 @@ impl AgentClient {
                         self.end_stream(true)?;
                         stopped = true;
                     }
-                    if let Some(t) = throttle.as_mut() {
-                        t.pace(d.len() as u64);
+                    if let Some(t) = &throttle {
+                        super::throttle::pace(t, d.len() as u64);
                     }
                 }
                 Frame::End { .. } => break,

@@ -1,7 +1,10 @@
 //! The bandwidth limit: a token bucket that paces the bytes a transfer puts on (or takes off) the link to its
 //! peer. A burst is at most a quarter of a second of the rate, so a link that was slower than the limit for
-//! a while does not catch up by exceeding it.
+//! a while does not catch up by exceeding it. A job's connections (one per filesystem in flight) share one
+//! bucket ([`shared`]), so the limit holds for the job, however many transfers run at once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Smallest chunk worth a frame of its own when pacing.
@@ -58,6 +61,35 @@ impl Throttle {
     }
 }
 
+/// A bucket shared by the transfers of one process (one run of one job).
+pub type SharedThrottle = Arc<Mutex<Throttle>>;
+
+/// The bucket of `rate`: the same one for every connection that asks with the same rate, so that transfers
+/// running at once share the limit.
+pub fn shared(rate: u64) -> SharedThrottle {
+    static BUCKETS: OnceLock<Mutex<HashMap<u64, SharedThrottle>>> = OnceLock::new();
+    let mut buckets = BUCKETS
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(
+        buckets
+            .entry(rate)
+            .or_insert_with(|| Arc::new(Mutex::new(Throttle::new(rate)))),
+    )
+}
+
+/// Accounts for `n` bytes on `bucket` and sleeps (without holding it) until the rate allows them.
+pub fn pace(bucket: &SharedThrottle, n: u64) {
+    let wait = bucket
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .debit(n, Instant::now());
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +135,25 @@ mod tests {
         let secs = now.duration_since(t0).as_secs_f64();
         let rate = sent as f64 / secs;
         assert!((rate / f64::from(10 << 20) - 1.0).abs() < 0.01, "{rate}");
+    }
+
+    /// Two transfers on one bucket: together they get the rate, not twice it.
+    #[test]
+    fn transfers_sharing_a_bucket_share_the_rate() {
+        let a = shared(7 << 20);
+        let b = shared(7 << 20);
+        assert!(Arc::ptr_eq(&a, &b), "one bucket per rate");
+        let t0 = Instant::now();
+        let mut bucket = a.lock().unwrap();
+        bucket.last = t0;
+        bucket.tokens = 0.0;
+        // Each of two transfers moves 7 MiB in the same instant: 2 s owed in all, the second waits for both.
+        let w1 = bucket.debit(7 << 20, t0);
+        let w2 = bucket.debit(7 << 20, t0);
+        assert!(
+            (w1.as_secs_f64() - 1.0).abs() < 1e-6 && (w2.as_secs_f64() - 2.0).abs() < 1e-6,
+            "{w1:?} {w2:?}"
+        );
     }
 
     #[test]
