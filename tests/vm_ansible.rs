@@ -14,29 +14,13 @@ use vmlib::*;
 
 const PORT: u16 = 2200;
 
-fn sh(cmd: &str) -> (bool, String) {
-    let out = Command::new("/bin/sh").args(["-c", cmd]).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn must(cmd: &str) -> String {
-    let (ok, text) = sh(cmd);
-    assert!(ok, "{cmd}: {text}");
-    text
-}
-
 /// ansible-core, installed once per guest from the wheels vm/test shares (`$ZREPLRS_WHEELS`).
 fn install_ansible() {
-    if sh("ansible-playbook --version").0 {
+    if shell("ansible-playbook --version").0 {
         return;
     }
     let wheels = std::env::var("ZREPLRS_WHEELS").expect("ZREPLRS_WHEELS (set by vm/test)");
-    must(&format!(
+    shell_ok(&format!(
         "pip3 install -q --no-index --find-links {wheels} --break-system-packages ansible-core"
     ));
 }
@@ -45,7 +29,7 @@ fn install_ansible() {
 /// the role writes). Returns the known_hosts line.
 fn backup_sshd(dir: &Path) -> String {
     ssh_host();
-    must(&format!("ssh-keygen -q -t ed25519 -N '' -f {}/host", dir.display()));
+    shell_ok(&format!("ssh-keygen -q -t ed25519 -N '' -f {}/host", dir.display()));
     std::fs::write(
         dir.join("sshd_config"),
         format!(
@@ -55,7 +39,7 @@ fn backup_sshd(dir: &Path) -> String {
         ),
     )
     .unwrap();
-    must(&format!(
+    shell_ok(&format!(
         "ip netns exec zrdst /usr/sbin/sshd -f {d}/sshd_config -E {d}/sshd.log",
         d = dir.display()
     ));
@@ -75,13 +59,13 @@ fn backup_sshd(dir: &Path) -> String {
 fn playbooks(dir: &Path) -> PathBuf {
     let src = PathBuf::from(std::env::var("ZREPLRS_EXAMPLES").expect("ZREPLRS_EXAMPLES (set by vm/test)"));
     let dst = dir.join("ansible");
-    must(&format!("cp -r {}/ansible {}", src.display(), dst.display()));
+    shell_ok(&format!("cp -r {}/ansible {}", src.display(), dst.display()));
     dst
 }
 
 /// Runs `ansible-playbook -i inventory.yml PLAYBOOK`; returns success and the output.
 fn playbook(dir: &Path, book: &str) -> (bool, String) {
-    sh(&format!(
+    shell(&format!(
         "cd {} && LC_ALL=C.UTF-8 ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_GATHER_SUBSET=min \
          ansible-playbook -i inventory.yml {book} 2>&1",
         dir.display()
@@ -109,8 +93,8 @@ struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = sh(&format!("kill $(cat {}/sshd.pid)", self.0.display()));
-        let _ = sh("dpkg -r zreplrs");
+        let _ = shell(&format!("kill $(cat {}/sshd.pid)", self.0.display()));
+        let _ = shell("dpkg -r zreplrs");
     }
 }
 
@@ -232,13 +216,13 @@ fn the_ansible_role_sets_up_both_sides_is_idempotent_and_reports_exit_codes() {
         .args(["--no-fork", &lock, "sleep", "600"])
         .spawn()
         .unwrap();
-    wait_for("the lock to be held", 60, || !sh(&format!("flock -n {lock} true")).0);
+    wait_for("the lock to be held", 60, || !shell(&format!("flock -n {lock} true")).0);
     write_data(&www, "later.html", 43, 1000);
     snap(&www, "s3");
     let (ok, out) = playbook(&book, "replicate.yml");
     let _ = holder.kill();
     let _ = holder.wait();
-    wait_for("the lock to be free", 60, || sh(&format!("flock -n {lock} true")).0);
+    wait_for("the lock to be free", 60, || shell(&format!("flock -n {lock} true")).0);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("{job}: exit 4")), "{out}");
     assert_eq!(

@@ -6,7 +6,6 @@
 mod vmlib;
 
 use std::path::Path;
-use std::process::Command;
 
 use vmlib::*;
 
@@ -14,29 +13,13 @@ fn deb() -> String {
     std::env::var("ZREPLRS_DEB").expect("ZREPLRS_DEB names the package (set by vm/test)")
 }
 
-fn sh(cmd: &str) -> (bool, String) {
-    let out = Command::new("/bin/sh").args(["-c", cmd]).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn must(cmd: &str) -> String {
-    let (ok, text) = sh(cmd);
-    assert!(ok, "{cmd}: {text}");
-    text
-}
-
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
-    let (installed, _) = sh("dpkg -s zreplrs");
+    let (installed, _) = shell("dpkg -s zreplrs");
     assert!(!installed, "a clean guest has no zreplrs package");
     assert!(!Path::new("/usr/bin/zreplrs").exists());
-    let info = must(&format!(
+    let info = shell_ok(&format!(
         "dpkg-deb --field {} Package Version Architecture Depends",
         deb()
     ));
@@ -48,8 +31,8 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
     assert!(info.contains("Architecture: amd64"), "{info}");
     assert!(info.contains("libc6"), "Depends computed from the binary: {info}");
 
-    must(&format!("dpkg -i {}", deb()));
-    let files: Vec<String> = must("dpkg -L zreplrs")
+    shell_ok(&format!("dpkg -i {}", deb()));
+    let files: Vec<String> = shell_ok("dpkg -L zreplrs")
         .lines()
         .filter(|p| Path::new(p).is_file())
         .map(String::from)
@@ -74,12 +57,12 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
             "{want} is not in the package: {files:#?}"
         );
     }
-    let version = must("/usr/bin/zreplrs version");
+    let version = shell_ok("/usr/bin/zreplrs version");
     assert_eq!(version.trim(), format!("zreplrs {}", env!("CARGO_PKG_VERSION")));
     let check =
-        must("/usr/bin/zreplrs --config /usr/share/doc/zreplrs/examples/zreplrs.toml config check --format human");
+        shell_ok("/usr/bin/zreplrs --config /usr/share/doc/zreplrs/examples/zreplrs.toml config check --format human");
     assert!(check.contains(": ok"), "{check}");
-    let man = must("MANPAGER=cat MANWIDTH=100 man zreplrs-replicate");
+    let man = shell_ok("MANPAGER=cat MANWIDTH=100 man zreplrs-replicate");
     assert!(
         man.contains("zreplrs-replicate") && man.contains("--bandwidth-limit"),
         "{man}"
@@ -101,15 +84,15 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
         instances.push(path.display().to_string());
     }
     assert_eq!(instances.len(), 6, "{instances:?}");
-    let (ok, out) = sh(&format!(
+    let (ok, out) = shell(&format!(
         "SYSTEMD_PAGER= systemd-analyze verify --man=yes {}",
         instances.join(" ")
     ));
     let ours: Vec<&str> = out.lines().filter(|l| l.contains("zreplrs")).collect();
     assert!(ok && ours.is_empty(), "systemd-analyze verify: {out}");
 
-    must("dpkg -r zreplrs");
-    let (_, status) = sh("dpkg-query -W -f='${db:Status-Status}' zreplrs 2>/dev/null");
+    shell_ok("dpkg -r zreplrs");
+    let (_, status) = shell("dpkg-query -W -f='${db:Status-Status}' zreplrs 2>/dev/null");
     assert!(
         matches!(status.trim(), "" | "not-installed"),
         "removed, no configuration files left: {status}"

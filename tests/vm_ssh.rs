@@ -113,12 +113,7 @@ fn link_cut_mid_transfer_the_same_run_reconnects_and_resumes() {
     snap(&a, "s1");
     configure_ssh(&sc, "root", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
     ssh_rate(Some("40mbit"));
-    let child = sc
-        .command(&["replicate", "--job", &sc.job, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicate(&sc);
     let target = sc.target(&a);
     wait_received(&target, 4_000_000);
     ssh_link(false);
@@ -174,12 +169,7 @@ fn limit_and_compression_over_ssh_and_a_cut_resumes_compressed() {
     write_text(&a, "access2.log", 23, 40_000_000);
     snap(&a, "s2");
     ssh_rate(Some("16mbit"));
-    let child = sc
-        .command(&["replicate", "--job", &sc.job, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicate(&sc);
     let target = sc.target(&a);
     wait_received(&target, 6_000_000);
     ssh_link(false);
@@ -187,11 +177,7 @@ fn limit_and_compression_over_ssh_and_a_cut_resumes_compressed() {
     ssh_link(true);
     ssh_rate(None);
     let r = run_result(child.wait_with_output().unwrap());
-    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
-    let attempts = r.json["attempts"].as_array().unwrap();
-    assert!(attempts.len() >= 2, "{:#}", r.json);
-    assert_eq!(attempts[0]["outcome"], "connectivity_error", "{:#}", r.json);
-    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    let steps = assert_reconnected(&r);
     let resumed = steps
         .iter()
         .find(|s| s["resumed"] == true)
@@ -265,12 +251,7 @@ fn concurrency_four_over_twelve_with_one_failing_and_one_cut() {
     }
     zfs(&["snapshot", "-r", &format!("{top}@s2")]);
     ssh_rate(Some("40mbit"));
-    let child = sc
-        .command(&["replicate", "--job", &sc.job, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicate(&sc);
     let target = sc.target(&cut);
     wait_received(&target, 4_000_000);
     let receive = receive_pids(&target)[0];
@@ -358,12 +339,7 @@ fn killed_sshd_session_mid_transfer_resumes() {
     snap(&a, "s1");
     configure_ssh(&sc, "root", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
     ssh_rate(Some("40mbit"));
-    let child = sc
-        .command(&["replicate", "--job", &sc.job, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicate(&sc);
     let target = sc.target(&a);
     wait_received(&target, 3_000_000);
     for pid in sshd_sessions("root") {
@@ -670,12 +646,7 @@ fn pull_link_cut_mid_transfer_resumes_in_the_same_run() {
     snap(&a, "s1");
     configure_pull(&sc, "root", "", &[(&a, true)], FAST_RETRY, &ssh_known_hosts_line());
     ssh_rate_back(Some("40mbit"));
-    let child = sc
-        .command(&["replicate", "--job", &sc.job, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_replicate(&sc);
     let target = sc.target(&a);
     wait_received(&target, 4_000_000);
     ssh_link(false);
@@ -684,11 +655,7 @@ fn pull_link_cut_mid_transfer_resumes_in_the_same_run() {
     ssh_link(true);
     ssh_rate_back(None);
     let r = run_result(child.wait_with_output().unwrap());
-    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
-    let attempts = r.json["attempts"].as_array().unwrap();
-    assert!(attempts.len() >= 2, "{:#}", r.json);
-    assert_eq!(attempts[0]["outcome"], "connectivity_error", "{:#}", r.json);
-    let steps = r.json["filesystems"][0]["steps"].as_array().unwrap();
+    let steps = assert_reconnected(&r);
     assert!(steps.iter().any(|s| s["resumed"] == true), "resumed: {:#}", r.json);
     sc.assert_converged(&a);
 }

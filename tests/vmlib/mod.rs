@@ -635,6 +635,24 @@ fn sh(cmd: &str) -> String {
     try_cmd("/bin/sh", &["-c", cmd]).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs `cmd` with /bin/sh: whether it succeeded, and its stdout and stderr together.
+pub fn shell(cmd: &str) -> (bool, String) {
+    let out = Command::new("/bin/sh").args(["-c", cmd]).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// [`shell`] that must succeed; its output.
+pub fn shell_ok(cmd: &str) -> String {
+    let (ok, text) = shell(cmd);
+    assert!(ok, "{cmd}: {text}");
+    text
+}
+
 /// Makes sure the SSH host is up (idempotent).
 pub fn ssh_host() {
     let _g = SSH_LOCK.lock().unwrap_or_else(|e| e.into_inner());

@@ -114,3 +114,22 @@ pub fn ssh_rate_back(rate: Option<&str>) {
     };
     try_cmd("/bin/sh", &["-c", &cmd]).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Starts `zreplrs replicate --job J --format json` for `sc` in the background (for a cut mid-transfer).
+pub fn spawn_replicate(sc: &Scenario) -> std::process::Child {
+    sc.command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Checks that a run succeeded in the same run after its first attempt lost the connection, and returns the
+/// steps of its first filesystem.
+pub fn assert_reconnected(r: &Run) -> Vec<serde_json::Value> {
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let attempts = r.json["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{:#}", r.json);
+    assert_eq!(attempts[0]["outcome"], "connectivity_error", "{:#}", r.json);
+    r.json["filesystems"][0]["steps"].as_array().unwrap().clone()
+}
