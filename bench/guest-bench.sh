@@ -223,7 +223,15 @@ if [[ " $WHICH " == *" p7 "* ]]; then
   ssh_setup p7d/ssh
   job p7l local:p7d/loc '"p7s/r" = true'
   ssh_job p7s p7d/ssh '"p7s/r" = true'
-  for limit in 10 40; do
+  # Each transport's throughput without a limit, in this guest: a limit above it cannot bind.
+  for via in local ssh; do
+    if [ $via = local ]; then name=p7l; root=p7d/loc; else name=p7s; root=p7d/ssh; fi
+    zr_reset p7s/r "$root" "$name"
+    zr "$name" --compression off >/tmp/p7.json & pid=$!
+    rate=$(receive_rate "$root/p7s/r"); wait "$pid"
+    printf 'P7 %s without a limit: %.2f MiB/s\n' "$via" "$rate"
+  done
+  for limit in ${P7_LIMITS:-10 40}; do
     for via in local ssh; do
       if [ $via = local ]; then name=p7l; root=p7d/loc; else name=p7s; root=p7d/ssh; fi
       rates=(); devs=()
@@ -287,7 +295,7 @@ if [[ " $WHICH " == *" p6 "* ]]; then
   P6_FS=${P6_FS:-100}
   truncate -s 4G /tmp/p6s.img /tmp/p6d.img
   zpool create -O mountpoint=/p6 p6s /tmp/p6s.img; zpool create -O mountpoint=none p6d /tmp/p6d.img
-  zfs create -o autobackup:p6=true p6s/data
+  zfs create -o autobackup:zab=true p6s/data
   for n in $(seq -w "$P6_FS"); do zfs create "p6s/data/fs$n"; done
   zfs snapshot -r p6s/data@zab-20261203000000
   zfs create p6d/zr; zfs create p6d/zr1; zfs create p6d/so; zfs create p6d/zab
@@ -296,7 +304,7 @@ if [[ " $WHICH " == *" p6 "* ]]; then
   t0=$(now)
   zr p6 >/dev/null; zr p6c1 >/dev/null
   syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1
-  zfs-autobackup --no-snapshot --no-progress p6 p6d/zab >/dev/null 2>&1
+  zfs-autobackup --no-snapshot --no-progress zab p6d/zab >/dev/null 2>&1
   echo "setup and first runs: $(elapsed "$t0" "$(now)" | cut -c1-6) s; receivers: zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l) snapshots"
   # Mutating zfs subcommands: each is (at least) one transaction group sync.
   txgs() { sed 's/.*:: //' /tmp/zfs-spawns | awk '$1 ~ /^(hold|release|bookmark|destroy|receive|recv|set|inherit|snapshot|rename|create|program)$/' | wc -l; }
@@ -307,7 +315,7 @@ if [[ " $WHICH " == *" p6 "* ]]; then
     t0=$(now); counted zr p6 >/tmp/p6.json; t1=$(now); s4=$(spawns); x4=$(txgs)
     t2=$(now); counted zr p6c1 >/tmp/p6c1.json; t3=$(now); s1=$(spawns); x1=$(txgs)
     t4=$(now); counted syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1; t5=$(now); ss=$(spawns); xs=$(txgs)
-    t6=$(now); counted zfs-autobackup --no-snapshot --no-progress p6 p6d/zab >/dev/null 2>&1; t7=$(now); sa=$(spawns); xa=$(txgs)
+    t6=$(now); counted zfs-autobackup --no-snapshot --no-progress zab p6d/zab >/dev/null 2>&1; t7=$(now); sa=$(spawns); xa=$(txgs)
     a=$(elapsed "$t0" "$t1"); b=$(elapsed "$t2" "$t3"); c=$(elapsed "$t4" "$t5"); d=$(elapsed "$t6" "$t7")
     zr4+=("$a"); zr1+=("$b"); so+=("$c"); zab+=("$d")
     printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.1f transactions per fs), concurrency 1 %.1f s (%.1f, %.1f), syncoid -r %.1f s (%.1f, %.1f), zfs-autobackup %.1f s (%.1f, %.1f)\n' \
@@ -315,6 +323,7 @@ if [[ " $WHICH " == *" p6 "* ]]; then
       "$(calc "$s4/$P6_FS")" "$(calc "$x4/$P6_FS")" "$b" "$(calc "$s1/$P6_FS")" "$(calc "$x1/$P6_FS")" \
       "$c" "$(calc "$ss/$P6_FS")" "$(calc "$xs/$P6_FS")" "$d" "$(calc "$sa/$P6_FS")" "$(calc "$xa/$P6_FS")"
   done
+  echo "receivers after the runs (snapshots): zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), concurrency 1 $(zfs list -H -r -t snapshot p6d/zr1 | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l)"
   m4=$(median "${zr4[@]}"); m1=$(median "${zr1[@]}"); ms=$(median "${so[@]}"); ma=$(median "${zab[@]}")
   best=$(awk -v a="$ms" -v b="$ma" 'BEGIN { print (a < b) ? a : b }')
   printf 'P6 median: zreplrs %.1f s (concurrency 1: %.1f s), syncoid %.1f s, zfs-autobackup %.1f s; ratio zreplrs/faster peer %.3f (concurrency 1: %.3f)\n' \

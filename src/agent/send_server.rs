@@ -307,3 +307,32 @@ fn ack<R: FdRead>(input: &mut R) -> Result<(), String> {
     }
     read_end(input)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(compression: &str, zstd_level: i32) -> proto::ZfsCall {
+        proto::ZfsCall {
+            argv: vec!["send".into(), "tank/a@s1".into()],
+            stream: true,
+            compression: compression.into(),
+            zstd_level,
+        }
+    }
+
+    /// A backup host cannot make the source compress at a level beyond 19 (seconds of CPU per MiB) or with
+    /// a codec it does not know.
+    #[test]
+    fn stream_compression_is_zstd_within_its_levels_or_refused() {
+        assert!(packer(&call("", 0)).expect("no compression").is_none());
+        for level in [0, 1, 19] {
+            assert!(packer(&call("zstd", level)).expect("a zstd level").is_some(), "{level}");
+        }
+        for (codec, level) in [("zstd", 20), ("zstd", -5), ("zstd", i32::MAX), ("lz4", 0), ("ZSTD", 3)] {
+            let r = packer(&call(codec, level)).err().expect("refused");
+            let text = format!("{r:?}");
+            assert!(text.contains("\"protocol\""), "{codec} {level}: {text}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The bandwidth limit: a token bucket that paces the bytes a transfer puts on (or takes off) the link to its
-//! peer. A burst is at most a quarter of a second of the rate, so a link that was slower than the limit for
-//! a while does not catch up by exceeding it. A job's connections (one per filesystem in flight) share one
+//! peer. A burst is at most one second of the rate: a transfer that was held up for a moment (a slow read from
+//! `zfs send`, a busy link) makes up for it, so the average stays at the limit, but one that was slower than
+//! the limit for long does not catch up by exceeding it for long. A job's connections (one per filesystem in flight) share one
 //! bucket ([`shared`]), so the limit holds for the job, however many transfers run at once.
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ pub struct Throttle {
 impl Throttle {
     pub fn new(rate: u64) -> Self {
         let rate = rate.max(1);
-        let burst = (rate as f64 / 4.0).max(MIN_CHUNK as f64);
+        let burst = (rate as f64).max(MIN_CHUNK as f64);
         Throttle {
             rate,
             tokens: 0.0,
@@ -108,13 +109,13 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_link_earns_at_most_a_quarter_second_of_burst() {
+    fn an_idle_link_earns_at_most_a_second_of_burst() {
         let t0 = Instant::now();
         let mut t = Throttle::new(1 << 20);
         t.last = t0;
-        // Idle for a minute, then 2 MiB: only 256 KiB of it is free.
-        let w = t.debit(2 << 20, t0 + Duration::from_secs(60));
-        assert!((w.as_secs_f64() - 1.75).abs() < 1e-6, "{w:?}");
+        // Idle for a minute, then 3 MiB: only 1 MiB of it is free.
+        let w = t.debit(3 << 20, t0 + Duration::from_secs(60));
+        assert!((w.as_secs_f64() - 2.0).abs() < 1e-6, "{w:?}");
     }
 
     #[test]

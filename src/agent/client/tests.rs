@@ -226,7 +226,7 @@ fn a_peer_without_zstd_gets_the_stream_uncompressed_and_a_warning() {
     );
 }
 
-/// A 2 MiB stream at 4 MiB/s takes about half a second (the burst allowance is a quarter of a second),
+/// A 2 MiB stream at 4 MiB/s takes about half a second (the bucket starts empty),
 /// and the stream is unchanged. Bounds are loose: this checks that pacing happens, the benchmark measures
 /// its accuracy.
 #[test]
