@@ -265,6 +265,19 @@ fn status_report(
     }
 }
 
+/// A job with one filesystem pending (lag 2 h) and its child in conflict.
+fn db_status() -> commands::StatusReport {
+    use commands::FsState;
+    status_report(
+        "db_to_b",
+        vec![
+            fs_status("tank/db", FsState::Pending, Some(7200)),
+            fs_status("tank/db/wal", FsState::Conflict, None),
+        ],
+        None,
+    )
+}
+
 #[test]
 fn status_of_all_jobs_is_one_table_one_document_and_the_worst_exit_code() {
     use commands::{FsState, StatusAllReport};
@@ -273,14 +286,7 @@ fn status_of_all_jobs_is_one_table_one_document_and_the_worst_exit_code() {
         vec![fs_status("tank/www", FsState::UpToDate, Some(60))],
         None,
     );
-    let db = status_report(
-        "db_to_b",
-        vec![
-            fs_status("tank/db", FsState::Pending, Some(7200)),
-            fs_status("tank/db/wal", FsState::Conflict, None),
-        ],
-        None,
-    );
+    let db = db_status();
     let down = status_report(
         "off_site",
         vec![],
@@ -329,15 +335,7 @@ fn status_of_all_jobs_is_one_table_one_document_and_the_worst_exit_code() {
 
 #[test]
 fn status_textfile_has_every_filesystem_and_passes_promtool() {
-    use commands::FsState;
-    let db = status_report(
-        "db_to_b",
-        vec![
-            fs_status("tank/db", FsState::Pending, Some(7200)),
-            fs_status("tank/db/wal", FsState::Conflict, None),
-        ],
-        None,
-    );
+    let db = db_status();
     let t = metrics::status_textfile(&db, 1_700_000_000, 0.25);
     let text = t.as_str();
     for line in [
