@@ -120,12 +120,11 @@ pub fn execute(
     // 2. Send and receive.
     let args = crate::plan::send_args_for(&ctx.flags, ctx.fs, step, false);
     let moved = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
-    let bytes = moved.bytes;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.
     let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
     let fail = |e: ZfsError| StepFailure {
-        bytes,
+        bytes: moved.bytes,
         wire_bytes: moved.wire_bytes,
         ..StepFailure::zfs(e)
     };

@@ -414,7 +414,7 @@ impl AgentClient {
         };
         let throttle = self.throttle.clone();
         let chunk = self.transfer.limit.map_or(super::splice::PIPE_SIZE, |rate| {
-            super::throttle::Throttle::new(rate).chunk(super::splice::PIPE_SIZE)
+            super::throttle::chunk(rate, super::splice::PIPE_SIZE)
         });
         self.send_message(req.into()).map_err(StreamError::Agent)?;
         // Compressing needs the chunk in memory; without it the bytes may stay in the kernel (splice).
@@ -467,11 +467,7 @@ impl AgentClient {
                             return Err(StreamError::Source(e));
                         }
                     };
-                    let out = self.out.as_mut().ok_or_else(|| {
-                        StreamError::Agent(AgentError::Connection(
-                            "the connection to the receiver is closed".into(),
-                        ))
-                    })?;
+                    let out = self.out().map_err(StreamError::Agent)?;
                     frame::write_data_header(out, packed.len())
                         .and_then(|_| out.write_all(packed))
                         .and_then(|_| out.flush())

@@ -17,9 +17,38 @@ pub fn supported() -> Vec<String> {
     vec![ZSTD.to_string()]
 }
 
-/// Whether `name` (from a request) is a codec we can undo; "" is no compression.
-pub fn known(name: &str) -> bool {
-    name.is_empty() || name == ZSTD
+/// Why a request's codec cannot be served.
+fn unknown(name: &str) -> String {
+    format!(
+        "unknown stream compression \"{}\"; this zreplrs offers zstd",
+        super::client::printable(name.as_bytes())
+    )
+}
+
+/// The compressor a request names: none for "", zstd at `level` (0: [`crate::config::DEFAULT_ZSTD_LEVEL`];
+/// otherwise within [`crate::config::ZSTD_LEVELS`]), else why not.
+pub fn packer_for(name: &str, level: i32) -> Result<Option<Packer>, String> {
+    match name {
+        "" => Ok(None),
+        ZSTD => {
+            let level = match level {
+                0 => crate::config::DEFAULT_ZSTD_LEVEL,
+                l if crate::config::ZSTD_LEVELS.contains(&l) => l,
+                l => return Err(format!("zstd level {l} is not within 1..=19")),
+            };
+            Packer::new(level).map(Some)
+        }
+        other => Err(unknown(other)),
+    }
+}
+
+/// The decompressor a request names: none for "", zstd, else why not.
+pub fn unpacker_for(name: &str) -> Result<Option<Unpacker>, String> {
+    match name {
+        "" => Ok(None),
+        ZSTD => Unpacker::new().map(Some),
+        other => Err(unknown(other)),
+    }
 }
 
 /// Compresses chunks at one level.
@@ -127,6 +156,15 @@ mod tests {
         let mut p = Packer::new(1).expect("packer");
         let packed = p.pack(&text(10000)).expect("pack").to_vec();
         assert!(u.unpack(&packed[..packed.len() / 2]).is_err(), "a truncated frame");
-        assert!(known("") && known("zstd") && !known("lz4") && !known("ZSTD"));
+        assert!(unpacker_for("").expect("none").is_none() && unpacker_for("zstd").expect("zstd").is_some());
+        for bad in ["lz4", "ZSTD"] {
+            assert!(
+                unpacker_for(bad)
+                    .err()
+                    .expect("refused")
+                    .contains("unknown stream compression"),
+                "{bad}"
+            );
+        }
     }
 }

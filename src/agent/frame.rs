@@ -148,7 +148,7 @@ pub fn write_end<W: Write>(w: &mut W, aborted: bool) -> io::Result<()> {
 }
 
 /// Reads into `buf` until it is full or EOF; returns how many bytes were read.
-fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {

@@ -184,26 +184,9 @@ fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
     }
 }
 
-/// The compressor a stream call asks for: none, or zstd at a level within 1..=19.
+/// The compressor a stream call asks for (see [`super::codec::packer_for`]).
 fn packer(call: &proto::ZfsCall) -> Result<Option<Packer>, Refusal> {
-    match call.compression.as_str() {
-        "" => Ok(None),
-        super::codec::ZSTD => {
-            let level = match call.zstd_level {
-                0 => crate::config::DEFAULT_ZSTD_LEVEL,
-                l @ 1..=19 => l,
-                l => return Err(Refusal::new("protocol", format!("zstd level {l} is not within 1..=19"))),
-            };
-            Packer::new(level).map(Some).map_err(|e| Refusal::new("protocol", e))
-        }
-        other => Err(Refusal::new(
-            "protocol",
-            format!(
-                "unknown stream compression \"{}\"; this send-agent offers zstd",
-                super::client::printable(other.as_bytes())
-            ),
-        )),
-    }
+    super::codec::packer_for(&call.compression, call.zstd_level).map_err(|e| Refusal::new("protocol", e))
 }
 
 /// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops

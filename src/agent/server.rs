@@ -421,14 +421,9 @@ fn receive<R: FdRead, W: Write + Send>(
     out: &mut BufWriter<W>,
 ) -> Result<Option<Envelope>, Fatal> {
     // Validate everything before touching ZFS; on refusal, skip the stream and reply.
-    let mut unpacker = match req.compression.as_str() {
-        "" => None,
-        super::codec::ZSTD => Some(super::codec::Unpacker::new().map_err(Fatal)?),
-        other => {
-            let msg = format!(
-                "unknown stream compression \"{}\"; this agent accepts zstd",
-                super::client::printable(other.as_bytes())
-            );
+    let mut unpacker = match super::codec::unpacker_for(&req.compression) {
+        Ok(u) => u,
+        Err(msg) => {
             reply(out, error_reply(Refusal::new("protocol", msg))).map_err(|e| Fatal(e.to_string()))?;
             drain(input)?;
             return Ok(None);
@@ -746,14 +741,9 @@ fn unpack_into<R: Read, W: Write>(
     unpacker: &mut super::codec::Unpacker,
 ) -> Result<usize, MoveError> {
     packed.resize(n, 0);
-    let mut got = 0;
-    while got < n {
-        match input.read(&mut packed[got..]) {
-            Ok(0) => return Err(MoveError::Truncated { expected: n, got }),
-            Ok(m) => got += m,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(MoveError::Input(e)),
-        }
+    let got = frame::fill(input, packed).map_err(MoveError::Input)?;
+    if got != n {
+        return Err(MoveError::Truncated { expected: n, got });
     }
     let chunk = unpacker
         .unpack(packed)

@@ -33,14 +33,6 @@ impl Throttle {
         }
     }
 
-    /// The largest chunk to take at once so that pacing stays smooth: about an eighth of a second of the rate,
-    /// within `MIN_CHUNK..=max`.
-    pub fn chunk(&self, max: usize) -> usize {
-        usize::try_from(self.rate / 8)
-            .unwrap_or(usize::MAX)
-            .clamp(MIN_CHUNK.min(max), max)
-    }
-
     /// How long to wait, from `now`, after `n` more bytes, updating the bucket.
     fn debit(&mut self, n: u64, now: Instant) -> Duration {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
@@ -60,6 +52,14 @@ impl Throttle {
             std::thread::sleep(wait);
         }
     }
+}
+
+/// The largest chunk to take at once at `rate` so that pacing stays smooth: about an eighth of a second of
+/// the rate, within `MIN_CHUNK..=max`.
+pub fn chunk(rate: u64, max: usize) -> usize {
+    usize::try_from(rate / 8)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_CHUNK.min(max), max)
 }
 
 /// A bucket shared by the transfers of one process (one run of one job).
@@ -125,7 +125,7 @@ mod tests {
         let mut t = Throttle::new(10 << 20);
         t.last = t0;
         let mut now = t0;
-        let chunk = t.chunk(1 << 20) as u64;
+        let chunk = super::chunk(10 << 20, 1 << 20) as u64;
         assert_eq!(chunk, 1 << 20, "an eighth of a second, at most the 1 MiB asked");
         let total = 256u64 << 20;
         let mut sent = 0;
@@ -159,8 +159,8 @@ mod tests {
 
     #[test]
     fn chunks_stay_within_bounds() {
-        assert_eq!(Throttle::new(1024).chunk(1 << 20), MIN_CHUNK);
-        assert_eq!(Throttle::new(1 << 30).chunk(1 << 20), 1 << 20);
-        assert_eq!(Throttle::new(1024).chunk(4096), 4096);
+        assert_eq!(chunk(1024, 1 << 20), MIN_CHUNK);
+        assert_eq!(chunk(1 << 30, 1 << 20), 1 << 20);
+        assert_eq!(chunk(1024, 4096), 4096);
     }
 }

@@ -23,9 +23,9 @@ use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
 use crate::synced::{self, ListedAt};
 use crate::zfs::names::{BookmarkName, DatasetName};
+use crate::zfs::Zfs;
 
 use super::parallel;
-use crate::zfs::Zfs;
 
 /// Options of one `replicate` run.
 #[derive(Debug, Clone, Default)]
@@ -294,9 +294,7 @@ fn attempt_inner(
     let waits_for = ancestors(&work);
     // Further workers each have their own connection (and, pulling, their own send-agent session).
     let open = || -> Option<(Zfs, crate::transport::Connection)> {
-        let opened = crate::transport::sender_zfs(job)
-            .map(|z| if job.is_pull() { z } else { zfs.clone() })
-            .and_then(|z| crate::transport::connect(job).map(|c| (z, c)));
+        let opened = crate::transport::sender_zfs(job).and_then(|z| crate::transport::connect(job).map(|c| (z, c)));
         match opened {
             Ok(r) => Some(r),
             Err(e) => {

@@ -28,7 +28,7 @@ pub use filter::{Filter, FilterMatch};
 pub use job::*;
 pub use snapshots::SnapshotFilter;
 pub use target::Target;
-pub use transfer::{BandwidthLimit, Compression, DEFAULT_ZSTD_LEVEL};
+pub use transfer::{BandwidthLimit, Compression, DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
 use std::collections::BTreeMap;
 use std::fmt;

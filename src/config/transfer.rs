@@ -88,6 +88,10 @@ impl<'de> Deserialize<'de> for BandwidthLimit {
 /// Default zstd level: zstd's own default, a good ratio at several hundred MB/s per core.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
+/// The zstd levels a job may ask for (and a send-agent accepts): above 19, zstd's "ultra" levels cost
+/// seconds of CPU and hundreds of MiB of memory per chunk.
+pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+
 /// Compression of the stream in transit: `"off"`, `"zstd"` (level [`DEFAULT_ZSTD_LEVEL`]) or `"zstd:N"`
 /// with N in 1..=19.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +134,7 @@ impl FromStr for Compression {
             _ => {}
         }
         let level: i32 = s.strip_prefix("zstd:").ok_or_else(bad)?.parse().map_err(|_| bad())?;
-        if !(1..=19).contains(&level) {
+        if !ZSTD_LEVELS.contains(&level) {
             return Err(bad());
         }
         Ok(Compression::Zstd { level })

@@ -211,6 +211,19 @@ pub fn verify_textfile(r: &super::commands::VerifyReport) -> Textfile {
     t
 }
 
+/// One sample per filesystem that has a value, labelled with the job and the filesystem's name.
+fn per_filesystem<'a, T>(
+    job: &'a str,
+    filesystems: &'a [T],
+    name: impl Fn(&'a T) -> &'a str,
+    value: &dyn Fn(&T) -> Option<f64>,
+) -> Vec<(Vec<(&'a str, &'a str)>, f64)> {
+    filesystems
+        .iter()
+        .filter_map(|f| value(f).map(|v| (vec![("job", job), ("filesystem", name(f))], v)))
+        .collect()
+}
+
 /// The textfile of one job's `status` (written by `zreplrs status`, e.g. every few minutes from a timer):
 /// whether both sides could be read, and per filesystem its lag, pending snapshots and bytes, resumable state
 /// and conflict, as live ZFS shows them (unlike the replication textfile, which is as of the last run).
@@ -224,11 +237,8 @@ pub fn status_textfile(r: &super::commands::StatusReport, finished_unix: u64, du
         "1 if the last status check could read both sides, else 0.",
         &[(vec![("job", job)], if r.error.is_none() { 1.0 } else { 0.0 })],
     );
-    let per_fs = |value: &dyn Fn(&super::commands::FsStatus) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
-        r.filesystems
-            .iter()
-            .filter_map(|f| value(f).map(|v| (vec![("job", job), ("filesystem", f.name.as_str())], v)))
-            .collect()
+    let per_fs = |value: &dyn Fn(&super::commands::FsStatus) -> Option<f64>| {
+        per_filesystem(job, &r.filesystems, |f| f.name.as_str(), value)
     };
     t.gauge(
         "zreplrs_status_lag_seconds",
@@ -292,12 +302,8 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
         "Step holds older than max_step_hold_age the last run released because the receiver was unreachable.",
         &[(vec![("job", job)], r.released_aged_step_holds.len() as f64)],
     );
-    let fs_samples = |f: &dyn Fn(&super::FsReport) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
-        r.filesystems
-            .iter()
-            .filter_map(|fs| f(fs).map(|v| (vec![("job", job), ("filesystem", fs.name.as_str())], v)))
-            .collect()
-    };
+    let fs_samples =
+        |f: &dyn Fn(&super::FsReport) -> Option<f64>| per_filesystem(job, &r.filesystems, |fs| fs.name.as_str(), f);
     t.gauge(
         "zreplrs_replication_bytes_replicated",
         "Bytes sent for the filesystem in the last run.",
