@@ -2,7 +2,8 @@
 # Runs inside the zreplrs test VM (started by bench/run-vm): P2 local throughput against a raw
 # `zfs send | zfs recv`, P3 a no-op run over 200 filesystems × 20 snapshots against syncoid and
 # zfs-autobackup (time and `zfs` spawns), P4 catching up 200 small snapshots against syncoid, P5 peak RSS
-# while sending 2 GiB, P7 bandwidth limit accuracy, P8 compression in transit against syncoid. Prints every
+# while sending 2 GiB, P7 bandwidth limit accuracy, P8 compression in transit against syncoid, P9 fan-in (1, 3
+# and 6 senders to one receiver: throughput and memory per agent). Prints every
 # run, medians and ratios.
 set -u
 export PATH=/host/bin:$PATH
@@ -329,4 +330,51 @@ if [[ " $WHICH " == *" p6 "* ]]; then
   printf 'P6 median: zreplrs %.1f s (concurrency 1: %.1f s), syncoid %.1f s, zfs-autobackup %.1f s; ratio zreplrs/faster peer %.3f (concurrency 1: %.3f)\n' \
     "$m4" "$m1" "$ms" "$ma" "$(calc "$m4/$best")" "$(calc "$m1/$best")"
   zpool destroy p6s; zpool destroy p6d; rm -f /tmp/p6s.img /tmp/p6d.img
+fi
+
+if [[ " $WHICH " == *" p9 "* ]]; then
+  echo; echo "== P9: fan-in, 1, 3 and 6 senders at once, each pushing 64 MiB (its own pool, its own key) over ssh:// to one receiver"
+  P9_MIB=${P9_MIB:-64}
+  truncate -s 2G /tmp/p9d.img
+  zpool create -O mountpoint=none -O compression=off p9d /tmp/p9d.img; zfs create p9d/backup
+  ssh_setup p9d/backup
+  for n in 1 2 3 4 5 6; do
+    truncate -s 512M "/tmp/p9s$n.img"
+    zpool create -O "mountpoint=/p9/$n" -O compression=off "p9s$n" "/tmp/p9s$n.img"
+    zfs create "p9s$n/data"; head -c $((P9_MIB * 1048576)) /dev/urandom >"/p9/$n/data/f"; zfs snapshot "p9s$n/data@s1"
+    [ -f "/tmp/lssh/p9-$n" ] || ssh-keygen -q -t ed25519 -N '' -f "/tmp/lssh/p9-$n"
+    echo "command=\"/host/bin/zreplrs recv-agent --root-fs p9d/backup --client-identity host$n\",restrict $(cat "/tmp/lssh/p9-$n.pub")" >>/tmp/lssh/authorized_keys
+    job "p9-$n" "ssh://root@127.0.0.1:2222/p9d/backup/host$n" "\"p9s$n/data\" = true"
+    printf '[jobs.ssh]\nidentity_files = ["/tmp/lssh/p9-%s"]\nknown_hosts = "/tmp/lssh/known_hosts"\n' "$n" >>"/etc/zreplrs/p9-$n.toml"
+  done
+  for senders in 1 3 6; do
+    walls=(); peaks=()
+    for i in $(seq "$RUNS"); do
+      for n in 1 2 3 4 5 6; do zr_reset "p9s$n/data" "p9d/backup/host$n" "p9-$n"; done
+      pids=(); t0=$(now)
+      for n in $(seq "$senders"); do zr "p9-$n" --compression off >"/tmp/p9-$n.json" & pids+=($!); done
+      # Every agent's peak resident memory, and how many ran at once, sampled every 100 ms.
+      peak=0; most=0
+      while :; do
+        alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        agents=$(pgrep -f "recv-agent --root-fs p9d/backup --client-identity")
+        count=$(echo "$agents" | grep -c .); [ "$count" -gt "$most" ] && most=$count
+        for a in $agents; do
+          v=$(awk '/VmHWM/{print $2}' "/proc/$a/status" 2>/dev/null); [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+        done
+        [ "$alive" = 1 ] || break
+        sleep 0.1
+      done
+      t1=$(now); failed=0
+      for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+      w=$(elapsed "$t0" "$t1"); walls+=("$w"); peaks+=("$peak")
+      printf 'run %d: %d senders: %.2f s, %.2f MiB/s at the receiver, %d runs failed, at most %d agents at once, peak agent RSS %.1f MiB\n' \
+        "$i" "$senders" "$w" "$(calc "$senders*$P9_MIB/$w")" "$failed" "$most" "$(calc "$peak/1024")"
+    done
+    mw=$(median "${walls[@]}"); mp=$(median "${peaks[@]}")
+    [ "$senders" = 1 ] && one=$(calc "$P9_MIB/$mw")
+    printf 'P9 median, %d senders: %.2f s, receiver %.2f MiB/s (%.2fx one sender), peak RSS per agent %.1f MiB\n' \
+      "$senders" "$mw" "$(calc "$senders*$P9_MIB/$mw")" "$(calc "$senders*$P9_MIB/$mw/$one")" "$(calc "$mp/1024")"
+  done
+  zpool destroy p9d; for n in 1 2 3 4 5 6; do zpool destroy "p9s$n"; rm -f "/tmp/p9s$n.img"; done; rm -f /tmp/p9d.img
 fi

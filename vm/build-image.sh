@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Builds (once per machine) the guest image for the real-OpenZFS VM tests: a Debian bookworm kernel and a
-# zstd-compressed initramfs (without /init, which vm/run appends) holding OpenZFS 2.3 from bookworm-backports, openssh, iproute2 and the peers used
-# by the benchmarks. The result is cached outside the work tree under a hash of this recipe; the path of the
+# Builds (once per machine) a guest image for the real-OpenZFS VM tests: a Debian bookworm kernel and a
+# zstd-compressed initramfs (without /init, which vm/run appends) holding OpenZFS, openssh, iproute2 and the
+# peers used by the benchmarks. Two OpenZFS versions, chosen by ZREPLRS_VM_ZFS:
+#   2.3 (default)  kernel and OpenZFS 2.3 from bookworm-backports;
+#   2.1            bookworm's own kernel (6.1) and OpenZFS 2.1 (zfs-dkms, zfsutils-linux from contrib).
+# The result is cached outside the work tree under a hash of this recipe and the version; the path of the
 # cache directory (holding `vmlinuz` and `image.cpio.zst`) is printed on stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-recipe_hash=$(sha256sum <"$here/build-image.sh" | cut -c1-16)
+variant=${ZREPLRS_VM_ZFS:-2.3}
+case "$variant" in
+  2.3) suite=bookworm-backports ;;
+  2.1) suite=bookworm ;;
+  *) echo "build-image.sh: ZREPLRS_VM_ZFS must be 2.3 or 2.1, not '$variant'" >&2; exit 1 ;;
+esac
+recipe_hash=$( (cat "$here/build-image.sh"; echo "zfs $variant") | sha256sum | cut -c1-16)
 cache_root=${ZREPLRS_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/zreplrs/vm}
 out="$cache_root/$recipe_hash"
 if [ -f "$out/image.cpio.zst" ] && [ -f "$out/vmlinuz" ]; then
@@ -53,10 +62,13 @@ with_progress() {
   wait "$pid"
 }
 in_root apt-get update -q >>"$work/apt.log" 2>&1
-log "kernel and headers (bookworm-backports)"
-with_progress "kernel" apt_install -t bookworm-backports linux-image-amd64 linux-headers-amd64
-log "OpenZFS (DKMS compile, the longest step: about 15 minutes on 2 cores) and userland"
-with_progress "OpenZFS DKMS" apt_install -t bookworm-backports zfs-dkms zfsutils-linux
+log "kernel and headers ($suite)"
+with_progress "kernel" apt_install -t "$suite" linux-image-amd64 linux-headers-amd64
+log "OpenZFS $variant from $suite (DKMS compile, the longest step: about 15 minutes on 2 cores) and userland"
+with_progress "OpenZFS DKMS" apt_install -t "$suite" zfs-dkms zfsutils-linux
+zver=$(in_root dpkg-query -W -f '${Version}' zfsutils-linux)
+case "$zver" in "$variant".*) log "zfsutils-linux $zver" ;;
+  *) echo "build-image: expected OpenZFS $variant, the image has zfsutils-linux $zver" >&2; exit 1 ;; esac
 with_progress "tools and benchmark peers" apt_install openssh-server openssh-client iproute2 kmod procps psmisc util-linux time sanoid \
   python3 python3-pip mbuffer pv lzop zstd ca-certificates
 # What the package test checks an installed .deb with: man pages, and systemd-analyze for the units.
@@ -73,9 +85,9 @@ log "guest kernel $kver"
 [ -n "$(find "$root/lib/modules/$kver" -name 'zfs.ko*' | head -1)" ] || { echo "build-image: zfs.ko was not built" >&2; exit 1; }
 
 # Keep only the modules the tests need (and their dependencies), then depmod.
-deps=$(for m in zfs 9p 9pnet_virtio veth sch_netem; do in_root modprobe -S "$kver" --show-depends "$m"; done)
+deps=$(for m in zfs 9p 9pnet_virtio virtio_pci veth sch_netem virtio_net; do in_root modprobe -S "$kver" --show-depends "$m"; done)
 mods=$(echo "$deps" | awk '$1=="insmod"{print $2}' | sort -u)
-for m in zfs 9p 9pnet_virtio veth sch_netem; do
+for m in zfs 9p 9pnet_virtio virtio_pci veth sch_netem virtio_net; do
   echo "$deps" | grep -qE "/$m\.ko|^builtin $m\$" || { echo "build-image: module $m not found for $kver" >&2; exit 1; }
 done
 keep="$work/keep"; mkdir -p "$keep"

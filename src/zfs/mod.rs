@@ -28,6 +28,8 @@ pub use types::{Guid, Version, VersionKind};
 pub struct Zfs {
     program: OsString,
     remote: Option<runner::SharedRunner>,
+    /// Set once `zfs holds -p` was refused (OpenZFS < 2.2): hold times are then read as printed.
+    holds_without_p: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Zfs {
@@ -69,7 +71,7 @@ impl Zfs {
                 .find(|p| std::path::Path::new(p).is_file())
                 .map_or_else(|| OsString::from("zfs"), OsString::from)
         };
-        Zfs { program, remote: None }
+        Zfs::with_program(program)
     }
 
     /// A handle on the given program instead of `zfs` (tests use fake ones).
@@ -77,14 +79,16 @@ impl Zfs {
         Zfs {
             program: program.into(),
             remote: None,
+            holds_without_p: Default::default(),
         }
     }
 
-    /// A command for `zfs ARGS…` on this host with a stable locale and no stdin; callers set up
-    /// stdout/stderr. (Only the agents use it; the sender's `zfs send` goes through [`Zfs::spawn_send`].)
+    /// A command for `zfs ARGS…` on this host with a stable locale and time zone (`zfs holds` of OpenZFS
+    /// < 2.2 prints times only in words, in the local zone) and no stdin; callers set up stdout/stderr.
+    /// (Only the agents use it; the sender's `zfs send` goes through [`Zfs::spawn_send`].)
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(args).env("LC_ALL", "C").stdin(Stdio::null());
+        cmd.args(args).env("LC_ALL", "C").env("TZ", "UTC").stdin(Stdio::null());
         cmd
     }
 

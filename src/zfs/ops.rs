@@ -12,8 +12,31 @@ use super::{Zfs, ZfsError, ZfsErrorKind};
 pub struct Hold {
     pub snapshot: String,
     pub tag: String,
-    /// When the hold was put (Unix seconds; `zfs holds -p`).
+    /// When the hold was put (Unix seconds; `zfs holds -p`, or to the minute where OpenZFS < 2.2 prints
+    /// it only in words).
     pub since: u64,
+}
+
+/// A hold time as `zfs holds` prints it without `-p` (OpenZFS < 2.2), with `LC_ALL=C` and `TZ=UTC`:
+/// `Fri Dec  4 02:24 2026` (`%a %b %e %H:%M %Y`), as Unix seconds.
+fn hold_time_in_words(text: &str) -> Option<u64> {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    let [_, month, day, hm, year] = w[..] else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as u8 + 1;
+    let (h, m) = hm.split_once(':')?;
+    let date = time::Date::from_calendar_date(
+        year.parse().ok()?,
+        time::Month::try_from(month).ok()?,
+        day.parse().ok()?,
+    )
+    .ok()?;
+    let at = date.with_hms(h.parse().ok()?, m.parse().ok()?, 0).ok()?;
+    u64::try_from(at.assume_utc().unix_timestamp()).ok()
 }
 
 fn strings<T: ToString>(items: &[T]) -> Vec<String> {
@@ -40,14 +63,28 @@ impl Zfs {
         if snapshots.is_empty() {
             return Ok(Vec::new());
         }
-        let mut args = vec!["holds".to_string(), "-H".to_string(), "-p".to_string()];
+        use std::sync::atomic::Ordering;
+        let in_words = self.holds_without_p.load(Ordering::Relaxed);
+        let mut args = vec!["holds".to_string(), "-H".to_string()];
+        if !in_words {
+            args.push("-p".to_string());
+        }
         args.extend(strings(snapshots));
-        let out = self.run(&args)?;
+        let out = match self.run(&args) {
+            Err(e) if !in_words && e.message.contains("invalid option 'p'") => {
+                self.holds_without_p.store(true, Ordering::Relaxed);
+                return self.holds_once(snapshots);
+            }
+            other => other?,
+        };
         let mut counts: BTreeMap<&str, u64> = snapshots.iter().map(|s| (s.as_str(), 0)).collect();
         let mut holds = Vec::new();
         for line in out.lines().filter(|l| !l.is_empty()) {
             let cols: Vec<&str> = line.split('\t').collect();
-            let since = cols.get(2).and_then(|t| t.trim().parse::<u64>().ok());
+            let since = cols.get(2).and_then(|t| {
+                let t = t.trim();
+                t.parse::<u64>().ok().or_else(|| hold_time_in_words(t))
+            });
             let (count, since) = match (cols.first().and_then(|snap| counts.get_mut(snap.trim())), since) {
                 (Some(count), Some(since)) if cols.len() == 3 => (count, since),
                 _ => {
@@ -317,6 +354,42 @@ mod tests {
         assert_eq!(holds[0].tag, "keep");
         assert_eq!(holds[1].snapshot, "p/a@s1");
         assert_eq!((holds[0].since, holds[1].since), (1796221100, 1796221177));
+    }
+
+    /// OpenZFS < 2.2 has no `zfs holds -p`: the times printed in words (in UTC, which zreplrs asks for)
+    /// are read to the minute, and later calls of the same handle do not ask for `-p` again.
+    #[test]
+    fn holds_of_openzfs_2_1_are_read_without_p() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let prog = dir.path().join("zfs");
+        let script = format!(
+            "#!/bin/sh\necho \"$TZ $*\" >>'{log}'\ncase \"$1 $3\" in\n\
+             'holds -p') echo \"invalid option 'p'\" >&2; exit 2;;\n\
+             holds*) printf 'p/a@s1\\tkeep\\tFri Dec  4 02:24 2026\\n';;\n\
+             get*) printf 'p/a@s1\\t1\\n';;\nesac\n",
+            log = log.display()
+        );
+        std::fs::write(&prog, script).unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let zfs = Zfs::with_program(prog);
+        let s1 = [SnapshotName::new("p/a@s1").unwrap()];
+        for _ in 0..2 {
+            let holds = zfs.holds(&s1).unwrap();
+            assert_eq!(holds.len(), 1);
+            assert_eq!(holds[0].since, 1_796_351_040, "2026-12-04 02:24 UTC");
+        }
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let holds: Vec<&str> = calls.lines().filter(|l| l.contains(" holds ")).collect();
+        assert_eq!(
+            holds,
+            ["UTC holds -H -p p/a@s1", "UTC holds -H p/a@s1", "UTC holds -H p/a@s1"],
+            "{calls}"
+        );
+        assert_eq!(hold_time_in_words("Thu Feb 29 23:59 2024"), Some(1_709_251_140));
+        for bad in ["Fri Dec 32 02:24 2026", "Fri Foo  4 02:24 2026", "1796351040 x", ""] {
+            assert_eq!(hold_time_in_words(bad), None, "{bad:?}");
+        }
     }
 
     /// The attack: a hold on s1 whose tag is `x<TAB>time<NEWLINE>p/a@s2<TAB>zrepl_last_received…`, which

@@ -45,8 +45,8 @@ impl Zfs {
     /// A handle whose commands run through `runner` (pull mode's source).
     pub fn remote(runner: SharedRunner) -> Self {
         Zfs {
-            program: "zfs".into(),
             remote: Some(runner),
+            ..Zfs::with_program("zfs")
         }
     }
 
