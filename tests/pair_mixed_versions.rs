@@ -133,30 +133,22 @@ fn peer_holds(snapshot: &str) -> Vec<String> {
         .collect()
 }
 
-/// Kills, in the peer guest, the sshd session that runs the agent matching `pattern` (a cut link).
-fn kill_peer_session(pattern: &str) {
+/// Kills, in the peer guest, the sshd session that runs the agent started with `args` (a cut link). The
+/// pattern's `[-]` keeps it from matching the shell that runs this very command.
+fn kill_peer_session(args: &str) {
     on_peer(&format!(
-        "p=$(pgrep -f -o '{pattern}'); while [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm)\" != sshd ]; do \
+        "p=$(pgrep -f -o '[-]agent {args}'); while [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm)\" != sshd ]; do \
          p=$(awk '/^PPid:/{{print $2}}' /proc/$p/status); done; [ -n \"$p\" ] && kill -9 $p"
     ));
 }
 
-/// Bytes a local `zfs send` of `snapshot` has written so far (0 when none runs).
-fn local_send_written(snapshot: &str) -> u64 {
-    pids_matching(&format!(" {snapshot}"))
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with(b"zfs\0send\0"))
-                .unwrap_or(false)
-        })
-        .filter_map(|pid| {
-            let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-            io.lines()
-                .find_map(|l| l.strip_prefix("wchar: ").and_then(|v| v.trim().parse().ok()))
-        })
-        .max()
-        .unwrap_or(0)
+/// Waits, in the peer guest, until a `zfs receive` into `target` has read `bytes`.
+fn wait_peer_received(target: &str, bytes: u64) {
+    on_peer(&format!(
+        "for i in $(seq 3000); do for p in $(pgrep -f 'zfs [r]eceive .*{target}$'); do \
+         awk '/^rchar/{{print $2}}' /proc/$p/io 2>/dev/null; done | awk '$1 >= {bytes} {{f = 1}} END {{exit !f}}' && exit 0; \
+         sleep 0.1; done; echo 'timed out waiting for the receive into {target}' >&2; exit 1"
+    ));
 }
 
 fn write_config(sc: &Scenario, endpoint: &str, key: &PathBuf, rules: &str, extra: &str) {
@@ -258,10 +250,8 @@ fn push_from_2_3_into_a_2_1_receiver() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the stream of @s4 to be under way", 300, || {
-        local_send_written(&format!("{a}@s4")) >= 4_000_000
-    });
-    kill_peer_session(&format!("recv-agent --root-fs {root}"));
+    wait_peer_received(&target(&a), 4_000_000);
+    kill_peer_session(&format!("--root-fs {root}"));
     let r = run_result(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     let attempts = r.json["attempts"].as_array().unwrap();
@@ -345,7 +335,7 @@ fn pull_from_a_2_1_send_agent_into_2_3() {
         .spawn()
         .unwrap();
     vmlib::ssh::wait_received(&sc.target(&a), 4_000_000);
-    kill_peer_session(&format!("send-agent --root-fs {PEER_POOL}"));
+    kill_peer_session(&format!("--root-fs {PEER_POOL} --job-id"));
     let r = run_result(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     assert!(r.json["attempts"].as_array().unwrap().len() >= 2, "{:#}", r.json);
