@@ -133,21 +133,32 @@ fn peer_holds(snapshot: &str) -> Vec<String> {
         .collect()
 }
 
-/// Kills, in the peer guest, the sshd session that runs the agent started with `args` (a cut link). The
-/// pattern's `[-]` keeps it from matching the shell that runs this very command.
-fn kill_peer_session(args: &str) {
-    on_peer(&format!(
-        "p=$(pgrep -f -o '[-]agent {args}'); while [ -n \"$p\" ] && [ \"$(cat /proc/$p/comm)\" != sshd ]; do \
-         p=$(awk '/^PPid:/{{print $2}}' /proc/$p/status); done; [ -n \"$p\" ] && kill -9 $p"
-    ));
+/// Kills, in the peer guest, the sshd session above the process matching `pattern` (a `zfs` process of one
+/// agent: every worker of a run has its own session). Write the pattern with a bracket (`zfs [r]eceive`) so
+/// that it does not match the shell that runs this very command.
+fn kill_peer_session_above(pattern: &str) {
+    on_peer(&kill_session_cmd(pattern));
 }
 
-/// Waits, in the peer guest, until a `zfs receive` into `target` has read `bytes`.
-fn wait_peer_received(target: &str, bytes: u64) {
+fn kill_session_cmd(pattern: &str) -> String {
+    format!(
+        "start=$(pgrep -f -o '{pattern}'); p=$start; chain=''; \
+         while [ -n \"$p\" ] && [ \"$p\" != 1 ] && [ \"$(cat /proc/$p/comm)\" != sshd ]; do \
+         chain=\"$chain $p:$(cat /proc/$p/comm)\"; p=$(awk '/^PPid:/{{print $2}}' /proc/$p/status); done; \
+         if [ -n \"$p\" ] && [ \"$p\" != 1 ]; then kill -9 $p; else \
+         echo \"no sshd session above '{pattern}' (${{start:-no such process}}, chain$chain)\"; ps -eo pid,ppid,comm,args; exit 1; fi"
+    )
+}
+
+/// Waits, in the peer guest, until a `zfs receive` into `target` has read `bytes`, then kills the sshd
+/// session above it, in the same command (a second SSH login could come too late).
+fn cut_peer_receive_after(target: &str, bytes: u64) {
+    let receive = format!("zfs [r]eceive .*{target}$");
     on_peer(&format!(
-        "for i in $(seq 3000); do for p in $(pgrep -f 'zfs [r]eceive .*{target}$'); do \
-         awk '/^rchar/{{print $2}}' /proc/$p/io 2>/dev/null; done | awk '$1 >= {bytes} {{f = 1}} END {{exit !f}}' && exit 0; \
-         sleep 0.1; done; echo 'timed out waiting for the receive into {target}' >&2; exit 1"
+        "for i in $(seq 3000); do for p in $(pgrep -f '{receive}'); do \
+         awk '/^rchar/{{print $2}}' /proc/$p/io 2>/dev/null; done | awk '$1 >= {bytes} {{f = 1}} END {{exit !f}}' && break; \
+         sleep 0.1; done; {}",
+        kill_session_cmd(&receive)
     ));
 }
 
@@ -244,14 +255,13 @@ fn push_from_2_3_into_a_2_1_receiver() {
             "--format",
             "json",
             "--bandwidth-limit",
-            "2MiB/s",
+            "1MiB/s",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_peer_received(&target(&a), 4_000_000);
-    kill_peer_session(&format!("--root-fs {root}"));
+    cut_peer_receive_after(&target(&a), 3_000_000);
     let r = run_result(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     let attempts = r.json["attempts"].as_array().unwrap();
@@ -282,7 +292,7 @@ fn pull_from_a_2_1_send_agent_into_2_3() {
             sc.root()
         ),
         &p.send_key,
-        &format!("\"{PEER_POOL}/src<\" = true"),
+        &format!("\"{a}<\" = true"),
         "",
     );
     let check = |fs: &str| {
@@ -328,14 +338,14 @@ fn pull_from_a_2_1_send_agent_into_2_3() {
             "--format",
             "json",
             "--bandwidth-limit",
-            "2MiB/s",
+            "1MiB/s",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    vmlib::ssh::wait_received(&sc.target(&a), 4_000_000);
-    kill_peer_session(&format!("--root-fs {PEER_POOL} --job-id"));
+    vmlib::ssh::wait_received(&sc.target(&a), 3_000_000);
+    kill_peer_session_above(&format!("zfs [s]end .*{a}@s"));
     let r = run_result(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     assert!(r.json["attempts"].as_array().unwrap().len() >= 2, "{:#}", r.json);
