@@ -7,7 +7,7 @@
 
 mod vmlib;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use vmlib::*;
@@ -162,7 +162,7 @@ fn cut_peer_receive_after(target: &str, bytes: u64) {
     ));
 }
 
-fn write_config(sc: &Scenario, endpoint: &str, key: &PathBuf, rules: &str, extra: &str) {
+fn write_config(sc: &Scenario, endpoint: &str, key: &Path, rules: &str, extra: &str) {
     let text = format!(
         "[global]\nlock_dir = \"{locks}\"\n\n[[jobs]]\nname = \"{job}\"\n{endpoint}\n\
          retries = 8\nretry_timeout = \"10m\"\nstall_timeout = \"10s\"\nconnect_timeout = \"20s\"\n{extra}\n\
