@@ -9,7 +9,6 @@
 mod vmlib;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -402,18 +401,21 @@ fn six_senders_one_backup_host_with_a_link_cut() {
 
     // A sender cannot reach another's tree: the agent's forced identity decides, not the sender's config.
     // Host 1's key with `client_identity = "host2"` still lands in host 1's tree; host 2's is unchanged.
-    let host2: PathBuf = PathBuf::from(format!("{backup_root}/host2"));
-    let before = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-r",
-        "-t",
-        "all",
-        "-o",
-        "name,guid",
-        host2.to_str().unwrap(),
-    ]);
+    let host2 = format!("{backup_root}/host2");
+    let tree = || {
+        zfs(&[
+            "list",
+            "-H",
+            "-p",
+            "-r",
+            "-t",
+            "all",
+            "-o",
+            "name,guid,userrefs",
+            &host2,
+        ])
+    };
+    let before = tree();
     let s1 = &senders[0];
     s1.configure(&backup_root, "host2", "");
     s1.write_round(3, 0);
@@ -424,17 +426,7 @@ fn six_senders_one_backup_host_with_a_link_cut() {
         assert!(target.starts_with(&format!("{backup_root}/host1/")), "{f:#}");
     }
     s1.assert_converged(&backup_root);
-    let after = zfs(&[
-        "list",
-        "-H",
-        "-p",
-        "-r",
-        "-t",
-        "all",
-        "-o",
-        "name,guid",
-        host2.to_str().unwrap(),
-    ]);
+    let after = tree();
     assert_eq!(after, before, "host2's tree is unchanged");
     shell(&format!("kill $(cat {FAN_DIR}/sshd.pid)"));
 }

@@ -510,7 +510,8 @@ fn a_second_concurrent_run_exits_4_and_touches_nothing() {
     create_fs(&fs);
     write_data(&fs, "big", 2, 4_000_000);
     snap(&fs, "s1");
-    sc.configure(&[(&fs, true)], "retries = 0");
+    // The first run must not end by itself (its stall watchdog) while the second one is checked.
+    sc.configure(&[(&fs, true)], "retries = 0\nstall_timeout = \"1h\"");
     let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 1_000_000, true);
     let mut first = sc
         .command(&["replicate", "--job", &sc.job, "--format", "json"])
