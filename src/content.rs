@@ -107,6 +107,16 @@ mod tests {
                     .unwrap();
             }
             fs::File::open(d.join("sub")).unwrap().set_times(t).unwrap();
+            // The symlink itself too (its own mtime is when it was made, which differs between a and b).
+            let ts = nix::sys::time::TimeSpec::new(1_800_000_000, 0);
+            nix::sys::stat::utimensat(
+                None,
+                &d.join("link"),
+                &ts,
+                &ts,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .unwrap();
         }
         let da = digest_dir(a.path()).unwrap();
         assert_eq!(da, digest_dir(b.path()).unwrap());
