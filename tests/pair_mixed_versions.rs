@@ -162,6 +162,33 @@ fn cut_peer_receive_after(target: &str, bytes: u64) {
     ));
 }
 
+/// `zreplrs replicate` in the background at 1 MiB/s, so that a transfer can be cut mid-stream.
+fn spawn_paced(sc: &Scenario) -> std::process::Child {
+    let args = [
+        "replicate",
+        "--job",
+        &sc.job,
+        "--format",
+        "json",
+        "--bandwidth-limit",
+        "1MiB/s",
+    ];
+    sc.command(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A run with nothing new finds every filesystem up to date.
+fn assert_up_to_date(sc: &Scenario) {
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    for f in r.json["filesystems"].as_array().unwrap() {
+        assert_eq!(f["result"], "up_to_date", "{f:#}");
+    }
+}
+
 fn write_config(sc: &Scenario, endpoint: &str, key: &Path, rules: &str, extra: &str) {
     let text = format!(
         "[global]\nlock_dir = \"{locks}\"\n\n[[jobs]]\nname = \"{job}\"\n{endpoint}\n\
@@ -238,29 +265,12 @@ fn push_from_2_3_into_a_2_1_receiver() {
     check(&b);
 
     // Nothing new: up to date, although the 2.1 receiver has no `snapshots_changed`.
-    let r = sc.replicate(&[]);
-    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
-    for f in r.json["filesystems"].as_array().unwrap() {
-        assert_eq!(f["result"], "up_to_date", "{f:#}");
-    }
+    assert_up_to_date(&sc);
 
     // A cut mid-transfer: the 2.1 receiver's resume token drives the 2.3 sender's `zfs send -t`.
     write_data(&a, "big", 4, 16_000_000);
     snap(&a, "s4");
-    let child = sc
-        .command(&[
-            "replicate",
-            "--job",
-            &sc.job,
-            "--format",
-            "json",
-            "--bandwidth-limit",
-            "1MiB/s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_paced(&sc);
     cut_peer_receive_after(&target(&a), 3_000_000);
     let r = run_result(child.wait_with_output().unwrap());
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
@@ -330,20 +340,7 @@ fn pull_from_a_2_1_send_agent_into_2_3() {
     on_peer(&format!(
         "head -c 16000000 /dev/urandom > /tmp/mnt/{a}/big && zfs snapshot -r {a}@s2 && zfs snapshot -r {a}@s3"
     ));
-    let child = sc
-        .command(&[
-            "replicate",
-            "--job",
-            &sc.job,
-            "--format",
-            "json",
-            "--bandwidth-limit",
-            "1MiB/s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_paced(&sc);
     vmlib::ssh::wait_received(&sc.target(&a), 3_000_000);
     kill_peer_session_above(&format!("zfs [s]end .*{a}@s"));
     let r = run_result(child.wait_with_output().unwrap());
@@ -355,9 +352,5 @@ fn pull_from_a_2_1_send_agent_into_2_3() {
     check(&b);
 
     // Nothing new: up to date, although the 2.1 sender has no `snapshots_changed`.
-    let r = sc.replicate(&[]);
-    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
-    for f in r.json["filesystems"].as_array().unwrap() {
-        assert_eq!(f["result"], "up_to_date", "{f:#}");
-    }
+    assert_up_to_date(&sc);
 }
