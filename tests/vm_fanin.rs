@@ -28,7 +28,6 @@ fn addr(n: usize) -> String {
 
 /// The backup host and the six sender namespaces, each behind its own veth pair; sshd in `zrfan`.
 fn fan_hosts() -> String {
-    std::fs::create_dir_all(FAN_DIR).unwrap();
     let mut net = String::from("ip netns add zrfan && ip netns exec zrfan ip link set lo up");
     for n in 1..=SENDERS {
         net.push_str(&format!(
@@ -40,20 +39,7 @@ fn fan_hosts() -> String {
         ));
     }
     shell_ok(&net);
-    shell_ok(&format!("ssh-keygen -q -t ed25519 -N '' -f {FAN_DIR}/host_ed25519"));
-    std::fs::write(
-        format!("{FAN_DIR}/sshd_config"),
-        format!(
-            "Port 22\nListenAddress 0.0.0.0\nHostKey {FAN_DIR}/host_ed25519\nAuthorizedKeysFile {FAN_DIR}/authorized_keys.%u\n\
-             PidFile {FAN_DIR}/sshd.pid\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
-             ClientAliveInterval 2\nClientAliveCountMax 2\nMaxStartups 100\nLogLevel VERBOSE\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    shell_ok(&format!(
-        "ip netns exec zrfan /usr/sbin/sshd -f {FAN_DIR}/sshd_config -E {FAN_DIR}/sshd.log"
-    ));
+    start_sshd("zrfan", FAN_DIR, "0.0.0.0");
     for n in 1..=SENDERS {
         wait_for("sshd of the backup host to answer", 120, || {
             shell(&format!(
@@ -63,10 +49,8 @@ fn fan_hosts() -> String {
             .0
         });
     }
-    let pubkey = std::fs::read_to_string(format!("{FAN_DIR}/host_ed25519.pub")).unwrap();
-    let mut parts = pubkey.split_whitespace();
-    let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
-    (1..=SENDERS).map(|n| format!("{} {kind} {key}\n", addr(n))).collect()
+    let key = sshd_host_key(FAN_DIR);
+    (1..=SENDERS).map(|n| format!("{} {key}\n", addr(n))).collect()
 }
 
 /// One sender "host": its pool, filesystems (the pool's root first, which holds no data), identity key
@@ -228,18 +212,6 @@ fn cmdline(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .unwrap_or_default()
-}
-
-/// The sshd session process (`sshd: root@notty`) an agent runs under.
-fn session_of(pid: i32) -> Option<i32> {
-    let mut p = pid;
-    for _ in 0..6 {
-        p = status_field(p, "PPid:")? as i32;
-        if cmdline(p).starts_with("sshd: ") {
-            return Some(p);
-        }
-    }
-    None
 }
 
 fn watch_agents(

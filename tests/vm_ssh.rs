@@ -189,22 +189,6 @@ fn limit_and_compression_over_ssh_and_a_cut_resumes_compressed() {
     sc.assert_converged(&a);
 }
 
-/// The sshd session process serving `pid` (its nearest ancestor named `sshd: …@notty`).
-fn session_of(pid: i32) -> Option<i32> {
-    let mut p = pid;
-    for _ in 0..16 {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        // "PID (COMM) STATE PPID ...": COMM may contain spaces, so split after the last ')'.
-        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-        let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
-        if String::from_utf8_lossy(&cmd).contains("@notty") {
-            return Some(ppid);
-        }
-        p = ppid;
-    }
-    None
-}
-
 /// Concurrency 4 over 12 filesystems (a parent with children among them), over SSH: one fails (its copy's
 /// quota is too small for the increment), one is cut mid-transfer (its SSH session killed). The others
 /// complete, the failing one is reported with what ZFS said, the cut one resumes from its token in the same

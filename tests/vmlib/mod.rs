@@ -659,27 +659,13 @@ pub fn ssh_host() {
     if Path::new(&format!("{SSH_DIR}/sshd.pid")).exists() {
         return;
     }
-    std::fs::create_dir_all(SSH_DIR).unwrap();
     sh(
         "ip netns add zrdst && ip link add zv0 type veth peer name zv1 && ip link set zv1 netns zrdst \
         && ip addr add 10.77.0.1/24 dev zv0 && ip link set zv0 up \
         && ip netns exec zrdst ip addr add 10.77.0.2/24 dev zv1 && ip netns exec zrdst ip link set zv1 up \
         && ip netns exec zrdst ip link set lo up",
     );
-    sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {SSH_DIR}/host_ed25519"));
-    std::fs::write(
-        format!("{SSH_DIR}/sshd_config"),
-        format!(
-            "Port 22\nListenAddress {SSH_ADDR}\nHostKey {SSH_DIR}/host_ed25519\nAuthorizedKeysFile {SSH_DIR}/authorized_keys.%u\n\
-             PidFile {SSH_DIR}/sshd.pid\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
-             ClientAliveInterval 2\nClientAliveCountMax 2\nMaxStartups 100\nLogLevel VERBOSE\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    sh(&format!(
-        "ip netns exec zrdst /usr/sbin/sshd -f {SSH_DIR}/sshd_config -E {SSH_DIR}/sshd.log"
-    ));
+    start_sshd("zrdst", SSH_DIR, SSH_ADDR);
     wait_for("sshd to listen", 120, || {
         std::net::TcpStream::connect((SSH_ADDR, 22)).is_ok()
     });
@@ -688,9 +674,50 @@ pub fn ssh_host() {
 /// The known_hosts line of the SSH host.
 pub fn ssh_known_hosts_line() -> String {
     ssh_host();
-    let pubkey = std::fs::read_to_string(format!("{SSH_DIR}/host_ed25519.pub")).unwrap();
+    format!("{SSH_ADDR} {}\n", sshd_host_key(SSH_DIR))
+}
+
+/// Starts sshd in network namespace `netns`, listening on `listen`, with its host key, config, PID file,
+/// log and `authorized_keys.<user>` files in `dir` (created). Does not wait for it to listen.
+pub fn start_sshd(netns: &str, dir: &str, listen: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {dir}/host_ed25519"));
+    std::fs::write(
+        format!("{dir}/sshd_config"),
+        format!(
+            "Port 22\nListenAddress {listen}\nHostKey {dir}/host_ed25519\nAuthorizedKeysFile {dir}/authorized_keys.%u\n\
+             PidFile {dir}/sshd.pid\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+             ClientAliveInterval 2\nClientAliveCountMax 2\nMaxStartups 100\nLogLevel VERBOSE\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    sh(&format!(
+        "ip netns exec {netns} /usr/sbin/sshd -f {dir}/sshd_config -E {dir}/sshd.log"
+    ));
+}
+
+/// `TYPE BASE64` of the host key of the sshd started by [`start_sshd`] with `dir`.
+pub fn sshd_host_key(dir: &str) -> String {
+    let pubkey = std::fs::read_to_string(format!("{dir}/host_ed25519.pub")).unwrap();
     let mut parts = pubkey.split_whitespace();
-    format!("{SSH_ADDR} {} {}\n", parts.next().unwrap(), parts.next().unwrap())
+    format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
+}
+
+/// The sshd session process (`sshd: USER@notty`, serving one connection) that `pid` runs under.
+pub fn session_of(pid: i32) -> Option<i32> {
+    let mut p = pid;
+    for _ in 0..16 {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // "PID (COMM) STATE PPID ...": COMM may contain spaces, so split after the last ')'.
+        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+        if String::from_utf8_lossy(&cmd).contains("@notty") {
+            return Some(ppid);
+        }
+        p = ppid;
+    }
+    None
 }
 
 /// Creates a key for `user` whose authorized_keys entry forces `command` (`restrict`ed); returns the
