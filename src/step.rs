@@ -7,6 +7,10 @@
 //! 3. sender: create the cursor bookmark on `to`, then destroy older cursors and the tentative cursor;
 //! 4. sender: release the step holds.
 //!
+//! The replicate driver may instead put the step holds of all of an attempt's steps before the first
+//! transfer and release them after the last one (one call per pool each, see `cmd::replicate`); the step
+//! then skips 1 and 4.
+//!
 //! New protection always exists before old protection goes, and every operation is idempotent, so a run
 //! killed between any two of these leaves a state the next run repairs (see docs/step-algorithm.md).
 
@@ -32,6 +36,9 @@ pub struct StepContext<'a> {
     pub flags: SendFlags,
     pub protection: Protection,
     pub stall_timeout: Duration,
+    /// The step holds were put for all of the attempt's steps at once, before any transfer (see
+    /// `cmd::replicate`): the step neither puts nor releases them.
+    pub pre_held: bool,
 }
 
 /// What a completed step moved: stream bytes, and the bytes of them on the link (fewer when compressed).
@@ -109,6 +116,7 @@ pub fn execute(
 
     // 1. Protect the step.
     match ctx.protection {
+        Protection::GuaranteeResumability if ctx.pre_held => {}
         Protection::GuaranteeResumability => ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?,
         Protection::GuaranteeIncremental => ctx
             .zfs
@@ -135,8 +143,8 @@ pub fn execute(
     }
     ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
 
-    // 4. Step holds are no longer needed.
-    if ctx.protection == Protection::GuaranteeResumability {
+    // 4. Step holds are no longer needed (held for the whole attempt: released together at its end).
+    if ctx.protection == Protection::GuaranteeResumability && !ctx.pre_held {
         ctx.zfs.release(&step_tag, &held).map_err(fail)?;
     }
     Ok(moved)

@@ -10,6 +10,7 @@ pub mod client;
 pub mod codec;
 pub mod convert;
 pub mod frame;
+mod last_received;
 pub mod paging;
 pub mod policy;
 pub mod proto;

@@ -519,7 +519,8 @@ fn receive<R: FdRead, W: Write + Send>(
         return Ok(Some(error_reply(recv_refusal(&target, &msg))));
     }
     let after = || -> Result<Envelope, Refusal> {
-        let got = protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
+        let got =
+            super::last_received::protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
         if req.from_guid.is_none() {
             // A new real copy (possibly replacing a placeholder) says so itself, as zrepl does, instead of
             // inheriting `on` from a placeholder parent.
@@ -547,31 +548,6 @@ fn receive<R: FdRead, W: Write + Send>(
     Ok(Some(after().unwrap_or_else(error_reply)))
 }
 
-/// Checks that `to` has GUID `want`, then (with `hold`) puts the job's last-received hold on it and only then
-/// releases that hold from the filesystem's other snapshots.
-fn protect_received(
-    zfs: &Zfs,
-    target: &DatasetName,
-    to: &SnapshotName,
-    want: Guid,
-    job: &JobId,
-    hold: bool,
-) -> Result<Guid, Refusal> {
-    let got = zfs.guid_of(to.as_str())?;
-    if got != want {
-        return Err(Refusal::new(
-            "guid_mismatch",
-            format!("{to} has GUID {got}, but the sender's snapshot has GUID {want}; not protecting it"),
-        ));
-    }
-    if hold {
-        let tag = job.last_received_hold_tag();
-        zfs.hold(&tag, std::slice::from_ref(to))?;
-        release_other_holds(zfs, target, to, &tag)?;
-    }
-    Ok(got)
-}
-
 fn hold_last_received(
     zfs: &Zfs,
     root: &DatasetName,
@@ -582,7 +558,7 @@ fn hold_last_received(
     let to = ds
         .snapshot(&req.snapshot)
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
-    protect_received(zfs, &ds, &to, Guid(req.guid), &job, true)?;
+    super::last_received::protect_received(zfs, &ds, &to, Guid(req.guid), &job, true)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
@@ -697,38 +673,6 @@ fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
         message: stderr.to_string(),
         exit_code: None,
     })
-}
-
-/// Releases `tag` from every snapshot of `fs` other than `keep` (older last-received holds).
-fn release_other_holds(zfs: &Zfs, fs: &DatasetName, keep: &SnapshotName, tag: &str) -> Result<(), ZfsError> {
-    let listing = zfs.run(&[
-        "list",
-        "-H",
-        "-p",
-        "-d",
-        "1",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,userrefs",
-        fs.as_str(),
-    ])?;
-    let held: Vec<SnapshotName> = listing
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .filter(|(n, refs)| *refs != "0" && *n != keep.as_str())
-        .filter_map(|(n, _)| SnapshotName::new(n).ok())
-        .collect();
-    if held.is_empty() {
-        return Ok(());
-    }
-    let carrying: Vec<SnapshotName> = zfs
-        .holds(&held)?
-        .into_iter()
-        .filter(|h| h.tag == tag)
-        .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
-        .collect();
-    zfs.release(tag, &carrying)
 }
 
 /// Reads a compressed DATA payload of `n` bytes whole, decompresses it (bounded, see [`super::codec`]) and

@@ -5,7 +5,7 @@
 //! report. Connectivity failures end the attempt; the run then reconnects with backoff, re-plans from live
 //! state and resumes, within `retries` and `retry_timeout`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -22,7 +22,7 @@ use crate::report::{
 use crate::step::{self, StepContext};
 use crate::survey::{self, Survey, SurveyError};
 use crate::synced::{self, ListedAt};
-use crate::zfs::names::{BookmarkName, DatasetName};
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::Zfs;
 
 use super::parallel;
@@ -291,6 +291,8 @@ fn attempt_inner(
         listed_at,
         ..
     } = survey::survey(job, &zfs)?;
+    // The step holds of every step of this attempt, in one call per pool before any transfer.
+    let pre_held = hold_steps(&zfs, job, opts, &work);
     let waits_for = ancestors(&work);
     // Further workers each have their own connection (and, pulling, their own send-agent session).
     let open = || -> Option<(Zfs, crate::transport::Connection)> {
@@ -313,7 +315,13 @@ fn attempt_inner(
             .map(|o| o.report.name.clone())
     };
     let one = |(zfs, conn): &mut (Zfs, crate::transport::Connection), i: usize, parent: Option<String>| {
-        let o = replicate_fs(job, opts, progress, zfs, conn, &work[i], parent);
+        let ctx = FsContext {
+            job,
+            opts,
+            progress,
+            pre_held: pre_held.as_ref(),
+        };
+        let o = replicate_fs(&ctx, zfs, conn, &work[i], parent);
         // The connection is gone: the remaining filesystems wait for the next attempt.
         let stop = o.conn_error.is_some();
         parallel::Done { outcome: o, stop }
@@ -328,6 +336,9 @@ fn attempt_inner(
             results.push((o.report, o.conn_error));
         }
     }
+    if let Some(held) = pre_held {
+        release_steps(&zfs, job, held, &handled, &results);
+    }
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
     let creations = survey::creation_times(&zfs, &work, &names);
     fill_lag(&creations, &mut results);
@@ -335,6 +346,68 @@ fn attempt_inner(
         write_sync_records(&zfs, &handled, &results, &creations, at, &prop, job);
     }
     Ok(results)
+}
+
+/// Puts the step hold on every snapshot that a step of this attempt may send or send from, in one call per
+/// pool (one transaction group through libzfs_core), before any transfer starts; snapshots that already
+/// carry it (left by a run that died) keep it. Returns the snapshots held for this attempt, or `None` where
+/// each step holds its own snapshots instead: other protections, a dry run, or when this call failed (the
+/// steps then hold them one filesystem at a time and report any error for their filesystem).
+fn hold_steps(zfs: &Zfs, job: &Job, opts: &Options, work: &[survey::FsSurvey]) -> Option<BTreeSet<SnapshotName>> {
+    if opts.dry_run || job.protection != Protection::GuaranteeResumability {
+        return None;
+    }
+    let mut all = BTreeSet::new();
+    let mut carrying = BTreeSet::new();
+    for w in work {
+        if let FsPlan::Replicate { steps, .. } = &w.plan {
+            for s in steps {
+                all.extend(crate::plan::step_hold_targets(&w.sender.name, s));
+            }
+            carrying.extend(w.stale_step_holds.iter().cloned());
+        }
+    }
+    let new: Vec<SnapshotName> = all.difference(&carrying).cloned().collect();
+    match zfs.hold(&job.name.step_hold_tag(), &new) {
+        Ok(()) => Some(all),
+        Err(e) => {
+            eprintln!(
+                "zreplrs: job {}: cannot put the step holds of all filesystems at once, each filesystem puts its own: {e}",
+                job.name
+            );
+            None
+        }
+    }
+}
+
+/// Releases the attempt's step holds in one call per pool once every transfer has ended. Each cursor that a
+/// step moved exists by then. The holds of a step that failed stay (they keep its resumable state's
+/// snapshots until the next run, which releases them as stale); so does everything if the release fails.
+fn release_steps(
+    zfs: &Zfs,
+    job: &Job,
+    mut held: BTreeSet<SnapshotName>,
+    work: &[&survey::FsSurvey],
+    results: &[(FsReport, Option<ErrorReport>)],
+) {
+    for (w, (fsr, _)) in work.iter().zip(results) {
+        if let FsPlan::Replicate { steps, .. } = &w.plan {
+            for (s, r) in steps.iter().zip(&fsr.steps) {
+                if r.result == StepResult::Failed {
+                    for t in crate::plan::step_hold_targets(&w.sender.name, s) {
+                        held.remove(&t);
+                    }
+                }
+            }
+        }
+    }
+    let held: Vec<SnapshotName> = held.into_iter().collect();
+    if let Err(e) = zfs.release(&job.name.step_hold_tag(), &held) {
+        eprintln!(
+            "zreplrs: job {}: cannot release the step holds (the next run releases them): {e}",
+            job.name
+        );
+    }
 }
 
 /// For each filesystem, the indices of its ancestors among `work` (which lists parents first), nearest last.
@@ -357,17 +430,31 @@ fn ancestors(work: &[survey::FsSurvey]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What every filesystem of an attempt shares: the job, the run's options, the progress bars, and the step
+/// holds put for the whole attempt (see [`hold_steps`]).
+#[derive(Clone, Copy)]
+struct FsContext<'a> {
+    job: &'a Job,
+    opts: &'a Options,
+    progress: &'a Progress,
+    pre_held: Option<&'a BTreeSet<SnapshotName>>,
+}
+
 /// Replicates one filesystem over `conn`: prepares its protection, then runs its steps in order. `parent`
 /// names the ancestor that failed or conflicts in this run, if any: the filesystem is then not replicated.
 fn replicate_fs(
-    job: &Job,
-    opts: &Options,
-    progress: &Progress,
+    ctx: &FsContext<'_>,
     zfs: &Zfs,
     conn: &mut crate::transport::Connection,
     w: &survey::FsSurvey,
     parent: Option<String>,
 ) -> FsOutcome {
+    let FsContext {
+        job,
+        opts,
+        progress,
+        pre_held,
+    } = *ctx;
     let mut fsr = FsReport {
         name: w.sender.name.to_string(),
         target: w.target.to_string(),
@@ -417,7 +504,7 @@ fn replicate_fs(
         }
         // Up to date by its sync record: the run that wrote the record repaired its protection.
         FsPlan::UpToDate if w.from_record => {}
-        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, job, w) {
+        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, job, w, pre_held) {
             Err(e) => {
                 fsr.result = FsResult::Failed;
                 if e.connectivity {
@@ -443,6 +530,7 @@ fn replicate_fs(
                         flags: job.send.flags,
                         protection: job.protection,
                         stall_timeout: job.stall_timeout,
+                        pre_held: pre_held.is_some(),
                     };
                     let mut old_cursors = cursors;
                     for (i, s) in steps.iter().enumerate() {
@@ -539,7 +627,7 @@ fn write_sync_records(
 }
 
 /// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
-/// left by a run that died, and repair protection of the incremental base that such a run may have left
+/// left by a run that died (but not from snapshots this attempt holds for its own steps: `pre_held`), and repair protection of the incremental base that such a run may have left
 /// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
 /// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
 fn prepare(
@@ -547,6 +635,7 @@ fn prepare(
     conn: &mut crate::transport::Connection,
     job: &Job,
     w: &survey::FsSurvey,
+    pre_held: Option<&BTreeSet<SnapshotName>>,
 ) -> Result<Vec<BookmarkName>, SurveyError> {
     if let FsPlan::Replicate {
         abort_stale_token: true,
@@ -555,7 +644,14 @@ fn prepare(
     {
         conn.client().abort_resume(&w.rel)?;
     }
-    zfs.release(&job.name.step_hold_tag(), &w.stale_step_holds)?;
+    // Stale step holds go, except where this attempt holds the same snapshot for a step of its own.
+    let stale: Vec<SnapshotName> = w
+        .stale_step_holds
+        .iter()
+        .filter(|s| !pre_held.is_some_and(|h| h.contains(*s)))
+        .cloned()
+        .collect();
+    zfs.release(&job.name.step_hold_tag(), &stale)?;
     let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
     let (Some(base_guid), Some(recv_newest)) =
         (w.receiver_newest, w.receiver.as_ref().and_then(|r| r.newest_snapshot()))

@@ -7,6 +7,7 @@
 pub mod bookkeeping;
 pub mod error;
 pub mod list;
+pub mod lzc;
 pub mod names;
 pub mod nvlist;
 pub mod ops;
@@ -30,6 +31,9 @@ pub struct Zfs {
     remote: Option<runner::SharedRunner>,
     /// Set once `zfs holds -p` was refused (OpenZFS < 2.2): hold times are then read as printed.
     holds_without_p: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// libzfs_core on this host, for batched holds, releases and bookmarks (see [`lzc`]); `None` when it
+    /// cannot be loaded, and for a remote handle.
+    native: Option<&'static lzc::Lzc>,
 }
 
 impl std::fmt::Debug for Zfs {
@@ -37,6 +41,7 @@ impl std::fmt::Debug for Zfs {
         f.debug_struct("Zfs")
             .field("program", &self.program)
             .field("remote", &self.remote.is_some())
+            .field("native", &self.native.is_some())
             .finish()
     }
 }
@@ -74,12 +79,14 @@ impl Zfs {
         Zfs::with_program(program)
     }
 
-    /// A handle on the given program instead of `zfs` (tests use fake ones).
+    /// A handle on the given program instead of `zfs` (tests use fake ones). Holds, releases and bookmarks
+    /// go through libzfs_core where it can be loaded ([`lzc`]), other commands through the program.
     pub fn with_program(program: impl Into<OsString>) -> Self {
         Zfs {
             program: program.into(),
             remote: None,
             holds_without_p: Default::default(),
+            native: lzc::get(),
         }
     }
 

@@ -53,6 +53,9 @@ impl Zfs {
     /// `userrefs` counts: a forged line always adds one too many. A count that changed between the two
     /// calls (a hold put or released meanwhile) is asked once more before it counts as an error.
     pub fn holds(&self, snapshots: &[SnapshotName]) -> Result<Vec<Hold>, ZfsError> {
+        if let Some(holds) = self.native_holds(snapshots) {
+            return Ok(holds);
+        }
         match self.holds_once(snapshots) {
             Err(e) if e.kind == ZfsErrorKind::Parse => self.holds_once(snapshots),
             other => other,
@@ -136,9 +139,45 @@ impl Zfs {
         Ok(holds)
     }
 
+    /// The holds of the named snapshots read through libzfs_core (no process, nothing parsed from text);
+    /// `None` where it is not loaded or a snapshot cannot be read (the caller then asks `zfs holds`, which
+    /// reports why).
+    fn native_holds(&self, snapshots: &[SnapshotName]) -> Option<Vec<Hold>> {
+        let lzc = self.native?;
+        let mut holds = Vec::new();
+        for s in snapshots {
+            for (tag, since) in lzc.holds(s.as_str()).ok()? {
+                holds.push(Hold {
+                    snapshot: s.to_string(),
+                    tag,
+                    since,
+                });
+            }
+        }
+        holds.sort();
+        Some(holds)
+    }
+
     /// Puts hold `tag` on every named snapshot; snapshots that already carry it are left as they are.
-    /// One `zfs hold` call when none carries it yet.
+    /// Through libzfs_core one call and one transaction group per pool; where that fails (a snapshot already
+    /// carries the tag, or the library is missing), one `zfs hold` call, which ZFS carries out one snapshot
+    /// at a time.
     pub fn hold(&self, tag: &str, snapshots: &[SnapshotName]) -> Result<(), ZfsError> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let mut rest = Vec::new();
+        for (_, group) in super::lzc::by_pool(snapshots, |s| s.as_str()) {
+            let names: Vec<&str> = group.iter().map(|s| s.as_str()).collect();
+            if self.native.is_none_or(|l| l.hold(tag, &names).is_err()) {
+                rest.extend(group.into_iter().cloned());
+            }
+        }
+        // Bounded argument lists (a send-agent takes at most 4,096 arguments).
+        rest.chunks(1000).try_for_each(|c| self.hold_by_command(tag, c))
+    }
+
+    fn hold_by_command(&self, tag: &str, snapshots: &[SnapshotName]) -> Result<(), ZfsError> {
         if snapshots.is_empty() {
             return Ok(());
         }
@@ -171,7 +210,22 @@ impl Zfs {
     }
 
     /// Releases hold `tag` from every named snapshot that carries it; a missing tag or snapshot is fine.
+    /// Through libzfs_core one call and one transaction group per pool where every snapshot carries it.
     pub fn release(&self, tag: &str, snapshots: &[SnapshotName]) -> Result<(), ZfsError> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let mut rest = Vec::new();
+        for (_, group) in super::lzc::by_pool(snapshots, |s| s.as_str()) {
+            let names: Vec<&str> = group.iter().map(|s| s.as_str()).collect();
+            if self.native.is_none_or(|l| l.release(tag, &names).is_err()) {
+                rest.extend(group.into_iter().cloned());
+            }
+        }
+        rest.chunks(1000).try_for_each(|c| self.release_by_command(tag, c))
+    }
+
+    fn release_by_command(&self, tag: &str, snapshots: &[SnapshotName]) -> Result<(), ZfsError> {
         if snapshots.is_empty() {
             return Ok(());
         }
@@ -205,6 +259,12 @@ impl Zfs {
     /// Creates bookmark `bookmark` of `from` (a snapshot or bookmark) whose GUID is `guid`. An existing
     /// bookmark with the same GUID is success; one with another GUID is an `AlreadyExists` error.
     pub fn bookmark(&self, from: &str, guid: Guid, bookmark: &BookmarkName) -> Result<(), ZfsError> {
+        if self
+            .native
+            .is_some_and(|l| l.bookmark(&[(bookmark.as_str(), from)]).is_ok())
+        {
+            return Ok(());
+        }
         let args = ["bookmark".to_string(), from.to_string(), bookmark.to_string()];
         match self.run(&args) {
             Err(e) if e.kind == ZfsErrorKind::AlreadyExists => {
@@ -264,9 +324,17 @@ impl Zfs {
         Ok(())
     }
 
-    /// Destroys the named bookmarks; missing ones are fine.
+    /// Destroys the named bookmarks; missing ones are fine. Through libzfs_core one call and one transaction
+    /// group per pool, else one `zfs destroy` per bookmark.
     pub fn destroy_bookmarks(&self, bookmarks: &[BookmarkName]) -> Result<(), ZfsError> {
-        for b in bookmarks {
+        let mut rest = Vec::new();
+        for (_, group) in super::lzc::by_pool(bookmarks, |b| b.as_str()) {
+            let names: Vec<&str> = group.iter().map(|b| b.as_str()).collect();
+            if self.native.is_none_or(|l| l.destroy_bookmarks(&names).is_err()) {
+                rest.extend(group);
+            }
+        }
+        for b in rest {
             match self.run(&["destroy".to_string(), b.to_string()]) {
                 Ok(_) => {}
                 Err(e) if e.kind == ZfsErrorKind::DoesNotExist => {}

@@ -46,6 +46,7 @@ impl Zfs {
     pub fn remote(runner: SharedRunner) -> Self {
         Zfs {
             remote: Some(runner),
+            native: None,
             ..Zfs::with_program("zfs")
         }
     }
