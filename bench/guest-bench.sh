@@ -28,6 +28,17 @@ spawns() { wc -l </tmp/zfs-spawns 2>/dev/null || echo 0; }
 agent_spawns() { awk -F ':: ' '$1 ~ /recv-agent/' /tmp/zfs-spawns | wc -l; }
 spawn_kinds() { sed 's/.*:: //' /tmp/zfs-spawns | awk '{print $1}' | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}'; }
 counted() { : >/tmp/zfs-spawns; PATH=/tmp/wrap:$PATH ZREPLRS_ZFS=/tmp/wrap/zfs "$@"; }
+# Transaction groups a command committed changes in, read from the pools' own history (`zpool history -i`
+# records every change with its txg, whether a `zfs` process or zreplrs's libzfs_core calls made it):
+# `txg_mark POOL...` before, `txg_count` after (distinct txgs with a change, summed over the pools).
+txg_mark() { txg_pools=("$@"); txg_from=(); for p in "$@"; do txg_from+=("$(zpool history -i "$p" | wc -l)"); done; }
+txg_count() {
+  local i n=0
+  for i in "${!txg_pools[@]}"; do
+    n=$((n + $(zpool history -i "${txg_pools[$i]}" | tail -n +$((txg_from[$i] + 1)) | grep -o 'txg:[0-9]*' | sort -u | wc -l)))
+  done
+  echo "$n"
+}
 job() { # name target filesystem-rules...   ($JOB_EXTRA: more job keys)
   local name=$1 target=$2; shift 2
   { echo "[global]"; echo "lock_dir = \"/tmp\""; echo; echo "[[jobs]]"; echo "name = \"$name\""; echo "target = \"$target\""
@@ -104,10 +115,10 @@ if [[ " $WHICH " == *" p4 "* ]]; then
   ours=(); theirs=()
   for i in $(seq "$RUNS"); do
     for n in $(seq 200); do echo "$i.$n" >>/p4/c/log; zfs snapshot "p4s/c@r${i}_$n"; done
-    t0=$(now); counted zr p4 >/tmp/p4.json; t1=$(now); zs=$(spawns)
-    t2=$(now); counted syncoid --quiet --no-sync-snap p4s/c p4d/so/c >/dev/null 2>&1; t3=$(now); ss=$(spawns)
+    txg_mark p4s p4d; t0=$(now); counted zr p4 >/tmp/p4.json; t1=$(now); zs=$(spawns); zx=$(txg_count)
+    txg_mark p4s p4d; t2=$(now); counted syncoid --quiet --no-sync-snap p4s/c p4d/so/c >/dev/null 2>&1; t3=$(now); ss=$(spawns); sx=$(txg_count)
     z=$(elapsed "$t0" "$t1"); s=$(elapsed "$t2" "$t3"); ours+=("$z"); theirs+=("$s")
-    printf 'run %d: zreplrs %.1f s (%d zfs spawns), syncoid %.1f s (%d zfs spawns); receiver snapshots zreplrs %d, syncoid %d\n' "$i" "$z" "$zs" "$s" "$ss" \
+    printf 'run %d: zreplrs %.1f s (%d zfs spawns, %d txgs), syncoid %.1f s (%d zfs spawns, %d txgs); receiver snapshots zreplrs %d, syncoid %d\n' "$i" "$z" "$zs" "$zx" "$s" "$ss" "$sx" \
       "$(zfs list -H -t snapshot -d 1 p4d/zr/p4s/c | wc -l)" "$(zfs list -H -t snapshot -d 1 p4d/so/c | wc -l)"
   done
   mz=$(median "${ours[@]}"); ms=$(median "${theirs[@]}")
@@ -303,30 +314,31 @@ if [[ " $WHICH " == *" p6 "* ]]; then
   job p6 local:p6d/zr '"p6s/data<" = true'
   JOB_EXTRA='concurrency = 1' job p6c1 local:p6d/zr1 '"p6s/data<" = true'
   t0=$(now)
-  zr p6 >/dev/null; zr p6c1 >/dev/null
+  zr p6 >/dev/null; if [ "${P6_C1:-1}" = 1 ]; then zr p6c1 >/dev/null; fi
   syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1
-  zfs-autobackup --no-snapshot --no-progress zab p6d/zab >/dev/null 2>&1
+  if [ "${P6_ZAB:-1}" = 1 ]; then zfs-autobackup --no-snapshot --no-progress zab p6d/zab >/dev/null 2>&1; fi
   echo "setup and first runs: $(elapsed "$t0" "$(now)" | cut -c1-6) s; receivers: zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l) snapshots"
-  # Mutating zfs subcommands: each is (at least) one transaction group sync.
-  txgs() { sed 's/.*:: //' /tmp/zfs-spawns | awk '$1 ~ /^(hold|release|bookmark|destroy|receive|recv|set|inherit|snapshot|rename|create|program)$/' | wc -l; }
+  # Spawns: `zfs` processes. Transactions: the transaction groups each tool committed changes in, on both pools.
+  # P6_C1=0 leaves out the concurrency-1 run, P6_ZAB=0 zfs-autobackup (the ratio is then against syncoid).
+  P6_C1=${P6_C1:-1} P6_ZAB=${P6_ZAB:-1}
   zr4=(); zr1=(); so=(); zab=()
+  timed() { txg_mark p6s p6d; local t0; t0=$(now); counted "$@" >/tmp/p6.out 2>&1; T=$(elapsed "$t0" "$(now)"); S=$(spawns); X=$(txg_count); }
   for i in $(seq "$RUNS"); do
     for n in $(seq -w "$P6_FS"); do head -c 65536 /dev/urandom >"/p6/data/fs$n/f$i"; done
     zfs snapshot -r "p6s/data@zab-2026120301000$i"
-    t0=$(now); counted zr p6 >/tmp/p6.json; t1=$(now); s4=$(spawns); x4=$(txgs)
-    t2=$(now); counted zr p6c1 >/tmp/p6c1.json; t3=$(now); s1=$(spawns); x1=$(txgs)
-    t4=$(now); counted syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data >/dev/null 2>&1; t5=$(now); ss=$(spawns); xs=$(txgs)
-    t6=$(now); counted zfs-autobackup --no-snapshot --no-progress zab p6d/zab >/dev/null 2>&1; t7=$(now); sa=$(spawns); xa=$(txgs)
-    a=$(elapsed "$t0" "$t1"); b=$(elapsed "$t2" "$t3"); c=$(elapsed "$t4" "$t5"); d=$(elapsed "$t6" "$t7")
+    timed zr p6; a=$T s4=$S x4=$X; result=$(grep -m1 '"result"' /tmp/p6.out | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')
+    b=0 s1=0 x1=0; if [ "$P6_C1" = 1 ]; then timed zr p6c1; b=$T s1=$S x1=$X; fi
+    timed syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data; c=$T ss=$S xs=$X
+    d=0 sa=0 xa=0; if [ "$P6_ZAB" = 1 ]; then timed zfs-autobackup --no-snapshot --no-progress zab p6d/zab; d=$T sa=$S xa=$X; fi
     zr4+=("$a"); zr1+=("$b"); so+=("$c"); zab+=("$d")
-    printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.1f transactions per fs), concurrency 1 %.1f s (%.1f, %.1f), syncoid -r %.1f s (%.1f, %.1f), zfs-autobackup %.1f s (%.1f, %.1f)\n' \
-      "$i" "$a" "$(grep -m1 '"result"' /tmp/p6.json | sed -E 's/.*"result": *"([a-z_]+)".*/\1/')" \
+    printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.2f txgs per fs), concurrency 1 %.1f s (%.1f, %.2f), syncoid -r %.1f s (%.1f, %.2f), zfs-autobackup %.1f s (%.1f, %.2f)\n' \
+      "$i" "$a" "$result" \
       "$(calc "$s4/$P6_FS")" "$(calc "$x4/$P6_FS")" "$b" "$(calc "$s1/$P6_FS")" "$(calc "$x1/$P6_FS")" \
       "$c" "$(calc "$ss/$P6_FS")" "$(calc "$xs/$P6_FS")" "$d" "$(calc "$sa/$P6_FS")" "$(calc "$xa/$P6_FS")"
   done
   echo "receivers after the runs (snapshots): zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), concurrency 1 $(zfs list -H -r -t snapshot p6d/zr1 | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l)"
   m4=$(median "${zr4[@]}"); m1=$(median "${zr1[@]}"); ms=$(median "${so[@]}"); ma=$(median "${zab[@]}")
-  best=$(awk -v a="$ms" -v b="$ma" 'BEGIN { print (a < b) ? a : b }')
+  best=$(awk -v a="$ms" -v b="$ma" 'BEGIN { print (a < b || b == 0) ? a : b }')
   printf 'P6 median: zreplrs %.1f s (concurrency 1: %.1f s), syncoid %.1f s, zfs-autobackup %.1f s; ratio zreplrs/faster peer %.3f (concurrency 1: %.3f)\n' \
     "$m4" "$m1" "$ms" "$ma" "$(calc "$m4/$best")" "$(calc "$m1/$best")"
   zpool destroy p6s; zpool destroy p6d; rm -f /tmp/p6s.img /tmp/p6d.img

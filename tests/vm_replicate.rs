@@ -970,3 +970,104 @@ fn children_of_a_conflicting_parent_are_not_received_below_it() {
     ok(&run);
     sc.assert_converged(&child);
 }
+
+/// The pool's own record of changes after `from_line` (`zpool history -i`): each internal event with the
+/// transaction group it was committed in, as (txg, event line).
+fn pool_events(pool: &str, from_line: usize) -> Vec<(u64, String)> {
+    try_cmd("zpool", &["history", "-i", pool])
+        .unwrap()
+        .lines()
+        .skip(from_line)
+        .filter_map(|l| {
+            let at = l.find("[txg:")? + 5;
+            let len = l[at..].find(']')?;
+            Some((l[at..at + len].parse().ok()?, l[at + len + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+fn history_len(pool: &str) -> usize {
+    try_cmd("zpool", &["history", "-i", pool]).unwrap().lines().count()
+}
+
+/// The transaction groups of the events `what` (e.g. `hold`) carrying `tag`, and how many there were.
+fn txgs_of(events: &[(u64, String)], what: &str, tag: &str) -> (usize, std::collections::BTreeSet<u64>) {
+    let matching: Vec<u64> = events
+        .iter()
+        .filter(|(_, e)| e.starts_with(&format!("{what} ")) && e.contains(&format!("tag={tag} ")))
+        .map(|(t, _)| *t)
+        .collect();
+    (matching.len(), matching.into_iter().collect())
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
+    let sc = Scenario::new("txg");
+    let top = sc.src.ds("d");
+    create_fs(&top);
+    let mut all = vec![top.clone()];
+    for i in 0..6 {
+        let fs = format!("{top}/f{i}");
+        create_fs(&fs);
+        write_data(&fs, "a", i, 20_000);
+        all.push(fs);
+    }
+    zfs(&["snapshot", "-r", &format!("{top}@s1")]);
+    sc.configure(&[(&top, true)], "");
+    ok(&sc.replicate(&[]));
+    for (i, fs) in all.iter().enumerate() {
+        write_data(fs, "b", 10 + i as u64, 20_000);
+    }
+    zfs(&["snapshot", "-r", &format!("{top}@s2")]);
+    let (src_mark, dst_mark) = (history_len(&sc.src.name), history_len(&sc.dst.name));
+    let (wrapper, log) = logging_zfs_wrapper(sc.dir.path());
+    let (run, calls) = logged_replicate(&sc, &wrapper, &log);
+    ok(&run);
+    for fs in &all {
+        sc.assert_converged(fs);
+    }
+    let n = all.len();
+    let sender = pool_events(&sc.src.name, src_mark);
+    let (holds, hold_txgs) = txgs_of(&sender, "hold", &sc.step_tag());
+    let (releases, release_txgs) = txgs_of(&sender, "release", &sc.step_tag());
+    assert_eq!(holds, 2 * n, "from and to of every filesystem held: {sender:#?}");
+    assert_eq!(
+        hold_txgs.len(),
+        1,
+        "all step holds in one transaction group: {sender:#?}"
+    );
+    assert_eq!(releases, 2 * n, "and all released: {sender:#?}");
+    assert_eq!(release_txgs.len(), 1, "in one transaction group: {sender:#?}");
+    assert!(
+        hold_txgs.iter().max() < release_txgs.iter().min(),
+        "held before and released after everything else"
+    );
+    // Every cursor move and last-received hold is an ioctl of zreplrs's own: no `zfs` process for any of them,
+    // on either side (the local recv-agent runs the same wrapper).
+    let bookkeeping: Vec<&String> = calls
+        .iter()
+        .filter(|c| {
+            ["hold ", "release ", "bookmark ", "destroy ", "holds "]
+                .iter()
+                .any(|p| c.starts_with(p))
+        })
+        .collect();
+    assert!(
+        bookkeeping.is_empty(),
+        "bookkeeping through zfs processes: {bookkeeping:?}"
+    );
+    let receiver = pool_events(&sc.dst.name, dst_mark);
+    let (lr_holds, _) = txgs_of(&receiver, "hold", &sc.last_received_tag());
+    let (lr_releases, _) = txgs_of(&receiver, "release", &sc.last_received_tag());
+    assert_eq!(
+        (lr_holds, lr_releases),
+        (n, n),
+        "one new and one released last-received hold per filesystem"
+    );
+    let spawns_per_fs = calls.len() as f64 / n as f64;
+    assert!(
+        spawns_per_fs <= 6.0,
+        "{spawns_per_fs:.1} zfs processes per filesystem: {calls:#?}"
+    );
+}

@@ -90,6 +90,17 @@ impl Zfs {
         }
     }
 
+    /// The same handle without libzfs_core: every operation runs the `zfs` program (tests of that path).
+    pub fn without_native(mut self) -> Self {
+        self.native = None;
+        self
+    }
+
+    /// Whether holds, releases and bookmarks go through libzfs_core.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
     /// A command for `zfs ARGS…` on this host with a stable locale and time zone (`zfs holds` of OpenZFS
     /// < 2.2 prints times only in words, in the local zone) and no stdin; callers set up stdout/stderr.
     /// (Only the agents use it; the sender's `zfs send` goes through [`Zfs::spawn_send`].)
