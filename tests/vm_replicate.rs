@@ -1014,7 +1014,7 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
         all.push(fs);
     }
     zfs(&["snapshot", "-r", &format!("{top}@s1")]);
-    sc.configure(&[(&top, true)], "");
+    sc.configure(&[(&format!("{top}<"), true)], "");
     ok(&sc.replicate(&[]));
     for (i, fs) in all.iter().enumerate() {
         write_data(fs, "b", 10 + i as u64, 20_000);
