@@ -31,11 +31,11 @@ counted() { : >/tmp/zfs-spawns; PATH=/tmp/wrap:$PATH ZREPLRS_ZFS=/tmp/wrap/zfs "
 # Transaction groups a command committed changes in, read from the pools' own history (`zpool history -i`
 # records every change with its txg, whether a `zfs` process or zreplrs's libzfs_core calls made it):
 # `txg_mark POOL...` before, `txg_count` after (distinct txgs with a change, summed over the pools).
-txg_mark() { txg_pools=("$@"); txg_from=(); for p in "$@"; do txg_from+=("$(zpool history -i "$p" | wc -l)"); done; }
+txg_mark() { txg_pools=("$@"); txg_from=(); for p in "$@"; do txg_from+=("$(zpool history -i "$p" | grep -c 'txg:')"); done; }
 txg_count() {
   local i n=0
   for i in "${!txg_pools[@]}"; do
-    n=$((n + $(zpool history -i "${txg_pools[$i]}" | tail -n +$((txg_from[$i] + 1)) | grep -o 'txg:[0-9]*' | sort -u | wc -l)))
+    n=$((n + $(zpool history -i "${txg_pools[$i]}" | grep -o 'txg:[0-9]*' | tail -n +$((txg_from[$i] + 1)) | sort -u | wc -l)))
   done
   echo "$n"
 }
