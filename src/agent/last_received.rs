@@ -94,3 +94,76 @@ fn release_other_holds(zfs: &Zfs, held: &[SnapshotName], tag: &str) -> Result<()
         .collect();
     zfs.release(tag, &carrying)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A `zfs` that prints `listing` for `zfs list` and logs every call's first argument.
+    fn fake(dir: &tempfile::TempDir, listing: &str) -> (Zfs, std::path::PathBuf) {
+        let out = dir.path().join("list.out");
+        let log = dir.path().join("calls");
+        std::fs::write(&out, listing).unwrap();
+        let prog = dir.path().join("zfs");
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >>'{}'\ncase \"$1\" in list) exec cat '{}';; esac\nexit 0\n",
+            log.display(),
+            out.display()
+        );
+        std::fs::write(&prog, script).unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (Zfs::with_program(prog).without_native(), log)
+    }
+
+    fn names() -> (DatasetName, SnapshotName, JobId) {
+        (
+            DatasetName::new("b/t/a").unwrap(),
+            SnapshotName::new("b/t/a@s2").unwrap(),
+            JobId::new("j").unwrap(),
+        )
+    }
+
+    #[test]
+    fn one_listing_gives_the_guid_and_the_snapshots_with_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t22\t0\n");
+        let (fs, _, _) = names();
+        let got = snapshot_refs(&zfs, &fs).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0.as_str(), got[0].1, got[0].2), ("b/t/a@s1", Guid(11), 1));
+        assert_eq!((got[1].0.as_str(), got[1].1, got[1].2), ("b/t/a@s2", Guid(22), 0));
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_snapshot_of_the_filesystem_is_an_error() {
+        let (fs, _, _) = names();
+        for bad in [
+            "b/t/a@s1\t11\t1\textra\n",
+            "b/t/other@s1\t11\t1\n",
+            "b/t/a@s1\tnot-a-guid\t1\n",
+            "b/t/a@s1\t11\n",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (zfs, _) = fake(&dir, bad);
+            let e = snapshot_refs(&zfs, &fs).unwrap_err();
+            assert_eq!(e.kind, crate::zfs::ZfsErrorKind::Parse, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_with_another_guid_is_not_held_and_nothing_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let (zfs, log) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t23\t0\n");
+        let (fs, to, job) = names();
+        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true).unwrap_err();
+        assert_eq!(r.kind, "guid_mismatch");
+        assert!(r.message.contains("GUID 23"), "{}", r.message);
+        let calls = std::fs::read_to_string(log).unwrap();
+        assert_eq!(calls.lines().collect::<Vec<_>>(), ["list"], "only listed");
+        let dir = tempfile::tempdir().unwrap();
+        let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\n");
+        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true).unwrap_err();
+        assert_eq!(r.kind, "does_not_exist", "{}", r.message);
+    }
+}

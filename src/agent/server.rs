@@ -50,8 +50,8 @@ impl AgentConfig {
 /// A refused or failed request: the reply's `kind` and `message`.
 #[derive(Debug)]
 pub(super) struct Refusal {
-    kind: String,
-    message: String,
+    pub(super) kind: String,
+    pub(super) message: String,
 }
 
 impl Refusal {

@@ -399,7 +399,7 @@ mod tests {
         );
         std::fs::write(&prog, script).unwrap();
         std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Zfs::with_program(prog)
+        Zfs::with_program(prog).without_native()
     }
 
     fn snaps() -> Vec<SnapshotName> {
@@ -440,7 +440,7 @@ mod tests {
         );
         std::fs::write(&prog, script).unwrap();
         std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let zfs = Zfs::with_program(prog);
+        let zfs = Zfs::with_program(prog).without_native();
         let s1 = [SnapshotName::new("p/a@s1").unwrap()];
         for _ in 0..2 {
             let holds = zfs.holds(&s1).unwrap();

@@ -393,7 +393,7 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let zfs = Zfs::with_program(&fake);
+        let zfs = Zfs::with_program(&fake).without_native();
         let plain = encode_for_tests(&pairs("testpool/fs@snap2", false));
         let e = zfs.decode_resume_token(&plain).unwrap_err();
         assert_eq!(e.kind, ZfsErrorKind::InvalidResumeToken);
