@@ -331,11 +331,16 @@ if [[ " $WHICH " == *" p6 "* ]]; then
     timed syncoid --quiet -r --no-sync-snap p6s/data p6d/so/data; c=$T ss=$S xs=$X
     d=0 sa=0 xa=0; if [ "$P6_ZAB" = 1 ]; then timed zfs-autobackup --no-snapshot --no-progress zab p6d/zab; d=$T sa=$S xa=$X; fi
     zr4+=("$a"); zr1+=("$b"); so+=("$c"); zab+=("$d")
-    printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.2f txgs per fs), concurrency 1 %.1f s (%.1f, %.2f), syncoid -r %.1f s (%.1f, %.2f), zfs-autobackup %.1f s (%.1f, %.2f)\n' \
-      "$i" "$a" "$result" \
-      "$(calc "$s4/$P6_FS")" "$(calc "$x4/$P6_FS")" "$b" "$(calc "$s1/$P6_FS")" "$(calc "$x1/$P6_FS")" \
-      "$c" "$(calc "$ss/$P6_FS")" "$(calc "$xs/$P6_FS")" "$d" "$(calc "$sa/$P6_FS")" "$(calc "$xa/$P6_FS")"
+    part() { if [ "$1" = 0 ]; then echo "not run"; else printf '%.1f s (%.1f, %.2f)' "$2" "$(calc "$3/$P6_FS")" "$(calc "$4/$P6_FS")"; fi; }
+    printf 'run %d: zreplrs (concurrency 4) %.1f s (result %s, %.1f spawns and %.2f txgs per fs), concurrency 1 %s, syncoid -r %s, zfs-autobackup %s\n' \
+      "$i" "$a" "$result" "$(calc "$s4/$P6_FS")" "$(calc "$x4/$P6_FS")" \
+      "$(part "$P6_C1" "$b" "$s1" "$x1")" "$(part 1 "$c" "$ss" "$xs")" "$(part "$P6_ZAB" "$d" "$sa" "$xa")"
   done
+  # zreplrs's guarantees after the runs: one cursor per filesystem, no step holds, one last-received hold each.
+  echo "zreplrs bookkeeping after the runs: $(zfs list -H -o name -r -t filesystem p6s/data | wc -l) filesystems," \
+    "$(zfs list -H -o name -r -t bookmark p6s/data | grep -c '_J_p6$') cursors," \
+    "$(zfs list -H -o name -r -t snapshot p6s/data | xargs zfs holds -H | grep -c 'zrepl_STEP_J_p6	') step holds," \
+    "$(zfs list -H -o name -r -t snapshot p6d/zr | xargs zfs holds -H | grep -c 'zrepl_last_received_J_p6	') last-received holds"
   echo "receivers after the runs (snapshots): zreplrs $(zfs list -H -r -t snapshot p6d/zr | wc -l), concurrency 1 $(zfs list -H -r -t snapshot p6d/zr1 | wc -l), syncoid $(zfs list -H -r -t snapshot p6d/so | wc -l), zfs-autobackup $(zfs list -H -r -t snapshot p6d/zab | wc -l)"
   m4=$(median "${zr4[@]}"); m1=$(median "${zr1[@]}"); ms=$(median "${so[@]}"); ma=$(median "${zab[@]}")
   best=$(awk -v a="$ms" -v b="$ma" 'BEGIN { print (a < b || b == 0) ? a : b }')
