@@ -158,6 +158,23 @@ impl Zfs {
         Some(holds)
     }
 
+    /// Runs `op` through libzfs_core once per pool on the names of that pool; returns the items of the pools
+    /// where it failed or the library is not loaded (the caller runs `zfs` for those).
+    fn natively_per_pool<'a, T: AsRef<str>>(
+        &self,
+        items: &'a [T],
+        op: impl Fn(&super::lzc::Lzc, &[&str]) -> Result<(), super::lzc::Errno>,
+    ) -> Vec<&'a T> {
+        let mut rest = Vec::new();
+        for (_, group) in super::lzc::by_pool(items, |i| i.as_ref()) {
+            let names: Vec<&str> = group.iter().map(|i| i.as_ref()).collect();
+            if self.native.is_none_or(|l| op(l, &names).is_err()) {
+                rest.extend(group);
+            }
+        }
+        rest
+    }
+
     /// Puts hold `tag` on every named snapshot; snapshots that already carry it are left as they are.
     /// Through libzfs_core one call and one transaction group per pool; where that fails (a snapshot already
     /// carries the tag, or the library is missing), one `zfs hold` call, which ZFS carries out one snapshot
@@ -166,13 +183,11 @@ impl Zfs {
         if snapshots.is_empty() {
             return Ok(());
         }
-        let mut rest = Vec::new();
-        for (_, group) in super::lzc::by_pool(snapshots, |s| s.as_str()) {
-            let names: Vec<&str> = group.iter().map(|s| s.as_str()).collect();
-            if self.native.is_none_or(|l| l.hold(tag, &names).is_err()) {
-                rest.extend(group.into_iter().cloned());
-            }
-        }
+        let rest: Vec<SnapshotName> = self
+            .natively_per_pool(snapshots, |l, names| l.hold(tag, &names))
+            .into_iter()
+            .cloned()
+            .collect();
         // Bounded argument lists (a send-agent takes at most 4,096 arguments).
         rest.chunks(1000).try_for_each(|c| self.hold_by_command(tag, c))
     }
@@ -215,13 +230,11 @@ impl Zfs {
         if snapshots.is_empty() {
             return Ok(());
         }
-        let mut rest = Vec::new();
-        for (_, group) in super::lzc::by_pool(snapshots, |s| s.as_str()) {
-            let names: Vec<&str> = group.iter().map(|s| s.as_str()).collect();
-            if self.native.is_none_or(|l| l.release(tag, &names).is_err()) {
-                rest.extend(group.into_iter().cloned());
-            }
-        }
+        let rest: Vec<SnapshotName> = self
+            .natively_per_pool(snapshots, |l, names| l.release(tag, &names))
+            .into_iter()
+            .cloned()
+            .collect();
         rest.chunks(1000).try_for_each(|c| self.release_by_command(tag, c))
     }
 
@@ -327,14 +340,7 @@ impl Zfs {
     /// Destroys the named bookmarks; missing ones are fine. Through libzfs_core one call and one transaction
     /// group per pool, else one `zfs destroy` per bookmark.
     pub fn destroy_bookmarks(&self, bookmarks: &[BookmarkName]) -> Result<(), ZfsError> {
-        let mut rest = Vec::new();
-        for (_, group) in super::lzc::by_pool(bookmarks, |b| b.as_str()) {
-            let names: Vec<&str> = group.iter().map(|b| b.as_str()).collect();
-            if self.native.is_none_or(|l| l.destroy_bookmarks(&names).is_err()) {
-                rest.extend(group);
-            }
-        }
-        for b in rest {
+        for b in self.natively_per_pool(bookmarks, |l, names| l.destroy_bookmarks(names)) {
             match self.run(&["destroy".to_string(), b.to_string()]) {
                 Ok(_) => {}
                 Err(e) if e.kind == ZfsErrorKind::DoesNotExist => {}
