@@ -184,7 +184,7 @@ impl Zfs {
             return Ok(());
         }
         let rest: Vec<SnapshotName> = self
-            .natively_per_pool(snapshots, |l, names| l.hold(tag, &names))
+            .natively_per_pool(snapshots, |l, names| l.hold(tag, names))
             .into_iter()
             .cloned()
             .collect();
@@ -231,7 +231,7 @@ impl Zfs {
             return Ok(());
         }
         let rest: Vec<SnapshotName> = self
-            .natively_per_pool(snapshots, |l, names| l.release(tag, &names))
+            .natively_per_pool(snapshots, |l, names| l.release(tag, names))
             .into_iter()
             .cloned()
             .collect();
