@@ -277,6 +277,13 @@ pub struct RecvAgentArgs {
     /// are inherited, setuid and devices set off); repeatable.
     #[arg(long, value_name = "PROP")]
     pub recv_allow: Vec<String>,
+    /// The sender is this host's own zreplrs running a job that sends no properties (how a `local:` target
+    /// starts its agent): incremental receives leave out the defaults of --recv-allow, which such a stream
+    /// gives nothing to act on and which ZFS applies as two transaction groups per received snapshot.
+    /// Receives that create a filesystem keep them; --recv-set and --recv-inherit apply to every receive.
+    /// Never give it to an agent that a remote host can reach.
+    #[arg(long)]
+    pub own_streams: bool,
     /// Refuse every request that could lose received data: destroying snapshots, releasing last-received
     /// holds, and forced receives over anything but an empty placeholder. Recommended for push jobs: a
     /// compromised sender can then add snapshots but not remove any. Prune on the receiving host itself.

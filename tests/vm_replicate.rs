@@ -741,6 +741,27 @@ fn received_properties_cannot_mount_over_system_paths_or_enable_setuid() {
     assert_eq!(prop(&target, "devices"), "off");
     assert_eq!(prop(&target, "compression"), "lz4", "other sent properties are taken");
     sc.assert_converged(&fs);
+    // A stream with properties is received hardened on every increment too, `local:` or not.
+    let evil2 = format!("{evil}-2");
+    zfs(&["set", &format!("mountpoint={evil2}"), &fs]);
+    zfs(&["set", "setuid=on", &target]);
+    zfs(&["set", "compression=gzip", &fs]);
+    snap(&fs, "s2");
+    ok(&sc.replicate(&[]));
+    assert_ne!(prop(&target, "mountpoint"), evil2);
+    assert!(
+        !source_of("mountpoint").starts_with("received"),
+        "{}",
+        source_of("mountpoint")
+    );
+    assert_eq!(
+        prop(&target, "setuid"),
+        "off",
+        "set off again by the incremental receive"
+    );
+    assert_eq!(prop(&target, "devices"), "off");
+    assert_eq!(prop(&target, "compression"), "gzip");
+    sc.assert_converged(&fs);
 }
 
 /// `[jobs.snapshots]`: snapshots the filter leaves out never reach the receiver, not even inside an `-I`
@@ -1032,6 +1053,9 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
     let (wrapper, log) = logging_zfs_wrapper(sc.dir.path());
     let (run, calls) = logged_replicate(&sc, &wrapper, &log);
     ok(&run);
+    // Read before the content checks, which mount the copies.
+    let sender = pool_events(&sc.src.name, src_mark);
+    let receiver = pool_events(&sc.dst.name, dst_mark);
     for fs in &all {
         sc.assert_converged(fs);
     }
@@ -1044,7 +1068,6 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
         }
     }
     assert!(held > n, "at least one step per filesystem: {:#}", run.json);
-    let sender = pool_events(&sc.src.name, src_mark);
     let (holds, hold_txgs) = txgs_of(&sender, "hold", &sc.step_tag());
     let (releases, release_txgs) = txgs_of(&sender, "release", &sc.step_tag());
     assert_eq!(holds, held, "from and to of every step held: {sender:#?}");
@@ -1073,7 +1096,6 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
         bookkeeping.is_empty(),
         "bookkeeping through zfs processes: {bookkeeping:?}"
     );
-    let receiver = pool_events(&sc.dst.name, dst_mark);
     let (lr_holds, _) = txgs_of(&receiver, "hold", &sc.last_received_tag());
     let (lr_releases, _) = txgs_of(&receiver, "release", &sc.last_received_tag());
     assert_eq!(
@@ -1081,6 +1103,17 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
         (n, n),
         "one new and one released last-received hold per filesystem"
     );
+    // The local agent's streams are our own and carry no properties: no `-o`/`-x` property changes per
+    // received snapshot, and the values set when the copies were created stay.
+    let property_changes: Vec<_> = receiver
+        .iter()
+        .filter(|(_, e)| e.starts_with("set ") || e.starts_with("inherit "))
+        .collect();
+    assert!(property_changes.is_empty(), "{property_changes:#?}");
+    for fs in &all {
+        assert_eq!(prop(&sc.target(fs), "setuid"), "off");
+        assert_eq!(prop(&sc.target(fs), "devices"), "off");
+    }
     let spawns_per_fs = calls.len() as f64 / n as f64;
     assert!(
         spawns_per_fs <= 6.0,

@@ -28,8 +28,10 @@ use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
 pub struct AgentConfig {
     pub root_fs: DatasetName,
     pub client_identity: Option<String>,
-    /// `-o` / `-x` for every receive.
+    /// `-o` / `-x` for receives of full streams (those that create the filesystem).
     pub recv: RecvOptions,
+    /// `-o` / `-x` for incremental receives: the same as `recv` unless the agent runs with `--own-streams`.
+    pub recv_incremental: RecvOptions,
     /// The `zfs` program (`--zfs-program`, for tests and benchmarks); `None`: the system's `zfs`.
     /// `$ZREPLRS_ZFS` is ignored.
     pub zfs_program: Option<std::ffi::OsString>,
@@ -636,7 +638,11 @@ fn prepare_receive(
             zfs.create_placeholder(d)?;
         }
     }
-    let mut opts = cfg.recv.clone();
+    let mut opts = if req.from_guid.is_some() {
+        cfg.recv_incremental.clone()
+    } else {
+        cfg.recv.clone()
+    };
     opts.force = req.force;
     let args = recv_args(&target, &opts);
     let child = zfs

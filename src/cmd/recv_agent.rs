@@ -38,6 +38,27 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         PropertyName::new(k).map_err(|e| format!("--recv-allow: {e}"))?;
         recv.allow(k);
     }
+    let recv = with_command_line(recv, a)?;
+    // Our own stream without properties gives the defaults nothing to act on in an incremental receive
+    // (the values set when the filesystem was created stay), and ZFS would apply them as two transaction
+    // groups per received snapshot.
+    let recv_incremental = if a.own_streams {
+        with_command_line(RecvOptions::default(), a)?
+    } else {
+        recv.clone()
+    };
+    Ok(AgentConfig {
+        root_fs,
+        client_identity: a.client_identity.clone(),
+        recv,
+        recv_incremental,
+        zfs_program: a.zfs_program.clone().map(Into::into),
+        append_only: a.append_only,
+    })
+}
+
+/// `base` with the agent's `--recv-set` and `--recv-inherit`, which apply to every receive.
+fn with_command_line(mut recv: RecvOptions, a: &RecvAgentArgs) -> Result<RecvOptions, String> {
     for kv in &a.recv_set {
         let (k, v) = kv
             .split_once('=')
@@ -49,13 +70,7 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         PropertyName::new(k).map_err(|e| format!("--recv-inherit: {e}"))?;
         recv.inherit_instead(k);
     }
-    Ok(AgentConfig {
-        root_fs,
-        client_identity: a.client_identity.clone(),
-        recv,
-        zfs_program: a.zfs_program.clone().map(Into::into),
-        append_only: a.append_only,
-    })
+    Ok(recv)
 }
 
 #[cfg(test)]
@@ -101,5 +116,34 @@ mod tests {
         );
         assert_eq!(c.recv.inherit, ["sharesmb", "devices"]);
         assert!(cfg(&["--recv-allow", "Bad"]).is_err());
+        assert_eq!(
+            c.recv_incremental, c.recv,
+            "without --own-streams every receive is the same"
+        );
+    }
+
+    #[test]
+    fn own_streams_leave_the_defaults_out_of_incremental_receives_only() {
+        let c = cfg(&["--own-streams"]).unwrap();
+        assert_eq!(c.recv, RecvOptions::hardened(), "a receive that creates the filesystem");
+        assert_eq!(c.recv_incremental, RecvOptions::default());
+        let c = cfg(&[
+            "--own-streams",
+            "--recv-set",
+            "readonly=on",
+            "--recv-inherit",
+            "mountpoint",
+        ])
+        .unwrap();
+        let x = DatasetName::new("b/r/x").unwrap();
+        assert_eq!(
+            crate::zfs::send::recv_args(&x, &c.recv_incremental).join(" "),
+            "receive -s -u -o readonly=on -x mountpoint b/r/x",
+            "the agent's own settings still apply"
+        );
+        assert_eq!(
+            crate::zfs::send::recv_args(&x, &c.recv).join(" "),
+            "receive -s -u -o setuid=off -o devices=off -o readonly=on -x sharenfs -x sharesmb -x mountpoint b/r/x"
+        );
     }
 }

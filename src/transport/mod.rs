@@ -72,7 +72,17 @@ pub fn agent_args(job: &Job) -> Vec<String> {
         args.push("--recv-inherit".into());
         args.push(k.clone());
     }
+    if sends_own_streams_without_properties(job) {
+        args.push("--own-streams".into());
+    }
     args
+}
+
+/// A push job to a `local:` target that sends no properties: its recv-agent is our own child and every
+/// stream it receives is one this run's own `zfs send` made, which carries no property a receive could take.
+fn sends_own_streams_without_properties(job: &Job) -> bool {
+    let flags = &job.send.flags;
+    !job.is_pull() && matches!(job.target, Target::Local { .. }) && !flags.properties && !flags.backup_properties
 }
 
 /// The send-agent's command-line flags for a pull job: its root, the job's filter, the job id, and
@@ -211,5 +221,35 @@ impl Runner for SourceRunner {
                 ..output(r)
             })
             .map_err(|e| source_error(argv, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camino::Utf8Path;
+
+    fn job(target: &str, extra: &str) -> Job {
+        let text = format!(
+            "[[jobs]]\nname = \"j\"\ntarget = \"{target}\"\n{extra}\n[jobs.filesystems]\n\"tank/data<\" = true\n"
+        );
+        let mut config = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).unwrap();
+        config.jobs.remove(0)
+    }
+
+    #[test]
+    fn only_a_local_push_without_properties_tells_its_agent_the_streams_are_its_own() {
+        let own = |j: &Job| agent_args(j).iter().any(|a| a == "--own-streams");
+        assert!(own(&job("local:backup/hosts", "")));
+        assert!(own(&job("local:backup/hosts", "[jobs.send]\ncompressed = true\n")));
+        assert!(!own(&job("local:backup/hosts", "[jobs.send]\nproperties = true\n")));
+        assert!(!own(&job(
+            "local:backup/hosts",
+            "[jobs.send]\nbackup_properties = true\n"
+        )));
+        assert!(!own(&job("ssh://backup.example/backup/hosts", "")));
+        let pull = job("local:backup/prod1\"\nsource = \"ssh://zsend@prod1/tank", "");
+        assert!(pull.is_pull());
+        assert!(!own(&pull), "a pull job's streams come from the source host");
     }
 }
