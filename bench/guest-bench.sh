@@ -30,12 +30,14 @@ spawn_kinds() { sed 's/.*:: //' /tmp/zfs-spawns | awk '{print $1}' | sort | uniq
 counted() { : >/tmp/zfs-spawns; PATH=/tmp/wrap:$PATH ZREPLRS_ZFS=/tmp/wrap/zfs "$@"; }
 # Transaction groups a command committed changes in, read from the pools' own history (`zpool history -i`
 # records every change with its txg, whether a `zfs` process or zreplrs's libzfs_core calls made it):
-# `txg_mark POOL...` before, `txg_count` after (distinct txgs with a change, summed over the pools).
-txg_mark() { txg_pools=("$@"); txg_from=(); for p in "$@"; do txg_from+=("$(zpool history -i "$p" | grep -c 'txg:')"); done; }
+# `txg_mark POOL...` before, `txg_count` after (distinct txgs with a change, summed over the pools). The
+# history is a ring buffer, so the mark is the newest txg number, not a line count.
+txgs_of() { zpool history -i "$1" | grep -o 'txg:[0-9]*' | cut -d: -f2 | sort -un; }
+txg_mark() { txg_pools=("$@"); txg_from=(); for p in "$@"; do txg_from+=("$(txgs_of "$p" | tail -1)"); done; }
 txg_count() {
   local i n=0
   for i in "${!txg_pools[@]}"; do
-    n=$((n + $(zpool history -i "${txg_pools[$i]}" | grep -o 'txg:[0-9]*' | tail -n +$((txg_from[$i] + 1)) | sort -u | wc -l)))
+    n=$((n + $(txgs_of "${txg_pools[$i]}" | awk -v m="${txg_from[$i]:-0}" '$1 > m' | wc -l)))
   done
   echo "$n"
 }
@@ -115,8 +117,11 @@ if [[ " $WHICH " == *" p4 "* ]]; then
   ours=(); theirs=()
   for i in $(seq "$RUNS"); do
     for n in $(seq 200); do echo "$i.$n" >>/p4/c/log; zfs snapshot "p4s/c@r${i}_$n"; done
-    txg_mark p4s p4d; t0=$(now); counted zr p4 >/tmp/p4.json; t1=$(now); zs=$(spawns); zx=$(txg_count)
-    txg_mark p4s p4d; t2=$(now); counted syncoid --quiet --no-sync-snap p4s/c p4d/so/c >/dev/null 2>&1; t3=$(now); ss=$(spawns); sx=$(txg_count)
+    zpool sync p4s
+    p4_zr() { txg_mark p4s p4d; t0=$(now); counted zr p4 >/tmp/p4.json; t1=$(now); zs=$(spawns); zx=$(txg_count); }
+    p4_so() { txg_mark p4s p4d; t2=$(now); counted syncoid --quiet --no-sync-snap p4s/c p4d/so/c >/dev/null 2>&1; t3=$(now); ss=$(spawns); sx=$(txg_count); }
+    # Who goes first alternates from run to run.
+    if [ $((i % 2)) -eq 1 ]; then p4_zr; p4_so; else p4_so; p4_zr; fi
     z=$(elapsed "$t0" "$t1"); s=$(elapsed "$t2" "$t3"); ours+=("$z"); theirs+=("$s")
     printf 'run %d: zreplrs %.1f s (%d zfs spawns, %d txgs), syncoid %.1f s (%d zfs spawns, %d txgs); receiver snapshots zreplrs %d, syncoid %d\n' "$i" "$z" "$zs" "$zx" "$s" "$ss" "$sx" \
       "$(zfs list -H -t snapshot -d 1 p4d/zr/p4s/c | wc -l)" "$(zfs list -H -t snapshot -d 1 p4d/so/c | wc -l)"
