@@ -1,14 +1,47 @@
 //! The receiver's last-received hold: after a receive (or a repair), check the received snapshot's GUID, put
 //! the job's hold on it, and only then release the same tag from the filesystem's older snapshots.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::server::Refusal;
 use crate::zfs::bookkeeping::JobId;
+use crate::zfs::list::Listing;
 use crate::zfs::names::{DatasetName, SnapshotName};
 use crate::zfs::{Guid, Zfs, ZfsError};
 
+/// The snapshots that carry holds, per filesystem, as the agent's own listings in this session showed them,
+/// plus what it held since. A receive into a filesystem listed this way finds the older last-received hold
+/// among these instead of listing every snapshot of the filesystem again (seconds for thousands).
+#[derive(Debug, Default)]
+pub(super) struct KnownHolds(BTreeMap<DatasetName, BTreeSet<SnapshotName>>);
+
+impl KnownHolds {
+    /// Records the held snapshots of every filesystem of `listing` whose snapshots it lists (`complete`) or of
+    /// the filesystems in `only`.
+    pub(super) fn record(&mut self, listing: &Listing, only: Option<&[DatasetName]>) {
+        for fs in listing.filesystems.values() {
+            if only.is_some_and(|names| !names.contains(&fs.name)) {
+                continue;
+            }
+            let held = fs
+                .snapshots()
+                .filter(|v| v.userrefs.unwrap_or(0) > 0)
+                .filter_map(|v| fs.name.snapshot(&v.short).ok())
+                .collect();
+            self.0.insert(fs.name.clone(), held);
+        }
+    }
+
+    /// Forgets `fs` (after snapshots of it were destroyed).
+    pub(super) fn forget(&mut self, fs: &DatasetName) {
+        self.0.remove(fs);
+    }
+}
+
 /// Checks that `to` has GUID `want`, then (with `hold`) puts the job's last-received hold on it and only then
-/// releases that hold from the filesystem's other snapshots. With `hold`, one listing of the filesystem's
-/// snapshots gives both `to`'s GUID and which other snapshots carry holds at all.
+/// releases that hold from the filesystem's other snapshots. The snapshots that may carry the old hold come
+/// from `known` when this session listed the filesystem, else from one listing of all its snapshots (which
+/// gives `to`'s GUID too).
 pub(super) fn protect_received(
     zfs: &Zfs,
     target: &DatasetName,
@@ -16,6 +49,7 @@ pub(super) fn protect_received(
     want: Guid,
     job: &JobId,
     hold: bool,
+    known: &mut KnownHolds,
 ) -> Result<Guid, Refusal> {
     let mismatch = |got: Guid| {
         Refusal::new(
@@ -27,22 +61,37 @@ pub(super) fn protect_received(
         let got = zfs.guid_of(to.as_str())?;
         return if got == want { Ok(got) } else { Err(mismatch(got)) };
     }
-    let snapshots = snapshot_refs(zfs, target)?;
-    let got = snapshots
-        .iter()
-        .find(|(s, _, _)| s == to)
-        .map(|(_, g, _)| *g)
-        .ok_or_else(|| Refusal::new("does_not_exist", format!("{to} is not among the snapshots of {target}")))?;
+    let (got, held) = match known.0.get(target) {
+        Some(held) => (
+            zfs.guid_of(to.as_str())?,
+            held.iter().filter(|s| *s != to).cloned().collect(),
+        ),
+        None => {
+            let snapshots = snapshot_refs(zfs, target)?;
+            let got = snapshots
+                .iter()
+                .find(|(s, _, _)| s == to)
+                .map(|(_, g, _)| *g)
+                .ok_or_else(|| {
+                    Refusal::new("does_not_exist", format!("{to} is not among the snapshots of {target}"))
+                })?;
+            let held: Vec<SnapshotName> = snapshots
+                .into_iter()
+                .filter(|(s, _, refs)| *refs > 0 && s != to)
+                .map(|(s, _, _)| s)
+                .collect();
+            (got, held)
+        }
+    };
     if got != want {
         return Err(mismatch(got));
     }
     let tag = job.last_received_hold_tag();
     zfs.hold(&tag, std::slice::from_ref(to))?;
-    let held: Vec<SnapshotName> = snapshots
-        .into_iter()
-        .filter(|(s, _, refs)| *refs > 0 && s != to)
-        .map(|(s, _, _)| s)
-        .collect();
+    // Whether or not they keep other holds: a superset only costs a look at their holds on the next receive.
+    let entry = known.0.entry(target.clone()).or_default();
+    entry.extend(held.iter().cloned());
+    entry.insert(to.clone());
     release_other_holds(zfs, &held, &tag)?;
     Ok(got)
 }
@@ -156,14 +205,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (zfs, log) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t23\t0\n");
         let (fs, to, job) = names();
-        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true).unwrap_err();
+        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut KnownHolds::default()).unwrap_err();
         assert_eq!(r.kind, "guid_mismatch");
         assert!(r.message.contains("GUID 23"), "{}", r.message);
         let calls = std::fs::read_to_string(log).unwrap();
         assert_eq!(calls.lines().collect::<Vec<_>>(), ["list"], "only listed");
         let dir = tempfile::tempdir().unwrap();
         let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\n");
-        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true).unwrap_err();
+        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut KnownHolds::default()).unwrap_err();
         assert_eq!(r.kind, "does_not_exist", "{}", r.message);
+    }
+
+    #[test]
+    fn a_filesystem_listed_in_the_session_is_not_listed_again_after_a_receive() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls");
+        let prog = dir.path().join("zfs");
+        // `get … guid` answers 22; `holds` finds no hold on s1; `get … userrefs` agrees.
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >>'{}'\ncase \"$1:$6\" in get:guid) echo 22;; get:userrefs) printf 'b/t/a@s1\\t0\\n';; esac\nexit 0\n",
+            log.display()
+        );
+        std::fs::write(&prog, script).unwrap();
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let zfs = Zfs::with_program(prog).without_native();
+        let (fs, to, job) = names();
+        let mut entry = crate::zfs::list::FsEntry::named(fs.clone());
+        for (short, refs) in [("s0", 0), ("s1", 1)] {
+            entry.versions.push(crate::zfs::Version {
+                kind: crate::zfs::VersionKind::Snapshot,
+                short: short.into(),
+                guid: Guid(1),
+                createtxg: 1,
+                userrefs: Some(refs),
+                creation: None,
+            });
+        }
+        let mut listing = Listing::default();
+        listing.filesystems.insert(fs.clone(), entry);
+        let mut known = KnownHolds::default();
+        known.record(&listing, Some(std::slice::from_ref(&fs)));
+        assert_eq!(
+            known.0[&fs].iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            ["b/t/a@s1"]
+        );
+        assert_eq!(
+            protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut known).unwrap(),
+            Guid(22)
+        );
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            ["get", "hold", "holds", "get"],
+            "the GUID of the one snapshot, the new hold, the holds of the held snapshot; no listing"
+        );
+        assert!(known.0[&fs].contains(&to), "the new hold is known for the next receive");
+        let r = protect_received(&zfs, &fs, &to, Guid(23), &job, true, &mut known).unwrap_err();
+        assert_eq!(r.kind, "guid_mismatch");
+        known.forget(&fs);
+        std::fs::write(&log, "").unwrap();
+        let _ = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut known);
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls.lines().next(), Some("list"), "forgotten: listed again");
     }
 }

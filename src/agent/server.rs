@@ -14,6 +14,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use super::frame::{self, DataFrame, FrameError};
+use super::last_received::{protect_received, KnownHolds};
 use super::proto::{self, envelope::Body, Envelope};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::report::unix_now;
@@ -94,6 +95,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
     let zfs = cfg.zfs_program.as_ref().map_or_else(Zfs::system, Zfs::with_program);
     let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
     let mut greeted = false;
+    let mut known = KnownHolds::default();
     loop {
         let env = match frame::read_message(&mut input) {
             Ok(Some(env)) => env,
@@ -126,7 +128,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
         }
         let response = match body {
             Body::Receive(req) => {
-                match receive(&zfs, cfg, &root, &req, &mut input, &mut out) {
+                match receive(&zfs, cfg, &root, &req, &mut input, &mut out, &mut known) {
                     Ok(Some(resp)) => Ok(vec![resp]),
                     Ok(None) => continue, // the error reply was already sent during the stream
                     Err(Fatal(msg)) => return Err(msg),
@@ -137,7 +139,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                     Body::List(req) => req.page_bytes,
                     _ => 0,
                 };
-                with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other)).map(|env| match env.body {
+                with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other, &mut known)).map(|env| match env.body {
                     Some(Body::ListReply(l)) => super::paging::split(l, page_bytes, frame::MAX_MESSAGE)
                         .into_iter()
                         .map(|page| Envelope::new(page.into()))
@@ -184,20 +186,26 @@ pub(super) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::
 }
 
 /// Handles one request other than a receive.
-fn handle(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, body: Body) -> Result<Envelope, Refusal> {
+fn handle(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    body: Body,
+    known: &mut KnownHolds,
+) -> Result<Envelope, Refusal> {
     if cfg.append_only {
         if let Some(why) = super::policy::request_refusal(&body) {
             return Err(Refusal::new(super::policy::KIND, why));
         }
     }
     match body {
-        Body::List(req) if !req.versions_of.is_empty() => list_versions(zfs, root, &req),
-        Body::List(req) => list(zfs, cfg, root, &req),
+        Body::List(req) if !req.versions_of.is_empty() => list_versions(zfs, root, &req, known),
+        Body::List(req) => list(zfs, cfg, root, &req, known),
         Body::AbortResume(req) => abort_resume(zfs, root, &req),
-        Body::Destroy(req) => destroy(zfs, root, &req),
+        Body::Destroy(req) => destroy(zfs, root, &req, known),
         Body::Holds(req) => holds(zfs, root, &req),
         Body::ReleaseLastReceived(req) => release_last_received(zfs, root, &req),
-        Body::HoldLastReceived(req) => hold_last_received(zfs, root, &req),
+        Body::HoldLastReceived(req) => hold_last_received(zfs, root, &req, known),
         Body::Checksum(req) => checksum(zfs, root, &req),
         other => Err(Refusal::new(
             "protocol",
@@ -254,7 +262,13 @@ fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     Ok(ds)
 }
 
-fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListRequest) -> Result<Envelope, Refusal> {
+fn list(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::ListRequest,
+    known: &mut KnownHolds,
+) -> Result<Envelope, Refusal> {
     let roots = std::slice::from_ref(root);
     let listed_at = unix_now();
     let listed = if req.filesystems_only {
@@ -263,7 +277,12 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListReque
         zfs.list(roots, req.with_creation).map(|l| (l, false))
     };
     match listed {
-        Ok((l, filesystems_only)) => Ok(list_reply(root, &l, filesystems_only, listed_at)),
+        Ok((l, filesystems_only)) => {
+            if !filesystems_only {
+                known.record(&l, None);
+            }
+            Ok(list_reply(root, &l, filesystems_only, listed_at))
+        }
         Err(e) if e.kind == ZfsErrorKind::DoesNotExist && root != &cfg.root_fs => {
             // The client's dataset appears with its first receive; the root dataset must exist.
             zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
@@ -288,7 +307,12 @@ fn list(zfs: &Zfs, cfg: &AgentConfig, root: &DatasetName, req: &proto::ListReque
 }
 
 /// The snapshots and bookmarks of the named filesystems below the root, one entry (name and versions) each.
-fn list_versions(zfs: &Zfs, root: &DatasetName, req: &proto::ListRequest) -> Result<Envelope, Refusal> {
+fn list_versions(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::ListRequest,
+    known: &mut KnownHolds,
+) -> Result<Envelope, Refusal> {
     let names = req
         .versions_of
         .iter()
@@ -298,6 +322,7 @@ fn list_versions(zfs: &Zfs, root: &DatasetName, req: &proto::ListRequest) -> Res
     let by_fs = names.iter().map(|n| (n.clone(), FsEntry::named(n.clone()))).collect();
     let mut listing = Listing { filesystems: by_fs };
     zfs.list_versions(&mut listing, &names, req.with_creation)?;
+    known.record(&listing, Some(&names));
     Ok(list_reply(root, &listing, false, listed_at))
 }
 
@@ -326,8 +351,14 @@ fn abort_resume(zfs: &Zfs, root: &DatasetName, req: &proto::AbortResumeRequest) 
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
-fn destroy(zfs: &Zfs, root: &DatasetName, req: &proto::DestroyRequest) -> Result<Envelope, Refusal> {
+fn destroy(
+    zfs: &Zfs,
+    root: &DatasetName,
+    req: &proto::DestroyRequest,
+    known: &mut KnownHolds,
+) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
+    known.forget(&ds);
     let mut snaps = Vec::with_capacity(req.snapshots.len());
     for s in &req.snapshots {
         snaps.push(
@@ -421,6 +452,7 @@ fn receive<R: FdRead, W: Write + Send>(
     req: &proto::ReceiveRequest,
     input: &mut R,
     out: &mut BufWriter<W>,
+    known: &mut KnownHolds,
 ) -> Result<Option<Envelope>, Fatal> {
     // Validate everything before touching ZFS; on refusal, skip the stream and reply.
     let mut unpacker = match super::codec::unpacker_for(&req.compression) {
@@ -520,9 +552,16 @@ fn receive<R: FdRead, W: Write + Send>(
     if !status_ok {
         return Ok(Some(error_reply(recv_refusal(&target, &msg))));
     }
-    let after = || -> Result<Envelope, Refusal> {
-        let got =
-            super::last_received::protect_received(zfs, &target, &to, Guid(req.to_guid), &job, req.last_received_hold)?;
+    let mut after = || -> Result<Envelope, Refusal> {
+        let got = protect_received(
+            zfs,
+            &target,
+            &to,
+            Guid(req.to_guid),
+            &job,
+            req.last_received_hold,
+            known,
+        )?;
         if req.from_guid.is_none() {
             // A new real copy (possibly replacing a placeholder) says so itself, as zrepl does, instead of
             // inheriting `on` from a placeholder parent.
@@ -554,13 +593,14 @@ fn hold_last_received(
     zfs: &Zfs,
     root: &DatasetName,
     req: &proto::HoldLastReceivedRequest,
+    known: &mut KnownHolds,
 ) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     let to = ds
         .snapshot(&req.snapshot)
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
-    super::last_received::protect_received(zfs, &ds, &to, Guid(req.guid), &job, true)?;
+    protect_received(zfs, &ds, &to, Guid(req.guid), &job, true, known)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
