@@ -872,7 +872,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__recv__subcmd__agent)
-            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --append-only --zfs-program --config --help"
+            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --own-streams --append-only --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
