@@ -281,7 +281,8 @@ pub struct RecvAgentArgs {
     /// starts its agent): incremental receives leave out the defaults of --recv-allow, which such a stream
     /// gives nothing to act on and which ZFS applies as two transaction groups per received snapshot.
     /// Receives that create a filesystem keep them; --recv-set and --recv-inherit apply to every receive.
-    /// Never give it to an agent that a remote host can reach.
+    /// Never give it to an agent that a remote host can reach (behind a forced command, where sshd sets
+    /// SSH_ORIGINAL_COMMAND, the agent refuses to start with it).
     #[arg(long)]
     pub own_streams: bool,
     /// Refuse every request that could lose received data: destroying snapshots, releasing last-received

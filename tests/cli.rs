@@ -393,6 +393,25 @@ fn agent_ignores_zreplrs_zfs_in_its_environment() {
 }
 
 #[test]
+fn an_agent_behind_a_forced_command_refuses_own_streams() {
+    let out = zreplrs()
+        .args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup", "--own-streams"])
+        .env(
+            "SSH_ORIGINAL_COMMAND",
+            "zreplrs recv-agent --root-fs nopool_zreplrs_test/backup",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--own-streams") && stderr.contains("authorized_keys"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_configuration_others_can_write_is_warned_about() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,14 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
 }
 
 fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
+    if a.own_streams && std::env::var_os("SSH_ORIGINAL_COMMAND").is_some() {
+        return Err(
+            "--own-streams is for the agent zreplrs starts itself for a local: target; an agent \
+                    behind an SSH forced command receives streams another host made: remove the flag from \
+                    authorized_keys"
+                .into(),
+        );
+    }
     let root_fs = DatasetName::new(&a.root_fs).map_err(|e| format!("--root-fs: {e}"))?;
     if let Some(id) = &a.client_identity {
         check_component("client identity", id).map_err(|e| format!("--client-identity: {e}"))?;

@@ -19,6 +19,9 @@ pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentErro
     }
     let mut child = Command::new(&exe)
         .args(args)
+        // Set by sshd for a forced command; `recv-agent --own-streams` refuses to run with it, and this run
+        // may itself have been started by one.
+        .env_remove("SSH_ORIGINAL_COMMAND")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
