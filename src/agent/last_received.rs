@@ -16,8 +16,8 @@ use crate::zfs::{Guid, Zfs, ZfsError};
 pub(super) struct KnownHolds(BTreeMap<DatasetName, BTreeSet<SnapshotName>>);
 
 impl KnownHolds {
-    /// Records the held snapshots of every filesystem of `listing` whose snapshots it lists (`complete`) or of
-    /// the filesystems in `only`.
+    /// Records the held snapshots of every filesystem of `listing` (a listing with all their snapshots), or
+    /// only of the filesystems in `only`.
     pub(super) fn record(&mut self, listing: &Listing, only: Option<&[DatasetName]>) {
         for fs in listing.filesystems.values() {
             if only.is_some_and(|names| !names.contains(&fs.name)) {
@@ -61,36 +61,31 @@ pub(super) fn protect_received(
         let got = zfs.guid_of(to.as_str())?;
         return if got == want { Ok(got) } else { Err(mismatch(got)) };
     }
-    let (got, held) = match known.0.get(target) {
-        Some(held) => (
-            zfs.guid_of(to.as_str())?,
-            held.iter().filter(|s| *s != to).cloned().collect(),
-        ),
-        None => {
-            let snapshots = snapshot_refs(zfs, target)?;
-            let got = snapshots
-                .iter()
-                .find(|(s, _, _)| s == to)
-                .map(|(_, g, _)| *g)
-                .ok_or_else(|| {
-                    Refusal::new("does_not_exist", format!("{to} is not among the snapshots of {target}"))
-                })?;
-            let held: Vec<SnapshotName> = snapshots
-                .into_iter()
-                .filter(|(s, _, refs)| *refs > 0 && s != to)
-                .map(|(s, _, _)| s)
-                .collect();
-            (got, held)
-        }
+    // A filesystem this session has not listed gets one listing, which also gives `to`'s GUID.
+    let got = if known.0.contains_key(target) {
+        zfs.guid_of(to.as_str())?
+    } else {
+        let snapshots = snapshot_refs(zfs, target)?;
+        let got = snapshots
+            .iter()
+            .find(|(s, _, _)| s == to)
+            .map(|(_, g, _)| *g)
+            .ok_or_else(|| Refusal::new("does_not_exist", format!("{to} is not among the snapshots of {target}")))?;
+        let held = snapshots
+            .into_iter()
+            .filter(|(_, _, refs)| *refs > 0)
+            .map(|(s, _, _)| s);
+        known.0.insert(target.clone(), held.collect());
+        got
     };
     if got != want {
         return Err(mismatch(got));
     }
     let tag = job.last_received_hold_tag();
     zfs.hold(&tag, std::slice::from_ref(to))?;
-    // Whether or not they keep other holds: a superset only costs a look at their holds on the next receive.
+    // Whether or not the others keep holds of other tags: a superset only costs a look at their holds.
     let entry = known.0.entry(target.clone()).or_default();
-    entry.extend(held.iter().cloned());
+    let held: Vec<SnapshotName> = entry.iter().filter(|s| *s != to).cloned().collect();
     entry.insert(to.clone());
     release_other_holds(zfs, &held, &tag)?;
     Ok(got)
@@ -149,20 +144,24 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    /// A `zfs` that prints `listing` for `zfs list` and logs every call's first argument.
-    fn fake(dir: &tempfile::TempDir, listing: &str) -> (Zfs, std::path::PathBuf) {
-        let out = dir.path().join("list.out");
+    /// A `zfs` that logs every call's first argument, then runs the shell code `body`.
+    fn fake_running(dir: &tempfile::TempDir, body: &str) -> (Zfs, std::path::PathBuf) {
         let log = dir.path().join("calls");
-        std::fs::write(&out, listing).unwrap();
         let prog = dir.path().join("zfs");
-        let script = format!(
-            "#!/bin/sh\necho \"$1\" >>'{}'\ncase \"$1\" in list) exec cat '{}';; esac\nexit 0\n",
-            log.display(),
-            out.display()
-        );
+        let script = format!("#!/bin/sh\necho \"$1\" >>'{}'\n{body}\nexit 0\n", log.display());
         std::fs::write(&prog, script).unwrap();
         std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
         (Zfs::with_program(prog).without_native(), log)
+    }
+
+    /// A `zfs` that prints `listing` for `zfs list` and logs every call's first argument.
+    fn fake(dir: &tempfile::TempDir, listing: &str) -> (Zfs, std::path::PathBuf) {
+        let out = dir.path().join("list.out");
+        std::fs::write(&out, listing).unwrap();
+        fake_running(
+            dir,
+            &format!("case \"$1\" in list) exec cat '{}';; esac", out.display()),
+        )
     }
 
     fn names() -> (DatasetName, SnapshotName, JobId) {
@@ -219,16 +218,11 @@ mod tests {
     #[test]
     fn a_filesystem_listed_in_the_session_is_not_listed_again_after_a_receive() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("calls");
-        let prog = dir.path().join("zfs");
         // `get … guid` answers 22; `holds` finds no hold on s1; `get … userrefs` agrees.
-        let script = format!(
-            "#!/bin/sh\necho \"$1\" >>'{}'\ncase \"$1:$6\" in get:guid) echo 22;; get:userrefs) printf 'b/t/a@s1\\t0\\n';; esac\nexit 0\n",
-            log.display()
+        let (zfs, log) = fake_running(
+            &dir,
+            "case \"$1:$6\" in get:guid) echo 22;; get:userrefs) printf 'b/t/a@s1\\t0\\n';; esac",
         );
-        std::fs::write(&prog, script).unwrap();
-        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let zfs = Zfs::with_program(prog).without_native();
         let (fs, to, job) = names();
         let mut entry = crate::zfs::list::FsEntry::named(fs.clone());
         for (short, refs) in [("s0", 0), ("s1", 1)] {
