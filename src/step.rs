@@ -39,6 +39,8 @@ pub struct StepContext<'a> {
     /// The step holds were put for all of the attempt's steps at once, before any transfer (see
     /// `cmd::replicate`): the step neither puts nor releases them.
     pub pre_held: bool,
+    /// The filesystem is encrypted (with `flags.raw`, its streams are raw).
+    pub encrypted: bool,
 }
 
 /// What a completed step moved: stream bytes, and the bytes of them on the link (fewer when compressed).
@@ -173,6 +175,9 @@ fn stream(
         last_received_hold: ctx.protection != Protection::GuaranteeNothing,
         // Set by the client from the connection's negotiated compression.
         compression: String::new(),
+        // ZFS marks a stream raw only for a raw send of encrypted data.
+        raw: ctx.flags.raw && ctx.encrypted,
+        resuming: step.resume_token.is_some(),
     };
     let moved = std::cell::Cell::new(0u64);
     let wire_before = client.wire_total;

@@ -477,6 +477,8 @@ fn append_only_agent_refuses_everything_that_could_lose_received_data() {
         force,
         last_received_hold: true,
         compression: String::new(),
+        raw: false,
+        resuming: false,
     };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -558,6 +560,193 @@ fn append_only_agent_refuses_everything_that_could_lose_received_data() {
     );
     assert_eq!(guid(&format!("{root}/src/new@s1")), s1);
     assert_eq!(prop(&format!("{root}/src/new"), "zrepl:placeholder"), "off");
+}
+
+/// A compromised sender against `recv-agent --append-only` sends real `zfs send -R` packages instead of the
+/// plain streams its requests announce: forced into a placeholder parent (ZFS would rename the copies below
+/// it by GUID), as an incremental into a real copy (ZFS would rename its snapshots), a package of another
+/// client's filesystem, and plain streams that carry another GUID, base, raw or resume flag than the request
+/// says. Each is refused with `bad_stream` before `zfs receive` starts, and the pool (names, GUIDs, holds)
+/// is exactly what it was. The accepted shapes still receive: an `-I` package, and a `-p` package.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn send_r_packages_and_lying_stream_headers_change_nothing() {
+    let (pool, root) = receiver("pkg");
+    let origin = pool.ds("origin");
+    zfs(&["create", &origin]);
+    zfs(&["create", &format!("{origin}/kid")]);
+    for s in ["1", "2", "3"] {
+        zfs(&["snapshot", "-r", &format!("{origin}@{s}")]);
+    }
+    let other = pool.ds("backup/other/web");
+    zfs(&["create", "-p", &other]);
+    zfs(&["snapshot", &format!("{other}@o1")]);
+    let (g1, g2, g3) = (
+        guid(&format!("{origin}@1")),
+        guid(&format!("{origin}@2")),
+        guid(&format!("{origin}@3")),
+    );
+    let req = |fs: &str, to: &str, to_guid: u64, from: Option<u64>, force: bool| proto::ReceiveRequest {
+        fs: fs.into(),
+        to_short: to.into(),
+        to_guid,
+        from_guid: from,
+        job_id: "j".into(),
+        force,
+        last_received_hold: true,
+        ..Default::default()
+    };
+    // A real copy below a placeholder parent, as a first run through the agent makes it.
+    let first = session_with(
+        &root,
+        &["--append-only"],
+        &[
+            hello(),
+            receive_msg(
+                req("src/vb", "1", g1, None, false),
+                &send_stream(&[&format!("{origin}@1")]),
+            ),
+        ]
+        .concat(),
+    );
+    assert!(
+        matches!(
+            first.replies.last().and_then(|e| e.body.as_ref()),
+            Some(Body::ReceiveReply(_))
+        ),
+        "{:?} {}",
+        first.replies.last(),
+        first.stderr
+    );
+    assert_eq!(prop(&format!("{root}/src"), "zrepl:placeholder"), "on");
+    let o1 = guid(&format!("{other}@o1"));
+    // A clone of origin@1 (its stream names origin@1 as its origin), and an encrypted dataset.
+    let clone = pool.ds("origin/cl");
+    zfs(&["clone", &format!("{origin}@1"), &clone]);
+    let c1 = snap(&clone, "c1");
+    let key = format!("/tmp/{}.key", pool.name);
+    std::fs::write(&key, "hostile-test-passphrase").unwrap();
+    let enc = pool.ds("enc");
+    zfs(&[
+        "create",
+        "-o",
+        "encryption=on",
+        "-o",
+        "keyformat=passphrase",
+        "-o",
+        &format!("keylocation=file://{key}"),
+        &enc,
+    ]);
+    let e1 = snap(&enc, "e1");
+    let raw_full = send_stream(&["-w", &format!("{enc}@e1")]);
+    let before = pool.state();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a zfs send -R package forced into the placeholder parent",
+            receive_msg(
+                req("src", "3", g3, None, true),
+                &send_stream(&["-R", &format!("{origin}@3")]),
+            ),
+            "recursive package",
+        ),
+        (
+            "a zfs send -R -i package as an incremental into the real copy",
+            receive_msg(
+                req("src/vb", "2", g2, Some(g1), false),
+                &send_stream(&["-R", "-i", &format!("{origin}@1"), &format!("{origin}@2")]),
+            ),
+            "recursive package",
+        ),
+        (
+            "a zfs send -R package of another client's filesystem",
+            receive_msg(
+                req("src/web", "o1", o1, None, false),
+                &send_stream(&["-R", &format!("{other}@o1")]),
+            ),
+            "recursive package",
+        ),
+        (
+            "a plain stream of another snapshot than the request names",
+            receive_msg(
+                req("src/vb", "2", g2, Some(g1), false),
+                &send_stream(&["-i", "@1", &format!("{origin}@3")]),
+            ),
+            "GUID",
+        ),
+        (
+            "a full stream announced as an incremental",
+            receive_msg(
+                req("src/vb", "2", g2, Some(g1), false),
+                &send_stream(&[&format!("{origin}@2")]),
+            ),
+            "base GUID",
+        ),
+        (
+            "bytes that are not a stream",
+            receive_msg(
+                req("src/vb", "2", g2, Some(g1), false),
+                &b"not a stream at all, just bytes".repeat(20),
+            ),
+            "not a ZFS send stream",
+        ),
+        (
+            "a clone stream, whose origin ZFS looks up by GUID anywhere in the pool",
+            receive_msg(
+                req("src/clone", "c1", c1, Some(g1), false),
+                &send_stream(&["-i", &format!("{origin}@1"), &format!("{clone}@c1")]),
+            ),
+            "clone stream",
+        ),
+        (
+            "a raw stream the request calls plain",
+            receive_msg(req("src/raw", "e1", e1, None, false), &raw_full),
+            "raw flag",
+        ),
+    ];
+    for (what, input, says) in cases {
+        let s = session_with(&root, &["--append-only"], &[hello(), input].concat());
+        let last = s
+            .replies
+            .last()
+            .unwrap_or_else(|| panic!("{what}: no reply; {}", s.stderr));
+        let (k, m) = error_of(last);
+        assert_eq!(k, "bad_stream", "{what}: {m}");
+        assert!(m.contains(says), "{what}: the error says why ({says}): {m}");
+        assert_eq!(s.code, Some(0), "{what}: a refusal, not a broken session: {}", s.stderr);
+        assert_eq!(pool.state(), before, "{what}: nothing changed on the receiver");
+    }
+    // The shapes zreplrs's own sender writes are received: an -I package, then a -p package.
+    let s = session_with(
+        &root,
+        &["--append-only"],
+        &[
+            hello(),
+            receive_msg(
+                req("src/vb", "2", g2, Some(g1), false),
+                &send_stream(&["-I", &format!("{origin}@1"), &format!("{origin}@2")]),
+            ),
+            receive_msg(
+                req("src/vb", "3", g3, Some(g2), false),
+                &send_stream(&["-p", "-i", &format!("{origin}@2"), &format!("{origin}@3")]),
+            ),
+        ]
+        .concat(),
+    );
+    let received: Vec<u64> = s
+        .replies
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(Body::ReceiveReply(r)) => Some(r.received_guid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, [g2, g3], "{:?} {}", s.replies, s.stderr);
+    assert_eq!(guid(&format!("{root}/src/vb@3")), g3);
+    assert_eq!(
+        prop(&format!("{root}/src/vb"), "setuid"),
+        "off",
+        "the hardening still applies"
+    );
 }
 
 /// What a send-agent session returned: every frame it wrote, its exit code and stderr.

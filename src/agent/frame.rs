@@ -403,6 +403,8 @@ mod tests {
                 force: true,
                 last_received_hold: true,
                 compression: "zstd".into(),
+                raw: true,
+                resuming: true,
             }
             .into(),
             proto::ReceiveRequest {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::server::Refusal;
+use super::request::Refusal;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::Listing;
 use crate::zfs::names::{DatasetName, SnapshotName};

@@ -160,6 +160,13 @@ pub struct ReceiveRequest {
     /// bytes of stream (see [`super::codec`]).
     #[prost(string, tag = "8")]
     pub compression: String,
+    /// The stream is raw (`zfs send -w` of an encrypted dataset): the agent refuses a stream whose BEGIN
+    /// record says otherwise.
+    #[prost(bool, tag = "9")]
+    pub raw: bool,
+    /// The stream resumes a partial receive (`zfs send -t`); likewise checked against the stream.
+    #[prost(bool, tag = "10")]
+    pub resuming: bool,
 }
 
 /// Result of a completed receive.

@@ -18,8 +18,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use super::codec::Packer;
 use super::frame::{self, Frame};
 use super::proto::{self, envelope::Body, Envelope};
+use super::request::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
 use super::send_policy::{Accepted, SendPolicy, KIND};
-use super::server::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
 use super::splice::FdRead;
 use crate::zfs::Zfs;
 

@@ -166,8 +166,9 @@ pub enum MoveError {
     Input(io::Error),
     /// The source ended after this many of the requested bytes.
     Truncated { expected: usize, got: usize },
-    /// Writing the destination failed (for `zfs receive`'s stdin: the receive gave up).
-    Output(io::Error),
+    /// Writing the destination failed (for `zfs receive`'s stdin: the receive gave up) after `consumed` of
+    /// the requested bytes were taken from the source.
+    Output { error: io::Error, consumed: usize },
 }
 
 /// Moves exactly `len` bytes from `src` to `dst`, by splice when both ends allow it. `buf` is the fallback's
@@ -192,7 +193,12 @@ pub fn move_exact<R: FdRead + ?Sized, W: Write + AsFd + ?Sized>(
             Err(Errno::EINTR) => {}
             Err(e) if unsupported(e) => *splice_ok = false,
             // splice does not say which end failed; a closed reader is the one error we can attribute.
-            Err(Errno::EPIPE) => return Err(MoveError::Output(Errno::EPIPE.into())),
+            Err(Errno::EPIPE) => {
+                return Err(MoveError::Output {
+                    error: Errno::EPIPE.into(),
+                    consumed: done,
+                })
+            }
             Err(e) => return Err(MoveError::Input(e.into())),
         }
     }
@@ -212,8 +218,9 @@ pub fn move_exact<R: FdRead + ?Sized, W: Write + AsFd + ?Sized>(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(MoveError::Input(e)),
         };
-        dst.write_all(&buf[..m]).map_err(MoveError::Output)?;
         done += m;
+        dst.write_all(&buf[..m])
+            .map_err(|error| MoveError::Output { error, consumed: done })?;
     }
     Ok(())
 }
@@ -355,7 +362,10 @@ mod tests {
         drop(out_r);
         let mut ok = true;
         match move_exact(&mut src, &mut out_w, 10_000, &mut buf, &mut ok) {
-            Err(MoveError::Output(e)) => assert_eq!(e.kind(), ErrorKind::BrokenPipe),
+            Err(MoveError::Output { error, consumed }) => {
+                assert_eq!(error.kind(), ErrorKind::BrokenPipe);
+                assert!(consumed < 10_000, "consumed {consumed}");
+            }
             other => panic!("expected an output error, got {other:?}"),
         }
         drop(src);

@@ -531,6 +531,7 @@ fn replicate_fs(
                         protection: job.protection,
                         stall_timeout: job.stall_timeout,
                         pre_held: pre_held.is_some(),
+                        encrypted: w.sender.is_encrypted(),
                     };
                     let mut old_cursors = cursors;
                     for (i, s) in steps.iter().enumerate() {

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod runner;
 pub mod send;
 pub mod snapdir;
+pub mod stream;
 pub mod token;
 pub mod types;
 

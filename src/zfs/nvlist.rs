@@ -324,6 +324,50 @@ fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
     finish(&r, pairs)
 }
 
+/// The names of the top-level pairs of an XDR nvlist (a `zfs send` package header), each pair skipped by
+/// its encoded size without decoding its value; bounded like [`decode`].
+pub fn xdr_top_level_names(buf: &[u8]) -> Result<Vec<String>, NvlistError> {
+    match buf.first() {
+        Some(&NV_ENCODE_XDR) => {}
+        Some(&e) => return Err(NvlistError::UnknownEncoding(e)),
+        None => return Err(NvlistError::Truncated(0)),
+    }
+    let mut r = Reader {
+        buf,
+        pos: 4,
+        little: false,
+    };
+    let _version = r.i32()?;
+    let _flags = r.u32()?;
+    let mut names = Vec::new();
+    loop {
+        let start = r.pos;
+        let encoded = r.i32()?;
+        let decoded = r.i32()?;
+        if encoded == 0 && decoded == 0 {
+            break;
+        }
+        if names.len() == MAX_PAIRS {
+            return Err(NvlistError::TooManyPairs);
+        }
+        let name = r.string(MAX_NAME_LEN)?;
+        let end = usize::try_from(encoded)
+            .ok()
+            .and_then(|e| start.checked_add(e))
+            .filter(|&e| e <= buf.len() && e >= r.pos)
+            .ok_or(NvlistError::Truncated(r.pos))?;
+        if names.contains(&name) {
+            return Err(NvlistError::Duplicate(name));
+        }
+        names.push(name);
+        r.pos = end;
+    }
+    if r.pos != buf.len() {
+        return Err(NvlistError::TrailingBytes(buf.len() - r.pos));
+    }
+    Ok(names)
+}
+
 fn type_of(value: &Value) -> (i32, i32) {
     match value {
         Value::Boolean => (DATA_TYPE_BOOLEAN, 0),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::names::DatasetName;
+use super::stream::DatasetKind;
 use super::types::Version;
 
 /// Per-job `zfs send` flags.
@@ -126,6 +127,62 @@ impl RecvOptions {
         self.allow(prop);
         self.inherit.push(prop.to_string());
     }
+}
+
+/// Properties ZFS accepts for a volume (`zfs_prop_valid_for_type`); user properties (with a `:`) apply to
+/// both kinds. `-o` of any other property fails a volume's receive, `-x` of one only warns.
+const VOLUME_PROPS: [&str; 22] = [
+    "volsize",
+    "volblocksize",
+    "volmode",
+    "refreservation",
+    "reservation",
+    "compression",
+    "checksum",
+    "copies",
+    "dedup",
+    "sync",
+    "logbias",
+    "primarycache",
+    "secondarycache",
+    "readonly",
+    "snapdev",
+    "redundant_metadata",
+    "keylocation",
+    "keyformat",
+    "pbkdf2iters",
+    "encryption",
+    "snapshot_limit",
+    "prefetch",
+];
+
+/// The receive options for a stream that carries a dataset of `kind`, from the agent's options for it
+/// (`base`: hardened or not, with its command line). This is the one place that decides them.
+///
+/// A filesystem gets `base` as it is. A volume gets only the options that apply to volumes, and two
+/// defaults for a backup host unless the agent's command line names them: `volmode=none` (no `/dev/zvol`
+/// device of a peer's data for udev and blkid to probe on the backup host; `zfs set volmode=dev` on a copy
+/// makes it readable, and a restore sends it back with the source's own value) and `-x refreservation`
+/// (the sent reservation of a thick volume would take backup space the data does not use; the backup
+/// host's quotas decide instead).
+pub fn receive_options(base: &RecvOptions, kind: DatasetKind) -> RecvOptions {
+    if kind == DatasetKind::Filesystem {
+        return base.clone();
+    }
+    let applies = |k: &str| k.contains(':') || VOLUME_PROPS.contains(&k);
+    let named = |k: &str| base.set.iter().any(|(s, _)| s == k) || base.inherit.iter().any(|i| i == k);
+    let mut opts = RecvOptions {
+        force: base.force,
+        set: base.set.iter().filter(|(k, _)| applies(k)).cloned().collect(),
+        inherit: base.inherit.iter().filter(|k| applies(k)).cloned().collect(),
+    };
+    if !named("volmode") {
+        opts.set.push(("volmode".into(), "none".into()));
+    }
+    if !named("refreservation") {
+        opts.inherit.push("refreservation".into());
+    }
+    opts
 }
 
 /// `zfs receive -s -u [-F] [-o p=v]… [-x p]… fs`: always resumable, never mounted by the receive.

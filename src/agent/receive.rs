@@ -1,0 +1,433 @@
+//! The recv-agent's receive request: the request is checked, then the stream is held back until its first
+//! BEGIN record passed [`StreamCheck`] (a package header, a GUID, a flag the request did not ask for: refused
+//! with nothing changed in ZFS), then placeholders are created and `zfs receive` starts with the options for
+//! the kind of dataset the stream carries, and the rest of the stream passes the checker record by record
+//! (a plain stream's data, once its BEGIN passed, is spliced past it).
+
+use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsFd;
+use std::process::{Child, ChildStdin, Stdio};
+
+use super::codec::Unpacker;
+use super::frame::{self, DataFrame, FrameError};
+use super::last_received::{protect_received, KnownHolds};
+use super::proto::{self, Envelope};
+use super::recv_config::AgentConfig;
+use super::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
+use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
+use crate::zfs::bookkeeping::JobId;
+use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
+use crate::zfs::send::{receive_options, recv_args};
+use crate::zfs::stream::{DatasetKind, Expected, PassError, StreamCheck, StreamError};
+use crate::zfs::{Guid, Zfs, ZfsError};
+
+/// The stream can no longer be followed: end the session.
+pub(super) struct Fatal(pub(super) String);
+
+/// One piece of the stream as it arrived: a DATA frame's bytes (decompressed) or its END.
+enum Chunk<'b> {
+    Data(&'b [u8]),
+    End { aborted: bool },
+}
+
+/// How pumping the stream into `zfs receive` ended; in every case the input is at a frame boundary.
+enum Pumped {
+    Ended {
+        aborted: bool,
+    },
+    /// `zfs receive` stopped reading.
+    GaveUp,
+    /// The checker refused a record; nothing from it on reached `zfs receive`.
+    Refused(StreamError),
+}
+
+/// Receives one stream. Returns `Ok(None)` when an error reply was already sent mid-stream.
+pub(super) fn receive<R: FdRead, W: Write + Send>(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::ReceiveRequest,
+    input: &mut R,
+    out: &mut BufWriter<W>,
+    known: &mut KnownHolds,
+) -> Result<Option<Envelope>, Fatal> {
+    let mut unpacker = match super::codec::unpacker_for(&req.compression) {
+        Ok(u) => u,
+        Err(msg) => return refuse_and_drain(out, input, Refusal::new("protocol", msg)),
+    };
+    let (target, to, job) = match check_request(zfs, cfg, root, req) {
+        Ok(t) => t,
+        Err(r) => return refuse_and_drain(out, input, r),
+    };
+    let mut check = StreamCheck::new(Expected {
+        from_guid: req.from_guid,
+        to_guid: req.to_guid,
+        raw: req.raw,
+        resuming: req.resuming,
+    });
+    let mut frame_buf = Vec::new();
+    let mut prefix = Vec::new();
+    let kind = loop {
+        if let Some(kind) = check.kind() {
+            break kind;
+        }
+        match read_chunk(input, &mut unpacker, &mut frame_buf)? {
+            Chunk::Data(d) => match check.pass(d, &mut prefix) {
+                Ok(()) => {}
+                Err(PassError::Stream(e)) => return refuse_and_drain(out, input, bad_stream(&target, &e, true)),
+                Err(PassError::Output(e)) => return Err(Fatal(format!("holding the stream back: {e}"))),
+            },
+            Chunk::End { aborted: true } => {
+                return Ok(Some(error_reply(Refusal::new(
+                    "aborted",
+                    format!("the sender aborted the stream for {target} before it began; nothing was received"),
+                ))))
+            }
+            Chunk::End { aborted: false } => {
+                return Ok(Some(error_reply(bad_stream(&target, &StreamError::Incomplete, true))))
+            }
+        }
+    };
+    let mut child = match start_receive(zfs, cfg, &target, req, kind) {
+        Ok(c) => c,
+        Err(r) => return refuse_and_drain(out, input, r),
+    };
+    let stderr = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    let Some(stdin) = child.stdin.take() else {
+        let _ = child.kill();
+        return Err(Fatal("zfs receive has no stdin".into()));
+    };
+    enlarge_pipe(stdin.as_fd());
+    let mut sink = BufWriter::with_capacity(1 << 20, stdin);
+    let mut bytes = prefix.len() as u64;
+    let pumped = pump(
+        input,
+        &mut sink,
+        &mut check,
+        &mut unpacker,
+        &mut frame_buf,
+        &prefix,
+        &mut bytes,
+    );
+    let flushed = sink.flush().is_ok();
+    drop(sink);
+    let aborted = match pumped {
+        Ok(Pumped::Ended { aborted }) if flushed || aborted => aborted,
+        Ok(Pumped::Ended { .. }) | Ok(Pumped::GaveUp) => {
+            let msg = finish_child(&mut child, stderr_reader);
+            reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+            drain(input)?;
+            return Ok(None);
+        }
+        Ok(Pumped::Refused(e)) => {
+            let _ = finish_child(&mut child, stderr_reader);
+            return refuse_and_drain(out, input, bad_stream(&target, &e, false));
+        }
+        Err(fatal) => {
+            let _ = child.wait();
+            return Err(fatal);
+        }
+    };
+    // Committing the snapshots of a long `-I` stream can take minutes after its END.
+    let msg = with_heartbeats(out, || finish_child(&mut child, stderr_reader));
+    if aborted {
+        return Ok(Some(error_reply(Refusal::new(
+            "aborted",
+            format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
+        ))));
+    }
+    if !msg.is_empty() {
+        return Ok(Some(error_reply(recv_refusal(&target, &msg))));
+    }
+    if let Err(e) = check.finish() {
+        return Ok(Some(error_reply(bad_stream(&target, &e, false))));
+    }
+    let done = Received {
+        target: &target,
+        to: &to,
+        job: &job,
+        kind,
+        bytes,
+    };
+    Ok(Some(done.protect(zfs, cfg, req, known).unwrap_or_else(error_reply)))
+}
+
+/// A receive that `zfs receive` completed.
+struct Received<'a> {
+    target: &'a DatasetName,
+    to: &'a SnapshotName,
+    job: &'a JobId,
+    kind: DatasetKind,
+    bytes: u64,
+}
+
+impl Received<'_> {
+    /// Moves the last-received hold and marks a new copy as real; the reply.
+    fn protect(
+        &self,
+        zfs: &Zfs,
+        cfg: &AgentConfig,
+        req: &proto::ReceiveRequest,
+        known: &mut KnownHolds,
+    ) -> Result<Envelope, Refusal> {
+        let got = protect_received(
+            zfs,
+            self.target,
+            self.to,
+            Guid(req.to_guid),
+            self.job,
+            req.last_received_hold,
+            known,
+        )?;
+        if req.from_guid.is_none() {
+            // A new real copy (possibly replacing a placeholder) says so itself, as zrepl does, instead of
+            // inheriting `on` from a placeholder parent.
+            zfs.set_property(self.target.as_str(), PLACEHOLDER_PROPERTY, "off")?;
+        }
+        if req.force && self.kind == DatasetKind::Filesystem {
+            // The placeholder is now a real copy.
+            // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
+            let canmount = cfg
+                .recv
+                .set
+                .iter()
+                .find(|(k, _)| k == "canmount")
+                .map_or("on", |(_, v)| v.as_str());
+            zfs.set_property(self.target.as_str(), "canmount", canmount)?;
+        }
+        Ok(Envelope::new(
+            proto::ReceiveReply {
+                received_guid: got.0,
+                bytes: self.bytes,
+            }
+            .into(),
+        ))
+    }
+}
+
+/// Writes the held-back start of the stream, then the rest: through the checker, or spliced once only a
+/// plain stream's data follows.
+fn pump<R: FdRead>(
+    input: &mut R,
+    sink: &mut BufWriter<ChildStdin>,
+    check: &mut StreamCheck,
+    unpacker: &mut Option<Unpacker>,
+    frame_buf: &mut Vec<u8>,
+    prefix: &[u8],
+    bytes: &mut u64,
+) -> Result<Pumped, Fatal> {
+    if sink.write_all(prefix).is_err() {
+        return Ok(Pumped::GaveUp);
+    }
+    let mut bypass = false;
+    let mut splice_ok = true;
+    let mut buf = Vec::new();
+    loop {
+        if !bypass && unpacker.is_none() && check.only_data_follows() {
+            check.skip();
+            bypass = true;
+            if sink.flush().is_err() {
+                return Ok(Pumped::GaveUp);
+            }
+        }
+        if !bypass {
+            match read_chunk(input, unpacker, frame_buf)? {
+                Chunk::Data(d) => {
+                    *bytes += d.len() as u64;
+                    match check.pass(d, sink) {
+                        Ok(()) => {}
+                        Err(PassError::Output(_)) => return Ok(Pumped::GaveUp),
+                        Err(PassError::Stream(e)) => return Ok(Pumped::Refused(e)),
+                    }
+                }
+                Chunk::End { aborted } => return Ok(Pumped::Ended { aborted }),
+            }
+            continue;
+        }
+        match frame::read_data_header(input) {
+            Ok(DataFrame::Data(n)) => match move_exact(input, sink.get_mut(), n, &mut buf, &mut splice_ok) {
+                Ok(()) => *bytes += n as u64,
+                Err(MoveError::Output { consumed, .. }) => {
+                    // zfs receive gave up: skip what is left of this frame, so the framing holds.
+                    skip(input, n - consumed)?;
+                    return Ok(Pumped::GaveUp);
+                }
+                Err(MoveError::Truncated { expected, got }) => {
+                    return Err(broken(&FrameError::Truncated { expected, got }))
+                }
+                Err(MoveError::Input(e)) => return Err(broken(&FrameError::Io(e))),
+            },
+            Ok(DataFrame::End { aborted }) => return Ok(Pumped::Ended { aborted }),
+            Ok(DataFrame::Message(m)) => return Err(in_stream(m.kind_name())),
+            Err(e) => return Err(broken(&e)),
+        }
+    }
+}
+
+/// Reads one whole DATA frame (decompressed) or the END frame.
+fn read_chunk<'b, R: Read>(
+    input: &mut R,
+    unpacker: &'b mut Option<Unpacker>,
+    frame_buf: &'b mut Vec<u8>,
+) -> Result<Chunk<'b>, Fatal> {
+    match frame::read_data_into(input, frame_buf) {
+        Ok(DataFrame::Data(_)) => match unpacker {
+            None => Ok(Chunk::Data(frame_buf.as_slice())),
+            Some(u) => u
+                .unpack(frame_buf)
+                .map(Chunk::Data)
+                .map_err(|e| Fatal(format!("data stream broken: {e}"))),
+        },
+        Ok(DataFrame::End { aborted }) => Ok(Chunk::End { aborted }),
+        Ok(DataFrame::Message(m)) => Err(in_stream(m.kind_name())),
+        Err(e) => Err(broken(&e)),
+    }
+}
+
+fn broken(e: &FrameError) -> Fatal {
+    Fatal(format!("data stream broken: {}", describe(e)))
+}
+
+fn in_stream(kind: &str) -> Fatal {
+    Fatal(format!("protocol error: {kind} message inside a data stream"))
+}
+
+fn bad_stream(target: &DatasetName, e: &StreamError, before_zfs: bool) -> Refusal {
+    let what = if before_zfs {
+        "nothing of it reached zfs receive"
+    } else {
+        "nothing from that record on reached zfs receive"
+    };
+    Refusal::new(
+        StreamError::KIND,
+        format!("refused the stream for {target}: {e}; {what}"),
+    )
+}
+
+/// Replies with `r` and skips the rest of the stream.
+fn refuse_and_drain<R: Read, W: Write>(
+    out: &mut BufWriter<W>,
+    input: &mut R,
+    r: Refusal,
+) -> Result<Option<Envelope>, Fatal> {
+    reply(out, error_reply(r)).map_err(|e| Fatal(e.to_string()))?;
+    drain(input)?;
+    Ok(None)
+}
+
+/// The request's names and the agent's policy, checked before anything touches ZFS.
+fn check_request(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::ReceiveRequest,
+) -> Result<(DatasetName, SnapshotName, JobId), Refusal> {
+    let target = below_root(root, &req.fs)?;
+    let to = target
+        .snapshot(&req.to_short)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    if cfg.append_only {
+        if let Some(why) = super::policy::receive_refusal(zfs, req.force, &target)? {
+            return Err(Refusal::new(super::policy::KIND, why));
+        }
+    }
+    Ok((target, to, job))
+}
+
+/// Creates the missing parents of a full stream's target and starts `zfs receive` with the options for
+/// `kind`.
+fn start_receive(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    target: &DatasetName,
+    req: &proto::ReceiveRequest,
+    kind: DatasetKind,
+) -> Result<Child, Refusal> {
+    if req.from_guid.is_none() {
+        let mut missing = Vec::new();
+        let mut p = target.parent();
+        while let Some(d) = p {
+            if !d.is_strictly_below(&cfg.root_fs) {
+                break;
+            }
+            p = d.parent();
+            missing.push(d);
+        }
+        for d in missing.iter().rev() {
+            zfs.create_placeholder(d)?;
+        }
+    }
+    let base = if req.from_guid.is_some() {
+        &cfg.recv_incremental
+    } else {
+        &cfg.recv
+    };
+    let mut opts = receive_options(base, kind);
+    opts.force = req.force;
+    let args = recv_args(target, &opts);
+    zfs.command(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Refusal::from(ZfsError::spawn(&args, &e)))
+}
+
+/// Waits for `zfs receive`; returns its stderr when it failed, "" on success.
+fn finish_child(child: &mut Child, stderr: std::thread::JoinHandle<String>) -> String {
+    let status = child.wait();
+    let msg = stderr.join().unwrap_or_default();
+    match status {
+        Ok(s) if s.success() => String::new(),
+        Ok(s) if msg.trim().is_empty() => format!("zfs receive exited with {s}"),
+        Ok(_) => msg.trim().to_string(),
+        Err(e) => format!("cannot wait for zfs receive: {e}"),
+    }
+}
+
+fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
+    let kind = crate::zfs::error::classify(stderr);
+    Refusal::from(ZfsError {
+        kind,
+        command: format!("zfs receive {target}"),
+        message: stderr.to_string(),
+        exit_code: None,
+    })
+}
+
+/// Skips the next `n` bytes of the input (the rest of a DATA payload).
+fn skip<R: Read>(input: &mut R, n: usize) -> Result<(), Fatal> {
+    let got = std::io::copy(&mut input.take(n as u64), &mut std::io::sink()).map_err(|e| broken(&FrameError::Io(e)))?;
+    if got != n as u64 {
+        return Err(broken(&FrameError::Truncated {
+            expected: n,
+            got: usize::try_from(got).unwrap_or(n),
+        }));
+    }
+    Ok(())
+}
+
+/// Skips the rest of a data stream up to its END frame.
+fn drain<R: Read>(input: &mut R) -> Result<(), Fatal> {
+    let mut buf = Vec::new();
+    loop {
+        match frame::read_data_into(input, &mut buf) {
+            Ok(DataFrame::Data(_)) => {}
+            Ok(DataFrame::End { .. }) => return Ok(()),
+            Ok(DataFrame::Message(m)) => return Err(in_stream(m.kind_name())),
+            Err(e) => return Err(broken(&e)),
+        }
+    }
+}
+
+fn describe(e: &FrameError) -> String {
+    format!("{e} ({})", e.kind())
+}

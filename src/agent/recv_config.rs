@@ -1,0 +1,30 @@
+//! The recv-agent's configuration, from its own command line (see `cmd::recv_agent`).
+
+use crate::zfs::names::DatasetName;
+use crate::zfs::send::RecvOptions;
+
+/// The agent's configuration, from its own command line.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub root_fs: DatasetName,
+    pub client_identity: Option<String>,
+    /// `-o` / `-x` for receives of full streams (those that create the filesystem).
+    pub recv: RecvOptions,
+    /// `-o` / `-x` for incremental receives: the same as `recv` unless the agent runs with `--own-streams`.
+    pub recv_incremental: RecvOptions,
+    /// The `zfs` program (`--zfs-program`, for tests and benchmarks); `None`: the system's `zfs`.
+    /// `$ZREPLRS_ZFS` is ignored.
+    pub zfs_program: Option<std::ffi::OsString>,
+    /// `--append-only`: refuse every request that could lose received data (see [`super::policy`]).
+    pub append_only: bool,
+}
+
+impl AgentConfig {
+    /// `root_fs[/client_identity]`: everything the agent touches is strictly below it.
+    pub fn root(&self) -> Result<DatasetName, crate::zfs::names::NameError> {
+        match &self.client_identity {
+            Some(id) => self.root_fs.child(id),
+            None => Ok(self.root_fs.clone()),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! What the two agents' request handlers share: refusals and their error replies, replies with heartbeats
+//! while a request takes long, the greeting, and names checked to lie below the agent's root.
+
+use std::io::{BufWriter, Write};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use super::frame;
+use super::proto::{self, envelope::Body, Envelope};
+use crate::zfs::names::DatasetName;
+use crate::zfs::{Zfs, ZfsError};
+
+/// A refused or failed request: the reply's `kind` and `message`.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(kind: &str, message: impl Into<String>) -> Self {
+        Refusal {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ZfsError> for Refusal {
+    fn from(e: ZfsError) -> Self {
+        Refusal {
+            kind: e.report_kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub(crate) fn error_reply(r: Refusal) -> Envelope {
+    Envelope::new(
+        proto::Error {
+            kind: r.kind,
+            message: r.message,
+        }
+        .into(),
+    )
+}
+
+/// The first line of `zfs version`, or "" when it cannot be run.
+pub(crate) fn zfs_version(zfs: &Zfs) -> String {
+    zfs.run(&["version"])
+        .map(|v| v.lines().next().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Answers the first message of a session: a [`proto::Hello`] of our protocol version gets `hello`; anything
+/// else gets an error reply and ends the session.
+pub(crate) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::HelloReply) -> Result<(), String> {
+    let msg = match body {
+        Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
+            return reply(out, Envelope::new(hello.into())).map_err(|e| e.to_string());
+        }
+        Body::Hello(h) => format!(
+            "unsupported protocol version {} (this agent, zreplrs {}, speaks {}); install the same zreplrs version on both hosts",
+            h.protocol_version,
+            env!("CARGO_PKG_VERSION"),
+            proto::PROTOCOL_VERSION
+        ),
+        other => format!("expected hello first, got {}", Envelope::new(other).kind_name()),
+    };
+    let kind = if msg.starts_with("unsupported") {
+        "protocol_version"
+    } else {
+        "protocol"
+    };
+    let _ = reply(out, error_reply(Refusal::new(kind, msg.clone())));
+    Err(msg)
+}
+
+/// Runs `work` while a second thread sends a [`proto::Heartbeat`] every [`HEARTBEAT`] on `out`, so that a
+/// request that takes long (listing thousands of snapshots, `zfs receive` committing a long `-I` stream after
+/// its END) is not mistaken for a dead agent.
+/// Heartbeats stop before `work`'s result is returned, so they always precede the reply.
+pub(crate) fn with_heartbeats<W: Write + Send, T>(out: &mut BufWriter<W>, work: impl FnOnce() -> T) -> T {
+    let cell = Mutex::new(out);
+    std::thread::scope(|s| {
+        let (done, wait) = mpsc::channel::<()>();
+        let cell = &cell;
+        s.spawn(move || {
+            while wait.recv_timeout(HEARTBEAT) == Err(RecvTimeoutError::Timeout) {
+                let mut o = cell.lock().unwrap_or_else(PoisonError::into_inner);
+                if reply(*o, Envelope::new(proto::Heartbeat {}.into())).is_err() {
+                    break;
+                }
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    })
+}
+
+pub(crate) fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io::Result<()> {
+    frame::write_message(out, &env)?;
+    out.flush()
+}
+
+/// A dataset named by the sender, checked to be strictly below the agent's root.
+pub(crate) fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
+    if rel.is_empty() {
+        return Err(Refusal::new(
+            "outside_root",
+            format!("an empty dataset path names the agent's root {root} itself"),
+        ));
+    }
+    let ds = root
+        .child(rel)
+        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    if !ds.is_strictly_below(root) {
+        return Err(Refusal::new(
+            "outside_root",
+            format!("{ds} is not below the agent's root {root}"),
+        ));
+    }
+    Ok(ds)
+}
+
+/// How often the agent tells a sender waiting for a reply that it is still working (well below the sender's
+/// reply timeout of at least 60 s).
+const HEARTBEAT: Duration = Duration::from_secs(5);
