@@ -290,6 +290,12 @@ pub struct RecvAgentArgs {
     /// compromised sender can then add snapshots but not remove any. Prune on the receiving host itself.
     #[arg(long)]
     pub append_only: bool,
+    /// With --append-only, still serve `zreplrs verify --content`: the agent then clones a received
+    /// snapshot and reads its files (mounted nosuid, nodev, noexec and read-only in a root-only directory,
+    /// for at most an hour). Without this flag an append-only agent refuses that request, since the files
+    /// come from the sender it does not trust.
+    #[arg(long)]
+    pub allow_verify: bool,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

@@ -26,6 +26,19 @@ fn hex(bytes: &[u8]) -> String {
 /// Digests the tree below `root` without following symlinks. The root directory's own metadata and a
 /// top-level `.zfs` are not included (a clone's mountpoint differs from the original's).
 pub fn digest_dir(root: &Path) -> std::io::Result<ContentDigest> {
+    digest_dir_until(root, None)
+}
+
+/// [`digest_dir`] that fails with `TimedOut` once `deadline` has passed.
+pub fn digest_dir_until(root: &Path, deadline: Option<std::time::Instant>) -> std::io::Result<ContentDigest> {
+    let late = || {
+        deadline.is_some_and(|d| std::time::Instant::now() > d).then(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "reading the files took longer than allowed",
+            )
+        })
+    };
     let mut total = Sha256::new();
     let (mut entries, mut bytes) = (0u64, 0u64);
     // `.zfs` (the snapshot directory, listed where `snapdir=visible`) is not part of the content.
@@ -36,6 +49,9 @@ pub fn digest_dir(root: &Path) -> std::io::Result<ContentDigest> {
         .into_iter()
         .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".zfs"));
     for entry in walk {
+        if let Some(e) = late() {
+            return Err(e);
+        }
         let entry = entry.map_err(std::io::Error::other)?;
         let rel = entry.path().strip_prefix(root).map_err(std::io::Error::other)?;
         let meta = entry.metadata().map_err(std::io::Error::other)?;
@@ -48,6 +64,9 @@ pub fn digest_dir(root: &Path) -> std::io::Result<ContentDigest> {
                 let n = f.read(&mut buf)?;
                 if n == 0 {
                     break;
+                }
+                if let Some(e) = late() {
+                    return Err(e);
                 }
                 h.update(&buf[..n]);
             }

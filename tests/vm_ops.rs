@@ -3,6 +3,8 @@
 
 mod vmlib;
 
+use std::process::Command;
+
 use vmlib::*;
 
 fn json_of(out: std::process::Output) -> (i32, serde_json::Value, String) {
@@ -321,7 +323,7 @@ fn verify_finds_nothing_on_a_good_replica_and_the_difference_on_a_replaced_copy(
     );
     assert_eq!(code, 1, "a snapshot neither side has is a mismatch: {v:#}");
     // A raw copy of an encrypted filesystem, without its key on the receiver: GUID and logical space are
-    // compared, and the result says why the files were not.
+    // compared, and the content is "not verified" (exit 1), never "ok".
     let e = sc.src.ds("e");
     let key = sc.dir.path().join("key");
     std::fs::write(&key, "correct horse battery staple").unwrap();
@@ -338,12 +340,110 @@ fn verify_finds_nothing_on_a_good_replica_and_the_difference_on_a_replaced_copy(
     sc.configure(&[(&e, true)], "[jobs.send]\nencrypted = true\n");
     assert_eq!(sc.replicate(&[]).code, 0);
     let (code, v, err) = run(&sc, &["verify", "--job", &sc.job, "--content", "--format", "json"]);
-    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(code, 1, "a comparison impossible by design is not a pass: {err}\n{v:#}");
     let c = &v["filesystems"][0]["snapshots"][0];
     assert_eq!(c["guid_match"], true, "{v:#}");
     assert_eq!(c["space"]["space_match"], true, "{v:#}");
-    assert!(c["note"].as_str().unwrap().contains("content not compared"), "{v:#}");
+    assert_eq!(c["unverified"]["status"], "not_verified", "{v:#}");
+    assert_eq!(c["unverified"]["error"]["kind"], "not_verifiable", "{v:#}");
+    assert!(
+        c["unverified"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("key is not loaded"),
+        "{v:#}"
+    );
+    assert_eq!(v["unverified"], 1, "{v:#}");
     assert!(c.get("content").is_none(), "{v:#}");
+}
+
+/// `verify --content` reads a received copy (data a sender controls) through a clone mounted `nosuid`,
+/// `nodev`, `noexec` and read-only in a directory only root can enter, while the copy holds a setuid-root
+/// binary and a device node; and a replica whose blocks cannot be read (checksum errors, EIO) fails the
+/// verification (exit 1, `failed`, naming the copy and the cause) instead of passing on GUID and space.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn verify_reads_copies_without_privilege_and_fails_closed_on_an_unreadable_replica() {
+    let sc = Scenario::new("vfc");
+    let a = sc.src.ds("a");
+    create_fs_with(&a, &["setuid=on", "devices=on"]);
+    let mp = mountpoint(&a);
+    std::fs::copy("/usr/bin/id", mp.join("suid-id")).unwrap();
+    try_cmd("chmod", &["4755", mp.join("suid-id").to_str().unwrap()]).unwrap();
+    try_cmd("mknod", &[mp.join("mem").to_str().unwrap(), "c", "1", "1"]).unwrap();
+    let marker = b"ZREPLRS-UNREADABLE-BLOCK-".repeat(40_000);
+    std::fs::write(mp.join("data"), &marker).unwrap();
+    // A large sparse file keeps the clone mounted long enough to look at it.
+    let sparse = std::fs::File::create(mp.join("sparse")).unwrap();
+    sparse.set_len(400 << 20).unwrap();
+    snap(&a, "s1");
+    sc.configure(&[(&a, true)], "");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let target = sc.target(&a);
+    let mut child = sc
+        .command(&["verify", "--job", &sc.job, "--content", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = None;
+    wait_for("the verify clone's mount", 600, || {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        seen = info
+            .lines()
+            .find(|l| l.contains("_zreplrs_verify_") && l.contains(&target))
+            .map(str::to_string);
+        seen.is_some() || child.try_wait().unwrap().is_some()
+    });
+    let line = seen.expect("the clone was mounted while verify ran");
+    let fields: Vec<&str> = line.split(' ').collect();
+    let (dir, opts) = (fields[4], fields[5]);
+    for o in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(opts.split(',').any(|x| x == o), "mount option {o} in {line}");
+    }
+    let parent = std::path::Path::new(dir).parent().unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(parent).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "{} is for root only", parent.display());
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(format!("{dir}/suid-id"))
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success(), "nobody cannot run the copy's setuid binary");
+    let out = child.wait_with_output().unwrap();
+    let (code, v, _) = json_of(out);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        v["filesystems"][0]["snapshots"][0]["content"]["content_match"], true,
+        "{v:#}"
+    );
+    // Corrupt the copy's data blocks in the receiver pool's file, then read them again from disk.
+    let img = format!("/tmp/{}.img", sc.dst.name);
+    let mut bytes = std::fs::read(&img).unwrap();
+    let needle = b"ZREPLRS-UNREADABLE-BLOCK-";
+    let mut hits = 0;
+    let mut i = 0;
+    while i + needle.len() <= bytes.len() {
+        if &bytes[i..i + needle.len()] == needle {
+            bytes[i..i + needle.len()].fill(b'#');
+            hits += 1;
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(hits > 0, "the marker is on the receiver's disk");
+    try_cmd("zpool", &["export", &sc.dst.name]).unwrap();
+    std::fs::write(&img, &bytes).unwrap();
+    try_cmd("zpool", &["import", "-d", &img, &sc.dst.name]).unwrap();
+    let (code, v, err) = run(&sc, &["verify", "--job", &sc.job, "--content", "--format", "json"]);
+    assert_eq!(code, 1, "an unreadable replica fails verification: {err}\n{v:#}");
+    let c = &v["filesystems"][0]["snapshots"][0];
+    assert_eq!(c["unverified"]["status"], "failed", "{v:#}");
+    assert_eq!(c["unverified"]["error"]["kind"], "receiver_unreadable", "{v:#}");
+    assert!(
+        c["unverified"]["error"]["message"].as_str().unwrap().contains(&target),
+        "{v:#}"
+    );
 }
 
 #[test]

@@ -294,6 +294,10 @@ pub struct ChecksumReply {
     /// clone); the digest is then empty.
     #[prost(string, tag = "5")]
     pub unreadable: String,
+    /// The files cannot be read by design (an encrypted copy whose key is not loaded here): the content
+    /// is "not verified". Otherwise a non-empty `unreadable` is a failed verification.
+    #[prost(bool, tag = "6")]
+    pub by_design: bool,
 }
 
 /// Pull mode: asks the send-agent to run `zfs ARGV…` on the source. The agent runs it only when its policy

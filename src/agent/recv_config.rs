@@ -17,6 +17,8 @@ pub struct AgentConfig {
     pub zfs_program: Option<std::ffi::OsString>,
     /// `--append-only`: refuse every request that could lose received data (see [`super::policy`]).
     pub append_only: bool,
+    /// `--allow-verify`: serve checksum requests (clones of received data) even under `--append-only`.
+    pub allow_verify: bool,
 }
 
 impl AgentConfig {

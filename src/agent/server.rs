@@ -90,6 +90,10 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
     }
 }
 
+/// How long the agent reads the files of one snapshot for a checksum (a clone of a peer's data stays
+/// mounted no longer).
+const VERIFY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Handles one request other than a receive.
 fn handle(
     zfs: &Zfs,
@@ -101,6 +105,14 @@ fn handle(
     if cfg.append_only {
         if let Some(why) = super::policy::request_refusal(&body) {
             return Err(Refusal::new(super::policy::KIND, why));
+        }
+        if matches!(body, Body::Checksum(_)) && !cfg.allow_verify {
+            return Err(Refusal::new(
+                super::policy::KIND,
+                "this agent runs with --append-only and reads no files of what a sender sent (a checksum \
+                 mounts a clone of the sender's data): add --allow-verify to its command line to serve \
+                 `zreplrs verify --content`",
+            ));
         }
     }
     match body {
@@ -331,12 +343,29 @@ fn checksum(zfs: &Zfs, root: &DatasetName, req: &proto::ChecksumRequest) -> Resu
         .get_property(snap.as_str(), "logicalreferenced")?
         .parse()
         .unwrap_or(0);
+    let by_design = match zfs.get_property(ds.as_str(), "keystatus")?.as_str() {
+        "unavailable" => Some(format!("{ds} is encrypted and its key is not loaded on the receiver")),
+        _ => None,
+    };
+    if let Some(why) = by_design {
+        return Ok(Envelope::new(
+            proto::ChecksumReply {
+                logical_referenced,
+                unreadable: why,
+                by_design: true,
+                ..Default::default()
+            }
+            .into(),
+        ));
+    }
+    let deadline = std::time::Instant::now() + VERIFY_TIME_LIMIT;
     let digest = zfs
         .snapshot_dir(&snap)
-        .map_err(|e| {
-            format!("cannot read the files of {snap} (an encrypted copy without its key, or no permission to clone and mount): {e}")
-        })
-        .and_then(|dir| crate::content::digest_dir(dir.path()).map_err(|e| format!("reading the files of {snap}: {e}")));
+        .map_err(|e| format!("cannot clone and mount {snap} to read its files: {e}"))
+        .and_then(|dir| {
+            crate::content::digest_dir_until(dir.path(), Some(deadline))
+                .map_err(|e| format!("reading the files of {snap}: {e}"))
+        });
     let reply = match digest {
         Ok(d) => proto::ChecksumReply {
             digest: d.digest,
@@ -344,6 +373,7 @@ fn checksum(zfs: &Zfs, root: &DatasetName, req: &proto::ChecksumRequest) -> Resu
             bytes: d.bytes,
             logical_referenced,
             unreadable: String::new(),
+            by_design: false,
         },
         Err(why) => proto::ChecksumReply {
             logical_referenced,

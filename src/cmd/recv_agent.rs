@@ -63,6 +63,7 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
         recv_incremental,
         zfs_program: a.zfs_program.clone().map(Into::into),
         append_only: a.append_only,
+        allow_verify: a.allow_verify,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::agent::client::AgentError;
 use crate::cli::VerifyArgs;
 use crate::config::Job;
 use crate::content::{digest_dir, ContentDigest};
-use crate::report::commands::{ContentCheck, FsVerify, SnapshotCheck, SpaceCheck, VerifyReport};
+use crate::report::commands::{ContentCheck, FsVerify, SnapshotCheck, SpaceCheck, Unverified, VerifyReport};
 use crate::report::{human, metrics, ErrorReport, Header, Timing};
 use crate::survey::{self, SurveyError};
 use crate::transport;
@@ -37,6 +37,7 @@ pub fn verify(job: &Job, a: &VerifyArgs) -> VerifyReport {
         content: a.content,
         checked: 0,
         mismatches: 0,
+        unverified: 0,
         filesystems: Vec::new(),
         error: None,
     };
@@ -45,7 +46,8 @@ pub fn verify(job: &Job, a: &VerifyArgs) -> VerifyReport {
     }
     let checks = r.filesystems.iter().flat_map(|f| &f.snapshots);
     r.checked = checks.clone().count() as u64;
-    r.mismatches = checks.filter(|c| c.mismatch()).count() as u64;
+    r.mismatches = checks.clone().filter(|c| c.mismatch()).count() as u64;
+    r.unverified = checks.filter(|c| c.undecided()).count() as u64;
     r.timing.finish();
     r
 }
@@ -108,7 +110,7 @@ fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), S
             name => vec![(name.to_string(), fs.snapshot(name), copy.snapshot(name))],
         };
         for (short, s, c) in chosen {
-            let check = compare(&zfs, &mut conn, fs, &rel, &short, s, c, a.content)?;
+            let check = compare(&zfs, &mut conn, fs, (&rel, &fv.target), &short, s, c, a.content)?;
             fv.snapshots.push(check);
         }
         r.filesystems.push(fv);
@@ -122,7 +124,7 @@ fn compare(
     zfs: &Zfs,
     conn: &mut transport::Connection,
     fs: &FsEntry,
-    rel: &str,
+    (rel, target): (&str, &str),
     short: &str,
     sender: Option<&Version>,
     copy: Option<&Version>,
@@ -136,6 +138,7 @@ fn compare(
         content: None,
         space: None,
         note: None,
+        unverified: None,
     };
     match (sender, copy) {
         (None, _) => check.note = Some(format!("the sender has no {}@{short}", fs.name)),
@@ -153,13 +156,17 @@ fn compare(
                 Ok(d) => d,
                 Err(e) if e.is_connectivity() => return Err(e.into()),
                 Err(AgentError::Remote { kind, message }) => {
-                    check.note = Some(format!(
-                        "content not compared, GUID only: the receiver said {kind}: {message}"
+                    check.unverified = Some(Unverified::not_verified(
+                        "receiver_refused",
+                        format!("{target}@{short}: content not compared, the receiver said {kind}: {message}"),
                     ));
                     return Ok(check);
                 }
                 Err(e) => {
-                    check.note = Some(format!("content not compared, GUID only: {e}"));
+                    check.unverified = Some(Unverified::failed(
+                        "receiver_checksum",
+                        format!("{target}@{short}: content not compared: {e}"),
+                    ));
                     return Ok(check);
                 }
             };
@@ -178,19 +185,29 @@ fn compare(
                     });
                 }
                 mine => {
-                    let why = match mine {
-                        Err(e) => format!("the sender's files: {e}"),
-                        Ok(_) => format!("the receiver's files: {}", theirs.unreadable),
-                    };
                     let ours = zfs
                         .get_property(snap.as_str(), "logicalreferenced")
                         .ok()
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0);
                     check.space = Some(SpaceCheck::new(ours, theirs.logical_referenced));
-                    check.note = Some(format!(
-                        "content not compared ({why}); compared GUID and logical space referenced instead"
-                    ));
+                    check.unverified = Some(match mine {
+                        Err(e) => Unverified::failed(
+                            "sender_unreadable",
+                            format!("{}@{short}: the sender's files cannot be read: {e}", fs.name),
+                        ),
+                        Ok(_) if theirs.by_design => Unverified::not_verified(
+                            "not_verifiable",
+                            format!("{target}@{short}: content not verified: {}", theirs.unreadable),
+                        ),
+                        Ok(_) => Unverified::failed(
+                            "receiver_unreadable",
+                            format!(
+                                "{target}@{short}: the receiver's copy cannot be read: {}",
+                                theirs.unreadable
+                            ),
+                        ),
+                    });
                 }
             }
         }

@@ -346,6 +346,36 @@ pub struct SnapshotCheck {
     /// Why something was not compared (e.g. the receiver's copy cannot be read without its key).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// With `--content`: the comparison could not be made. `failed` (a side could not be read: an I/O or
+    /// checksum error, a refused or timed-out read) or `not_verified` (impossible by design: the key is not
+    /// loaded, or the agent does not serve checksums). Either is a non-zero exit, never "ok".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<Unverified>,
+}
+
+/// Why `--content` could not decide about one snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unverified {
+    /// `failed` or `not_verified`.
+    pub status: &'static str,
+    /// Names the filesystem, the side and the cause.
+    pub error: ErrorReport,
+}
+
+impl Unverified {
+    pub fn failed(kind: &str, message: String) -> Self {
+        Unverified {
+            status: "failed",
+            error: ErrorReport::new(kind, message),
+        }
+    }
+
+    pub fn not_verified(kind: &str, message: String) -> Self {
+        Unverified {
+            status: "not_verified",
+            error: ErrorReport::new(kind, message),
+        }
+    }
 }
 
 /// `logicalreferenced` of both sides. A raw copy of encrypted data differs from its original by a little
@@ -382,6 +412,11 @@ impl SnapshotCheck {
             || self.content.as_ref().is_some_and(|c| !c.content_match)
             || self.space.as_ref().is_some_and(|s| !s.space_match)
     }
+
+    /// `--content` could not decide (failed or not verified).
+    pub fn undecided(&self) -> bool {
+        self.unverified.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -402,17 +437,20 @@ pub struct VerifyReport {
     pub content: bool,
     pub checked: u64,
     pub mismatches: u64,
+    /// Snapshots whose content `--content` could not compare (each says why): a non-zero exit.
+    pub unverified: u64,
     pub filesystems: Vec<FsVerify>,
     pub error: Option<ErrorReport>,
 }
 
 impl CommandReport for VerifyReport {
-    /// 0 every compared snapshot matches; 1 a mismatch or a filesystem that could not be checked; 3 the
+    /// 0 every compared snapshot matches; 1 a mismatch, a content that could not be compared or a filesystem
+    /// that could not be checked; 3 the
     /// run failed as a whole.
     fn exit_code(&self) -> u8 {
         exit::code(
             self.error.is_some(),
-            self.mismatches > 0 || self.filesystems.iter().any(|f| f.error.is_some()),
+            self.mismatches > 0 || self.unverified > 0 || self.filesystems.iter().any(|f| f.error.is_some()),
         )
     }
 }

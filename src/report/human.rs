@@ -350,7 +350,13 @@ pub fn verify_table(r: &VerifyReport) -> String {
     let mut s = String::new();
     for f in &r.filesystems {
         for c in &f.snapshots {
-            let verdict = if !c.guid_match {
+            let verdict = if let Some(u) = &c.unverified {
+                if u.status == "failed" {
+                    "VERIFICATION FAILED"
+                } else {
+                    "NOT VERIFIED"
+                }
+            } else if !c.guid_match {
                 "GUID DIFFERS"
             } else if c.content.as_ref().is_some_and(|x| !x.content_match) {
                 "CONTENT DIFFERS"
@@ -367,12 +373,19 @@ pub fn verify_table(r: &VerifyReport) -> String {
             if let Some(n) = &c.note {
                 let _ = writeln!(s, "  {n}");
             }
+            if let Some(u) = &c.unverified {
+                let _ = writeln!(s, "  {} ({}): {}", u.status, u.error.kind, u.error.message);
+            }
         }
         if let Some(e) = &f.error {
             let _ = writeln!(s, "{}: error ({}): {}", f.filesystem, e.kind, e.message);
         }
     }
-    let _ = writeln!(s, "{} snapshot(s) compared, {} mismatch(es)", r.checked, r.mismatches);
+    let _ = writeln!(
+        s,
+        "{} snapshot(s) compared, {} mismatch(es), {} not verified",
+        r.checked, r.mismatches, r.unverified
+    );
     error_line(&mut s, &r.error);
     s
 }

@@ -203,6 +203,11 @@ pub fn verify_textfile(r: &super::commands::VerifyReport) -> Textfile {
         &[(vec![("job", job)], r.mismatches as f64)],
     );
     t.gauge(
+        "zreplrs_verify_unverified_snapshots",
+        "Snapshots whose content the last verification could not compare (failed or not verified).",
+        &[(vec![("job", job)], r.unverified as f64)],
+    );
+    t.gauge(
         "zreplrs_verify_checked_snapshots",
         "Snapshots compared by the last verification.",
         &[(vec![("job", job)], r.checked as f64)],

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use super::names::{DatasetName, SnapshotName};
 use super::{Zfs, ZfsError};
 
+/// The properties of a clone made to read a snapshot: mounted read-only, without setuid, device nodes or
+/// executables (`nosuid,nodev,noexec,ro`).
+pub const CLONE_OPTIONS: [&str; 5] = ["readonly=on", "canmount=on", "setuid=off", "devices=off", "exec=off"];
+
 /// A directory holding a snapshot's files for as long as this lives.
 pub struct SnapshotDir<'z> {
     path: PathBuf,
@@ -45,26 +49,26 @@ impl Zfs {
                 });
             }
         }
+        // A directory only root can enter (mode 0700, made without following symlinks), and the clone
+        // mounted in it read-only with setuid, devices and exec off: the files may come from a peer.
         let dir = tempfile::Builder::new()
             .prefix("zreplrs-verify-")
             .tempdir()
             .map_err(|e| ZfsError::parse(&["clone"], format!("cannot create a mount directory: {e}")))?;
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt)
+            .map_err(|e| ZfsError::parse(&["clone"], format!("cannot create a mount directory: {e}")))?;
         let name = format!("{}_zreplrs_verify_{}", fs, std::process::id());
         let clone = DatasetName::new(&name).map_err(|e| ZfsError::parse(&["clone"], e.to_string()))?;
-        let mountpoint = format!("mountpoint={}", dir.path().display());
-        self.run(&[
-            "clone",
-            "-o",
-            "readonly=on",
-            "-o",
-            "canmount=on",
-            "-o",
-            &mountpoint,
-            snap.as_str(),
-            clone.as_str(),
-        ])?;
+        let mountpoint = format!("mountpoint={}", mnt.display());
+        let mut args = vec!["clone"];
+        for o in CLONE_OPTIONS {
+            args.extend(["-o", o]);
+        }
+        args.extend(["-o", &mountpoint, snap.as_str(), clone.as_str()]);
+        self.run(&args)?;
         Ok(SnapshotDir {
-            path: dir.path().to_path_buf(),
+            path: mnt,
             clone: Some((self, clone, dir)),
         })
     }
