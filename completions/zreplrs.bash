@@ -872,7 +872,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__recv__subcmd__agent)
-            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --own-streams --append-only --zfs-program --config --help"
+            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --own-streams --append-only --allow-verify --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -956,7 +956,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__send__subcmd__agent)
-            opts="-h --root-fs --job-id --include --exclude --require-raw --zfs-program --config --help"
+            opts="-h --root-fs --job-id --include --exclude --require-raw --max-zstd-level --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -975,6 +975,10 @@ _zreplrs() {
                     return 0
                     ;;
                 --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-zstd-level)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

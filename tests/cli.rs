@@ -394,21 +394,30 @@ fn agent_ignores_zreplrs_zfs_in_its_environment() {
 
 #[test]
 fn an_agent_behind_a_forced_command_refuses_own_streams() {
-    let out = zreplrs()
-        .args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup", "--own-streams"])
-        .env(
+    for (var, value) in [
+        (
             "SSH_ORIGINAL_COMMAND",
             "zreplrs recv-agent --root-fs nopool_zreplrs_test/backup",
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--own-streams") && stderr.contains("authorized_keys"),
-        "{stderr}"
-    );
+        ),
+        ("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22"),
+        ("SSH_CLIENT", "10.0.0.2 50000 22"),
+    ] {
+        let out = zreplrs()
+            .args(["recv-agent", "--root-fs", "nopool_zreplrs_test/backup", "--own-streams"])
+            .env_remove("SSH_ORIGINAL_COMMAND")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .env(var, value)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--own-streams") && stderr.contains("authorized_keys"),
+            "{var}: {stderr}"
+        );
+    }
 }
 
 #[test]

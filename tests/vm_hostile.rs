@@ -603,7 +603,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         &[
             hello(),
             receive_msg(
-                req("src/vb", "1", g1, None, false),
+                req("pl/vb", "1", g1, None, false),
                 &send_stream(&[&format!("{origin}@1")]),
             ),
         ]
@@ -618,7 +618,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         first.replies.last(),
         first.stderr
     );
-    assert_eq!(prop(&format!("{root}/src"), "zrepl:placeholder"), "on");
+    assert_eq!(prop(&format!("{root}/pl"), "zrepl:placeholder"), "on");
     let o1 = guid(&format!("{other}@o1"));
     // A clone of origin@1 (its stream names origin@1 as its origin), and an encrypted dataset.
     let clone = pool.ds("origin/cl");
@@ -644,7 +644,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         (
             "a zfs send -R package forced into the placeholder parent",
             receive_msg(
-                req("src", "3", g3, None, true),
+                req("pl", "3", g3, None, true),
                 &send_stream(&["-R", &format!("{origin}@3")]),
             ),
             "recursive package",
@@ -652,7 +652,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         (
             "a zfs send -R -i package as an incremental into the real copy",
             receive_msg(
-                req("src/vb", "2", g2, Some(g1), false),
+                req("pl/vb", "2", g2, Some(g1), false),
                 &send_stream(&["-R", "-i", &format!("{origin}@1"), &format!("{origin}@2")]),
             ),
             "recursive package",
@@ -668,7 +668,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         (
             "a plain stream of another snapshot than the request names",
             receive_msg(
-                req("src/vb", "2", g2, Some(g1), false),
+                req("pl/vb", "2", g2, Some(g1), false),
                 &send_stream(&["-i", "@1", &format!("{origin}@3")]),
             ),
             "GUID",
@@ -676,7 +676,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         (
             "a full stream announced as an incremental",
             receive_msg(
-                req("src/vb", "2", g2, Some(g1), false),
+                req("pl/vb", "2", g2, Some(g1), false),
                 &send_stream(&[&format!("{origin}@2")]),
             ),
             "base GUID",
@@ -684,7 +684,7 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         (
             "bytes that are not a stream",
             receive_msg(
-                req("src/vb", "2", g2, Some(g1), false),
+                req("pl/vb", "2", g2, Some(g1), false),
                 &b"not a stream at all, just bytes".repeat(20),
             ),
             "not a ZFS send stream",
@@ -722,11 +722,11 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         &[
             hello(),
             receive_msg(
-                req("src/vb", "2", g2, Some(g1), false),
+                req("pl/vb", "2", g2, Some(g1), false),
                 &send_stream(&["-I", &format!("{origin}@1"), &format!("{origin}@2")]),
             ),
             receive_msg(
-                req("src/vb", "3", g3, Some(g2), false),
+                req("pl/vb", "3", g3, Some(g2), false),
                 &send_stream(&["-p", "-i", &format!("{origin}@2"), &format!("{origin}@3")]),
             ),
         ]
@@ -741,9 +741,9 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         })
         .collect();
     assert_eq!(received, [g2, g3], "{:?} {}", s.replies, s.stderr);
-    assert_eq!(guid(&format!("{root}/src/vb@3")), g3);
+    assert_eq!(guid(&format!("{root}/pl/vb@3")), g3);
     assert_eq!(
-        prop(&format!("{root}/src/vb"), "setuid"),
+        prop(&format!("{root}/pl/vb"), "setuid"),
         "off",
         "the hardening still applies"
     );

@@ -209,6 +209,70 @@ fn receiver_side_prune_works_where_the_sender_filesystems_are_absent() {
     assert_eq!(r.json["filesystems"][0]["steps"][0]["from"], format!("{a}@s4"));
 }
 
+/// Receiver-side prune under `strip`, with an older copy of the same filesystem still at the unstripped
+/// path (from before `strip` was set): only the stripped copy's snapshots that the rules drop are
+/// destroyed, the older copy keeps all of its snapshots, and the report names exactly what ZFS no longer
+/// has, both where the sender's filesystems are on this host and where they are not.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn receiver_prune_under_strip_destroys_only_where_the_copy_landed() {
+    let sc = Scenario::new("pst");
+    let data = sc.src.ds("src/data");
+    let db = format!("{data}/db");
+    zfs(&["create", "-p", &db]);
+    for i in 1..=4 {
+        snap(&db, &format!("s{i}"));
+    }
+    let keep = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }]\n\
+                keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
+    // First without strip: the older copy at the full path.
+    sc.configure(&[(&db, true)], "initial_replication = \"all\"\n");
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let old = sc.target(&db);
+    assert_eq!(names(&old), ["s1", "s2", "s3", "s4"]);
+    // Then with strip: a new copy lands at backup/db.
+    let extra = format!("strip = \"{data}\"\ninitial_replication = \"all\"\n{keep}");
+    sc.configure(&[(&db, true)], &extra);
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{:#}", r.json);
+    let copy = format!("{}/db", sc.root());
+    assert_eq!(names(&copy), ["s1", "s2", "s3", "s4"]);
+    let (code, v, err) = run(
+        &sc,
+        &["prune", "--job", &sc.job, "--side", "receiver", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(names(&copy), ["s3", "s4"], "the stripped copy was pruned");
+    assert_eq!(names(&old), ["s1", "s2", "s3", "s4"], "the older copy is untouched");
+    let fss = v["filesystems"].as_array().unwrap();
+    assert_eq!(fss.len(), 1, "{v:#}");
+    assert_eq!(fss[0]["filesystem"], copy.as_str(), "{v:#}");
+    assert_eq!(fss[0]["destroyed"], serde_json::json!(["s1", "s2"]), "{v:#}");
+    // As on the backup host, where the sender's filesystems are absent.
+    for i in 5..=6 {
+        snap(&db, &format!("s{i}"));
+    }
+    assert_eq!(sc.replicate(&[]).code, 0);
+    let moved = sc.src.ds("moved");
+    zfs(&["rename", &sc.src.ds("src"), &moved]);
+    let (code, v, err) = run(
+        &sc,
+        &["prune", "--job", &sc.job, "--side", "receiver", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{v:#}");
+    assert_eq!(names(&copy), ["s5", "s6"]);
+    assert_eq!(names(&old), ["s1", "s2", "s3", "s4"], "the older copy is untouched");
+    let destroyed: Vec<&serde_json::Value> = v["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !f["destroyed"].as_array().unwrap().is_empty())
+        .collect();
+    assert_eq!(destroyed.len(), 1, "{v:#}");
+    assert_eq!(destroyed[0]["filesystem"], copy.as_str(), "{v:#}");
+    assert_eq!(destroyed[0]["destroyed"], serde_json::json!(["s3", "s4"]), "{v:#}");
+}
+
 /// Replicate hooks on real ZFS: the post-hook of an ok run sees `ok` and its JSON result, that of a failed
 /// run `failed`; a failing pre-hook skips the run (exit 5) and nothing is received.
 #[test]

@@ -26,8 +26,9 @@ fn unknown(name: &str) -> String {
 }
 
 /// The compressor a request names: none for "", zstd at `level` (0: [`crate::config::DEFAULT_ZSTD_LEVEL`];
-/// otherwise within [`crate::config::ZSTD_LEVELS`]), else why not.
-pub fn packer_for(name: &str, level: i32) -> Result<Option<Packer>, String> {
+/// otherwise within [`crate::config::ZSTD_LEVELS`]) but never above `max` (the agent's own command line:
+/// a peer cannot make this host spend more CPU), else why not.
+pub fn packer_for(name: &str, level: i32, max: i32) -> Result<Option<Packer>, String> {
     match name {
         "" => Ok(None),
         ZSTD => {
@@ -36,7 +37,7 @@ pub fn packer_for(name: &str, level: i32) -> Result<Option<Packer>, String> {
                 l if crate::config::ZSTD_LEVELS.contains(&l) => l,
                 l => return Err(format!("zstd level {l} is not within 1..=19")),
             };
-            Packer::new(level).map(Some)
+            Packer::new(level.min(max)).map(Some)
         }
         other => Err(unknown(other)),
     }
@@ -55,12 +56,22 @@ pub fn unpacker_for(name: &str) -> Result<Option<Unpacker>, String> {
 pub struct Packer {
     zstd: Compressor<'static>,
     out: Vec<u8>,
+    level: i32,
 }
 
 impl Packer {
     pub fn new(level: i32) -> Result<Self, String> {
         let zstd = Compressor::new(level).map_err(|e| format!("cannot start zstd at level {level}: {e}"))?;
-        Ok(Packer { zstd, out: Vec::new() })
+        Ok(Packer {
+            zstd,
+            out: Vec::new(),
+            level,
+        })
+    }
+
+    /// The zstd level it compresses at.
+    pub fn level(&self) -> i32 {
+        self.level
     }
 
     /// The compressed form of `chunk` (one zstd frame).

@@ -40,13 +40,19 @@ pub struct SendAgentConfig {
     pub policy: SendPolicy,
     /// `--zfs-program`; `None`: the system's `zfs` (`$ZREPLRS_ZFS` is ignored).
     pub zfs_program: Option<std::ffi::OsString>,
+    /// `--max-zstd-level`: the highest zstd level a peer may make this host compress at.
+    pub max_zstd_level: i32,
 }
 
 /// Runs the agent on `input`/`output` until the peer closes the connection; an error after a broken stream
 /// or a protocol violation (replied when possible).
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
-    let zfs = cfg.zfs_program.as_ref().map_or_else(Zfs::system, Zfs::with_program);
+    let zfs = cfg
+        .zfs_program
+        .as_ref()
+        // Another program stands for zfs: libzfs_core would bypass it.
+        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native());
     let mut greeted = false;
     loop {
         let body = match frame::read_message(&mut input) {
@@ -85,7 +91,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 eprintln!("zreplrs send-agent: refused zfs {}: {why}", printable_argv(&call.argv));
                 send(&mut out, error_reply(Refusal::new(KIND, why)))?;
             }
-            Ok(Accepted::Stream) => match packer(&call) {
+            Ok(Accepted::Stream) => match packer(&call, cfg.max_zstd_level) {
                 Ok(mut packer) => stream(&zfs, &call.argv, packer.as_mut(), &mut input, &mut out)?,
                 Err(r) => send(&mut out, error_reply(r))?,
             },
@@ -185,8 +191,8 @@ fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
 }
 
 /// The compressor a stream call asks for (see [`super::codec::packer_for`]).
-fn packer(call: &proto::ZfsCall) -> Result<Option<Packer>, Refusal> {
-    super::codec::packer_for(&call.compression, call.zstd_level).map_err(|e| Refusal::new("protocol", e))
+fn packer(call: &proto::ZfsCall, max: i32) -> Result<Option<Packer>, Refusal> {
+    super::codec::packer_for(&call.compression, call.zstd_level, max).map_err(|e| Refusal::new("protocol", e))
 }
 
 /// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops
@@ -308,14 +314,33 @@ mod tests {
     /// a codec it does not know.
     #[test]
     fn stream_compression_is_zstd_within_its_levels_or_refused() {
-        assert!(packer(&call("", 0)).expect("no compression").is_none());
+        assert!(packer(&call("", 0), 19).expect("no compression").is_none());
         for level in [0, 1, 19] {
-            assert!(packer(&call("zstd", level)).expect("a zstd level").is_some(), "{level}");
+            assert!(
+                packer(&call("zstd", level), 19).expect("a zstd level").is_some(),
+                "{level}"
+            );
         }
         for (codec, level) in [("zstd", 20), ("zstd", -5), ("zstd", i32::MAX), ("lz4", 0), ("ZSTD", 3)] {
-            let r = packer(&call(codec, level)).err().expect("refused");
+            let r = packer(&call(codec, level), 19).err().expect("refused");
             let text = format!("{r:?}");
             assert!(text.contains("\"protocol\""), "{codec} {level}: {text}");
         }
+    }
+
+    /// The agent's own --max-zstd-level caps what a peer asks for (level 19 costs the source about 31×
+    /// the CPU of level 3).
+    #[test]
+    fn a_peer_cannot_ask_for_more_than_the_agents_zstd_level() {
+        let level = |asked, max| {
+            packer(&call("zstd", asked), max)
+                .expect("zstd")
+                .expect("a packer")
+                .level()
+        };
+        assert_eq!(level(19, 3), 3);
+        assert_eq!(level(0, 3), 3);
+        assert_eq!(level(1, 3), 1);
+        assert_eq!(level(9, 19), 9);
     }
 }

@@ -28,7 +28,11 @@ use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 /// descriptor straight into `zfs receive`, past any buffer.
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
     let mut out = BufWriter::new(output);
-    let zfs = cfg.zfs_program.as_ref().map_or_else(Zfs::system, Zfs::with_program);
+    let zfs = cfg
+        .zfs_program
+        .as_ref()
+        // Another program stands for zfs: libzfs_core would bypass it.
+        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native());
     let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
     let mut greeted = false;
     let mut known = KnownHolds::default();
@@ -235,15 +239,17 @@ fn destroy(
                 .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
         );
     }
-    let mut destroyed = Vec::new();
+    // What is destroyed is read back from ZFS: a snapshot that was not there is not reported destroyed.
+    let before = snapshot_names(zfs, &ds)?;
+    snaps.retain(|s| before.contains(s.short()));
     let mut held = Vec::new();
     // Destroy one by one on `Held` so that one held snapshot does not block the others.
     match zfs.destroy_snapshots(&snaps) {
-        Ok(()) => destroyed.extend(req.snapshots.iter().cloned()),
+        Ok(()) => {}
         Err(e) if e.kind == ZfsErrorKind::Held => {
             for s in &snaps {
                 match zfs.destroy_snapshots(std::slice::from_ref(s)) {
-                    Ok(()) => destroyed.push(s.short().to_string()),
+                    Ok(()) => {}
                     Err(e) if e.kind == ZfsErrorKind::Held => held.push(s.short().to_string()),
                     Err(e) => return Err(e.into()),
                 }
@@ -251,7 +257,25 @@ fn destroy(
         }
         Err(e) => return Err(e.into()),
     }
+    let after = snapshot_names(zfs, &ds)?;
+    let destroyed = snaps
+        .iter()
+        .map(|s| s.short().to_string())
+        .filter(|s| !after.contains(s))
+        .collect();
     Ok(Envelope::new(proto::DestroyReply { destroyed, held }.into()))
+}
+
+/// The short names of `ds`'s snapshots (an empty set when `ds` does not exist).
+fn snapshot_names(zfs: &Zfs, ds: &DatasetName) -> Result<std::collections::BTreeSet<String>, Refusal> {
+    match zfs.list(std::slice::from_ref(ds), false) {
+        Ok(l) => Ok(l
+            .get(ds)
+            .map(|f| f.snapshots().map(|v| v.short.clone()).collect())
+            .unwrap_or_default()),
+        Err(e) if e.kind == ZfsErrorKind::DoesNotExist => Ok(Default::default()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Envelope, Refusal> {

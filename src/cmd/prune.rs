@@ -199,26 +199,28 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
         let mut conn = transport::connect(job)?;
         let root = survey::receiver_root(&mut conn)?;
         let receiver = survey::from_wire_map(&root, &conn.client().list_with(true)?.filesystems)?;
-        // (sender name, its entry where the sender is on this host, the receiver's copy)
-        let pairs: Vec<(DatasetName, Option<&FsEntry>, &FsEntry)> = if sender_here {
+        // (the sender's entry where the sender is on this host, the receiver's copy)
+        let pairs: Vec<(Option<&FsEntry>, &FsEntry)> = if sender_here {
             selected
                 .iter()
                 .filter_map(|fs| {
                     let target = root.child(&job.receiver_path(&fs.name)?).ok()?;
-                    Some((fs.name.clone(), Some(*fs), receiver.get(&target)?))
+                    Some((Some(*fs), receiver.get(&target)?))
                 })
                 .collect()
         } else {
             receiver
                 .values()
                 .filter(|rfs| !rfs.is_placeholder())
-                .filter_map(|rfs| {
-                    let name = job.sender_path(rfs.name.strip_prefix(&root)?)?;
-                    Some((name, None, rfs))
+                .filter(|rfs| {
+                    rfs.name
+                        .strip_prefix(&root)
+                        .is_some_and(|rel| job.sender_path(rel).is_some())
                 })
+                .map(|rfs| (None, rfs))
                 .collect()
         };
-        for (name, fs, rfs) in pairs {
+        for (fs, rfs) in pairs {
             let target = &rfs.name;
             let mut protected = BTreeSet::new();
             if let Some(newest) = rfs.newest_snapshot() {
@@ -237,8 +239,10 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             };
             let decisions = evaluate(&rules, &snap_infos(rfs), &ctx);
             let mut fr = decisions_report("receiver", target.as_str(), &decisions);
-            if !dry_run && !fr.destroyed.is_empty() {
-                match conn.client().destroy(name.as_str(), fr.destroyed.clone()) {
+            // The agent's request names the copy where it landed (strip, placeholders), never the sender's name.
+            let rel = target.strip_prefix(&root).unwrap_or_default();
+            if !dry_run && !fr.destroyed.is_empty() && !rel.is_empty() {
+                match conn.client().destroy(rel, fr.destroyed.clone()) {
                     Ok(reply) => {
                         fr.held.extend(reply.held);
                         fr.destroyed = reply.destroyed;

@@ -30,7 +30,10 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
 }
 
 fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
-    if a.own_streams && std::env::var_os("SSH_ORIGINAL_COMMAND").is_some() {
+    let under_sshd = ["SSH_ORIGINAL_COMMAND", "SSH_CONNECTION", "SSH_CLIENT"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if a.own_streams && under_sshd {
         return Err(
             "--own-streams is for the agent zreplrs starts itself for a local: target; an agent \
                     behind an SSH forced command receives streams another host made: remove the flag from \

@@ -62,6 +62,7 @@ fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, String> {
             require_raw: a.require_raw,
         },
         zfs_program: a.zfs_program.clone().map(Into::into),
+        max_zstd_level: a.max_zstd_level,
     })
 }
 

@@ -19,9 +19,11 @@ pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentErro
     }
     let mut child = Command::new(&exe)
         .args(args)
-        // Set by sshd for a forced command; `recv-agent --own-streams` refuses to run with it, and this run
-        // may itself have been started by one.
+        // Set by sshd; `recv-agent --own-streams` refuses to run with any of them, and this run may itself
+        // have been started over SSH (Ansible, an administrator's session).
         .env_remove("SSH_ORIGINAL_COMMAND")
+        .env_remove("SSH_CONNECTION")
+        .env_remove("SSH_CLIENT")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
