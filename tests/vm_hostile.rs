@@ -747,6 +747,22 @@ fn send_r_packages_and_lying_stream_headers_change_nothing() {
         "off",
         "the hardening still applies"
     );
+    // The last-received hold only moves forward under --append-only: not back to @1, leaving @3 unprotected.
+    let tag = ["zrepl_last_received_J_j".to_string()];
+    assert_eq!(holds(&format!("{root}/pl/vb@3")), tag);
+    let back = msg(proto::HoldLastReceivedRequest {
+        fs: "pl/vb".into(),
+        snapshot: "1".into(),
+        guid: g1,
+        job_id: "j".into(),
+    }
+    .into());
+    let s = session_with(&root, &["--append-only"], &[hello(), back].concat());
+    let (k, m) = error_of(s.replies.last().unwrap());
+    assert_eq!(k, "append_only", "{m}");
+    assert!(m.contains("only moves forward"), "{m}");
+    assert_eq!(holds(&format!("{root}/pl/vb@3")), tag);
+    assert!(holds(&format!("{root}/pl/vb@1")).is_empty());
 }
 
 /// What a send-agent session returned: every frame it wrote, its exit code and stderr.

@@ -38,8 +38,18 @@ impl KnownHolds {
     }
 }
 
+/// How far a last-received hold may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Moves {
+    /// To any snapshot the request names.
+    Anywhere,
+    /// `--append-only`: only to a snapshot at least as new (createtxg) as every one that carries it now, so a
+    /// sender cannot unprotect newer received data by moving the hold back.
+    ForwardOnly,
+}
+
 /// Checks that `to` has GUID `want`, then (with `hold`) puts the job's last-received hold on it and only then
-/// releases that hold from the filesystem's other snapshots. The snapshots that may carry the old hold come
+/// releases that hold (this job's tag, no other) from the filesystem's other snapshots. The snapshots that may carry the old hold come
 /// from `known` when this session listed the filesystem, else from one listing of all its snapshots (which
 /// gives `to`'s GUID too).
 pub(super) fn protect_received(
@@ -48,7 +58,7 @@ pub(super) fn protect_received(
     to: &SnapshotName,
     want: Guid,
     job: &JobId,
-    hold: bool,
+    (hold, moves): (bool, Moves),
     known: &mut KnownHolds,
 ) -> Result<Guid, Refusal> {
     let mismatch = |got: Guid| {
@@ -82,13 +92,39 @@ pub(super) fn protect_received(
         return Err(mismatch(got));
     }
     let tag = job.last_received_hold_tag();
-    zfs.hold(&tag, std::slice::from_ref(to))?;
     // Whether or not the others keep holds of other tags: a superset only costs a look at their holds.
     let entry = known.0.entry(target.clone()).or_default();
     let held: Vec<SnapshotName> = entry.iter().filter(|s| *s != to).cloned().collect();
-    entry.insert(to.clone());
-    release_other_holds(zfs, &held, &tag)?;
+    let carrying = carrying(zfs, &held, &tag)?;
+    if moves == Moves::ForwardOnly {
+        forward_only(zfs, to, &carrying)?;
+    }
+    zfs.hold(&tag, std::slice::from_ref(to))?;
+    known.0.entry(target.clone()).or_default().insert(to.clone());
+    zfs.release(&tag, &carrying)?;
     Ok(got)
+}
+
+/// Refuses to move the hold from a newer snapshot to `to`.
+fn forward_only(zfs: &Zfs, to: &SnapshotName, carrying: &[SnapshotName]) -> Result<(), Refusal> {
+    if carrying.is_empty() {
+        return Ok(());
+    }
+    let txg = |s: &SnapshotName| -> Result<u64, Refusal> {
+        let v = zfs.get_property(s.as_str(), "createtxg")?;
+        v.parse()
+            .map_err(|_| Refusal::from(ZfsError::parse(&["get", "createtxg"], format!("{s}: createtxg {v:?}"))))
+    };
+    let at = txg(to)?;
+    for s in carrying {
+        if txg(s)? > at {
+            return Err(Refusal::new(
+                super::policy::KIND,
+                format!("the last-received hold is on {s}, newer than {to}; with --append-only it only moves forward"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The snapshots of `fs` with their GUIDs and hold counts (`userrefs`), in one `zfs list`. Snapshot names
@@ -125,18 +161,17 @@ fn snapshot_refs(zfs: &Zfs, fs: &DatasetName) -> Result<Vec<(SnapshotName, Guid,
         .collect()
 }
 
-/// Releases `tag` from those of `held` (snapshots with holds) that carry it: older last-received holds.
-fn release_other_holds(zfs: &Zfs, held: &[SnapshotName], tag: &str) -> Result<(), ZfsError> {
+/// Those of `held` (snapshots with holds) that carry exactly `tag`: older last-received holds.
+fn carrying(zfs: &Zfs, held: &[SnapshotName], tag: &str) -> Result<Vec<SnapshotName>, ZfsError> {
     if held.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let carrying: Vec<SnapshotName> = zfs
+    Ok(zfs
         .holds(held)?
         .into_iter()
         .filter(|h| h.tag == tag)
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
-        .collect();
-    zfs.release(tag, &carrying)
+        .collect())
 }
 
 #[cfg(test)]
@@ -204,14 +239,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (zfs, log) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t23\t0\n");
         let (fs, to, job) = names();
-        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut KnownHolds::default()).unwrap_err();
+        let r = protect_received(
+            &zfs,
+            &fs,
+            &to,
+            Guid(22),
+            &job,
+            (true, Moves::Anywhere),
+            &mut KnownHolds::default(),
+        )
+        .unwrap_err();
         assert_eq!(r.kind, "guid_mismatch");
         assert!(r.message.contains("GUID 23"), "{}", r.message);
         let calls = std::fs::read_to_string(log).unwrap();
         assert_eq!(calls.lines().collect::<Vec<_>>(), ["list"], "only listed");
         let dir = tempfile::tempdir().unwrap();
         let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\n");
-        let r = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut KnownHolds::default()).unwrap_err();
+        let r = protect_received(
+            &zfs,
+            &fs,
+            &to,
+            Guid(22),
+            &job,
+            (true, Moves::Anywhere),
+            &mut KnownHolds::default(),
+        )
+        .unwrap_err();
         assert_eq!(r.kind, "does_not_exist", "{}", r.message);
     }
 
@@ -244,21 +297,21 @@ mod tests {
             ["b/t/a@s1"]
         );
         assert_eq!(
-            protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut known).unwrap(),
+            protect_received(&zfs, &fs, &to, Guid(22), &job, (true, Moves::Anywhere), &mut known).unwrap(),
             Guid(22)
         );
         let calls = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
             calls.lines().collect::<Vec<_>>(),
-            ["get", "hold", "holds", "get"],
-            "the GUID of the one snapshot, the new hold, the holds of the held snapshot; no listing"
+            ["get", "holds", "get", "hold"],
+            "the GUID of the one snapshot, the holds of the held snapshot, the new hold; no listing"
         );
         assert!(known.0[&fs].contains(&to), "the new hold is known for the next receive");
-        let r = protect_received(&zfs, &fs, &to, Guid(23), &job, true, &mut known).unwrap_err();
+        let r = protect_received(&zfs, &fs, &to, Guid(23), &job, (true, Moves::Anywhere), &mut known).unwrap_err();
         assert_eq!(r.kind, "guid_mismatch");
         known.forget(&fs);
         std::fs::write(&log, "").unwrap();
-        let _ = protect_received(&zfs, &fs, &to, Guid(22), &job, true, &mut known);
+        let _ = protect_received(&zfs, &fs, &to, Guid(22), &job, (true, Moves::Anywhere), &mut known);
         let calls = std::fs::read_to_string(&log).unwrap();
         assert_eq!(calls.lines().next(), Some("list"), "forgotten: listed again");
     }

@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdin, Stdio};
 
 use super::codec::Unpacker;
 use super::frame::{self, DataFrame, FrameError};
-use super::last_received::{protect_received, KnownHolds};
+use super::last_received::{protect_received, KnownHolds, Moves};
 use super::proto::{self, Envelope};
 use super::recv_config::AgentConfig;
 use super::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
@@ -183,7 +183,7 @@ impl Received<'_> {
             self.to,
             Guid(req.to_guid),
             self.job,
-            req.last_received_hold,
+            (req.last_received_hold, moves(cfg)),
             known,
         )?;
         if req.from_guid.is_none() {
@@ -209,6 +209,15 @@ impl Received<'_> {
             }
             .into(),
         ))
+    }
+}
+
+/// How the agent's policy lets the last-received hold move.
+pub(super) fn moves(cfg: &AgentConfig) -> Moves {
+    if cfg.append_only {
+        Moves::ForwardOnly
+    } else {
+        Moves::Anywhere
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use super::frame;
 use super::last_received::{protect_received, KnownHolds};
 use super::proto::{self, envelope::Body, Envelope};
-use super::receive::{receive, Fatal};
+use super::receive::{moves, receive, Fatal};
 pub use super::recv_config::AgentConfig;
 use super::request::{below_root, error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
 use super::splice::FdRead;
@@ -126,7 +126,7 @@ fn handle(
         Body::Destroy(req) => destroy(zfs, root, &req, known),
         Body::Holds(req) => holds(zfs, root, &req),
         Body::ReleaseLastReceived(req) => release_last_received(zfs, root, &req),
-        Body::HoldLastReceived(req) => hold_last_received(zfs, root, &req, known),
+        Body::HoldLastReceived(req) => hold_last_received(zfs, cfg, root, &req, known),
         Body::Checksum(req) => checksum(zfs, root, &req),
         other => Err(Refusal::new(
             "protocol",
@@ -336,6 +336,7 @@ fn release_last_received(
 
 fn hold_last_received(
     zfs: &Zfs,
+    cfg: &AgentConfig,
     root: &DatasetName,
     req: &proto::HoldLastReceivedRequest,
     known: &mut KnownHolds,
@@ -345,7 +346,7 @@ fn hold_last_received(
     let to = ds
         .snapshot(&req.snapshot)
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
-    protect_received(zfs, &ds, &to, Guid(req.guid), &job, true, known)?;
+    protect_received(zfs, &ds, &to, Guid(req.guid), &job, (true, moves(cfg)), known)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
 
