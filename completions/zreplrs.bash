@@ -956,7 +956,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__send__subcmd__agent)
-            opts="-h --root-fs --job-id --include --exclude --require-raw --max-zstd-level --zfs-program --config --help"
+            opts="-h --root-fs --job-id --include --exclude --require-raw --max-zstd-level --stall-timeout-secs --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -979,6 +979,10 @@ _zreplrs() {
                     return 0
                     ;;
                 --max-zstd-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stall-timeout-secs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -161,6 +161,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l job-id -d
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l include -d 'Filesystems the agent may send, as a job\'s `[jobs.filesystems]` key (`pool/fs` or `pool/fs<` for a subtree); repeatable. Without any, everything at or below the root' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l exclude -d 'Filesystems the agent must not send (same syntax as `--include`); repeatable' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l max-zstd-level -d 'The highest zstd level the backup host may make this host compress a stream at (1..=19); a higher level asked for is lowered to it. Level 19 costs the source about 31 times the CPU of 3' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l stall-timeout-secs -d 'Seconds a stream may make no progress towards the backup host (which stopped reading) before the agent stops `zfs send` and ends' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l zfs-program -d 'Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand send-agent" -l require-raw -d 'Send raw only (`zfs send -w`): encrypted filesystems never leave the source decrypted'

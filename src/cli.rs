@@ -325,6 +325,10 @@ pub struct SendAgentArgs {
     #[arg(long, value_name = "N", default_value_t = crate::config::DEFAULT_ZSTD_LEVEL,
           value_parser = clap::value_parser!(i32).range(1..=19))]
     pub max_zstd_level: i32,
+    /// Seconds a stream may make no progress towards the backup host (which stopped reading) before the
+    /// agent stops `zfs send` and ends.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, hide = true)]
+    pub stall_timeout_secs: u64,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

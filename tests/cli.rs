@@ -795,3 +795,61 @@ fn replicate_hooks_skip_on_a_failing_pre_hook_and_tell_the_post_hook_the_result(
         "the result file is removed after the hook"
     );
 }
+
+/// A backup host that stops reading a pulled stream (its link or its process hangs) does not keep the
+/// source's `zfs send`, and the temporary hold ZFS keeps for it, forever: once the stream has made no
+/// progress for the send-agent's stall limit, `zfs send` is killed and the agent ends.
+#[test]
+fn a_send_agent_whose_peer_stops_reading_stops_zfs_send() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("send.pid");
+    let fake = dir.path().join("zfs");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  send) echo $$ >'{}'; exec yes stream;;\n  version) echo zfs-2.3.2;;\nesac\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut agent = zreplrs()
+        .args(["send-agent", "--root-fs", "tank", "--job-id", "j", "--include", "tank<"])
+        .args(["--stall-timeout-secs", "3", "--zfs-program", fake.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let call = msg(proto::ZfsCall {
+        argv: vec!["send".into(), "tank/a@s1".into()],
+        stream: true,
+        ..Default::default()
+    }
+    .into());
+    let mut stdin = agent.stdin.take().unwrap();
+    stdin.write_all(&[hello(), call].concat()).unwrap();
+    // Nothing reads the agent's stdout: its pipe fills and the agent's write blocks.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = agent.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the agent still writes after 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut agent.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("read nothing of the stream"), "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
+    assert!(!alive, "zfs send (pid {pid}) was stopped");
+}

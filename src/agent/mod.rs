@@ -24,4 +24,5 @@ pub mod send_server;
 pub mod server;
 pub mod splice;
 pub mod throttle;
+mod watchdog;
 pub mod wire;

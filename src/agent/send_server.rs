@@ -42,6 +42,9 @@ pub struct SendAgentConfig {
     pub zfs_program: Option<std::ffi::OsString>,
     /// `--max-zstd-level`: the highest zstd level a peer may make this host compress at.
     pub max_zstd_level: i32,
+    /// How long a stream may make no progress towards the peer before the agent stops `zfs send` and
+    /// ends (a peer that stopped reading).
+    pub stall_timeout: Duration,
 }
 
 /// Runs the agent on `input`/`output` until the peer closes the connection; an error after a broken stream
@@ -92,7 +95,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 send(&mut out, error_reply(Refusal::new(KIND, why)))?;
             }
             Ok(Accepted::Stream) => match packer(&call, cfg.max_zstd_level) {
-                Ok(mut packer) => stream(&zfs, &call.argv, packer.as_mut(), &mut input, &mut out)?,
+                Ok(mut packer) => stream(&zfs, cfg, &call.argv, packer.as_mut(), &mut input, &mut out)?,
                 Err(r) => send(&mut out, error_reply(r))?,
             },
             Ok(accepted) => {
@@ -199,6 +202,7 @@ fn packer(call: &proto::ZfsCall, max: i32) -> Result<Option<Packer>, Refusal> {
 /// early when the peer sends its END.
 fn stream<R: FdRead, W: Write + Send>(
     zfs: &Zfs,
+    cfg: &SendAgentConfig,
     argv: &[String],
     mut packer: Option<&mut Packer>,
     input: &mut R,
@@ -227,6 +231,11 @@ fn stream<R: FdRead, W: Write + Send>(
     });
     let mut peer_ended = false;
     let mut broken = None;
+    let watchdog = super::watchdog::Watchdog::start(
+        child.id(),
+        cfg.stall_timeout,
+        i32::from(crate::report::exit::RUN_FAILED),
+    );
     if let Some(mut stdout) = child.stdout.take() {
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -258,8 +267,10 @@ fn stream<R: FdRead, W: Write + Send>(
                 broken = Some(format!("cannot send the stream: {e}"));
                 break;
             }
+            watchdog.moved();
         }
     }
+    drop(watchdog);
     if peer_ended || broken.is_some() {
         let _ = child.kill();
     }

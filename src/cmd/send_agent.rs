@@ -63,6 +63,7 @@ fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, String> {
         },
         zfs_program: a.zfs_program.clone().map(Into::into),
         max_zstd_level: a.max_zstd_level,
+        stall_timeout: std::time::Duration::from_secs(a.stall_timeout_secs),
     })
 }
 
