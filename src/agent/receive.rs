@@ -240,9 +240,9 @@ fn pump<R: FdRead>(
     let mut buf = Vec::new();
     loop {
         if !bypass && unpacker.is_none() && check.only_data_follows() {
-            check.skip();
+            let pending = check.skip();
             bypass = true;
-            if sink.flush().is_err() {
+            if sink.write_all(&pending).and_then(|()| sink.flush()).is_err() {
                 return Ok(Pumped::GaveUp);
             }
         }
@@ -250,9 +250,10 @@ fn pump<R: FdRead>(
             match read_chunk(input, unpacker, frame_buf)? {
                 Chunk::Data(d) => {
                     *bytes += d.len() as u64;
+                    // Each frame reaches zfs receive whole: a sender that pauses must not leave data here.
                     match check.pass(d, sink) {
-                        Ok(()) => {}
-                        Err(PassError::Output(_)) => return Ok(Pumped::GaveUp),
+                        Ok(()) if sink.flush().is_ok() => {}
+                        Ok(()) | Err(PassError::Output(_)) => return Ok(Pumped::GaveUp),
                         Err(PassError::Stream(e)) => return Ok(Pumped::Refused(e)),
                     }
                 }

@@ -161,6 +161,8 @@ pub struct StreamCheck {
     next_from: u64,
     streams: u32,
     kind: Option<DatasetKind>,
+    /// The payload being passed is a BEGIN record's.
+    in_begin_payload: bool,
 }
 
 impl StreamCheck {
@@ -177,6 +179,7 @@ impl StreamCheck {
             next_from: expected.from_guid.unwrap_or(0),
             streams: 0,
             kind: None,
+            in_begin_payload: false,
         }
     }
 
@@ -188,15 +191,20 @@ impl StreamCheck {
     /// True once a plain (non-package) stream's BEGIN and its payload passed: nothing that follows can
     /// change what `zfs receive` does with it, so the rest may bypass the checker (see [`Self::skip`]).
     pub fn only_data_follows(&self) -> bool {
-        self.state == (State::Inside { in_package: false }) && self.have == 0 && self.payload_left == 0
+        self.state == (State::Inside { in_package: false }) && !(self.in_begin_payload && self.payload_left > 0)
     }
 
-    /// Tells the checker that the rest of a plain stream went past it.
-    pub fn skip(&mut self) {
-        if self.only_data_follows() {
-            self.state = State::Done;
-            self.streams = self.streams.max(1);
+    /// Tells the checker that the rest of a plain stream goes past it; returns the bytes of a record
+    /// header it holds back, which go to the receiver first.
+    pub fn skip(&mut self) -> Vec<u8> {
+        if !self.only_data_follows() {
+            return Vec::new();
         }
+        self.state = State::Done;
+        self.payload_left = 0;
+        let pending = self.record[..self.have].to_vec();
+        self.have = 0;
+        pending
     }
 
     /// Checks the end of input: the stream must be complete.
@@ -219,6 +227,7 @@ impl StreamCheck {
                 self.payload_left -= n as u64;
                 data = &data[n..];
                 if self.payload_left == 0 {
+                    self.in_begin_payload = false;
                     self.release_held(out)?;
                 }
                 continue;
@@ -234,6 +243,7 @@ impl StreamCheck {
                 self.have = 0;
                 let payload = self.check_record().map_err(PassError::Stream)?;
                 self.payload_left = payload;
+                self.in_begin_payload = self.u32_at(0) == DRR_BEGIN;
                 match self.held.as_mut() {
                     Some(held) => held.extend_from_slice(&self.record),
                     None => out.write_all(&self.record).map_err(PassError::Output)?,

@@ -423,3 +423,36 @@ fn garbage_trailing_data_oversized_and_short_streams_are_refused() {
     let (_, res) = run(expect(None, A), &nested, 4096);
     assert_eq!(res, Err(StreamError::UnexpectedRecord(DRR_BEGIN)));
 }
+
+#[test]
+fn the_rest_of_a_plain_stream_may_bypass_the_checker_once_its_begin_passed() {
+    let resumed = Begin {
+        features: 1 << 20,
+        payload: vec![9; 40],
+        ..plain(A, B)
+    };
+    let s = stream(&resumed);
+    let mut check = StreamCheck::new(Expected {
+        resuming: true,
+        ..expect(Some(A), B)
+    });
+    let mut out = Vec::new();
+    check.pass(&s[..RECORD_LEN + 20], &mut out).expect("begin");
+    assert!(!check.only_data_follows(), "the BEGIN's payload is still passing");
+    check
+        .pass(&s[RECORD_LEN + 20..RECORD_LEN + 40 + 100], &mut out)
+        .expect("payload and part of a record");
+    assert!(check.only_data_follows());
+    let pending = check.skip();
+    assert_eq!(pending.len(), 100, "the held-back part of the next record header");
+    out.extend(pending);
+    out.extend_from_slice(&s[RECORD_LEN + 40 + 100..]);
+    assert_eq!(out, s, "nothing lost or doubled");
+    assert_eq!(check.finish(), Ok(()));
+    let mut package = StreamCheck::new(expect(Some(A), C));
+    package
+        .pass(&dash_i_package(&[B, C], A)[..2 * RECORD_LEN + 10], &mut Vec::new())
+        .expect("package start");
+    assert!(!package.only_data_follows(), "a package is checked to its end");
+    assert!(package.skip().is_empty());
+}
