@@ -62,9 +62,10 @@ pub struct SendPolicy {
 pub enum Accepted {
     /// Run it and reply with its output.
     Run,
-    /// A listing: run it and drop every output line whose last column (the name) is not a filesystem, or a
-    /// version of one, that the filter includes.
-    RunListing,
+    /// A listing of this many columns, the name first and last: run it and drop every output line that does
+    /// not have exactly these columns with the same name first and last (a user property's value may hold a
+    /// tab or a newline), or whose name is not a filesystem, or a version of one, that the filter includes.
+    RunListing(usize),
     /// A real `zfs send`: stream its output.
     Stream,
 }
@@ -156,7 +157,7 @@ impl SendPolicy {
 
     fn list(&self, args: &[String]) -> Result<Accepted, String> {
         let mut it = args.iter().peekable();
-        let (mut h, mut name_last) = (false, false);
+        let (mut h, mut name_last, mut columns) = (false, false, 0);
         while let Some(a) = it.next_if(|a| a.starts_with('-')) {
             match a.as_str() {
                 "-H" => h = true,
@@ -180,16 +181,17 @@ impl SendPolicy {
                     if let Some(c) = cols.split(',').find(|c| !LIST_COLUMNS.contains(c)) {
                         return refuse(format!("zfs list -o: property {c:?} is not one a send-agent lists"));
                     }
-                    name_last = cols.rsplit(',').next() == Some("name");
+                    name_last = cols.rsplit(',').next() == Some("name") && cols.split(',').next() == Some("name");
+                    columns = cols.split(',').count();
                 }
                 other => return refuse(format!("zfs list {other}")),
             }
         }
         if !h || !name_last {
-            return refuse("zfs list needs -H and name as its last column");
+            return refuse("zfs list needs -H and name as its first and last column");
         }
         self.names(it, |s| self.dataset(s).map(|_| ()))?;
-        Ok(Accepted::RunListing)
+        Ok(Accepted::RunListing(columns))
     }
 
     fn get(&self, args: &[String]) -> Result<Accepted, String> {
@@ -355,12 +357,18 @@ impl SendPolicy {
     }
 
     /// The lines of a listing's output that name allowed filesystems (or their versions) in the last column.
-    pub fn filter_listing(&self, out: &[u8]) -> Vec<u8> {
+    pub fn filter_listing(&self, out: &[u8], columns: usize) -> Vec<u8> {
         let mut kept = Vec::with_capacity(out.len());
         for line in out.split_inclusive(|b| *b == b'\n') {
             let text = String::from_utf8_lossy(line);
-            let name = text.trim_end_matches('\n').rsplit('\t').next().unwrap_or("");
-            let fs = name.split(['@', '#']).next().unwrap_or("");
+            let cols: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+            let (Some(first), Some(last)) = (cols.first(), cols.last()) else {
+                continue;
+            };
+            if cols.len() != columns || first != last {
+                continue;
+            }
+            let fs = last.split(['@', '#']).next().unwrap_or("");
             if DatasetName::new(fs).is_ok_and(|d| self.allows(&d)) {
                 kept.extend_from_slice(line);
             }

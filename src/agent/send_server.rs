@@ -102,10 +102,9 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 let result = with_heartbeats(&mut out, || run(&zfs, &call.argv));
                 match result {
                     Ok((mut reply, stdout)) => {
-                        let stdout = if accepted == Accepted::RunListing {
-                            cfg.policy.filter_listing(&stdout)
-                        } else {
-                            stdout
+                        let stdout = match accepted {
+                            Accepted::RunListing(columns) => cfg.policy.filter_listing(&stdout, columns),
+                            _ => stdout,
                         };
                         let mut pages = stdout.chunks(PAGE).peekable();
                         while let Some(p) = pages.next() {

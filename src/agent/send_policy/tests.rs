@@ -57,11 +57,20 @@ fn what_the_sender_side_runs_is_accepted() {
     let p = policy(false);
     let fs = DatasetName::new("tank/data").unwrap();
     let list = crate::zfs::list::filesystems_args(std::slice::from_ref(&fs), None);
-    assert_eq!(p.check(&list, false), Ok(Accepted::RunListing));
+    assert_eq!(
+        p.check(&list, false),
+        Ok(Accepted::RunListing(list[list.len() - 2].split(',').count()))
+    );
     let list = crate::zfs::list::versions_args(std::slice::from_ref(&fs), true);
-    assert_eq!(p.check(&list, false), Ok(Accepted::RunListing));
+    assert_eq!(
+        p.check(&list, false),
+        Ok(Accepted::RunListing(list[list.len() - 2].split(',').count()))
+    );
     let list = crate::zfs::list::list_args(std::slice::from_ref(&fs), false);
-    assert_eq!(p.check(&list, false), Ok(Accepted::RunListing));
+    assert_eq!(
+        p.check(&list, false),
+        Ok(Accepted::RunListing(list[list.len() - 2].split(',').count()))
+    );
     assert_eq!(
         ok(&p, "get -H -p -o name,value creation tank/data@a tank/data/b@c", false),
         Accepted::Run
@@ -248,6 +257,20 @@ fn listings_keep_only_allowed_lines() {
     let p = policy(false);
     let out = b"tank/data\t1\ttank/data\ntank/data/tmp\t2\ttank/data/tmp\ntank/data@a\t3\ttank/data@a\n\
 tank/data/tmp#b\t4\ttank/data/tmp#b\ntank/other\t5\ttank/other\n";
-    let kept = String::from_utf8(p.filter_listing(out)).unwrap();
+    let kept = String::from_utf8(p.filter_listing(out, 3)).unwrap();
     assert_eq!(kept, "tank/data\t1\ttank/data\ntank/data@a\t3\ttank/data@a\n");
+}
+
+/// A user property's value (`zrepl:placeholder`) with a tab and a newline cannot make an excluded name
+/// appear as a line of its own: every kept line has exactly the listed columns, the name first and last.
+#[test]
+fn a_property_value_with_tabs_and_newlines_leaks_no_excluded_name() {
+    let p = policy(false);
+    let forged = b"tank/data\tfilesystem\tx\ttank/data/tmp\ntank/data/tmp\tfilesystem\ty\ttank/data\n\
+tank/data/tmp\tfilesystem\tz\ttank/data/tmp\ntank/data\tfilesystem\ton\ttank/data\n";
+    let kept = String::from_utf8(p.filter_listing(forged, 4)).unwrap();
+    assert_eq!(kept, "tank/data\tfilesystem\ton\ttank/data\n");
+    assert!(!kept.contains("tmp"), "{kept}");
+    let e = p.check(&argv("list -H -p -o guid,name tank/data"), false).unwrap_err();
+    assert!(e.contains("first and last"), "{e}");
 }
