@@ -20,7 +20,7 @@ use crate::transport::{self, Connection};
 use crate::zfs::bookkeeping::parse_cursor_short;
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
-use crate::zfs::{Guid, Zfs, ZfsError};
+use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
 
 /// Why a survey (or an attempt) could not go on.
 #[derive(Debug)]
@@ -81,6 +81,8 @@ pub struct Survey {
     pub filesystems: Vec<FsSurvey>,
     /// When each side's listing began, if both sides can tell `snapshots_changed` (else no sync records).
     pub listed_at: Option<ListedAt>,
+    /// Roots of the job that a pull job's send-agent refused to list, with its refusal.
+    pub refused: Refused,
 }
 
 fn protocol(msg: String) -> SurveyError {
@@ -96,6 +98,36 @@ pub fn receiver_root(conn: &mut transport::Connection) -> Result<DatasetName, Su
         .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))
 }
 
+/// Roots a pull job's send-agent refused, with its refusal.
+type Refused = Vec<(DatasetName, ErrorReport)>;
+
+/// The sender's filesystems below `roots`. When a pull job's send-agent refuses the listing (a root its own
+/// command line does not allow), each root is listed alone: the refused ones are returned with the
+/// refusal, so that they fail alone and the others replicate.
+fn list_roots(
+    zfs: &Zfs,
+    roots: &[DatasetName],
+    record_prop: Option<&str>,
+) -> Result<(Listing, bool, Refused), SurveyError> {
+    match zfs.list_filesystems(roots, record_prop) {
+        Ok((l, complete)) => return Ok((l, complete, Vec::new())),
+        Err(e) if e.kind != ZfsErrorKind::Refused || roots.len() < 2 => return Err(e.into()),
+        Err(_) => {}
+    }
+    let (mut all, mut all_complete, mut refused) = (Listing::default(), true, Vec::new());
+    for root in roots {
+        match zfs.list_filesystems(std::slice::from_ref(root), record_prop) {
+            Ok((l, complete)) => {
+                all.filesystems.extend(l.filesystems);
+                all_complete &= complete;
+            }
+            Err(e) if e.kind == ZfsErrorKind::Refused => refused.push((root.clone(), ErrorReport::from(&e))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((all, all_complete, refused))
+}
+
 /// Connects, lists both sides, plans and estimates.
 pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     let mut conn = transport::connect(job)?;
@@ -107,7 +139,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         ..Default::default()
     })?;
     let sender_listed_at = report::unix_now();
-    let (mut sender, sender_complete) = zfs.list_filesystems(&job.filesystems.roots(), record_prop.as_deref())?;
+    let (mut sender, sender_complete, refused) = list_roots(zfs, &job.filesystems.roots(), record_prop.as_deref())?;
     let reply = conn.client().list_reply()?;
     let receiver_complete = !reply.filesystems_only;
     let listed_at = (!sender_complete && !receiver_complete).then_some(ListedAt {
@@ -253,6 +285,7 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         receiver,
         filesystems,
         listed_at,
+        refused,
     })
 }
 

@@ -707,3 +707,50 @@ fn pull_of_an_encrypted_source_is_raw() {
     zfs(&["load-key", "-L", &format!("file://{}", key.display()), &t]);
     sc.assert_converged(&enc);
 }
+
+/// A pull job whose configuration names a filesystem the source's send-agent does not allow (its forced
+/// command decides) fails for that filesystem alone, with the agent's refusal; the allowed one is pulled.
+/// A volume is pulled too, and received without device (`volmode=none`).
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn pull_of_a_filesystem_the_send_agent_refuses_fails_alone() {
+    let _s = serial();
+    let sc = Scenario::new("sprf");
+    let a = sc.src.ds("a");
+    let secret = sc.src.ds("secret");
+    create_fs(&a);
+    create_fs(&secret);
+    let vol = format!("{a}/vol");
+    zfs(&["create", "-V", "16M", &vol]);
+    write_data(&a, "f", 21, 200_000);
+    snap(&a, "s1");
+    snap(&vol, "s1");
+    snap(&secret, "s1");
+    configure_pull(
+        &sc,
+        "root",
+        "",
+        &[(&format!("{a}<"), true)],
+        "",
+        &ssh_known_hosts_line(),
+    );
+    // The backup host's configuration asks for more than the source's agent allows.
+    let mut text = std::fs::read_to_string(sc.config_path()).unwrap();
+    text.push_str(&format!("\"{secret}<\" = true\n"));
+    std::fs::write(sc.config_path(), text).unwrap();
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 1, "a partial failure: {}\n{:#}", r.stderr, r.json);
+    let fss = r.json["filesystems"].as_array().unwrap();
+    let by_name = |n: &str| fss.iter().find(|f| f["name"] == n).cloned().unwrap_or_default();
+    assert_eq!(by_name(&a)["result"], "ok", "{:#}", r.json);
+    assert_eq!(by_name(&vol)["result"], "ok", "{:#}", r.json);
+    assert_eq!(by_name(&secret)["result"], "failed", "{:#}", r.json);
+    assert_eq!(by_name(&secret)["error"]["kind"], "send_agent_policy", "{:#}", r.json);
+    sc.assert_converged(&a);
+    assert_eq!(guid(&format!("{}@s1", sc.target(&vol))), guid(&format!("{vol}@s1")));
+    assert_eq!(prop(&sc.target(&vol), "volmode"), "none");
+    assert!(
+        !exists(&sc.target(&secret)),
+        "nothing of the refused filesystem was received"
+    );
+}

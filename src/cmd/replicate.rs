@@ -289,6 +289,7 @@ fn attempt_inner(
         conn,
         filesystems: work,
         listed_at,
+        refused,
         ..
     } = survey::survey(job, &zfs)?;
     // The step holds of every step of this attempt, in one call per pool before any transfer.
@@ -328,8 +329,14 @@ fn attempt_inner(
     };
     let workers = if opts.dry_run { 1 } else { job.concurrency };
     let outcomes = parallel::run(workers, &waits_for, (zfs.clone(), conn), &open, &blocked_parent, &one);
-    let mut results = Vec::with_capacity(work.len());
+    let mut results = Vec::with_capacity(work.len() + refused.len());
     let mut handled = Vec::with_capacity(work.len());
+    // A root the source's send-agent refused fails alone.
+    results.extend(
+        refused
+            .into_iter()
+            .map(|(name, error)| (refused_report(job, &name, error), None)),
+    );
     for (w, o) in work.iter().zip(outcomes) {
         if let Some(o) = o {
             handled.push(w);
@@ -346,6 +353,21 @@ fn attempt_inner(
         write_sync_records(&zfs, &handled, &results, &creations, at, &prop, job);
     }
     Ok(results)
+}
+
+/// The report of a root of the job that the source's send-agent refused to list.
+fn refused_report(job: &Job, name: &DatasetName, error: ErrorReport) -> FsReport {
+    FsReport {
+        name: name.to_string(),
+        target: job.receiver_path(name).unwrap_or_default(),
+        result: FsResult::Failed,
+        steps: Vec::new(),
+        error: Some(error),
+        resumable: false,
+        pending_snapshots: 0,
+        newest_replicated: None,
+        lag_seconds: None,
+    }
 }
 
 /// Puts the step hold on every snapshot that a step of this attempt may send or send from, in one call per
