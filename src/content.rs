@@ -19,6 +19,83 @@ pub struct ContentDigest {
     pub bytes: u64,
 }
 
+/// What reading a tree has used of its [`Limits`].
+struct Budget {
+    limits: Limits,
+    read: u64,
+}
+
+impl Budget {
+    fn check(&self) -> std::io::Result<()> {
+        if self.limits.deadline.is_some_and(|d| std::time::Instant::now() > d) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "reading the files took longer than allowed",
+            ));
+        }
+        if self.limits.max_read.is_some_and(|m| self.read > m) {
+            return Err(std::io::Error::other(format!(
+                "read {} bytes of file data, more than the snapshot references",
+                self.read
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 of a file's `len` bytes: data regions read, holes (`SEEK_HOLE`) hashed as zeros unread.
+fn hash_file(path: &Path, len: u64, budget: &mut Budget) -> std::io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::fd::AsRawFd;
+    static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+    let mut h = Sha256::new();
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pos = 0u64;
+    while pos < len {
+        let at = i64::try_from(pos).map_err(std::io::Error::other)?;
+        // The next data region; a file system without SEEK_DATA has one region, the whole file.
+        let data = match nix::unistd::lseek(f.as_raw_fd(), at, nix::unistd::Whence::SeekData) {
+            Ok(d) => u64::try_from(d).unwrap_or(len).min(len),
+            Err(nix::errno::Errno::ENXIO) => len,
+            Err(nix::errno::Errno::EINVAL) => pos,
+            Err(e) => return Err(e.into()),
+        };
+        let mut zeros = data - pos;
+        while zeros > 0 {
+            let n = zeros.min(ZEROS.len() as u64) as usize;
+            h.update(&ZEROS[..n]);
+            zeros -= n as u64;
+            budget.check()?;
+        }
+        if data >= len {
+            break;
+        }
+        let hole = match nix::unistd::lseek(f.as_raw_fd(), data as i64, nix::unistd::Whence::SeekHole) {
+            Ok(e) => u64::try_from(e).unwrap_or(len).clamp(data + 1, len),
+            Err(_) => len,
+        };
+        f.seek(SeekFrom::Start(data))?;
+        let mut left = hole - data;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = f.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} ended while being read", path.display()),
+                ));
+            }
+            h.update(&buf[..n]);
+            left -= n as u64;
+            budget.read += n as u64;
+            budget.check()?;
+        }
+        pos = hole;
+    }
+    Ok(hex(&h.finalize()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -26,19 +103,22 @@ fn hex(bytes: &[u8]) -> String {
 /// Digests the tree below `root` without following symlinks. The root directory's own metadata and a
 /// top-level `.zfs` are not included (a clone's mountpoint differs from the original's).
 pub fn digest_dir(root: &Path) -> std::io::Result<ContentDigest> {
-    digest_dir_until(root, None)
+    digest_dir_within(root, Limits::default())
 }
 
-/// [`digest_dir`] that fails with `TimedOut` once `deadline` has passed.
-pub fn digest_dir_until(root: &Path, deadline: Option<std::time::Instant>) -> std::io::Result<ContentDigest> {
-    let late = || {
-        deadline.is_some_and(|d| std::time::Instant::now() > d).then(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "reading the files took longer than allowed",
-            )
-        })
-    };
+/// Bounds on reading a tree whose content a peer chose (see [`digest_dir_within`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Fail with `TimedOut` once this has passed.
+    pub deadline: Option<std::time::Instant>,
+    /// Fail once more than this many bytes of file data were read from disk (holes of sparse files are
+    /// not read: they hash as the zeros they are).
+    pub max_read: Option<u64>,
+}
+
+/// [`digest_dir`] within `limits`. The digest is the same as without them.
+pub fn digest_dir_within(root: &Path, limits: Limits) -> std::io::Result<ContentDigest> {
+    let mut budget = Budget { limits, read: 0 };
     let mut total = Sha256::new();
     let (mut entries, mut bytes) = (0u64, 0u64);
     // `.zfs` (the snapshot directory, listed where `snapdir=visible`) is not part of the content.
@@ -49,29 +129,14 @@ pub fn digest_dir_until(root: &Path, deadline: Option<std::time::Instant>) -> st
         .into_iter()
         .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".zfs"));
     for entry in walk {
-        if let Some(e) = late() {
-            return Err(e);
-        }
+        budget.check()?;
         let entry = entry.map_err(std::io::Error::other)?;
         let rel = entry.path().strip_prefix(root).map_err(std::io::Error::other)?;
         let meta = entry.metadata().map_err(std::io::Error::other)?;
         let ft = meta.file_type();
         let (kind, what) = if ft.is_file() {
-            let mut h = Sha256::new();
-            let mut f = fs::File::open(entry.path())?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                if let Some(e) = late() {
-                    return Err(e);
-                }
-                h.update(&buf[..n]);
-            }
             bytes += meta.len();
-            ("f", hex(&h.finalize()))
+            ("f", hash_file(entry.path(), meta.len(), &mut budget)?)
         } else if ft.is_symlink() {
             ("l", hex(fs::read_link(entry.path())?.as_os_str().as_encoded_bytes()))
         } else if ft.is_dir() {
@@ -150,5 +215,44 @@ mod tests {
             .set_times(fs::FileTimes::new().set_modified(t))
             .unwrap();
         assert_ne!(da.digest, digest_dir(b.path()).unwrap().digest);
+    }
+
+    /// A sparse file hashes as its bytes (holes as zeros) whether its holes are real or written out, and
+    /// its holes are not read: a budget of the data bytes holds, a smaller one fails.
+    #[test]
+    fn sparse_files_hash_as_their_bytes_and_holes_are_not_read() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let t =
+            fs::FileTimes::new().set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000));
+        let sparse = fs::File::create(a.path().join("f")).unwrap();
+        sparse.set_len(64 << 20).unwrap();
+        std::io::Write::write_all(&mut &sparse, b"head").unwrap();
+        sparse.set_times(t).unwrap();
+        let mut dense = vec![0u8; 64 << 20];
+        dense[..4].copy_from_slice(b"head");
+        fs::write(b.path().join("f"), &dense).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(b.path().join("f"))
+            .unwrap()
+            .set_times(t)
+            .unwrap();
+        let budget = |max: u64| Limits {
+            deadline: None,
+            max_read: Some(max),
+        };
+        let da = digest_dir_within(a.path(), budget(1 << 20)).expect("only the data region is read");
+        assert_eq!(da, digest_dir(b.path()).unwrap(), "same bytes, same digest");
+        let e = digest_dir_within(b.path(), budget(1 << 20)).unwrap_err();
+        assert!(e.to_string().contains("more than the snapshot references"), "{e}");
+        let late = Limits {
+            deadline: Some(std::time::Instant::now() - std::time::Duration::from_secs(1)),
+            max_read: None,
+        };
+        assert_eq!(
+            digest_dir_within(a.path(), late).unwrap_err().kind(),
+            std::io::ErrorKind::TimedOut
+        );
     }
 }

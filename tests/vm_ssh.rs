@@ -754,3 +754,66 @@ fn pull_of_a_filesystem_the_send_agent_refuses_fails_alone() {
         "nothing of the refused filesystem was received"
     );
 }
+
+/// Every dataset type through an SSH agent with `--append-only` (a hostile-peer receive): a filesystem, a
+/// volume, an encrypted filesystem and an encrypted volume (raw), full and then incremental; GUIDs equal, the
+/// volumes without device on the backup host, the encrypted copies without their key.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn every_dataset_type_replicates_through_an_append_only_agent() {
+    let _s = serial();
+    let sc = Scenario::new("sdt");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    let kl = format!("keylocation=file://{}", key.display());
+    let enc = ["-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl];
+    let top = sc.src.ds("t");
+    create_fs(&top);
+    let (fs, vol, efs, evol) = (
+        format!("{top}/fs"),
+        format!("{top}/vol"),
+        format!("{top}/efs"),
+        format!("{top}/evol"),
+    );
+    create_fs(&fs);
+    zfs(&["create", "-V", "16M", &vol]);
+    zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
+    zfs(&[&["create", "-V", "16M"][..], &enc[..], &[&evol]].concat());
+    write_data(&fs, "f", 41, 300_000);
+    write_data(&efs, "f", 42, 300_000);
+    let all = [&top, &fs, &vol, &efs, &evol];
+    for d in all {
+        snap(d, "s1");
+    }
+    configure_ssh_agent(
+        &sc,
+        "root",
+        "--append-only",
+        &[(&format!("{top}<"), true)],
+        "[jobs.send]\nraw = true\n",
+        &ssh_known_hosts_line(),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    write_data(&fs, "g", 43, 100_000);
+    write_data(&efs, "g", 44, 100_000);
+    for d in all {
+        snap(d, "s2");
+    }
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    for d in all {
+        let t = sc.target(d);
+        assert_eq!(guid(&format!("{t}@s2")), guid(&format!("{d}@s2")), "{d}");
+    }
+    assert_eq!(prop(&sc.target(&vol), "volmode"), "none");
+    assert_eq!(prop(&sc.target(&evol), "volmode"), "none");
+    assert_eq!(prop(&sc.target(&evol), "keystatus"), "unavailable");
+    assert_eq!(prop(&sc.target(&efs), "keystatus"), "unavailable");
+    assert_eq!(
+        prop(&sc.target(&fs), "setuid"),
+        "off",
+        "a filesystem keeps the hardening"
+    );
+    sc.assert_converged(&fs);
+}
