@@ -9,7 +9,7 @@
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`). The commands wing [`cmd`] has one
 //! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
 //!
-//! Dependencies point downward only (`../shared/tools/modcycles.py src` checks that there are no cycles);
+//! Dependencies point downward only (`tests/layout.rs` checks that there are no cycles);
 //! a module may use those in the rows below its own:
 //!
 //! | row | modules |
