@@ -1,4 +1,4 @@
-//! Executing one replication step with the protection of SPEC §2, in this order:
+//! Executing one replication step with the protection of docs/design.md §2, in this order:
 //!
 //! 1. sender: put the step hold on `from` (if a snapshot) and `to` (guarantee_resumability), or a tentative
 //!    cursor bookmark on `to` (guarantee_incremental);

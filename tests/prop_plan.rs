@@ -1035,7 +1035,7 @@ fn regression_1_common_bookmark_means_diverged_not_unrelated() {
 /// REGRESSION 2 (was src/plan.rs:203, the `resumed` early return, reached before the
 /// `InitialReplication::Fail` check at src/plan.rs:239): with `initial_replication = "fail"` a receiver's
 /// resume token for a *full* send was honoured, so the job performed (the rest of) an initial full send it is
-/// configured to refuse. SPEC §3: a token must match "what the sender would send without a token", which is
+/// configured to refuse. docs/design.md §3: a token must match "what the sender would send without a token", which is
 /// nothing here. Expected: a conflict (`InitialReplicationRefused`, or `ResumeTokenMismatch`), not a resumed
 /// full send.
 #[test]

@@ -1,4 +1,4 @@
-//! Framing of the recv-agent byte stream (SPEC §4).
+//! Framing of the recv-agent byte stream (docs/design.md §4).
 //!
 //! Every frame is 1 byte frame type, a 4-byte big-endian payload length, then the payload:
 //!

@@ -1,4 +1,4 @@
-//! The recv-agent wire protocol messages (SPEC §4).
+//! The recv-agent wire protocol messages (docs/design.md §4).
 //!
 //! Hand-written `prost` messages (there is no `protoc` in the build): every request and reply exchanged
 //! between `zreplrs replicate` and `zreplrs recv-agent` travels as an [`Envelope`] inside a MESSAGE frame

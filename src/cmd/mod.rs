@@ -1,6 +1,6 @@
 //! The commands wing: one file per subcommand. This module dispatches the parsed command line
 //! ([`crate::cli`]), prints each result as JSON or for people ([`crate::report::human`]) and maps it to an
-//! exit code (SPEC §6). Everything below it is the pipeline the commands drive.
+//! exit code (docs/design.md §6). Everything below it is the pipeline the commands drive.
 
 pub mod config;
 pub mod holds;

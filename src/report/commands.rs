@@ -1,6 +1,6 @@
 //! The JSON results of the commands other than `replicate` (whose [`RunReport`](super::RunReport) is in the
 //! parent module): data only, built by the commands in `src/cmd/`, rendered by [`super::human`] and
-//! [`super::metrics`]. Each starts with the shared [`Header`] and says its exit code (SPEC §6).
+//! [`super::metrics`]. Each starts with the shared [`Header`] and says its exit code (docs/design.md §6).
 
 use serde::Serialize;
 

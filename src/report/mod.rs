@@ -13,7 +13,7 @@ use crate::zfs::{Guid, ZfsError};
 /// Version of the JSON result format; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Exit codes (SPEC §6).
+/// Exit codes (docs/design.md §6).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const SOME_FAILED: u8 = 1;
@@ -35,7 +35,7 @@ pub mod exit {
     }
 }
 
-/// A command's JSON result: what it serialises to, and the exit code it maps to (SPEC §6).
+/// A command's JSON result: what it serialises to, and the exit code it maps to (docs/design.md §6).
 pub trait CommandReport: Serialize {
     fn exit_code(&self) -> u8;
 }
