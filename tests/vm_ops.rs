@@ -439,7 +439,7 @@ fn verify_reads_copies_without_privilege_and_fails_closed_on_an_unreadable_repli
     std::fs::write(mp.join("data"), &marker).unwrap();
     // A large sparse file keeps the clone mounted long enough to look at it.
     let sparse = std::fs::File::create(mp.join("sparse")).unwrap();
-    sparse.set_len(400 << 20).unwrap();
+    sparse.set_len(64 << 20).unwrap();
     snap(&a, "s1");
     sc.configure(&[(&a, true)], "");
     assert_eq!(sc.replicate(&[]).code, 0);

@@ -522,6 +522,13 @@ fn a_second_concurrent_run_exits_4_and_touches_nothing() {
         .spawn()
         .unwrap();
     wait_for("the first run to be mid-transfer", 300, || marker.exists());
+    // Everything sent so far has reached zfs receive: the receiver's state is settled.
+    let target = sc.target(&fs);
+    wait_for("zfs receive to read what was sent", 300, || {
+        receive_pids(&target)
+            .first()
+            .is_some_and(|p| bytes_read(*p) >= 1_000_000)
+    });
     let (src_before, dst_before) = (sc.src.state(), sc.dst.state());
     let second = sc.replicate(&[]);
     assert_eq!(second.code, 4, "stderr: {}", second.stderr);

@@ -53,6 +53,7 @@ impl Zfs {
         // mounted in it read-only with setuid, devices and exec off: the files may come from a peer.
         let dir = tempfile::Builder::new()
             .prefix("zreplrs-verify-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|e| ZfsError::parse(&["clone"], format!("cannot create a mount directory: {e}")))?;
         let mnt = dir.path().join("mnt");
