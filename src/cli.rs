@@ -274,7 +274,7 @@ pub struct RecvAgentArgs {
     #[arg(long, value_name = "PROP")]
     pub recv_inherit: Vec<String>,
     /// Take the sent value of a property the agent overrides by default (mountpoint, sharenfs and sharesmb
-    /// are inherited, setuid and devices set off); repeatable.
+    /// are inherited, setuid, devices and exec set off); repeatable.
     #[arg(long, value_name = "PROP")]
     pub recv_allow: Vec<String>,
     /// The sender is this host's own zreplrs running a job that sends no properties (how a `local:` target

@@ -747,6 +747,7 @@ fn received_properties_cannot_mount_over_system_paths_or_enable_setuid() {
     );
     assert_eq!(prop(&target, "setuid"), "off");
     assert_eq!(prop(&target, "devices"), "off");
+    assert_eq!(prop(&target, "exec"), "off", "nothing a peer sent runs as a program");
     assert_eq!(prop(&target, "compression"), "lz4", "other sent properties are taken");
     sc.assert_converged(&fs);
     // A stream with properties is received hardened on every increment too, `local:` or not.

@@ -107,7 +107,7 @@ mod tests {
         let args = crate::zfs::send::recv_args(&DatasetName::new("b/r/x").unwrap(), &c.recv).join(" ");
         assert_eq!(
             args,
-            "receive -s -u -o setuid=off -o devices=off -x mountpoint -x sharenfs -x sharesmb b/r/x"
+            "receive -s -u -o setuid=off -o devices=off -o exec=off -x mountpoint -x sharenfs -x sharesmb b/r/x"
         );
         let c = cfg(&[
             "--recv-set",
@@ -123,7 +123,8 @@ mod tests {
         assert_eq!(
             c.recv.set,
             [
-                ("setuid".to_string(), "on".to_string()),
+                ("exec".to_string(), "off".to_string()),
+                ("setuid".into(), "on".into()),
                 ("sharenfs".into(), "off".into())
             ]
         );
@@ -156,7 +157,7 @@ mod tests {
         );
         assert_eq!(
             crate::zfs::send::recv_args(&x, &c.recv).join(" "),
-            "receive -s -u -o setuid=off -o devices=off -o readonly=on -x sharenfs -x sharesmb -x mountpoint b/r/x"
+            "receive -s -u -o setuid=off -o devices=off -o exec=off -o readonly=on -x sharenfs -x sharesmb -x mountpoint b/r/x"
         );
     }
 }

@@ -91,11 +91,12 @@ pub struct RecvOptions {
 
 /// What the agent applies to every receive unless its command line says otherwise: a sent `mountpoint`
 /// (which could point at `/etc` or `/usr/bin` and be mounted at the next boot), `sharenfs` and `sharesmb`
-/// are not taken (the datasets inherit them from below the agent's root), and `setuid` and `devices` are
-/// off, so a stream cannot plant setuid binaries or device nodes that work once the copy is mounted.
+/// are not taken (the datasets inherit them from below the agent's root), and `setuid`, `devices` and
+/// `exec` are off, so nothing a peer sent works as a setuid binary, a device node or a program once the copy
+/// is mounted (a backup is data; `zfs set exec=on` on a copy, or `--recv-allow exec`, where that is wanted).
 pub const DEFAULT_RECV_INHERIT: [&str; 3] = ["mountpoint", "sharenfs", "sharesmb"];
 /// See [`DEFAULT_RECV_INHERIT`].
-pub const DEFAULT_RECV_SET: [(&str, &str); 2] = [("setuid", "off"), ("devices", "off")];
+pub const DEFAULT_RECV_SET: [(&str, &str); 3] = [("setuid", "off"), ("devices", "off"), ("exec", "off")];
 
 impl RecvOptions {
     /// The agent's default receive options ([`DEFAULT_RECV_INHERIT`], [`DEFAULT_RECV_SET`]).
