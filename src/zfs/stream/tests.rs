@@ -456,3 +456,89 @@ fn the_rest_of_a_plain_stream_may_bypass_the_checker_once_its_begin_passed() {
     assert!(!package.only_data_follows(), "a package is checked to its end");
     assert!(package.skip().is_empty());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A valid stream: a plain one, or an `-I` package of `hops` streams; data records of random sizes.
+    fn valid(is_package: bool, hops: usize, sizes: &[u64]) -> (Vec<u8>, Expected) {
+        let guids: Vec<u64> = (0..=hops as u64).map(|i| 0x1000 + i).collect();
+        let with_data = |from: u64, to: u64| {
+            let mut s = begin(&Begin {
+                name: "pool/fs@x",
+                ..plain(from, to)
+            });
+            for &n in sizes {
+                s.extend(write_rec(n, false));
+            }
+            s.extend(end_rec(to, false));
+            s
+        };
+        if !is_package {
+            return (with_data(guids[0], guids[1]), expect(Some(guids[0]), guids[1]));
+        }
+        let mut s = begin(&package(Vec::new()));
+        s.extend(end_rec(0, false));
+        for w in guids.windows(2) {
+            s.extend(with_data(w[0], w[1]));
+        }
+        s.extend(end_rec(0, false));
+        (s, expect(Some(guids[0]), guids[hops]))
+    }
+
+    /// Runs the checker over `input` in pieces cut at `cuts` (positions modulo the length).
+    fn run_cut(exp: Expected, input: &[u8], cuts: &[usize]) -> (Vec<u8>, Result<(), StreamError>) {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.extend([0, input.len()]);
+        points.sort_unstable();
+        let mut check = StreamCheck::new(exp);
+        let mut out = Vec::new();
+        for w in points.windows(2) {
+            match check.pass(&input[w[0]..w[1]], &mut out) {
+                Ok(()) => {}
+                Err(PassError::Stream(e)) => return (out, Err(e)),
+                Err(PassError::Output(e)) => panic!("{e}"),
+            }
+        }
+        let fin = check.finish();
+        (out, fin)
+    }
+
+    proptest! {
+        /// What zreplrs's own sender writes passes unchanged, however it is cut into frames.
+        #[test]
+        fn valid_streams_pass_unchanged(
+            is_package in any::<bool>(),
+            hops in 1usize..5,
+            sizes in proptest::collection::vec(0u64..3000, 0..4),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let (s, exp) = valid(is_package, hops, &sizes);
+            let (out, res) = run_cut(exp, &s, &cuts);
+            prop_assert_eq!(res, Ok(()));
+            prop_assert_eq!(out, s);
+        }
+
+        /// A changed byte anywhere: never a panic, and what reaches the receiver is always a prefix of the
+        /// input; a stream accepted whole reached it whole.
+        #[test]
+        fn a_changed_byte_never_gets_past_unnoticed_out_of_order(
+            is_package in any::<bool>(),
+            hops in 1usize..4,
+            sizes in proptest::collection::vec(0u64..2000, 0..3),
+            at in any::<usize>(),
+            value in any::<u8>(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let (mut s, exp) = valid(is_package, hops, &sizes);
+            let i = at % s.len();
+            s[i] = value;
+            let (out, res) = run_cut(exp, &s, &cuts);
+            prop_assert!(s.starts_with(&out), "the output is a prefix of the input");
+            if res.is_ok() {
+                prop_assert_eq!(out, s);
+            }
+        }
+    }
+}
