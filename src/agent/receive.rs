@@ -17,7 +17,7 @@ use super::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
-use crate::zfs::send::{receive_options, recv_args};
+use crate::zfs::send::{receive_options, recv_args, Incoming};
 use crate::zfs::stream::{DatasetKind, Expected, PassError, StreamCheck, StreamError};
 use crate::zfs::{Guid, Zfs, ZfsError};
 
@@ -375,14 +375,12 @@ fn start_receive(
             zfs.create_placeholder(d)?;
         }
     }
-    let base = if req.from_guid.is_some() {
-        &cfg.recv_incremental
-    } else {
-        &cfg.recv
+    let incoming = Incoming {
+        kind,
+        incremental: req.from_guid.is_some(),
+        force: req.force,
     };
-    let mut opts = receive_options(base, kind);
-    opts.force = req.force;
-    let args = recv_args(target, &opts);
+    let args = recv_args(target, &receive_options(&cfg.recv, &cfg.recv_incremental, incoming));
     zfs.command(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -157,16 +157,33 @@ const VOLUME_PROPS: [&str; 22] = [
     "prefetch",
 ];
 
-/// The receive options for a stream that carries a dataset of `kind`, from the agent's options for it
-/// (`base`: hardened or not, with its command line). This is the one place that decides them.
+/// What a receive takes in, as the agent found it: the kind of dataset the stream's first BEGIN record
+/// carries, whether the stream is incremental, and whether it replaces an empty placeholder (`-F`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incoming {
+    pub kind: DatasetKind,
+    pub incremental: bool,
+    pub force: bool,
+}
+
+/// The options of one receive: the one place that decides them. `create` are the agent's options for a
+/// receive that creates a dataset, `incremental` those for an incremental one (the same, unless the agent
+/// runs with `--own-streams` and the stream is this host's own: see `cmd::recv_agent`).
 ///
-/// A filesystem gets `base` as it is. A volume gets only the options that apply to volumes, and two
+/// A filesystem gets the agent's options as they are. A volume gets only the options that apply to volumes, and two
 /// defaults for a backup host unless the agent's command line names them: `volmode=none` (no `/dev/zvol`
 /// device of a peer's data for udev and blkid to probe on the backup host; `zfs set volmode=dev` on a copy
 /// makes it readable, and a restore sends it back with the source's own value) and `-x refreservation`
 /// (the sent reservation of a thick volume would take backup space the data does not use; the backup
 /// host's quotas decide instead).
-pub fn receive_options(base: &RecvOptions, kind: DatasetKind) -> RecvOptions {
+pub fn receive_options(create: &RecvOptions, incremental: &RecvOptions, incoming: Incoming) -> RecvOptions {
+    let base = if incoming.incremental { incremental } else { create };
+    let mut opts = options_for_kind(base, incoming.kind);
+    opts.force = incoming.force;
+    opts
+}
+
+fn options_for_kind(base: &RecvOptions, kind: DatasetKind) -> RecvOptions {
     if kind == DatasetKind::Filesystem {
         return base.clone();
     }
@@ -367,5 +384,50 @@ mod tests {
         assert_eq!(parse_dry_send("incremental\t#b\tp/a@s2\n"), SizeEstimate::Unknown);
         assert_eq!(parse_dry_send(""), SizeEstimate::Unknown);
         assert_eq!(parse_dry_send("size\tlots\n"), SizeEstimate::Unknown);
+    }
+
+    /// The one decision of receive options: by the stream's dataset kind and whether it is incremental;
+    /// a volume never gets a filesystem-only option (ZFS refuses the receive), keeps user properties, and gets
+    /// the backup-host defaults only where the agent's command line did not name them.
+    #[test]
+    fn receive_options_follow_the_dataset_kind_and_the_stream() {
+        let create = RecvOptions::hardened();
+        let own = RecvOptions::default();
+        let fs = |incremental, force| Incoming {
+            kind: DatasetKind::Filesystem,
+            incremental,
+            force,
+        };
+        let vol = |incremental| Incoming {
+            kind: DatasetKind::Volume,
+            incremental,
+            force: false,
+        };
+        let args = |o: &RecvOptions| recv_args(&DatasetName::new("b/x").unwrap(), o).join(" ");
+        assert_eq!(
+            args(&receive_options(&create, &own, fs(false, true))),
+            "receive -s -u -F -o setuid=off -o devices=off -o exec=off -x mountpoint -x sharenfs -x sharesmb b/x"
+        );
+        assert_eq!(
+            args(&receive_options(&create, &own, fs(true, false))),
+            "receive -s -u b/x"
+        );
+        assert_eq!(
+            args(&receive_options(&create, &create, vol(false))),
+            "receive -s -u -o volmode=none -x refreservation b/x"
+        );
+        assert_eq!(
+            args(&receive_options(&create, &own, vol(true))),
+            "receive -s -u -o volmode=none -x refreservation b/x"
+        );
+        let mut named = RecvOptions::hardened();
+        named.override_with("volmode", "dev");
+        named.override_with("com.example:tag", "x");
+        named.inherit_instead("refreservation");
+        named.override_with("readonly", "on");
+        assert_eq!(
+            args(&receive_options(&named, &named, vol(false))),
+            "receive -s -u -o volmode=dev -o com.example:tag=x -o readonly=on -x refreservation b/x"
+        );
     }
 }
