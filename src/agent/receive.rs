@@ -6,7 +6,7 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{Child, ChildStdin};
 
 use super::codec::Unpacker;
 use super::frame::{self, DataFrame, FrameError};
@@ -17,7 +17,7 @@ use super::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
 use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
-use crate::zfs::send::{receive_options, recv_args, Incoming};
+use crate::zfs::send::{receive_options, Incoming};
 use crate::zfs::stream::{DatasetKind, Expected, PassError, StreamCheck, StreamError};
 use crate::zfs::{Guid, Zfs, ZfsError};
 
@@ -380,13 +380,8 @@ fn start_receive(
         incremental: req.from_guid.is_some(),
         force: req.force,
     };
-    let args = recv_args(target, &receive_options(&cfg.recv, &cfg.recv_incremental, incoming));
-    zfs.command(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Refusal::from(ZfsError::spawn(&args, &e)))
+    let opts = receive_options(&cfg.recv, &cfg.recv_incremental, incoming);
+    Ok(zfs.spawn_receive(target, &opts)?)
 }
 
 /// Waits for `zfs receive`; returns its stderr when it failed, "" on success.

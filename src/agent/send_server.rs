@@ -10,7 +10,6 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -149,11 +148,8 @@ fn cut_stderr(bytes: &[u8]) -> String {
 /// Runs one accepted call to completion: the reply (without stdout) and stdout.
 fn run(zfs: &Zfs, argv: &[String]) -> Result<(proto::ZfsCallReply, Vec<u8>), Refusal> {
     let output = zfs
-        .command(argv)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| Refusal::new("zfs_spawn", format!("cannot run zfs on the source: {e}")))?;
+        .output(argv)
+        .map_err(|e| Refusal::new("zfs_spawn", format!("cannot run zfs on the source: {}", e.message)))?;
     if output.stdout.len() > MAX_OUTPUT {
         return Err(Refusal::new(
             "too_much_output",
@@ -207,13 +203,13 @@ fn stream<R: FdRead, W: Write + Send>(
     input: &mut R,
     out: &mut BufWriter<W>,
 ) -> Result<(), String> {
-    let spawned = zfs.command(argv).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let spawned = zfs.spawn_piped(argv);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             frame::write_end(out, true).map_err(|e| e.to_string())?;
             let r = proto::ZfsCallReply {
-                stderr: format!("cannot run zfs on the source: {e}"),
+                stderr: format!("cannot run zfs on the source: {}", e.message),
                 ..Default::default()
             };
             send(out, Envelope::new(r.into()))?;

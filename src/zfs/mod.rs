@@ -11,6 +11,7 @@ pub mod lzc;
 pub mod names;
 pub mod nvlist;
 pub mod ops;
+mod process;
 pub mod runner;
 pub mod send;
 pub mod snapdir;
@@ -104,8 +105,9 @@ impl Zfs {
 
     /// A command for `zfs ARGS…` on this host with a stable locale and time zone (`zfs holds` of OpenZFS
     /// < 2.2 prints times only in words, in the local zone) and no stdin; callers set up stdout/stderr.
-    /// (Only the agents use it; the sender's `zfs send` goes through [`Zfs::spawn_send`].)
-    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+    /// Only the adapter uses it: the agents start their processes through `process.rs`, the sender's
+    /// `zfs send` goes through [`Zfs::spawn_send`].
+    pub(crate) fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(args).env("LC_ALL", "C").env("TZ", "UTC").stdin(Stdio::null());
         cmd
