@@ -79,6 +79,9 @@ pub enum ConflictKind {
     ResumeTokenUndecodable,
     /// Two sender filesystems would land on the same receiver dataset (`strip`).
     ReceiverPathCollision,
+    /// An encrypted filesystem sent raw cannot replace the receiver's unencrypted placeholder: ZFS refuses
+    /// `zfs receive -F` of an encrypted stream over an existing unencrypted filesystem.
+    EncryptedOverPlaceholder,
 }
 
 /// The plan for one filesystem.
@@ -122,6 +125,21 @@ impl FsPlan {
 
 fn conflict(kind: ConflictKind, reason: String) -> FsPlan {
     FsPlan::Conflict { kind, reason }
+}
+
+/// The receiver's placeholder (made when only filesystems below `fs` were replicated) cannot become a raw
+/// copy of the encrypted `fs`: ZFS refuses to overwrite an unencrypted filesystem with an encrypted one.
+fn encrypted_over_placeholder(fs: &str, receiver: Option<&FsEntry>) -> FsPlan {
+    let at = receiver.map_or_else(|| "its place".to_string(), |r| r.name.to_string());
+    conflict(
+        ConflictKind::EncryptedOverPlaceholder,
+        format!(
+            "the receiver has a placeholder at {at}, made when only filesystems below {fs} were replicated, and \
+             ZFS cannot replace it with a raw copy of the encrypted {fs} (zfs receive -F refuses to overwrite an \
+             unencrypted filesystem with an encrypted one); on the receiver, rename the copies below {at} away \
+             (or destroy them) and destroy the placeholder, then run again"
+        ),
+    )
 }
 
 fn name_list(vs: &[&Version]) -> String {
@@ -282,7 +300,12 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             ),
         );
     }
+    // ZFS refuses `zfs receive -F` of a raw encrypted stream over an existing unencrypted filesystem.
+    let raw_over_placeholder = replace_placeholder && policy.raw && sender.is_encrypted();
     if let Some(step) = resumed {
+        if raw_over_placeholder {
+            return encrypted_over_placeholder(fs, receiver);
+        }
         let rest: Vec<&Version> = candidates
             .iter()
             .copied()
@@ -298,7 +321,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
     }
 
     if base.is_none() {
-        // Initial replication.
+        // Initial replication (see also `encrypted_over_placeholder`).
         if sender_snaps.is_empty() {
             let why = if all_snaps.is_empty() || policy.snapshots.is_all() {
                 format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first")
@@ -336,6 +359,9 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             InitialReplication::MostRecent => sender_snaps.last().copied().into_iter().collect(),
             InitialReplication::All => sender_snaps.clone(),
         };
+        if raw_over_placeholder {
+            return encrypted_over_placeholder(fs, receiver);
+        }
         return FsPlan::Replicate {
             steps: chain(None, &tos, &all_snaps),
             abort_stale_token,

@@ -626,6 +626,8 @@ fn expect(m: &Model) -> Expect {
     let newer = |txg: u64| -> Vec<u64> { sender_snaps.iter().filter(|h| h.txg > txg).map(|h| h.guid).collect() };
     let candidates = newer(base.map_or(0, |b| b.txg));
     let recv_is_empty_placeholder = m.recv_exists == Some(true) && m.recv_snaps.is_empty();
+    // ZFS cannot replace an unencrypted placeholder with a raw encrypted copy.
+    let raw_over_placeholder = recv_is_empty_placeholder && m.policy.raw && m.sender_encrypted;
 
     let mut abort_stale_token = false;
     match m.token_kind {
@@ -643,6 +645,9 @@ fn expect(m: &Model) -> Expect {
             let to_txg = m.history.iter().find(|h| h.guid == to).unwrap().txg;
             let mut steps = vec![(base.map(|b| b.guid), to, true)];
             steps.extend(chain(Some(to), &newer(to_txg)));
+            if raw_over_placeholder {
+                return Expect::Conflict(EncryptedOverPlaceholder);
+            }
             return Expect::Replicate {
                 steps,
                 abort_stale_token: false,
@@ -666,6 +671,9 @@ fn expect(m: &Model) -> Expect {
             InitialReplication::MostRecent => vec![*all.last().unwrap()],
             InitialReplication::All => all,
         };
+        if raw_over_placeholder {
+            return Expect::Conflict(EncryptedOverPlaceholder);
+        }
         return Expect::Replicate {
             steps: chain(None, &tos),
             abort_stale_token,
@@ -859,7 +867,10 @@ proptest! {
         let no_sender_snaps = m.sender.snapshots().next().is_none();
         let needs_initial = m.recv_snaps.is_empty();
         let not_encrypted = m.policy.encrypted && !m.sender_encrypted;
+        // A raw encrypted copy cannot replace an (unencrypted) placeholder.
+        let raw_over_placeholder = m.recv_exists == Some(true) && needs_initial && m.policy.raw && m.sender_encrypted;
         let documented = no_base
+            || raw_over_placeholder
             || not_encrypted
             || (needs_initial && no_sender_snaps)
             || (needs_initial && m.policy.initial == InitialReplication::Fail)
@@ -902,6 +913,12 @@ proptest! {
                     "{:?}", plan
                 );
             }
+            TokenKind::Valid if m.recv_exists == Some(true) && m.recv_snaps.is_empty() && m.policy.raw && m.sender_encrypted => {
+                prop_assert!(
+                    matches!(plan, FsPlan::Conflict { kind: ConflictKind::EncryptedOverPlaceholder, .. }),
+                    "{:?}", plan
+                );
+            }
             TokenKind::Valid => {
                 let first = &plan.steps()[0];
                 prop_assert_eq!(first.resume_token.as_deref(), Some(TOKEN));
@@ -917,7 +934,9 @@ proptest! {
             }
             k if k.is_stale() => {
                 let needs_initial_refused = m.recv_snaps.is_empty()
-                    && (m.policy.initial == InitialReplication::Fail || m.sender.snapshots().next().is_none());
+                    && (m.policy.initial == InitialReplication::Fail
+                        || m.sender.snapshots().next().is_none()
+                        || (m.recv_exists == Some(true) && m.policy.raw && m.sender_encrypted));
                 if !needs_initial_refused {
                     prop_assert!(
                         matches!(plan, FsPlan::Replicate { abort_stale_token: true, .. }),
@@ -969,6 +988,7 @@ fn generator_covers_every_outcome() {
         "ReceiverNotEmpty",
         "ResumeTokenMismatch",
         "ResumeTokenUndecodable",
+        "EncryptedOverPlaceholder",
         "replicate_full_abort=false_placeholder=false",
         "replicate_full_abort=false_placeholder=true",
         "replicate_full_abort=true_placeholder=false",
