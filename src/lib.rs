@@ -2,7 +2,7 @@
 //!
 //! The modules mirror the data flow of a run: [`config`] (what to replicate) → [`zfs`] (the only code that
 //! runs the `zfs` binary) → [`survey`] (both sides listed) → [`plan`] (pure functions from two listings to
-//! steps) → [`step`] (executes one step with holds and cursors) → [`transport`] + [`agent`] (the receiving
+//! steps) → [`replication`] (the driver: a run from plan to report) → [`step`] (executes one step with holds and cursors) → [`transport`] + [`agent`] (the receiving
 //! side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
@@ -15,6 +15,7 @@
 //! | row | modules |
 //! |---|---|
 //! | commands | [`cmd`] → [`cli`] |
+//! | the driver | [`replication`] |
 //! | a run | [`survey`], [`step`] |
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
@@ -30,6 +31,7 @@ pub mod hook;
 pub mod lock;
 pub mod plan;
 pub mod prune;
+pub mod replication;
 pub mod report;
 pub mod snapname;
 pub mod step;

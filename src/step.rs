@@ -8,7 +8,7 @@
 //! 4. sender: release the step holds.
 //!
 //! The replicate driver may instead put the step holds of all of an attempt's steps before the first
-//! transfer and release them after the last one (one call per pool each, see `cmd::replicate`); the step
+//! transfer and release them after the last one (one call per pool each, see `replication::step_holds`); the step
 //! then skips 1 and 4.
 //!
 //! New protection always exists before old protection goes, and every operation is idempotent, so a run
@@ -37,7 +37,7 @@ pub struct StepContext<'a> {
     pub protection: Protection,
     pub stall_timeout: Duration,
     /// The step holds were put for all of the attempt's steps at once, before any transfer (see
-    /// `cmd::replicate`): the step neither puts nor releases them.
+    /// `replication::step_holds`): the step neither puts nor releases them.
     pub pre_held: bool,
     /// The filesystem is encrypted (with `flags.raw`, its streams are raw).
     pub encrypted: bool,

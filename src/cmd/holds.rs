@@ -8,6 +8,7 @@ use camino::Utf8Path;
 
 use crate::cli::Format;
 use crate::config::Job;
+use crate::replication::is_aged;
 use crate::report::commands::{Entry, EntryKind, HoldsListReport, ReleaseReport};
 use crate::report::{human, ErrorReport, Header};
 use crate::survey::SurveyError;
@@ -66,28 +67,6 @@ pub fn sender_entries(zfs: &Zfs, job: &Job, listing: &Listing) -> Result<Vec<Ent
         });
     }
     Ok(out)
-}
-
-/// Whether a step hold put at `since` is older than the job's `max_step_hold_age` at `now`.
-fn is_aged(job: &Job, since: u64, now: u64) -> bool {
-    now.saturating_sub(since) > job.max_step_hold_age.as_secs()
-}
-
-/// Releases this job's step holds on the sender that are older than `max_step_hold_age` (at `now`), and
-/// returns the snapshots they were on. The cursor bookmarks are left alone: the next incremental can start
-/// from them even when the held snapshots are pruned meanwhile.
-pub fn release_aged_step_holds(zfs: &Zfs, job: &Job, now: u64) -> Result<Vec<String>, crate::zfs::ZfsError> {
-    let listing = zfs.list(&job.filesystems.roots(), false)?;
-    let held = crate::survey::held_snapshots(job, &listing);
-    let tag = job.name.step_hold_tag();
-    let aged: Vec<SnapshotName> = zfs
-        .holds(&held)?
-        .into_iter()
-        .filter(|h| h.tag == tag && is_aged(job, h.since, now))
-        .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
-        .collect();
-    zfs.release(&tag, &aged)?;
-    Ok(aged.iter().map(|s| s.to_string()).collect())
 }
 
 /// The job's last-received holds on the receiver (the agent lists them), with full receiver names.

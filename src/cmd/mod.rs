@@ -5,7 +5,6 @@
 pub mod config;
 pub mod holds;
 pub mod migrate;
-mod parallel;
 pub mod prune;
 pub mod recv_agent;
 pub mod replicate;

@@ -1,0 +1,279 @@
+//! One filesystem's path in an attempt, plain sequential code: nothing below a parent that failed or whose
+//! place is not our copy; its protection prepared (a stale resume token aborted, a dead run's step holds
+//! released, cursor and last-received hold repaired); then its steps in order, each with its report.
+
+use std::collections::BTreeSet;
+
+use crate::config::{Job, Protection};
+use crate::plan::{FsPlan, Step};
+use crate::report::progress::Progress;
+use crate::report::{ErrorReport, FsReport, FsResult, StepReport, StepResult};
+use crate::step::{self, StepContext};
+use crate::survey::{self, SurveyError};
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::Zfs;
+
+use super::driver::Options;
+
+/// What every filesystem of an attempt shares: the job, the run's options, the progress bars, and the step
+/// holds put for the whole attempt (see [`hold_steps`]).
+#[derive(Clone, Copy)]
+pub(super) struct FsContext<'a> {
+    pub(super) job: &'a Job,
+    pub(super) opts: &'a Options,
+    pub(super) progress: &'a Progress,
+    pub(super) pre_held: Option<&'a BTreeSet<SnapshotName>>,
+}
+
+/// What replicating one filesystem came to: its report, the connectivity error that ended it (which ends
+/// the attempt), and whether its children must not be received below it.
+pub(super) struct FsOutcome {
+    pub(super) report: FsReport,
+    pub(super) conn_error: Option<ErrorReport>,
+    pub(super) blocks: bool,
+}
+
+/// Replicates one filesystem over `conn`: prepares its protection, then runs its steps in order. `parent`
+/// names the ancestor that failed or conflicts in this run, if any: the filesystem is then not replicated.
+pub(super) fn replicate_fs(
+    ctx: &FsContext<'_>,
+    zfs: &Zfs,
+    conn: &mut crate::transport::Connection,
+    w: &survey::FsSurvey,
+    parent: Option<String>,
+) -> FsOutcome {
+    let FsContext {
+        job,
+        opts,
+        progress,
+        pre_held,
+    } = *ctx;
+    let mut fsr = FsReport {
+        name: w.sender.name.to_string(),
+        target: w.target.to_string(),
+        result: FsResult::UpToDate,
+        steps: Vec::new(),
+        error: None,
+        resumable: false,
+        pending_snapshots: 0,
+        newest_replicated: None,
+        lag_seconds: None,
+    };
+    let mut conn_error = None;
+    let mut newest_guid = w.receiver_newest;
+    let initial = if opts.dry_run {
+        StepResult::Planned
+    } else {
+        StepResult::NotAttempted
+    };
+    fsr.steps = w
+        .plan
+        .steps()
+        .iter()
+        .zip(&w.estimates)
+        .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
+        .collect();
+    match &w.plan {
+        _ if parent.is_some() => {
+            let p = parent.unwrap_or_default();
+            fsr.result = FsResult::Failed;
+            fsr.error = Some(ErrorReport::new(
+                "parent_failed",
+                format!(
+                    "not replicated: its parent {p} failed or conflicts in this run, so its place on the \
+                     receiver is not a copy of {p}; fix the parent first"
+                ),
+            ));
+        }
+        FsPlan::Conflict { kind, reason } => {
+            fsr.result = FsResult::Conflict;
+            fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
+            fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
+        }
+        FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {
+            if !fsr.steps.is_empty() {
+                fsr.result = FsResult::Planned;
+            }
+        }
+        // Up to date by its sync record: the run that wrote the record repaired its protection.
+        FsPlan::UpToDate if w.from_record => {}
+        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, job, w, pre_held) {
+            Err(e) => {
+                fsr.result = FsResult::Failed;
+                if e.connectivity {
+                    conn_error = Some(e.error.clone());
+                }
+                fsr.error = Some(e.error);
+            }
+            Ok(cursors) => {
+                if let FsPlan::Replicate {
+                    steps,
+                    replace_placeholder,
+                    ..
+                } = &w.plan
+                {
+                    if !steps.is_empty() {
+                        fsr.result = FsResult::Ok;
+                    }
+                    let ctx = StepContext {
+                        zfs,
+                        job: &job.name,
+                        fs: &w.sender.name,
+                        rel: &w.rel,
+                        flags: job.send.flags,
+                        protection: job.protection,
+                        stall_timeout: job.stall_timeout,
+                        pre_held: pre_held.is_some(),
+                        encrypted: w.sender.is_encrypted(),
+                    };
+                    let mut old_cursors = cursors;
+                    for (i, s) in steps.iter().enumerate() {
+                        let label = format!("{} {}", w.sender.name, s.to.relative_name());
+                        let bar = progress.transfer(&label, w.estimates[i]);
+                        let first_full = *replace_placeholder && i == 0;
+                        let r = step::execute(&ctx, conn.client(), s, first_full, &old_cursors, &mut |b| {
+                            bar.set_position(b)
+                        });
+                        bar.finish_and_clear();
+                        match r {
+                            Ok(moved) => {
+                                fsr.steps[i].bytes = moved.bytes;
+                                fsr.steps[i].wire_bytes = moved.wire_bytes;
+                                fsr.steps[i].result = StepResult::Done;
+                                newest_guid = Some(s.to.guid);
+                                old_cursors = w
+                                    .sender
+                                    .name
+                                    .bookmark(&job.name.cursor_bookmark_short(s.to.guid.0))
+                                    .into_iter()
+                                    .collect();
+                            }
+                            Err(f) => {
+                                fsr.steps[i].bytes = f.bytes;
+                                fsr.steps[i].wire_bytes = f.wire_bytes;
+                                fsr.steps[i].result = StepResult::Failed;
+                                fsr.result = FsResult::Failed;
+                                fsr.resumable = f.bytes > 0;
+                                if f.connectivity {
+                                    conn_error = Some(f.error.clone());
+                                }
+                                fsr.error = Some(f.error);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    }
+    // What is on both sides now.
+    if let Some(g) = newest_guid {
+        if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
+            fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
+            fsr.pending_snapshots = w.sender.snapshots().filter(|s| s.createtxg > v.createtxg).count() as u64;
+        }
+    } else {
+        fsr.pending_snapshots = w.sender.snapshots().count() as u64;
+    }
+    let blocks = blocks_children(&fsr, &w.plan);
+    FsOutcome {
+        report: fsr,
+        conn_error,
+        blocks,
+    }
+}
+
+/// Whether the children of a filesystem with this result must not be received: it failed, or conflicts
+/// because the receiver's dataset at its place is not our copy. A parent that merely has no snapshots, is
+/// not encrypted under `send.encrypted`, or waits for `initial_replication` leaves its place free (or a
+/// placeholder), and its children are replicated below it as usual.
+fn blocks_children(fsr: &FsReport, plan: &FsPlan) -> bool {
+    use crate::plan::ConflictKind as K;
+    match (fsr.result, plan) {
+        (FsResult::Failed, _) => true,
+        (FsResult::Conflict, FsPlan::Conflict { kind, .. }) => !matches!(
+            kind,
+            K::NoSenderSnapshots | K::NotEncrypted | K::InitialReplicationRefused
+        ),
+        _ => false,
+    }
+}
+
+/// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
+/// left by a run that died (but not from snapshots this attempt holds for its own steps: `pre_held`), and repair protection of the incremental base that such a run may have left
+/// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
+/// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
+fn prepare(
+    zfs: &Zfs,
+    conn: &mut crate::transport::Connection,
+    job: &Job,
+    w: &survey::FsSurvey,
+    pre_held: Option<&BTreeSet<SnapshotName>>,
+) -> Result<Vec<BookmarkName>, SurveyError> {
+    if let FsPlan::Replicate {
+        abort_stale_token: true,
+        ..
+    } = &w.plan
+    {
+        conn.client().abort_resume(&w.rel)?;
+    }
+    // Stale step holds go, except where this attempt holds the same snapshot for a step of its own.
+    let stale: Vec<SnapshotName> = w
+        .stale_step_holds
+        .iter()
+        .filter(|s| !pre_held.is_some_and(|h| h.contains(*s)))
+        .cloned()
+        .collect();
+    zfs.release(&job.name.step_hold_tag(), &stale)?;
+    let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
+    let (Some(base_guid), Some(recv_newest)) =
+        (w.receiver_newest, w.receiver.as_ref().and_then(|r| r.newest_snapshot()))
+    else {
+        return Ok(cursors);
+    };
+    let Some(base) = w
+        .sender
+        .versions
+        .iter()
+        .filter(|v| v.guid == base_guid)
+        .min_by_key(|v| !v.is_snapshot())
+    else {
+        return Ok(cursors);
+    };
+    let cursor_missing = !w.cursors.iter().any(|(_, g)| *g == base_guid);
+    if cursor_missing {
+        let cursor = w
+            .sender
+            .name
+            .bookmark(&job.name.cursor_bookmark_short(base_guid.0))
+            .map_err(|e| SurveyError {
+                error: ErrorReport::new("invalid_name", e.to_string()),
+                connectivity: false,
+            })?;
+        zfs.bookmark(&base.full_name(w.sender.name.as_str()), base_guid, &cursor)?;
+        let stale: Vec<BookmarkName> = cursors.iter().filter(|c| **c != cursor).cloned().collect();
+        zfs.destroy_bookmarks(&stale)?;
+        cursors = vec![cursor];
+    }
+    let hold_missing = recv_newest.userrefs == Some(0);
+    if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
+        conn.client()
+            .hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
+    }
+    Ok(cursors)
+}
+
+fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {
+    StepReport {
+        from: s.from.as_ref().map(|f| f.full_name(fs.as_str())),
+        from_guid: s.from.as_ref().map(|f| f.guid),
+        to: s.to.full_name(fs.as_str()),
+        to_guid: s.to.guid,
+        snapshots: s.snapshot_count() as u64,
+        resumed: s.resume_token.is_some(),
+        bytes_estimated: estimate,
+        bytes: 0,
+        wire_bytes: 0,
+        result,
+    }
+}
