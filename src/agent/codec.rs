@@ -21,7 +21,7 @@ pub fn supported() -> Vec<String> {
 fn unknown(name: &str) -> String {
     format!(
         "unknown stream compression \"{}\"; this zreplrs offers zstd",
-        super::client::printable(name.as_bytes())
+        super::text::printable(name.as_bytes())
     )
 }
 

@@ -23,6 +23,7 @@ pub mod send_policy;
 pub mod send_server;
 pub mod server;
 pub mod splice;
+mod text;
 pub mod throttle;
 mod watchdog;
 pub mod wire;

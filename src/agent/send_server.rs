@@ -137,12 +137,12 @@ fn fatal<W: Write>(out: &mut BufWriter<W>, kind: &str, msg: String) -> Result<()
 }
 
 fn printable_argv(argv: &[String]) -> String {
-    super::client::printable(argv.join(" ").as_bytes())
+    super::text::printable(argv.join(" ").as_bytes())
 }
 
 fn cut_stderr(bytes: &[u8]) -> String {
     let end = bytes.len().min(MAX_STDERR);
-    super::client::printable(&bytes[..end]).trim().to_string()
+    super::text::printable(&bytes[..end]).trim().to_string()
 }
 
 /// Runs one accepted call to completion: the reply (without stdout) and stdout.

@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
-
 use crate::config::{Config, Job};
 use crate::lock::{self, LockError};
 use crate::report::progress::Progress;
@@ -20,19 +18,8 @@ use crate::zfs::names::DatasetName;
 use crate::zfs::Zfs;
 
 use super::filesystem::FsOutcome;
+use super::options::Options;
 use super::parallel;
-
-/// Options of one `replicate` run.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub dry_run: bool,
-    /// Overrides the configured textfile directory.
-    pub textfile_dir: Option<Utf8PathBuf>,
-    /// Overrides the lock directory.
-    pub lock_dir: Option<Utf8PathBuf>,
-    /// No progress bars.
-    pub quiet: bool,
-}
 
 /// Runs `replicate` for `job`. Only a held lock is an `Err`; everything else is in the report.
 /// `on_report` gets the finished report before the post-hook runs (the command writes the textfile there);

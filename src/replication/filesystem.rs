@@ -13,7 +13,7 @@ use crate::survey::{self, SurveyError};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::Zfs;
 
-use super::driver::Options;
+use super::options::Options;
 
 /// What every filesystem of an attempt shares: the job, the run's options, the progress bars, and the step
 /// holds put for the whole attempt (see [`hold_steps`]).

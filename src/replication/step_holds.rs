@@ -11,7 +11,7 @@ use crate::survey;
 use crate::zfs::names::SnapshotName;
 use crate::zfs::Zfs;
 
-use super::driver::Options;
+use super::options::Options;
 
 /// Puts the step hold on every snapshot that a step of this attempt may send or send from, in one call per
 /// pool (one transaction group through libzfs_core), before any transfer starts; snapshots that already
