@@ -236,36 +236,21 @@ mod tests {
 
     #[test]
     fn a_snapshot_with_another_guid_is_not_held_and_nothing_is_released() {
+        let (fs, to, job) = names();
+        let protect = |zfs: &Zfs| {
+            let moves = (true, Moves::Anywhere);
+            protect_received(zfs, &fs, &to, Guid(22), &job, moves, &mut KnownHolds::default()).unwrap_err()
+        };
         let dir = tempfile::tempdir().unwrap();
         let (zfs, log) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t23\t0\n");
-        let (fs, to, job) = names();
-        let r = protect_received(
-            &zfs,
-            &fs,
-            &to,
-            Guid(22),
-            &job,
-            (true, Moves::Anywhere),
-            &mut KnownHolds::default(),
-        )
-        .unwrap_err();
+        let r = protect(&zfs);
         assert_eq!(r.kind, "guid_mismatch");
         assert!(r.message.contains("GUID 23"), "{}", r.message);
         let calls = std::fs::read_to_string(log).unwrap();
         assert_eq!(calls.lines().collect::<Vec<_>>(), ["list"], "only listed");
         let dir = tempfile::tempdir().unwrap();
         let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\n");
-        let r = protect_received(
-            &zfs,
-            &fs,
-            &to,
-            Guid(22),
-            &job,
-            (true, Moves::Anywhere),
-            &mut KnownHolds::default(),
-        )
-        .unwrap_err();
-        assert_eq!(r.kind, "does_not_exist", "{}", r.message);
+        assert_eq!(protect(&zfs).kind, "does_not_exist");
     }
 
     #[test]

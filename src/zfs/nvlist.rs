@@ -297,6 +297,23 @@ fn decode_native(buf: &[u8], little: bool) -> Result<BTreeMap<String, Value>, Nv
 }
 
 fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
+    let mut pairs = BTreeMap::new();
+    walk_xdr(buf, |r, start, encoded, name| {
+        let ty = r.i32()?;
+        let nelem = r.i32()?;
+        let value = read_value(r, &name, ty, nelem, Layout::Xdr)?;
+        add_pair(&mut pairs, name, value, encoded, r.pos - start)
+    })?;
+    Ok(pairs)
+}
+
+/// Walks the pairs of an XDR nvlist: `pair` gets the reader just after a pair's name, the pair's start,
+/// its encoded size and its name, and must leave the reader at the pair's end. At most [`MAX_PAIRS`]
+/// pairs; the end marker must be the last thing in the buffer.
+fn walk_xdr(
+    buf: &[u8],
+    mut pair: impl FnMut(&mut Reader<'_>, usize, i32, String) -> Result<(), NvlistError>,
+) -> Result<(), NvlistError> {
     let mut r = Reader {
         buf,
         pos: 4,
@@ -304,7 +321,7 @@ fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
     };
     let _version = r.i32()?;
     let _flags = r.u32()?;
-    let mut pairs = BTreeMap::new();
+    let mut count = 0;
     loop {
         let start = r.pos;
         let encoded = r.i32()?;
@@ -312,16 +329,17 @@ fn decode_xdr(buf: &[u8]) -> Result<BTreeMap<String, Value>, NvlistError> {
         if encoded == 0 && decoded == 0 {
             break;
         }
-        if pairs.len() == MAX_PAIRS {
+        if count == MAX_PAIRS {
             return Err(NvlistError::TooManyPairs);
         }
+        count += 1;
         let name = r.string(MAX_NAME_LEN)?;
-        let ty = r.i32()?;
-        let nelem = r.i32()?;
-        let value = read_value(&mut r, &name, ty, nelem, Layout::Xdr)?;
-        add_pair(&mut pairs, name, value, encoded, r.pos - start)?;
+        pair(&mut r, start, encoded, name)?;
     }
-    finish(&r, pairs)
+    if r.pos != buf.len() {
+        return Err(NvlistError::TrailingBytes(buf.len() - r.pos));
+    }
+    Ok(())
 }
 
 /// The names of the top-level pairs of an XDR nvlist (a `zfs send` package header), each pair skipped by
@@ -332,39 +350,20 @@ pub fn xdr_top_level_names(buf: &[u8]) -> Result<Vec<String>, NvlistError> {
         Some(&e) => return Err(NvlistError::UnknownEncoding(e)),
         None => return Err(NvlistError::Truncated(0)),
     }
-    let mut r = Reader {
-        buf,
-        pos: 4,
-        little: false,
-    };
-    let _version = r.i32()?;
-    let _flags = r.u32()?;
     let mut names = Vec::new();
-    loop {
-        let start = r.pos;
-        let encoded = r.i32()?;
-        let decoded = r.i32()?;
-        if encoded == 0 && decoded == 0 {
-            break;
-        }
-        if names.len() == MAX_PAIRS {
-            return Err(NvlistError::TooManyPairs);
-        }
-        let name = r.string(MAX_NAME_LEN)?;
+    walk_xdr(buf, |r, start, encoded, name| {
         let end = usize::try_from(encoded)
             .ok()
             .and_then(|e| start.checked_add(e))
-            .filter(|&e| e <= buf.len() && e >= r.pos)
+            .filter(|&e| e <= r.buf.len() && e >= r.pos)
             .ok_or(NvlistError::Truncated(r.pos))?;
         if names.contains(&name) {
             return Err(NvlistError::Duplicate(name));
         }
         names.push(name);
         r.pos = end;
-    }
-    if r.pos != buf.len() {
-        return Err(NvlistError::TrailingBytes(buf.len() - r.pos));
-    }
+        Ok(())
+    })?;
     Ok(names)
 }
 
