@@ -480,24 +480,26 @@ fn verify_reads_copies_without_privilege_and_fails_closed_on_an_unreadable_repli
         v["filesystems"][0]["snapshots"][0]["content"]["content_match"], true,
         "{v:#}"
     );
-    // Corrupt the copy's data blocks in the receiver pool's file, then read them again from disk.
+    // Corrupt the copy's data blocks in the receiver pool's file (exported, so nothing is cached or written
+    // meanwhile), then import it: its reads now fail their checksums.
     let img = format!("/tmp/{}.img", sc.dst.name);
-    let mut bytes = std::fs::read(&img).unwrap();
+    try_cmd("zpool", &["export", &sc.dst.name]).unwrap();
+    let bytes = std::fs::read(&img).unwrap();
     let needle = b"ZREPLRS-UNREADABLE-BLOCK-";
+    let file = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
     let mut hits = 0;
     let mut i = 0;
     while i + needle.len() <= bytes.len() {
         if &bytes[i..i + needle.len()] == needle {
-            bytes[i..i + needle.len()].fill(b'#');
+            std::os::unix::fs::FileExt::write_all_at(&file, &[b'#'; 25], i as u64).unwrap();
             hits += 1;
             i += needle.len();
         } else {
             i += 1;
         }
     }
+    file.sync_all().unwrap();
     assert!(hits > 0, "the marker is on the receiver's disk");
-    try_cmd("zpool", &["export", &sc.dst.name]).unwrap();
-    std::fs::write(&img, &bytes).unwrap();
     try_cmd("zpool", &["import", "-d", &img, &sc.dst.name]).unwrap();
     let (code, v, err) = run(&sc, &["verify", "--job", &sc.job, "--content", "--format", "json"]);
     assert_eq!(code, 1, "an unreadable replica fails verification: {err}\n{v:#}");
