@@ -915,3 +915,58 @@ fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
         replies[2]
     );
 }
+
+/// A stream of one frame whose `zfs receive` exits before reading it: the agent has already read the
+/// stream's END, replies with the receive's error and serves the next request.
+#[test]
+fn a_receive_that_exits_before_a_one_frame_stream_keeps_the_session_framed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("zfs");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\ncase \"$1 $2\" in\n  'receive -A') exit 0;;\n  receive*) echo 'cannot receive: permission denied' >&2; exit 1;;\nesac\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut stream = vec![0u8; 312];
+    stream[8..16].copy_from_slice(&0x2_F5BA_CBACu64.to_le_bytes());
+    stream[16..24].copy_from_slice(&(1u64 | (4 << 2)).to_le_bytes());
+    stream[32..36].copy_from_slice(&2u32.to_le_bytes());
+    stream[40..48].copy_from_slice(&77u64.to_le_bytes());
+    let mut end = vec![0u8; 312];
+    end[..4].copy_from_slice(&5u32.to_le_bytes());
+    stream.extend(end);
+    let mut input = hello();
+    input.extend(msg(proto::ReceiveRequest {
+        fs: "a".into(),
+        to_short: "s1".into(),
+        to_guid: 77,
+        job_id: "j".into(),
+        ..Default::default()
+    }
+    .into()));
+    frame::write_data(&mut input, &stream).unwrap();
+    frame::write_end(&mut input, false).unwrap();
+    input.extend(msg(proto::AbortResumeRequest { fs: "a".into() }.into()));
+    let (replies, code) = agent_session_with(&["--zfs-program", fake.to_str().unwrap()], &input);
+    let replies: Vec<&Envelope> = replies
+        .iter()
+        .filter(|e| !matches!(e.body, Some(Body::Heartbeat(_))))
+        .collect();
+    assert_eq!(code, Some(0), "the session ended cleanly: {replies:?}");
+    assert_eq!(
+        replies.len(),
+        3,
+        "hello, the receive's error, the next request's reply: {replies:?}"
+    );
+    match &replies[1].body {
+        Some(Body::Error(e)) => assert!(e.message.contains("permission denied"), "{e:?}"),
+        other => panic!("expected the receive's error, got {other:?}"),
+    }
+    assert!(
+        matches!(replies[2].body, Some(Body::Ok(_))),
+        "the next request is served: {:?}",
+        replies[2]
+    );
+}

@@ -120,7 +120,12 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     drop(sink);
     let aborted = match pumped {
         Ok(Pumped::Ended { aborted }) if flushed || aborted => aborted,
-        Ok(Pumped::Ended { .. }) | Ok(Pumped::GaveUp) => {
+        // zfs receive stopped reading before the last bytes: the stream's END was already read.
+        Ok(Pumped::Ended { .. }) => {
+            let msg = finish_child(&mut child, stderr_reader);
+            return Ok(Some(error_reply(recv_refusal(&target, &msg))));
+        }
+        Ok(Pumped::GaveUp) => {
             let msg = finish_child(&mut child, stderr_reader);
             reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
             drain(input)?;
