@@ -300,12 +300,13 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             ),
         );
     }
-    // ZFS refuses `zfs receive -F` of a raw encrypted stream over an existing unencrypted filesystem.
-    let raw_over_placeholder = replace_placeholder && policy.raw && sender.is_encrypted();
+    // ZFS refuses `zfs receive -F` of a new raw encrypted stream over an existing unencrypted filesystem (a
+    // partial receive there, with its token, is resumed instead and is no placeholder of ours).
+    let raw_over_placeholder = replace_placeholder
+        && policy.raw
+        && sender.is_encrypted()
+        && receiver.is_some_and(|r| r.resume_token.is_none());
     if let Some(step) = resumed {
-        if raw_over_placeholder {
-            return encrypted_over_placeholder(fs, receiver);
-        }
         let rest: Vec<&Version> = candidates
             .iter()
             .copied()

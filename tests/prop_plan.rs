@@ -627,7 +627,8 @@ fn expect(m: &Model) -> Expect {
     let candidates = newer(base.map_or(0, |b| b.txg));
     let recv_is_empty_placeholder = m.recv_exists == Some(true) && m.recv_snaps.is_empty();
     // ZFS cannot replace an unencrypted placeholder with a raw encrypted copy.
-    let raw_over_placeholder = recv_is_empty_placeholder && m.policy.raw && m.sender_encrypted;
+    let raw_over_placeholder =
+        recv_is_empty_placeholder && m.policy.raw && m.sender_encrypted && m.token_kind == TokenKind::None;
 
     let mut abort_stale_token = false;
     match m.token_kind {
@@ -645,9 +646,6 @@ fn expect(m: &Model) -> Expect {
             let to_txg = m.history.iter().find(|h| h.guid == to).unwrap().txg;
             let mut steps = vec![(base.map(|b| b.guid), to, true)];
             steps.extend(chain(Some(to), &newer(to_txg)));
-            if raw_over_placeholder {
-                return Expect::Conflict(EncryptedOverPlaceholder);
-            }
             return Expect::Replicate {
                 steps,
                 abort_stale_token: false,
@@ -868,7 +866,11 @@ proptest! {
         let needs_initial = m.recv_snaps.is_empty();
         let not_encrypted = m.policy.encrypted && !m.sender_encrypted;
         // A raw encrypted copy cannot replace an (unencrypted) placeholder.
-        let raw_over_placeholder = m.recv_exists == Some(true) && needs_initial && m.policy.raw && m.sender_encrypted;
+        let raw_over_placeholder = m.recv_exists == Some(true)
+            && needs_initial
+            && m.policy.raw
+            && m.sender_encrypted
+            && m.token_kind == TokenKind::None;
         let documented = no_base
             || raw_over_placeholder
             || not_encrypted
@@ -913,12 +915,6 @@ proptest! {
                     "{:?}", plan
                 );
             }
-            TokenKind::Valid if m.recv_exists == Some(true) && m.recv_snaps.is_empty() && m.policy.raw && m.sender_encrypted => {
-                prop_assert!(
-                    matches!(plan, FsPlan::Conflict { kind: ConflictKind::EncryptedOverPlaceholder, .. }),
-                    "{:?}", plan
-                );
-            }
             TokenKind::Valid => {
                 let first = &plan.steps()[0];
                 prop_assert_eq!(first.resume_token.as_deref(), Some(TOKEN));
@@ -934,9 +930,7 @@ proptest! {
             }
             k if k.is_stale() => {
                 let needs_initial_refused = m.recv_snaps.is_empty()
-                    && (m.policy.initial == InitialReplication::Fail
-                        || m.sender.snapshots().next().is_none()
-                        || (m.recv_exists == Some(true) && m.policy.raw && m.sender_encrypted));
+                    && (m.policy.initial == InitialReplication::Fail || m.sender.snapshots().next().is_none());
                 if !needs_initial_refused {
                     prop_assert!(
                         matches!(plan, FsPlan::Replicate { abort_stale_token: true, .. }),
