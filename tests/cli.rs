@@ -854,32 +854,29 @@ fn a_send_agent_whose_peer_stops_reading_stops_zfs_send() {
     assert!(!alive, "zfs send (pid {pid}) was stopped");
 }
 
-/// `zfs receive` that gives up part-way through a DATA frame: the agent replies with the receive's error,
-/// skips exactly the rest of that frame and the stream, and serves the next request of the session (the
-/// framing holds).
-#[test]
-fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join("zfs");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\ncase \"$1 $2\" in\n  'receive -A') exit 0;;\n  receive*) /usr/bin/head -c 100000 >/dev/null; echo 'cannot receive: out of space' >&2; exit 1;;\nesac\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // A plain full stream's BEGIN (magic, substream, objset type 2, toguid 77), then a WRITE of 4 MiB.
+/// The BEGIN record of a plain full stream of a filesystem (magic, substream, objset type 2), to GUID 77.
+fn plain_begin() -> Vec<u8> {
     let mut begin = vec![0u8; 312];
     begin[8..16].copy_from_slice(&0x2_F5BA_CBACu64.to_le_bytes());
     begin[16..24].copy_from_slice(&(1u64 | (4 << 2)).to_le_bytes());
     begin[32..36].copy_from_slice(&2u32.to_le_bytes());
     begin[40..48].copy_from_slice(&77u64.to_le_bytes());
     begin[56..64].copy_from_slice(b"p/fs@s1\0");
-    let mut write = vec![0u8; 312];
-    write[..4].copy_from_slice(&3u32.to_le_bytes());
-    let payload = (4u64 << 20) - 312;
-    write[32..40].copy_from_slice(&payload.to_le_bytes());
-    write.resize(4 << 20, 0x5a);
+    begin
+}
+
+/// A receive of `frames` (then END) by an agent whose `zfs receive` runs `receive` and fails saying `says`,
+/// followed by another request: the agent replies with the receive's error and serves that request, and
+/// the session ends cleanly (the framing held).
+fn a_failing_receive_keeps_the_session_framed(receive: &str, frames: &[Vec<u8>], says: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("zfs");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1 $2\" in\n  'receive -A') exit 0;;\n  receive*) {receive} echo 'cannot receive: {says}' >&2; exit 1;;\nesac\nexit 0\n"
+    );
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut input = hello();
     input.extend(msg(proto::ReceiveRequest {
         fs: "a".into(),
@@ -889,9 +886,9 @@ fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
         ..Default::default()
     }
     .into()));
-    frame::write_data(&mut input, &begin).unwrap();
-    frame::write_data(&mut input, &write).unwrap();
-    frame::write_data(&mut input, &vec![0x5a; 1 << 20]).unwrap();
+    for f in frames {
+        frame::write_data(&mut input, f).unwrap();
+    }
     frame::write_end(&mut input, false).unwrap();
     input.extend(msg(proto::AbortResumeRequest { fs: "a".into() }.into()));
     let (replies, code) = agent_session_with(&["--zfs-program", fake.to_str().unwrap()], &input);
@@ -906,7 +903,7 @@ fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
         "hello, the receive's error, the next request's reply: {replies:?}"
     );
     match &replies[1].body {
-        Some(Body::Error(e)) => assert!(e.message.contains("out of space"), "{e:?}"),
+        Some(Body::Error(e)) => assert!(e.message.contains(says), "{e:?}"),
         other => panic!("expected the receive's error, got {other:?}"),
     }
     assert!(
@@ -916,57 +913,27 @@ fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
     );
 }
 
+/// `zfs receive` that gives up part-way through a DATA frame: the agent skips exactly the rest of that frame
+/// and the stream.
+#[test]
+fn a_receive_that_stops_mid_frame_keeps_the_session_framed() {
+    // The BEGIN, then a WRITE of 4 MiB in one frame, then more.
+    let mut write = vec![0u8; 312];
+    write[..4].copy_from_slice(&3u32.to_le_bytes());
+    let payload = (4u64 << 20) - 312;
+    write[32..40].copy_from_slice(&payload.to_le_bytes());
+    write.resize(4 << 20, 0x5a);
+    let frames = [plain_begin(), write, vec![0x5a; 1 << 20]];
+    a_failing_receive_keeps_the_session_framed("/usr/bin/head -c 100000 >/dev/null;", &frames, "out of space");
+}
+
 /// A stream of one frame whose `zfs receive` exits before reading it: the agent has already read the
-/// stream's END, replies with the receive's error and serves the next request.
+/// stream's END and reads no further.
 #[test]
 fn a_receive_that_exits_before_a_one_frame_stream_keeps_the_session_framed() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path().join("zfs");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\ncase \"$1 $2\" in\n  'receive -A') exit 0;;\n  receive*) echo 'cannot receive: permission denied' >&2; exit 1;;\nesac\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut stream = vec![0u8; 312];
-    stream[8..16].copy_from_slice(&0x2_F5BA_CBACu64.to_le_bytes());
-    stream[16..24].copy_from_slice(&(1u64 | (4 << 2)).to_le_bytes());
-    stream[32..36].copy_from_slice(&2u32.to_le_bytes());
-    stream[40..48].copy_from_slice(&77u64.to_le_bytes());
+    let mut stream = plain_begin();
     let mut end = vec![0u8; 312];
     end[..4].copy_from_slice(&5u32.to_le_bytes());
     stream.extend(end);
-    let mut input = hello();
-    input.extend(msg(proto::ReceiveRequest {
-        fs: "a".into(),
-        to_short: "s1".into(),
-        to_guid: 77,
-        job_id: "j".into(),
-        ..Default::default()
-    }
-    .into()));
-    frame::write_data(&mut input, &stream).unwrap();
-    frame::write_end(&mut input, false).unwrap();
-    input.extend(msg(proto::AbortResumeRequest { fs: "a".into() }.into()));
-    let (replies, code) = agent_session_with(&["--zfs-program", fake.to_str().unwrap()], &input);
-    let replies: Vec<&Envelope> = replies
-        .iter()
-        .filter(|e| !matches!(e.body, Some(Body::Heartbeat(_))))
-        .collect();
-    assert_eq!(code, Some(0), "the session ended cleanly: {replies:?}");
-    assert_eq!(
-        replies.len(),
-        3,
-        "hello, the receive's error, the next request's reply: {replies:?}"
-    );
-    match &replies[1].body {
-        Some(Body::Error(e)) => assert!(e.message.contains("permission denied"), "{e:?}"),
-        other => panic!("expected the receive's error, got {other:?}"),
-    }
-    assert!(
-        matches!(replies[2].body, Some(Body::Ok(_))),
-        "the next request is served: {:?}",
-        replies[2]
-    );
+    a_failing_receive_keeps_the_session_framed("", &[stream], "permission denied");
 }
