@@ -2,8 +2,9 @@
 //!
 //! The modules mirror the data flow of a run: [`config`] (what to replicate) → [`zfs`] (the only code that
 //! runs the `zfs` binary) → [`survey`] (both sides listed) → [`plan`] (pure functions from two listings to
-//! steps) → [`replication`] (the driver: a run from plan to report) → [`step`] (executes one step with holds and cursors) → [`transport`] + [`agent`] (the receiving
-//! side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
+//! steps) → [`replication`] (the driver: a run from plan to report) → [`step`] (executes one step with holds
+//! and cursors) → [`endpoint`] (the sender and the receiver as the driver sees them) → [`transport`] +
+//! [`agent`] (the receiving side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`). The commands wing [`cmd`] has one
@@ -17,6 +18,7 @@
 //! | commands | [`cmd`] → [`cli`] |
 //! | the driver | [`replication`] |
 //! | a run | [`survey`], [`step`] |
+//! | its two ends | [`endpoint`] |
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
 //! | state and output | [`config`], [`hook`], [`report`], [`synced`], [`lock`] |
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod content;
+pub mod endpoint;
 pub mod hook;
 pub mod lock;
 pub mod plan;

@@ -16,19 +16,20 @@
 
 use std::time::Duration;
 
-use crate::agent::client::{AgentClient, AgentError, StreamError, Streamed};
+use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::proto;
 use crate::config::Protection;
+use crate::endpoint::{Receiver, Sender};
 use crate::plan::Step;
 use crate::report::ErrorReport;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::send::SendFlags;
-use crate::zfs::{Zfs, ZfsError};
+use crate::zfs::ZfsError;
 
 /// Everything a step needs about its filesystem and job.
 pub struct StepContext<'a> {
-    pub zfs: &'a Zfs,
+    pub zfs: &'a dyn Sender,
     pub job: &'a JobId,
     pub fs: &'a DatasetName,
     /// The filesystem's path below the agent's root (the sender's full name).
@@ -105,7 +106,7 @@ fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailur
 /// replaces (destroyed after it exists). `on_bytes` sees the running byte count. Returns what moved.
 pub fn execute(
     ctx: &StepContext<'_>,
-    client: &mut AgentClient,
+    client: &mut dyn Receiver,
     step: &Step,
     replace_placeholder: bool,
     old_cursors: &[BookmarkName],
@@ -128,8 +129,7 @@ pub fn execute(
     }
 
     // 2. Send and receive.
-    let args = crate::plan::send_args_for(&ctx.flags, ctx.fs, step, false);
-    let moved = stream(ctx, client, step, replace_placeholder, &args, on_bytes)?;
+    let moved = stream(ctx, client, step, replace_placeholder, on_bytes)?;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.
     let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
@@ -154,15 +154,17 @@ pub fn execute(
 
 fn stream(
     ctx: &StepContext<'_>,
-    client: &mut AgentClient,
+    client: &mut dyn Receiver,
     step: &Step,
     replace_placeholder: bool,
-    args: &[String],
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Moved, StepFailure> {
-    let mut send = ctx.zfs.spawn_send(args, ctx.stall_timeout).map_err(StepFailure::zfs)?;
+    let mut send = ctx
+        .zfs
+        .send(&ctx.flags, ctx.fs, step, ctx.stall_timeout)
+        .map_err(StepFailure::zfs)?;
     let Some(mut stdout) = send.take_stdout() else {
-        return Err(StepFailure::zfs(ZfsError::parse(args, "zfs send has no stdout")));
+        return Err(StepFailure::zfs(send.error("zfs send has no stdout")));
     };
     crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdout));
     let req = proto::ReceiveRequest {
@@ -180,7 +182,7 @@ fn stream(
         resuming: step.resume_token.is_some(),
     };
     let moved = std::cell::Cell::new(0u64);
-    let wire_before = client.wire_total;
+    let wire_before = client.wire_total();
     let result = {
         let mut source_ok = || -> Result<(), String> { send.wait(moved.get()).map_err(|_| String::new()) };
         client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
@@ -191,12 +193,9 @@ fn stream(
     drop(stdout);
     send.kill();
     let moved = moved.get();
-    let link = client.wire_total - wire_before;
+    let link = client.wire_total() - wire_before;
     let mut send_failed = || {
-        let e = send
-            .wait(moved)
-            .err()
-            .unwrap_or_else(|| ZfsError::parse(args, "zfs send failed"));
+        let e = send.wait(moved).err().unwrap_or_else(|| send.error("zfs send failed"));
         StepFailure {
             bytes: moved,
             wire_bytes: send.wire_bytes().unwrap_or(link),

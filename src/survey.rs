@@ -13,14 +13,14 @@ use crate::agent::client::AgentError;
 use crate::agent::convert;
 use crate::agent::proto::{FsEntry as WireEntry, ListRequest};
 use crate::config::Job;
-use crate::plan::{self, FsPlan, Policy, Step, TokenState};
+use crate::endpoint::{Receiver, Sender};
+use crate::plan::{self, FsPlan, Policy, TokenState};
 use crate::report::{self, ErrorReport};
 use crate::synced::{ListedAt, SyncRecord};
-use crate::transport::{self, Connection};
 use crate::zfs::bookkeeping::parse_cursor_short;
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
-use crate::zfs::{Guid, Zfs, ZfsError, ZfsErrorKind};
+use crate::zfs::{Guid, ZfsError, ZfsErrorKind};
 
 /// Why a survey (or an attempt) could not go on.
 #[derive(Debug)]
@@ -75,7 +75,6 @@ pub struct FsSurvey {
 
 /// Everything a run knows before it changes anything.
 pub struct Survey {
-    pub conn: Connection,
     pub root: DatasetName,
     pub receiver: BTreeMap<DatasetName, FsEntry>,
     pub filesystems: Vec<FsSurvey>,
@@ -93,9 +92,8 @@ fn protocol(msg: String) -> SurveyError {
 }
 
 /// The receiver's root as its agent announced it, validated.
-pub fn receiver_root(conn: &mut transport::Connection) -> Result<DatasetName, SurveyError> {
-    DatasetName::new(&conn.client().hello.root)
-        .map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))
+pub fn receiver_root(receiver: &dyn Receiver) -> Result<DatasetName, SurveyError> {
+    DatasetName::new(receiver.root()).map_err(|e| protocol(format!("the receiver announced an invalid root: {e}")))
 }
 
 /// Roots a pull job's send-agent refused, with its refusal.
@@ -105,7 +103,7 @@ type Refused = Vec<(DatasetName, ErrorReport)>;
 /// command line does not allow), each root is listed alone: the refused ones are returned with the
 /// refusal, so that they fail alone and the others replicate.
 fn list_roots(
-    zfs: &Zfs,
+    zfs: &dyn Sender,
     roots: &[DatasetName],
     record_prop: Option<&str>,
 ) -> Result<(Listing, bool, Refused), SurveyError> {
@@ -128,19 +126,18 @@ fn list_roots(
     Ok((all, all_complete, refused))
 }
 
-/// Connects, lists both sides, plans and estimates.
-pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
-    let mut conn = transport::connect(job)?;
-    let root = receiver_root(&mut conn)?;
+/// Lists both sides (`conn` is the receiver), plans and estimates.
+pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Survey, SurveyError> {
+    let root = receiver_root(conn)?;
     let record_prop = job.sync_record_property();
     // Both sides list at the same time: the receiver's request goes out before the sender's own listing.
-    conn.client().start_list(ListRequest {
+    conn.start_list(ListRequest {
         filesystems_only: true,
         ..Default::default()
     })?;
     let sender_listed_at = report::unix_now();
     let (mut sender, sender_complete, refused) = list_roots(zfs, &job.filesystems.roots(), record_prop.as_deref())?;
-    let reply = conn.client().list_reply()?;
+    let reply = conn.list_reply()?;
     let receiver_complete = !reply.filesystems_only;
     let listed_at = (!sender_complete && !receiver_complete).then_some(ListedAt {
         sender: sender_listed_at,
@@ -176,16 +173,16 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
     // The snapshots of the others, again both sides at the same time.
     let ask_receiver = !receiver_complete && !unlisted_targets.is_empty();
     if ask_receiver {
-        conn.client().start_list(ListRequest {
+        conn.start_list(ListRequest {
             versions_of: unlisted_targets,
             ..Default::default()
         })?;
     }
     if !sender_complete {
-        zfs.list_versions(&mut sender, &unlisted, false)?;
+        zfs.list_versions(&mut sender, &unlisted)?;
     }
     if ask_receiver {
-        let reply = conn.client().list_reply()?;
+        let reply = conn.list_reply()?;
         for e in from_wire_map(&root, &reply.filesystems)?.into_values() {
             if let Some(r) = receiver.get_mut(&e.name) {
                 r.versions = e.versions;
@@ -265,7 +262,11 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
             .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
             .filter_map(|b| fs.name.bookmark(&b.short).ok().map(|n| (n, b.guid)))
             .collect();
-        let estimates = plan.steps().iter().map(|s| estimate(zfs, job, fs, s)).collect();
+        let estimates = plan
+            .steps()
+            .iter()
+            .map(|s| zfs.estimate(&job.send.flags, &fs.name, s))
+            .collect();
         filesystems.push(FsSurvey {
             sender: fs.clone(),
             receiver_newest: recv_entry.as_ref().and_then(|r| r.newest_snapshot()).map(|v| v.guid),
@@ -280,7 +281,6 @@ pub fn survey(job: &Job, zfs: &Zfs) -> Result<Survey, SurveyError> {
         });
     }
     Ok(Survey {
-        conn,
         root,
         receiver,
         filesystems,
@@ -304,7 +304,7 @@ pub fn from_wire_map(root: &DatasetName, entries: &[WireEntry]) -> Result<BTreeM
 
 /// `creation` of the named snapshots (full names), from the survey where it is known (sync records) and
 /// from one batched `zfs get` for the rest. Names ZFS could not tell about are missing.
-pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMap<String, u64> {
+pub fn creation_times(zfs: &dyn Sender, work: &[FsSurvey], names: &[String]) -> BTreeMap<String, u64> {
     let wanted: BTreeSet<&String> = names.iter().collect();
     let mut known: BTreeMap<String, u64> = work
         .iter()
@@ -324,12 +324,6 @@ pub fn creation_times(zfs: &Zfs, work: &[FsSurvey], names: &[String]) -> BTreeMa
     known
 }
 
-/// Dry-send estimate of one step; `None` when ZFS cannot say.
-fn estimate(zfs: &Zfs, job: &Job, fs: &FsEntry, s: &Step) -> Option<u64> {
-    let args = crate::plan::send_args_for(&job.send.flags, &fs.name, s, true);
-    zfs.estimate(&args).ok().and_then(|e| e.bytes())
-}
-
 /// This job's step holds on the sender, by filesystem (one `zfs holds` call for all held snapshots).
 /// The snapshots of the job's filesystems in `listing` that carry any user hold (`userrefs` > 0).
 pub fn held_snapshots(job: &Job, listing: &Listing) -> Vec<SnapshotName> {
@@ -346,7 +340,7 @@ pub fn held_snapshots(job: &Job, listing: &Listing) -> Vec<SnapshotName> {
 }
 
 fn step_holds_by_fs(
-    zfs: &Zfs,
+    zfs: &dyn Sender,
     sender: &Listing,
     job: &Job,
 ) -> Result<BTreeMap<DatasetName, Vec<SnapshotName>>, ZfsError> {

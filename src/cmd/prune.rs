@@ -197,7 +197,7 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
     if side != Side::Sender {
         let rules = rules(&cfg.keep_receiver)?;
         let mut conn = transport::connect(job)?;
-        let root = survey::receiver_root(&mut conn)?;
+        let root = survey::receiver_root(&conn)?;
         let receiver = survey::from_wire_map(&root, &conn.client().list_with(true)?.filesystems)?;
         // (the sender's entry where the sender is on this host, the receiver's copy)
         let pairs: Vec<(Option<&FsEntry>, &FsEntry)> = if sender_here {

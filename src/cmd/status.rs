@@ -6,6 +6,7 @@ use camino::Utf8Path;
 
 use crate::cli::StatusArgs;
 use crate::config::{Config, Job};
+use crate::endpoint::Endpoints;
 use crate::plan::FsPlan;
 use crate::report::commands::{FsState, FsStatus, StatusAllReport, StatusReport};
 use crate::report::{self, human, metrics, ErrorReport, Header};
@@ -56,14 +57,16 @@ pub fn status(job: &Job) -> StatusReport {
         filesystems: Vec::new(),
         error: None,
     };
-    let zfs = match crate::transport::sender_zfs(job) {
-        Ok(z) => z,
+    let ends = crate::endpoint::for_job(job);
+    let opened = ends.sender().and_then(|z| ends.receiver().map(|c| (z, c)));
+    let (zfs, mut conn) = match opened {
+        Ok(r) => r,
         Err(e) => {
             r.error = Some(survey::SurveyError::from(e).error);
             return r;
         }
     };
-    match survey::survey(job, &zfs) {
+    match survey::survey(job, &*zfs, &mut *conn) {
         Ok(s) => {
             r.filesystems = s.filesystems.iter().map(|f| fs_status(f, &job.snapshots)).collect();
             let names: Vec<String> = r
@@ -71,7 +74,7 @@ pub fn status(job: &Job) -> StatusReport {
                 .iter()
                 .filter_map(|f| f.newest_replicated.clone())
                 .collect();
-            let times = survey::creation_times(&zfs, &s.filesystems, &names);
+            let times = survey::creation_times(&*zfs, &s.filesystems, &names);
             let now = report::unix_now();
             for f in &mut r.filesystems {
                 f.lag_seconds = f

@@ -56,7 +56,7 @@ fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), S
     let zfs = Zfs::new();
     let sender = zfs.list(&job.filesystems.roots(), false)?;
     let mut conn = transport::connect(job)?;
-    let root = survey::receiver_root(&mut conn)?;
+    let root = survey::receiver_root(&conn)?;
     let receiver = survey::from_wire_map(&root, &conn.client().list()?.filesystems)?;
     let selected: Vec<&FsEntry> = sender
         .filesystems

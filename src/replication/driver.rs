@@ -4,9 +4,11 @@
 //! the post-hook. Plain sequential code; each filesystem's own path is in [`super::filesystem`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Job};
+use crate::endpoint::{self, Endpoints, Receiver, Sender};
 use crate::lock::{self, LockError};
 use crate::report::progress::Progress;
 use crate::report::{
@@ -15,7 +17,6 @@ use crate::report::{
 };
 use crate::survey::{self, Survey, SurveyError};
 use crate::zfs::names::DatasetName;
-use crate::zfs::Zfs;
 
 use super::filesystem::FsOutcome;
 use super::options::Options;
@@ -28,6 +29,17 @@ pub fn run(
     config: &Config,
     job: &Job,
     opts: &Options,
+    on_report: &mut dyn FnMut(&RunReport),
+) -> Result<RunReport, LockError> {
+    run_with(config, job, opts, &endpoint::for_job(job), on_report)
+}
+
+/// [`run`] between the given endpoints.
+pub fn run_with(
+    config: &Config,
+    job: &Job,
+    opts: &Options,
+    ends: &dyn Endpoints,
     on_report: &mut dyn FnMut(&RunReport),
 ) -> Result<RunReport, LockError> {
     let lock_dir = opts.lock_dir.as_deref().or(config.global.lock_dir.as_deref());
@@ -75,7 +87,7 @@ pub fn run(
     loop {
         let number = report.attempts.len() as u32 + 1;
         let attempt_started = report::now_rfc3339();
-        let (filesystems, err) = attempt(job, opts, &progress);
+        let (filesystems, err) = attempt(job, opts, ends, &progress);
         let outcome = match &err {
             None => AttemptOutcome::Completed,
             Some(e) if e.connectivity => AttemptOutcome::ConnectivityError,
@@ -147,8 +159,8 @@ pub fn run(
         .last()
         .is_some_and(|a| a.outcome == AttemptOutcome::ConnectivityError);
     // (A pull job's step holds are on the source, which was not reached.)
-    if unreachable && !opts.dry_run && !job.is_pull() {
-        match super::step_holds::release_aged_step_holds(&Zfs::new(), job, report::unix_now()) {
+    if let (true, false, Some(local)) = (unreachable, opts.dry_run, ends.local_sender()) {
+        match super::step_holds::release_aged_step_holds(&*local, job, report::unix_now()) {
             Ok(released) => report.released_aged_step_holds = released,
             Err(e) => eprintln!("zreplrs: cannot release aged step holds: {e}"),
         }
@@ -205,9 +217,10 @@ fn post_hook(
 fn attempt(
     job: &Job,
     opts: &Options,
+    ends: &dyn Endpoints,
     progress: &Progress,
 ) -> (Vec<(FsReport, Option<ErrorReport>)>, Option<SurveyError>) {
-    match attempt_inner(job, opts, progress) {
+    match attempt_inner(job, opts, ends, progress) {
         Ok(v) => (v, None),
         Err(e) => (Vec::new(), Some(e)),
     }
@@ -216,22 +229,23 @@ fn attempt(
 fn attempt_inner(
     job: &Job,
     opts: &Options,
+    ends: &dyn Endpoints,
     progress: &Progress,
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
-    let zfs = crate::transport::sender_zfs(job)?;
+    let zfs: Arc<dyn Sender> = Arc::from(ends.sender()?);
+    let mut conn = ends.receiver()?;
     let Survey {
-        conn,
         filesystems: work,
         listed_at,
         refused,
         ..
-    } = survey::survey(job, &zfs)?;
+    } = survey::survey(job, &*zfs, &mut *conn)?;
     // The step holds of every step of this attempt, in one call per pool before any transfer.
-    let pre_held = super::step_holds::hold_steps(&zfs, job, opts, &work);
+    let pre_held = super::step_holds::hold_steps(&*zfs, job, opts, &work);
     let waits_for = ancestors(&work);
     // Further workers each have their own connection (and, pulling, their own send-agent session).
-    let open = || -> Option<(Zfs, crate::transport::Connection)> {
-        let opened = crate::transport::sender_zfs(job).and_then(|z| crate::transport::connect(job).map(|c| (z, c)));
+    let open = || -> Option<Ends> {
+        let opened = ends.sender().and_then(|z| ends.receiver().map(|c| (Arc::from(z), c)));
         match opened {
             Ok(r) => Some(r),
             Err(e) => {
@@ -249,20 +263,27 @@ fn attempt_inner(
             .find(|o| o.blocks)
             .map(|o| o.report.name.clone())
     };
-    let one = |(zfs, conn): &mut (Zfs, crate::transport::Connection), i: usize, parent: Option<String>| {
+    let one = |(zfs, conn): &mut Ends, i: usize, parent: Option<String>| {
         let ctx = super::filesystem::FsContext {
             job,
             opts,
             progress,
             pre_held: pre_held.as_ref(),
         };
-        let o = super::filesystem::replicate_fs(&ctx, zfs, conn, &work[i], parent);
+        let o = super::filesystem::replicate_fs(&ctx, &**zfs, &mut **conn, &work[i], parent);
         // The connection is gone: the remaining filesystems wait for the next attempt.
         let stop = o.conn_error.is_some();
         parallel::Done { outcome: o, stop }
     };
     let workers = if opts.dry_run { 1 } else { job.concurrency };
-    let outcomes = parallel::run(workers, &waits_for, (zfs.clone(), conn), &open, &blocked_parent, &one);
+    let outcomes = parallel::run(
+        workers,
+        &waits_for,
+        (Arc::clone(&zfs), conn),
+        &open,
+        &blocked_parent,
+        &one,
+    );
     let mut results = Vec::with_capacity(work.len() + refused.len());
     let mut handled = Vec::with_capacity(work.len());
     // A root the source's send-agent refused fails alone.
@@ -278,16 +299,19 @@ fn attempt_inner(
         }
     }
     if let Some(held) = pre_held {
-        super::step_holds::release_steps(&zfs, job, held, &handled, &results);
+        super::step_holds::release_steps(&*zfs, job, held, &handled, &results);
     }
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
-    let creations = survey::creation_times(&zfs, &work, &names);
+    let creations = survey::creation_times(&*zfs, &work, &names);
     super::records::fill_lag(&creations, &mut results);
     if let (Some(at), Some(prop), false) = (listed_at, job.sync_record_property(), opts.dry_run) {
-        super::records::write_sync_records(&zfs, &handled, &results, &creations, at, &prop, job);
+        super::records::write_sync_records(&*zfs, &handled, &results, &creations, at, &prop, job);
     }
     Ok(results)
 }
+
+/// A worker's sender and receiver.
+type Ends = (Arc<dyn Sender>, Box<dyn Receiver>);
 
 /// The report of a root of the job that the source's send-agent refused to list.
 fn refused_report(job: &Job, name: &DatasetName, error: ErrorReport) -> FsReport {

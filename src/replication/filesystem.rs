@@ -5,13 +5,13 @@
 use std::collections::BTreeSet;
 
 use crate::config::{Job, Protection};
+use crate::endpoint::{Receiver, Sender};
 use crate::plan::{FsPlan, Step};
 use crate::report::progress::Progress;
 use crate::report::{ErrorReport, FsReport, FsResult, StepReport, StepResult};
 use crate::step::{self, StepContext};
 use crate::survey::{self, SurveyError};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
-use crate::zfs::Zfs;
 
 use super::options::Options;
 
@@ -37,8 +37,8 @@ pub(super) struct FsOutcome {
 /// names the ancestor that failed or conflicts in this run, if any: the filesystem is then not replicated.
 pub(super) fn replicate_fs(
     ctx: &FsContext<'_>,
-    zfs: &Zfs,
-    conn: &mut crate::transport::Connection,
+    zfs: &dyn Sender,
+    conn: &mut dyn Receiver,
     w: &survey::FsSurvey,
     parent: Option<String>,
 ) -> FsOutcome {
@@ -131,9 +131,7 @@ pub(super) fn replicate_fs(
                         let label = format!("{} {}", w.sender.name, s.to.relative_name());
                         let bar = progress.transfer(&label, w.estimates[i]);
                         let first_full = *replace_placeholder && i == 0;
-                        let r = step::execute(&ctx, conn.client(), s, first_full, &old_cursors, &mut |b| {
-                            bar.set_position(b)
-                        });
+                        let r = step::execute(&ctx, conn, s, first_full, &old_cursors, &mut |b| bar.set_position(b));
                         bar.finish_and_clear();
                         match r {
                             Ok(moved) => {
@@ -204,8 +202,8 @@ fn blocks_children(fsr: &FsReport, plan: &FsPlan) -> bool {
 /// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
 /// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
 fn prepare(
-    zfs: &Zfs,
-    conn: &mut crate::transport::Connection,
+    zfs: &dyn Sender,
+    conn: &mut dyn Receiver,
     job: &Job,
     w: &survey::FsSurvey,
     pre_held: Option<&BTreeSet<SnapshotName>>,
@@ -215,7 +213,7 @@ fn prepare(
         ..
     } = &w.plan
     {
-        conn.client().abort_resume(&w.rel)?;
+        conn.abort_resume(&w.rel)?;
     }
     // Stale step holds go, except where this attempt holds the same snapshot for a step of its own.
     let stale: Vec<SnapshotName> = w
@@ -257,8 +255,7 @@ fn prepare(
     }
     let hold_missing = recv_newest.userrefs == Some(0);
     if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
-        conn.client()
-            .hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
+        conn.hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
     }
     Ok(cursors)
 }

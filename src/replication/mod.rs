@@ -11,6 +11,9 @@ mod parallel;
 mod records;
 mod step_holds;
 
-pub use driver::run;
+pub use driver::{run, run_with};
 pub use options::Options;
 pub use step_holds::{is_aged, release_aged_step_holds};
+
+#[cfg(test)]
+mod tests;

@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 
 use crate::config::Job;
+use crate::endpoint::Sender;
 use crate::report::{self, ErrorReport, FsReport, FsResult};
 use crate::survey;
 use crate::synced::{self, ListedAt};
-use crate::zfs::Zfs;
 
 /// Records each filesystem this attempt found up to date and protected (prepared without error), so that
 /// the next run need not list its snapshots. A record that cannot be written only costs that listing.
 pub(super) fn write_sync_records(
-    zfs: &Zfs,
+    zfs: &dyn Sender,
     work: &[&survey::FsSurvey],
     results: &[(FsReport, Option<ErrorReport>)],
     creations: &BTreeMap<String, u64>,

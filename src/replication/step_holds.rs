@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use crate::config::{Job, Protection};
+use crate::endpoint::Sender;
 use crate::plan::FsPlan;
 use crate::report::{ErrorReport, FsReport, StepResult};
 use crate::survey;
 use crate::zfs::names::SnapshotName;
-use crate::zfs::Zfs;
 
 use super::options::Options;
 
@@ -19,7 +19,7 @@ use super::options::Options;
 /// each step holds its own snapshots instead: other protections, a dry run, or when this call failed (the
 /// steps then hold them one filesystem at a time and report any error for their filesystem).
 pub(super) fn hold_steps(
-    zfs: &Zfs,
+    zfs: &dyn Sender,
     job: &Job,
     opts: &Options,
     work: &[survey::FsSurvey],
@@ -54,7 +54,7 @@ pub(super) fn hold_steps(
 /// step moved exists by then. The holds of a step that failed stay (they keep its resumable state's
 /// snapshots until the next run, which releases them as stale); so does everything if the release fails.
 pub(super) fn release_steps(
-    zfs: &Zfs,
+    zfs: &dyn Sender,
     job: &Job,
     mut held: BTreeSet<SnapshotName>,
     work: &[&survey::FsSurvey],
@@ -88,8 +88,8 @@ pub fn is_aged(job: &Job, since: u64, now: u64) -> bool {
 /// Releases this job's step holds on the sender that are older than `max_step_hold_age` (at `now`), and
 /// returns the snapshots they were on. The cursor bookmarks are left alone: the next incremental can start
 /// from them even when the held snapshots are pruned meanwhile.
-pub fn release_aged_step_holds(zfs: &Zfs, job: &Job, now: u64) -> Result<Vec<String>, crate::zfs::ZfsError> {
-    let listing = zfs.list(&job.filesystems.roots(), false)?;
+pub fn release_aged_step_holds(zfs: &dyn Sender, job: &Job, now: u64) -> Result<Vec<String>, crate::zfs::ZfsError> {
+    let listing = zfs.list(&job.filesystems.roots())?;
     let held = crate::survey::held_snapshots(job, &listing);
     let tag = job.name.step_hold_tag();
     let aged: Vec<SnapshotName> = zfs

@@ -33,6 +33,11 @@ impl Connection {
     pub fn client(&mut self) -> &mut AgentClient {
         &mut self.client
     }
+
+    /// The protocol client, to read what the handshake told.
+    pub fn client_ref(&self) -> &AgentClient {
+        &self.client
+    }
 }
 
 impl Drop for Connection {

@@ -96,22 +96,10 @@ impl Zfs {
                 })
             }
             Some(runner) => {
-                let (reader, mut writer) = std::io::pipe().map_err(|e| ZfsError::spawn(args, &e))?;
-                let abort = Arc::new(AtomicBool::new(false));
-                let (runner, flag, argv) = (Arc::clone(runner), Arc::clone(&abort), args.to_vec());
-                let thread = std::thread::spawn(move || {
+                let runner = Arc::clone(runner);
+                SendProcess::produced(args, move |argv, writer, abort| {
                     let mut r = runner.lock().unwrap_or_else(PoisonError::into_inner);
-                    r.stream(&argv, &mut writer, &flag, stall)
-                });
-                Ok(SendProcess {
-                    stdout: Some(SendOutput::Pipe(reader)),
-                    inner: Inner::Remote {
-                        thread: Some(thread),
-                        abort,
-                    },
-                    args: args.to_vec(),
-                    status: None,
-                    wire_bytes: None,
+                    r.stream(argv, writer, abort, stall)
                 })
             }
         }
@@ -164,6 +152,33 @@ pub struct SendProcess {
 }
 
 impl SendProcess {
+    /// A send whose stream `producer` writes on a thread of its own into a pipe: a `zfs send` on another
+    /// host (pull mode), or a sender that is not ZFS. `args` name it in errors.
+    pub fn produced(
+        args: &[String],
+        producer: impl FnOnce(&[String], &mut dyn Write, &AtomicBool) -> Result<RemoteOutput, ZfsError> + Send + 'static,
+    ) -> Result<SendProcess, ZfsError> {
+        let (reader, mut writer) = std::io::pipe().map_err(|e| ZfsError::spawn(args, &e))?;
+        let abort = Arc::new(AtomicBool::new(false));
+        let (flag, argv) = (Arc::clone(&abort), args.to_vec());
+        let thread = std::thread::spawn(move || producer(&argv, &mut writer, &flag));
+        Ok(SendProcess {
+            stdout: Some(SendOutput::Pipe(reader)),
+            inner: Inner::Remote {
+                thread: Some(thread),
+                abort,
+            },
+            args: args.to_vec(),
+            status: None,
+            wire_bytes: None,
+        })
+    }
+
+    /// An error about this send (naming its command) with `message`.
+    pub fn error(&self, message: &str) -> ZfsError {
+        ZfsError::parse(&self.args, message)
+    }
+
     /// For a send on the source (pull mode), after [`wait`](Self::wait): the bytes that crossed the link
     /// (unknown when the link broke).
     pub fn wire_bytes(&self) -> Option<u64> {

@@ -1,0 +1,47 @@
+//! A zreplrs recv-agent as the [`Receiver`]: the connection's protocol client.
+
+use std::time::Duration;
+
+use crate::agent::client::{AgentError, StreamError, Streamed};
+use crate::agent::proto;
+use crate::agent::splice::FdRead;
+use crate::transport::Connection;
+
+use super::Receiver;
+
+impl Receiver for Connection {
+    fn root(&self) -> &str {
+        &self.client_ref().hello.root
+    }
+
+    fn start_list(&mut self, req: proto::ListRequest) -> Result<(), AgentError> {
+        self.client().start_list(req)
+    }
+
+    fn list_reply(&mut self) -> Result<proto::ListReply, AgentError> {
+        self.client().list_reply()
+    }
+
+    fn receive(
+        &mut self,
+        req: proto::ReceiveRequest,
+        source: &mut dyn FdRead,
+        source_ok: &mut dyn FnMut() -> Result<(), String>,
+        stall: Duration,
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<Streamed, StreamError> {
+        self.client().receive(req, source, source_ok, stall, on_bytes)
+    }
+
+    fn wire_total(&self) -> u64 {
+        self.client_ref().wire_total
+    }
+
+    fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError> {
+        self.client().abort_resume(fs)
+    }
+
+    fn hold_last_received(&mut self, fs: &str, snapshot: &str, guid: u64, job_id: &str) -> Result<(), AgentError> {
+        self.client().hold_last_received(fs, snapshot, guid, job_id)
+    }
+}
