@@ -1,5 +1,5 @@
 //! The bandwidth limiter on the host, away from the test VM's slow links: 256 MiB paced through
-//! `agent::throttle` (the chunk size, bucket and pacing the sender uses) into a pipe, the rate measured at the
+//! `agent::wire::throttle` (the chunk size, bucket and pacing the sender uses) into a pipe, the rate measured at the
 //! reading end from its first to its last byte, as benchmark P7 measures it at the receiver. Rates the VM
 //! cannot reach (40 MiB/s and more) show whether the limiter itself holds ±5 %. Run with
 //! `cargo bench --bench throttle` (`THROTTLE_RUNS`, default 3).
@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use zreplrs::agent::splice::PIPE_SIZE;
-use zreplrs::agent::throttle;
+use zreplrs::agent::wire::splice::PIPE_SIZE;
+use zreplrs::agent::wire::throttle;
 
 const TOTAL: u64 = 256 << 20;
 const MIB: f64 = 1_048_576.0;

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use zreplrs::agent::splice::ChunkMover;
+use zreplrs::agent::wire::splice::ChunkMover;
 use zreplrs::transport::ssh::{open_exec, SshParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (mut reader, mut writer) = open_exec(&params, "cat >/dev/null")?;
     // The sender's data path: chunks spliced from the source pipe into the transport's pipe (see
-    // zreplrs::agent::splice), then encrypted by the pump thread.
+    // zreplrs::agent::wire::splice), then encrypted by the pump thread.
     let mut mover = ChunkMover::new();
     let mut total: u64 = 0;
     let mut stdin = std::io::stdin();

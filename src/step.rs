@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use crate::agent::client::{AgentError, StreamError, Streamed};
-use crate::agent::proto;
+use crate::agent::wire::proto;
 use crate::config::Protection;
 use crate::endpoint::{Receiver, Sender};
 use crate::plan::Step;
@@ -166,7 +166,7 @@ fn stream(
     let Some(mut stdout) = send.take_stdout() else {
         return Err(StepFailure::zfs(send.error("zfs send has no stdout")));
     };
-    crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdout));
+    crate::agent::wire::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdout));
     let req = proto::ReceiveRequest {
         fs: ctx.rel.to_string(),
         to_short: step.to.short.clone(),

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agent::client::AgentError;
-use crate::agent::convert;
-use crate::agent::proto::{FsEntry as WireEntry, ListRequest};
+use crate::agent::wire::convert;
+use crate::agent::wire::proto::{FsEntry as WireEntry, ListRequest};
 use crate::config::Job;
 use crate::endpoint::{Receiver, Sender};
 use crate::plan::{self, FsPlan, Policy, TokenState};

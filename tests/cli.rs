@@ -5,8 +5,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
-use zreplrs::agent::frame;
-use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+use zreplrs::agent::wire::frame;
+use zreplrs::agent::wire::proto::{self, envelope::Body, Envelope};
 
 fn zreplrs() -> Command {
     Command::cargo_bin("zreplrs").unwrap()
@@ -448,7 +448,7 @@ fn a_configuration_others_can_write_is_warned_about() {
 #[test]
 fn a_listing_larger_than_a_frame_arrives_in_pages() {
     use std::os::unix::fs::PermissionsExt;
-    use zreplrs::agent::{client::LIST_PAGE_BYTES, paging::Joiner};
+    use zreplrs::agent::{client::LIST_PAGE_BYTES, wire::paging::Joiner};
     const SNAPSHOTS: usize = 250_000;
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake-zfs");

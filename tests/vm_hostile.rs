@@ -12,8 +12,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use vmlib::*;
-use zreplrs::agent::frame;
-use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+use zreplrs::agent::wire::frame;
+use zreplrs::agent::wire::proto::{self, envelope::Body, Envelope};
 
 struct Session {
     replies: Vec<Envelope>,

@@ -340,8 +340,8 @@ fn killed_sshd_session_mid_transfer_resumes() {
 #[ignore = "needs real ZFS: run by vm/test"]
 fn agent_refuses_requests_outside_its_root_and_nothing_changes() {
     use std::io::Write;
-    use zreplrs::agent::frame;
-    use zreplrs::agent::proto::{self, envelope::Body, Envelope};
+    use zreplrs::agent::wire::frame;
+    use zreplrs::agent::wire::proto::{self, envelope::Body, Envelope};
     let _s = serial();
     let sc = Scenario::new("shos");
     let a = sc.src.ds("a");

@@ -10,9 +10,9 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use zreplrs::agent::convert::{from_wire, to_wire};
-use zreplrs::agent::frame::{read_data_into, read_frame, read_message, write_message, DataFrame, Frame, MAX_DATA};
-use zreplrs::agent::proto::{envelope::Body, Envelope};
+use zreplrs::agent::wire::convert::{from_wire, to_wire};
+use zreplrs::agent::wire::frame::{read_data_into, read_frame, read_message, write_message, DataFrame, Frame, MAX_DATA};
+use zreplrs::agent::wire::proto::{envelope::Body, Envelope};
 use zreplrs::zfs::names::DatasetName;
 use zreplrs::zfs::VersionKind;
 

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use zreplrs::agent::frame::read_message;
-use zreplrs::agent::proto::envelope::Body;
-use zreplrs::agent::send_policy::{Accepted, SendPolicy};
+use zreplrs::agent::wire::frame::read_message;
+use zreplrs::agent::wire::proto::envelope::Body;
+use zreplrs::agent::send::policy::{Accepted, SendPolicy};
 use zreplrs::config::Filter;
 use zreplrs::zfs::bookkeeping::{parse_cursor_short, parse_tentative_cursor_short, JobId};
 use zreplrs::zfs::names::DatasetName;

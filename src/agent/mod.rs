@@ -1,29 +1,15 @@
-//! The agents and their protocol: `zreplrs recv-agent` (the receiving side) and `zreplrs send-agent` (the
-//! source of a pull job).
+//! The agents and their protocol, by role:
 //!
-//! [`frame`] is the wire format, [`proto`] the messages, [`server`] the agent that runs on the receiver
-//! (confined below its own `--root-fs[/--client-identity]`, and by [`policy`] with `--append-only`; its
-//! [`recv_config`] from its command line, `receive` checks every stream before `zfs receive` sees it),
-//! `request` what both agents' handlers share,
-//! [`send_server`] the send-agent (every call checked by [`send_policy`]), [`client`] the other end of either,
-//! [`convert`] maps listings to and from the wire, [`paging`] splits large ones into pages, [`splice`] moves stream bytes between pipes, [`codec`] compresses them in transit, [`throttle`] paces them to a bandwidth limit, and [`wire`] bounds what decoding a message may cost.
+//! - [`wire`]: the protocol both ends speak — frames, messages, listing pages, zstd in transit, the
+//!   bandwidth limit, splice, and the bound on what decoding a message may cost;
+//! - [`client`]: the run's end of a connection, to either agent;
+//! - [`recv`]: `zreplrs recv-agent`, the receiving side (confined below its own root; every stream checked
+//!   before `zfs receive` sees it; `--append-only`);
+//! - [`send`]: `zreplrs send-agent`, the source of a pull job (every call checked by its policy);
+//! - `request`: what the two agents' request handlers share.
 
 pub mod client;
-pub mod codec;
-pub mod convert;
-pub mod frame;
-mod last_received;
-pub mod paging;
-pub mod policy;
-pub mod proto;
-mod receive;
-pub mod recv_config;
+pub mod recv;
 mod request;
-pub mod send_policy;
-pub mod send_server;
-pub mod server;
-pub mod splice;
-mod text;
-pub mod throttle;
-mod watchdog;
+pub mod send;
 pub mod wire;

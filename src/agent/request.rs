@@ -6,8 +6,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use super::frame;
-use super::proto::{self, envelope::Body, Envelope};
+use crate::agent::wire::frame;
+use crate::agent::wire::proto::{self, envelope::Body, Envelope};
 use crate::zfs::names::DatasetName;
 use crate::zfs::{Zfs, ZfsError};
 

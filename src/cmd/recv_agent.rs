@@ -1,7 +1,7 @@
 //! `zreplrs recv-agent`: turns the agent's command line into its configuration and serves stdin/stdout.
 
-use crate::agent::recv_config::AgentConfig;
-use crate::agent::server::serve;
+use crate::agent::recv::config::AgentConfig;
+use crate::agent::recv::server::serve;
 use crate::cli::RecvAgentArgs;
 use crate::report::exit;
 use crate::zfs::names::{check_component, DatasetName, PropertyName};

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::agent::send_policy::SendPolicy;
-use crate::agent::send_server::{serve, SendAgentConfig};
+use crate::agent::send::policy::SendPolicy;
+use crate::agent::send::server::{serve, SendAgentConfig};
 use crate::cli::SendAgentArgs;
 use crate::config::Filter;
 use crate::report::exit;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::agent::client::{AgentError, StreamError, Streamed};
-use crate::agent::proto;
-use crate::agent::splice::FdRead;
+use crate::agent::wire::proto;
+use crate::agent::wire::splice::FdRead;
 use crate::transport::Connection;
 
 use super::Receiver;

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::agent::client::{AgentError, StreamError, Streamed};
-use crate::agent::proto;
-use crate::agent::splice::FdRead;
+use crate::agent::wire::proto;
+use crate::agent::wire::splice::FdRead;
 use crate::config::Job;
 use crate::plan::Step;
 use crate::zfs::list::Listing;

@@ -33,7 +33,7 @@ pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentErro
         let _ = child.kill();
         return Err(AgentError::Connect(format!("{what} pipes missing")));
     };
-    crate::agent::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
+    crate::agent::wire::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
     match AgentClient::connect(
         Box::new(stdout),
         Box::new(stdin),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::agent::client::{AgentClient, AgentError};
-use crate::agent::proto;
+use crate::agent::wire::proto;
 use crate::config::{Job, Target};
 use crate::zfs::runner::{RemoteOutput, Runner};
 use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};

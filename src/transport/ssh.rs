@@ -351,7 +351,7 @@ pub fn open_exec(p: &SshParams, command: &str) -> Result<(std::io::PipeReader, s
         .exec(command)
         .map_err(|e| conn(format!("cannot run `{command}` on {host}: {e}")))?;
     let (c2s_r, c2s_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
-    crate::agent::splice::enlarge_pipe(c2s_r.as_fd());
+    crate::agent::wire::splice::enlarge_pipe(c2s_r.as_fd());
     let (s2c_r, s2c_w) = std::io::pipe().map_err(|e| conn(format!("pipe: {e}")))?;
     let stall = p.stall_timeout;
     let label = format!("{host}:{port}");

@@ -144,7 +144,7 @@ fn client_with_receiver(offer: Vec<String>) -> (AgentClient, std::thread::JoinHa
             })) => r,
             other => panic!("expected a receive request, got {other:?}"),
         };
-        let mut unpacker = crate::agent::codec::Unpacker::new().expect("unpacker");
+        let mut unpacker = crate::agent::wire::codec::Unpacker::new().expect("unpacker");
         let mut stream = Vec::new();
         loop {
             match frame::read_frame(&mut input).expect("frame") {

@@ -9,8 +9,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::agent::client::{AgentError, StreamError, Streamed};
-use crate::agent::proto;
-use crate::agent::splice::FdRead;
+use crate::agent::wire::proto;
+use crate::agent::wire::splice::FdRead;
 use crate::endpoint::{Endpoints, Receiver, Sender};
 use crate::plan::Step;
 use crate::zfs::list::{DatasetKind, FsEntry, Listing};
@@ -388,7 +388,7 @@ impl Receiver for MemReceiver {
             filesystems: s
                 .receiver
                 .values()
-                .map(|e| crate::agent::convert::to_wire(&root, e))
+                .map(|e| crate::agent::wire::convert::to_wire(&root, e))
                 .collect(),
             root_exists: true,
             ..Default::default()

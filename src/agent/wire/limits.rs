@@ -1,20 +1,20 @@
 //! A bound on what decoding a message costs, checked on the protobuf wire before `prost` decodes it.
 //!
-//! A frame is at most [`super::frame::MAX_MESSAGE`] bytes, but the decoded message can be far larger: an
+//! A frame is at most [`crate::agent::wire::frame::MAX_MESSAGE`] bytes, but the decoded message can be far larger: an
 //! empty repeated element is 2 bytes on the wire and a whole struct (or `String`) in memory, so 16 MiB of
 //! empty `Version`s decodes to over a gigabyte. [`decoded_cost`] walks the wire format with the schema of
-//! [`super::proto`] and adds up the memory the decoded message would take (structs of repeated messages,
+//! [`crate::agent::wire::proto`] and adds up the memory the decoded message would take (structs of repeated messages,
 //! `String` headers of repeated strings, counted twice for `Vec` growth, plus every string's bytes); a message
 //! whose cost exceeds [`MAX_DECODED`] is refused before anything is allocated for it.
 
 use prost::bytes::Buf;
 use prost::encoding::{decode_key, decode_varint, WireType};
 
-use super::proto;
+use crate::agent::wire::proto;
 
 /// Largest decoded size (estimated as [`decoded_cost`] does) of one message. A full 16 MiB page of a
 /// listing with snapshot names of typical length costs about 60 MiB; an agent that pages its listings (the
-/// default, [`super::client::LIST_PAGE_BYTES`]) sends pages of a quarter of that.
+/// default, [`crate::agent::client::LIST_PAGE_BYTES`]) sends pages of a quarter of that.
 pub const MAX_DECODED: u64 = 96 << 20;
 
 /// What a field of a message is, as far as decoding cost goes.
@@ -206,7 +206,7 @@ fn walk(kind: Kind, mut buf: &[u8], depth: u32, cost: &mut u64, limit: u64) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::proto::{envelope::Body, Envelope};
+    use crate::agent::wire::proto::{envelope::Body, Envelope};
     use prost::Message;
 
     fn cost(body: Body) -> Result<u64, CostError> {

@@ -1,13 +1,13 @@
 //! Compression of stream chunks in transit: with `zstd` negotiated, every DATA frame of a stream carries one
 //! complete zstd frame holding one chunk of the `zfs send` stream. Chunks are independent, so a stream cut
 //! anywhere resumes without codec state, and each one decompresses into a buffer of at most
-//! [`MAX_DATA`](super::frame::MAX_DATA) bytes: a peer's frame that claims or produces more is an error, never a
+//! [`MAX_DATA`](crate::agent::wire::frame::MAX_DATA) bytes: a peer's frame that claims or produces more is an error, never a
 //! larger allocation.
 
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::DParameter;
 
-use super::frame::MAX_DATA;
+use crate::agent::wire::frame::MAX_DATA;
 
 /// The name of the zstd codec in the handshake and in requests.
 pub const ZSTD: &str = "zstd";
@@ -21,7 +21,7 @@ pub fn supported() -> Vec<String> {
 fn unknown(name: &str) -> String {
     format!(
         "unknown stream compression \"{}\"; this zreplrs offers zstd",
-        super::text::printable(name.as_bytes())
+        crate::agent::wire::text::printable(name.as_bytes())
     )
 }
 

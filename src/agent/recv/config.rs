@@ -15,7 +15,7 @@ pub struct AgentConfig {
     /// The `zfs` program (`--zfs-program`, for tests and benchmarks); `None`: the system's `zfs`.
     /// `$ZREPLRS_ZFS` is ignored.
     pub zfs_program: Option<std::ffi::OsString>,
-    /// `--append-only`: refuse every request that could lose received data (see [`super::policy`]).
+    /// `--append-only`: refuse every request that could lose received data (see [`crate::agent::recv::policy`]).
     pub append_only: bool,
     /// `--allow-verify`: serve checksum requests (clones of received data) even under `--append-only`.
     pub allow_verify: bool,

@@ -1,7 +1,7 @@
 //! Listings on the wire: receiver datasets are sent relative to the agent's root and turned back into typed
 //! entries (with full receiver names) on the sender.
 
-use super::proto;
+use crate::agent::wire::proto;
 use crate::zfs::list::{sort_versions, DatasetKind, FsEntry};
 use crate::zfs::names::{check_component, DatasetName, NameError};
 use crate::zfs::{Guid, Version, VersionKind};

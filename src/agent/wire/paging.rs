@@ -7,7 +7,7 @@
 
 use prost::Message;
 
-use super::proto::{FsEntry, ListReply};
+use crate::agent::wire::proto::{FsEntry, ListReply};
 
 /// Smallest page the agent makes, whatever the sender asks for (an entry without versions always fits).
 pub const MIN_PAGE: u32 = 64 << 10;

@@ -9,7 +9,7 @@
 //! | 3    | END     | end of a data stream, exactly 1 byte: 0 = complete, 1 = aborted       |
 //!
 //! Anything else (unknown type, oversized or empty frame, malformed END, EOF inside a frame, undecodable
-//! protobuf, a message that would decode to more than [`super::wire::MAX_DECODED`]) is a [`FrameError`]; the reader never allocates more than the limit of the frame type (message
+//! protobuf, a message that would decode to more than [`crate::agent::wire::limits::MAX_DECODED`]) is a [`FrameError`]; the reader never allocates more than the limit of the frame type (message
 //! payloads grow only as bytes arrive; a data frame's reusable buffer is sized to its declared length, at most
 //! [`MAX_DATA`]). EOF exactly at a frame boundary is a clean end of input (`Ok(None)`).
 //! Writers never flush: wrap the sink in a `BufWriter` and flush after each request/reply.
@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 
 use prost::Message as _;
 
-use super::proto::Envelope;
+use crate::agent::wire::proto::Envelope;
 
 /// Frame type byte of a MESSAGE frame.
 pub const TYPE_MESSAGE: u8 = 1;
@@ -89,7 +89,7 @@ pub enum DataFrame {
     Data(usize),
     /// The END frame of the stream.
     End { aborted: bool },
-    /// A MESSAGE frame arrived instead (e.g. an [`Error`](super::proto::Error) from the peer).
+    /// A MESSAGE frame arrived instead (e.g. an [`Error`](crate::agent::wire::proto::Error) from the peer).
     Message(Envelope),
 }
 
@@ -246,10 +246,12 @@ fn read_end_payload<R: Read>(r: &mut R) -> Result<bool, FrameError> {
 
 fn read_envelope<R: Read>(r: &mut R, len: u32) -> Result<Envelope, FrameError> {
     let payload = read_payload(r, len)?;
-    match super::wire::decoded_cost(&payload, super::wire::MAX_DECODED) {
+    match crate::agent::wire::limits::decoded_cost(&payload, crate::agent::wire::limits::MAX_DECODED) {
         Ok(_) => {}
-        Err(e @ super::wire::CostError::TooCostly { .. }) => return Err(FrameError::TooManyElements(e.to_string())),
-        Err(super::wire::CostError::Malformed(m)) => return Err(FrameError::Decode(m)),
+        Err(e @ crate::agent::wire::limits::CostError::TooCostly { .. }) => {
+            return Err(FrameError::TooManyElements(e.to_string()))
+        }
+        Err(crate::agent::wire::limits::CostError::Malformed(m)) => return Err(FrameError::Decode(m)),
     }
     Envelope::decode(payload.as_slice()).map_err(|e| FrameError::Decode(e.to_string()))
 }
@@ -269,7 +271,7 @@ pub fn read_frame<R: Read>(r: &mut R) -> Result<Option<Frame>, FrameError> {
 
 /// Reads the header of the next frame of a data stream, and the whole frame unless it is DATA: on
 /// [`DataFrame::Data`]`(len)` the next `len` bytes of `r` are the payload, for the caller to move (see
-/// [`super::splice::move_exact`]). A MESSAGE frame is returned as [`DataFrame::Message`] for the caller to
+/// [`crate::agent::wire::splice::move_exact`]). A MESSAGE frame is returned as [`DataFrame::Message`] for the caller to
 /// judge; EOF (even at a frame boundary) is an error, because a data stream must end with an END frame.
 pub fn read_data_header<R: Read>(r: &mut R) -> Result<DataFrame, FrameError> {
     match read_header(r)? {
@@ -323,7 +325,7 @@ pub fn read_message<R: Read>(r: &mut R) -> Result<Option<Envelope>, FrameError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::proto::{self, envelope::Body};
+    use crate::agent::wire::proto::{self, envelope::Body};
 
     fn all_messages() -> Vec<Envelope> {
         let bodies: Vec<Body> = vec![

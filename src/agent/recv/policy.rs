@@ -9,7 +9,7 @@
 //! are still filtered as without the flag (`--recv-set`, `--recv-inherit`, `--recv-allow` and the hardened
 //! defaults); none of them can remove snapshots.
 
-use super::proto::envelope::Body;
+use crate::agent::wire::proto::envelope::Body;
 use crate::zfs::names::DatasetName;
 use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
 

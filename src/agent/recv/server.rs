@@ -8,13 +8,13 @@
 
 use std::io::{BufWriter, Write};
 
-use super::frame;
-use super::last_received::{protect_received, KnownHolds};
-use super::proto::{self, envelope::Body, Envelope};
-use super::receive::{moves, receive, Fatal};
-pub use super::recv_config::AgentConfig;
-use super::request::{below_root, error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
-use super::splice::FdRead;
+pub use crate::agent::recv::config::AgentConfig;
+use crate::agent::recv::last_received::{protect_received, KnownHolds};
+use crate::agent::recv::receive::{moves, receive, Fatal};
+use crate::agent::request::{below_root, error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
+use crate::agent::wire::frame;
+use crate::agent::wire::proto::{self, envelope::Body, Envelope};
+use crate::agent::wire::splice::FdRead;
 use crate::report::unix_now;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::{FsEntry, Listing};
@@ -60,7 +60,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                 zfs_version: zfs_version(&zfs),
                 append_only: cfg.append_only,
                 send_agent: false,
-                compression: super::codec::supported(),
+                compression: crate::agent::wire::codec::supported(),
             };
             greet(&mut out, body, hello)?;
             greeted = true;
@@ -80,7 +80,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                     _ => 0,
                 };
                 with_heartbeats(&mut out, || handle(&zfs, cfg, &root, other, &mut known)).map(|env| match env.body {
-                    Some(Body::ListReply(l)) => super::paging::split(l, page_bytes, frame::MAX_MESSAGE)
+                    Some(Body::ListReply(l)) => crate::agent::wire::paging::split(l, page_bytes, frame::MAX_MESSAGE)
                         .into_iter()
                         .map(|page| Envelope::new(page.into()))
                         .collect(),
@@ -107,12 +107,12 @@ fn handle(
     known: &mut KnownHolds,
 ) -> Result<Envelope, Refusal> {
     if cfg.append_only {
-        if let Some(why) = super::policy::request_refusal(&body) {
-            return Err(Refusal::new(super::policy::KIND, why));
+        if let Some(why) = crate::agent::recv::policy::request_refusal(&body) {
+            return Err(Refusal::new(crate::agent::recv::policy::KIND, why));
         }
         if matches!(body, Body::Checksum(_)) && !cfg.allow_verify {
             return Err(Refusal::new(
-                super::policy::KIND,
+                crate::agent::recv::policy::KIND,
                 "this agent runs with --append-only and reads no files of what a sender sent (a checksum \
                  mounts a clone of the sender's data): add --allow-verify to its command line to serve \
                  `zreplrs verify --content`",
@@ -204,7 +204,7 @@ fn list_reply(root: &DatasetName, listing: &Listing, filesystems_only: bool, lis
     let filesystems = listing
         .filesystems
         .values()
-        .map(|e| super::convert::to_wire(root, e))
+        .map(|e| crate::agent::wire::convert::to_wire(root, e))
         .collect();
     Envelope::new(
         proto::ListReply {

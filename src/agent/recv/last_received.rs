@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::request::Refusal;
+use crate::agent::request::Refusal;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::Listing;
 use crate::zfs::names::{DatasetName, SnapshotName};
@@ -119,7 +119,7 @@ fn forward_only(zfs: &Zfs, to: &SnapshotName, carrying: &[SnapshotName]) -> Resu
     for s in carrying {
         if txg(s)? > at {
             return Err(Refusal::new(
-                super::policy::KIND,
+                crate::agent::recv::policy::KIND,
                 format!("the last-received hold is on {s}, newer than {to}; with --append-only it only moves forward"),
             ));
         }

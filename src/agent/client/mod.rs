@@ -10,9 +10,9 @@ use std::io::{BufWriter, Read, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use super::frame::{self, Frame};
-use super::proto::{self, envelope::Body, Envelope};
-use super::splice::{ChunkMover, FdRead, FdWrite};
+use crate::agent::wire::frame::{self, Frame};
+use crate::agent::wire::proto::{self, envelope::Body, Envelope};
+use crate::agent::wire::splice::{ChunkMover, FdRead, FdWrite};
 
 /// Errors talking to the agent.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ type Reply = Result<frame::Frame, String>;
 /// Largest output of one [`AgentClient::zfs_call`], all pages together.
 pub const MAX_CALL_OUTPUT: usize = 512 << 20;
 
-/// Largest listing page asked of the agent (see [`super::paging`]), a quarter of a frame.
+/// Largest listing page asked of the agent (see [`crate::agent::wire::paging`]), a quarter of a frame.
 pub const LIST_PAGE_BYTES: u32 = frame::MAX_MESSAGE / 4;
 
 /// An open, greeted connection to a recv-agent.
@@ -89,7 +89,7 @@ pub struct AgentClient {
     /// How stream data travels on this connection (set by the transport from the job).
     pub transfer: TransferOptions,
     /// The bandwidth limit's bucket, shared with the job's other connections.
-    throttle: Option<super::throttle::SharedThrottle>,
+    throttle: Option<crate::agent::wire::throttle::SharedThrottle>,
     /// Bytes of stream data that crossed this connection so far, in either direction (as sent: compressed
     /// when compressing), counted as they go so that a failed transfer's share is known too.
     pub wire_total: u64,
@@ -106,7 +106,7 @@ pub struct TransferOptions {
     pub zstd_level: Option<i32>,
 }
 
-pub use super::text::printable;
+pub use crate::agent::wire::text::printable;
 
 impl AgentError {
     /// The error a peer reported, its texts made [`printable`].
@@ -169,7 +169,7 @@ impl AgentClient {
         let hello = proto::Hello {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: env!("CARGO_PKG_VERSION").into(),
-            compression: super::codec::supported(),
+            compression: crate::agent::wire::codec::supported(),
         };
         match client.request(hello.into())? {
             Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,
@@ -190,12 +190,16 @@ impl AgentClient {
     /// offered zstd in its handshake. Returns a warning when compression was asked for but the peer (an
     /// older zreplrs) cannot undo it; the stream then goes uncompressed.
     pub fn negotiate(&mut self, limit: Option<u64>, zstd_level: Option<i32>) -> Option<String> {
-        let offered = self.hello.compression.iter().any(|c| c == super::codec::ZSTD);
+        let offered = self
+            .hello
+            .compression
+            .iter()
+            .any(|c| c == crate::agent::wire::codec::ZSTD);
         self.transfer = TransferOptions {
             limit,
             zstd_level: zstd_level.filter(|_| offered),
         };
-        self.throttle = limit.map(super::throttle::shared);
+        self.throttle = limit.map(crate::agent::wire::throttle::shared);
         match zstd_level {
             Some(_) if !offered => Some(format!(
                 "the peer (zreplrs {}) does not offer zstd compression; sending uncompressed",
@@ -208,7 +212,7 @@ impl AgentClient {
     /// The codec name requests carry for this connection's compression.
     fn codec(&self) -> String {
         match self.transfer.zstd_level {
-            Some(_) => super::codec::ZSTD.into(),
+            Some(_) => crate::agent::wire::codec::ZSTD.into(),
             None => String::new(),
         }
     }
@@ -299,7 +303,7 @@ impl AgentClient {
 
     /// The reply to the list request sent last, its pages joined.
     pub fn list_reply(&mut self) -> Result<proto::ListReply, AgentError> {
-        let mut joiner = super::paging::Joiner::default();
+        let mut joiner = crate::agent::wire::paging::Joiner::default();
         loop {
             let page = match self.wait_reply(self.timeout)? {
                 Body::ListReply(l) => l,
@@ -382,7 +386,7 @@ impl AgentClient {
     }
 
     /// Streams `source` (a `zfs send` stdout) into a receive, spliced from pipe to pipe where the ends
-    /// allow it (see [`super::splice`]). `on_bytes` sees the running total.
+    /// allow it (see [`crate::agent::wire::splice`]). `on_bytes` sees the running total.
     /// At the end of `source`, `source_ok` says whether the producer succeeded; if not, the stream is
     /// ended as aborted (the receiver keeps resumable state) and its message is returned.
     /// `stall` bounds how long no byte may move before the transfer counts as stalled.
@@ -396,13 +400,16 @@ impl AgentClient {
     ) -> Result<Streamed, StreamError> {
         req.compression = self.codec();
         let mut packer = match self.transfer.zstd_level {
-            Some(level) => Some(super::codec::Packer::new(level).map_err(StreamError::Source)?),
+            Some(level) => Some(crate::agent::wire::codec::Packer::new(level).map_err(StreamError::Source)?),
             None => None,
         };
         let throttle = self.throttle.clone();
-        let chunk = self.transfer.limit.map_or(super::splice::PIPE_SIZE, |rate| {
-            super::throttle::chunk(rate, super::splice::PIPE_SIZE)
-        });
+        let chunk = self
+            .transfer
+            .limit
+            .map_or(crate::agent::wire::splice::PIPE_SIZE, |rate| {
+                crate::agent::wire::throttle::chunk(rate, crate::agent::wire::splice::PIPE_SIZE)
+            });
         self.send_message(req.into()).map_err(StreamError::Agent)?;
         // Compressing needs the chunk in memory; without it the bytes may stay in the kernel (splice).
         let mut mover = if packer.is_some() {
@@ -475,7 +482,7 @@ impl AgentClient {
             self.wire_total += on_wire as u64;
             on_bytes(bytes);
             if let Some(t) = &throttle {
-                super::throttle::pace(t, on_wire as u64);
+                crate::agent::wire::throttle::pace(t, on_wire as u64);
             }
         }
         let source_result = source_ok();
@@ -547,7 +554,7 @@ impl AgentClient {
             zstd_level: self.transfer.zstd_level.unwrap_or(0),
         };
         let mut unpacker = match self.transfer.zstd_level {
-            Some(_) => Some(super::codec::Unpacker::new().map_err(AgentError::Protocol)?),
+            Some(_) => Some(crate::agent::wire::codec::Unpacker::new().map_err(AgentError::Protocol)?),
             None => None,
         };
         let throttle = self.throttle.clone();
@@ -592,7 +599,7 @@ impl AgentClient {
                         stopped = true;
                     }
                     if let Some(t) = &throttle {
-                        super::throttle::pace(t, d.len() as u64);
+                        crate::agent::wire::throttle::pace(t, d.len() as u64);
                     }
                 }
                 Frame::End { .. } => break,

@@ -2,7 +2,7 @@
 //!
 //! Hand-written `prost` messages (there is no `protoc` in the build): every request and reply exchanged
 //! between `zreplrs replicate` and `zreplrs recv-agent` travels as an [`Envelope`] inside a MESSAGE frame
-//! (see [`super::frame`]). Tags are fixed and must never be reused or renumbered; add new fields with new
+//! (see [`crate::agent::wire::frame`]). Tags are fixed and must never be reused or renumbered; add new fields with new
 //! tags only. Dataset names in these messages are *relative to the agent's root* (`root_fs[/client_identity]`);
 //! the agent resolves and validates them against its own command line, never trusting the sender.
 
@@ -156,8 +156,8 @@ pub struct ReceiveRequest {
     pub force: bool,
     #[prost(bool, tag = "7")]
     pub last_received_hold: bool,
-    /// "" or `"zstd"`: each DATA payload of the stream is one zstd frame of at most [`super::frame::MAX_DATA`]
-    /// bytes of stream (see [`super::codec`]).
+    /// "" or `"zstd"`: each DATA payload of the stream is one zstd frame of at most [`crate::agent::wire::frame::MAX_DATA`]
+    /// bytes of stream (see [`crate::agent::wire::codec`]).
     #[prost(string, tag = "8")]
     pub compression: String,
     /// The stream is raw (`zfs send -w` of an encrypted dataset): the agent refuses a stream whose BEGIN
@@ -301,7 +301,7 @@ pub struct ChecksumReply {
 }
 
 /// Pull mode: asks the send-agent to run `zfs ARGV…` on the source. The agent runs it only when its policy
-/// ([`super::send_policy`]) accepts every argument. Without `stream`, the reply is one or more
+/// ([`crate::agent::send::policy`]) accepts every argument. Without `stream`, the reply is one or more
 /// [`ZfsCallReply`] pages. With `stream` (only `zfs send`), the agent sends the command's stdout as DATA
 /// frames and an END frame, then the [`ZfsCallReply`]; the client sends exactly one END frame per stream:
 /// early to stop the send (aborted), or after the reply to acknowledge it.
@@ -312,7 +312,7 @@ pub struct ZfsCall {
     #[prost(bool, tag = "2")]
     pub stream: bool,
     /// With `stream`: "" or `"zstd"`, the codec of the DATA payloads the send-agent sends (see
-    /// [`super::codec`]).
+    /// [`crate::agent::wire::codec`]).
     #[prost(string, tag = "3")]
     pub compression: String,
     /// The zstd level (1..=19; 0 is the default, 3) when `compression` is `"zstd"`.

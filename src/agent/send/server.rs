@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use super::codec::Packer;
-use super::frame::{self, Frame};
-use super::proto::{self, envelope::Body, Envelope};
-use super::request::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
-use super::send_policy::{Accepted, SendPolicy, KIND};
-use super::splice::FdRead;
+use crate::agent::request::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
+use crate::agent::send::policy::{Accepted, SendPolicy, KIND};
+use crate::agent::wire::codec::Packer;
+use crate::agent::wire::frame::{self, Frame};
+use crate::agent::wire::proto::{self, envelope::Body, Envelope};
+use crate::agent::wire::splice::FdRead;
 use crate::zfs::Zfs;
 
 /// Largest output of one call (a listing of several million snapshots fits).
@@ -71,7 +71,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                 zfs_version: zfs_version(&zfs),
                 append_only: false,
                 send_agent: true,
-                compression: super::codec::supported(),
+                compression: crate::agent::wire::codec::supported(),
             };
             greet(&mut out, body, hello)?;
             greeted = true;
@@ -137,12 +137,12 @@ fn fatal<W: Write>(out: &mut BufWriter<W>, kind: &str, msg: String) -> Result<()
 }
 
 fn printable_argv(argv: &[String]) -> String {
-    super::text::printable(argv.join(" ").as_bytes())
+    crate::agent::wire::text::printable(argv.join(" ").as_bytes())
 }
 
 fn cut_stderr(bytes: &[u8]) -> String {
     let end = bytes.len().min(MAX_STDERR);
-    super::text::printable(&bytes[..end]).trim().to_string()
+    crate::agent::wire::text::printable(&bytes[..end]).trim().to_string()
 }
 
 /// Runs one accepted call to completion: the reply (without stdout) and stdout.
@@ -188,9 +188,10 @@ fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
     }
 }
 
-/// The compressor a stream call asks for (see [`super::codec::packer_for`]).
+/// The compressor a stream call asks for (see [`crate::agent::wire::codec::packer_for`]).
 fn packer(call: &proto::ZfsCall, max: i32) -> Result<Option<Packer>, Refusal> {
-    super::codec::packer_for(&call.compression, call.zstd_level, max).map_err(|e| Refusal::new("protocol", e))
+    crate::agent::wire::codec::packer_for(&call.compression, call.zstd_level, max)
+        .map_err(|e| Refusal::new("protocol", e))
 }
 
 /// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops
@@ -226,7 +227,7 @@ fn stream<R: FdRead, W: Write + Send>(
     });
     let mut peer_ended = false;
     let mut broken = None;
-    let watchdog = super::watchdog::Watchdog::start(
+    let watchdog = crate::agent::send::watchdog::Watchdog::start(
         child.id(),
         cfg.stall_timeout,
         i32::from(crate::report::exit::RUN_FAILED),

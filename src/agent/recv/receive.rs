@@ -8,13 +8,13 @@ use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, ChildStdin};
 
-use super::codec::Unpacker;
-use super::frame::{self, DataFrame, FrameError};
-use super::last_received::{protect_received, KnownHolds, Moves};
-use super::proto::{self, Envelope};
-use super::recv_config::AgentConfig;
-use super::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
-use super::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
+use crate::agent::recv::config::AgentConfig;
+use crate::agent::recv::last_received::{protect_received, KnownHolds, Moves};
+use crate::agent::request::{below_root, error_reply, reply, with_heartbeats, Refusal};
+use crate::agent::wire::codec::Unpacker;
+use crate::agent::wire::frame::{self, DataFrame, FrameError};
+use crate::agent::wire::proto::{self, Envelope};
+use crate::agent::wire::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
 use crate::zfs::send::{receive_options, Incoming};
@@ -51,7 +51,7 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     out: &mut BufWriter<W>,
     known: &mut KnownHolds,
 ) -> Result<Option<Envelope>, Fatal> {
-    let mut unpacker = match super::codec::unpacker_for(&req.compression) {
+    let mut unpacker = match crate::agent::wire::codec::unpacker_for(&req.compression) {
         Ok(u) => u,
         Err(msg) => return refuse_and_drain(out, input, Refusal::new("protocol", msg)),
     };
@@ -350,8 +350,8 @@ fn check_request(
         .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
     if cfg.append_only {
-        if let Some(why) = super::policy::receive_refusal(zfs, req.force, &target)? {
-            return Err(Refusal::new(super::policy::KIND, why));
+        if let Some(why) = crate::agent::recv::policy::receive_refusal(zfs, req.force, &target)? {
+            return Err(Refusal::new(crate::agent::recv::policy::KIND, why));
         }
     }
     Ok((target, to, job))
