@@ -7,7 +7,8 @@
 //! [`agent`] (the receiving side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
-//! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`). The commands wing [`cmd`] has one
+//! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`), [`error`] (the one error model: kinds shared by
+//! the adapter, the agents and the wire, and whether a new attempt may help). The commands wing [`cmd`] has one
 //! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
 //!
 //! Dependencies point downward only (`tests/layout.rs` checks that there are no cycles);
@@ -22,7 +23,7 @@
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
 //! | state and output | [`config`], [`hook`], [`report`], [`synced`], [`lock`] |
-//! | leaves | [`zfs`], [`prune`], [`snapname`], [`content`] |
+//! | leaves | [`zfs`], [`prune`], [`snapname`], [`content`], [`error`] |
 
 pub mod agent;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod cmd;
 pub mod config;
 pub mod content;
 pub mod endpoint;
+pub mod error;
 pub mod hook;
 pub mod lock;
 pub mod plan;

@@ -18,6 +18,7 @@
 //! Every name is a valid ZFS snapshot component when the prefix is: the timestamps use only digits and
 //! `_ - : . T Z`. Everything here is pure: the caller passes the time.
 
+use crate::error::Invalid;
 use std::fmt;
 use std::str::FromStr;
 
@@ -78,17 +79,17 @@ impl fmt::Display for TimestampFormat {
 }
 
 impl FromStr for TimestampFormat {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(s: &str) -> Result<TimestampFormat, String> {
+    fn from_str(s: &str) -> Result<TimestampFormat, Invalid> {
         TimestampFormat::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
-                format!(
+                Invalid(format!(
                     "unknown timestamp format {s:?}: expected one of dense, human, iso-8601, \
                      unix-seconds"
-                )
+                ))
             })
     }
 }

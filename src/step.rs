@@ -20,6 +20,7 @@ use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::wire::proto;
 use crate::config::Protection;
 use crate::endpoint::{Receiver, Sender};
+use crate::error::{ErrorKind, Failure};
 use crate::plan::Step;
 use crate::report::ErrorReport;
 use crate::zfs::bookkeeping::JobId;
@@ -68,7 +69,7 @@ impl StepFailure {
         StepFailure {
             error: ErrorReport::from(&e),
             // Pull mode: the link to the source broke.
-            connectivity: e.kind == crate::zfs::ZfsErrorKind::Connection,
+            connectivity: e.error_kind().is_retriable(),
             bytes: 0,
             wire_bytes: 0,
         }
@@ -184,7 +185,10 @@ fn stream(
     let moved = std::cell::Cell::new(0u64);
     let wire_before = client.wire_total();
     let result = {
-        let mut source_ok = || -> Result<(), String> { send.wait(moved.get()).map_err(|_| String::new()) };
+        let mut source_ok = || -> Result<(), Failure> {
+            send.wait(moved.get())
+                .map_err(|e| Failure::new(ErrorKind::ZfsSend, e.to_string()))
+        };
         client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
             moved.set(b);
             on_bytes(b)
@@ -272,7 +276,7 @@ mod tests {
         );
         let lie = Streamed { received_guid: 7, ..ok };
         let f = received(&to, lie).unwrap_err();
-        assert_eq!(f.error.kind, "protocol");
+        assert_eq!(f.error.kind.as_str(), "protocol");
         assert!(
             f.error.message.contains("received GUID 7, not s2"),
             "{}",

@@ -33,7 +33,7 @@ pub struct SurveyError {
 impl From<AgentError> for SurveyError {
     fn from(e: AgentError) -> Self {
         SurveyError {
-            connectivity: e.is_connectivity(),
+            connectivity: e.is_retriable(),
             error: ErrorReport::new(e.kind(), e.to_string()),
         }
     }
@@ -43,7 +43,7 @@ impl From<ZfsError> for SurveyError {
     fn from(e: ZfsError) -> Self {
         SurveyError {
             // Pull mode: the link to the source broke.
-            connectivity: e.kind == crate::zfs::ZfsErrorKind::Connection,
+            connectivity: e.error_kind().is_retriable(),
             error: ErrorReport::from(&e),
         }
     }
@@ -370,7 +370,7 @@ mod tests {
         let ok = from_wire_map(&root, &[entry(""), entry("tank/a")]).unwrap();
         assert_eq!(ok.len(), 2);
         let err = from_wire_map(&root, &[entry("tank/a"), entry("tank/b"), entry("tank/a")]).unwrap_err();
-        assert_eq!(err.error.kind, "protocol");
+        assert_eq!(err.error.kind.as_str(), "protocol");
         assert!(
             err.error.message.contains("b/hosts/tank/a twice"),
             "{}",

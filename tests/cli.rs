@@ -289,7 +289,7 @@ fn agent_offers_zstd_and_refuses_unknown_codecs() {
     let Some(Body::Error(e)) = &replies[1].body else {
         panic!("expected an error, got {:?}", replies[1]);
     };
-    assert_eq!(e.kind, "protocol");
+    assert_eq!(e.kind.as_str(), "protocol");
     assert!(
         e.message.contains("unknown stream compression \"lz4\\x1b[2J\""),
         "{}",

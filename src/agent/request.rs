@@ -1,6 +1,7 @@
 //! What the two agents' request handlers share: refusals and their error replies, replies with heartbeats
 //! while a request takes long, the greeting, and names checked to lie below the agent's root.
 
+use crate::error::Failure;
 use std::io::{BufWriter, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, PoisonError};
@@ -8,20 +9,21 @@ use std::time::Duration;
 
 use crate::agent::wire::frame;
 use crate::agent::wire::proto::{self, envelope::Body, Envelope};
+use crate::error::ErrorKind;
 use crate::zfs::names::DatasetName;
 use crate::zfs::{Zfs, ZfsError};
 
 /// A refused or failed request: the reply's `kind` and `message`.
 #[derive(Debug)]
 pub(crate) struct Refusal {
-    pub(crate) kind: String,
+    pub(crate) kind: ErrorKind,
     pub(crate) message: String,
 }
 
 impl Refusal {
-    pub(crate) fn new(kind: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Refusal {
-            kind: kind.into(),
+            kind,
             message: message.into(),
         }
     }
@@ -30,17 +32,19 @@ impl Refusal {
 impl From<ZfsError> for Refusal {
     fn from(e: ZfsError) -> Self {
         Refusal {
-            kind: e.report_kind(),
+            kind: e.error_kind(),
             message: e.to_string(),
         }
     }
 }
 
+/// The error reply for `r`: its kind as the protobuf enum, and by name for peers before the enum.
 pub(crate) fn error_reply(r: Refusal) -> Envelope {
     Envelope::new(
         proto::Error {
-            kind: r.kind,
+            kind: r.kind.as_str().to_string(),
             message: r.message,
+            code: r.kind as i32,
         }
         .into(),
     )
@@ -55,10 +59,10 @@ pub(crate) fn zfs_version(zfs: &Zfs) -> String {
 
 /// Answers the first message of a session: a [`proto::Hello`] of our protocol version gets `hello`; anything
 /// else gets an error reply and ends the session.
-pub(crate) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::HelloReply) -> Result<(), String> {
+pub(crate) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::HelloReply) -> Result<(), Failure> {
     let msg = match body {
         Body::Hello(h) if h.protocol_version == proto::PROTOCOL_VERSION => {
-            return reply(out, Envelope::new(hello.into())).map_err(|e| e.to_string());
+            return reply(out, Envelope::new(hello.into())).map_err(|e| Failure::connection(e.to_string()));
         }
         Body::Hello(h) => format!(
             "unsupported protocol version {} (this agent, zreplrs {}, speaks {}); install the same zreplrs version on both hosts",
@@ -69,12 +73,12 @@ pub(crate) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::
         other => format!("expected hello first, got {}", Envelope::new(other).kind_name()),
     };
     let kind = if msg.starts_with("unsupported") {
-        "protocol_version"
+        ErrorKind::ProtocolVersion
     } else {
-        "protocol"
+        ErrorKind::Protocol
     };
     let _ = reply(out, error_reply(Refusal::new(kind, msg.clone())));
-    Err(msg)
+    Err(Failure::new(kind, msg))
 }
 
 /// Runs `work` while a second thread sends a [`proto::Heartbeat`] every [`HEARTBEAT`] on `out`, so that a
@@ -109,16 +113,16 @@ pub(crate) fn reply<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> std::io:
 pub(crate) fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, Refusal> {
     if rel.is_empty() {
         return Err(Refusal::new(
-            "outside_root",
+            ErrorKind::OutsideRoot,
             format!("an empty dataset path names the agent's root {root} itself"),
         ));
     }
     let ds = root
         .child(rel)
-        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+        .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     if !ds.is_strictly_below(root) {
         return Err(Refusal::new(
-            "outside_root",
+            ErrorKind::OutsideRoot,
             format!("{ds} is not below the agent's root {root}"),
         ));
     }
@@ -128,3 +132,19 @@ pub(crate) fn below_root(root: &DatasetName, rel: &str) -> Result<DatasetName, R
 /// How often the agent tells a sender waiting for a reply that it is still working (well below the sender's
 /// reply timeout of at least 60 s).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error reply carries its kind twice: as the enum, and by name for peers before the enum.
+    #[test]
+    fn an_error_reply_names_its_kind_by_code_and_by_name() {
+        let busy = ZfsError::from_stderr(&["receive"], Some(1), "cannot receive: dataset is busy");
+        let Some(Body::Error(e)) = error_reply(Refusal::from(busy)).body else {
+            panic!("an error reply");
+        };
+        assert_eq!((e.code, e.kind.as_str()), (ErrorKind::ZfsBusy as i32, "zfs_busy"));
+        assert_eq!(ErrorKind::from_wire(e.code, ""), ErrorKind::ZfsBusy);
+    }
+}

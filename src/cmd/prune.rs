@@ -27,7 +27,7 @@ fn rules(configs: &[KeepRuleConfig]) -> Result<Vec<KeepRule>, SurveyError> {
         .iter()
         .map(|c| {
             KeepRule::from_config(c).map_err(|e| SurveyError {
-                error: ErrorReport::new("config", e),
+                error: ErrorReport::new("config", e.0),
                 connectivity: false,
             })
         })
@@ -247,7 +247,7 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
                         fr.held.extend(reply.held);
                         fr.destroyed = reply.destroyed;
                     }
-                    Err(e) if e.is_connectivity() => return Err(e.into()),
+                    Err(e) if e.kind() == crate::error::ErrorKind::Connection => return Err(e.into()),
                     Err(e) => {
                         // Nothing was destroyed (an append-only receiver refuses every destroy).
                         fr.error = Some(ErrorReport::new(e.kind(), e.to_string()));

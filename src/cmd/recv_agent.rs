@@ -3,6 +3,7 @@
 use crate::agent::recv::config::AgentConfig;
 use crate::agent::recv::server::serve;
 use crate::cli::RecvAgentArgs;
+use crate::error::Invalid;
 use crate::report::exit;
 use crate::zfs::names::{check_component, DatasetName, PropertyName};
 use crate::zfs::send::RecvOptions;
@@ -29,7 +30,7 @@ pub fn run(a: &RecvAgentArgs) -> u8 {
     }
 }
 
-fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
+fn config(a: &RecvAgentArgs) -> Result<AgentConfig, Invalid> {
     let under_sshd = ["SSH_ORIGINAL_COMMAND", "SSH_CONNECTION", "SSH_CLIENT"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
@@ -71,7 +72,7 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, String> {
 }
 
 /// `base` with the agent's `--recv-set` and `--recv-inherit`, which apply to every receive.
-fn with_command_line(mut recv: RecvOptions, a: &RecvAgentArgs) -> Result<RecvOptions, String> {
+fn with_command_line(mut recv: RecvOptions, a: &RecvAgentArgs) -> Result<RecvOptions, Invalid> {
     for kv in &a.recv_set {
         let (k, v) = kv
             .split_once('=')
@@ -91,7 +92,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn cfg(extra: &[&str]) -> Result<AgentConfig, String> {
+    fn cfg(extra: &[&str]) -> Result<AgentConfig, Invalid> {
         let cli =
             crate::cli::Cli::try_parse_from(["zreplrs", "recv-agent", "--root-fs", "b/r"].iter().chain(extra.iter()))
                 .map_err(|e| e.to_string())?;

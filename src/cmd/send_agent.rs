@@ -1,5 +1,6 @@
 //! `zreplrs send-agent`: turns the agent's command line into its policy and serves stdin/stdout.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use crate::agent::send::policy::SendPolicy;
@@ -32,7 +33,7 @@ pub fn run(a: &SendAgentArgs) -> u8 {
     }
 }
 
-fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, String> {
+fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, Invalid> {
     let root = DatasetName::new(&a.root_fs).map_err(|e| format!("--root-fs: {e}"))?;
     let job = JobId::new(&a.job_id).map_err(|e| format!("--job-id: {e}"))?;
     let mut rules: BTreeMap<String, bool> = BTreeMap::new();
@@ -42,7 +43,7 @@ fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, String> {
     for (list, include) in [(&a.include, true), (&a.exclude, false)] {
         for r in list.iter() {
             if rules.insert(r.clone(), include).is_some() {
-                return Err(format!("filesystem rule {r:?} is given twice"));
+                return Err(Invalid::from(format!("filesystem rule {r:?} is given twice")));
             }
         }
     }
@@ -52,7 +53,9 @@ fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, String> {
         .into_iter()
         .find(|r| r != &root && !r.is_strictly_below(&root))
     {
-        return Err(format!("--include {outside} is not at or below --root-fs {root}"));
+        return Err(Invalid::from(format!(
+            "--include {outside} is not at or below --root-fs {root}"
+        )));
     }
     Ok(SendAgentConfig {
         policy: SendPolicy {
@@ -72,7 +75,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn cfg(extra: &[&str]) -> Result<SendAgentConfig, String> {
+    fn cfg(extra: &[&str]) -> Result<SendAgentConfig, Invalid> {
         let base = ["zreplrs", "send-agent", "--root-fs", "tank", "--job-id", "prod"];
         let cli = crate::cli::Cli::try_parse_from(base.iter().chain(extra.iter())).map_err(|e| e.to_string())?;
         match cli.command {

@@ -154,7 +154,7 @@ fn compare(
                 .and_then(|dir| digest_dir(dir.path()).map_err(|e| e.to_string()));
             let theirs = match conn.client().checksum(rel, short, s.guid.0) {
                 Ok(d) => d,
-                Err(e) if e.is_connectivity() => return Err(e.into()),
+                Err(e) if e.kind() == crate::error::ErrorKind::Connection => return Err(e.into()),
                 Err(AgentError::Remote { kind, message }) => {
                     check.unverified = Some(Unverified::not_verified(
                         "receiver_refused",

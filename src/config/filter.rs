@@ -1,5 +1,6 @@
 //! The filesystem filter of a job (`[jobs.filesystems]`): which datasets are replicated, and by which rule.
 
+use crate::error::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::{self, Deserializer};
@@ -37,7 +38,7 @@ pub struct FilterMatch {
 
 impl Filter {
     /// Parses the rules; invalid dataset names are errors and at least one rule must include.
-    pub fn parse(rules: &BTreeMap<String, bool>) -> Result<Filter, String> {
+    pub fn parse(rules: &BTreeMap<String, bool>) -> Result<Filter, Invalid> {
         let mut parsed = Vec::with_capacity(rules.len());
         for (key, &include) in rules {
             let (name, subtree) = match key.strip_suffix('<') {
@@ -55,9 +56,9 @@ impl Filter {
             });
         }
         if !parsed.iter().any(|rule| rule.include) {
-            return Err(
+            return Err(Invalid::from(
                 "no rule includes anything: add at least one rule set to true, e.g. \"pool/data<\" = true".to_string(),
-            );
+            ));
         }
         Ok(Filter { rules: parsed })
     }

@@ -1,6 +1,7 @@
 //! A job (`[[jobs]]`) and its sections (`[jobs.snapshot]`, `[jobs.prune]`, `[jobs.send]`, `[jobs.recv]`,
 //! `[jobs.ssh]`), with the serde helpers that validate their values.
 
+use crate::error::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
@@ -227,9 +228,9 @@ fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
 }
 
 impl TryFrom<RawSnapshot> for SnapshotConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawSnapshot) -> Result<Self, String> {
+    fn try_from(raw: RawSnapshot) -> Result<Self, Invalid> {
         let prefix = raw.prefix.unwrap_or_else(|| "zrepl_".into());
         let sample = crate::snapname::snapshot_name(&prefix, raw.timestamp_format, 0);
         check_component("snapshot name", &sample)
@@ -251,13 +252,13 @@ fn check_hooks(
     pre: &Option<Vec<String>>,
     post: &Option<Vec<String>>,
     timeout: Option<Duration>,
-) -> Result<Duration, String> {
+) -> Result<Duration, Invalid> {
     for (key, hook) in [("pre_hook", pre), ("post_hook", post)] {
         if let Some(argv) = hook {
             if argv.first().is_none_or(|p| p.is_empty()) {
-                return Err(format!(
+                return Err(Invalid::from(format!(
                     "{key} must be a non-empty argv list, e.g. [\"/usr/local/bin/flush\", \"--fast\"]"
-                ));
+                )));
             }
         }
     }
@@ -266,11 +267,11 @@ fn check_hooks(
         return Err("hook_timeout must be greater than zero".into());
     }
     if hook_timeout > crate::hook::MAX_TIMEOUT {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "hook_timeout {} is too long: at most {}",
             humantime::format_duration(hook_timeout),
             humantime::format_duration(crate::hook::MAX_TIMEOUT)
-        ));
+        )));
     }
     Ok(hook_timeout)
 }
@@ -309,9 +310,9 @@ struct RawReplicate {
 }
 
 impl TryFrom<RawReplicate> for ReplicateConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawReplicate) -> Result<Self, String> {
+    fn try_from(raw: RawReplicate) -> Result<Self, Invalid> {
         let hook_timeout = check_hooks(&raw.pre_hook, &raw.post_hook, raw.hook_timeout)?;
         Ok(ReplicateConfig {
             pre_hook: raw.pre_hook,
@@ -337,18 +338,18 @@ struct RawPrune {
 }
 
 impl TryFrom<RawPrune> for PruneConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawPrune) -> Result<Self, String> {
+    fn try_from(raw: RawPrune) -> Result<Self, Invalid> {
         for (side, rules, sender) in [
             ("keep_sender", &raw.keep_sender, true),
             ("keep_receiver", &raw.keep_receiver, false),
         ] {
             if rules.is_empty() {
-                return Err(format!(
+                return Err(Invalid::from(format!(
                     "{side} is empty: with no keep rule every snapshot would be destroyed; \
                                     add e.g. {{ type = \"last_n\", count = 10 }}"
-                ));
+                )));
             }
             crate::prune::rules::validate_side(rules, sender).map_err(|e| format!("{side}: {e}"))?;
             for (i, r) in rules.iter().enumerate() {
@@ -529,13 +530,13 @@ struct RawRecv {
 }
 
 impl TryFrom<RawRecv> for RecvConfig {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawRecv) -> Result<Self, String> {
+    fn try_from(raw: RawRecv) -> Result<Self, Invalid> {
         if let Some(name) = raw.inherit.iter().find(|name| raw.set.contains_key(*name)) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "property {name:?} is both in set and in inherit; keep it in one of them"
-            ));
+            )));
         }
         Ok(RecvConfig {
             set: raw.set,
@@ -545,8 +546,8 @@ impl TryFrom<RawRecv> for RecvConfig {
 }
 
 /// Accepts a property name a job may set or inherit on received datasets (see [`PropertyName`]).
-fn check_property_name(name: &str) -> Result<(), String> {
-    PropertyName::new(name).map(|_| ()).map_err(|e| e.to_string())
+fn check_property_name(name: &str) -> Result<(), Invalid> {
+    PropertyName::new(name).map(|_| ()).map_err(|e| Invalid(e.to_string()))
 }
 
 fn recv_set<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {

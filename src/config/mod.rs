@@ -30,6 +30,7 @@ pub use snapshots::SnapshotFilter;
 pub use target::Target;
 pub use transfer::{BandwidthLimit, Compression, DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -142,7 +143,7 @@ pub enum ConfigError {
 
 /// `strip` against the filter: every dataset a rule includes must be strictly below a strip prefix (a
 /// prefix itself would land on the receiver's root), and no two of them may land on the same path.
-fn check_strip(job: &Job) -> Result<(), String> {
+fn check_strip(job: &Job) -> Result<(), Invalid> {
     if job.strip.is_empty() {
         return Ok(());
     }
@@ -156,12 +157,14 @@ fn check_strip(job: &Job) -> Result<(), String> {
             } else {
                 "strip one of its parents instead".to_string()
             };
-            return Err(format!("{d} is included but not below any strip prefix: {hint}"));
+            return Err(Invalid::from(format!(
+                "{d} is included but not below any strip prefix: {hint}"
+            )));
         };
         if let Some(other) = landed.insert(rel.clone(), d) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "{other} and {d} would both land at <root>/{rel} on the receiver"
-            ));
+            )));
         }
     }
     Ok(())
@@ -351,7 +354,7 @@ impl Config {
             }
         }
         for (i, job) in raw.jobs.iter().enumerate() {
-            check_strip(job).map_err(|m| invalid(format!("jobs[{i}].strip"), m))?;
+            check_strip(job).map_err(|m| invalid(format!("jobs[{i}].strip"), m.0))?;
         }
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, job) in raw.jobs.iter().enumerate() {

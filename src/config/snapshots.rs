@@ -1,5 +1,6 @@
 //! `[jobs.snapshots]`: which snapshots a job replicates, by name (`include` / `exclude` regexes).
 
+use crate::error::Invalid;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -24,16 +25,16 @@ impl Eq for SnapshotFilter {}
 
 impl SnapshotFilter {
     /// A filter from regex sources (as in the configuration).
-    pub fn new(include: &[&str], exclude: &[&str]) -> Result<Self, String> {
-        let compile = |key: &str, v: &[&str]| -> Result<Vec<Regex>, String> {
+    pub fn new(include: &[&str], exclude: &[&str]) -> Result<Self, Invalid> {
+        let compile = |key: &str, v: &[&str]| -> Result<Vec<Regex>, Invalid> {
             v.iter()
                 .map(|s| {
                     if s.is_empty() {
-                        return Err(format!(
+                        return Err(Invalid(format!(
                             "{key}: an empty regex matches every name; leave it out instead"
-                        ));
+                        )));
                     }
-                    Regex::new(s).map_err(|e| format!("{key}: invalid regex {s:?}: {e}"))
+                    Regex::new(s).map_err(|e| Invalid(format!("{key}: invalid regex {s:?}: {e}")))
                 })
                 .collect()
         };
@@ -65,9 +66,9 @@ struct RawSnapshots {
 }
 
 impl TryFrom<RawSnapshots> for SnapshotFilter {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(raw: RawSnapshots) -> Result<Self, String> {
+    fn try_from(raw: RawSnapshots) -> Result<Self, Invalid> {
         let include: Vec<&str> = raw.include.iter().map(String::as_str).collect();
         let exclude: Vec<&str> = raw.exclude.iter().map(String::as_str).collect();
         SnapshotFilter::new(&include, &exclude)

@@ -1,5 +1,6 @@
 //! The target URL of a job: `local:POOL/FS` or `ssh://[USER@]HOST[:PORT]/POOL/FS`.
 
+use crate::error::Invalid;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
@@ -40,7 +41,7 @@ const TARGET_SYNTAX: &str = "\"local:POOL/FS\" or \"ssh://[USER@]HOST[:PORT]/POO
 
 impl Target {
     /// Parses `local:POOL/FS` or `ssh://[USER@]HOST[:PORT]/POOL/FS`.
-    pub fn parse(s: &str) -> Result<Target, String> {
+    pub fn parse(s: &str) -> Result<Target, Invalid> {
         let bad = |why: String| format!("invalid target {s:?}: {why}");
         let root = |rest: &str, example: &str| {
             if rest.is_empty() {
@@ -55,8 +56,10 @@ impl Target {
         }
         let Some(rest) = s.strip_prefix("ssh://") else {
             return Err(match s.split_once("://") {
-                Some((scheme, _)) => bad(format!("unknown scheme {scheme:?} (expected {TARGET_SYNTAX})")),
-                None => bad(format!("expected {TARGET_SYNTAX}")),
+                Some((scheme, _)) => {
+                    Invalid::from(bad(format!("unknown scheme {scheme:?} (expected {TARGET_SYNTAX})")))
+                }
+                None => Invalid::from(bad(format!("expected {TARGET_SYNTAX}"))),
             });
         };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -66,61 +69,63 @@ impl Target {
         };
         let user = match user {
             None => None,
-            Some("") => return Err(bad("empty user name before '@'".to_string())),
+            Some("") => return Err(Invalid::from(bad("empty user name before '@'".to_string()))),
             Some(user) if user.contains(':') => {
-                return Err(bad(
+                return Err(Invalid::from(bad(
                     "passwords in the URL are not supported (use [jobs.ssh] identity_files)".to_string(),
-                ))
+                )))
             }
             Some(user) => {
                 if let Some(c) = user.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '@') {
-                    return Err(bad(format!(
+                    return Err(Invalid::from(bad(format!(
                         "character '{}' is not allowed in the user name",
                         c.escape_debug()
-                    )));
+                    ))));
                 }
                 Some(user.to_string())
             }
         };
         let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
             let Some((address, after)) = bracketed.split_once(']') else {
-                return Err(bad("missing ']' after the IPv6 address".to_string()));
+                return Err(Invalid::from(bad("missing ']' after the IPv6 address".to_string())));
             };
             if address.parse::<Ipv6Addr>().is_err() {
-                return Err(bad(format!("{address:?} is not an IPv6 address")));
+                return Err(Invalid::from(bad(format!("{address:?} is not an IPv6 address"))));
             }
             let port = match after {
                 "" => None,
                 _ => match after.strip_prefix(':') {
                     Some(port) => Some(port),
-                    None => return Err(bad(format!("unexpected {after:?} after ']'"))),
+                    None => return Err(Invalid::from(bad(format!("unexpected {after:?} after ']'")))),
                 },
             };
             (address.to_string(), port)
         } else {
             if host_port.matches(':').count() > 1 {
-                return Err(bad(
-                    "write IPv6 addresses in brackets, e.g. ssh://[::1]/backup".to_string()
-                ));
+                return Err(Invalid::from(bad(
+                    "write IPv6 addresses in brackets, e.g. ssh://[::1]/backup".to_string(),
+                )));
             }
             let (host, port) = match host_port.split_once(':') {
                 Some((host, port)) => (host, Some(port)),
                 None => (host_port, None),
             };
             if host.is_empty() {
-                return Err(bad("missing host name".to_string()));
+                return Err(Invalid::from(bad("missing host name".to_string())));
             }
             if let Some(c) = host
                 .chars()
                 .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
             {
-                return Err(bad(format!(
+                return Err(Invalid::from(bad(format!(
                     "character '{}' is not allowed in the host name (allowed: letters, digits, - . _)",
                     c.escape_debug()
-                )));
+                ))));
             }
             if host.starts_with(['-', '.']) {
-                return Err(bad(format!("host name {host:?} must not begin with '-' or '.'")));
+                return Err(Invalid::from(bad(format!(
+                    "host name {host:?} must not begin with '-' or '.'"
+                ))));
             }
             (host.to_string(), port)
         };
@@ -129,9 +134,9 @@ impl Target {
             Some(port) => match port.parse::<u16>() {
                 Ok(n) if n != 0 && port.bytes().all(|b| b.is_ascii_digit()) => n,
                 _ => {
-                    return Err(bad(format!(
+                    return Err(Invalid::from(bad(format!(
                         "invalid port {port:?} (expected a number from 1 to 65535)"
-                    )))
+                    ))))
                 }
             },
         };
@@ -180,7 +185,7 @@ impl fmt::Display for Target {
 }
 
 impl FromStr for Target {
-    type Err = String;
+    type Err = Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Target::parse(s)

@@ -2,6 +2,7 @@
 //! `compression` (zstd in transit), with their parsers, shared by the configuration file and the
 //! `replicate` command line.
 
+use crate::error::Invalid;
 use std::fmt;
 use std::str::FromStr;
 
@@ -36,9 +37,9 @@ impl fmt::Display for BandwidthLimit {
 }
 
 impl FromStr for BandwidthLimit {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         let bad =
             || format!("invalid bandwidth limit {s:?}: write a rate such as \"50MiB/s\", \"10MB/s\" or \"800KiB/s\"");
         let t = s.trim();
@@ -46,7 +47,7 @@ impl FromStr for BandwidthLimit {
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (num, unit) = (&t[..split], t[split..].trim());
         if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1 {
-            return Err(bad());
+            return Err(Invalid::from(bad()));
         }
         let mult: u64 = match unit {
             "" | "B" => 1,
@@ -56,7 +57,7 @@ impl FromStr for BandwidthLimit {
             "kB" | "KB" => 1_000,
             "MB" => 1_000_000,
             "GB" => 1_000_000_000,
-            _ => return Err(bad()),
+            _ => return Err(Invalid::from(bad())),
         };
         // Integer arithmetic: "1.5MiB" is 1 MiB plus half of one.
         let (int, frac) = num.split_once('.').unwrap_or((num, ""));
@@ -72,7 +73,9 @@ impl FromStr for BandwidthLimit {
                 .ok_or_else(bad)?;
         }
         if bytes < MIN_BANDWIDTH_LIMIT {
-            return Err(format!("bandwidth limit {s:?} is below the minimum of 1KiB/s"));
+            return Err(Invalid::from(format!(
+                "bandwidth limit {s:?} is below the minimum of 1KiB/s"
+            )));
         }
         Ok(BandwidthLimit(bytes))
     }
@@ -120,9 +123,9 @@ impl fmt::Display for Compression {
 }
 
 impl FromStr for Compression {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         let bad = || format!("invalid compression {s:?}: write \"off\", \"zstd\" or \"zstd:LEVEL\" (LEVEL 1 to 19)");
         match s {
             "off" | "none" => return Ok(Compression::Off),
@@ -135,7 +138,7 @@ impl FromStr for Compression {
         }
         let level: i32 = s.strip_prefix("zstd:").ok_or_else(bad)?.parse().map_err(|_| bad())?;
         if !ZSTD_LEVELS.contains(&level) {
-            return Err(bad());
+            return Err(Invalid::from(bad()));
         }
         Ok(Compression::Zstd { level })
     }

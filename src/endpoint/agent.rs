@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::wire::proto;
 use crate::agent::wire::splice::FdRead;
+use crate::error::Failure;
 use crate::transport::Connection;
 
 use super::Receiver;
@@ -26,7 +27,7 @@ impl Receiver for Connection {
         &mut self,
         req: proto::ReceiveRequest,
         source: &mut dyn FdRead,
-        source_ok: &mut dyn FnMut() -> Result<(), String>,
+        source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {

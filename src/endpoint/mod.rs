@@ -15,6 +15,7 @@ use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::wire::proto;
 use crate::agent::wire::splice::FdRead;
 use crate::config::Job;
+use crate::error::Failure;
 use crate::plan::Step;
 use crate::zfs::list::Listing;
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
@@ -66,7 +67,7 @@ pub trait Receiver: Send {
         &mut self,
         req: proto::ReceiveRequest,
         source: &mut dyn FdRead,
-        source_ok: &mut dyn FnMut() -> Result<(), String>,
+        source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError>;

@@ -30,6 +30,7 @@
 //!   clock) would push every real snapshot out of the grid. Without skew the anchor is the youngest
 //!   snapshot, exactly as in zrepl.
 
+use crate::error::Invalid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -97,14 +98,14 @@ impl Grid {
 }
 
 impl FromStr for Grid {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(s: &str) -> Result<Grid, String> {
+    fn from_str(s: &str) -> Result<Grid, Invalid> {
         if s.trim().is_empty() {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "grid spec is empty: expected intervals separated by '|', each {FORM}, \
                  e.g. \"1x1h(keep=all) | 24x1h | 14x1d\""
-            ));
+            )));
         }
         let mut intervals = Vec::new();
         let mut span = 0u64;
@@ -164,32 +165,32 @@ fn interval_error(part: &str, detail: &str) -> String {
 }
 
 /// Parses one `|`-separated part: `<count>x<duration>[(keep=N|all)]`.
-fn parse_interval(part: &str) -> Result<GridInterval, String> {
+fn parse_interval(part: &str) -> Result<GridInterval, Invalid> {
     let trimmed = part.trim();
     if trimmed.is_empty() {
-        return Err(interval_error(
+        return Err(Invalid::from(interval_error(
             part,
             &format!("empty interval (a stray '|'?); expected {FORM}"),
-        ));
+        )));
     }
     let Some((count_str, rest)) = trimmed.split_once('x') else {
-        return Err(interval_error(part, &format!("expected {FORM}")));
+        return Err(Invalid::from(interval_error(part, &format!("expected {FORM}"))));
     };
     let count_str = count_str.trim();
     if !is_digits(count_str) {
-        return Err(interval_error(part, &format!("expected {FORM}")));
+        return Err(Invalid::from(interval_error(part, &format!("expected {FORM}"))));
     }
     let count: u32 = count_str
         .parse()
         .map_err(|_| interval_error(part, &format!("the count {count_str} is too large")))?;
     if count == 0 {
-        return Err(interval_error(part, "the count must be at least 1"));
+        return Err(Invalid::from(interval_error(part, "the count must be at least 1")));
     }
     let (duration_str, params) = match rest.find('(') {
         None => (rest, None),
         Some(open) => {
             let Some(inner) = rest[open + 1..].trim_end().strip_suffix(')') else {
-                return Err(interval_error(part, &format!("expected {FORM}")));
+                return Err(Invalid::from(interval_error(part, &format!("expected {FORM}"))));
             };
             (&rest[..open], Some(inner))
         }
@@ -211,7 +212,7 @@ fn is_digits(s: &str) -> bool {
 }
 
 /// zrepl's duration syntax: a positive integer, optional whitespace, one of `s m h d w`.
-fn parse_duration(s: &str) -> Result<u64, String> {
+fn parse_duration(s: &str) -> Result<u64, Invalid> {
     let t = s.trim();
     let invalid = || {
         format!(
@@ -227,47 +228,47 @@ fn parse_duration(s: &str) -> Result<u64, String> {
         "h" => HOUR,
         "d" => DAY,
         "w" => WEEK,
-        _ => return Err(invalid()),
+        _ => return Err(Invalid::from(invalid())),
     };
     if !is_digits(number) {
-        return Err(invalid());
+        return Err(Invalid::from(invalid()));
     }
     let n: u64 = number.parse().map_err(|_| format!("duration {t:?} is too long"))?;
     if n == 0 {
-        return Err(format!("duration {t:?} must be positive"));
+        return Err(Invalid::from(format!("duration {t:?} must be positive")));
     }
     n.checked_mul(unit_secs)
-        .ok_or_else(|| format!("duration {t:?} is too long"))
+        .ok_or_else(|| Invalid(format!("duration {t:?} is too long")))
 }
 
 /// The inside of `( … )`: `keep=N` (N ≥ 1) or `keep=all`.
-fn parse_keep(p: &str) -> Result<Keep, String> {
+fn parse_keep(p: &str) -> Result<Keep, Invalid> {
     let invalid = || format!("invalid parameter \"({p})\": expected (keep=N) with N at least 1, or (keep=all)");
     let value = p.trim().strip_prefix("keep=").ok_or_else(invalid)?.trim();
     if value == "all" {
         return Ok(Keep::All);
     }
     if !is_digits(value) {
-        return Err(invalid());
+        return Err(Invalid::from(invalid()));
     }
     match value.parse::<u32>() {
-        Ok(0) | Err(_) => Err(invalid()),
+        Ok(0) | Err(_) => Err(Invalid::from(invalid())),
         Ok(n) => Ok(Keep::N(n)),
     }
 }
 
 /// zrepl (`pruning/keep_grid.go`): interval lengths must not decrease, since that indicates a mistake,
 /// unless every earlier interval is `keep=all`.
-fn check_lengths(intervals: &[GridInterval]) -> Result<(), String> {
+fn check_lengths(intervals: &[GridInterval]) -> Result<(), Invalid> {
     let mut last = 0u64;
     for (i, iv) in intervals.iter().enumerate() {
         if iv.length_secs < last && !intervals[..i].iter().all(|p| p.keep == Keep::All) {
-            return Err(format!(
+            return Err(Invalid::from(format!(
                 "grid interval \"{iv}\": interval lengths must not decrease from one interval to \
                  the next (it follows a {} interval); only intervals after keep=all intervals may \
                  be shorter",
                 format_duration(last)
-            ));
+            )));
         }
         last = iv.length_secs;
     }

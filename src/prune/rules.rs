@@ -27,6 +27,7 @@
 //! the grid always keeps its anchor and tolerates clock skew (see [`super::grid`]). With these, pruning
 //! is idempotent: evaluating the snapshots that survive a prune again destroys nothing more.
 
+use crate::error::Invalid;
 use std::collections::BTreeSet;
 
 use regex::Regex;
@@ -115,7 +116,7 @@ pub enum KeepRule {
 
 impl KeepRule {
     /// Validates a configured rule: parses the grid, compiles the regexes, checks `count`.
-    pub fn from_config(c: &KeepRuleConfig) -> Result<KeepRule, String> {
+    pub fn from_config(c: &KeepRuleConfig) -> Result<KeepRule, Invalid> {
         match c {
             KeepRuleConfig::Grid { grid, regex } => Ok(KeepRule::Grid {
                 grid: grid.parse().map_err(|e| format!("grid rule: {e}"))?,
@@ -123,7 +124,7 @@ impl KeepRule {
             }),
             KeepRuleConfig::LastN { count, regex } => {
                 if *count == 0 {
-                    return Err("last_n rule: count must be at least 1".to_string());
+                    return Err(Invalid::from("last_n rule: count must be at least 1".to_string()));
                 }
                 let regex = match regex.as_deref() {
                     None | Some("") => None,
@@ -189,24 +190,26 @@ impl KeepRule {
     }
 }
 
-fn compile(rule: &str, regex: &str) -> Result<Regex, String> {
+fn compile(rule: &str, regex: &str) -> Result<Regex, Invalid> {
     if regex.is_empty() {
-        return Err(format!(
+        return Err(Invalid::from(format!(
             "{rule} rule: regex must not be empty (use \".*\" to match every snapshot)"
-        ));
+        )));
     }
-    Regex::new(regex).map_err(|e| format!("{rule} rule: invalid regex {regex:?}: {e}"))
+    Regex::new(regex).map_err(|e| Invalid(format!("{rule} rule: invalid regex {regex:?}: {e}")))
 }
 
 /// Rejects rules that make no sense on this side: `not_replicated` on the receiver, which has no
 /// replication cursor (there the rule would keep nothing). Configuration validation calls this for
 /// `keep_sender` (`sender_side = true`) and `keep_receiver` (`false`).
-pub fn validate_side(rules: &[KeepRuleConfig], sender_side: bool) -> Result<(), String> {
+pub fn validate_side(rules: &[KeepRuleConfig], sender_side: bool) -> Result<(), Invalid> {
     if !sender_side && rules.contains(&KeepRuleConfig::NotReplicated {}) {
-        return Err("not_replicated can only be used in keep_sender: it keeps the sender's \
+        return Err(Invalid::from(
+            "not_replicated can only be used in keep_sender: it keeps the sender's \
                     snapshots that are not yet on the receiver, and would keep nothing on the \
                     receiver"
-            .to_string());
+                .to_string(),
+        ));
     }
     Ok(())
 }

@@ -170,7 +170,7 @@ impl ErrorReport {
 impl From<&ZfsError> for ErrorReport {
     /// A failed `zfs` command as reported: its stable kind and the message naming the command and ZFS's words.
     fn from(e: &ZfsError) -> Self {
-        ErrorReport::new(e.report_kind(), e.to_string())
+        ErrorReport::new(e.error_kind(), e.to_string())
     }
 }
 

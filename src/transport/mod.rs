@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::agent::client::{AgentClient, AgentError};
 use crate::agent::wire::proto;
 use crate::config::{Job, Target};
+use crate::error::ErrorKind;
 use crate::zfs::runner::{RemoteOutput, Runner};
 use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
 
@@ -181,7 +182,10 @@ fn output(r: proto::ZfsCallReply) -> RemoteOutput {
 /// A failure talking to the source, as the error of the `zfs` command it was for.
 fn source_error(argv: &[String], e: AgentError) -> ZfsError {
     let (kind, message) = match e {
-        AgentError::Remote { kind, message } if kind == crate::zfs::error::REFUSED_KIND => (
+        AgentError::Remote {
+            kind: ErrorKind::SendAgentPolicy,
+            message,
+        } => (
             ZfsErrorKind::Refused,
             format!("the source's send-agent refused it: {message}"),
         ),

@@ -7,6 +7,7 @@
 //! also the stall watchdog: when it has bytes to send and none has left for `stall_timeout`, or the peer sent
 //! nothing while a reply is awaited for that long, it drops the connection and the run retries.
 
+use crate::error::Failure;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd};
@@ -391,9 +392,9 @@ fn pump(
     mut from_client: std::io::PipeReader,
     mut to_client: std::io::PipeWriter,
     stall: Duration,
-) -> Result<(), String> {
-    set_nonblocking(from_client.as_fd()).map_err(|e| e.to_string())?;
-    set_nonblocking(to_client.as_fd()).map_err(|e| e.to_string())?;
+) -> Result<(), Failure> {
+    set_nonblocking(from_client.as_fd()).map_err(|e| Failure::connection(e.to_string()))?;
+    set_nonblocking(to_client.as_fd()).map_err(|e| Failure::connection(e.to_string()))?;
     sess.set_blocking(false);
     // Client → channel bytes wait in `out[out_start..out_end]`; the client's pipe is read straight into it.
     let mut out = vec![0u8; BUF];
@@ -429,7 +430,7 @@ fn pump(
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    Err(e) => return Err(format!("reading from the client: {e}")),
+                    Err(e) => return Err(Failure::connection(format!("reading from the client: {e}"))),
                 }
             }
         }
@@ -442,7 +443,7 @@ fn pump(
                     wrote = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => return Err(format!("sending: {e}")),
+                Err(e) => return Err(Failure::connection(format!("sending: {e}"))),
             }
         }
         if wrote {
@@ -453,7 +454,7 @@ fn pump(
             match channel.send_eof() {
                 Ok(()) => sent_eof = true,
                 Err(e) if e.code() == ssh2::ErrorCode::Session(-37) => {}
-                Err(e) => return Err(format!("closing: {e}")),
+                Err(e) => return Err(Failure::connection(format!("closing: {e}"))),
             }
         }
         // Channel → client.
@@ -473,7 +474,7 @@ fn pump(
                     progress = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) => return Err(format!("receiving: {e}")),
+                Err(e) => return Err(Failure::connection(format!("receiving: {e}"))),
             }
         }
         // The agent's stderr goes to ours, without the control characters a hostile peer could use to
@@ -504,7 +505,10 @@ fn pump(
             return Ok(());
         }
         if out_start < out_end && last_out.elapsed() > stall {
-            return Err(format!("stalled: no data could be sent for {}s", stall.as_secs()));
+            return Err(Failure::connection(format!(
+                "stalled: no data could be sent for {}s",
+                stall.as_secs()
+            )));
         }
         if last_keepalive.elapsed() > Duration::from_secs(10) {
             let _ = sess.keepalive_send();

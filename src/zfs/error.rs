@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::error::ErrorKind;
+
 /// What kind of failure a `zfs` invocation reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,9 +73,6 @@ impl ZfsErrorKind {
     }
 }
 
-/// The report kind of [`ZfsErrorKind::Refused`], and of a send-agent's refusal on the wire.
-pub const REFUSED_KIND: &str = "send_agent_policy";
-
 /// A failed `zfs` invocation.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("`{command}` failed ({}): {message}", kind.describe())]
@@ -115,17 +114,29 @@ impl ZfsError {
         }
     }
 
-    /// The stable kind used in reports and agent replies: `zfs_<kind>` (e.g. `zfs_does_not_exist`).
-    pub fn report_kind(&self) -> String {
+    /// The kind in the one error model (reports and agent replies show its name, e.g. `zfs_does_not_exist`).
+    pub fn error_kind(&self) -> ErrorKind {
+        use ErrorKind as E;
         match self.kind {
-            ZfsErrorKind::Connection => return "connection".into(),
-            ZfsErrorKind::Refused => return REFUSED_KIND.into(),
-            _ => {}
+            ZfsErrorKind::DoesNotExist => E::ZfsDoesNotExist,
+            ZfsErrorKind::AlreadyExists => E::ZfsAlreadyExists,
+            ZfsErrorKind::Busy => E::ZfsBusy,
+            ZfsErrorKind::Held => E::ZfsHeld,
+            ZfsErrorKind::NoSuchHold => E::ZfsNoSuchHold,
+            ZfsErrorKind::ResumableStatePresent => E::ZfsResumableStatePresent,
+            ZfsErrorKind::NoResumableState => E::ZfsNoResumableState,
+            ZfsErrorKind::InvalidResumeToken => E::ZfsInvalidResumeToken,
+            ZfsErrorKind::DestinationModified => E::ZfsDestinationModified,
+            ZfsErrorKind::IncrementalMismatch => E::ZfsIncrementalMismatch,
+            ZfsErrorKind::InvalidName => E::ZfsInvalidName,
+            ZfsErrorKind::PermissionDenied => E::ZfsPermissionDenied,
+            ZfsErrorKind::NoSpace => E::ZfsNoSpace,
+            ZfsErrorKind::Spawn => E::ZfsSpawn,
+            ZfsErrorKind::Parse => E::ZfsParse,
+            ZfsErrorKind::Connection => E::Connection,
+            ZfsErrorKind::Refused => E::SendAgentPolicy,
+            ZfsErrorKind::Other => E::ZfsOther,
         }
-        let kind = serde_json::to_value(self.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| format!("zfs_{s}")));
-        kind.unwrap_or_else(|| "zfs".into())
     }
 
     /// The same error with another kind (when the caller knows more than stderr says).

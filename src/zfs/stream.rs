@@ -117,7 +117,7 @@ pub enum StreamError {
 
 impl StreamError {
     /// The error kind on the wire.
-    pub const KIND: &'static str = "bad_stream";
+    pub const KIND: crate::error::ErrorKind = crate::error::ErrorKind::BadStream;
 }
 
 /// Where in the stream the checker is.

@@ -9,6 +9,7 @@
 //! from the native decoding makes the token invalid. The planner then validates the decoded fields against
 //! what it would send without a token.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -171,7 +172,7 @@ pub fn decode_native(token: &str) -> Result<ResumeToken, ZfsError> {
         )));
     }
     let pairs = nvlist::decode(&packed).map_err(|e| bad(e.to_string()))?;
-    from_pairs(&pairs).map_err(bad)
+    from_pairs(&pairs).map_err(|e| bad(e.0))
 }
 
 fn hex_val(b: u8) -> u8 {
@@ -183,7 +184,7 @@ fn hex_val(b: u8) -> u8 {
 }
 
 /// The token's fields from its nvlist: every key must be one ZFS writes, with the type ZFS gives it.
-fn from_pairs(pairs: &BTreeMap<String, Value>) -> Result<ResumeToken, String> {
+fn from_pairs(pairs: &BTreeMap<String, Value>) -> Result<ResumeToken, Invalid> {
     let mut t = ResumeToken {
         fromguid: None,
         toguid: Guid(0),
@@ -221,8 +222,8 @@ fn from_pairs(pairs: &BTreeMap<String, Value>) -> Result<ResumeToken, String> {
                 "fromguid" | "toguid" | "bytes" | "object" | "offset" | "toname" | "rawok" | "compressok" | "embedok"
                 | "largeblockok" | "savedok" | "redact_snaps" | "book_redact_snaps",
                 _,
-            ) => return Err(mistyped()),
-            _ => return Err(format!("unknown key {key:?}")),
+            ) => return Err(Invalid(mistyped())),
+            _ => return Err(Invalid(format!("unknown key {key:?}"))),
         }
     }
     if !have_toguid {

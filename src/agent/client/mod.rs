@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::agent::wire::frame::{self, Frame};
 use crate::agent::wire::proto::{self, envelope::Body, Envelope};
 use crate::agent::wire::splice::{ChunkMover, FdRead, FdWrite};
+use crate::error::{ErrorKind, Failure};
 
 /// Errors talking to the agent.
 #[derive(Debug, thiserror::Error)]
@@ -32,43 +33,32 @@ pub enum AgentError {
     Protocol(String),
     /// The agent refused or failed the request.
     #[error("the receiver reported {kind}: {message}")]
-    Remote { kind: String, message: String },
+    Remote { kind: ErrorKind, message: String },
     /// The local `zfs send` failed.
     #[error("{0}")]
     Send(String),
 }
 
 impl AgentError {
-    /// Whether a reconnect may help.
-    pub fn is_connectivity(&self) -> bool {
-        matches!(self, AgentError::Connect(_) | AgentError::Connection(_))
-    }
-
-    /// Whether a new attempt (reconnect, re-plan) may succeed: connectivity problems, and a receive that
-    /// met the previous, interrupted session's receive still running (busy) or its resumable state, which the
-    /// next plan will resume from.
+    /// Whether a new attempt (reconnect, re-plan) may succeed (see [`ErrorKind::is_retriable`]).
     pub fn is_retriable(&self) -> bool {
-        match self {
-            AgentError::Connect(_) | AgentError::Connection(_) => true,
-            AgentError::Remote { kind, .. } => kind == "zfs_busy" || kind == "zfs_resumable_state_present",
-            _ => false,
-        }
+        self.kind().is_retriable()
     }
 
-    /// A stable snake_case kind for reports.
-    pub fn kind(&self) -> String {
+    /// Its kind in the one error model.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            AgentError::Connect(_) | AgentError::Connection(_) => "connection".into(),
-            AgentError::Protocol(_) => "protocol".into(),
-            AgentError::HostKey(_) => "host_key".into(),
-            AgentError::Remote { kind, .. } => kind.clone(),
-            AgentError::Send(_) => "zfs_send".into(),
+            AgentError::Connect(_) | AgentError::Connection(_) => ErrorKind::Connection,
+            AgentError::Protocol(_) => ErrorKind::Protocol,
+            AgentError::HostKey(_) => ErrorKind::HostKey,
+            AgentError::Remote { kind, .. } => *kind,
+            AgentError::Send(_) => ErrorKind::ZfsSend,
         }
     }
 }
 
 /// What the reader thread hands over: a frame, or why the connection ended.
-type Reply = Result<frame::Frame, String>;
+type Reply = Result<frame::Frame, Failure>;
 
 /// Largest output of one [`AgentClient::zfs_call`], all pages together.
 pub const MAX_CALL_OUTPUT: usize = 512 << 20;
@@ -111,10 +101,14 @@ pub use crate::agent::wire::text::printable;
 impl AgentError {
     /// The error a peer reported, its texts made [`printable`].
     fn remote(e: proto::Error) -> Self {
-        AgentError::Remote {
-            kind: printable(e.kind.as_bytes()),
-            message: printable(e.message.as_bytes()),
-        }
+        let kind = ErrorKind::from_wire(e.code, &e.kind);
+        let message = printable(e.message.as_bytes());
+        let message = match kind {
+            // A kind this build does not know (a newer peer's): its name stays in the message.
+            ErrorKind::Other if !e.kind.is_empty() => format!("({}) {message}", printable(e.kind.as_bytes())),
+            _ => message,
+        };
+        AgentError::Remote { kind, message }
     }
 }
 
@@ -146,11 +140,11 @@ impl AgentClient {
                         }
                     }
                     Ok(None) => {
-                        let _ = tx.send(Err("the receiver closed the connection".into()));
+                        let _ = tx.send(Err(Failure::connection("the receiver closed the connection")));
                         return;
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
+                        let _ = tx.send(Err(Failure::connection(e.to_string())));
                         return;
                     }
                 }
@@ -259,7 +253,7 @@ impl AgentClient {
                 Ok(Ok(_)) => Err(AgentError::Protocol(
                     "a data or end frame where a reply was expected".into(),
                 )),
-                Ok(Err(e)) => Err(AgentError::Connection(e)),
+                Ok(Err(e)) => Err(AgentError::Connection(e.into())),
                 Err(RecvTimeoutError::Timeout) if timeout > left => continue,
                 Err(RecvTimeoutError::Timeout) => Err(AgentError::Connection(format!(
                     "no reply from the receiver within {}s",
@@ -309,7 +303,7 @@ impl AgentClient {
                 Body::ListReply(l) => l,
                 other => return Err(unexpected("list_reply", other)),
             };
-            if !joiner.add(page).map_err(AgentError::Protocol)? {
+            if !joiner.add(page).map_err(|e| AgentError::Protocol(e.into()))? {
                 return Ok(joiner.finish());
             }
         }
@@ -394,7 +388,7 @@ impl AgentClient {
         &mut self,
         mut req: proto::ReceiveRequest,
         source: &mut dyn FdRead,
-        source_ok: &mut dyn FnMut() -> Result<(), String>,
+        source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         stall: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {
@@ -438,7 +432,7 @@ impl AgentClient {
                         AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name()))
                     }
                     Ok(_) => AgentError::Protocol("a data or end frame from the receiver during a transfer".into()),
-                    Err(e) => AgentError::Connection(e),
+                    Err(e) => AgentError::Connection(e.into()),
                 };
                 let _ = self.end_stream(true);
                 return Err(StreamError::Agent(err));
@@ -448,7 +442,10 @@ impl AgentClient {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = self.end_stream(true);
-                    return Err(StreamError::Source(format!("reading zfs send output: {e}")));
+                    return Err(StreamError::Source(Failure::new(
+                        ErrorKind::ZfsSend,
+                        format!("reading zfs send output: {e}"),
+                    )));
                 }
             };
             // Each chunk goes out at once: the receiver must have what zfs send produced even when it pauses.
@@ -554,7 +551,7 @@ impl AgentClient {
             zstd_level: self.transfer.zstd_level.unwrap_or(0),
         };
         let mut unpacker = match self.transfer.zstd_level {
-            Some(_) => Some(crate::agent::wire::codec::Unpacker::new().map_err(AgentError::Protocol)?),
+            Some(_) => Some(crate::agent::wire::codec::Unpacker::new().map_err(|e| AgentError::Protocol(e.into()))?),
             None => None,
         };
         let throttle = self.throttle.clone();
@@ -565,7 +562,7 @@ impl AgentClient {
         loop {
             let frame = match self.replies.recv_timeout(Duration::from_millis(200)) {
                 Ok(Ok(f)) => f,
-                Ok(Err(e)) => return Err(AgentError::Connection(e)),
+                Ok(Err(e)) => return Err(AgentError::Connection(e.into())),
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(AgentError::Connection("the source connection is closed".into()))
                 }
@@ -639,7 +636,7 @@ pub enum StreamError {
     #[error(transparent)]
     Agent(AgentError),
     #[error("{0}")]
-    Source(String),
+    Source(Failure),
 }
 
 fn conn_err(e: std::io::Error) -> AgentError {

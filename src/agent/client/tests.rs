@@ -70,7 +70,7 @@ fn heartbeats_alone_do_not_outlast_the_reply_deadline() {
     let mut c = client_with_slow_agent(1000, Duration::from_millis(100), Duration::from_secs(1));
     c.reply_deadline = Duration::from_secs(2);
     let err = c.list().expect_err("the deadline ends the wait");
-    assert!(err.is_connectivity(), "{err}");
+    assert!(err.is_retriable(), "{err}");
     assert!(err.to_string().contains("reply deadline"), "{err}");
 }
 
@@ -119,7 +119,7 @@ fn a_flood_of_replies_is_not_queued_without_bound() {
 fn silence_longer_than_the_timeout_is_a_connection_error() {
     let mut c = client_with_slow_agent(1, Duration::from_secs(3), Duration::from_millis(500));
     let err = c.list().expect_err("no frame within the timeout");
-    assert!(err.is_connectivity(), "{err}");
+    assert!(err.is_retriable(), "{err}");
     assert!(err.to_string().contains("no reply from the receiver"), "{err}");
 }
 
@@ -244,4 +244,27 @@ fn a_limited_stream_is_paced() {
     assert!(got == data);
     assert_eq!(streamed.wire_bytes, data.len() as u64);
     assert!(took >= Duration::from_millis(200), "{took:?}: not paced");
+}
+
+/// A peer's error kind: the enum when it sent one, its name from a peer before the enum, and a name this
+/// build does not know kept in the message; only the kind decides whether a new attempt may help.
+#[test]
+fn a_peers_error_kind_is_read_from_its_code_or_from_an_older_peers_name() {
+    let err = |kind: &str, code: ErrorKind| {
+        AgentError::remote(proto::Error {
+            kind: kind.into(),
+            message: "m".into(),
+            code: code as i32,
+        })
+    };
+    let old = err("zfs_busy", ErrorKind::Other);
+    assert_eq!(old.kind(), ErrorKind::ZfsBusy);
+    assert!(old.is_retriable());
+    let new = err("bad_stream", ErrorKind::BadStream);
+    assert_eq!(new.kind(), ErrorKind::BadStream);
+    assert!(!new.is_retriable());
+    let newer = err("from_a_newer_peer", ErrorKind::Other);
+    assert_eq!(newer.kind(), ErrorKind::Other);
+    assert!(newer.to_string().contains("(from_a_newer_peer) m"), "{newer}");
+    assert!(!newer.is_retriable());
 }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agent::request::Refusal;
+use crate::error::ErrorKind;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::Listing;
 use crate::zfs::names::{DatasetName, SnapshotName};
@@ -63,7 +64,7 @@ pub(super) fn protect_received(
 ) -> Result<Guid, Refusal> {
     let mismatch = |got: Guid| {
         Refusal::new(
-            "guid_mismatch",
+            ErrorKind::GuidMismatch,
             format!("{to} has GUID {got}, but the sender's snapshot has GUID {want}; not protecting it"),
         )
     };
@@ -80,7 +81,12 @@ pub(super) fn protect_received(
             .iter()
             .find(|(s, _, _)| s == to)
             .map(|(_, g, _)| *g)
-            .ok_or_else(|| Refusal::new("does_not_exist", format!("{to} is not among the snapshots of {target}")))?;
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorKind::DoesNotExist,
+                    format!("{to} is not among the snapshots of {target}"),
+                )
+            })?;
         let held = snapshots
             .into_iter()
             .filter(|(_, _, refs)| *refs > 0)
@@ -244,13 +250,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (zfs, log) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t23\t0\n");
         let r = protect(&zfs);
-        assert_eq!(r.kind, "guid_mismatch");
+        assert_eq!(r.kind.as_str(), "guid_mismatch");
         assert!(r.message.contains("GUID 23"), "{}", r.message);
         let calls = std::fs::read_to_string(log).unwrap();
         assert_eq!(calls.lines().collect::<Vec<_>>(), ["list"], "only listed");
         let dir = tempfile::tempdir().unwrap();
         let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\n");
-        assert_eq!(protect(&zfs).kind, "does_not_exist");
+        assert_eq!(protect(&zfs).kind.as_str(), "does_not_exist");
     }
 
     #[test]
@@ -293,7 +299,7 @@ mod tests {
         );
         assert!(known.0[&fs].contains(&to), "the new hold is known for the next receive");
         let r = protect_received(&zfs, &fs, &to, Guid(23), &job, (true, Moves::Anywhere), &mut known).unwrap_err();
-        assert_eq!(r.kind, "guid_mismatch");
+        assert_eq!(r.kind.as_str(), "guid_mismatch");
         known.forget(&fs);
         std::fs::write(&log, "").unwrap();
         let _ = protect_received(&zfs, &fs, &to, Guid(22), &job, (true, Moves::Anywhere), &mut known);

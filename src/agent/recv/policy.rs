@@ -14,7 +14,7 @@ use crate::zfs::names::DatasetName;
 use crate::zfs::{Zfs, ZfsError, ZfsErrorKind};
 
 /// The kind of every refusal of this policy.
-pub const KIND: &str = "append_only";
+pub const KIND: crate::error::ErrorKind = crate::error::ErrorKind::AppendOnly;
 
 /// Why a request other than a receive is refused under `--append-only`, if it is.
 pub fn request_refusal(body: &Body) -> Option<&'static str> {

@@ -15,6 +15,7 @@ use crate::agent::wire::codec::Unpacker;
 use crate::agent::wire::frame::{self, DataFrame, FrameError};
 use crate::agent::wire::proto::{self, Envelope};
 use crate::agent::wire::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
+use crate::error::ErrorKind;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
 use crate::zfs::send::{receive_options, Incoming};
@@ -53,7 +54,7 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
 ) -> Result<Option<Envelope>, Fatal> {
     let mut unpacker = match crate::agent::wire::codec::unpacker_for(&req.compression) {
         Ok(u) => u,
-        Err(msg) => return refuse_and_drain(out, input, Refusal::new("protocol", msg)),
+        Err(msg) => return refuse_and_drain(out, input, Refusal::new(ErrorKind::Protocol, msg)),
     };
     let (target, to, job) = match check_request(zfs, cfg, root, req) {
         Ok(t) => t,
@@ -79,7 +80,7 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
             },
             Chunk::End { aborted: true } => {
                 return Ok(Some(error_reply(Refusal::new(
-                    "aborted",
+                    ErrorKind::Aborted,
                     format!("the sender aborted the stream for {target} before it began; nothing was received"),
                 ))))
             }
@@ -144,7 +145,7 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     let msg = with_heartbeats(out, || finish_child(&mut child, stderr_reader));
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
-            "aborted",
+            ErrorKind::Aborted,
             format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
         ))));
     }
@@ -347,8 +348,8 @@ fn check_request(
     let target = below_root(root, &req.fs)?;
     let to = target
         .snapshot(&req.to_short)
-        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
-    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+        .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     if cfg.append_only {
         if let Some(why) = crate::agent::recv::policy::receive_refusal(zfs, req.force, &target)? {
             return Err(Refusal::new(crate::agent::recv::policy::KIND, why));

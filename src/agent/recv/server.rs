@@ -6,6 +6,7 @@
 //! started with argv vectors by the ZFS adapter. One request, one reply; a receive request is followed by
 //! the stream as DATA frames and an END frame.
 
+use crate::error::Failure;
 use std::io::{BufWriter, Write};
 
 pub use crate::agent::recv::config::AgentConfig;
@@ -15,6 +16,7 @@ use crate::agent::request::{below_root, error_reply, greet, reply, with_heartbea
 use crate::agent::wire::frame;
 use crate::agent::wire::proto::{self, envelope::Body, Envelope};
 use crate::agent::wire::splice::FdRead;
+use crate::error::ErrorKind;
 use crate::report::unix_now;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::list::{FsEntry, Listing};
@@ -26,14 +28,16 @@ use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 ///
 /// `input` must be unbuffered (a `File` of the descriptor, not a `Stdin`): DATA payloads are spliced from its
 /// descriptor straight into `zfs receive`, past any buffer.
-pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), String> {
+pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), Failure> {
     let mut out = BufWriter::new(output);
     let zfs = cfg
         .zfs_program
         .as_ref()
         // Another program stands for zfs: libzfs_core would bypass it.
         .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native());
-    let root = cfg.root().map_err(|e| format!("invalid --client-identity: {e}"))?;
+    let root = cfg
+        .root()
+        .map_err(|e| Failure::new(ErrorKind::InvalidName, format!("invalid --client-identity: {e}")))?;
     let mut greeted = false;
     let mut known = KnownHolds::default();
     loop {
@@ -42,14 +46,17 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             Ok(None) => return Ok(()),
             Err(e) => {
                 let _ = reply(&mut out, error_reply(Refusal::new(e.kind(), e.to_string())));
-                return Err(format!("protocol error: {e}"));
+                return Err(Failure::protocol(format!("protocol error: {e}")));
             }
         };
         let body = match env.body {
             Some(b) => b,
             None => {
-                let _ = reply(&mut out, error_reply(Refusal::new("protocol", "empty message")));
-                return Err("protocol error: empty message".into());
+                let _ = reply(
+                    &mut out,
+                    error_reply(Refusal::new(ErrorKind::Protocol, "empty message")),
+                );
+                return Err(Failure::protocol("protocol error: empty message"));
             }
         };
         if !greeted {
@@ -71,7 +78,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
                 match receive(&zfs, cfg, &root, &req, &mut input, &mut out, &mut known) {
                     Ok(Some(resp)) => Ok(vec![resp]),
                     Ok(None) => continue, // the error reply was already sent during the stream
-                    Err(Fatal(msg)) => return Err(msg),
+                    Err(Fatal(msg)) => return Err(Failure::connection(msg)),
                 }
             }
             other => {
@@ -89,7 +96,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             }
         };
         for env in response.unwrap_or_else(|r| vec![error_reply(r)]) {
-            reply(&mut out, env).map_err(|e| format!("cannot reply: {e}"))?;
+            reply(&mut out, env).map_err(|e| Failure::connection(format!("cannot reply: {e}")))?;
         }
     }
 }
@@ -129,7 +136,7 @@ fn handle(
         Body::HoldLastReceived(req) => hold_last_received(zfs, cfg, root, &req, known),
         Body::Checksum(req) => checksum(zfs, root, &req),
         other => Err(Refusal::new(
-            "protocol",
+            ErrorKind::Protocol,
             format!("unexpected request {}", Envelope::new(other).kind_name()),
         )),
     }
@@ -160,7 +167,7 @@ fn list(
             // The client's dataset appears with its first receive; the root dataset must exist.
             zfs.get_property(cfg.root_fs.as_str(), "guid").map_err(|e| {
                 Refusal::new(
-                    "root_missing",
+                    ErrorKind::RootMissing,
                     format!("the agent's --root-fs {} cannot be used: {e}", cfg.root_fs),
                 )
             })?;
@@ -236,7 +243,7 @@ fn destroy(
     for s in &req.snapshots {
         snaps.push(
             ds.snapshot(s)
-                .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+                .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?,
         );
     }
     // What is destroyed is read back from ZFS: a snapshot that was not there is not reported destroyed.
@@ -292,7 +299,7 @@ fn holds(zfs: &Zfs, root: &DatasetName, req: &proto::HoldsRequest) -> Result<Env
             held.push(
                 fs.name
                     .snapshot(&v.short)
-                    .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+                    .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?,
             );
         }
     }
@@ -322,12 +329,12 @@ fn release_last_received(
     req: &proto::ReleaseLastReceivedRequest,
 ) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
-    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     let mut snaps = Vec::with_capacity(req.snapshots.len());
     for s in &req.snapshots {
         snaps.push(
             ds.snapshot(s)
-                .map_err(|e| Refusal::new("invalid_name", e.to_string()))?,
+                .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?,
         );
     }
     zfs.release(&job.last_received_hold_tag(), &snaps)?;
@@ -342,10 +349,10 @@ fn hold_last_received(
     known: &mut KnownHolds,
 ) -> Result<Envelope, Refusal> {
     let ds = below_root(root, &req.fs)?;
-    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+    let job = JobId::new(&req.job_id).map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     let to = ds
         .snapshot(&req.snapshot)
-        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+        .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     protect_received(zfs, &ds, &to, Guid(req.guid), &job, (true, moves(cfg)), known)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }
@@ -356,11 +363,11 @@ fn checksum(zfs: &Zfs, root: &DatasetName, req: &proto::ChecksumRequest) -> Resu
     let ds = below_root(root, &req.fs)?;
     let snap = ds
         .snapshot(&req.snapshot)
-        .map_err(|e| Refusal::new("invalid_name", e.to_string()))?;
+        .map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     let got = zfs.guid_of(snap.as_str())?;
     if got != Guid(req.guid) {
         return Err(Refusal::new(
-            "guid_mismatch",
+            ErrorKind::GuidMismatch,
             format!("{snap} has GUID {got}, not {}", req.guid),
         ));
     }

@@ -9,11 +9,12 @@
 //! destroyed, nothing is received, no property is set. Options come before names, each from a fixed set.
 
 use crate::config::Filter;
+use crate::error::Invalid;
 use crate::zfs::bookkeeping::{parse_cursor_short, parse_tentative_cursor_short, JobId};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 
 /// The kind of an error reply for a refused call.
-pub const KIND: &str = crate::zfs::error::REFUSED_KIND;
+pub const KIND: crate::error::ErrorKind = crate::error::ErrorKind::SendAgentPolicy;
 
 /// Longest argv accepted (the sender chunks its name lists to 1,024).
 pub const MAX_ARGS: usize = 4096;
@@ -70,8 +71,8 @@ pub enum Accepted {
     Stream,
 }
 
-fn refuse<T>(why: impl Into<String>) -> Result<T, String> {
-    Err(why.into())
+fn refuse<T>(why: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid::from(why.into()))
 }
 
 impl SendPolicy {
@@ -80,7 +81,7 @@ impl SendPolicy {
         (fs == &self.root || fs.is_strictly_below(&self.root)) && self.filter.includes(fs)
     }
 
-    fn dataset(&self, s: &str) -> Result<DatasetName, String> {
+    fn dataset(&self, s: &str) -> Result<DatasetName, Invalid> {
         let fs = DatasetName::new(s).map_err(|e| format!("{s:?}: {e}"))?;
         if !self.allows(&fs) {
             return refuse(format!(
@@ -91,14 +92,14 @@ impl SendPolicy {
         Ok(fs)
     }
 
-    fn snapshot(&self, s: &str) -> Result<SnapshotName, String> {
+    fn snapshot(&self, s: &str) -> Result<SnapshotName, Invalid> {
         let snap = SnapshotName::new(s).map_err(|e| format!("{s:?}: {e}"))?;
         self.dataset(snap.dataset().as_str())?;
         Ok(snap)
     }
 
     /// A snapshot or bookmark of an allowed filesystem; returns its filesystem.
-    fn version(&self, s: &str) -> Result<DatasetName, String> {
+    fn version(&self, s: &str) -> Result<DatasetName, Invalid> {
         if s.contains('#') {
             let b = BookmarkName::new(s).map_err(|e| format!("{s:?}: {e}"))?;
             self.dataset(b.dataset().as_str())
@@ -110,7 +111,7 @@ impl SendPolicy {
     }
 
     /// A bookmark of an allowed filesystem whose name is one of this job's cursors or tentative cursors.
-    fn own_bookmark(&self, s: &str) -> Result<BookmarkName, String> {
+    fn own_bookmark(&self, s: &str) -> Result<BookmarkName, Invalid> {
         let b = BookmarkName::new(s).map_err(|e| format!("{s:?}: {e}"))?;
         self.dataset(b.dataset().as_str())?;
         let job = parse_cursor_short(b.short()).or_else(|| parse_tentative_cursor_short(b.short()));
@@ -124,7 +125,7 @@ impl SendPolicy {
     }
 
     /// Checks one call; `stream` says the caller wants the output streamed (a real send).
-    pub fn check(&self, argv: &[String], stream: bool) -> Result<Accepted, String> {
+    pub fn check(&self, argv: &[String], stream: bool) -> Result<Accepted, Invalid> {
         if argv.len() > MAX_ARGS {
             return refuse(format!("{} arguments (at most {MAX_ARGS})", argv.len()));
         }
@@ -155,7 +156,7 @@ impl SendPolicy {
         }
     }
 
-    fn list(&self, args: &[String]) -> Result<Accepted, String> {
+    fn list(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let mut it = args.iter().peekable();
         let (mut h, mut name_last, mut columns) = (false, false, 0);
         while let Some(a) = it.next_if(|a| a.starts_with('-')) {
@@ -194,7 +195,7 @@ impl SendPolicy {
         Ok(Accepted::RunListing(columns))
     }
 
-    fn get(&self, args: &[String]) -> Result<Accepted, String> {
+    fn get(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let mut it = args.iter().peekable();
         while let Some(a) = it.next_if(|a| a.starts_with('-')) {
             match a.as_str() {
@@ -224,7 +225,7 @@ impl SendPolicy {
         Ok(Accepted::Run)
     }
 
-    fn holds(&self, args: &[String]) -> Result<Accepted, String> {
+    fn holds(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let mut it = args.iter().peekable();
         while let Some(a) = it.next_if(|a| a.starts_with('-')) {
             if !matches!(a.as_str(), "-H" | "-p") {
@@ -235,7 +236,7 @@ impl SendPolicy {
         Ok(Accepted::Run)
     }
 
-    fn hold_or_release(&self, args: &[String]) -> Result<Accepted, String> {
+    fn hold_or_release(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let tag = self.job.step_hold_tag();
         match args.split_first() {
             Some((t, snaps)) if *t == tag => {
@@ -250,7 +251,7 @@ impl SendPolicy {
         }
     }
 
-    fn bookmark(&self, args: &[String]) -> Result<Accepted, String> {
+    fn bookmark(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let [from, to] = args else {
             return refuse("zfs bookmark takes exactly a snapshot (or bookmark) and a bookmark");
         };
@@ -266,7 +267,7 @@ impl SendPolicy {
         Ok(Accepted::Run)
     }
 
-    fn destroy(&self, args: &[String]) -> Result<Accepted, String> {
+    fn destroy(&self, args: &[String]) -> Result<Accepted, Invalid> {
         match args {
             [b] if !b.starts_with('-') && !b.contains('@') && b.contains('#') => {
                 self.own_bookmark(b)?;
@@ -280,7 +281,7 @@ impl SendPolicy {
         }
     }
 
-    fn send(&self, args: &[String]) -> Result<Accepted, String> {
+    fn send(&self, args: &[String]) -> Result<Accepted, Invalid> {
         let mut it = args.iter().peekable();
         let (mut dry, mut raw, mut token, mut from) = (false, false, None, None);
         while let Some(a) = it.next_if(|a| a.starts_with('-')) {
@@ -340,8 +341,8 @@ impl SendPolicy {
     fn names<'a>(
         &self,
         it: std::iter::Peekable<impl Iterator<Item = &'a String>>,
-        check: impl Fn(&str) -> Result<(), String>,
-    ) -> Result<(), String> {
+        check: impl Fn(&str) -> Result<(), Invalid>,
+    ) -> Result<(), Invalid> {
         let mut n = 0;
         for a in it {
             if a.starts_with('-') {

@@ -8,6 +8,7 @@
 //! reply, and the peer's one END frame per stream (an early abort or the acknowledgement) must arrive
 //! within [`ACK_TIMEOUT`] after the reply.
 
+use crate::error::Failure;
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::agent::wire::codec::Packer;
 use crate::agent::wire::frame::{self, Frame};
 use crate::agent::wire::proto::{self, envelope::Body, Envelope};
 use crate::agent::wire::splice::FdRead;
+use crate::error::ErrorKind;
 use crate::zfs::Zfs;
 
 /// Largest output of one call (a listing of several million snapshots fits).
@@ -48,7 +50,7 @@ pub struct SendAgentConfig {
 
 /// Runs the agent on `input`/`output` until the peer closes the connection; an error after a broken stream
 /// or a protocol violation (replied when possible).
-pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), String> {
+pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), Failure> {
     let mut out = BufWriter::new(output);
     let zfs = cfg
         .zfs_program
@@ -59,7 +61,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
     loop {
         let body = match frame::read_message(&mut input) {
             Ok(Some(Envelope { body: Some(b) })) => b,
-            Ok(Some(Envelope { body: None })) => return fatal(&mut out, "protocol", "empty message".into()),
+            Ok(Some(Envelope { body: None })) => return fatal(&mut out, ErrorKind::Protocol, "empty message".into()),
             Ok(None) => return Ok(()),
             Err(e) => return fatal(&mut out, e.kind(), e.to_string()),
         };
@@ -84,14 +86,14 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                     "a send-agent answers only zfs_call requests, not {}; a push job's target runs zreplrs recv-agent",
                     Envelope::new(other).kind_name()
                 );
-                send(&mut out, error_reply(Refusal::new("protocol", msg)))?;
+                send(&mut out, error_reply(Refusal::new(ErrorKind::Protocol, msg)))?;
                 continue;
             }
         };
         match cfg.policy.check(&call.argv, call.stream) {
             Err(why) => {
                 eprintln!("zreplrs send-agent: refused zfs {}: {why}", printable_argv(&call.argv));
-                send(&mut out, error_reply(Refusal::new(KIND, why)))?;
+                send(&mut out, error_reply(Refusal::new(KIND, why.0)))?;
             }
             Ok(Accepted::Stream) => match packer(&call, cfg.max_zstd_level) {
                 Ok(mut packer) => stream(&zfs, cfg, &call.argv, packer.as_mut(), &mut input, &mut out)?,
@@ -127,13 +129,13 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
     }
 }
 
-fn send<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> Result<(), String> {
-    reply(out, env).map_err(|e| format!("cannot reply: {e}"))
+fn send<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> Result<(), Failure> {
+    reply(out, env).map_err(|e| Failure::connection(format!("cannot reply: {e}")))
 }
 
-fn fatal<W: Write>(out: &mut BufWriter<W>, kind: &str, msg: String) -> Result<(), String> {
+fn fatal<W: Write>(out: &mut BufWriter<W>, kind: ErrorKind, msg: String) -> Result<(), Failure> {
     let _ = reply(out, error_reply(Refusal::new(kind, msg.clone())));
-    Err(format!("protocol error: {msg}"))
+    Err(Failure::new(kind, format!("protocol error: {msg}")))
 }
 
 fn printable_argv(argv: &[String]) -> String {
@@ -147,12 +149,15 @@ fn cut_stderr(bytes: &[u8]) -> String {
 
 /// Runs one accepted call to completion: the reply (without stdout) and stdout.
 fn run(zfs: &Zfs, argv: &[String]) -> Result<(proto::ZfsCallReply, Vec<u8>), Refusal> {
-    let output = zfs
-        .output(argv)
-        .map_err(|e| Refusal::new("zfs_spawn", format!("cannot run zfs on the source: {}", e.message)))?;
+    let output = zfs.output(argv).map_err(|e| {
+        Refusal::new(
+            ErrorKind::ZfsSpawn,
+            format!("cannot run zfs on the source: {}", e.message),
+        )
+    })?;
     if output.stdout.len() > MAX_OUTPUT {
         return Err(Refusal::new(
-            "too_much_output",
+            ErrorKind::TooMuchOutput,
             format!("zfs {} printed more than {MAX_OUTPUT} bytes", printable_argv(argv)),
         ));
     }
@@ -173,25 +178,25 @@ fn readable<R: AsFd>(input: &R, wait: PollTimeout) -> bool {
 }
 
 /// The peer's END frame of a stream; anything else ends the session.
-fn read_end<R: Read>(input: &mut R) -> Result<(), String> {
+fn read_end<R: Read>(input: &mut R) -> Result<(), Failure> {
     match frame::read_frame(input) {
         Ok(Some(Frame::End { .. })) => Ok(()),
-        Ok(Some(other)) => Err(format!(
+        Ok(Some(other)) => Err(Failure::protocol(format!(
             "protocol error: expected the end of a stream, got {}",
             match other {
                 Frame::Message(m) => m.kind_name(),
                 _ => "a data frame",
             }
-        )),
-        Ok(None) => Err("the peer closed the connection during a stream".into()),
-        Err(e) => Err(format!("protocol error: {e}")),
+        ))),
+        Ok(None) => Err(Failure::connection("the peer closed the connection during a stream")),
+        Err(e) => Err(Failure::protocol(format!("protocol error: {e}"))),
     }
 }
 
 /// The compressor a stream call asks for (see [`crate::agent::wire::codec::packer_for`]).
 fn packer(call: &proto::ZfsCall, max: i32) -> Result<Option<Packer>, Refusal> {
     crate::agent::wire::codec::packer_for(&call.compression, call.zstd_level, max)
-        .map_err(|e| Refusal::new("protocol", e))
+        .map_err(|e| Refusal::new(ErrorKind::Protocol, e))
 }
 
 /// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops
@@ -203,12 +208,12 @@ fn stream<R: FdRead, W: Write + Send>(
     mut packer: Option<&mut Packer>,
     input: &mut R,
     out: &mut BufWriter<W>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let spawned = zfs.spawn_piped(argv);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            frame::write_end(out, true).map_err(|e| e.to_string())?;
+            frame::write_end(out, true).map_err(|e| Failure::connection(e.to_string()))?;
             let r = proto::ZfsCallReply {
                 stderr: format!("cannot run zfs on the source: {}", e.message),
                 ..Default::default()
@@ -260,7 +265,7 @@ fn stream<R: FdRead, W: Write + Send>(
                 None => &buf[..n],
             };
             if let Err(e) = frame::write_data(out, data).and_then(|_| out.flush()) {
-                broken = Some(format!("cannot send the stream: {e}"));
+                broken = Some(Failure::connection(format!("cannot send the stream: {e}")));
                 break;
             }
             watchdog.moved();
@@ -276,7 +281,7 @@ fn stream<R: FdRead, W: Write + Send>(
         return Err(b);
     }
     let success = !peer_ended && matches!(&status, Ok(s) if s.success());
-    frame::write_end(out, !success).map_err(|e| format!("cannot reply: {e}"))?;
+    frame::write_end(out, !success).map_err(|e| Failure::connection(format!("cannot reply: {e}")))?;
     let r = proto::ZfsCallReply {
         success,
         exit_code: status.ok().and_then(|s| s.code()),
@@ -293,13 +298,13 @@ fn stream<R: FdRead, W: Write + Send>(
 }
 
 /// Waits (bounded) for the peer's acknowledgement of a finished stream.
-fn ack<R: FdRead>(input: &mut R) -> Result<(), String> {
+fn ack<R: FdRead>(input: &mut R) -> Result<(), Failure> {
     let ms = u16::try_from(ACK_TIMEOUT.as_millis().min(u128::from(u16::MAX))).unwrap_or(u16::MAX);
     if !readable(input, PollTimeout::from(ms)) {
-        return Err(format!(
+        return Err(Failure::connection(format!(
             "the peer did not acknowledge the end of a stream within {}s",
             ACK_TIMEOUT.as_secs()
-        ));
+        )));
     }
     read_end(input)
 }
@@ -331,7 +336,7 @@ mod tests {
         for (codec, level) in [("zstd", 20), ("zstd", -5), ("zstd", i32::MAX), ("lz4", 0), ("ZSTD", 3)] {
             let r = packer(&call(codec, level), 19).err().expect("refused");
             let text = format!("{r:?}");
-            assert!(text.contains("\"protocol\""), "{codec} {level}: {text}");
+            assert!(text.contains("kind: Protocol,"), "{codec} {level}: {text}");
         }
     }
 

@@ -4,6 +4,7 @@
 //! [`MAX_DATA`](crate::agent::wire::frame::MAX_DATA) bytes: a peer's frame that claims or produces more is an error, never a
 //! larger allocation.
 
+use crate::error::Failure;
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::DParameter;
 
@@ -28,27 +29,27 @@ fn unknown(name: &str) -> String {
 /// The compressor a request names: none for "", zstd at `level` (0: [`crate::config::DEFAULT_ZSTD_LEVEL`];
 /// otherwise within [`crate::config::ZSTD_LEVELS`]) but never above `max` (the agent's own command line:
 /// a peer cannot make this host spend more CPU), else why not.
-pub fn packer_for(name: &str, level: i32, max: i32) -> Result<Option<Packer>, String> {
+pub fn packer_for(name: &str, level: i32, max: i32) -> Result<Option<Packer>, Failure> {
     match name {
         "" => Ok(None),
         ZSTD => {
             let level = match level {
                 0 => crate::config::DEFAULT_ZSTD_LEVEL,
                 l if crate::config::ZSTD_LEVELS.contains(&l) => l,
-                l => return Err(format!("zstd level {l} is not within 1..=19")),
+                l => return Err(Failure::compression(format!("zstd level {l} is not within 1..=19"))),
             };
             Packer::new(level.min(max)).map(Some)
         }
-        other => Err(unknown(other)),
+        other => Err(Failure::compression(unknown(other))),
     }
 }
 
 /// The decompressor a request names: none for "", zstd, else why not.
-pub fn unpacker_for(name: &str) -> Result<Option<Unpacker>, String> {
+pub fn unpacker_for(name: &str) -> Result<Option<Unpacker>, Failure> {
     match name {
         "" => Ok(None),
         ZSTD => Unpacker::new().map(Some),
-        other => Err(unknown(other)),
+        other => Err(Failure::compression(unknown(other))),
     }
 }
 
@@ -60,8 +61,9 @@ pub struct Packer {
 }
 
 impl Packer {
-    pub fn new(level: i32) -> Result<Self, String> {
-        let zstd = Compressor::new(level).map_err(|e| format!("cannot start zstd at level {level}: {e}"))?;
+    pub fn new(level: i32) -> Result<Self, Failure> {
+        let zstd = Compressor::new(level)
+            .map_err(|e| Failure::compression(format!("cannot start zstd at level {level}: {e}")))?;
         Ok(Packer {
             zstd,
             out: Vec::new(),
@@ -75,13 +77,13 @@ impl Packer {
     }
 
     /// The compressed form of `chunk` (one zstd frame).
-    pub fn pack(&mut self, chunk: &[u8]) -> Result<&[u8], String> {
+    pub fn pack(&mut self, chunk: &[u8]) -> Result<&[u8], Failure> {
         let bound = zstd::zstd_safe::compress_bound(chunk.len());
         self.out.clear();
         self.out.reserve(bound);
         self.zstd
             .compress_to_buffer(chunk, &mut self.out)
-            .map_err(|e| format!("zstd compression failed: {e}"))?;
+            .map_err(|e| Failure::compression(format!("zstd compression failed: {e}")))?;
         Ok(&self.out)
     }
 }
@@ -93,11 +95,11 @@ pub struct Unpacker {
 }
 
 impl Unpacker {
-    pub fn new() -> Result<Self, String> {
-        let mut zstd = Decompressor::new().map_err(|e| format!("cannot start zstd: {e}"))?;
+    pub fn new() -> Result<Self, Failure> {
+        let mut zstd = Decompressor::new().map_err(|e| Failure::compression(format!("cannot start zstd: {e}")))?;
         // Chunks are at most MAX_DATA (4 MiB = 2^22) bytes: no frame needs a larger window.
         zstd.set_parameter(DParameter::WindowLogMax(22))
-            .map_err(|e| format!("cannot configure zstd: {e}"))?;
+            .map_err(|e| Failure::compression(format!("cannot configure zstd: {e}")))?;
         Ok(Unpacker {
             zstd,
             out: vec![0; MAX_DATA as usize],
@@ -106,16 +108,16 @@ impl Unpacker {
 
     /// The chunk that `frame` (one zstd frame) holds; more than [`MAX_DATA`] bytes, or anything that is not
     /// a valid zstd frame, is an error.
-    pub fn unpack(&mut self, frame: &[u8]) -> Result<&[u8], String> {
+    pub fn unpack(&mut self, frame: &[u8]) -> Result<&[u8], Failure> {
         if frame.is_empty() {
-            return Err("an empty compressed chunk".into());
+            return Err(Failure::compression("an empty compressed chunk"));
         }
         // A slice is a buffer of exactly its length: decompression cannot write (or allocate) past it.
         match self.zstd.decompress_to_buffer(frame, &mut self.out[..]) {
             Ok(n) => Ok(&self.out[..n]),
-            Err(e) => Err(format!(
+            Err(e) => Err(Failure::compression(format!(
                 "a compressed chunk is not valid zstd data or holds more than {MAX_DATA} bytes: {e}"
-            )),
+            ))),
         }
     }
 }
@@ -152,7 +154,7 @@ mod tests {
         assert!(bomb.len() < 4096);
         let mut u = Unpacker::new().expect("unpacker");
         let e = u.unpack(&bomb).unwrap_err();
-        assert!(e.contains("more than"), "{e}");
+        assert!(e.message.contains("more than"), "{e}");
         assert_eq!(u.out.len(), MAX_DATA as usize, "no larger buffer");
         // Exactly the bound is fine.
         let full = zstd::bulk::compress(&vec![7u8; MAX_DATA as usize], 1).expect("compress");
@@ -173,6 +175,7 @@ mod tests {
                 unpacker_for(bad)
                     .err()
                     .expect("refused")
+                    .message
                     .contains("unknown stream compression"),
                 "{bad}"
             );

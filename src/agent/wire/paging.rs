@@ -5,6 +5,7 @@
 //! do not fit in what is left of a page continues on the next: the next page starts with an entry of the
 //! same name carrying only more `versions`.
 
+use crate::error::Failure;
 use prost::Message;
 
 use crate::agent::wire::proto::{FsEntry, ListReply};
@@ -76,19 +77,21 @@ pub struct Joiner {
 impl Joiner {
     /// Adds the next page; `Ok(true)` while more pages follow. Refuses a listing over [`MAX_LISTED`]
     /// elements and a page that announces more but carries nothing.
-    pub fn add(&mut self, page: ListReply) -> Result<bool, String> {
+    pub fn add(&mut self, page: ListReply) -> Result<bool, Failure> {
         let more = page.more;
         if more && page.filesystems.is_empty() {
-            return Err("the receiver sent an empty listing page that announces more".into());
+            return Err(Failure::protocol(
+                "the receiver sent an empty listing page that announces more",
+            ));
         }
         self.elements = self
             .elements
             .saturating_add(page.filesystems.len())
             .saturating_add(page.filesystems.iter().map(|f| f.versions.len()).sum());
         if self.elements > MAX_LISTED {
-            return Err(format!(
+            return Err(Failure::protocol(format!(
                 "the receiver's listing has more than {MAX_LISTED} filesystems, snapshots and bookmarks"
-            ));
+            )));
         }
         let mut page = page;
         let entries = std::mem::take(&mut page.filesystems);
@@ -204,7 +207,7 @@ mod tests {
         }
         let (i, e) = refused.expect("refused at the bound");
         assert_eq!(i, MAX_LISTED / 100_001);
-        assert!(e.contains("more than 4000000"), "{e}");
+        assert!(e.message.contains("more than 4000000"), "{e}");
         let mut j = Joiner::default();
         let err = j
             .add(ListReply {
@@ -212,6 +215,6 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-        assert!(err.contains("empty listing page"), "{err}");
+        assert!(err.message.contains("empty listing page"), "{err}");
     }
 }

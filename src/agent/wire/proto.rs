@@ -348,6 +348,9 @@ pub struct Error {
     pub kind: String,
     #[prost(string, tag = "2")]
     pub message: String,
+    /// The kind as the enum of the one error model; 0 (absent) from peers before it, whose `kind` names it.
+    #[prost(enumeration = "crate::error::ErrorKind", tag = "3")]
+    pub code: i32,
 }
 
 /// The single top-level message type carried by MESSAGE frames.
@@ -492,7 +495,8 @@ mod tests {
             Envelope::new(
                 Error {
                     kind: "outside_root".into(),
-                    message: "no".into()
+                    message: "no".into(),
+                    code: 0,
                 }
                 .into()
             )

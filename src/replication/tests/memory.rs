@@ -12,6 +12,7 @@ use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::wire::proto;
 use crate::agent::wire::splice::FdRead;
 use crate::endpoint::{Endpoints, Receiver, Sender};
+use crate::error::Failure;
 use crate::plan::Step;
 use crate::zfs::list::{DatasetKind, FsEntry, Listing};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
@@ -301,7 +302,7 @@ pub struct MemReceiver {
 impl MemReceiver {
     fn receive_into(&mut self, req: &proto::ReceiveRequest, stream: &str) -> Result<Streamed, AgentError> {
         let remote = |m: &str| AgentError::Remote {
-            kind: "zfs".into(),
+            kind: crate::error::ErrorKind::ZfsOther,
             message: m.to_string(),
         };
         let nums: Vec<u64> = stream.split_whitespace().filter_map(|n| n.parse().ok()).collect();
@@ -399,14 +400,14 @@ impl Receiver for MemReceiver {
         &mut self,
         req: proto::ReceiveRequest,
         source: &mut dyn FdRead,
-        source_ok: &mut dyn FnMut() -> Result<(), String>,
+        source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         _: Duration,
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<Streamed, StreamError> {
         let mut stream = String::new();
         source
             .read_to_string(&mut stream)
-            .map_err(|e| StreamError::Source(e.to_string()))?;
+            .map_err(|e| StreamError::Source(Failure::new(crate::error::ErrorKind::Io, e.to_string())))?;
         source_ok().map_err(StreamError::Source)?;
         self.world.state().active += 1;
         self.world.state().log.push(format!("start {}", req.fs));

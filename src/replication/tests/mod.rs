@@ -52,7 +52,7 @@ fn fault(world: &World, path: &str, e: AgentError) {
 
 fn remote(message: &str) -> AgentError {
     AgentError::Remote {
-        kind: "zfs".into(),
+        kind: crate::error::ErrorKind::ZfsOther,
         message: message.into(),
     }
 }

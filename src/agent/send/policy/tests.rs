@@ -30,7 +30,7 @@ fn ok(p: &SendPolicy, s: &str, stream: bool) -> Accepted {
 fn refused(p: &SendPolicy, s: &str, stream: bool) -> String {
     match p.check(&argv(s), stream) {
         Ok(a) => panic!("{s} accepted as {a:?}"),
-        Err(e) => e,
+        Err(e) => e.0,
     }
 }
 
