@@ -52,9 +52,7 @@ pub(crate) fn error_reply(r: Refusal) -> Envelope {
 
 /// The first line of `zfs version`, or "" when it cannot be run.
 pub(crate) fn zfs_version(zfs: &Zfs) -> String {
-    zfs.run(&["version"])
-        .map(|v| v.lines().next().unwrap_or("").to_string())
-        .unwrap_or_default()
+    zfs.version().unwrap_or_default()
 }
 
 /// Answers the first message of a session: a [`proto::Hello`] of our protocol version gets `hello`; anything

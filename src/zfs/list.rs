@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::names::{check_component, DatasetName};
+use super::names::{check_component, DatasetName, SnapshotName};
 use super::types::{Guid, Version, VersionKind};
 use super::{Zfs, ZfsError};
 
@@ -383,6 +383,40 @@ impl Zfs {
             listing.attach(&args, parsed.versions)?;
         }
         Ok(())
+    }
+
+    /// The snapshots of `fs` with their GUIDs and hold counts (`userrefs`), in one `zfs list`. Snapshot names
+    /// cannot contain a tab or newline, and a line that is not exactly a snapshot of `fs`, a GUID and a count
+    /// is an error.
+    pub fn snapshot_refs(&self, fs: &DatasetName) -> Result<Vec<(SnapshotName, Guid, u64)>, ZfsError> {
+        let args = [
+            "list",
+            "-H",
+            "-p",
+            "-d",
+            "1",
+            "-t",
+            "snapshot",
+            "-o",
+            "name,guid,userrefs",
+            fs.as_str(),
+        ];
+        let listing = self.run(&args)?;
+        let prefix = format!("{fs}@");
+        listing
+            .lines()
+            .map(|line| {
+                let parsed = match line.split('\t').collect::<Vec<_>>()[..] {
+                    [name, guid, refs] if name.starts_with(&prefix) => SnapshotName::new(name)
+                        .ok()
+                        .zip(guid.parse().ok().map(Guid))
+                        .zip(refs.parse::<u64>().ok())
+                        .map(|((n, g), r)| (n, g, r)),
+                    _ => None,
+                };
+                parsed.ok_or_else(|| ZfsError::parse(&args, format!("unexpected line {line:?}")))
+            })
+            .collect()
     }
 
     /// Names of the filesystems and volumes at and below `roots` (cheap: no snapshots), one call.

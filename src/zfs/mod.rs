@@ -11,7 +11,7 @@ pub mod lzc;
 pub mod names;
 pub mod nvlist;
 pub mod ops;
-mod process;
+pub mod process;
 pub mod runner;
 pub mod send;
 pub mod snapdir;
@@ -111,6 +111,11 @@ impl Zfs {
         let mut cmd = Command::new(&self.program);
         cmd.args(args).env("LC_ALL", "C").env("TZ", "UTC").stdin(Stdio::null());
         cmd
+    }
+
+    /// The first line of `zfs version` (the userland's version, then the kernel module's on a line of its own).
+    pub fn version(&self) -> Result<String, ZfsError> {
+        Ok(self.run(&["version"])?.lines().next().unwrap_or("").to_string())
     }
 
     /// Runs `zfs ARGS…` to completion and returns its stdout, or a classified error.

@@ -5,12 +5,13 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::ChildStdout;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::process::ZfsChild;
 use super::{Zfs, ZfsError, ZfsErrorKind};
 
 /// What a remote `zfs` call returned.
@@ -65,31 +66,15 @@ impl Zfs {
     pub fn spawn_send(&self, args: &[String], stall: Duration) -> Result<SendProcess, ZfsError> {
         match &self.remote {
             None => {
-                let mut child = self
-                    .command(args)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| ZfsError::spawn(args, &e))?;
-                let stderr = child.stderr.take();
-                let stderr_reader = std::thread::spawn(move || {
-                    let mut s = String::new();
-                    if let Some(mut e) = stderr {
-                        let _ = e.read_to_string(&mut s);
-                    }
-                    s
-                });
-                let Some(stdout) = child.stdout.take() else {
-                    let _ = child.kill();
+                let mut child = self.spawn_piped(args)?;
+                let Some(stdout) = child.take_stdout() else {
+                    child.kill();
                     let _ = child.wait();
                     return Err(ZfsError::parse(args, "zfs send has no stdout"));
                 };
                 Ok(SendProcess {
                     stdout: Some(SendOutput::Child(stdout)),
-                    inner: Inner::Local {
-                        child,
-                        stderr: Some(stderr_reader),
-                    },
+                    inner: Inner::Local { child },
                     args: args.to_vec(),
                     status: None,
                     wire_bytes: None,
@@ -132,8 +117,7 @@ impl AsFd for SendOutput {
 
 enum Inner {
     Local {
-        child: Child,
-        stderr: Option<JoinHandle<String>>,
+        child: ZfsChild,
     },
     Remote {
         thread: Option<JoinHandle<Result<RemoteOutput, ZfsError>>>,
@@ -194,9 +178,7 @@ impl SendProcess {
     pub fn kill(&mut self) {
         self.stdout = None;
         match &mut self.inner {
-            Inner::Local { child, .. } => {
-                let _ = child.kill();
-            }
+            Inner::Local { child } => child.kill(),
             Inner::Remote { abort, .. } => abort.store(true, Ordering::Relaxed),
         }
     }
@@ -209,20 +191,7 @@ impl SendProcess {
         }
         let args = &self.args;
         let result = match &mut self.inner {
-            Inner::Local { child, stderr } => {
-                let status = child.wait();
-                let err = stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-                match (status, err.trim()) {
-                    (Ok(st), _) if st.success() => Ok(()),
-                    (Ok(st), "") => Err(ZfsError::from_stderr(
-                        args,
-                        st.code(),
-                        &format!("zfs send exited with {st} after {moved} bytes"),
-                    )),
-                    (Ok(st), m) => Err(ZfsError::from_stderr(args, st.code(), m)),
-                    (Err(e), _) => Err(ZfsError::spawn(args, &e)),
-                }
-            }
+            Inner::Local { child } => child.finish(&format!("after {moved} bytes")),
             Inner::Remote { thread, .. } => match thread.take().map(|t| t.join()) {
                 Some(Ok(Ok(out))) if out.success => {
                     self.wire_bytes = out.wire_bytes;

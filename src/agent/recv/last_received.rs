@@ -76,7 +76,7 @@ pub(super) fn protect_received(
     let got = if known.0.contains_key(target) {
         zfs.guid_of(to.as_str())?
     } else {
-        let snapshots = snapshot_refs(zfs, target)?;
+        let snapshots = zfs.snapshot_refs(target)?;
         let got = snapshots
             .iter()
             .find(|(s, _, _)| s == to)
@@ -133,40 +133,6 @@ fn forward_only(zfs: &Zfs, to: &SnapshotName, carrying: &[SnapshotName]) -> Resu
     Ok(())
 }
 
-/// The snapshots of `fs` with their GUIDs and hold counts (`userrefs`), in one `zfs list`. Snapshot names
-/// cannot contain a tab or newline, and a line that is not exactly a snapshot of `fs`, a GUID and a count
-/// is an error.
-fn snapshot_refs(zfs: &Zfs, fs: &DatasetName) -> Result<Vec<(SnapshotName, Guid, u64)>, ZfsError> {
-    let args = [
-        "list",
-        "-H",
-        "-p",
-        "-d",
-        "1",
-        "-t",
-        "snapshot",
-        "-o",
-        "name,guid,userrefs",
-        fs.as_str(),
-    ];
-    let listing = zfs.run(&args)?;
-    let prefix = format!("{fs}@");
-    listing
-        .lines()
-        .map(|line| {
-            let parsed = match line.split('\t').collect::<Vec<_>>()[..] {
-                [name, guid, refs] if name.starts_with(&prefix) => SnapshotName::new(name)
-                    .ok()
-                    .zip(guid.parse().ok().map(Guid))
-                    .zip(refs.parse::<u64>().ok())
-                    .map(|((n, g), r)| (n, g, r)),
-                _ => None,
-            };
-            parsed.ok_or_else(|| ZfsError::parse(&args, format!("unexpected line {line:?}")))
-        })
-        .collect()
-}
-
 /// Those of `held` (snapshots with holds) that carry exactly `tag`: older last-received holds.
 fn carrying(zfs: &Zfs, held: &[SnapshotName], tag: &str) -> Result<Vec<SnapshotName>, ZfsError> {
     if held.is_empty() {
@@ -218,7 +184,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (zfs, _) = fake(&dir, "b/t/a@s1\t11\t1\nb/t/a@s2\t22\t0\n");
         let (fs, _, _) = names();
-        let got = snapshot_refs(&zfs, &fs).unwrap();
+        let got = zfs.snapshot_refs(&fs).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].0.as_str(), got[0].1, got[0].2), ("b/t/a@s1", Guid(11), 1));
         assert_eq!((got[1].0.as_str(), got[1].1, got[1].2), ("b/t/a@s2", Guid(22), 0));
@@ -235,7 +201,7 @@ mod tests {
         ] {
             let dir = tempfile::tempdir().unwrap();
             let (zfs, _) = fake(&dir, bad);
-            let e = snapshot_refs(&zfs, &fs).unwrap_err();
+            let e = zfs.snapshot_refs(&fs).unwrap_err();
             assert_eq!(e.kind, crate::zfs::ZfsErrorKind::Parse, "{bad:?}: {e}");
         }
     }

@@ -6,7 +6,7 @@
 
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::process::{Child, ChildStdin};
+use std::process::ChildStdin;
 
 use crate::agent::recv::config::AgentConfig;
 use crate::agent::recv::last_received::{protect_received, KnownHolds, Moves};
@@ -18,6 +18,7 @@ use crate::agent::wire::splice::{enlarge_pipe, move_exact, FdRead, MoveError};
 use crate::error::ErrorKind;
 use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::{DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
+use crate::zfs::process::ZfsChild;
 use crate::zfs::send::{receive_options, Incoming};
 use crate::zfs::stream::{DatasetKind, Expected, PassError, StreamCheck, StreamError};
 use crate::zfs::{Guid, Zfs, ZfsError};
@@ -93,16 +94,8 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         Ok(c) => c,
         Err(r) => return refuse_and_drain(out, input, r),
     };
-    let stderr = child.stderr.take();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = stderr {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let Some(stdin) = child.stdin.take() else {
-        let _ = child.kill();
+    let Some(stdin) = child.take_stdin() else {
+        child.kill();
         return Err(Fatal("zfs receive has no stdin".into()));
     };
     enlarge_pipe(stdin.as_fd());
@@ -123,17 +116,17 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         Ok(Pumped::Ended { aborted }) if flushed || aborted => aborted,
         // zfs receive stopped reading before the last bytes: the stream's END was already read.
         Ok(Pumped::Ended { .. }) => {
-            let msg = finish_child(&mut child, stderr_reader);
-            return Ok(Some(error_reply(recv_refusal(&target, &msg))));
+            let r = child.finish(STOPPED_READING);
+            return Ok(Some(error_reply(recv_refusal(&target, r))));
         }
         Ok(Pumped::GaveUp) => {
-            let msg = finish_child(&mut child, stderr_reader);
-            reply(out, error_reply(recv_refusal(&target, &msg))).map_err(|e| Fatal(e.to_string()))?;
+            let r = child.finish(STOPPED_READING);
+            reply(out, error_reply(recv_refusal(&target, r))).map_err(|e| Fatal(e.to_string()))?;
             drain(input)?;
             return Ok(None);
         }
         Ok(Pumped::Refused(e)) => {
-            let _ = finish_child(&mut child, stderr_reader);
+            let _ = child.wait();
             return refuse_and_drain(out, input, bad_stream(&target, &e, false));
         }
         Err(fatal) => {
@@ -142,15 +135,15 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         }
     };
     // Committing the snapshots of a long `-I` stream can take minutes after its END.
-    let msg = with_heartbeats(out, || finish_child(&mut child, stderr_reader));
+    let finished = with_heartbeats(out, || child.finish("at the end of the stream"));
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
             ErrorKind::Aborted,
             format!("the sender aborted the stream after {bytes} bytes; {target} keeps resumable state"),
         ))));
     }
-    if !msg.is_empty() {
-        return Ok(Some(error_reply(recv_refusal(&target, &msg))));
+    if finished.is_err() {
+        return Ok(Some(error_reply(recv_refusal(&target, finished))));
     }
     if let Err(e) = check.finish() {
         return Ok(Some(error_reply(bad_stream(&target, &e, false))));
@@ -366,7 +359,7 @@ fn start_receive(
     target: &DatasetName,
     req: &proto::ReceiveRequest,
     kind: DatasetKind,
-) -> Result<Child, Refusal> {
+) -> Result<ZfsChild, Refusal> {
     if req.from_guid.is_none() {
         let mut missing = Vec::new();
         let mut p = target.parent();
@@ -390,26 +383,19 @@ fn start_receive(
     Ok(zfs.spawn_receive(target, &opts)?)
 }
 
-/// Waits for `zfs receive`; returns its stderr when it failed, "" on success.
-fn finish_child(child: &mut Child, stderr: std::thread::JoinHandle<String>) -> String {
-    let status = child.wait();
-    let msg = stderr.join().unwrap_or_default();
-    match status {
-        Ok(s) if s.success() => String::new(),
-        Ok(s) if msg.trim().is_empty() => format!("zfs receive exited with {s}"),
-        Ok(_) => msg.trim().to_string(),
-        Err(e) => format!("cannot wait for zfs receive: {e}"),
-    }
-}
+/// What `zfs receive` did when it ended before the stream did.
+const STOPPED_READING: &str = "before the end of the stream";
 
-fn recv_refusal(target: &DatasetName, stderr: &str) -> Refusal {
-    let kind = crate::zfs::error::classify(stderr);
-    Refusal::from(ZfsError {
-        kind,
-        command: format!("zfs receive {target}"),
-        message: stderr.to_string(),
-        exit_code: None,
-    })
+/// The refusal for a receive whose `zfs receive` failed (its error, classified by the adapter) or stopped
+/// reading the stream before its end without an error.
+fn recv_refusal(target: &DatasetName, finished: Result<(), ZfsError>) -> Refusal {
+    match finished {
+        Err(e) => Refusal::from(e),
+        Ok(()) => Refusal::new(
+            ErrorKind::ZfsOther,
+            format!("zfs receive of {target} ended {STOPPED_READING}"),
+        ),
+    }
 }
 
 /// Skips the next `n` bytes of the input (the rest of a DATA payload).

@@ -27,7 +27,7 @@ use crate::zfs::Zfs;
 /// Largest output of one call (a listing of several million snapshots fits).
 pub const MAX_OUTPUT: usize = 512 << 20;
 /// Longest stderr passed on.
-pub const MAX_STDERR: usize = 64 << 10;
+pub const MAX_STDERR: usize = crate::zfs::process::MAX_STDERR;
 /// Bytes of output per reply page.
 const PAGE: usize = (frame::MAX_MESSAGE / 4) as usize;
 /// Chunk read from `zfs send` per DATA frame.
@@ -222,14 +222,6 @@ fn stream<R: FdRead, W: Write + Send>(
             return ack(input);
         }
     };
-    let stderr = child.stderr.take();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(e) = stderr {
-            let _ = e.take(MAX_STDERR as u64).read_to_end(&mut buf);
-        }
-        buf
-    });
     let mut peer_ended = false;
     let mut broken = None;
     let watchdog = crate::agent::send::watchdog::Watchdog::start(
@@ -237,7 +229,7 @@ fn stream<R: FdRead, W: Write + Send>(
         cfg.stall_timeout,
         i32::from(crate::report::exit::RUN_FAILED),
     );
-    if let Some(mut stdout) = child.stdout.take() {
+    if let Some(mut stdout) = child.take_stdout() {
         let mut buf = vec![0u8; CHUNK];
         loop {
             if readable(input, PollTimeout::ZERO) {
@@ -273,20 +265,22 @@ fn stream<R: FdRead, W: Write + Send>(
     }
     drop(watchdog);
     if peer_ended || broken.is_some() {
-        let _ = child.kill();
+        child.kill();
     }
-    let status = child.wait();
-    let err = stderr_reader.join().unwrap_or_default();
+    let ended = child.wait();
     if let Some(b) = broken {
         return Err(b);
     }
-    let success = !peer_ended && matches!(&status, Ok(s) if s.success());
+    let success = !peer_ended && matches!(&ended, Ok(e) if e.success);
     frame::write_end(out, !success).map_err(|e| Failure::connection(format!("cannot reply: {e}")))?;
     let r = proto::ZfsCallReply {
         success,
-        exit_code: status.ok().and_then(|s| s.code()),
+        exit_code: ended.as_ref().ok().and_then(|e| e.exit_code),
         stdout: Vec::new(),
-        stderr: cut_stderr(&err),
+        stderr: match &ended {
+            Ok(e) => cut_stderr(&e.stderr),
+            Err(e) => e.to_string(),
+        },
         more: false,
     };
     send(out, Envelope::new(r.into()))?;
