@@ -62,25 +62,61 @@ pub fn run_with(
         ("ZREPLRS_JOB", job.name.to_string()),
         ("ZREPLRS_DRY_RUN", if opts.dry_run { "1" } else { "0" }.to_string()),
     ];
-    if let Some(argv) = &job.replicate.pre_hook {
-        let h = crate::hook::run("pre", argv, &hook_env, std::env::vars_os(), job.replicate.hook_timeout);
-        let ok = h.success;
-        let why = if h.timed_out {
-            "timed out".to_string()
-        } else {
-            h.exit_code.map_or("failed".to_string(), |c| format!("exited with {c}"))
-        };
-        report.hooks.push(h);
-        if !ok {
-            report.result = RunResult::Skipped;
-            report.error = Some(ErrorReport::new(
-                "pre_hook_failed",
-                format!("the pre-hook {why}, so the run was skipped; nothing was looked at or sent"),
-            ));
-            report.timing.finish();
-            return Ok(report);
+    if !pre_hook(job, &hook_env, &mut report) {
+        report.timing.finish();
+        return Ok(report);
+    }
+    attempts(job, opts, ends, &mut report);
+    // A receiver that stays unreachable must not keep the sender's snapshots held forever.
+    let unreachable = report
+        .attempts
+        .last()
+        .is_some_and(|a| a.outcome == AttemptOutcome::ConnectivityError);
+    // (A pull job's step holds are on the source, which was not reached: it has no local sender.)
+    if let (true, false, Some(local)) = (unreachable, opts.dry_run, ends.local_sender()) {
+        match super::step_holds::release_aged_step_holds(&*local, job, report::unix_now()) {
+            Ok(released) => report.released_aged_step_holds = released,
+            Err(e) => eprintln!("zreplrs: cannot release aged step holds: {e}"),
         }
     }
+    report.timing.finish();
+    report.summarize();
+    if !opts.dry_run {
+        on_report(&report);
+    }
+    if let Some(argv) = &job.replicate.post_hook {
+        let h = post_hook(argv, hook_env, &report, job.replicate.hook_timeout);
+        report.hooks.push(h);
+    }
+    Ok(report)
+}
+
+/// Runs the pre-hook, if any, into `report`; false when it failed (the run is then skipped).
+fn pre_hook(job: &Job, env: &[(&str, String)], report: &mut RunReport) -> bool {
+    let Some(argv) = &job.replicate.pre_hook else {
+        return true;
+    };
+    let h = crate::hook::run("pre", argv, env, std::env::vars_os(), job.replicate.hook_timeout);
+    let ok = h.success;
+    let why = if h.timed_out {
+        "timed out".to_string()
+    } else {
+        h.exit_code.map_or("failed".to_string(), |c| format!("exited with {c}"))
+    };
+    report.hooks.push(h);
+    if !ok {
+        report.result = RunResult::Skipped;
+        report.error = Some(ErrorReport::new(
+            "pre_hook_failed",
+            format!("the pre-hook {why}, so the run was skipped; nothing was looked at or sent"),
+        ));
+    }
+    ok
+}
+
+/// Attempts until one completes, fails other than by connectivity, or retries run out (backoff doubling
+/// from 1 s to 60 s); each attempt's outcome goes into `report`, and the last one's filesystems.
+fn attempts(job: &Job, opts: &Options, ends: &dyn Endpoints, report: &mut RunReport) {
     let progress = Progress::new(opts.quiet);
     let mut done_before: BTreeMap<String, Vec<StepReport>> = BTreeMap::new();
     let mut backoff = Duration::from_secs(1);
@@ -107,74 +143,54 @@ pub fn run_with(
             outcome,
             error: err.as_ref().map(|e| e.error.clone()).or(step_conn),
         });
-        let mut fs_reports: Vec<FsReport> = filesystems.into_iter().map(|f| f.0).collect();
-        for f in &mut fs_reports {
-            // Steps completed by earlier attempts stay in the report.
-            if let Some(prev) = done_before.get(&f.name) {
-                let mut steps = prev.clone();
-                steps.append(&mut f.steps);
-                f.steps = steps;
-                // Brought up to date by an earlier attempt of this run.
-                if f.result == FsResult::UpToDate && !prev.is_empty() {
-                    f.result = FsResult::Ok;
-                }
-            }
-        }
+        let fs_reports = with_earlier_steps(filesystems.into_iter().map(|f| f.0).collect(), &done_before);
         let retry = outcome == AttemptOutcome::ConnectivityError
             && number <= job.retries
             && report.timing.elapsed() + backoff < job.retry_timeout
             && !opts.dry_run;
-        if retry {
-            if let Some(e) = report.attempts.last().and_then(|a| a.error.as_ref()) {
-                // One line per retry for the journal: why the attempt ended and when the next one starts.
-                eprintln!(
-                    "zreplrs: job {}: attempt {number} ended ({}: {}); reconnecting in {}s",
-                    job.name,
-                    e.kind,
-                    e.message,
-                    backoff.as_secs()
-                );
-            }
-            for f in &fs_reports {
-                done_before.insert(
-                    f.name.clone(),
-                    f.steps
-                        .iter()
-                        .filter(|s| s.result == StepResult::Done)
-                        .cloned()
-                        .collect(),
-                );
-            }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(60));
-            continue;
+        if !retry {
+            report.filesystems = fs_reports;
+            report.error = err.map(|e| e.error);
+            return;
         }
-        report.filesystems = fs_reports;
-        report.error = err.map(|e| e.error);
-        break;
+        if let Some(e) = report.attempts.last().and_then(|a| a.error.as_ref()) {
+            // One line per retry for the journal: why the attempt ended and when the next one starts.
+            eprintln!(
+                "zreplrs: job {}: attempt {number} ended ({}: {}); reconnecting in {}s",
+                job.name,
+                e.kind,
+                e.message,
+                backoff.as_secs()
+            );
+        }
+        for f in &fs_reports {
+            let done = f
+                .steps
+                .iter()
+                .filter(|s| s.result == StepResult::Done)
+                .cloned()
+                .collect();
+            done_before.insert(f.name.clone(), done);
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
-    // A receiver that stays unreachable must not keep the sender's snapshots held forever.
-    let unreachable = report
-        .attempts
-        .last()
-        .is_some_and(|a| a.outcome == AttemptOutcome::ConnectivityError);
-    // (A pull job's step holds are on the source, which was not reached.)
-    if let (true, false, Some(local)) = (unreachable, opts.dry_run, ends.local_sender()) {
-        match super::step_holds::release_aged_step_holds(&*local, job, report::unix_now()) {
-            Ok(released) => report.released_aged_step_holds = released,
-            Err(e) => eprintln!("zreplrs: cannot release aged step holds: {e}"),
+}
+
+/// The reports of an attempt with the steps that earlier attempts of this run completed put first.
+fn with_earlier_steps(mut fs_reports: Vec<FsReport>, done_before: &BTreeMap<String, Vec<StepReport>>) -> Vec<FsReport> {
+    for f in &mut fs_reports {
+        if let Some(prev) = done_before.get(&f.name) {
+            let mut steps = prev.clone();
+            steps.append(&mut f.steps);
+            f.steps = steps;
+            // Brought up to date by an earlier attempt of this run.
+            if f.result == FsResult::UpToDate && !prev.is_empty() {
+                f.result = FsResult::Ok;
+            }
         }
     }
-    report.timing.finish();
-    report.summarize();
-    if !opts.dry_run {
-        on_report(&report);
-    }
-    if let Some(argv) = &job.replicate.post_hook {
-        let h = post_hook(argv, hook_env, &report, job.replicate.hook_timeout);
-        report.hooks.push(h);
-    }
-    Ok(report)
+    fs_reports
 }
 
 /// Runs the post-hook with the run's result in `ZREPLRS_RESULT` (`ok`, `partial` or `failed`),
@@ -284,14 +300,29 @@ fn attempt_inner(
         &blocked_parent,
         &one,
     );
-    let mut results = Vec::with_capacity(work.len() + refused.len());
-    let mut handled = Vec::with_capacity(work.len());
+    let handled = after_transfers(&*zfs, job, opts, &work, outcomes, pre_held, listed_at);
     // A root the source's send-agent refused fails alone.
-    results.extend(
-        refused
-            .into_iter()
-            .map(|(name, error)| (refused_report(job, &name, error), None)),
-    );
+    let mut results: Vec<(FsReport, Option<ErrorReport>)> = refused
+        .into_iter()
+        .map(|(name, error)| (refused_report(job, &name, error), None))
+        .collect();
+    results.extend(handled);
+    Ok(results)
+}
+
+/// After an attempt's transfers: the reports of the filesystems that were handled, their step holds
+/// released (those of failed steps stay), lag filled in, and sync records written.
+fn after_transfers(
+    zfs: &dyn Sender,
+    job: &Job,
+    opts: &Options,
+    work: &[survey::FsSurvey],
+    outcomes: Vec<Option<FsOutcome>>,
+    pre_held: Option<std::collections::BTreeSet<crate::zfs::names::SnapshotName>>,
+    listed_at: Option<crate::synced::ListedAt>,
+) -> Vec<(FsReport, Option<ErrorReport>)> {
+    let mut results = Vec::with_capacity(work.len());
+    let mut handled = Vec::with_capacity(work.len());
     for (w, o) in work.iter().zip(outcomes) {
         if let Some(o) = o {
             handled.push(w);
@@ -299,15 +330,15 @@ fn attempt_inner(
         }
     }
     if let Some(held) = pre_held {
-        super::step_holds::release_steps(&*zfs, job, held, &handled, &results);
+        super::step_holds::release_steps(zfs, job, held, &handled, &results);
     }
     let names: Vec<String> = results.iter().filter_map(|r| r.0.newest_replicated.clone()).collect();
-    let creations = survey::creation_times(&*zfs, &work, &names);
+    let creations = survey::creation_times(zfs, work, &names);
     super::records::fill_lag(&creations, &mut results);
     if let (Some(at), Some(prop), false) = (listed_at, job.sync_record_property(), opts.dry_run) {
-        super::records::write_sync_records(&*zfs, &handled, &results, &creations, at, &prop, job);
+        super::records::write_sync_records(zfs, &handled, &results, &creations, at, &prop, job);
     }
-    Ok(results)
+    results
 }
 
 /// A worker's sender and receiver.

@@ -20,7 +20,7 @@ use crate::zfs::ops::Hold;
 use crate::zfs::runner::{RemoteOutput, SendProcess};
 use crate::zfs::send::SendFlags;
 use crate::zfs::token::ResumeToken;
-use crate::zfs::{Guid, Version, VersionKind, ZfsError};
+use crate::zfs::{Guid, Version, VersionKind, ZfsError, ZfsErrorKind};
 
 pub const RECEIVER_ROOT: &str = "backup";
 
@@ -33,6 +33,8 @@ pub struct State {
     pub holds: BTreeMap<String, BTreeSet<String>>,
     /// Errors the next receives into these receiver paths (below the root) end with, in order.
     pub receive_faults: BTreeMap<String, VecDeque<AgentError>>,
+    /// Roots whose listing the sender refuses (as a pull job's send-agent refuses roots outside its own).
+    pub refused_roots: BTreeSet<String>,
     /// Receives of these paths wait (up to 10 s) until another receive runs at the same time.
     pub rendezvous: BTreeSet<String>,
     /// What happened, in order: `start PATH`, `end PATH`, `resumed PATH`, `overlap PATH`, `connect`.
@@ -147,7 +149,11 @@ pub struct MemSender(pub World);
 
 impl Sender for MemSender {
     fn list_filesystems(&self, roots: &[DatasetName], _: Option<&str>) -> Result<(Listing, bool), ZfsError> {
-        Ok((self.0.state().listing(roots), true))
+        let s = self.0.state();
+        if let Some(r) = roots.iter().find(|r| s.refused_roots.contains(r.as_str())) {
+            return Err(zfs_error("list", &format!("{r} is outside the agent's root")).with_kind(ZfsErrorKind::Refused));
+        }
+        Ok((s.listing(roots), true))
     }
 
     fn list_versions(&self, _: &mut Listing, _: &[DatasetName]) -> Result<(), ZfsError> {

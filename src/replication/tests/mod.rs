@@ -16,7 +16,7 @@ use super::Options;
 fn job(extra: &str) -> (Config, Job) {
     let text = format!(
         "[[jobs]]\nname = \"j\"\ntarget = \"local:{RECEIVER_ROOT}\"\nretries = 2\n{extra}\n\
-         [jobs.filesystems]\n\"tank<\" = true\n"
+         [jobs.filesystems]\n\"tank<\" = true\n\"pool<\" = true\n"
     );
     let mut config = Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).expect("a valid job");
     let job = config.jobs.remove(0);
@@ -218,4 +218,22 @@ fn four_workers_receive_siblings_at_once_and_children_after_their_parents() {
         log.iter().any(|l| l.starts_with("overlap ")),
         "siblings ran at once: {log:?}"
     );
+}
+
+/// A root the sender refuses fails alone, and the step holds of the others are released by their own
+/// results: those of a failed step stay, the rest go.
+#[test]
+fn a_refused_root_fails_alone_and_each_filesystem_keeps_or_releases_its_own_step_holds() {
+    let world = World::default();
+    for name in ["tank", "tank/a", "tank/b", "pool"] {
+        world.sender_fs(name, &["s1"]);
+    }
+    world.state().refused_roots.insert("pool".into());
+    fault(&world, "tank/b", remote("out of space"));
+    let r = run(&world, "concurrency = 1");
+    assert_eq!(fs(&r, "pool").result, FsResult::Failed, "{r:?}");
+    assert_eq!(fs(&r, "tank/b").result, FsResult::Failed);
+    assert_eq!(fs(&r, "tank/a").result, FsResult::Ok);
+    let holds: Vec<String> = world.state().holds.keys().cloned().collect();
+    assert_eq!(holds, ["tank/b@s1"], "only the failed step keeps its step hold");
 }
