@@ -12,6 +12,7 @@ use crate::report::{ErrorReport, FsReport, FsResult, StepReport, StepResult};
 use crate::step::{self, StepContext};
 use crate::survey::{self, SurveyError};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::Guid;
 
 use super::options::Options;
 
@@ -42,12 +43,6 @@ pub(super) fn replicate_fs(
     w: &survey::FsSurvey,
     parent: Option<String>,
 ) -> FsOutcome {
-    let FsContext {
-        job,
-        opts,
-        progress,
-        pre_held,
-    } = *ctx;
     let mut fsr = FsReport {
         name: w.sender.name.to_string(),
         target: w.target.to_string(),
@@ -59,9 +54,7 @@ pub(super) fn replicate_fs(
         newest_replicated: None,
         lag_seconds: None,
     };
-    let mut conn_error = None;
-    let mut newest_guid = w.receiver_newest;
-    let initial = if opts.dry_run {
+    let initial = if ctx.opts.dry_run {
         StepResult::Planned
     } else {
         StepResult::NotAttempted
@@ -73,6 +66,8 @@ pub(super) fn replicate_fs(
         .zip(&w.estimates)
         .map(|(s, e)| step_report(&w.sender.name, s, *e, initial))
         .collect();
+    let mut conn_error = None;
+    let mut newest_guid = w.receiver_newest;
     match &w.plan {
         _ if parent.is_some() => {
             let p = parent.unwrap_or_default();
@@ -90,14 +85,14 @@ pub(super) fn replicate_fs(
             fsr.error = Some(ErrorReport::new(kind.name(), reason.clone()));
             fsr.resumable = w.receiver.as_ref().is_some_and(|r| r.resume_token.is_some());
         }
-        FsPlan::UpToDate | FsPlan::Replicate { .. } if opts.dry_run => {
+        FsPlan::UpToDate | FsPlan::Replicate { .. } if ctx.opts.dry_run => {
             if !fsr.steps.is_empty() {
                 fsr.result = FsResult::Planned;
             }
         }
         // Up to date by its sync record: the run that wrote the record repaired its protection.
         FsPlan::UpToDate if w.from_record => {}
-        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, job, w, pre_held) {
+        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, ctx.job, w, ctx.pre_held) {
             Err(e) => {
                 fsr.result = FsResult::Failed;
                 if e.connectivity {
@@ -106,65 +101,103 @@ pub(super) fn replicate_fs(
                 fsr.error = Some(e.error);
             }
             Ok(cursors) => {
-                if let FsPlan::Replicate {
-                    steps,
-                    replace_placeholder,
-                    ..
-                } = &w.plan
-                {
-                    if !steps.is_empty() {
-                        fsr.result = FsResult::Ok;
-                    }
-                    let ctx = StepContext {
-                        zfs,
-                        job: &job.name,
-                        fs: &w.sender.name,
-                        rel: &w.rel,
-                        flags: job.send.flags,
-                        protection: job.protection,
-                        stall_timeout: job.stall_timeout,
-                        pre_held: pre_held.is_some(),
-                        encrypted: w.sender.is_encrypted(),
-                    };
-                    let mut old_cursors = cursors;
-                    for (i, s) in steps.iter().enumerate() {
-                        let label = format!("{} {}", w.sender.name, s.to.relative_name());
-                        let bar = progress.transfer(&label, w.estimates[i]);
-                        let first_full = *replace_placeholder && i == 0;
-                        let r = step::execute(&ctx, conn, s, first_full, &old_cursors, &mut |b| bar.set_position(b));
-                        bar.finish_and_clear();
-                        match r {
-                            Ok(moved) => {
-                                fsr.steps[i].bytes = moved.bytes;
-                                fsr.steps[i].wire_bytes = moved.wire_bytes;
-                                fsr.steps[i].result = StepResult::Done;
-                                newest_guid = Some(s.to.guid);
-                                old_cursors = w
-                                    .sender
-                                    .name
-                                    .bookmark(&job.name.cursor_bookmark_short(s.to.guid.0))
-                                    .into_iter()
-                                    .collect();
-                            }
-                            Err(f) => {
-                                fsr.steps[i].bytes = f.bytes;
-                                fsr.steps[i].wire_bytes = f.wire_bytes;
-                                fsr.steps[i].result = StepResult::Failed;
-                                fsr.result = FsResult::Failed;
-                                fsr.resumable = f.bytes > 0;
-                                if f.connectivity {
-                                    conn_error = Some(f.error.clone());
-                                }
-                                fsr.error = Some(f.error);
-                                break;
-                            }
-                        }
-                    }
-                }
+                let ran = run_steps(ctx, zfs, conn, w, cursors, &mut fsr);
+                (conn_error, newest_guid) = (ran.conn_error, ran.newest_guid.or(newest_guid));
             }
         },
     }
-    // What is on both sides now.
+    fill_pending(&mut fsr, w, newest_guid);
+    let blocks = blocks_children(&fsr, &w.plan);
+    FsOutcome {
+        report: fsr,
+        conn_error,
+        blocks,
+    }
+}
+
+/// What running a filesystem's steps came to beyond its report.
+struct Ran {
+    /// The connectivity error that ended a step (it ends the attempt).
+    conn_error: Option<ErrorReport>,
+    /// The GUID of the last snapshot a step delivered.
+    newest_guid: Option<Guid>,
+}
+
+/// Runs the planned steps in order, each with its progress bar, until one fails; their results go into
+/// `fsr`. `cursors` are this job's cursors on the filesystem before the first step.
+fn run_steps(
+    ctx: &FsContext<'_>,
+    zfs: &dyn Sender,
+    conn: &mut dyn Receiver,
+    w: &survey::FsSurvey,
+    cursors: Vec<BookmarkName>,
+    fsr: &mut FsReport,
+) -> Ran {
+    let mut ran = Ran {
+        conn_error: None,
+        newest_guid: None,
+    };
+    let FsPlan::Replicate {
+        steps,
+        replace_placeholder,
+        ..
+    } = &w.plan
+    else {
+        return ran;
+    };
+    if !steps.is_empty() {
+        fsr.result = FsResult::Ok;
+    }
+    let job = ctx.job;
+    let step_ctx = StepContext {
+        zfs,
+        job: &job.name,
+        fs: &w.sender.name,
+        rel: &w.rel,
+        flags: job.send.flags,
+        protection: job.protection,
+        stall_timeout: job.stall_timeout,
+        pre_held: ctx.pre_held.is_some(),
+        encrypted: w.sender.is_encrypted(),
+    };
+    let mut old_cursors = cursors;
+    for (i, s) in steps.iter().enumerate() {
+        let label = format!("{} {}", w.sender.name, s.to.relative_name());
+        let bar = ctx.progress.transfer(&label, w.estimates[i]);
+        let first_full = *replace_placeholder && i == 0;
+        let r = step::execute(&step_ctx, conn, s, first_full, &old_cursors, &mut |b| {
+            bar.set_position(b)
+        });
+        bar.finish_and_clear();
+        let (bytes, wire_bytes) = match &r {
+            Ok(m) => (m.bytes, m.wire_bytes),
+            Err(f) => (f.bytes, f.wire_bytes),
+        };
+        (fsr.steps[i].bytes, fsr.steps[i].wire_bytes) = (bytes, wire_bytes);
+        match r {
+            Ok(_) => {
+                fsr.steps[i].result = StepResult::Done;
+                ran.newest_guid = Some(s.to.guid);
+                let cursor = w.sender.name.bookmark(&job.name.cursor_bookmark_short(s.to.guid.0));
+                old_cursors = cursor.into_iter().collect();
+            }
+            Err(f) => {
+                fsr.steps[i].result = StepResult::Failed;
+                fsr.result = FsResult::Failed;
+                fsr.resumable = f.bytes > 0;
+                if f.connectivity {
+                    ran.conn_error = Some(f.error.clone());
+                }
+                fsr.error = Some(f.error);
+                break;
+            }
+        }
+    }
+    ran
+}
+
+/// What is on both sides now: the newest snapshot replicated (`newest_guid`) and how many are pending.
+fn fill_pending(fsr: &mut FsReport, w: &survey::FsSurvey, newest_guid: Option<Guid>) {
     if let Some(g) = newest_guid {
         if let Some(v) = w.sender.versions.iter().rev().find(|v| v.guid == g) {
             fsr.newest_replicated = Some(v.full_name(w.sender.name.as_str()));
@@ -172,12 +205,6 @@ pub(super) fn replicate_fs(
         }
     } else {
         fsr.pending_snapshots = w.sender.snapshots().count() as u64;
-    }
-    let blocks = blocks_children(&fsr, &w.plan);
-    FsOutcome {
-        report: fsr,
-        conn_error,
-        blocks,
     }
 }
 
