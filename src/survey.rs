@@ -14,6 +14,7 @@ use crate::agent::wire::convert;
 use crate::agent::wire::proto::{FsEntry as WireEntry, ListRequest};
 use crate::config::Job;
 use crate::endpoint::{Receiver, Sender};
+use crate::error::ErrorKind;
 use crate::plan::{self, FsPlan, Policy, TokenState};
 use crate::report::{self, ErrorReport};
 use crate::synced::{ListedAt, SyncRecord};
@@ -129,6 +130,30 @@ fn list_roots(
 /// Lists both sides (`conn` is the receiver), plans and estimates.
 pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Survey, SurveyError> {
     let root = receiver_root(conn)?;
+    let mut l = list_both(job, zfs, conn, &root)?;
+    let step_holds = step_holds_by_fs(zfs, &l.sender, job)?;
+    let filesystems = plan_all(job, zfs, &root, &l, step_holds)?;
+    Ok(Survey {
+        root,
+        receiver: std::mem::take(&mut l.receiver),
+        filesystems,
+        listed_at: l.listed_at,
+        refused: l.refused,
+    })
+}
+
+/// Both sides as listed, and the filesystems found up to date by their sync record.
+struct Listed {
+    sender: Listing,
+    receiver: BTreeMap<DatasetName, FsEntry>,
+    records: BTreeMap<DatasetName, SyncRecord>,
+    listed_at: Option<ListedAt>,
+    refused: Refused,
+}
+
+/// Lists both sides at the same time, in two rounds: filesystems alone, then the snapshots and bookmarks of
+/// those whose sync record does not show them up to date (the others get their record's newest snapshot).
+fn list_both(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver, root: &DatasetName) -> Result<Listed, SurveyError> {
     let record_prop = job.sync_record_property();
     // Both sides list at the same time: the receiver's request goes out before the sender's own listing.
     conn.start_list(ListRequest {
@@ -143,33 +168,8 @@ pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Su
         sender: sender_listed_at,
         receiver: reply.listed_at,
     });
-    let mut receiver = from_wire_map(&root, &reply.filesystems)?;
-
-    // Filesystems whose sync record still matches both sides need no further listing.
-    let now = report::unix_now();
-    let mut records: BTreeMap<DatasetName, SyncRecord> = BTreeMap::new();
-    let mut unlisted: Vec<DatasetName> = Vec::new();
-    let mut unlisted_targets: Vec<String> = Vec::new();
-    for fs in sender
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-    {
-        let target = job.receiver_path(&fs.name).and_then(|rel| root.child(&rel).ok());
-        let recv = target.as_ref().and_then(|t| receiver.get(t));
-        let record = fs.sync_record.as_deref().and_then(SyncRecord::parse);
-        match (record, recv) {
-            (Some(r), Some(recv)) if listed_at.is_some() && r.holds_for(fs, recv, now) => {
-                records.insert(fs.name.clone(), r);
-            }
-            _ => {
-                unlisted.push(fs.name.clone());
-                if let (Some(_), Some(rel)) = (recv, job.receiver_path(&fs.name)) {
-                    unlisted_targets.push(rel);
-                }
-            }
-        }
-    }
+    let mut receiver = from_wire_map(root, &reply.filesystems)?;
+    let (records, unlisted, unlisted_targets) = by_record(job, root, &sender, &receiver, listed_at.is_some());
     // The snapshots of the others, again both sides at the same time.
     let ask_receiver = !receiver_complete && !unlisted_targets.is_empty();
     if ask_receiver {
@@ -183,7 +183,7 @@ pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Su
     }
     if ask_receiver {
         let reply = conn.list_reply()?;
-        for e in from_wire_map(&root, &reply.filesystems)?.into_values() {
+        for e in from_wire_map(root, &reply.filesystems)?.into_values() {
             if let Some(r) = receiver.get_mut(&e.name) {
                 r.versions = e.versions;
             }
@@ -198,53 +198,94 @@ pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Su
             e.versions = vec![r.snapshot_version()];
         }
     }
+    Ok(Listed {
+        sender,
+        receiver,
+        records,
+        listed_at,
+        refused,
+    })
+}
+
+/// The selected filesystems whose sync record still matches both sides (need no further listing), and the
+/// others: their names on the sender, and the receiver paths of those the receiver has.
+fn by_record(
+    job: &Job,
+    root: &DatasetName,
+    sender: &Listing,
+    receiver: &BTreeMap<DatasetName, FsEntry>,
+    both_tell_changes: bool,
+) -> (BTreeMap<DatasetName, SyncRecord>, Vec<DatasetName>, Vec<String>) {
+    let now = report::unix_now();
+    let mut records = BTreeMap::new();
+    let mut unlisted = Vec::new();
+    let mut unlisted_targets = Vec::new();
+    for fs in sender
+        .filesystems
+        .values()
+        .filter(|f| job.filesystems.includes(&f.name))
+    {
+        let target = job.receiver_path(&fs.name).and_then(|rel| root.child(&rel).ok());
+        let recv = target.as_ref().and_then(|t| receiver.get(t));
+        let record = fs.sync_record.as_deref().and_then(SyncRecord::parse);
+        match (record, recv) {
+            (Some(r), Some(recv)) if both_tell_changes && r.holds_for(fs, recv, now) => {
+                records.insert(fs.name.clone(), r);
+            }
+            _ => {
+                unlisted.push(fs.name.clone());
+                if let (Some(_), Some(rel)) = (recv, job.receiver_path(&fs.name)) {
+                    unlisted_targets.push(rel);
+                }
+            }
+        }
+    }
+    (records, unlisted, unlisted_targets)
+}
+
+/// Plans every selected filesystem and estimates its steps.
+fn plan_all(
+    job: &Job,
+    zfs: &dyn Sender,
+    root: &DatasetName,
+    l: &Listed,
+    mut step_holds: BTreeMap<DatasetName, Vec<SnapshotName>>,
+) -> Result<Vec<FsSurvey>, SurveyError> {
     let policy = Policy {
         initial: job.initial_replication,
         encrypted: job.send.encrypted,
         raw: job.send.flags.raw,
         snapshots: job.snapshots.clone(),
     };
-    let mut step_holds = step_holds_by_fs(zfs, &sender, job)?;
+    let selected = || {
+        l.sender
+            .filesystems
+            .values()
+            .filter(|f| job.filesystems.includes(&f.name))
+    };
     // Where each filesystem lands (`strip`), and which receiver paths more than one would land on.
     let mut landing: BTreeMap<String, Vec<&DatasetName>> = BTreeMap::new();
-    for fs in sender
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-    {
+    for fs in selected() {
         if let Some(rel) = job.receiver_path(&fs.name) {
             landing.entry(rel).or_default().push(&fs.name);
         }
     }
     let mut filesystems = Vec::new();
-    for fs in sender
-        .filesystems
-        .values()
-        .filter(|f| job.filesystems.includes(&f.name))
-    {
+    for fs in selected() {
         let Some(rel) = job.receiver_path(&fs.name) else {
             continue; // config check refuses a filter that includes a strip prefix itself
         };
         let target = root.child(&rel).map_err(|e| SurveyError {
-            error: ErrorReport::new("invalid_name", format!("receiver path for {}: {e}", fs.name)),
+            error: ErrorReport::new(ErrorKind::InvalidName, format!("receiver path for {}: {e}", fs.name)),
             connectivity: false,
         })?;
         let colliding: Vec<String> = landing
             .get(&rel)
             .map(|v| v.iter().filter(|n| **n != &fs.name).map(|n| n.to_string()).collect())
             .unwrap_or_default();
-        let recv_entry = receiver.get(&target).cloned();
-        let token = match recv_entry.as_ref().and_then(|r| r.resume_token.clone()) {
-            None => TokenState::None,
-            Some(token) => match zfs.decode_resume_token(&token) {
-                Ok(decoded) => TokenState::Decoded { token, decoded },
-                Err(e) => TokenState::Undecodable {
-                    token,
-                    message: e.message,
-                },
-            },
-        };
+        let recv_entry = l.receiver.get(&target).cloned();
         let plan = if colliding.is_empty() {
+            let token = token_state(zfs, recv_entry.as_ref());
             plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy)
         } else {
             plan::FsPlan::Conflict {
@@ -256,7 +297,6 @@ pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Su
                 ),
             }
         };
-        let from_record = records.contains_key(&fs.name);
         let cursors = fs
             .bookmarks()
             .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
@@ -277,16 +317,24 @@ pub fn survey(job: &Job, zfs: &dyn Sender, conn: &mut dyn Receiver) -> Result<Su
             estimates,
             cursors,
             stale_step_holds: step_holds.remove(&fs.name).unwrap_or_default(),
-            from_record,
+            from_record: l.records.contains_key(&fs.name),
         });
     }
-    Ok(Survey {
-        root,
-        receiver,
-        filesystems,
-        listed_at,
-        refused,
-    })
+    Ok(filesystems)
+}
+
+/// The receiver's resume token, decoded by the sender.
+fn token_state(zfs: &dyn Sender, recv: Option<&FsEntry>) -> TokenState {
+    match recv.and_then(|r| r.resume_token.clone()) {
+        None => TokenState::None,
+        Some(token) => match zfs.decode_resume_token(&token) {
+            Ok(decoded) => TokenState::Decoded { token, decoded },
+            Err(e) => TokenState::Undecodable {
+                token,
+                message: e.message,
+            },
+        },
+    }
 }
 
 /// Receiver entries from the wire, by full name; names are validated and a name listed twice is refused.
