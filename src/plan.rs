@@ -255,40 +255,10 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
     };
 
     // A resume token is honoured only if it continues what we would send anyway.
-    let mut abort_stale_token = false;
-    let mut resumed: Option<Step> = None;
-    match token {
-        TokenState::None => {}
-        TokenState::Undecodable { message, .. } => {
-            return conflict(
-                ConflictKind::ResumeTokenUndecodable,
-                format!(
-                    "the receiver's resume token for {fs} cannot be decoded ({message}); \
-                         discard it with `zfs receive -A` on the receiver"
-                ),
-            )
-        }
-        TokenState::Decoded { token, decoded } => match validate_token(sender, base, &candidates, decoded, policy) {
-            TokenVerdict::Resume(to) => {
-                resumed = Some(Step {
-                    from: base.cloned(),
-                    to: to.clone(),
-                    intermediates: Vec::new(),
-                    resume_token: Some(token.clone()),
-                });
-            }
-            TokenVerdict::Stale => abort_stale_token = true,
-            TokenVerdict::Refuse(why) => {
-                return conflict(
-                    ConflictKind::ResumeTokenMismatch,
-                    format!(
-                        "refusing the receiver's resume token for {fs}: {why}; if it is not from this job, \
-                                 discard it with `zfs receive -A` on the receiver"
-                    ),
-                )
-            }
-        },
-    }
+    let (resumed, abort_stale_token) = match resume(sender, base, &candidates, token, policy) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
 
     let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
     if resumed.is_some() && base.is_none() && policy.initial == InitialReplication::Fail {
@@ -300,12 +270,6 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
             ),
         );
     }
-    // ZFS refuses `zfs receive -F` of a new raw encrypted stream over an existing unencrypted filesystem (a
-    // partial receive there, with its token, is resumed instead and is no placeholder of ours).
-    let raw_over_placeholder = replace_placeholder
-        && policy.raw
-        && sender.is_encrypted()
-        && receiver.is_some_and(|r| r.resume_token.is_none());
     if let Some(step) = resumed {
         let rest: Vec<&Version> = candidates
             .iter()
@@ -323,51 +287,7 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
 
     if base.is_none() {
         // Initial replication (see also `encrypted_over_placeholder`).
-        if sender_snaps.is_empty() {
-            let why = if all_snaps.is_empty() || policy.snapshots.is_all() {
-                format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first")
-            } else {
-                format!(
-                    "{fs} has no snapshots that the job's [jobs.snapshots] filter selects ({} on the sender)",
-                    name_list(&all_snaps)
-                )
-            };
-            return conflict(ConflictKind::NoSenderSnapshots, why);
-        }
-        if let Some(r) = receiver {
-            if !r.is_placeholder() && r.resume_token.is_none() {
-                return conflict(
-                    ConflictKind::ReceiverNotEmpty,
-                    format!(
-                        "the receiver already has {} without snapshots and it is not a placeholder; \
-                             refusing to overwrite it",
-                        r.name
-                    ),
-                );
-            }
-        }
-        let tos: Vec<&Version> = match policy.initial {
-            InitialReplication::Fail => {
-                return conflict(
-                    ConflictKind::InitialReplicationRefused,
-                    format!(
-                        "{fs} needs an initial full send ({} on the sender) and the job sets \
-                             initial_replication = \"fail\"",
-                        name_list(&sender_snaps)
-                    ),
-                )
-            }
-            InitialReplication::MostRecent => sender_snaps.last().copied().into_iter().collect(),
-            InitialReplication::All => sender_snaps.clone(),
-        };
-        if raw_over_placeholder {
-            return encrypted_over_placeholder(fs, receiver);
-        }
-        return FsPlan::Replicate {
-            steps: chain(None, &tos, &all_snaps),
-            abort_stale_token,
-            replace_placeholder,
-        };
+        return initial(sender, receiver, &sender_snaps, &all_snaps, policy, abort_stale_token);
     }
 
     if candidates.is_empty() {
@@ -384,6 +304,112 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         steps: chain(base, &candidates, &all_snaps),
         abort_stale_token,
         replace_placeholder: false,
+    }
+}
+
+/// The step that resumes the receiver's resume token, if it continues what would be sent anyway, and
+/// whether a stale token is to be aborted; a conflict when the token is undecodable or not this job's.
+fn resume(
+    sender: &FsEntry,
+    base: Option<&Version>,
+    candidates: &[&Version],
+    token: &TokenState,
+    policy: &Policy,
+) -> Result<(Option<Step>, bool), FsPlan> {
+    let fs = sender.name.as_str();
+    match token {
+        TokenState::None => Ok((None, false)),
+        TokenState::Undecodable { message, .. } => Err(conflict(
+            ConflictKind::ResumeTokenUndecodable,
+            format!(
+                "the receiver's resume token for {fs} cannot be decoded ({message}); \
+                     discard it with `zfs receive -A` on the receiver"
+            ),
+        )),
+        TokenState::Decoded { token, decoded } => match validate_token(sender, base, candidates, decoded, policy) {
+            TokenVerdict::Resume(to) => Ok((
+                Some(Step {
+                    from: base.cloned(),
+                    to: to.clone(),
+                    intermediates: Vec::new(),
+                    resume_token: Some(token.clone()),
+                }),
+                false,
+            )),
+            TokenVerdict::Stale => Ok((None, true)),
+            TokenVerdict::Refuse(why) => Err(conflict(
+                ConflictKind::ResumeTokenMismatch,
+                format!(
+                    "refusing the receiver's resume token for {fs}: {why}; if it is not from this job, \
+                         discard it with `zfs receive -A` on the receiver"
+                ),
+            )),
+        },
+    }
+}
+
+/// The plan of a filesystem the receiver has no snapshot of: an initial full send (of the newest or of all
+/// selected snapshots, by `initial_replication`), or the conflict that keeps it from one.
+fn initial(
+    sender: &FsEntry,
+    receiver: Option<&FsEntry>,
+    sender_snaps: &[&Version],
+    all_snaps: &[&Version],
+    policy: &Policy,
+    abort_stale_token: bool,
+) -> FsPlan {
+    let fs = sender.name.as_str();
+    if sender_snaps.is_empty() {
+        let why = if all_snaps.is_empty() || policy.snapshots.is_all() {
+            format!("{fs} has no snapshots to replicate; take one (zreplrs snapshot) first")
+        } else {
+            format!(
+                "{fs} has no snapshots that the job's [jobs.snapshots] filter selects ({} on the sender)",
+                name_list(all_snaps)
+            )
+        };
+        return conflict(ConflictKind::NoSenderSnapshots, why);
+    }
+    if let Some(r) = receiver {
+        if !r.is_placeholder() && r.resume_token.is_none() {
+            return conflict(
+                ConflictKind::ReceiverNotEmpty,
+                format!(
+                    "the receiver already has {} without snapshots and it is not a placeholder; \
+                         refusing to overwrite it",
+                    r.name
+                ),
+            );
+        }
+    }
+    let tos: Vec<&Version> = match policy.initial {
+        InitialReplication::Fail => {
+            return conflict(
+                ConflictKind::InitialReplicationRefused,
+                format!(
+                    "{fs} needs an initial full send ({} on the sender) and the job sets \
+                         initial_replication = \"fail\"",
+                    name_list(sender_snaps)
+                ),
+            )
+        }
+        InitialReplication::MostRecent => sender_snaps.last().copied().into_iter().collect(),
+        InitialReplication::All => sender_snaps.to_vec(),
+    };
+    let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder());
+    // ZFS refuses `zfs receive -F` of a new raw encrypted stream over an existing unencrypted filesystem (a
+    // partial receive there, with its token, is resumed instead and is no placeholder of ours).
+    let raw_over_placeholder = replace_placeholder
+        && policy.raw
+        && sender.is_encrypted()
+        && receiver.is_some_and(|r| r.resume_token.is_none());
+    if raw_over_placeholder {
+        return encrypted_over_placeholder(fs, receiver);
+    }
+    FsPlan::Replicate {
+        steps: chain(None, &tos, all_snaps),
+        abort_stale_token,
+        replace_placeholder,
     }
 }
 
