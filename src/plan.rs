@@ -260,7 +260,6 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         Err(c) => return c,
     };
 
-    let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
     if resumed.is_some() && base.is_none() && policy.initial == InitialReplication::Fail {
         return conflict(
             ConflictKind::InitialReplicationRefused,
@@ -271,18 +270,8 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         );
     }
     if let Some(step) = resumed {
-        let rest: Vec<&Version> = candidates
-            .iter()
-            .copied()
-            .filter(|s| s.createtxg > step.to.createtxg)
-            .collect();
-        let mut steps = vec![step.clone()];
-        steps.extend(chain(Some(&step.to), &rest, &all_snaps));
-        return FsPlan::Replicate {
-            steps,
-            abort_stale_token: false,
-            replace_placeholder,
-        };
+        let replace_placeholder = receiver.is_some_and(|r| r.is_placeholder()) && recv_snaps.is_empty();
+        return resumed_then_rest(step, &candidates, &all_snaps, replace_placeholder);
     }
 
     if base.is_none() {
@@ -304,6 +293,22 @@ pub fn plan_filesystem(sender: &FsEntry, receiver: Option<&FsEntry>, token: &Tok
         steps: chain(base, &candidates, &all_snaps),
         abort_stale_token,
         replace_placeholder: false,
+    }
+}
+
+/// The resumed step, then the steps to the newest candidate after it.
+fn resumed_then_rest(step: Step, candidates: &[&Version], all_snaps: &[&Version], replace_placeholder: bool) -> FsPlan {
+    let rest: Vec<&Version> = candidates
+        .iter()
+        .copied()
+        .filter(|s| s.createtxg > step.to.createtxg)
+        .collect();
+    let mut steps = vec![step.clone()];
+    steps.extend(chain(Some(&step.to), &rest, all_snaps));
+    FsPlan::Replicate {
+        steps,
+        abort_stale_token: false,
+        replace_placeholder,
     }
 }
 

@@ -379,6 +379,93 @@ impl AgentClient {
         }
     }
 
+    /// The next frame of a stream from the source. While none comes, a raised `abort` ends the stream
+    /// (once: `stopped`), and no data since `last` for longer than `stall` is a connection error.
+    fn next_stream_frame(
+        &mut self,
+        abort: &std::sync::atomic::AtomicBool,
+        stall: Duration,
+        last: std::time::Instant,
+        stopped: &mut bool,
+    ) -> Result<Frame, AgentError> {
+        loop {
+            match self.replies.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(f)) => return Ok(f),
+                Ok(Err(e)) => return Err(AgentError::Connection(e.into())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(AgentError::Connection("the source connection is closed".into()))
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if abort.load(std::sync::atomic::Ordering::Relaxed) && !*stopped {
+                        self.end_stream(true)?;
+                        *stopped = true;
+                    }
+                    if last.elapsed() > stall {
+                        return Err(AgentError::Connection(format!(
+                            "the source sent no stream data for {}s",
+                            stall.as_secs()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A reply that arrived while a stream is still going out (heartbeats aside): always an error.
+    fn early_reply(&mut self) -> Option<AgentError> {
+        loop {
+            let r = self.replies.try_recv().ok()?;
+            return Some(match r {
+                Ok(Frame::Message(Envelope {
+                    body: Some(Body::Heartbeat(_)),
+                })) => continue,
+                Ok(Frame::Message(Envelope {
+                    body: Some(Body::Error(e)),
+                })) => AgentError::remote(e),
+                Ok(Frame::Message(env)) => {
+                    AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name()))
+                }
+                Ok(_) => AgentError::Protocol("a data or end frame from the receiver during a transfer".into()),
+                Err(e) => AgentError::Connection(e.into()),
+            });
+        }
+    }
+
+    /// Sends the `n` bytes `mover` holds as one DATA frame, compressed by `packer` when set (else spliced
+    /// where the ends allow it); returns the bytes that went on the link.
+    fn send_chunk(
+        &mut self,
+        mover: &mut ChunkMover,
+        packer: Option<&mut crate::agent::wire::codec::Packer>,
+        n: usize,
+    ) -> Result<usize, StreamError> {
+        match packer {
+            Some(p) => {
+                let packed = match p.pack(mover.chunk(n)) {
+                    Ok(packed) => packed,
+                    Err(e) => {
+                        let _ = self.end_stream(true);
+                        return Err(StreamError::Source(e));
+                    }
+                };
+                let out = self.out().map_err(StreamError::Agent)?;
+                frame::write_data_header(out, packed.len())
+                    .and_then(|_| out.write_all(packed))
+                    .and_then(|_| out.flush())
+                    .map_err(|e| StreamError::Agent(conn_err(e)))?;
+                Ok(packed.len())
+            }
+            None => {
+                let out = self.out().map_err(StreamError::Agent)?;
+                frame::write_data_header(out, n)
+                    .and_then(|_| out.flush())
+                    .and_then(|_| mover.deliver(n, out.get_mut()))
+                    .map_err(|e| StreamError::Agent(conn_err(e)))?;
+                Ok(n)
+            }
+        }
+    }
+
     /// Streams `source` (a `zfs send` stdout) into a receive, spliced from pipe to pipe where the ends
     /// allow it (see [`crate::agent::wire::splice`]). `on_bytes` sees the running total.
     /// At the end of `source`, `source_ok` says whether the producer succeeded; if not, the stream is
@@ -415,25 +502,7 @@ impl AgentClient {
         let mut wire_bytes: u64 = 0;
         loop {
             // An early reply during the stream is always an error (success comes after END).
-            if let Ok(r) = self.replies.try_recv() {
-                if matches!(
-                    &r,
-                    Ok(Frame::Message(Envelope {
-                        body: Some(Body::Heartbeat(_))
-                    }))
-                ) {
-                    continue;
-                }
-                let err = match r {
-                    Ok(Frame::Message(Envelope {
-                        body: Some(Body::Error(e)),
-                    })) => AgentError::remote(e),
-                    Ok(Frame::Message(env)) => {
-                        AgentError::Protocol(format!("unexpected {} during a transfer", env.kind_name()))
-                    }
-                    Ok(_) => AgentError::Protocol("a data or end frame from the receiver during a transfer".into()),
-                    Err(e) => AgentError::Connection(e.into()),
-                };
+            if let Some(err) = self.early_reply() {
                 let _ = self.end_stream(true);
                 return Err(StreamError::Agent(err));
             }
@@ -449,31 +518,7 @@ impl AgentClient {
                 }
             };
             // Each chunk goes out at once: the receiver must have what zfs send produced even when it pauses.
-            let on_wire = match packer.as_mut() {
-                Some(p) => {
-                    let packed = match p.pack(mover.chunk(n)) {
-                        Ok(packed) => packed,
-                        Err(e) => {
-                            let _ = self.end_stream(true);
-                            return Err(StreamError::Source(e));
-                        }
-                    };
-                    let out = self.out().map_err(StreamError::Agent)?;
-                    frame::write_data_header(out, packed.len())
-                        .and_then(|_| out.write_all(packed))
-                        .and_then(|_| out.flush())
-                        .map_err(|e| StreamError::Agent(conn_err(e)))?;
-                    packed.len()
-                }
-                None => {
-                    let out = self.out().map_err(StreamError::Agent)?;
-                    frame::write_data_header(out, n)
-                        .and_then(|_| out.flush())
-                        .and_then(|_| mover.deliver(n, out.get_mut()))
-                        .map_err(|e| StreamError::Agent(conn_err(e)))?;
-                    n
-                }
-            };
+            let on_wire = self.send_chunk(&mut mover, packer.as_mut(), n)?;
             bytes += n as u64;
             wire_bytes += on_wire as u64;
             self.wire_total += on_wire as u64;
@@ -560,26 +605,7 @@ impl AgentClient {
         let mut last = std::time::Instant::now();
         let mut stopped = false;
         loop {
-            let frame = match self.replies.recv_timeout(Duration::from_millis(200)) {
-                Ok(Ok(f)) => f,
-                Ok(Err(e)) => return Err(AgentError::Connection(e.into())),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(AgentError::Connection("the source connection is closed".into()))
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if abort.load(Ordering::Relaxed) && !stopped {
-                        self.end_stream(true)?;
-                        stopped = true;
-                    }
-                    if last.elapsed() > stall {
-                        return Err(AgentError::Connection(format!(
-                            "the source sent no stream data for {}s",
-                            stall.as_secs()
-                        )));
-                    }
-                    continue;
-                }
-            };
+            let frame = self.next_stream_frame(abort, stall, last, &mut stopped)?;
             match frame {
                 Frame::Data(d) => {
                     last = std::time::Instant::now();
