@@ -69,26 +69,15 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     });
     let mut frame_buf = Vec::new();
     let mut prefix = Vec::new();
-    let kind = loop {
-        if let Some(kind) = check.kind() {
-            break kind;
-        }
-        match read_chunk(input, &mut unpacker, &mut frame_buf)? {
-            Chunk::Data(d) => match check.pass(d, &mut prefix) {
-                Ok(()) => {}
-                Err(PassError::Stream(e)) => return refuse_and_drain(out, input, bad_stream(&target, &e, true)),
-                Err(PassError::Output(e)) => return Err(Fatal(format!("holding the stream back: {e}"))),
-            },
-            Chunk::End { aborted: true } => {
-                return Ok(Some(error_reply(Refusal::new(
-                    ErrorKind::Aborted,
-                    format!("the sender aborted the stream for {target} before it began; nothing was received"),
-                ))))
-            }
-            Chunk::End { aborted: false } => {
-                return Ok(Some(error_reply(bad_stream(&target, &StreamError::Incomplete, true))))
-            }
-        }
+    let held = HeldBack {
+        check: &mut check,
+        unpacker: &mut unpacker,
+        frame_buf: &mut frame_buf,
+        prefix: &mut prefix,
+    };
+    let kind = match hold_back(held, &target, input, out)? {
+        Ok(kind) => kind,
+        Err(done) => return Ok(done),
     };
     let mut child = match start_receive(zfs, cfg, &target, req, kind) {
         Ok(c) => c,
@@ -112,27 +101,9 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     );
     let flushed = sink.flush().is_ok();
     drop(sink);
-    let aborted = match pumped {
-        Ok(Pumped::Ended { aborted }) if flushed || aborted => aborted,
-        // zfs receive stopped reading before the last bytes: the stream's END was already read.
-        Ok(Pumped::Ended { .. }) => {
-            let r = child.finish(STOPPED_READING);
-            return Ok(Some(error_reply(recv_refusal(&target, r))));
-        }
-        Ok(Pumped::GaveUp) => {
-            let r = child.finish(STOPPED_READING);
-            reply(out, error_reply(recv_refusal(&target, r))).map_err(|e| Fatal(e.to_string()))?;
-            drain(input)?;
-            return Ok(None);
-        }
-        Ok(Pumped::Refused(e)) => {
-            let _ = child.wait();
-            return refuse_and_drain(out, input, bad_stream(&target, &e, false));
-        }
-        Err(fatal) => {
-            let _ = child.wait();
-            return Err(fatal);
-        }
+    let aborted = match after_pump(&mut child, &target, pumped, flushed, input, out)? {
+        Ok(aborted) => aborted,
+        Err(done) => return Ok(done),
     };
     // Committing the snapshots of a long `-I` stream can take minutes after its END.
     let finished = with_heartbeats(out, || child.finish("at the end of the stream"));
@@ -156,6 +127,86 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         bytes,
     };
     Ok(Some(done.protect(zfs, cfg, req, known).unwrap_or_else(error_reply)))
+}
+
+/// What holding a stream back uses: its check, the decompressor, the frame buffer, and the bytes held.
+struct HeldBack<'a> {
+    check: &'a mut StreamCheck,
+    unpacker: &'a mut Option<crate::agent::wire::codec::Unpacker>,
+    frame_buf: &'a mut Vec<u8>,
+    prefix: &'a mut Vec<u8>,
+}
+
+/// Reads the stream, holding it back in `prefix`, until its first BEGIN record passed the check: `Ok` with
+/// the dataset kind it sends; else what the request is answered with (already answered: `None`).
+fn hold_back<R: FdRead, W: Write + Send>(
+    h: HeldBack<'_>,
+    target: &DatasetName,
+    input: &mut R,
+    out: &mut BufWriter<W>,
+) -> Result<Result<DatasetKind, Option<Envelope>>, Fatal> {
+    loop {
+        if let Some(kind) = h.check.kind() {
+            return Ok(Ok(kind));
+        }
+        match read_chunk(input, h.unpacker, h.frame_buf)? {
+            Chunk::Data(d) => match h.check.pass(d, h.prefix) {
+                Ok(()) => {}
+                Err(PassError::Stream(e)) => {
+                    return refuse_and_drain(out, input, bad_stream(target, &e, true)).map(Err)
+                }
+                Err(PassError::Output(e)) => return Err(Fatal(format!("holding the stream back: {e}"))),
+            },
+            Chunk::End { aborted: true } => {
+                return Ok(Err(Some(error_reply(Refusal::new(
+                    ErrorKind::Aborted,
+                    format!("the sender aborted the stream for {target} before it began; nothing was received"),
+                )))))
+            }
+            Chunk::End { aborted: false } => {
+                return Ok(Err(Some(error_reply(bad_stream(
+                    target,
+                    &StreamError::Incomplete,
+                    true,
+                )))))
+            }
+        }
+    }
+}
+
+/// After the stream was pumped into `zfs receive`: `Ok` with whether the sender aborted it (then or after
+/// `zfs receive` ends, the receive is judged); else what the request is answered with, `zfs receive` having
+/// stopped reading early, or the stream refused part-way.
+fn after_pump<R: FdRead, W: Write + Send>(
+    child: &mut ZfsChild,
+    target: &DatasetName,
+    pumped: Result<Pumped, Fatal>,
+    flushed: bool,
+    input: &mut R,
+    out: &mut BufWriter<W>,
+) -> Result<Result<bool, Option<Envelope>>, Fatal> {
+    match pumped {
+        Ok(Pumped::Ended { aborted }) if flushed || aborted => Ok(Ok(aborted)),
+        // zfs receive stopped reading before the last bytes: the stream's END was already read.
+        Ok(Pumped::Ended { .. }) => {
+            let r = child.finish(STOPPED_READING);
+            Ok(Err(Some(error_reply(recv_refusal(target, r)))))
+        }
+        Ok(Pumped::GaveUp) => {
+            let r = child.finish(STOPPED_READING);
+            reply(out, error_reply(recv_refusal(target, r))).map_err(|e| Fatal(e.to_string()))?;
+            drain(input)?;
+            Ok(Err(None))
+        }
+        Ok(Pumped::Refused(e)) => {
+            let _ = child.wait();
+            refuse_and_drain(out, input, bad_stream(target, &e, false)).map(Err)
+        }
+        Err(fatal) => {
+            let _ = child.wait();
+            Err(fatal)
+        }
+    }
 }
 
 /// A receive that `zfs receive` completed.

@@ -199,13 +199,49 @@ fn packer(call: &proto::ZfsCall, max: i32) -> Result<Option<Packer>, Refusal> {
         .map_err(|e| Refusal::new(ErrorKind::Protocol, e))
 }
 
+/// Forwards a `zfs send`'s stdout to the peer as DATA frames (compressed by `packer` when set) until it
+/// ends or the peer sends its END (its receive failed). Returns whether the peer ended it, and the failure
+/// that broke the session, if any.
+fn forward<R: FdRead, W: Write + Send>(
+    stdout: &mut impl Read,
+    mut packer: Option<&mut Packer>,
+    input: &mut R,
+    out: &mut BufWriter<W>,
+    watchdog: &crate::agent::send::watchdog::Watchdog,
+) -> (bool, Option<Failure>) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if readable(input, PollTimeout::ZERO) {
+            // The peer stops the stream (its receive failed): its END frame.
+            return (true, read_end(input).err());
+        }
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => return (false, None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return (false, None),
+        };
+        let data = match packer.as_mut() {
+            Some(p) => match p.pack(&buf[..n]) {
+                Ok(d) => d,
+                Err(e) => return (false, Some(e)),
+            },
+            None => &buf[..n],
+        };
+        if let Err(e) = frame::write_data(out, data).and_then(|_| out.flush()) {
+            return (false, Some(Failure::connection(format!("cannot send the stream: {e}"))));
+        }
+        watchdog.moved();
+    }
+}
+
 /// Streams one `zfs send`: DATA frames (each one zstd frame when `packer` is set), END, the reply; stops
 /// early when the peer sends its END.
 fn stream<R: FdRead, W: Write + Send>(
     zfs: &Zfs,
     cfg: &SendAgentConfig,
     argv: &[String],
-    mut packer: Option<&mut Packer>,
+    packer: Option<&mut Packer>,
     input: &mut R,
     out: &mut BufWriter<W>,
 ) -> Result<(), Failure> {
@@ -222,47 +258,15 @@ fn stream<R: FdRead, W: Write + Send>(
             return ack(input);
         }
     };
-    let mut peer_ended = false;
-    let mut broken = None;
     let watchdog = crate::agent::send::watchdog::Watchdog::start(
         child.id(),
         cfg.stall_timeout,
         i32::from(crate::report::exit::RUN_FAILED),
     );
-    if let Some(mut stdout) = child.take_stdout() {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            if readable(input, PollTimeout::ZERO) {
-                // The peer stops the stream (its receive failed): its END frame.
-                peer_ended = true;
-                if let Err(e) = read_end(input) {
-                    broken = Some(e);
-                }
-                break;
-            }
-            let n = match stdout.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            let data = match packer.as_mut() {
-                Some(p) => match p.pack(&buf[..n]) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        broken = Some(e);
-                        break;
-                    }
-                },
-                None => &buf[..n],
-            };
-            if let Err(e) = frame::write_data(out, data).and_then(|_| out.flush()) {
-                broken = Some(Failure::connection(format!("cannot send the stream: {e}")));
-                break;
-            }
-            watchdog.moved();
-        }
-    }
+    let (peer_ended, broken) = match child.take_stdout() {
+        Some(mut stdout) => forward(&mut stdout, packer, input, out, &watchdog),
+        None => (false, None),
+    };
     drop(watchdog);
     if peer_ended || broken.is_some() {
         child.kill();
