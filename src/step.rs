@@ -87,7 +87,7 @@ impl StepFailure {
 
 fn snapshot_of(fs: &DatasetName, v: &crate::zfs::Version) -> Result<SnapshotName, StepFailure> {
     fs.snapshot(&v.short).map_err(|e| StepFailure {
-        error: ErrorReport::new("invalid_name", e.to_string()),
+        error: ErrorReport::new(ErrorKind::InvalidName, e.to_string()),
         connectivity: false,
         bytes: 0,
         wire_bytes: 0,
@@ -96,7 +96,7 @@ fn snapshot_of(fs: &DatasetName, v: &crate::zfs::Version) -> Result<SnapshotName
 
 fn bookmark_of(fs: &DatasetName, short: &str) -> Result<BookmarkName, StepFailure> {
     fs.bookmark(short).map_err(|e| StepFailure {
-        error: ErrorReport::new("invalid_name", e.to_string()),
+        error: ErrorReport::new(ErrorKind::InvalidName, e.to_string()),
         connectivity: false,
         bytes: 0,
         wire_bytes: 0,
@@ -235,7 +235,7 @@ fn received(to: &crate::zfs::Version, streamed: Streamed) -> Result<Moved, StepF
     }
     Err(StepFailure {
         error: ErrorReport::new(
-            "protocol",
+            ErrorKind::Protocol,
             format!(
                 "the receiver reports that it received GUID {}, not {} (GUID {}); the cursor is not moved",
                 streamed.received_guid, to.short, to.guid

@@ -87,7 +87,7 @@ pub struct Survey {
 
 fn protocol(msg: String) -> SurveyError {
     SurveyError {
-        error: ErrorReport::new("protocol", msg),
+        error: ErrorReport::new(ErrorKind::Protocol, msg),
         connectivity: false,
     }
 }

@@ -231,7 +231,7 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
 
 fn name_err(e: &crate::zfs::names::NameError) -> SurveyError {
     SurveyError {
-        error: ErrorReport::new("invalid_name", e.to_string()),
+        error: ErrorReport::new(crate::error::ErrorKind::InvalidName, e.to_string()),
         connectivity: false,
     }
 }

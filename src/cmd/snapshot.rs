@@ -38,7 +38,7 @@ pub fn snapshot(job: &Job, dry_run: bool) -> SnapshotReport {
             for d in datasets.iter().filter(|d| job.filesystems.includes(d)) {
                 match d.snapshot(&name) {
                     Ok(s) => by_pool.entry(d.pool().to_string()).or_default().push(s),
-                    Err(e) => r.error = Some(ErrorReport::new("invalid_name", e.to_string())),
+                    Err(e) => r.error = Some(ErrorReport::new(crate::error::ErrorKind::InvalidName, e.to_string())),
                 }
             }
             let fs_list: Vec<String> = by_pool.values().flatten().map(|s| s.dataset().to_string()).collect();

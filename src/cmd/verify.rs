@@ -145,7 +145,7 @@ fn compare(
         (_, None) => check.note = Some(format!("the receiver has no copy of {}@{short}", fs.name)),
         (Some(s), Some(_)) if content && check.guid_match => {
             let snap = fs.name.snapshot(short).map_err(|e| SurveyError {
-                error: ErrorReport::new("invalid_name", e.to_string()),
+                error: ErrorReport::new(crate::error::ErrorKind::InvalidName, e.to_string()),
                 connectivity: false,
             })?;
             let mine = zfs

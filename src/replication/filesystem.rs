@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::{Job, Protection};
+use crate::config::Job;
 use crate::endpoint::{Receiver, Sender};
 use crate::plan::{FsPlan, Step};
 use crate::report::progress::Progress;
 use crate::report::{ErrorReport, FsReport, FsResult, StepReport, StepResult};
 use crate::step::{self, StepContext};
-use crate::survey::{self, SurveyError};
+use crate::survey;
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::Guid;
 
@@ -92,19 +92,21 @@ pub(super) fn replicate_fs(
         }
         // Up to date by its sync record: the run that wrote the record repaired its protection.
         FsPlan::UpToDate if w.from_record => {}
-        FsPlan::UpToDate | FsPlan::Replicate { .. } => match prepare(zfs, conn, ctx.job, w, ctx.pre_held) {
-            Err(e) => {
-                fsr.result = FsResult::Failed;
-                if e.connectivity {
-                    conn_error = Some(e.error.clone());
+        FsPlan::UpToDate | FsPlan::Replicate { .. } => {
+            match super::protection::prepare(zfs, conn, ctx.job, w, ctx.pre_held) {
+                Err(e) => {
+                    fsr.result = FsResult::Failed;
+                    if e.connectivity {
+                        conn_error = Some(e.error.clone());
+                    }
+                    fsr.error = Some(e.error);
                 }
-                fsr.error = Some(e.error);
+                Ok(cursors) => {
+                    let ran = run_steps(ctx, zfs, conn, w, cursors, &mut fsr);
+                    (conn_error, newest_guid) = (ran.conn_error, ran.newest_guid.or(newest_guid));
+                }
             }
-            Ok(cursors) => {
-                let ran = run_steps(ctx, zfs, conn, w, cursors, &mut fsr);
-                (conn_error, newest_guid) = (ran.conn_error, ran.newest_guid.or(newest_guid));
-            }
-        },
+        }
     }
     fill_pending(&mut fsr, w, newest_guid);
     let blocks = blocks_children(&fsr, &w.plan);
@@ -222,69 +224,6 @@ fn blocks_children(fsr: &FsReport, plan: &FsPlan) -> bool {
         ),
         _ => false,
     }
-}
-
-/// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
-/// left by a run that died (but not from snapshots this attempt holds for its own steps: `pre_held`), and repair protection of the incremental base that such a run may have left
-/// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
-/// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
-fn prepare(
-    zfs: &dyn Sender,
-    conn: &mut dyn Receiver,
-    job: &Job,
-    w: &survey::FsSurvey,
-    pre_held: Option<&BTreeSet<SnapshotName>>,
-) -> Result<Vec<BookmarkName>, SurveyError> {
-    if let FsPlan::Replicate {
-        abort_stale_token: true,
-        ..
-    } = &w.plan
-    {
-        conn.abort_resume(&w.rel)?;
-    }
-    // Stale step holds go, except where this attempt holds the same snapshot for a step of its own.
-    let stale: Vec<SnapshotName> = w
-        .stale_step_holds
-        .iter()
-        .filter(|s| !pre_held.is_some_and(|h| h.contains(*s)))
-        .cloned()
-        .collect();
-    zfs.release(&job.name.step_hold_tag(), &stale)?;
-    let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
-    let (Some(base_guid), Some(recv_newest)) =
-        (w.receiver_newest, w.receiver.as_ref().and_then(|r| r.newest_snapshot()))
-    else {
-        return Ok(cursors);
-    };
-    let Some(base) = w
-        .sender
-        .versions
-        .iter()
-        .filter(|v| v.guid == base_guid)
-        .min_by_key(|v| !v.is_snapshot())
-    else {
-        return Ok(cursors);
-    };
-    let cursor_missing = !w.cursors.iter().any(|(_, g)| *g == base_guid);
-    if cursor_missing {
-        let cursor = w
-            .sender
-            .name
-            .bookmark(&job.name.cursor_bookmark_short(base_guid.0))
-            .map_err(|e| SurveyError {
-                error: ErrorReport::new("invalid_name", e.to_string()),
-                connectivity: false,
-            })?;
-        zfs.bookmark(&base.full_name(w.sender.name.as_str()), base_guid, &cursor)?;
-        let stale: Vec<BookmarkName> = cursors.iter().filter(|c| **c != cursor).cloned().collect();
-        zfs.destroy_bookmarks(&stale)?;
-        cursors = vec![cursor];
-    }
-    let hold_missing = recv_newest.userrefs == Some(0);
-    if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
-        conn.hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
-    }
-    Ok(cursors)
 }
 
 fn step_report(fs: &DatasetName, s: &Step, estimate: Option<u64>, result: StepResult) -> StepReport {

@@ -1,13 +1,15 @@
-//! The replication driver: a run of one job from its plan to its report, over the job's endpoints (the
-//! sender's ZFS, and the receiving agent reached through [`crate::transport`]). [`driver`] is the run and
-//! its attempts, [`filesystem`] one filesystem's path, [`step_holds`] the attempt's step holds,
-//! [`records`] sync records and lag after an attempt, [`parallel`] the workers, [`options`] what the command
-//! line sets for a run.
+//! The replication driver: a run of one job from its plan to its report, over the job's endpoints
+//! ([`crate::endpoint`]: a sender and a receiver, whatever they are). [`driver`] is the run and its attempts,
+//! [`filesystem`] one filesystem's path, [`protection`] its cursor and last-received hold repaired before its
+//! steps, [`step_holds`] the attempt's step holds, [`records`] sync records and lag after an attempt,
+//! [`parallel`] the workers, [`options`] what the command line sets for a run; `tests` drives it against
+//! in-memory endpoints.
 
 mod driver;
 mod filesystem;
 mod options;
 mod parallel;
+mod protection;
 mod records;
 mod step_holds;
 
