@@ -16,6 +16,9 @@ _zreplrs() {
             ",$1")
                 cmd="zreplrs"
                 ;;
+            zreplrs,check)
+                cmd="zreplrs__subcmd__check"
+                ;;
             zreplrs,config)
                 cmd="zreplrs__subcmd__config"
                 ;;
@@ -72,6 +75,9 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__config__subcmd__help,jobs)
                 cmd="zreplrs__subcmd__config__subcmd__help__subcmd__jobs"
+                ;;
+            zreplrs__subcmd__help,check)
+                cmd="zreplrs__subcmd__help__subcmd__check"
                 ;;
             zreplrs__subcmd__help,config)
                 cmd="zreplrs__subcmd__help__subcmd__config"
@@ -188,12 +194,62 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate snapshot prune status verify holds migrate test recv-agent send-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status verify check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__check)
+            opts="-h --job --receiver --root-fs --job-id --warning --critical --resumable-warning --resumable-critical --textfile-dir --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --root-fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resumable-warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resumable-critical)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -324,8 +380,22 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help)
-            opts="replicate snapshot prune status verify holds migrate test recv-agent send-agent config version help"
+            opts="replicate snapshot prune status verify check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1032,7 +1102,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__status)
-            opts="-h --job --all --textfile-dir --format --json --config --help"
+            opts="-h --job --all --receiver --root-fs --job-id --textfile-dir --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,6 +1110,14 @@ _zreplrs() {
             case "${prev}" in
                 --job)
                     COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --root-fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --textfile-dir)

@@ -34,6 +34,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare sender snapshots with their received copies: GUIDs, and with --content the files.
     Verify(VerifyArgs),
+    /// A monitoring-plugin check for Nagios, Icinga or Checkmk: one status line with performance data, and
+    /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(CheckArgs),
     /// List or release the holds and bookmarks zreplrs keeps on ZFS.
     #[command(subcommand)]
     Holds(HoldsCommand),
@@ -155,7 +158,7 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["job", "all"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["job", "all", "root_fs"])))]
 pub struct StatusArgs {
     /// Name of the job in the configuration.
     #[arg(long)]
@@ -163,12 +166,60 @@ pub struct StatusArgs {
     /// Every job of the configuration: one table (with a JOB column), or one JSON document with a `jobs` list.
     #[arg(long)]
     pub all: bool,
+    /// The backup host's own view: read the received tree on this host (below the job's local target, or
+    /// --root-fs), not the sender: per filesystem the newest received snapshot and its age, the last-received
+    /// hold, resumable state. Textfile: zreplrs_receiver_<job or root>.prom.
+    #[arg(long, conflicts_with = "all")]
+    pub receiver: bool,
+    /// With --receiver and no job: the receiving root (an agent's --root-fs, or below it).
+    #[arg(long, value_name = "DATASET", requires = "receiver")]
+    pub root_fs: Option<String>,
+    /// With --root-fs: the job whose last-received hold is looked for (default: any job's).
+    #[arg(long, value_name = "ID", requires = "root_fs")]
+    pub job_id: Option<String>,
     /// Also write each job's status as a Prometheus textfile (zreplrs_status_<job>.prom) here; default: the
     /// configured textfile directory, if any.
     #[arg(long, value_name = "DIR")]
     pub textfile_dir: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["job", "root_fs"])))]
+pub struct CheckArgs {
+    /// The job to check. On the sender (or a pull job's backup host): each filesystem's replication lag
+    /// from live ZFS on both sides, conflicts, step holds older than max_step_hold_age, and the last
+    /// replicate run's result from its textfile.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Check the received tree on this host instead (the backup host's view, which needs nothing from the
+    /// sender): each copy's newest snapshot age, its last-received hold, resumable state.
+    #[arg(long)]
+    pub receiver: bool,
+    /// With --receiver and no job: the receiving root.
+    #[arg(long, value_name = "DATASET", requires = "receiver")]
+    pub root_fs: Option<String>,
+    /// With --root-fs: the job whose last-received hold is looked for (default: any job's).
+    #[arg(long, value_name = "ID", requires = "root_fs")]
+    pub job_id: Option<String>,
+    /// Age (lag, or of the newest received snapshot) that is a warning, e.g. `90m` [default: the job's
+    /// [jobs.check] warning, else 90m].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub warning: Option<std::time::Duration>,
+    /// Age that is critical, e.g. `6h` [default: the job's [jobs.check] critical, else 6h].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub critical: Option<std::time::Duration>,
+    /// Age of resumable state that is a warning [default: as --warning].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub resumable_warning: Option<std::time::Duration>,
+    /// Age of resumable state that is critical [default: as --critical].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub resumable_critical: Option<std::time::Duration>,
+    /// Where the job's replicate textfile is [default: the configured textfile directory; without one the
+    /// last run is not checked].
+    #[arg(long, value_name = "DIR")]
+    pub textfile_dir: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Args)]

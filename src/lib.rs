@@ -5,7 +5,8 @@
 //! steps) → [`replication`] (the driver: a run from plan to report) → [`step`] (executes one step with holds
 //! and cursors) → [`endpoint`] (the sender and the receiver as the driver sees them) → [`transport`] +
 //! [`agent`] (the receiving side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
-//! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`prune`] (pure keep rules),
+//! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`received`] (the backup host's own view
+//! of what it received), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`), [`error`] (the one error model: kinds shared by
 //! the adapter, the agents and the wire, and whether a new attempt may help). The commands wing [`cmd`] has one
@@ -18,7 +19,7 @@
 //! |---|---|
 //! | commands | [`cmd`] → [`cli`] |
 //! | the driver | [`replication`] |
-//! | a run | [`survey`], [`step`] |
+//! | a run | [`survey`], [`step`], [`received`] |
 //! | its two ends | [`endpoint`] |
 //! | connection | [`transport`] |
 //! | protocol and planning | [`agent`], [`plan`] |
@@ -36,6 +37,7 @@ pub mod hook;
 pub mod lock;
 pub mod plan;
 pub mod prune;
+pub mod received;
 pub mod replication;
 pub mod report;
 pub mod snapname;

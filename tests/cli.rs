@@ -516,8 +516,8 @@ fn a_listing_larger_than_a_frame_arrives_in_pages() {
     assert_eq!(guids.len(), SNAPSHOTS, "every snapshot once");
 }
 
-/// Every subcommand that prints a result takes `--format json|human` (the agents speak the protocol and
-/// `version` prints one line).
+/// Every subcommand that prints a result takes `--format json|human` (the agents speak the protocol,
+/// `version` prints one line and `check` one monitoring-plugin line).
 #[test]
 fn every_result_printing_subcommand_takes_format() {
     use clap::CommandFactory;
@@ -534,7 +534,7 @@ fn every_result_printing_subcommand_takes_format() {
     let checked: Vec<&String> = all
         .iter()
         .filter(|(p, _)| {
-            !["recv-agent", "send-agent", "version", "help"].contains(&p.as_str()) && !p.ends_with(" help")
+            !["recv-agent", "send-agent", "version", "check", "help"].contains(&p.as_str()) && !p.ends_with(" help")
         })
         .map(|(p, c)| {
             let format = c
@@ -936,4 +936,52 @@ fn a_receive_that_exits_before_a_one_frame_stream_keeps_the_session_framed() {
     end[..4].copy_from_slice(&5u32.to_le_bytes());
     stream.extend(end);
     a_failing_receive_keeps_the_session_framed("", &[stream], "permission denied");
+}
+
+/// `zreplrs check` follows the monitoring-plugin conventions even when it cannot check: one line, exit 3
+/// (UNKNOWN), never OK — a missing job, a bad name, thresholds the wrong way round, a `[jobs.check]` of them.
+#[test]
+fn check_that_cannot_decide_is_unknown_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        "[[jobs]]\nname = \"j\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\"tank<\" = true\n",
+    );
+    let cases: [&[&str]; 4] = [
+        &["check", "--job", "nope"],
+        &["check", "--receiver", "--root-fs", "not a dataset!"],
+        &[
+            "check",
+            "--receiver",
+            "--job",
+            "j",
+            "--warning",
+            "6h",
+            "--critical",
+            "1h",
+        ],
+        &["check", "--receiver", "--root-fs", "backup", "--job-id", "bad/id"],
+    ];
+    for args in cases {
+        let out = zreplrs().arg("--config").arg(&config).args(args).output().unwrap();
+        let line = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {line}");
+        assert!(
+            line.starts_with("ZREPLRS UNKNOWN - ") && line.lines().count() == 1,
+            "{args:?}: {line}"
+        );
+    }
+    let bad = write_config(
+        &dir,
+        "[[jobs]]\nname = \"j\"\ntarget = \"local:backup/hosts\"\n[jobs.check]\nwarning = \"6h\"\ncritical = \"1h\"\n\
+         [jobs.filesystems]\n\"tank<\" = true\n",
+    );
+    let out = zreplrs()
+        .arg("--config")
+        .arg(&bad)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning <= critical"));
 }

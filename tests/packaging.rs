@@ -14,17 +14,21 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 use zreplrs::prune::Side;
-use zreplrs::report::commands::{FsPrune, PoolResult, PruneReport, SnapshotReport};
-use zreplrs::report::metrics::{prune_textfile, replication_textfile, snapshot_textfile, Textfile};
+use zreplrs::report::commands::{
+    FsPrune, HoldState, PoolResult, PruneReport, ReceivedFs, ReceiverStatusReport, SnapshotReport,
+};
+use zreplrs::report::metrics::{prune_textfile, receiver_textfile, replication_textfile, snapshot_textfile, Textfile};
 use zreplrs::report::{
     AttemptOutcome, AttemptReport, CommandReport, ErrorReport, FsReport, FsResult, Header, RunReport, RunResult,
     StepReport, StepResult, Timing,
 };
 use zreplrs::zfs::Guid;
 
-const UNITS: [&str; 6] = [
+const UNITS: [&str; 8] = [
     "zreplrs-prune@.service",
     "zreplrs-prune@.timer",
+    "zreplrs-receiver-status@.service",
+    "zreplrs-receiver-status@.timer",
     "zreplrs-replicate@.service",
     "zreplrs-replicate@.timer",
     "zreplrs-snapshot@.service",
@@ -215,17 +219,24 @@ fn units_run_the_right_commands_with_one_sandbox() {
     assert_eq!(listed, UNITS.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
 
     let mut sandboxes = Vec::new();
-    for cmd in ["replicate", "snapshot", "prune"] {
-        let name = format!("zreplrs-{cmd}@.service");
+    for (unit, cmd) in [
+        ("replicate", "replicate"),
+        ("snapshot", "snapshot"),
+        ("prune", "prune"),
+        ("receiver-status", "status --receiver"),
+    ] {
+        let name = format!("zreplrs-{unit}@.service");
         let body = read(&format!("systemd-units/{name}"));
         let lines = unit_lines(&body);
         let has = |l: &str| lines.contains(&l);
         assert!(has("Type=oneshot"), "{name}");
-        // A held lock (4) is not a failure of the unit; 1 (some failed) and 3 (run failed) are.
-        assert!(has("SuccessExitStatus=4"), "{name}");
+        // A held lock (4) is not a failure of the units that take it; 1 (some failed) and 3 (run failed)
+        // are. The receiver's view takes no lock.
+        let locks = unit != "receiver-status";
+        assert_eq!(has("SuccessExitStatus=4"), locks, "{name}");
         assert_eq!(
             lines.iter().filter(|l| l.starts_with("SuccessExitStatus=")).count(),
-            1,
+            usize::from(locks),
             "{name}"
         );
         let exec = lines.iter().find(|l| l.starts_with("ExecStart=")).expect("ExecStart");
@@ -289,7 +300,7 @@ fn units_run_the_right_commands_with_one_sandbox() {
         assert_eq!(s, &sandboxes[0].1, "{name}: sandbox differs from {}", sandboxes[0].0);
     }
 
-    for cmd in ["replicate", "snapshot", "prune"] {
+    for cmd in ["replicate", "snapshot", "prune", "receiver-status"] {
         let name = format!("zreplrs-{cmd}@.timer");
         let body = read(&format!("systemd-units/{name}"));
         let lines = unit_lines(&body);
@@ -315,7 +326,7 @@ fn unit_command_lines_are_accepted_by_the_cli() {
         "[[jobs]]\nname = \"other\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\"tank/data<\" = true\n",
     )
     .unwrap();
-    for cmd in ["replicate", "snapshot", "prune"] {
+    for cmd in ["replicate", "snapshot", "prune", "receiver-status"] {
         let body = read(&format!("systemd-units/zreplrs-{cmd}@.service"));
         let exec = unit_lines(&body)
             .into_iter()
@@ -525,7 +536,41 @@ fn textfiles() -> Vec<(String, Textfile)> {
             snapshot_textfile(&snapshot_report()),
         ),
         ("zreplrs_prune_web1.prom".into(), prune_textfile(&prune_report())),
+        (
+            "zreplrs_receiver_backup.prom".into(),
+            receiver_textfile(&receiver_report(), NOW, 0.5),
+        ),
     ]
+}
+
+/// The backup host's view of two copies: one fresh and held, one cut part-way.
+fn receiver_report() -> ReceiverStatusReport {
+    let copy = |path: &str, resumable: bool| ReceivedFs {
+        name: format!("tank/backup/{path}"),
+        path: path.into(),
+        placeholder: false,
+        newest_snapshot: Some(format!("tank/backup/{path}@zrepl_20231114_220000_000")),
+        newest_snapshot_time: Some(NOW - 900),
+        age_seconds: Some(900),
+        last_received_hold: if resumable {
+            HoldState::Missing
+        } else {
+            HoldState::OnNewest
+        },
+        last_received_hold_jobs: vec![],
+        resumable,
+        resumable_bytes: resumable.then_some(1 << 20),
+        resumable_since: resumable.then_some(NOW - 60),
+        resumable_age_seconds: resumable.then_some(60),
+    };
+    ReceiverStatusReport {
+        header: Header::new("status", None, None),
+        generated_at: "2023-11-14T22:15:00Z".into(),
+        root: "tank/backup".into(),
+        job_id: None,
+        filesystems: vec![copy("web1/data", false), copy("web2/data", true)],
+        error: None,
+    }
 }
 
 /// Metric names the textfiles declare (`# TYPE name gauge`).

@@ -763,3 +763,133 @@ fn test_filesystems_and_decode_resume_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Seconds since the epoch on the guest.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `zreplrs check ARGS…`: its exit code and its one line.
+fn check(sc: &Scenario, args: &[&str]) -> (i32, String) {
+    let out = sc.command(&[&["check"], args].concat()).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(line.lines().count(), 1, "one status line: {line}");
+    (out.status.code().unwrap_or(-1), line)
+}
+
+/// The value of `metric{…filesystem="path"…}` in a textfile.
+fn sample(text: &str, metric: &str, path: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("filesystem=\"{path}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The sender stops (its timer never runs again): the backup host's own view turns CRITICAL once the newest
+/// received snapshot is older than the threshold, while the sender's last textfile still says its run
+/// succeeded; resumable state left by a cut transfer shows with its bytes and since when.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn the_backup_host_sees_a_silent_sender_and_resumable_state_on_its_own() {
+    let sc = Scenario::new("mon");
+    let (a, b) = (sc.src.ds("a"), sc.src.ds("b"));
+    for fs in [&a, &b] {
+        create_fs(fs);
+        write_data(fs, "f", 1, 100_000);
+        snap(fs, "s1");
+    }
+    let metrics = sc.metrics_dir().display().to_string();
+    let extra =
+        format!("retries = 0\ntextfile_dir = \"{metrics}\"\n[jobs.check]\nwarning = \"1h\"\ncritical = \"2h\"\n");
+    sc.configure(&[(&a, true), (&b, true)], &extra);
+    let first = sc.replicate(&[]);
+    assert_eq!(first.code, 0, "{}\n{:#}", first.stderr, first.json);
+    let job = sc.job.as_str();
+    let sender_file = sc.metrics_dir().join(format!("zreplrs_replicate_{job}.prom"));
+    let sender_text = std::fs::read_to_string(&sender_file).unwrap();
+    assert!(sender_text.contains(&format!("zreplrs_replication_last_run_success{{job=\"{job}\"}} 1")));
+
+    let (code, line) = check(&sc, &["--receiver", "--job", job]);
+    assert_eq!(code, 0, "{line}");
+    assert!(line.starts_with("ZREPLRS OK - 2 received filesystems fine |"), "{line}");
+    // No run since: once the newest copy is older than the threshold, the backup host says so by itself.
+    let strict = ["--receiver", "--job", job, "--warning", "2s", "--critical", "4s"];
+    wait_for("check --receiver turns CRITICAL", 120, || check(&sc, &strict).0 == 2);
+    let (_, line) = check(&sc, &strict);
+    assert!(line.contains(&format!("{a} newest snapshot")), "{line}");
+    // The same from --root-fs alone, with no job on this host.
+    let root = sc.root();
+    let (code, line) = check(
+        &sc,
+        &["--receiver", "--root-fs", &root, "--warning", "2s", "--critical", "4s"],
+    );
+    assert_eq!(code, 2, "{line}");
+    let (code, v, err) = run(
+        &sc,
+        &[
+            "status",
+            "--receiver",
+            "--job",
+            job,
+            "--format",
+            "json",
+            "--textfile-dir",
+            &metrics,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(sc.metrics_dir().join(format!("zreplrs_receiver_{job}.prom"))).unwrap();
+    for fs in [&a, &b] {
+        let age = sample(&text, "zreplrs_received_snapshot_age_seconds", fs).unwrap_or(-1.0);
+        assert!(age >= 4.0, "{fs}: {text}");
+        assert_eq!(
+            sample(&text, "zreplrs_received_last_received_hold", fs),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(sample(&text, "zreplrs_received_resumable", fs), Some(0.0));
+    }
+    // The two copies and the placeholder of the sender's pool above them.
+    assert_eq!(v["filesystems"].as_array().map(|f| f.len()), Some(3), "{v:#}");
+    // The sender's own last word has not changed: its run succeeded.
+    assert_eq!(std::fs::read_to_string(&sender_file).unwrap(), sender_text);
+
+    // A transfer of b cut part-way leaves resumable state on the backup host: shown with its age.
+    write_data(&b, "big", 4, 8_000_000);
+    snap(&b, "s2");
+    let cut_at = unix_now();
+    let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 3_000_000, false);
+    let out = sc
+        .command(&["replicate", "--job", job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .output()
+        .unwrap();
+    assert!(marker.exists() && run_result(out).code == 1);
+    let (_, v, _) = run(&sc, &["status", "--receiver", "--job", job, "--format", "json"]);
+    let cut = v["filesystems"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["path"] == b.as_str()))
+        .unwrap_or_else(|| panic!("{b} in {v:#}"));
+    assert_eq!(cut["resumable"], true, "{cut:#}");
+    assert!(cut["resumable_bytes"].as_u64().unwrap_or(0) > 0, "{cut:#}");
+    let since = cut["resumable_since"].as_u64().unwrap_or(0);
+    assert!(
+        since + 2 >= cut_at && since <= unix_now(),
+        "began with the cut transfer: {cut:#}"
+    );
+    let resumable = [
+        "--receiver",
+        "--job",
+        job,
+        "--resumable-warning",
+        "1s",
+        "--resumable-critical",
+        "1h",
+    ];
+    wait_for("resumable state turns WARNING", 60, || check(&sc, &resumable).0 == 1);
+    let (_, line) = check(&sc, &resumable);
+    assert!(line.contains(&format!("{b} resumable receive pending for")), "{line}");
+}

@@ -2,10 +2,12 @@
 //! ([`crate::cli`]), prints each result as JSON or for people ([`crate::report::human`]) and maps it to an
 //! exit code (docs/design.md §6). Everything below it is the pipeline the commands drive.
 
+pub mod check;
 pub mod config;
 pub mod holds;
 pub mod migrate;
 pub mod prune;
+pub mod receiver;
 pub mod recv_agent;
 pub mod replicate;
 pub mod send_agent;
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Prune(a) => prune::command(path, &a),
         Command::Status(a) => status::command(path, &a),
         Command::Verify(a) => verify::command(path, &a),
+        Command::Check(a) => check::command(path, &a),
         Command::Holds(HoldsCommand::List { job, fs, output }) => {
             holds::list_command(path, job.as_deref(), fs.as_deref(), output.format())
         }

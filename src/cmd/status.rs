@@ -98,8 +98,47 @@ fn status_and_textfile(config: &Config, job: &Job, textfile_dir: Option<&Utf8Pat
     r
 }
 
-/// Runs `zreplrs status --job` (a table, or JSON) or `--all` (every job in one table or one JSON document).
+/// `zreplrs status --receiver`: the received tree on this host, below a job's local target or --root-fs.
+fn receiver_command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
+    let dir = a.textfile_dir.as_deref();
+    let show =
+        |r: &crate::report::commands::ReceiverStatusReport| super::emit(a.output.format(), r, human::receiver_table);
+    match (&a.job, &a.root_fs) {
+        (Some(name), _) => super::with_job(path, name, |config, job| match super::receiver::of_job(job) {
+            Ok(place) => {
+                let started = std::time::Instant::now();
+                let r = super::receiver::status(&place, Some(job.name.as_str()));
+                super::receiver::write_textfile(&r, dir, Some(config), Some(job), started.elapsed().as_secs_f64());
+                show(&r)
+            }
+            Err(e) => {
+                eprintln!("zreplrs: {e}");
+                crate::report::exit::USAGE
+            }
+        }),
+        (None, root_fs) => {
+            match super::receiver::of_args(root_fs.as_deref().unwrap_or_default(), a.job_id.as_deref()) {
+                Ok(place) => {
+                    let started = std::time::Instant::now();
+                    let r = super::receiver::status(&place, None);
+                    super::receiver::write_textfile(&r, dir, None, None, started.elapsed().as_secs_f64());
+                    show(&r)
+                }
+                Err(e) => {
+                    eprintln!("zreplrs: {e}");
+                    crate::report::exit::USAGE
+                }
+            }
+        }
+    }
+}
+
+/// Runs `zreplrs status --job` (a table, or JSON) or `--all` (every job in one table or one JSON document);
+/// with `--receiver`, the backup host's own view.
 pub fn command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
+    if a.receiver {
+        return receiver_command(path, a);
+    }
     let dir = a.textfile_dir.as_deref();
     match (&a.job, a.all) {
         (Some(name), false) => super::with_job(path, name, |config, job| {

@@ -104,6 +104,9 @@ pub struct Job {
     /// Keep rules of `zreplrs prune` (`[jobs.prune]`); without it, prune refuses to run.
     #[serde(default)]
     pub prune: Option<PruneConfig>,
+    /// Thresholds of `zreplrs check` (`[jobs.check]`).
+    #[serde(default)]
+    pub check: super::CheckConfig,
 }
 
 impl Job {
@@ -431,7 +434,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 /// Like [`duration`], but zero is rejected.
-fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn positive_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let value = duration(d)?;
     if value.is_zero() {
         return Err(de::Error::custom("must be greater than zero"));

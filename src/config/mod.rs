@@ -18,12 +18,14 @@
 //! Layout: this file holds loading, errors with their locations and the `[global]` table; [`job`] the job
 //! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter; [`snapshots`] the snapshot name filter; [`transfer`] the bandwidth limit and compression.
 
+mod check;
 mod filter;
 mod job;
 mod snapshots;
 mod target;
 mod transfer;
 
+pub use check::CheckConfig;
 pub use filter::{Filter, FilterMatch};
 pub use job::*;
 pub use snapshots::SnapshotFilter;

@@ -454,3 +454,61 @@ impl CommandReport for VerifyReport {
         )
     }
 }
+
+/// Where a received filesystem's last-received hold is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// On the newest received snapshot, as it should be.
+    OnNewest,
+    /// On an older snapshot only: the newest is not protected from pruning on this side.
+    OnOlder,
+    /// On no snapshot.
+    Missing,
+    /// Not looked for: no snapshot, or a placeholder.
+    NotApplicable,
+}
+
+/// One filesystem or volume below a receiver's root, as the backup host sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedFs {
+    /// Its full name on the backup host.
+    pub name: String,
+    /// Its path below the root (with an agent's `--client-identity`, the client comes first).
+    pub path: String,
+    pub placeholder: bool,
+    pub newest_snapshot: Option<String>,
+    /// `creation` of the newest received snapshot (seconds since the epoch): when the sender took it.
+    pub newest_snapshot_time: Option<u64>,
+    /// Its age when the view was taken.
+    pub age_seconds: Option<u64>,
+    pub last_received_hold: HoldState,
+    /// The jobs whose last-received hold is on the newest snapshot.
+    pub last_received_hold_jobs: Vec<String>,
+    pub resumable: bool,
+    /// Bytes a resumable receive already holds, from its token.
+    pub resumable_bytes: Option<u64>,
+    /// When the interrupted receive began (seconds since the epoch), and how long ago.
+    pub resumable_since: Option<u64>,
+    pub resumable_age_seconds: Option<u64>,
+}
+
+/// `zreplrs status --receiver`: the received tree below a root, read on the backup host itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiverStatusReport {
+    #[serde(flatten)]
+    pub header: Header,
+    pub generated_at: String,
+    pub root: String,
+    /// The job whose last-received hold is looked for; without one, any job's counts.
+    pub job_id: Option<String>,
+    pub filesystems: Vec<ReceivedFs>,
+    pub error: Option<ErrorReport>,
+}
+
+impl CommandReport for ReceiverStatusReport {
+    /// 0 when the tree could be read, 3 when not.
+    fn exit_code(&self) -> u8 {
+        exit::code(self.error.is_some(), false)
+    }
+}

@@ -389,3 +389,39 @@ pub fn verify_table(r: &VerifyReport) -> String {
     error_line(&mut s, &r.error);
     s
 }
+
+/// `zreplrs status --receiver`: each received filesystem with its newest snapshot's age, hold and resumable
+/// state.
+pub fn receiver_table(r: &super::commands::ReceiverStatusReport) -> String {
+    use super::commands::HoldState;
+    let mut s = String::new();
+    let _ = writeln!(s, "received below {}", r.root);
+    let w = r.filesystems.iter().map(|f| f.path.len()).max().unwrap_or(10).max(10);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:>10}  {:<9}  {:<16}  NEWEST SNAPSHOT",
+        "FILESYSTEM", "AGE", "HOLD", "RESUMABLE"
+    );
+    for f in &r.filesystems {
+        let age = f.age_seconds.map_or("-".to_string(), |a| format!("{a}s"));
+        let hold = match f.last_received_hold {
+            HoldState::OnNewest => "ok",
+            HoldState::OnOlder => "OLDER",
+            HoldState::Missing => "MISSING",
+            HoldState::NotApplicable => "-",
+        };
+        let resumable = match (f.resumable, f.resumable_age_seconds) {
+            (false, _) => "no".to_string(),
+            (true, Some(a)) => format!("yes, {a}s"),
+            (true, None) => "yes".to_string(),
+        };
+        let newest = if f.placeholder {
+            "(placeholder)"
+        } else {
+            f.newest_snapshot.as_deref().unwrap_or("-")
+        };
+        let _ = writeln!(s, "{:<w$}  {age:>10}  {hold:<9}  {resumable:<16}  {newest}", f.path);
+    }
+    error_line(&mut s, &r.error);
+    s
+}

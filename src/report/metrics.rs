@@ -333,6 +333,72 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
     t
 }
 
+/// The textfile of `status --receiver` on the backup host: per received filesystem (labels `root` and
+/// `filesystem`, its path below the root) when its newest snapshot was taken and its age, whether the
+/// last-received hold is on it, and resumable state. Alerting on the newest snapshot's time is a dead man's
+/// switch that holds when the sender is gone: nothing the sender writes is needed.
+pub fn receiver_textfile(r: &super::commands::ReceiverStatusReport, finished_unix: u64, duration: f64) -> Textfile {
+    use super::commands::{HoldState, ReceivedFs};
+    let mut t = Textfile::new();
+    run_gauges(
+        &mut t,
+        "receiver_status",
+        "receiver status check",
+        r,
+        &r.header,
+        finished_unix,
+        duration,
+    );
+    let root = r.root.as_str();
+    t.gauge(
+        "zreplrs_receiver_up",
+        "1 if the last receiver status check could read the received tree, else 0.",
+        &[(vec![("root", root)], if r.error.is_none() { 1.0 } else { 0.0 })],
+    );
+    let copies: Vec<&ReceivedFs> = r.filesystems.iter().filter(|f| !f.placeholder).collect();
+    let per_fs = |value: &dyn Fn(&ReceivedFs) -> Option<f64>| -> Vec<(Vec<(&str, &str)>, f64)> {
+        copies
+            .iter()
+            .filter_map(|f| value(f).map(|v| (vec![("root", root), ("filesystem", f.path.as_str())], v)))
+            .collect()
+    };
+    t.gauge(
+        "zreplrs_received_newest_snapshot_timestamp_seconds",
+        "When the newest received snapshot was taken on the sender (unix seconds; absent: none received yet).",
+        &per_fs(&|f| f.newest_snapshot_time.map(|s| s as f64)),
+    );
+    t.gauge(
+        "zreplrs_received_snapshot_age_seconds",
+        "Age of the newest received snapshot when the check ran.",
+        &per_fs(&|f| f.age_seconds.map(|s| s as f64)),
+    );
+    t.gauge(
+        "zreplrs_received_last_received_hold",
+        "1 if a last-received hold is on the newest received snapshot (of the job checked for, if one was named).",
+        &per_fs(&|f| match f.last_received_hold {
+            HoldState::NotApplicable => None,
+            h => Some(if h == HoldState::OnNewest { 1.0 } else { 0.0 }),
+        }),
+    );
+    t.gauge(
+        "zreplrs_received_resumable",
+        "1 if an interrupted receive left resumable state.",
+        &per_fs(&|f| Some(if f.resumable { 1.0 } else { 0.0 })),
+    );
+    t.gauge(
+        "zreplrs_received_resumable_bytes",
+        "Bytes the resumable state already holds.",
+        &per_fs(&|f| f.resumable_bytes.map(|b| b as f64)),
+    );
+    t.gauge(
+        "zreplrs_received_resumable_since_timestamp_seconds",
+        "When the interrupted receive began (unix seconds).",
+        &per_fs(&|f| f.resumable_since.map(|s| s as f64)),
+    );
+    build_info(&mut t);
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Reporting a run: the JSON result (stable, schema-checked: `schema/replicate-result.schema.json`), the
 //! Prometheus textfile for node_exporter, progress bars on a terminal, and exit codes.
 
+pub mod check;
 pub mod commands;
 pub mod human;
 pub mod metrics;

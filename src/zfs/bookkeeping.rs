@@ -136,6 +136,11 @@ fn parse_guid_and_job<'a>(short: &'a str, prefix: &str) -> Option<(u64, &'a str)
     Some((guid, job))
 }
 
+/// The job id of a last-received hold tag, if `tag` is one.
+pub fn parse_last_received_tag(tag: &str) -> Option<&str> {
+    tag.strip_prefix(LAST_RECEIVED_HOLD_PREFIX).filter(|j| !j.is_empty())
+}
+
 /// Parses a bookmark short name back: Some((guid, jobid_str)) when it is a v2 cursor
 /// (`zrepl_CURSOR_G_<16 lowercase hex>_J_<job id>` with a valid job id). The v1 cursor
 /// [`V1_CURSOR_SHORT`] and tentative cursors give `None`.
