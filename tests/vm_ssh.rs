@@ -523,6 +523,15 @@ fn append_only_unprivileged_receiver_replicates_and_refuses_pruning() {
     assert_eq!(f["destroyed"], serde_json::json!([]), "{v:#}");
     assert_eq!(v["destroyed"], 0, "{v:#}");
     assert_eq!(sc.dst.state(), before, "nothing destroyed on the receiver");
+    // The backup host's own check of an append-only receiver, with no job there: by root and job id.
+    let root = sc.root();
+    let out = sc
+        .command(&["check", "--receiver", "--root-fs", &root, "--job-id", &sc.job])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{line}");
+    assert!(line.starts_with("ZREPLRS OK - 1 received filesystems fine"), "{line}");
 }
 
 /// The `zfs allow` permissions of an unprivileged send-agent user (documented in docs/security.md). Without
@@ -584,6 +593,23 @@ fn pull_from_an_unprivileged_send_agent() {
     assert_eq!(out.status.code(), Some(0), "{v:#}");
     assert_eq!(v["filesystems"][0]["name"], a, "{v:#}");
     assert_eq!(v["filesystems"][0]["state"], "up_to_date", "{v:#}");
+    // The backup host's own view of the pull job: the copy with its last-received hold, and check OK.
+    let out = sc
+        .command(&["status", "--receiver", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let copy = v["filesystems"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["path"] == a.as_str()))
+        .unwrap_or_else(|| panic!("{a} in {v:#}"));
+    assert_eq!(copy["last_received_hold"], "on_newest", "{copy:#}");
+    assert_eq!(copy["newest_snapshot"], format!("{}@s1", sc.target(&a)));
+    let out = sc.command(&["check", "--receiver", "--job", &sc.job]).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{line}");
+    assert!(line.starts_with("ZREPLRS OK - 1 received filesystems fine"), "{line}");
     write_data(&a, "g", 12, 300_000);
     snap(&a, "s2");
     snap(&a, "s3");
