@@ -20,22 +20,32 @@ pub fn command(path: Option<&Utf8Path>, a: &CheckArgs) -> u8 {
             println!("{}", c.line());
             c.exit_code()
         }
-        Err(why) => {
+        Err(Undecided(why)) => {
             println!("ZREPLRS UNKNOWN - {}", why.replace('\n', " "));
             check::State::Unknown as u8
         }
     }
 }
 
+/// Why a check cannot decide (printed as its UNKNOWN line).
+#[derive(Debug)]
+pub struct Undecided(String);
+
+impl<E: std::fmt::Display> From<E> for Undecided {
+    fn from(e: E) -> Self {
+        Undecided(e.to_string())
+    }
+}
+
 /// The configuration and the named job.
-fn load(path: Option<&Utf8Path>, name: &str) -> Result<(Config, Job), String> {
-    let config = Config::load(&Config::resolve_path(path)).map_err(|e| e.to_string())?;
-    let job = config.job(name).map_err(|e| e.to_string())?.clone();
+fn load(path: Option<&Utf8Path>, name: &str) -> Result<(Config, Job), Undecided> {
+    let config = Config::load(&Config::resolve_path(path))?;
+    let job = config.job(name)?.clone();
     Ok((config, job))
 }
 
 /// The thresholds: the command line's, else the job's `[jobs.check]`, else the defaults.
-fn thresholds(a: &CheckArgs, configured: CheckConfig) -> Result<(Thresholds, Thresholds), String> {
+fn thresholds(a: &CheckArgs, configured: CheckConfig) -> Result<(Thresholds, Thresholds), Undecided> {
     let warning = a.warning.unwrap_or(configured.warning);
     let critical = a.critical.unwrap_or(configured.critical.max(warning));
     let c = CheckConfig {
@@ -52,7 +62,7 @@ fn thresholds(a: &CheckArgs, configured: CheckConfig) -> Result<(Thresholds, Thr
             configured.resumable_critical
         }),
     };
-    c.validate().map_err(|e| e.0)?;
+    c.validate()?;
     Ok((
         Thresholds { warning, critical },
         Thresholds {
@@ -63,7 +73,7 @@ fn thresholds(a: &CheckArgs, configured: CheckConfig) -> Result<(Thresholds, Thr
 }
 
 /// `check --receiver`: the received tree on this host.
-fn receiver(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, String> {
+fn receiver(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, Undecided> {
     let (place, configured, name) = match (&a.job, &a.root_fs) {
         (Some(name), _) => {
             let (_, job) = load(path, name)?;
@@ -78,22 +88,25 @@ fn receiver(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, String> {
     let (age, resumable) = thresholds(a, configured)?;
     let r = super::receiver::status(&place, name.as_deref());
     if let Some(e) = &r.error {
-        return Err(format!(
+        return Err(Undecided(format!(
             "cannot read the received tree below {}: {}",
             place.root, e.message
-        ));
+        )));
     }
     Ok(check::received(&r.filesystems, age, resumable))
 }
 
 /// `check --job`: the job from the sender's side.
-fn job(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, String> {
+fn job(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, Undecided> {
     let name = a.job.as_deref().unwrap_or_default();
     let (config, job) = load(path, name)?;
     let (lag, _) = thresholds(a, job.check)?;
     let status = super::status::status(&job);
     if let Some(e) = &status.error {
-        return Err(format!("cannot read both sides of job {}: {}", job.name, e.message));
+        return Err(Undecided(format!(
+            "cannot read both sides of job {}: {}",
+            job.name, e.message
+        )));
     }
     let aged = aged_step_holds(&job)?;
     let mut c = check::job(&status.filesystems, lag, aged);
@@ -105,13 +118,13 @@ fn job(path: Option<&Utf8Path>, a: &CheckArgs) -> Result<Check, String> {
 }
 
 /// This job's step holds on the sender older than `max_step_hold_age`.
-fn aged_step_holds(job: &Job) -> Result<usize, String> {
-    let sender = crate::endpoint::for_job(job).sender().map_err(|e| e.to_string())?;
-    let listing = sender.list(&job.filesystems.roots()).map_err(|e| e.to_string())?;
+fn aged_step_holds(job: &Job) -> Result<usize, Undecided> {
+    let sender = crate::endpoint::for_job(job).sender()?;
+    let listing = sender.list(&job.filesystems.roots())?;
     let held = crate::survey::held_snapshots(job, &listing);
     let tag = job.name.step_hold_tag();
     let now = report::unix_now();
-    let holds = sender.holds(&held).map_err(|e| e.to_string())?;
+    let holds = sender.holds(&held)?;
     Ok(holds
         .iter()
         .filter(|h| h.tag == tag && crate::replication::is_aged(job, h.since, now))

@@ -4,6 +4,7 @@
 use camino::Utf8Path;
 
 use crate::config::{Config, Job, Target};
+use crate::error::Invalid;
 use crate::report::commands::ReceiverStatusReport;
 use crate::report::{self, metrics, ErrorReport, Header};
 use crate::zfs::bookkeeping::JobId;
@@ -17,27 +18,27 @@ pub struct Place {
 }
 
 /// The place of a job: its target, which must be on this host (`local:`, as a pull job's is).
-pub fn of_job(job: &Job) -> Result<Place, String> {
+pub fn of_job(job: &Job) -> Result<Place, Invalid> {
     match &job.target {
         Target::Local { .. } => Ok(Place {
             root: job.target.root_fs().clone(),
             job_id: Some(job.name.clone()),
         }),
-        other => Err(format!(
+        other => Err(Invalid(format!(
             "job {}'s copies are on {other}: the receiver's view is read on the backup host, by a job of the same \
              name there (a pull job) or with --root-fs",
             job.name
-        )),
+        ))),
     }
 }
 
 /// The place named on the command line.
-pub fn of_args(root_fs: &str, job_id: Option<&str>) -> Result<Place, String> {
-    let root = DatasetName::new(root_fs).map_err(|e| format!("--root-fs: {e}"))?;
+pub fn of_args(root_fs: &str, job_id: Option<&str>) -> Result<Place, Invalid> {
+    let root = DatasetName::new(root_fs).map_err(|e| Invalid(format!("--root-fs: {e}")))?;
     let job_id = job_id
         .map(JobId::new)
         .transpose()
-        .map_err(|e| format!("--job-id: {e}"))?;
+        .map_err(|e| Invalid(format!("--job-id: {e}")))?;
     Ok(Place { root, job_id })
 }
 
