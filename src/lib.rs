@@ -6,7 +6,7 @@
 //! and cursors) → [`endpoint`] (the sender and the receiver as the driver sees them) → [`transport`] +
 //! [`agent`] (the receiving side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`received`] (the backup host's own view
-//! of what it received), [`prune`] (pure keep rules),
+//! of what it received), [`objstore`] (copies in an object store: the manifest of a filesystem's chain), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`), [`error`] (the one error model: kinds shared by
 //! the adapter, the agents and the wire, and whether a new attempt may help). The commands wing [`cmd`] has one
@@ -22,7 +22,7 @@
 //! | a run | [`survey`], [`step`], [`received`] |
 //! | its two ends | [`endpoint`] |
 //! | connection | [`transport`] |
-//! | protocol and planning | [`agent`], [`plan`] |
+//! | protocol and planning | [`agent`], [`plan`], [`objstore`] |
 //! | state and output | [`config`], [`hook`], [`report`], [`synced`], [`lock`] |
 //! | leaves | [`zfs`], [`prune`], [`snapname`], [`content`], [`error`] |
 
@@ -35,6 +35,7 @@ pub mod endpoint;
 pub mod error;
 pub mod hook;
 pub mod lock;
+pub mod objstore;
 pub mod plan;
 pub mod prune;
 pub mod received;
