@@ -100,35 +100,26 @@ fn status_and_textfile(config: &Config, job: &Job, textfile_dir: Option<&Utf8Pat
 
 /// `zreplrs status --receiver`: the received tree on this host, below a job's local target or --root-fs.
 fn receiver_command(path: Option<&Utf8Path>, a: &StatusArgs) -> u8 {
-    let dir = a.textfile_dir.as_deref();
-    let show =
-        |r: &crate::report::commands::ReceiverStatusReport| super::emit(a.output.format(), r, human::receiver_table);
-    match (&a.job, &a.root_fs) {
-        (Some(name), _) => super::with_job(path, name, |config, job| match super::receiver::of_job(job) {
-            Ok(place) => {
-                let started = std::time::Instant::now();
-                let r = super::receiver::status(&place, Some(job.name.as_str()));
-                super::receiver::write_textfile(&r, dir, Some(config), Some(job), started.elapsed().as_secs_f64());
-                show(&r)
-            }
-            Err(e) => {
-                eprintln!("zreplrs: {e}");
-                crate::report::exit::USAGE
-            }
+    let show = |config: Option<&Config>, job: Option<&Job>, place: Result<super::receiver::Place, _>| match place {
+        Ok(place) => {
+            let started = std::time::Instant::now();
+            let r = super::receiver::status(&place, job.map(|j| j.name.as_str()));
+            let seconds = started.elapsed().as_secs_f64();
+            super::receiver::write_textfile(&r, a.textfile_dir.as_deref(), config, job, seconds);
+            super::emit(a.output.format(), &r, human::receiver_table)
+        }
+        Err(e @ crate::error::Invalid(_)) => {
+            eprintln!("zreplrs: {e}");
+            crate::report::exit::USAGE
+        }
+    };
+    match &a.job {
+        Some(name) => super::with_job(path, name, |config, job| {
+            show(Some(config), Some(job), super::receiver::of_job(job))
         }),
-        (None, root_fs) => {
-            match super::receiver::of_args(root_fs.as_deref().unwrap_or_default(), a.job_id.as_deref()) {
-                Ok(place) => {
-                    let started = std::time::Instant::now();
-                    let r = super::receiver::status(&place, None);
-                    super::receiver::write_textfile(&r, dir, None, None, started.elapsed().as_secs_f64());
-                    show(&r)
-                }
-                Err(e) => {
-                    eprintln!("zreplrs: {e}");
-                    crate::report::exit::USAGE
-                }
-            }
+        None => {
+            let place = super::receiver::of_args(a.root_fs.as_deref().unwrap_or_default(), a.job_id.as_deref());
+            show(None, None, place)
         }
     }
 }
