@@ -18,11 +18,24 @@ pub struct Resumable {
     pub since: Option<u64>,
 }
 
-/// Reads the tree below `root` (the root itself is the agents' and not reported): one `zfs list` with
-/// `creation`, one `zfs holds` of the newest snapshots that carry holds, and for each resumable receive its
-/// token decoded and its start. `job` narrows the last-received hold to one job's.
+/// A snapshot `creation` this far ahead of this host's clock is taken as the sender's clock being wrong (or
+/// the time forged), not as a fresh snapshot.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// Reads the tree below `root` (the root itself is the agents' and not reported): the filesystems with
+/// `snapshots_changed`, then their snapshots with `creation` (one `zfs list` where OpenZFS < 2.2 lacks
+/// `snapshots_changed`), one `zfs holds` of the newest snapshots that carry holds, and for each resumable
+/// receive its token decoded and its start. `job` narrows the last-received hold to one job's.
 pub fn view(zfs: &Zfs, root: &DatasetName, job: Option<&JobId>, now: u64) -> Result<Vec<ReceivedFs>, ZfsError> {
-    let listing = zfs.list(std::slice::from_ref(root), true)?;
+    let roots = std::slice::from_ref(root);
+    let listing = match zfs.list_filesystems(roots, None)? {
+        (_, true) => zfs.list(roots, true)?,
+        (mut listing, false) => {
+            let names: Vec<DatasetName> = listing.filesystems.keys().cloned().collect();
+            zfs.list_versions(&mut listing, &names, true)?;
+            listing
+        }
+    };
     let newest_held: Vec<SnapshotName> = listing
         .filesystems
         .values()
@@ -81,6 +94,19 @@ pub fn entries(
         .collect()
 }
 
+/// When the newest snapshot was taken, as far as this host can vouch for it. Its `creation` comes with the
+/// stream, from the sender's clock: it is taken, but never later than `snapshots_changed` (when this host
+/// last changed the copy's snapshots, by its own clock; OpenZFS ≥ 2.2). Where that is unknown, a `creation`
+/// in the future beyond [`MAX_CLOCK_SKEW`] counts as 0 (the epoch): a copy whose sender claims a future time
+/// must look stale rather than fresh forever.
+fn vouched_time(creation: u64, snapshots_changed: Option<u64>, now: u64) -> u64 {
+    match snapshots_changed {
+        Some(changed) => creation.min(changed),
+        None if creation > now + MAX_CLOCK_SKEW => 0,
+        None => creation,
+    }
+}
+
 fn entry(
     f: &FsEntry,
     root: &DatasetName,
@@ -109,7 +135,9 @@ fn entry(
         Some(_) if held_older => HoldState::OnOlder,
         Some(_) => HoldState::Missing,
     };
-    let time = newest.and_then(|v| v.creation);
+    let time = newest
+        .and_then(|v| v.creation)
+        .map(|c| vouched_time(c, f.snapshots_changed, now));
     let since = resumable.and_then(|r| r.since);
     ReceivedFs {
         name: f.name.to_string(),
@@ -157,6 +185,38 @@ mod tests {
         Listing {
             filesystems: entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
         }
+    }
+
+    /// A sender cannot make a copy look fresh forever by giving its snapshot a creation time in the future.
+    #[test]
+    fn a_creation_time_from_the_future_is_not_believed() {
+        let now = 1_000_000;
+        assert_eq!(vouched_time(900_000, Some(950_000), now), 900_000);
+        assert_eq!(
+            vouched_time(5_000_000, Some(950_000), now),
+            950_000,
+            "no later than this host saw it"
+        );
+        assert_eq!(vouched_time(now + 60, None, now), now + 60, "a little clock skew");
+        assert_eq!(
+            vouched_time(now + 86_400, None, now),
+            0,
+            "the future, unknown when received: stale"
+        );
+        let mut e = fs("backup/a", &[("s1", 5_000_000, 1)]);
+        e.snapshots_changed = Some(990_000);
+        let v = entries(
+            &listing(vec![e]),
+            &DatasetName::new("backup").unwrap(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            None,
+            now,
+        );
+        assert_eq!(
+            (v[0].newest_snapshot_time, v[0].age_seconds),
+            (Some(990_000), Some(10_000))
+        );
     }
 
     #[test]

@@ -478,7 +478,9 @@ pub struct ReceivedFs {
     pub path: String,
     pub placeholder: bool,
     pub newest_snapshot: Option<String>,
-    /// `creation` of the newest received snapshot (seconds since the epoch): when the sender took it.
+    /// When the newest received snapshot was taken (seconds since the epoch), as far as this host can vouch:
+    /// its `creation` from the sender, but no later than this host last changed the copy's snapshots
+    /// (`snapshots_changed`), and 0 for a creation in the future where that is unknown.
     pub newest_snapshot_time: Option<u64>,
     /// Its age when the view was taken.
     pub age_seconds: Option<u64>,
