@@ -13,6 +13,31 @@ fn deb() -> String {
     std::env::var("ZREPLRS_DEB").expect("ZREPLRS_DEB names the package (set by vm/test)")
 }
 
+/// Every unit in `systemd-units/`: each is installed, and no other.
+const UNITS: [&str; 8] = [
+    "zreplrs-prune@.service",
+    "zreplrs-prune@.timer",
+    "zreplrs-receiver-status@.service",
+    "zreplrs-receiver-status@.timer",
+    "zreplrs-replicate@.service",
+    "zreplrs-replicate@.timer",
+    "zreplrs-snapshot@.service",
+    "zreplrs-snapshot@.timer",
+];
+
+/// Host side: `UNITS` is what the package takes from `systemd-units/`.
+#[test]
+fn the_unit_list_is_the_units_directory() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd-units");
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".service") || n.ends_with(".timer"))
+        .collect();
+    found.sort();
+    assert_eq!(found, UNITS);
+}
+
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
@@ -44,16 +69,16 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
         "/usr/share/bash-completion/completions/zreplrs",
         "/usr/share/zsh/vendor-completions/_zreplrs",
         "/usr/share/fish/vendor_completions.d/zreplrs.fish",
-        "/lib/systemd/system/zreplrs-replicate@.service",
-        "/lib/systemd/system/zreplrs-replicate@.timer",
-        "/lib/systemd/system/zreplrs-snapshot@.service",
-        "/lib/systemd/system/zreplrs-prune@.timer",
         "/usr/share/doc/zreplrs/examples/zreplrs.toml",
         "/usr/share/zreplrs/monitoring/grafana-dashboard.json",
         "/usr/share/zreplrs/monitoring/alerts.yml",
-    ] {
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(UNITS.iter().map(|u| format!("/lib/systemd/system/{u}")))
+    {
         assert!(
-            files.iter().any(|f| f == want),
+            files.iter().any(|f| *f == want),
             "{want} is not in the package: {files:#?}"
         );
     }
@@ -83,7 +108,7 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
         std::fs::copy(f, &path).unwrap();
         instances.push(path.display().to_string());
     }
-    assert_eq!(instances.len(), 6, "{instances:?}");
+    assert_eq!(instances.len(), UNITS.len(), "{instances:?}");
     let (ok, out) = shell(&format!(
         "SYSTEMD_PAGER= systemd-analyze verify --man=yes {}",
         instances.join(" ")
