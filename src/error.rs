@@ -53,6 +53,16 @@ pub enum ErrorKind {
     TooMuchOutput = 24,
     /// Compressing or decompressing stream data failed.
     Compression = 25,
+    /// The object store refused a request (credentials, a missing bucket, the wrong region, a denied key):
+    /// trying again does not help until its configuration changes.
+    Store = 26,
+    /// The object store failed or throttled after every retry, or could not be reached.
+    StoreUnavailable = 27,
+    /// What is in the object store is not what zreplrs wrote there (a manifest that fails its checks, an
+    /// object whose size or SHA-256 differs from its manifest's).
+    StoreCorrupt = 28,
+    /// The target does not support what was asked (an agent request of an object-store target).
+    Unsupported = 29,
     /// What `zfs` said, classified by the ZFS adapter.
     ZfsDoesNotExist = 30,
     ZfsAlreadyExists = 31,
@@ -75,7 +85,7 @@ pub enum ErrorKind {
 use ErrorKind as K;
 
 /// Every kind with its name, in code order.
-const NAMES: [(ErrorKind, &str); 42] = [
+const NAMES: [(ErrorKind, &str); 46] = [
     (K::Other, "other"),
     (K::Connection, "connection"),
     (K::Protocol, "protocol"),
@@ -102,6 +112,10 @@ const NAMES: [(ErrorKind, &str); 42] = [
     (K::RootMissing, "root_missing"),
     (K::TooMuchOutput, "too_much_output"),
     (K::Compression, "compression"),
+    (K::Store, "store"),
+    (K::StoreUnavailable, "store_unavailable"),
+    (K::StoreCorrupt, "store_corrupt"),
+    (K::Unsupported, "unsupported"),
     (K::ZfsDoesNotExist, "zfs_does_not_exist"),
     (K::ZfsAlreadyExists, "zfs_already_exists"),
     (K::ZfsBusy, "zfs_busy"),
@@ -143,7 +157,10 @@ impl ErrorKind {
     /// previous, interrupted session's receive still running (busy) or its resumable state, which the next
     /// plan resumes from. Decided here only.
     pub fn is_retriable(self) -> bool {
-        matches!(self, K::Connection | K::ZfsBusy | K::ZfsResumableStatePresent)
+        matches!(
+            self,
+            K::Connection | K::ZfsBusy | K::ZfsResumableStatePresent | K::StoreUnavailable
+        )
     }
 }
 

@@ -189,7 +189,7 @@ fn stream(
             send.wait(moved.get())
                 .map_err(|e| Failure::new(ErrorKind::ZfsSend, e.to_string()))
         };
-        client.receive(req, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
+        client.receive(req, step, &mut stdout, &mut source_ok, ctx.stall_timeout, &mut |b| {
             moved.set(b);
             on_bytes(b)
         })

@@ -107,6 +107,9 @@ pub struct Job {
     /// Thresholds of `zreplrs check` (`[jobs.check]`).
     #[serde(default)]
     pub check: super::CheckConfig,
+    /// The object store of an `s3://` target (`[jobs.store]`).
+    #[serde(default)]
+    pub store: Option<super::StoreConfig>,
 }
 
 impl Job {

@@ -22,6 +22,7 @@ mod check;
 mod filter;
 mod job;
 mod snapshots;
+mod store;
 mod target;
 mod transfer;
 
@@ -29,6 +30,7 @@ pub use check::CheckConfig;
 pub use filter::{Filter, FilterMatch};
 pub use job::*;
 pub use snapshots::SnapshotFilter;
+pub use store::StoreConfig;
 pub use target::Target;
 pub use transfer::{BandwidthLimit, Compression, DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS};
 
@@ -244,6 +246,33 @@ struct RawConfig {
     jobs: Vec<Job>,
 }
 
+/// An `s3://` target needs `[jobs.store]` and its checks; `[jobs.store]` belongs to such a target. Its
+/// encrypted filesystems always go raw: the job sends with `-w`, whatever `[jobs.send] raw` says.
+fn check_store(job: &mut Job) -> Result<(), (&'static str, Invalid)> {
+    if job.target.is_store() {
+        job.send.flags.raw = true;
+    }
+    match (&job.target, &job.store) {
+        (Target::S3 { .. }, Some(store)) => store.check().map_err(|e| ("store", e)),
+        (Target::S3 { .. }, None) => Err((
+            "store",
+            Invalid(
+                "an s3:// target needs [jobs.store] (endpoint, region, credentials, and age_recipients or \
+                 allow_plaintext)"
+                    .to_string(),
+            ),
+        )),
+        (_, Some(_)) => Err((
+            "store",
+            Invalid(format!(
+                "[jobs.store] is for s3:// targets; this job's target is {}",
+                job.target
+            )),
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
 /// A pull job's rules: it receives on this host (`target = "local:…"`), its filter names filesystems at or
 /// below the source's root, and its SSH command defaults to the send-agent.
 fn check_pull(job: &mut Job) -> Result<(), (&'static str, String)> {
@@ -354,6 +383,9 @@ impl Config {
                     ));
                 }
             }
+        }
+        for (i, job) in raw.jobs.iter_mut().enumerate() {
+            check_store(job).map_err(|(key, m)| invalid(format!("jobs[{i}].{key}"), m.0))?;
         }
         for (i, job) in raw.jobs.iter().enumerate() {
             check_strip(job).map_err(|m| invalid(format!("jobs[{i}].strip"), m.0))?;

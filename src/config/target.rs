@@ -1,4 +1,4 @@
-//! The target URL of a job: `local:POOL/FS` or `ssh://[USER@]HOST[:PORT]/POOL/FS`.
+//! The target URL of a job: `local:POOL/FS`, `ssh://[USER@]HOST[:PORT]/POOL/FS` or `s3://BUCKET[/PREFIX]`.
 
 use crate::error::Invalid;
 use std::fmt;
@@ -34,10 +34,16 @@ pub enum Target {
         /// Received datasets go below this filesystem.
         root_fs: DatasetName,
     },
+    /// In an S3-compatible object store (`[jobs.store]` says where and how): each filesystem's chain of
+    /// stream objects and its manifest lie below `BUCKET/PREFIX/<receiver path>/`.
+    S3 {
+        /// `BUCKET/PREFIX` written as a dataset name, so that receiver paths are derived as for ZFS.
+        root_fs: DatasetName,
+    },
 }
 
 /// The accepted target syntax, for error messages.
-const TARGET_SYNTAX: &str = "\"local:POOL/FS\" or \"ssh://[USER@]HOST[:PORT]/POOL/FS\"";
+const TARGET_SYNTAX: &str = "\"local:POOL/FS\", \"ssh://[USER@]HOST[:PORT]/POOL/FS\" or \"s3://BUCKET[/PREFIX]\"";
 
 impl Target {
     /// Parses `local:POOL/FS` or `ssh://[USER@]HOST[:PORT]/POOL/FS`.
@@ -53,6 +59,11 @@ impl Target {
             return Ok(Target::Local {
                 root_fs: root(rest, "local:")?,
             });
+        }
+        if let Some(rest) = s.strip_prefix("s3://") {
+            return s3_root(rest.trim_end_matches('/'))
+                .map(|root_fs| Target::S3 { root_fs })
+                .map_err(|why| Invalid(bad(why)));
         }
         let Some(rest) = s.strip_prefix("ssh://") else {
             return Err(match s.split_once("://") {
@@ -151,15 +162,39 @@ impl Target {
     /// The filesystem below which received datasets go.
     pub fn root_fs(&self) -> &DatasetName {
         match self {
-            Target::Local { root_fs } | Target::Ssh { root_fs, .. } => root_fs,
+            Target::Local { root_fs } | Target::Ssh { root_fs, .. } | Target::S3 { root_fs } => root_fs,
         }
     }
+
+    /// The target is an object store.
+    pub fn is_store(&self) -> bool {
+        matches!(self, Target::S3 { .. })
+    }
+}
+
+/// `BUCKET[/PREFIX]` as a dataset name: the bucket as S3 names them (3 to 63 of `a-z 0-9 . -`, beginning
+/// and ending with a letter or digit), each prefix component a dataset name component.
+fn s3_root(rest: &str) -> Result<DatasetName, String> {
+    let bucket = rest.split('/').next().unwrap_or_default();
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'))
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err(format!(
+            "bucket {bucket:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')"
+        ));
+    }
+    DatasetName::new(rest).map_err(|e| format!("prefix: {e}"))
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Local { root_fs } => write!(f, "local:{root_fs}"),
+            Target::S3 { root_fs } => write!(f, "s3://{root_fs}"),
             Target::Ssh {
                 user,
                 host,

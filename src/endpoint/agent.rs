@@ -26,6 +26,7 @@ impl Receiver for Connection {
     fn receive(
         &mut self,
         req: proto::ReceiveRequest,
+        _step: &crate::plan::Step,
         source: &mut dyn FdRead,
         source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         stall: Duration,

@@ -2,10 +2,12 @@
 //! sends, and marks what was sent with holds and cursor bookmarks) and the [`Receiver`] (where copies land: it
 //! lists, receives, and protects what it received). [`Endpoints`] opens them for one job. Today the sender is
 //! ZFS, here or on a pull job's source ([`crate::zfs::Zfs`] implements it, in [`zfs`]), and the receiver is a
-//! zreplrs recv-agent ([`crate::transport::Connection`] implements it, in [`agent`]); another kind of receiver
+//! zreplrs recv-agent ([`crate::transport::Connection`] implements it, in [`agent`]) or a bucket in an object
+//! store ([`BucketReceiver`], in [`bucket`]); another kind of receiver
 //! or a reversed direction is one more implementation, not another driver.
 
 mod agent;
+mod bucket;
 mod zfs;
 
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ use crate::zfs::send::SendFlags;
 use crate::zfs::token::ResumeToken;
 use crate::zfs::{Guid, ZfsError};
 
+pub use self::bucket::BucketReceiver;
 pub use self::zfs::JobEndpoints;
 
 /// The sending side of a job. Every call is one request to ZFS on the sender (a pull job's source answers
@@ -62,10 +65,13 @@ pub trait Receiver: Send {
     /// Sends a list request; [`Receiver::list_reply`] collects the reply (both sides list at once).
     fn start_list(&mut self, req: proto::ListRequest) -> Result<(), AgentError>;
     fn list_reply(&mut self) -> Result<proto::ListReply, AgentError>;
-    /// Receives one stream from `source`; `source_ok` says at its end whether the producer succeeded.
+    /// Receives one stream, `step`'s, from `source`; `source_ok` says at its end whether the producer
+    /// succeeded.
+    #[allow(clippy::too_many_arguments)]
     fn receive(
         &mut self,
         req: proto::ReceiveRequest,
+        step: &Step,
         source: &mut dyn FdRead,
         source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         stall: Duration,

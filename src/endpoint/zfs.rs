@@ -85,6 +85,9 @@ impl Endpoints for JobEndpoints<'_> {
     }
 
     fn receiver(&self) -> Result<Box<dyn Receiver>, AgentError> {
+        if self.job.target.is_store() {
+            return Ok(Box::new(super::BucketReceiver::open(self.job)?));
+        }
         Ok(Box::new(crate::transport::connect(self.job)?))
     }
 

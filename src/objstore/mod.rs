@@ -4,4 +4,8 @@
 //! is the bucket-side data model with its checks and the chain logic (what a restore downloads, what retention
 //! may delete); the store endpoint is built on it.
 
+pub mod chain;
+pub mod credentials;
 pub mod manifest;
+pub mod s3;
+pub mod upload;

@@ -117,6 +117,13 @@ fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool) -> Result<Conn
     let mut conn = match place {
         Target::Local { .. } => local::connect(job, args),
         Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port, &args),
+        Target::S3 { .. } => Err(AgentError::Remote {
+            kind: crate::error::ErrorKind::Unsupported,
+            message: format!(
+                "job {}: {place} is an object store, which has no zreplrs agent to ask for this",
+                job.name
+            ),
+        }),
     }?;
     conn.client().reply_deadline = job.reply_deadline;
     if peer {

@@ -26,6 +26,13 @@ pub struct SendFlags {
 }
 
 impl SendFlags {
+    /// The `zfs send` flags that are set, e.g. `["-w", "-c"]`.
+    pub fn names(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        self.push(&mut args);
+        args
+    }
+
     fn push(&self, args: &mut Vec<String>) {
         for (on, flag) in [
             (self.raw, "-w"),

@@ -405,6 +405,7 @@ impl Receiver for MemReceiver {
     fn receive(
         &mut self,
         req: proto::ReceiveRequest,
+        _: &Step,
         source: &mut dyn FdRead,
         source_ok: &mut dyn FnMut() -> Result<(), Failure>,
         _: Duration,
