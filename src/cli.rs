@@ -34,6 +34,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare sender snapshots with their received copies: GUIDs, and with --content the files.
     Verify(VerifyArgs),
+    /// Restore a snapshot from a job's bucket (an s3:// target): download its chain, check every part's
+    /// SHA-256 and the stream's records, and `zfs receive` it into a new dataset.
+    Restore(RestoreArgs),
     /// A monitoring-plugin check for Nagios, Icinga or Checkmk: one status line with performance data, and
     /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(CheckArgs),
@@ -244,6 +247,30 @@ pub struct VerifyArgs {
     /// Write the Prometheus textfile here (overrides the configuration).
     #[arg(long, value_name = "DIR")]
     pub textfile_dir: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Name of the job in the configuration (its target is the bucket).
+    #[arg(long)]
+    pub job: String,
+    /// The sender filesystem whose copy is restored.
+    #[arg(long, value_name = "DATASET")]
+    pub fs: String,
+    /// The snapshot (its name after `@`) [default: the newest in the bucket].
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
+    /// The dataset to create (it must not exist, unless an interrupted restore of the same chain left it).
+    #[arg(long, value_name = "DATASET")]
+    pub target: String,
+    /// An `age` identity file, for streams encrypted to the job's `age_recipients`.
+    #[arg(long, value_name = "PATH")]
+    pub identity_file: Option<Utf8PathBuf>,
+    /// Print the objects that would be downloaded (FULL or INCREMENTAL, with their sizes), change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

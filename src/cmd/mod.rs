@@ -10,6 +10,7 @@ pub mod prune;
 pub mod receiver;
 pub mod recv_agent;
 pub mod replicate;
+pub mod restore;
 pub mod send_agent;
 pub mod snapshot;
 pub mod status;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Status(a) => status::command(path, &a),
         Command::Verify(a) => verify::command(path, &a),
         Command::Check(a) => check::command(path, &a),
+        Command::Restore(a) => restore::command(path, &a),
         Command::Holds(HoldsCommand::List { job, fs, output }) => {
             holds::list_command(path, job.as_deref(), fs.as_deref(), output.format())
         }

@@ -48,28 +48,18 @@ pub(super) fn remote(f: Failure) -> AgentError {
 impl BucketReceiver {
     /// Opens the bucket of `job` (whose target is `s3://`).
     pub fn open(job: &Job) -> Result<BucketReceiver, AgentError> {
-        let unsupported = || AgentError::Remote {
-            kind: ErrorKind::Unsupported,
-            message: format!("job {}: the target {} is not an object store", job.name, job.target),
-        };
-        let config = job.store.as_ref().ok_or_else(unsupported)?;
-        let root = job.target.root_fs().to_string();
-        let (bucket, prefix) = match root.split_once('/') {
-            Some((b, p)) => (b.to_string(), format!("{p}/")),
-            None => (root.clone(), String::new()),
-        };
-        let credentials = crate::objstore::credentials::load(config).map_err(remote)?;
-        let s3 = S3::new(config, &bucket, credentials, job.stall_timeout).map_err(remote)?;
-        let recipients = config
-            .age_recipients
+        let bucket = crate::objstore::Bucket::open(job).map_err(remote)?;
+        let recipients = job
+            .store
             .iter()
+            .flat_map(|c| &c.age_recipients)
             .map(|r| r.parse())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e: &str| AgentError::Protocol(format!("age recipient: {e}")))?;
         Ok(BucketReceiver {
-            s3,
-            root,
-            prefix,
+            s3: bucket.s3,
+            root: job.target.root_fs().to_string(),
+            prefix: bucket.prefix,
             recipients,
             flags: job.send.flags.names(),
             uploaded: 0,
@@ -179,6 +169,7 @@ impl BucketReceiver {
             },
             size: up.size,
             sha256: up.sha256.clone(),
+            parts: up.parts.clone(),
         }
     }
 }

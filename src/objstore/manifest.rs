@@ -16,6 +16,8 @@ use crate::zfs::Guid;
 pub const FORMAT: u32 = 1;
 /// Largest manifest read (bytes).
 pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+/// Largest stream object (10,000 parts of [`part_size`]).
+pub const MAX_OBJECT_BYTES: u64 = 1000 * (16 << 20) + 2000 * (32 << 20) + 7000 * (64 << 20);
 /// Most stream objects one manifest may name.
 pub const MAX_OBJECTS: usize = 100_000;
 
@@ -61,6 +63,34 @@ pub struct StreamObject {
     pub size: u64,
     /// SHA-256 of the object as stored, lowercase hex.
     pub sha256: String,
+    /// SHA-256 of each part (the object cut at [`part_size`]), so that a restore checks every part before
+    /// `zfs receive` sees a byte of it.
+    pub parts: Vec<String>,
+}
+
+/// Bytes of part `n` (from 1) of a stream object: 16 MiB for the first thousand, 32 MiB to the 3,000th,
+/// then 64 MiB (S3 allows 10,000 parts: objects up to about 518 GiB). A function of `n` alone, so a
+/// resumed upload cuts the stream where the first try did, and a restore knows where each part ends.
+pub fn part_size(n: usize) -> usize {
+    match n {
+        0..=1000 => 16 << 20,
+        1001..=3000 => 32 << 20,
+        _ => 64 << 20,
+    }
+}
+
+/// How many parts an object of `size` bytes has (at least one).
+pub fn part_count(size: u64) -> usize {
+    let (mut n, mut left) = (1, size);
+    while left > part_size(n) as u64 {
+        left -= part_size(n) as u64;
+        n += 1;
+    }
+    n
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl StreamObject {
@@ -137,8 +167,17 @@ impl Manifest {
             if !keys.insert(o.key.as_str()) {
                 return bad(format!("object {:?} is named twice", o.key));
             }
-            if o.sha256.len() != 64 || !o.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            if !is_sha256(&o.sha256) {
                 return bad(format!("object {:?} has no SHA-256 ({:?})", o.key, o.sha256));
+            }
+            if o.size > MAX_OBJECT_BYTES || o.parts.len() != part_count(o.size) || !o.parts.iter().all(|p| is_sha256(p))
+            {
+                return bad(format!(
+                    "object {:?} of {} bytes does not have a SHA-256 for each of its {} parts",
+                    o.key,
+                    o.size,
+                    part_count(o.size.min(MAX_OBJECT_BYTES))
+                ));
             }
             if let Some(f) = &o.from {
                 if delivered.get(&f.guid) != Some(&f.createtxg) {

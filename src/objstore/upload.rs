@@ -9,19 +9,9 @@ use std::io::{self, Read, Write};
 use sha2::Digest as _;
 use sha2::Sha256;
 
+use super::manifest::part_size;
 use super::s3::S3;
 use crate::error::{ErrorKind, Failure};
-
-/// Bytes of part `n` (from 1): 16 MiB for the first thousand, 32 MiB to the 3,000th, then 64 MiB (S3
-/// allows 10,000 parts: objects up to about 518 GiB). A function of `n` alone, so a resumed upload cuts
-/// the stream where the first try did.
-pub fn part_size(n: u16) -> usize {
-    match n {
-        0..=1000 => 16 << 20,
-        1001..=3000 => 32 << 20,
-        _ => 64 << 20,
-    }
-}
 
 /// Most parts of one upload.
 const MAX_PARTS: u16 = 10_000;
@@ -34,6 +24,8 @@ pub struct Uploaded {
     pub sha256: String,
     /// Of them, bytes found uploaded already (a resumed upload).
     pub resumed: u64,
+    /// SHA-256 of each part.
+    pub parts: Vec<String>,
 }
 
 /// Parts of an upload as the store lists them: number, ETag, size.
@@ -49,6 +41,7 @@ pub struct PartSink<'a> {
     etags: Vec<String>,
     buf: Vec<u8>,
     sha: Sha256,
+    part_sha: Vec<String>,
     size: u64,
     resumed: u64,
     on_part: &'a mut dyn FnMut(u64),
@@ -64,6 +57,7 @@ impl<'a> PartSink<'a> {
             etags: Vec::new(),
             buf: Vec::with_capacity(part_size(1)),
             sha: Sha256::new(),
+            part_sha: Vec::new(),
             size: 0,
             resumed: 0,
             on_part,
@@ -81,6 +75,7 @@ impl<'a> PartSink<'a> {
     fn flush_part(&mut self) -> Result<(), Failure> {
         let n = self.number()?;
         let len = self.buf.len() as u64;
+        self.part_sha.push(format!("{:x}", Sha256::digest(&self.buf)));
         let etag = match self.existing.get(usize::from(n) - 1) {
             Some((number, etag, size)) if *number == n && *size == len => {
                 let md5 = format!("{:x}", md5::Md5::digest(&self.buf));
@@ -120,6 +115,7 @@ impl<'a> PartSink<'a> {
                 size: self.size,
                 sha256,
                 resumed: self.resumed,
+                parts: self.part_sha,
             },
         ))
     }
@@ -127,7 +123,7 @@ impl<'a> PartSink<'a> {
 
 impl Write for PartSink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let want = part_size(self.number().map_err(io::Error::other)?);
+        let want = part_size(usize::from(self.number().map_err(io::Error::other)?));
         let n = data.len().min(want - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         self.sha.update(&data[..n]);

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod human;
 pub mod metrics;
 pub mod progress;
+pub mod restore;
 
 use serde::Serialize;
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod garage;
 pub mod ssh;
 
 static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);

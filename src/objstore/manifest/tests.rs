@@ -23,6 +23,7 @@ fn object(from: Option<u64>, to: u64) -> StreamObject {
         encryption: Encryption::Raw,
         size: 4096,
         sha256: "ab".repeat(32),
+        parts: vec!["cd".repeat(32)],
     }
 }
 
@@ -68,6 +69,10 @@ fn a_manifest_that_could_mislead_a_restore_is_refused() {
     refuse(&|b| b.objects[2].key = b.objects[1].key.clone(), "named twice");
     refuse(&|b| b.objects[0].sha256 = "AB".repeat(32), "no SHA-256");
     refuse(&|b| b.objects[0].sha256 = "ab".into(), "no SHA-256");
+    refuse(&|b| b.objects[0].parts.clear(), "for each of its 1 parts");
+    refuse(&|b| b.objects[0].size = 17 << 20, "for each of its 2 parts");
+    refuse(&|b| b.objects[0].parts[0] = "x".repeat(64), "for each of its 1 parts");
+    refuse(&|b| b.objects[0].size = u64::MAX, "does not have a SHA-256");
     refuse(
         &|b| b.objects[2].from = Some(snap("s9", 9)),
         "which no earlier object delivered",
@@ -85,6 +90,18 @@ fn a_manifest_that_could_mislead_a_restore_is_refused() {
         .unwrap()
         .replacen("\"format\"", "\"extra\":1,\"format\"", 1);
     assert!(Manifest::parse(unknown.as_bytes(), PREFIX).is_err(), "unknown fields");
+}
+
+#[test]
+fn parts_are_cut_at_sizes_that_depend_on_their_number_alone() {
+    assert_eq!(part_count(0), 1);
+    assert_eq!(part_count(16 << 20), 1);
+    assert_eq!(part_count((16 << 20) + 1), 2);
+    assert_eq!(part_count(1000 * (16 << 20)), 1000);
+    assert_eq!(part_count(1000 * (16 << 20) + (32 << 20)), 1001);
+    assert_eq!(part_count(MAX_OBJECT_BYTES), 10_000);
+    assert_eq!(part_size(1001), 32 << 20);
+    assert_eq!(part_size(3001), 64 << 20);
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! `zreplrs restore`: a snapshot of a filesystem back from the job's bucket into a new dataset (see
+//! [`crate::objstore::restore`]); `--dry-run` prints the chain it would download.
+
+use camino::Utf8Path;
+
+use crate::cli::RestoreArgs;
+use crate::config::Job;
+use crate::error::{ErrorKind, Failure};
+use crate::objstore::manifest::{Encryption, Manifest, StreamObject};
+use crate::objstore::{chain, restore, Bucket};
+use crate::report::restore::{table, RestoreObject, RestoreReport};
+use crate::report::{ErrorReport, Header, Timing};
+use crate::zfs::names::DatasetName;
+use crate::zfs::Zfs;
+
+/// Runs `zreplrs restore` and prints the result.
+pub fn command(path: Option<&Utf8Path>, a: &RestoreArgs) -> u8 {
+    super::with_job(path, &a.job, |_, job| {
+        let mut r = RestoreReport {
+            header: Header::new("restore", Some(job.name.as_str()), Some(a.dry_run)),
+            timing: Timing::start(),
+            filesystem: a.fs.clone(),
+            snapshot: None,
+            guid: None,
+            target: a.target.clone(),
+            objects: Vec::new(),
+            bytes: 0,
+            error: None,
+        };
+        if let Err(e) = run(job, a, &mut r) {
+            r.error = Some(ErrorReport::new(e.kind, e.message));
+        }
+        r.timing.finish();
+        super::emit(a.output.format(), &r, table)
+    })
+}
+
+fn invalid(m: String) -> Failure {
+    Failure::new(ErrorKind::InvalidName, m)
+}
+
+fn run(job: &Job, a: &RestoreArgs, r: &mut RestoreReport) -> Result<(), Failure> {
+    let fs = DatasetName::new(&a.fs).map_err(|e| invalid(format!("--fs: {e}")))?;
+    let target = DatasetName::new(&a.target).map_err(|e| invalid(format!("--target: {e}")))?;
+    let rel = job
+        .receiver_path(&fs)
+        .ok_or_else(|| invalid(format!("job {} does not replicate {fs} (see its strip)", job.name)))?;
+    let bucket = Bucket::open(job)?;
+    let place = bucket.place(&rel);
+    let manifest = chain::load(&bucket.s3, &place, &rel)?.ok_or_else(|| {
+        Failure::new(
+            ErrorKind::DoesNotExist,
+            format!("the bucket has no copy of {fs} (nothing below {})", place.dir),
+        )
+    })?;
+    let snapshot = pick(&manifest, a.snapshot.as_deref())?;
+    r.snapshot = Some(snapshot.name.clone());
+    r.guid = Some(snapshot.guid);
+    let objects = manifest.chain_to(snapshot.guid).map_err(|e| Failure::new(ErrorKind::StoreCorrupt, e.0))?;
+    let zfs = Zfs::new();
+    let needed = match a.dry_run {
+        true => objects.clone(),
+        false => restore::still_needed(&zfs, &target, &objects)?,
+    };
+    r.objects = objects
+        .iter()
+        .map(|o| listed(o, !needed.iter().any(|n| n.key == o.key)))
+        .collect();
+    if a.dry_run {
+        return Ok(());
+    }
+    let identities = identities(a, &needed)?;
+    for o in needed {
+        r.bytes += restore::receive_object(&bucket.s3, &zfs, o, &target, &identities)?;
+    }
+    Ok(())
+}
+
+/// The snapshot `name`, or the newest the chain delivers.
+fn pick(m: &Manifest, name: Option<&str>) -> Result<crate::objstore::manifest::SnapshotRef, Failure> {
+    let found = match name {
+        Some(n) => m.objects.iter().flat_map(|o| o.delivers()).find(|s| s.name == n),
+        None => m.newest(),
+    };
+    found.cloned().ok_or_else(|| {
+        Failure::new(
+            ErrorKind::DoesNotExist,
+            match name {
+                Some(n) => format!("the bucket has no snapshot {n} of {}", m.filesystem),
+                None => format!("the bucket has no snapshot of {}", m.filesystem),
+            },
+        )
+    })
+}
+
+fn listed(o: &StreamObject, skipped: bool) -> RestoreObject {
+    RestoreObject {
+        key: o.key.clone(),
+        kind: if o.from.is_some() { "INCREMENTAL" } else { "FULL" },
+        from: o.from.as_ref().map(|f| f.name.clone()),
+        to: o.to.name.clone(),
+        to_guid: o.to.guid,
+        size: o.size,
+        encryption: match o.encryption {
+            Encryption::Raw => "raw",
+            Encryption::Age => "age",
+            Encryption::None => "none",
+        }
+        .to_string(),
+        skipped,
+    }
+}
+
+/// The `age` identities of `--identity-file`, needed when an object was encrypted to recipients.
+fn identities(a: &RestoreArgs, needed: &[&StreamObject]) -> Result<Vec<Box<dyn age::Identity>>, Failure> {
+    let fail = |m: String| Failure::new(ErrorKind::Store, m);
+    let Some(path) = &a.identity_file else {
+        if needed.iter().any(|o| o.encryption == Encryption::Age) {
+            return Err(fail(
+                "the chain is encrypted to the job's age recipients: give --identity-file".to_string(),
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    age::IdentityFile::from_file(path.to_string())
+        .map_err(|e| fail(format!("--identity-file {path}: {e}")))?
+        .into_identities()
+        .map_err(|e| fail(format!("--identity-file {path}: {e}")))
+}
