@@ -8,7 +8,42 @@ mod vmlib;
 use vmlib::garage::Garage;
 use vmlib::*;
 use zreplrs::config::StoreConfig;
+use zreplrs::objstore::chain::{self, Place};
+use zreplrs::objstore::manifest::Manifest;
 use zreplrs::objstore::s3::S3;
+
+const MARKER: &str = "PLAINTEXT-THAT-MUST-NOT-REACH-THE-STORE";
+
+/// A scenario whose job replicates `top` and below to `s3://BUCKET/backups` on `g`.
+fn configure(sc: &Scenario, g: &Garage, top: &str, store: &str) {
+    sc.configure_target(
+        &format!("s3://{}/backups", g.bucket),
+        &[(&format!("{top}<"), true)],
+        &g.store_section(store),
+    );
+}
+
+/// The committed manifest of the sender filesystem `fs`.
+fn manifest(s3: &S3, fs: &str) -> Manifest {
+    chain::load(s3, &Place::new("backups/", fs), fs)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no manifest of {fs}"))
+}
+
+fn restore(sc: &Scenario, fs: &str, target: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "restore", "--job", &sc.job, "--fs", fs, "--target", target, "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = sc.command(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
 
 fn client(g: &Garage) -> S3 {
     let config = StoreConfig {
@@ -50,7 +85,11 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
 
     let id = s3.create_multipart("gone").unwrap();
     s3.abort_multipart("gone", &id).unwrap();
-    assert_eq!(s3.list_parts("gone", &id).unwrap(), None, "an aborted upload has no parts");
+    assert_eq!(
+        s3.list_parts("gone", &id).unwrap(),
+        None,
+        "an aborted upload has no parts"
+    );
 
     let config = StoreConfig {
         endpoint: Some(g.endpoint.clone()),
@@ -77,4 +116,152 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
     .unwrap();
     let e = missing.put("x", b"x").unwrap_err();
     assert_eq!(e.kind, zreplrs::error::ErrorKind::Store, "{e}");
+}
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
+    let g = Garage::start("zreplrs-types");
+    let sc = Scenario::new("sty");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    let kl = format!("keylocation=file://{}", key.display());
+    let enc = ["-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl];
+    let top = sc.src.ds("t");
+    create_fs(&top);
+    let (fs, vol, efs) = (format!("{top}/fs"), format!("{top}/vol"), format!("{top}/efs"));
+    create_fs(&fs);
+    zfs(&["create", "-V", "16M", &vol]);
+    zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
+    write_data(&fs, "f", 51, 300_000);
+    std::fs::write(mountpoint(&efs).join("marker"), MARKER.repeat(1000)).unwrap();
+    let all = [&top, &fs, &vol, &efs];
+    for d in all {
+        snap(d, "s1");
+    }
+    configure(&sc, &g, &top, "allow_plaintext = true");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    write_data(&fs, "g", 52, 100_000);
+    for d in all {
+        snap(d, "s2");
+    }
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    assert!(r.json["bytes_replicated"].as_u64().unwrap() > 0, "{:#}", r.json);
+
+    let s3 = client(&g);
+    for d in all {
+        let m = manifest(&s3, d);
+        let kinds: Vec<bool> = m.objects.iter().map(|o| o.from.is_some()).collect();
+        assert_eq!(kinds, [false, true], "{d}: a full, then an incremental: {m:?}");
+        assert_eq!(m.newest().unwrap().guid.0, guid(&format!("{d}@s2")), "{d}");
+        let cursors = sc.cursors(d);
+        assert_eq!(cursors.len(), 1, "{d}: {cursors:?}");
+        assert_eq!(
+            cursors[0].1,
+            guid(&format!("{d}@s2")),
+            "{d}: the cursor moved after the commit"
+        );
+    }
+    for o in manifest(&s3, &efs).objects {
+        assert_eq!(o.encryption, zreplrs::objstore::manifest::Encryption::Raw);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut s3.get_from(&o.key, 0).unwrap(), &mut bytes).unwrap();
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "the store sees ciphertext only"
+        );
+    }
+
+    let dry = restore(&sc, &fs, &sc.dst.ds("r/fs"), &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stdout);
+    let kinds: Vec<&str> = dry.json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["FULL", "INCREMENTAL"], "{}", dry.stdout);
+    assert!(!exists(&sc.dst.ds("r/fs")), "a dry run changes nothing");
+    create_fs(&sc.dst.ds("r"));
+    for d in all {
+        let name = d.rsplit('/').next().unwrap();
+        let target = sc.dst.ds(&format!("r/{name}"));
+        let r = restore(&sc, d, &target, &[]);
+        assert_eq!(r.code, 0, "{d}: {}\n{}", r.stdout, r.stderr);
+        for s in ["s1", "s2"] {
+            assert_eq!(guid(&format!("{target}@{s}")), guid(&format!("{d}@{s}")), "{d}@{s}");
+        }
+    }
+    let rfs = sc.dst.ds("r/fs");
+    assert_eq!(
+        checksum_snapshot(&format!("{rfs}@s2")),
+        checksum_snapshot(&format!("{fs}@s2"))
+    );
+    assert_eq!(prop(&rfs, "setuid"), "off", "a restore takes no setuid from the store");
+    assert_eq!(prop(&sc.dst.ds("r/efs"), "keystatus"), "unavailable", "restored raw");
+    let again = restore(&sc, &fs, &rfs, &[]);
+    assert_eq!(again.code, 0, "{}", again.stdout);
+    assert_eq!(again.json["bytes"], 0, "nothing left to restore: {}", again.stdout);
+}
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused() {
+    let g = Garage::start("zreplrs-resume");
+    let sc = Scenario::new("srs");
+    let fs = sc.src.ds("big");
+    create_fs(&fs);
+    write_data(&fs, "f", 61, 40 << 20);
+    snap(&fs, "s1");
+    configure(&sc, &g, &fs, "allow_plaintext = true");
+    let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 24 << 20, true);
+    let mut run = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .env("ZREPLRS_ZFS", &wrapper)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let s3 = client(&g);
+    let dir = Place::new("backups/", &fs);
+    wait_for("the first part to be uploaded", 600, || {
+        chain::upload_marker(&s3, &dir)
+            .unwrap()
+            .and_then(|m| s3.list_parts(&m.key, &m.upload_id).unwrap())
+            .is_some_and(|p| !p.is_empty())
+    });
+    wait_for("the cut send to block", 600, || marker.exists());
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    let _ = try_cmd("kill", &[&pid.to_string()]);
+    assert!(
+        chain::load(&s3, &dir, &fs).unwrap().is_none(),
+        "nothing is committed mid-upload"
+    );
+
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let step = &r.json["filesystems"][0]["steps"][0];
+    let (bytes, wire) = (step["bytes"].as_u64().unwrap(), step["wire_bytes"].as_u64().unwrap());
+    assert!(bytes > 40 << 20, "{step:#}");
+    assert!(
+        wire <= bytes - (16 << 20),
+        "the first 16 MiB part was not sent again: {step:#}"
+    );
+    let m = manifest(&s3, &fs);
+    assert!(chain::upload_marker(&s3, &dir).unwrap().is_none(), "the upload is done");
+
+    // A part changed in the store: the restore refuses it before zfs receive sees it.
+    let o = &m.objects[0];
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut s3.get_from(&o.key, 0).unwrap(), &mut bytes).unwrap();
+    bytes[20 << 20] ^= 0xff;
+    s3.put(&o.key, &bytes).unwrap();
+    let target = sc.dst.ds("restored");
+    let r = restore(&sc, &fs, &target, &[]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    assert_eq!(r.json["error"]["kind"], "store_corrupt", "{}", r.stdout);
+    assert!(r.stdout.contains("part 2 has SHA-256"), "{}", r.stdout);
 }

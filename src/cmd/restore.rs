@@ -56,7 +56,9 @@ fn run(job: &Job, a: &RestoreArgs, r: &mut RestoreReport) -> Result<(), Failure>
     let snapshot = pick(&manifest, a.snapshot.as_deref())?;
     r.snapshot = Some(snapshot.name.clone());
     r.guid = Some(snapshot.guid);
-    let objects = manifest.chain_to(snapshot.guid).map_err(|e| Failure::new(ErrorKind::StoreCorrupt, e.0))?;
+    let objects = manifest
+        .chain_to(snapshot.guid)
+        .map_err(|e| Failure::new(ErrorKind::StoreCorrupt, e.0))?;
     let zfs = Zfs::new();
     let needed = match a.dry_run {
         true => objects.clone(),

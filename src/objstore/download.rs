@@ -48,7 +48,10 @@ impl<'a> VerifiedReader<'a> {
         if self.next > o.parts.len() {
             let sha = format!("{:x}", self.whole.clone().finalize());
             if self.read != o.size || sha != o.sha256 {
-                return Err(corrupt(o, format!("{} bytes with SHA-256 {sha}, not the manifest's", self.read)));
+                return Err(corrupt(
+                    o,
+                    format!("{} bytes with SHA-256 {sha}, not the manifest's", self.read),
+                ));
             }
             let mut extra = [0u8; 1];
             if self.inner.read(&mut extra)? != 0 {
@@ -60,11 +63,17 @@ impl<'a> VerifiedReader<'a> {
         self.buf.clear();
         (&mut self.inner).take(want).read_to_end(&mut self.buf)?;
         if self.buf.len() as u64 != want {
-            return Err(corrupt(o, format!("part {} ends after {} of {want} bytes", self.next, self.buf.len())));
+            return Err(corrupt(
+                o,
+                format!("part {} ends after {} of {want} bytes", self.next, self.buf.len()),
+            ));
         }
         let sha = format!("{:x}", Sha256::digest(&self.buf));
         if sha != o.parts[self.next - 1] {
-            return Err(corrupt(o, format!("part {} has SHA-256 {sha}, not the manifest's", self.next)));
+            return Err(corrupt(
+                o,
+                format!("part {} has SHA-256 {sha}, not the manifest's", self.next),
+            ));
         }
         self.whole.update(&self.buf);
         self.read += want;
@@ -142,7 +151,9 @@ mod tests {
         let mut first = data.clone();
         first[0] ^= 1;
         assert!(read_all(first, &o).unwrap_err().contains("part 1 has SHA-256"));
-        assert!(read_all(data[..data.len() - 1].to_vec(), &o).unwrap_err().contains("ends after"));
+        assert!(read_all(data[..data.len() - 1].to_vec(), &o)
+            .unwrap_err()
+            .contains("ends after"));
         let mut longer = data.clone();
         longer.push(0);
         assert!(read_all(longer, &o).unwrap_err().contains("more than the manifest's"));

@@ -6,11 +6,11 @@
 
 pub mod chain;
 pub mod credentials;
+pub mod download;
 pub mod manifest;
+pub mod restore;
 pub mod s3;
 pub mod upload;
-pub mod download;
-pub mod restore;
 
 use crate::config::Job;
 use crate::error::{ErrorKind, Failure};

@@ -23,7 +23,11 @@ fn zfs_failure(e: ZfsError) -> Failure {
 }
 
 /// The objects of `chain` the target still needs: those after the newest one whose `to` it has.
-pub fn still_needed<'a>(zfs: &Zfs, target: &DatasetName, chain: &[&'a StreamObject]) -> Result<Vec<&'a StreamObject>, Failure> {
+pub fn still_needed<'a>(
+    zfs: &Zfs,
+    target: &DatasetName,
+    chain: &[&'a StreamObject],
+) -> Result<Vec<&'a StreamObject>, Failure> {
     let listing = match zfs.list(std::slice::from_ref(target), false) {
         Ok(l) => l,
         Err(e) if e.error_kind() == ErrorKind::ZfsDoesNotExist => return Ok(chain.to_vec()),
@@ -38,12 +42,12 @@ pub fn still_needed<'a>(zfs: &Zfs, target: &DatasetName, chain: &[&'a StreamObje
     let has = |o: &&StreamObject| entry.snapshots().any(|s| s.guid == o.to.guid);
     match chain.iter().rposition(has) {
         Some(i) => Ok(chain[i + 1..].to_vec()),
-        None if entry.snapshots().next().is_none() && chain.first().is_some_and(|o| o.from.is_none()) => Err(
-            Failure::new(
+        None if entry.snapshots().next().is_none() && chain.first().is_some_and(|o| o.from.is_none()) => {
+            Err(Failure::new(
                 ErrorKind::ZfsAlreadyExists,
                 format!("{target} exists: restore into a dataset that does not exist yet"),
-            ),
-        ),
+            ))
+        }
         None => Err(Failure::new(
             ErrorKind::ZfsAlreadyExists,
             format!("{target} exists and has no snapshot of this chain: restore into a new dataset"),
@@ -90,7 +94,10 @@ pub fn receive_object(
     while check.kind().is_none() {
         let n = stream.read(&mut buf).map_err(read_err)?;
         if n == 0 {
-            return Err(Failure::new(ErrorKind::BadStream, format!("{}: no BEGIN record", object.key)));
+            return Err(Failure::new(
+                ErrorKind::BadStream,
+                format!("{}: no BEGIN record", object.key),
+            ));
         }
         check.pass(&buf[..n], &mut held).map_err(refused)?;
     }
@@ -105,7 +112,10 @@ pub fn receive_object(
     let mut child = zfs.spawn_receive(target, &opts).map_err(zfs_failure)?;
     let Some(stdin) = child.take_stdin() else {
         child.kill();
-        return Err(Failure::new(ErrorKind::ZfsSpawn, "zfs receive has no stdin".to_string()));
+        return Err(Failure::new(
+            ErrorKind::ZfsSpawn,
+            "zfs receive has no stdin".to_string(),
+        ));
     };
     let mut sink = std::io::BufWriter::with_capacity(1 << 20, stdin);
     let pumped = pump(&mut *stream, &mut sink, &mut check, &held, &mut buf);

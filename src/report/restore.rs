@@ -60,7 +60,11 @@ pub fn table(r: &RestoreReport) -> String {
             o.kind, o.to, o.size, o.encryption, o.key
         );
     }
-    let verb = if r.header.dry_run == Some(true) { "would restore" } else { "restored" };
+    let verb = if r.header.dry_run == Some(true) {
+        "would restore"
+    } else {
+        "restored"
+    };
     match (&r.error, &r.snapshot) {
         (Some(e), _) => out += &format!("restore of {} failed: {}: {}\n", r.filesystem, e.kind, e.message),
         (None, Some(s)) => out += &format!("{verb} {}@{s} into {} ({} bytes)\n", r.filesystem, r.target, r.bytes),

@@ -67,7 +67,9 @@ impl Garage {
         let id = id.trim().split('@').next().unwrap().to_string();
         g.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
         g.cli(&["layout", "apply", "--version", "1"]);
-        wait_for("the bucket to be created", 120, || g.try_cli(&["bucket", "create", bucket]).is_ok());
+        wait_for("the bucket to be created", 120, || {
+            g.try_cli(&["bucket", "create", bucket]).is_ok()
+        });
         let key = g.cli(&["key", "create", "zreplrs-test"]);
         let field = |name: &str| {
             key.lines()
@@ -77,7 +79,16 @@ impl Garage {
         };
         g.key_id = field("Key ID:");
         g.secret = field("Secret key:");
-        g.cli(&["bucket", "allow", "--read", "--write", "--owner", bucket, "--key", "zreplrs-test"]);
+        g.cli(&[
+            "bucket",
+            "allow",
+            "--read",
+            "--write",
+            "--owner",
+            bucket,
+            "--key",
+            "zreplrs-test",
+        ]);
         g
     }
 
@@ -107,7 +118,10 @@ impl Garage {
         let path = self.dir.path().join("s3.credentials");
         std::fs::write(
             &path,
-            format!("access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n", self.key_id, self.secret),
+            format!(
+                "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+                self.key_id, self.secret
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
