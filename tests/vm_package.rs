@@ -77,10 +77,7 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
     .map(String::from)
     .chain(UNITS.iter().map(|u| format!("/lib/systemd/system/{u}")))
     {
-        assert!(
-            files.iter().any(|f| *f == want),
-            "{want} is not in the package: {files:#?}"
-        );
+        assert!(files.contains(&want), "{want} is not in the package: {files:#?}");
     }
     let version = shell_ok("/usr/bin/zreplrs version");
     assert_eq!(version.trim(), format!("zreplrs {}", env!("CARGO_PKG_VERSION")));

@@ -1006,3 +1006,70 @@ fn pull_jobs_receive_locally_from_filesystems_below_the_source() {
     .unwrap();
     assert_eq!(c.jobs[0].ssh.agent_command, ["/opt/zreplrs", "send-agent"]);
 }
+
+#[test]
+fn s3_targets_name_a_bucket_and_a_prefix() {
+    for (input, canonical) in [
+        ("s3://backups", "s3://backups"),
+        ("s3://backups/", "s3://backups"),
+        ("s3://my.bucket-1/web1/daily", "s3://my.bucket-1/web1/daily"),
+    ] {
+        let target = Target::parse(input).unwrap();
+        assert!(target.is_store());
+        assert_eq!(target.to_string(), canonical);
+    }
+    for (input, want) in [
+        ("s3://", "is not an S3 bucket name"),
+        ("s3://ab", "is not an S3 bucket name"),
+        ("s3://Backups", "is not an S3 bucket name"),
+        ("s3://-backups", "is not an S3 bucket name"),
+        ("s3://back_ups/x", "is not an S3 bucket name"),
+        ("s3://backups/a@b", "prefix: invalid dataset name"),
+        ("s3://backups//a", "prefix"),
+    ] {
+        let e = Target::parse(input).unwrap_err();
+        assert!(e.contains(want), "{input:?}: {e}");
+    }
+}
+
+fn s3_job(store: &str) -> String {
+    format!(
+        "[[jobs]]\nname = \"j\"\ntarget = \"s3://backups/web1\"\n{store}\n[jobs.filesystems]\n\"tank/data<\" = true\n"
+    )
+}
+
+#[test]
+fn an_s3_job_never_sends_plaintext_by_accident() {
+    let e = parse_err(&s3_job(""));
+    assert!(e.contains("jobs[0].store") && e.contains("needs [jobs.store]"), "{e}");
+    let e = parse_err(&s3_job("[jobs.store]\nendpoint = \"http://127.0.0.1:3900\"\n"));
+    assert!(e.contains("would reach the store in plaintext"), "{e}");
+    let e = parse_err(&s3_job(
+        "[jobs.store]\nallow_plaintext = true\nage_recipients = [\"age1x\"]\n",
+    ));
+    assert!(e.contains("contradict"), "{e}");
+    let e = parse_err(&s3_job("[jobs.store]\nage_recipients = [\"age1nope\"]\n"));
+    assert!(e.contains("age recipient \"age1nope\""), "{e}");
+    let e = parse_err(&s3_job(
+        "[jobs.store]\nallow_plaintext = true\nendpoint = \"ftp://x\"\n",
+    ));
+    assert!(e.contains("not an http:// or https:// URL"), "{e}");
+    let e = parse_err(&s3_job(
+        "[jobs.store]\nallow_plaintext = true\nsecret_access_key = \"x\"\n",
+    ));
+    assert!(
+        e.contains("unknown field `secret_access_key`"),
+        "credentials are never in the config: {e}"
+    );
+    let e = parse_err(&job_toml("j", "[jobs.store]\nallow_plaintext = true\n"));
+    assert!(e.contains("is for s3:// targets"), "{e}");
+
+    let recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let job = parse(&s3_job(&format!("[jobs.store]\nage_recipients = [\"{recipient}\"]\n")))
+        .unwrap()
+        .jobs
+        .remove(0);
+    assert!(job.send.flags.raw, "an s3 job sends encrypted filesystems raw");
+    let store = job.store.unwrap();
+    assert_eq!(store.endpoint_url(), "https://s3.us-east-1.amazonaws.com");
+}

@@ -13,6 +13,7 @@ use super::Receiver;
 use crate::agent::client::{AgentError, StreamError, Streamed};
 use crate::agent::wire::proto;
 use crate::agent::wire::splice::FdRead;
+use crate::agent::wire::throttle;
 use crate::config::Job;
 use crate::error::{ErrorKind, Failure};
 use crate::objstore::chain::{self, Place, UploadMarker};
@@ -33,6 +34,8 @@ pub struct BucketReceiver {
     flags: Vec<String>,
     uploaded: u64,
     listing: Option<proto::ListRequest>,
+    /// The job's bandwidth limit (bytes per second).
+    limit: Option<u64>,
 }
 
 pub(super) fn remote(f: Failure) -> AgentError {
@@ -64,6 +67,7 @@ impl BucketReceiver {
             flags: job.send.flags.names(),
             uploaded: 0,
             listing: None,
+            limit: job.bandwidth_limit.map(|l| l.bytes_per_second()),
         })
     }
 
@@ -100,14 +104,28 @@ impl BucketReceiver {
     }
 }
 
-/// Reads `inner`, failing when it is silent for `stall` (a hung `zfs send`).
+/// Reads `inner`, failing when it is silent for `stall` (a hung `zfs send`), paced to the job's bandwidth
+/// limit (what is read is what is uploaded; the job's transfers share the limit).
 struct StallRead<'a> {
     inner: &'a mut dyn FdRead,
     stall: Duration,
+    limit: Option<(u64, throttle::SharedThrottle)>,
 }
 
 impl Read for StallRead<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some((rate, bucket)) = self.limit.clone() else {
+            return self.read_within_stall(buf);
+        };
+        let max = throttle::chunk(rate, buf.len());
+        let n = self.read_within_stall(&mut buf[..max])?;
+        throttle::pace(&bucket, n as u64);
+        Ok(n)
+    }
+}
+
+impl StallRead<'_> {
+    fn read_within_stall(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let ms = u16::try_from(self.stall.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(self.inner.as_fd(), PollFlags::POLLIN)];
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
@@ -221,7 +239,11 @@ impl Receiver for BucketReceiver {
         let key = place.stream_key(req.to_guid, req.from_guid, age);
         let (upload_id, parts) = self.start_upload(&place, &key, &m).map_err(agent)?;
         let recipients = if age { &self.recipients[..] } else { &[] };
-        let mut source = StallRead { inner: source, stall };
+        let mut source = StallRead {
+            inner: source,
+            stall,
+            limit: self.limit.map(|rate| (rate, throttle::shared(rate))),
+        };
         let sink = PartSink::new(&self.s3, &key, &upload_id, parts, on_bytes);
         let copied = upload::copy(&mut source, sink, recipients);
         // A stream cut short by a failed `zfs send` is never committed.

@@ -19,6 +19,9 @@ const ATTEMPTS: u32 = 5;
 /// Largest error body or small object read into memory.
 pub const MAX_SMALL_OBJECT: u64 = 16 << 20;
 
+/// Parts of an upload as the store lists them: number, ETag, size.
+pub type Parts = Vec<(u16, String, u64)>;
+
 /// An object in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -269,7 +272,7 @@ impl S3 {
     }
 
     /// The parts of an upload so far: number, ETag and size, in order; `None` if the upload is gone.
-    pub fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Vec<(u16, String, u64)>>, Failure> {
+    pub fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Parts>, Failure> {
         let url = self
             .bucket
             .list_parts(Some(&self.credentials), key, upload_id)

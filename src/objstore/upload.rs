@@ -28,8 +28,7 @@ pub struct Uploaded {
     pub parts: Vec<String>,
 }
 
-/// Parts of an upload as the store lists them: number, ETag, size.
-pub type Parts = Vec<(u16, String, u64)>;
+pub use super::s3::Parts;
 
 /// Cuts what is written into parts and uploads them.
 pub struct PartSink<'a> {
