@@ -265,3 +265,56 @@ fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused(
     assert_eq!(r.json["error"]["kind"], "store_corrupt", "{}", r.stdout);
     assert!(r.stdout.contains("part 2 has SHA-256"), "{}", r.stdout);
 }
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn an_unencrypted_filesystem_reaches_the_store_encrypted_to_age_recipients_and_restores() {
+    use age::secrecy::ExposeSecret;
+    let g = Garage::start("zreplrs-age");
+    let sc = Scenario::new("sag");
+    let fs = sc.src.ds("plain");
+    create_fs(&fs);
+    std::fs::write(mountpoint(&fs).join("marker"), MARKER.repeat(1000)).unwrap();
+    snap(&fs, "s1");
+    write_data(&fs, "f", 71, 200_000);
+    snap(&fs, "s2");
+    let identity = age::x25519::Identity::generate();
+    let id_file = sc.dir.path().join("offsite.agekey");
+    std::fs::write(&id_file, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+    configure(
+        &sc,
+        &g,
+        &fs,
+        &format!("age_recipients = [\"{}\"]", identity.to_public()),
+    );
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+
+    let s3 = client(&g);
+    let m = manifest(&s3, &fs);
+    assert!(!m.objects.is_empty());
+    for o in &m.objects {
+        assert_eq!(o.encryption, zreplrs::objstore::manifest::Encryption::Age, "{}", o.key);
+        assert!(o.key.ends_with(".zfs.age"), "{}", o.key);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut s3.get_from(&o.key, 0).unwrap(), &mut bytes).unwrap();
+        assert!(bytes.starts_with(b"age-encryption.org/v1"), "{}", o.key);
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "no plaintext in the store"
+        );
+    }
+
+    let target = sc.dst.ds("restored");
+    let without = restore(&sc, &fs, &target, &[]);
+    assert_eq!(without.code, 3, "{}", without.stdout);
+    assert!(without.stdout.contains("--identity-file"), "{}", without.stdout);
+    assert!(!exists(&target), "nothing was received");
+    let r = restore(&sc, &fs, &target, &["--identity-file", id_file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(guid(&format!("{target}@s2")), guid(&format!("{fs}@s2")));
+    assert_eq!(
+        checksum_snapshot(&format!("{target}@s2")),
+        checksum_snapshot(&format!("{fs}@s2"))
+    );
+}
