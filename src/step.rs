@@ -182,6 +182,7 @@ fn stream(
         raw: ctx.flags.raw && ctx.encrypted,
         resuming: step.resume_token.is_some(),
     };
+    let step = &with_creation(ctx, &*client, step)?;
     let moved = std::cell::Cell::new(0u64);
     let wire_before = client.wire_total();
     let result = {
@@ -221,6 +222,22 @@ fn stream(
             Err(StepFailure::agent(e, moved, wire))
         }
     }
+}
+
+/// `step` with the `creation` of the snapshots it delivers, when the receiver records them (a bucket's
+/// manifest, for retention there) and the listing did not have them.
+fn with_creation(ctx: &StepContext<'_>, client: &dyn Receiver, step: &Step) -> Result<Step, StepFailure> {
+    let mut step = step.clone();
+    let delivered = || step.intermediates.iter().chain(std::iter::once(&step.to));
+    if !client.records_creation() || delivered().all(|v| v.creation.is_some()) {
+        return Ok(step);
+    }
+    let names: Vec<String> = delivered().map(|v| v.full_name(ctx.fs.as_str())).collect();
+    let times = ctx.zfs.creation_times(&names).map_err(StepFailure::zfs)?;
+    for v in step.intermediates.iter_mut().chain(std::iter::once(&mut step.to)) {
+        v.creation = times.get(&v.full_name(ctx.fs.as_str())).copied();
+    }
+    Ok(step)
 }
 
 /// The bytes of a completed receive, if the receiver received the snapshot that was sent: a receiver that

@@ -507,6 +507,7 @@ fn prune_report() -> PruneReport {
         held: vec![],
         kept: 10,
         decisions: vec![],
+        objects: vec![],
         error,
     };
     PruneReport {

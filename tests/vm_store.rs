@@ -318,3 +318,106 @@ fn an_unencrypted_filesystem_reaches_the_store_encrypted_to_age_recipients_and_r
         checksum_snapshot(&format!("{fs}@s2"))
     );
 }
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn a_new_full_starts_a_chain_and_pruning_keeps_every_kept_snapshot_restorable() {
+    let g = Garage::start("zreplrs-prune");
+    let sc = Scenario::new("spr");
+    let fs = sc.src.ds("db");
+    create_fs(&fs);
+    configure(
+        &sc,
+        &g,
+        &fs,
+        "allow_plaintext = true\nfull_every = 2\n[jobs.prune]\n\
+         keep_sender = [{ type = \"last_n\", count = 10 }]\n\
+         keep_receiver = [{ type = \"last_n\", count = 2 }]\n",
+    );
+    for i in 1..=5u64 {
+        write_data(&fs, &format!("f{i}"), 80 + i, 100_000);
+        snap(&fs, &format!("s{i}"));
+        let r = sc.replicate(&[]);
+        assert_eq!(r.code, 0, "run {i}: {}\n{:#}", r.stderr, r.json);
+    }
+    let s3 = client(&g);
+    let m = manifest(&s3, &fs);
+    let shape: Vec<(Option<String>, String)> = m
+        .objects
+        .iter()
+        .map(|o| (o.from.as_ref().map(|f| f.name.clone()), o.to.name.clone()))
+        .collect();
+    let want: Vec<(Option<String>, String)> = [
+        (None, "s1"),
+        (Some("s1"), "s2"),
+        (Some("s2"), "s3"),
+        (None, "s4"),
+        (Some("s4"), "s5"),
+    ]
+    .into_iter()
+    .map(|(f, t)| (f.map(String::from), t.to_string()))
+    .collect();
+    assert_eq!(shape, want, "full_every = 2: a new full after two incrementals");
+
+    let prune = |dry: bool| {
+        let mut args = vec!["prune", "--job", &sc.job, "--side", "receiver", "--format", "json"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = sc.command(&args).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{v:#}");
+        v
+    };
+    let dry = prune(true);
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v["filesystems"][0]["objects"]
+            .as_array()
+            .map(|a| a.iter().map(|o| o["key"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let first_chain: Vec<String> = m.objects[..3].iter().map(|o| o.key.clone()).collect();
+    assert_eq!(keys(&dry), first_chain, "{dry:#}");
+    assert!(
+        dry["filesystems"][0]["objects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no rule keeps"),
+        "{dry:#}"
+    );
+    assert_eq!(manifest(&s3, &fs), m, "a dry run changes nothing");
+    let done = prune(false);
+    assert_eq!(keys(&done), first_chain, "{done:#}");
+    let left: Vec<String> = s3.list("backups/", 1000).unwrap().into_iter().map(|l| l.key).collect();
+    for k in &first_chain {
+        assert!(!left.contains(k), "{k} was deleted: {left:?}");
+    }
+    let after = manifest(&s3, &fs);
+    assert_eq!(after.objects.len(), 2);
+
+    create_fs(&sc.dst.ds("r"));
+    for s in ["s4", "s5"] {
+        let target = sc.dst.ds(&format!("r/{s}"));
+        let r = restore(&sc, &fs, &target, &["--snapshot", s]);
+        assert_eq!(r.code, 0, "{s}: {}\n{}", r.stdout, r.stderr);
+        assert_eq!(guid(&format!("{target}@{s}")), guid(&format!("{fs}@{s}")));
+        assert_eq!(
+            checksum_snapshot(&format!("{target}@{s}")),
+            checksum_snapshot(&format!("{fs}@{s}"))
+        );
+    }
+    let gone = restore(&sc, &fs, &sc.dst.ds("r/s2"), &["--snapshot", "s2"]);
+    assert_eq!(gone.code, 3, "{}", gone.stdout);
+    assert_eq!(gone.json["error"]["kind"], "does_not_exist", "{}", gone.stdout);
+
+    write_data(&fs, "f6", 86, 100_000);
+    snap(&fs, "s6");
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let m = manifest(&s3, &fs);
+    assert_eq!(
+        m.objects.last().unwrap().from.as_ref().unwrap().name,
+        "s5",
+        "still incremental after pruning"
+    );
+}

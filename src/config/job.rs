@@ -229,7 +229,7 @@ struct RawSnapshot {
     hook_timeout: Option<Duration>,
 }
 
-fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(super) fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
 

@@ -34,6 +34,13 @@ pub struct StoreConfig {
     /// refused: the store never sees plaintext by accident. Encrypted filesystems are always sent raw.
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// Start a new chain with a full stream after this many incrementals, so that retention can delete the
+    /// old chain once no kept snapshot needs it; unset: never for this reason.
+    #[serde(default)]
+    pub full_every: Option<u32>,
+    /// ... or once the last full is this old, e.g. `"30d"`; unset: never for this reason.
+    #[serde(default, deserialize_with = "super::job::duration_opt")]
+    pub full_after: Option<std::time::Duration>,
 }
 
 fn default_region() -> String {

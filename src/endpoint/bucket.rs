@@ -36,6 +36,9 @@ pub struct BucketReceiver {
     listing: Option<proto::ListRequest>,
     /// The job's bandwidth limit (bytes per second).
     limit: Option<u64>,
+    full_every: Option<u32>,
+    /// Seconds.
+    full_after: Option<u64>,
 }
 
 pub(super) fn remote(f: Failure) -> AgentError {
@@ -68,6 +71,8 @@ impl BucketReceiver {
             uploaded: 0,
             listing: None,
             limit: job.bandwidth_limit.map(|l| l.bytes_per_second()),
+            full_every: job.store.as_ref().and_then(|c| c.full_every),
+            full_after: job.store.as_ref().and_then(|c| c.full_after).map(|d| d.as_secs()),
         })
     }
 
@@ -80,27 +85,29 @@ impl BucketReceiver {
         let place = self.place(rel);
         Ok(chain::load(&self.s3, &place, rel)?.unwrap_or_else(|| Manifest::new(rel, &place.dir)))
     }
+}
 
-    fn entry(&self, rel: &str) -> Result<proto::FsEntry, Failure> {
-        let m = self.manifest(rel)?;
-        let versions = m
-            .objects
-            .iter()
-            .flat_map(|o| o.delivers())
-            .map(|s| proto::Version {
-                bookmark: false,
-                short: s.name.clone(),
-                guid: s.guid.0,
-                createtxg: s.createtxg,
-                userrefs: None,
-                creation: None,
-            })
-            .collect();
-        Ok(proto::FsEntry {
-            name: rel.to_string(),
-            versions,
-            ..Default::default()
+/// The listing entry of `rel`: the snapshots its committed chain delivers, once each.
+fn entry(rel: &str, m: &Manifest) -> proto::FsEntry {
+    let mut seen = std::collections::BTreeSet::new();
+    let versions = m
+        .objects
+        .iter()
+        .flat_map(|o| o.delivers())
+        .filter(|s| seen.insert(s.guid))
+        .map(|s| proto::Version {
+            bookmark: false,
+            short: s.name.clone(),
+            guid: s.guid.0,
+            createtxg: s.createtxg,
+            userrefs: None,
+            creation: Some(s.creation),
         })
+        .collect();
+    proto::FsEntry {
+        name: rel.to_string(),
+        versions,
+        ..Default::default()
     }
 }
 
@@ -171,6 +178,7 @@ impl BucketReceiver {
             name: v.short.clone(),
             guid: v.guid,
             createtxg: v.createtxg,
+            creation: v.creation.unwrap_or(0),
         };
         StreamObject {
             key,
@@ -188,6 +196,7 @@ impl BucketReceiver {
             size: up.size,
             sha256: up.sha256.clone(),
             parts: up.parts.clone(),
+            uploaded_at: crate::report::unix_now(),
         }
     }
 }
@@ -209,11 +218,14 @@ impl Receiver for BucketReceiver {
             true => chain::filesystems(&self.s3, &self.prefix).map_err(remote)?,
             false => req.versions_of,
         };
-        let filesystems = names
-            .iter()
-            .map(|rel| self.entry(rel))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(remote)?;
+        let mut filesystems = Vec::new();
+        for rel in &names {
+            let m = self.manifest(rel).map_err(remote)?;
+            // A filesystem due for a new full is not listed: the plan then sends it a full stream.
+            if !m.full_due(self.full_every, self.full_after, listed_at) {
+                filesystems.push(entry(rel, &m));
+            }
+        }
         Ok(proto::ListReply {
             filesystems,
             root_exists: true,
@@ -236,7 +248,7 @@ impl Receiver for BucketReceiver {
         let place = self.place(&req.fs);
         let m = self.manifest(&req.fs).map_err(agent)?;
         let age = !req.raw && !self.recipients.is_empty();
-        let key = place.stream_key(req.to_guid, req.from_guid, age);
+        let key = place.stream_key(m.generation + 1, req.to_guid, req.from_guid, age);
         let (upload_id, parts) = self.start_upload(&place, &key, &m).map_err(agent)?;
         let recipients = if age { &self.recipients[..] } else { &[] };
         let mut source = StallRead {
@@ -271,6 +283,11 @@ impl Receiver for BucketReceiver {
 
     fn wire_total(&self) -> u64 {
         self.uploaded
+    }
+
+    /// Retention in the bucket keeps snapshots by their age.
+    fn records_creation(&self) -> bool {
+        true
     }
 
     fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError> {

@@ -79,6 +79,10 @@ pub trait Receiver: Send {
     ) -> Result<Streamed, StreamError>;
     /// Bytes that crossed the link so far (to tell a failed stream's share).
     fn wire_total(&self) -> u64;
+    /// The receiver records each snapshot's `creation` (the step then carries it).
+    fn records_creation(&self) -> bool {
+        false
+    }
     /// Aborts the resumable state of `fs`.
     fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError>;
     /// Puts the job's last-received hold on `fs@snapshot` (whose GUID is `guid`), releasing older ones.

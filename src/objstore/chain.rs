@@ -2,7 +2,8 @@
 //! filesystem's prefix (`PREFIX/<receiver path>/`) everything of zreplrs is under `@zreplrs/` (`@` cannot
 //! be in a dataset name, so a child filesystem's keys never mix in):
 //!
-//! - `@zreplrs/streams/<to GUID>-<from GUID or "full">.zfs` — stream objects (`.zfs.age` when encrypted);
+//! - `@zreplrs/streams/<generation>-<to GUID>-<from GUID or "full">.zfs` — stream objects (`.zfs.age` when
+//!   encrypted), named with the manifest generation that commits them, so a key is never written twice;
 //! - `@zreplrs/manifest.<generation>.json` — manifest generations;
 //! - `@zreplrs/MANIFEST` — the pointer: the committed generation's number;
 //! - `@zreplrs/UPLOAD` — the upload in progress (its key and upload id), so the next run resumes or aborts it.
@@ -53,11 +54,11 @@ impl Place {
         }
     }
 
-    /// The key of a stream object.
-    pub fn stream_key(&self, to_guid: u64, from_guid: Option<u64>, age: bool) -> String {
+    /// The key of a stream object that manifest generation `generation` commits.
+    pub fn stream_key(&self, generation: u64, to_guid: u64, from_guid: Option<u64>, age: bool) -> String {
         let from = from_guid.map_or("full".to_string(), |g| g.to_string());
         let ext = if age { "zfs.age" } else { "zfs" };
-        format!("{}streams/{to_guid}-{from}.{ext}", self.dir)
+        format!("{}streams/{generation}-{to_guid}-{from}.{ext}", self.dir)
     }
 
     fn generation_key(&self, generation: u64) -> String {

@@ -115,6 +115,7 @@ mod tests {
                 name: "s1".into(),
                 guid: Guid(1),
                 createtxg: 1,
+                creation: 0,
             },
             intermediates: Vec::new(),
             flags: Vec::new(),
@@ -122,6 +123,7 @@ mod tests {
             size: bytes.len() as u64,
             sha256: format!("{:x}", Sha256::digest(bytes)),
             parts,
+            uploaded_at: 0,
         }
     }
 

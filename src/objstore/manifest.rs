@@ -29,6 +29,9 @@ pub struct SnapshotRef {
     pub name: String,
     pub guid: Guid,
     pub createtxg: u64,
+    /// Its `creation` (unix seconds; 0 when unknown): what retention in the bucket keeps by.
+    #[serde(default)]
+    pub creation: u64,
 }
 
 /// How a stream object's bytes are protected from the store.
@@ -66,6 +69,9 @@ pub struct StreamObject {
     /// SHA-256 of each part (the object cut at [`part_size`]), so that a restore checks every part before
     /// `zfs receive` sees a byte of it.
     pub parts: Vec<String>,
+    /// When the object was committed (unix seconds): `full_after` counts from a full's.
+    #[serde(default)]
+    pub uploaded_at: u64,
 }
 
 /// Bytes of part `n` (from 1) of a stream object: 16 MiB for the first thousand, 32 MiB to the 3,000th,
@@ -214,6 +220,18 @@ impl Manifest {
             .iter()
             .flat_map(|o| o.delivers())
             .max_by_key(|s| s.createtxg)
+    }
+
+    /// Whether the next step should be a new full stream rather than an incremental: `full_every`
+    /// incrementals follow the last full, or the last full was committed `full_after` seconds before `now`
+    /// or longer ago. A new full starts a chain of its own, so that retention can delete the old one.
+    pub fn full_due(&self, full_every: Option<u32>, full_after: Option<u64>, now: u64) -> bool {
+        let Some(last_full) = self.objects.iter().rposition(|o| o.from.is_none()) else {
+            return false;
+        };
+        let incrementals = self.objects.len() - last_full - 1;
+        full_every.is_some_and(|n| incrementals >= n as usize)
+            || full_after.is_some_and(|secs| now.saturating_sub(self.objects[last_full].uploaded_at) >= secs)
     }
 
     /// The object that delivers the snapshot with `guid`.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod download;
 pub mod manifest;
 pub mod restore;
+pub mod retention;
 pub mod s3;
 pub mod upload;
 

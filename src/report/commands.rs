@@ -71,7 +71,17 @@ pub struct FsPrune {
     pub held: Vec<String>,
     pub kept: u64,
     pub decisions: Vec<SnapDecision>,
+    /// In a bucket: the stream objects deleted (or, with --dry-run, to be deleted), each with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectDeletion>,
     pub error: Option<ErrorReport>,
+}
+
+/// A stream object retention deletes from a bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectDeletion {
+    pub key: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

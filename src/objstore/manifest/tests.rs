@@ -10,6 +10,7 @@ fn snap(name: &str, txg: u64) -> SnapshotRef {
         name: name.into(),
         guid: Guid(txg * 1000 + 1),
         createtxg: txg,
+        creation: txg * 3600,
     }
 }
 
@@ -24,6 +25,7 @@ fn object(from: Option<u64>, to: u64) -> StreamObject {
         size: 4096,
         sha256: "ab".repeat(32),
         parts: vec!["cd".repeat(32)],
+        uploaded_at: 0,
     }
 }
 
@@ -158,4 +160,19 @@ fn retention_deletes_only_what_no_kept_snapshot_needs() {
     }
     // A kept snapshot without a chain deletes nothing.
     assert!(m.without_unneeded(&[Guid(5001), Guid(9)]).is_err());
+}
+
+#[test]
+fn a_new_full_is_due_after_so_many_incrementals_or_so_long() {
+    let mut m = two_chains();
+    assert!(!m.full_due(None, None, 0));
+    assert!(m.full_due(Some(1), None, 0), "one incremental after the last full");
+    assert!(!m.full_due(Some(2), None, 0));
+    m.objects[3].uploaded_at = 1000;
+    assert!(!m.full_due(None, Some(500), 1499));
+    assert!(m.full_due(None, Some(500), 1500));
+    assert!(
+        !Manifest::new("tank/data", PREFIX).full_due(Some(0), Some(0), 9),
+        "nothing to follow yet"
+    );
 }

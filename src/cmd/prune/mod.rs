@@ -4,6 +4,8 @@
 //! incremental builds on (receiver: its newest, and the one matching the cursor). Held snapshots are reported,
 //! not treated as errors. Receiver-side destroys go through the agent.
 
+mod bucket;
+
 use std::collections::BTreeSet;
 
 use camino::Utf8Path;
@@ -46,7 +48,7 @@ fn snap_infos(fs: &FsEntry) -> Vec<SnapInfo> {
         .collect()
 }
 
-fn decisions_report(side: &'static str, fs: &str, decisions: &[Decision]) -> FsPrune {
+pub(super) fn decisions_report(side: &'static str, fs: &str, decisions: &[Decision]) -> FsPrune {
     let mut r = FsPrune {
         side,
         filesystem: fs.to_string(),
@@ -54,6 +56,7 @@ fn decisions_report(side: &'static str, fs: &str, decisions: &[Decision]) -> FsP
         held: Vec::new(),
         kept: 0,
         decisions: Vec::new(),
+        objects: Vec::new(),
         error: None,
     };
     for d in decisions {
@@ -124,6 +127,14 @@ pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
             );
             return exit::USAGE;
         }
+        // A bucket's manifests are committed by replicate runs too: the job's lock keeps them apart.
+        let _lock = match job.target.is_store() && a.side != Side::Sender {
+            true => match crate::lock::lock_job_in(config.global.lock_dir.as_deref(), &job.name) {
+                Ok(l) => Some(l),
+                Err(e) => return super::lock_failure(&e),
+            },
+            false => None,
+        };
         let r = prune(job, a.side, a.dry_run);
         if !a.dry_run {
             let t = metrics::prune_textfile(&r);
@@ -193,6 +204,9 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
             }
             r.filesystems.push(fr);
         }
+    }
+    if side != Side::Sender && job.target.is_store() {
+        return bucket::prune(job, &rules(&cfg.keep_receiver)?, now, dry_run, r);
     }
     if side != Side::Sender {
         let rules = rules(&cfg.keep_receiver)?;
