@@ -242,6 +242,17 @@ pub struct VerifyArgs {
     /// encrypted copy; a copy that cannot be read is reported, with its GUID still compared).
     #[arg(long)]
     pub content: bool,
+    /// A job whose target is a bucket: also restore each checked snapshot into a temporary dataset below
+    /// `--scratch`, compare its GUID and files with the sender's, and destroy it (every object is re-read
+    /// and checked against its SHA-256 with or without this).
+    #[arg(long, requires = "scratch")]
+    pub restore: bool,
+    /// Where `--restore` creates its temporary dataset (`<DATASET>/zreplrs-verify-<pid>`).
+    #[arg(long, value_name = "DATASET")]
+    pub scratch: Option<String>,
+    /// An `age` identity file, for `--restore` of streams encrypted to the job's `age_recipients`.
+    #[arg(long, value_name = "PATH")]
+    pub identity_file: Option<Utf8PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Write the Prometheus textfile here (overrides the configuration).

@@ -253,12 +253,37 @@ fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused(
     let m = manifest(&s3, &fs);
     assert!(chain::upload_marker(&s3, &dir).unwrap().is_none(), "the upload is done");
 
-    // A part changed in the store: the restore refuses it before zfs receive sees it.
+    // verify re-reads the chain; with --restore it restores into a scratch dataset and compares the files.
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["verify", "--job", &sc.job, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = sc.command(&args).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let scratch = sc.dst.ds("scratch");
+    create_fs(&scratch);
+    let (code, v) = verify(&["--restore", "--scratch", &scratch]);
+    assert_eq!(code, Some(0), "{v:#}");
+    let check = &v["filesystems"][0]["snapshots"][0];
+    assert_eq!(check["guid_match"], true, "{v:#}");
+    assert_eq!(check["content"]["content_match"], true, "{v:#}");
+    assert_eq!(
+        zfs(&["list", "-H", "-o", "name", "-r", &scratch]).trim(),
+        scratch,
+        "the scratch copy is gone"
+    );
+
+    // A part changed in the store: verify fails, and the restore refuses it before zfs receive sees it.
     let o = &m.objects[0];
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut s3.get_from(&o.key, 0).unwrap(), &mut bytes).unwrap();
     bytes[20 << 20] ^= 0xff;
     s3.put(&o.key, &bytes).unwrap();
+    let (code, v) = verify(&[]);
+    assert_eq!(code, Some(1), "{v:#}");
+    let unverified = &v["filesystems"][0]["snapshots"][0]["unverified"];
+    assert_eq!(unverified["error"]["kind"], "store_corrupt", "{v:#}");
     let target = sc.dst.ds("restored");
     let r = restore(&sc, &fs, &target, &[]);
     assert_eq!(r.code, 3, "{}", r.stdout);

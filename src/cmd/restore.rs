@@ -71,10 +71,14 @@ fn run(job: &Job, a: &RestoreArgs, r: &mut RestoreReport) -> Result<(), Failure>
     if a.dry_run {
         return Ok(());
     }
-    let identities = identities(a, &needed)?;
-    for o in needed {
-        r.bytes += restore::receive_object(&bucket.s3, &zfs, o, &target, &identities)?;
-    }
+    r.bytes = restore::restore_snapshot(
+        &bucket.s3,
+        &zfs,
+        &manifest,
+        snapshot.guid,
+        &target,
+        a.identity_file.as_deref(),
+    )?;
     Ok(())
 }
 
@@ -111,21 +115,4 @@ fn listed(o: &StreamObject, skipped: bool) -> RestoreObject {
         .to_string(),
         skipped,
     }
-}
-
-/// The `age` identities of `--identity-file`, needed when an object was encrypted to recipients.
-fn identities(a: &RestoreArgs, needed: &[&StreamObject]) -> Result<Vec<Box<dyn age::Identity>>, Failure> {
-    let fail = |m: String| Failure::new(ErrorKind::Store, m);
-    let Some(path) = &a.identity_file else {
-        if needed.iter().any(|o| o.encryption == Encryption::Age) {
-            return Err(fail(
-                "the chain is encrypted to the job's age recipients: give --identity-file".to_string(),
-            ));
-        }
-        return Ok(Vec::new());
-    };
-    age::IdentityFile::from_file(path.to_string())
-        .map_err(|e| fail(format!("--identity-file {path}: {e}")))?
-        .into_identities()
-        .map_err(|e| fail(format!("--identity-file {path}: {e}")))
 }

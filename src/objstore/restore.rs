@@ -22,6 +22,48 @@ fn zfs_failure(e: ZfsError) -> Failure {
     Failure::new(e.error_kind(), e.to_string())
 }
 
+/// Restores the snapshot with `guid` of the chain in `m` into `target`: the objects it still needs, in
+/// order. Returns the bytes received.
+pub fn restore_snapshot(
+    s3: &S3,
+    zfs: &Zfs,
+    m: &super::manifest::Manifest,
+    guid: crate::zfs::Guid,
+    target: &DatasetName,
+    identity_file: Option<&camino::Utf8Path>,
+) -> Result<u64, Failure> {
+    let chain = m
+        .chain_to(guid)
+        .map_err(|e| Failure::new(ErrorKind::StoreCorrupt, e.0))?;
+    let needed = still_needed(zfs, target, &chain)?;
+    let identities = identities(identity_file, &needed)?;
+    let mut bytes = 0;
+    for o in needed {
+        bytes += receive_object(s3, zfs, o, target, &identities)?;
+    }
+    Ok(bytes)
+}
+
+/// The `age` identities of `path`, needed when an object was encrypted to recipients.
+pub fn identities(
+    path: Option<&camino::Utf8Path>,
+    needed: &[&StreamObject],
+) -> Result<Vec<Box<dyn age::Identity>>, Failure> {
+    let fail = |m: String| Failure::new(ErrorKind::Store, m);
+    let Some(path) = path else {
+        if needed.iter().any(|o| o.encryption == Encryption::Age) {
+            return Err(fail(
+                "the chain is encrypted to the job's age recipients: give --identity-file".to_string(),
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    age::IdentityFile::from_file(path.to_string())
+        .map_err(|e| fail(format!("--identity-file {path}: {e}")))?
+        .into_identities()
+        .map_err(|e| fail(format!("--identity-file {path}: {e}")))
+}
+
 /// The objects of `chain` the target still needs: those after the newest one whose `to` it has.
 pub fn still_needed<'a>(
     zfs: &Zfs,

@@ -358,6 +358,15 @@ impl Zfs {
         }
     }
 
+    /// `zfs destroy -r FS`: a dataset this run created (a scratch restore) with its snapshots; a missing one
+    /// is no error.
+    pub fn destroy_created(&self, fs: &DatasetName) -> Result<(), ZfsError> {
+        match self.run(&["destroy", "-r", fs.as_str()]) {
+            Err(e) if e.kind == ZfsErrorKind::DoesNotExist => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
     /// Creates `fs` as a placeholder (`zrepl:placeholder=on`, not mounted) if it does not exist yet.
     pub fn create_placeholder(&self, fs: &DatasetName) -> Result<(), ZfsError> {
         let placeholder = format!("{PLACEHOLDER_PROPERTY}=on");

@@ -3,6 +3,8 @@
 //! reported (exit 1); nothing is changed on either side except the temporary clones used to read
 //! unmounted snapshots.
 
+mod bucket;
+
 use camino::Utf8Path;
 
 use crate::agent::client::AgentError;
@@ -55,9 +57,6 @@ pub fn verify(job: &Job, a: &VerifyArgs) -> VerifyReport {
 fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), SurveyError> {
     let zfs = Zfs::new();
     let sender = zfs.list(&job.filesystems.roots(), false)?;
-    let mut conn = transport::connect(job)?;
-    let root = survey::receiver_root(&conn)?;
-    let receiver = survey::from_wire_map(&root, &conn.client().list()?.filesystems)?;
     let selected: Vec<&FsEntry> = sender
         .filesystems
         .values()
@@ -70,6 +69,12 @@ fn verify_inner(job: &Job, a: &VerifyArgs, r: &mut VerifyReport) -> Result<(), S
             connectivity: false,
         });
     }
+    if job.target.is_store() {
+        return bucket::verify(job, a, &selected, r);
+    }
+    let mut conn = transport::connect(job)?;
+    let root = survey::receiver_root(&conn)?;
+    let receiver = survey::from_wire_map(&root, &conn.client().list()?.filesystems)?;
     for fs in selected {
         let Some(rel) = job.receiver_path(&fs.name) else {
             continue;
