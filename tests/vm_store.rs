@@ -116,6 +116,21 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
     .unwrap();
     let e = missing.put("x", b"x").unwrap_err();
     assert_eq!(e.kind, zreplrs::error::ErrorKind::Store, "{e}");
+    eprintln!("missing bucket: {e}");
+    let elsewhere = StoreConfig {
+        region: "eu-west-3".into(),
+        ..config.clone()
+    };
+    let wrong_region = S3::new(
+        &elsewhere,
+        &g.bucket,
+        rusty_s3::Credentials::new(g.key_id.clone(), g.secret.clone()),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let e = wrong_region.put("x", b"x").unwrap_err();
+    assert_eq!(e.kind, zreplrs::error::ErrorKind::Store, "{e}");
+    assert!(e.message.contains("region"), "{e}");
 }
 
 #[test]
@@ -444,5 +459,40 @@ fn a_new_full_starts_a_chain_and_pruning_keeps_every_kept_snapshot_restorable() 
         m.objects.last().unwrap().from.as_ref().unwrap().name,
         "s5",
         "still incremental after pruning"
+    );
+}
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn a_node_of_a_three_node_cluster_stopped_mid_run_and_the_run_still_succeeds() {
+    let mut g = Garage::cluster(3, "zreplrs-cluster");
+    let sc = Scenario::new("scl");
+    let fs = sc.src.ds("data");
+    create_fs(&fs);
+    write_data(&fs, "f", 91, 40 << 20);
+    snap(&fs, "s1");
+    configure(&sc, &g, &fs, "allow_plaintext = true");
+    let run = sc
+        .command(&["replicate", "--job", &sc.job, "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let s3 = client(&g);
+    let dir = Place::new("backups/", &fs);
+    wait_for("the upload to begin", 600, || {
+        chain::upload_marker(&s3, &dir).unwrap().is_some()
+    });
+    g.stop_node(2);
+    let r = run_result(run.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let m = manifest(&s3, &fs);
+    assert_eq!(m.newest().unwrap().guid.0, guid(&format!("{fs}@s1")));
+    let target = sc.dst.ds("restored");
+    let r = restore(&sc, &fs, &target, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        checksum_snapshot(&format!("{target}@s1")),
+        checksum_snapshot(&format!("{fs}@s1"))
     );
 }

@@ -300,6 +300,13 @@ fn reply_text(r: ureq::Response) -> String {
     let _ = r.into_reader().take(2048).read_to_string(&mut text);
     let code = between(&text, "<Code>", "</Code>");
     let message = between(&text, "<Message>", "</Message>");
+    let message = message.map(|m| {
+        m.replace("&apos;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    });
     match (code, message) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
@@ -327,7 +334,7 @@ fn refused(what: &str, code: u16, r: ureq::Response, bucket: &str) -> Failure {
             "the store denied access: check the credentials, their permissions on the bucket, and the region"
                 .to_string(),
         ),
-        301 | 307 | 400 if said.contains("egion") => (
+        301 | 307 | 400 if said.contains("egion") || said.starts_with("AuthorizationHeaderMalformed") => (
             ErrorKind::Store,
             "the store says the region is wrong: set [jobs.store] region to the bucket's".to_string(),
         ),

@@ -1,6 +1,7 @@
 //! A real S3-compatible store for the tests: Garage (from the crate registry; `vm/test` puts the binary
-//! on the guest's PATH, `$ZREPLRS_GARAGE` names another), a single node on 127.0.0.1 with its own
-//! directory, ports, bucket and key. Stopped when dropped.
+//! on the guest's PATH, `$ZREPLRS_GARAGE` names another) on 127.0.0.1 — a single node, or a cluster of
+//! nodes in zones of their own with as many replicas — with its own directory, ports, bucket and key.
+//! Stopped when dropped.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use super::wait_for;
 
 pub struct Garage {
     pub dir: tempfile::TempDir,
-    child: Child,
+    nodes: Vec<Child>,
     config: PathBuf,
     pub endpoint: String,
     pub bucket: String,
@@ -26,46 +27,75 @@ fn binary() -> String {
     std::env::var("ZREPLRS_GARAGE").unwrap_or_else(|_| "garage".to_string())
 }
 
+/// Writes node `i`'s configuration below `dir` and starts it; returns its config path and process.
+fn start_node(dir: &std::path::Path, i: usize, nodes: usize, rpc: u16, s3: u16) -> (PathBuf, Child) {
+    let d = dir.join(format!("node{i}"));
+    std::fs::create_dir_all(&d).unwrap();
+    let secret: String = (0..32).map(|i| format!("{:02x}", (i * 37 + 11) % 256)).collect();
+    let config = d.join("garage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
+             replication_factor = {nodes}\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+             [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(d.join("server.log")).unwrap();
+    let child = Command::new(binary())
+        .arg("-c")
+        .arg(&config)
+        .arg("server")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start garage ({}): {e}", binary()));
+    (config, child)
+}
+
 impl Garage {
-    /// Starts a node with `bucket` and a key that may read and write it.
+    /// Starts a single node with `bucket` and a key that may read and write it.
     pub fn start(bucket: &str) -> Garage {
+        Garage::cluster(1, bucket)
+    }
+
+    /// Starts `n` nodes, each in a zone of its own, with replication factor `n`; the S3 endpoint is the
+    /// first node's.
+    pub fn cluster(n: usize, bucket: &str) -> Garage {
         let dir = tempfile::tempdir().unwrap();
-        let (s3, rpc) = (free_port(), free_port());
-        let d = dir.path().display();
-        let config = dir.path().join("garage.toml");
-        let secret: String = (0..32).map(|i| format!("{:02x}", (i * 37 + 11) % 256)).collect();
-        std::fs::write(
-            &config,
-            format!(
-                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
-                 replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
-                 rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
-                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&config)
-            .arg("server")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start garage ({}): {e}", binary()));
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let mut configs = Vec::new();
+        let mut nodes = Vec::new();
+        for (i, (rpc, s3)) in ports.iter().enumerate() {
+            let (config, child) = start_node(dir.path(), i, n, *rpc, *s3);
+            configs.push(config);
+            nodes.push(child);
+        }
         let mut g = Garage {
             dir,
-            child,
-            config,
-            endpoint: format!("http://127.0.0.1:{s3}"),
+            nodes,
+            config: configs[0].clone(),
+            endpoint: format!("http://127.0.0.1:{}", ports[0].1),
             bucket: bucket.to_string(),
             key_id: String::new(),
             secret: String::new(),
         };
         wait_for("garage to answer", 120, || g.try_cli(&["status"]).is_ok());
-        let id = g.cli(&["node", "id", "-q"]);
-        let id = id.trim().split('@').next().unwrap().to_string();
-        g.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
+        let mut ids = Vec::new();
+        for (i, config) in configs.iter().enumerate() {
+            let node = Garage::cli_with(config, &["node", "id", "-q"]);
+            let id = node.trim().to_string();
+            if i > 0 {
+                g.cli(&["node", "connect", &id]);
+            }
+            ids.push(id.split('@').next().unwrap().to_string());
+        }
+        for (i, id) in ids.iter().enumerate() {
+            g.cli(&["layout", "assign", "-z", &format!("dc{i}"), "-c", "1G", id]);
+        }
         g.cli(&["layout", "apply", "--version", "1"]);
         wait_for("the bucket to be created", 120, || {
             g.try_cli(&["bucket", "create", bucket]).is_ok()
@@ -90,6 +120,28 @@ impl Garage {
             "zreplrs-test",
         ]);
         g
+    }
+
+    /// Stops node `i` (not the first: its S3 endpoint is the tests').
+    pub fn stop_node(&mut self, i: usize) {
+        assert!(i > 0, "node 0 serves the S3 endpoint");
+        let _ = self.nodes[i].kill();
+        let _ = self.nodes[i].wait();
+    }
+
+    fn cli_with(config: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new(binary())
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "garage {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     fn try_cli(&self, args: &[&str]) -> Result<String, String> {
@@ -140,7 +192,9 @@ impl Garage {
 
 impl Drop for Garage {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
