@@ -400,3 +400,63 @@ if [[ " $WHICH " == *" p9 "* ]]; then
   done
   zpool destroy p9d; for n in 1 2 3 4 5 6; do zpool destroy "p9s$n"; rm -f "/tmp/p9s$n.img"; done; rm -f /tmp/p9d.img
 fi
+
+if [[ " $WHICH " == *" p10 "* ]]; then
+  P10_BYTES=${P10_BYTES:-1073741824}
+  echo; echo "== P10: $P10_BYTES bytes to an S3 store (Garage, one node) against zfs send | rclone rcat; restore; peak RSS"
+  truncate -s 4G /tmp/p10s.img /tmp/p10d.img
+  zpool create -O mountpoint=/p10 -O compression=off p10s /tmp/p10s.img
+  zpool create -O mountpoint=none -O compression=off p10d /tmp/p10d.img
+  zfs create p10s/big; head -c "$P10_BYTES" /dev/urandom >/p10/big/data; zfs snapshot p10s/big@s1
+  mkdir -p /tmp/garage
+  cat >/tmp/garage/g.toml <<G
+metadata_dir = "/tmp/garage/meta"
+data_dir = "/tmp/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:3900"
+G
+  garage -c /tmp/garage/g.toml server >/tmp/garage/log 2>&1 &
+  g() { garage -c /tmp/garage/g.toml "$@"; }
+  until g status >/dev/null 2>&1; do sleep 1; done
+  g layout assign -z dc1 -c 20G "$(g node id -q | cut -d@ -f1)" >/dev/null; g layout apply --version 1 >/dev/null
+  until g bucket create zreplrs-bench >/dev/null 2>&1; do sleep 1; done
+  key=$(g key create bench); g bucket allow --read --write --owner zreplrs-bench --key bench >/dev/null
+  kid=$(echo "$key" | awk '/Key ID:/{print $3}'); ksec=$(echo "$key" | awk '/Secret key:/{print $3}')
+  printf 'access_key_id = "%s"\nsecret_access_key = "%s"\n' "$kid" "$ksec" >/etc/zreplrs/s3.credentials
+  chmod 600 /etc/zreplrs/s3.credentials
+  export RCLONE_CONFIG_G_TYPE=s3 RCLONE_CONFIG_G_PROVIDER=Other RCLONE_CONFIG_G_ENDPOINT=http://127.0.0.1:3900 \
+    RCLONE_CONFIG_G_REGION=garage RCLONE_CONFIG_G_FORCE_PATH_STYLE=true RCLONE_CONFIG_G_ACCESS_KEY_ID="$kid" \
+    RCLONE_CONFIG_G_SECRET_ACCESS_KEY="$ksec"
+  JOB_EXTRA=$(printf '[jobs.store]\nendpoint = "http://127.0.0.1:3900"\nregion = "garage"\npath_style = true\ncredentials_file = "/etc/zreplrs/s3.credentials"\nallow_plaintext = true\n') \
+    job p10 s3://zreplrs-bench/zr '"p10s/big" = true'
+  rc_t=(); zr_t=(); rs_t=(); peaks=()
+  for i in $(seq "$RUNS"); do
+    t0=$(now); zfs send p10s/big@s1 | rclone rcat g:zreplrs-bench/rclone/big.zfs; t1=$(now)
+    rclone purge g:zreplrs-bench/rclone
+    t2=$(now)
+    zreplrs --config /etc/zreplrs/p10.toml replicate --job p10 --format json --quiet >/tmp/p10.json & pid=$!
+    hwm=0
+    while kill -0 "$pid" 2>/dev/null; do
+      v=$(awk '/VmHWM/{print $2}' "/proc/$pid/status" 2>/dev/null); [ -n "$v" ] && hwm=$v; sleep 0.2
+    done
+    wait "$pid"; rc=$?; t3=$(now)
+    t4=$(now); zreplrs --config /etc/zreplrs/p10.toml restore --job p10 --fs p10s/big --target p10d/r --format json >/tmp/p10r.json; rrc=$?; t5=$(now)
+    zfs destroy -r p10d/r; rclone purge g:zreplrs-bench/zr
+    for b in $(zfs list -H -o name -t bookmark p10s/big); do zfs destroy "$b"; done
+    rc_t+=("$(elapsed "$t0" "$t1")"); zr_t+=("$(elapsed "$t2" "$t3")"); rs_t+=("$(elapsed "$t4" "$t5")"); peaks+=("$hwm")
+    printf 'run %d: rclone rcat %s s, zreplrs replicate %s s (exit %d, peak RSS %d KiB), restore %s s (exit %d)\n' \
+      "$i" "${rc_t[-1]}" "${zr_t[-1]}" "$rc" "$hwm" "${rs_t[-1]}" "$rrc"
+  done
+  mr=$(median "${rc_t[@]}"); mz=$(median "${zr_t[@]}"); ms=$(median "${rs_t[@]}"); mp=$(median "${peaks[@]}")
+  mib=$(calc "$P10_BYTES/1048576")
+  printf 'P10 median: rclone rcat %s s (%.1f MiB/s), zreplrs %s s (%.1f MiB/s), throughput ratio zreplrs/rclone %s\n' \
+    "$mr" "$(calc "$mib/$mr")" "$mz" "$(calc "$mib/$mz")" "$(calc "$mr/$mz")"
+  printf 'P10 median: restore %s s (%.1f MiB/s), peak RSS of zreplrs uploading %.1f MiB\n' "$ms" "$(calc "$mib/$ms")" "$(calc "$mp/1024")"
+  kill %1 2>/dev/null; zpool destroy p10s; zpool destroy p10d; rm -f /tmp/p10s.img /tmp/p10d.img
+fi

@@ -40,6 +40,9 @@ _zreplrs() {
             zreplrs,replicate)
                 cmd="zreplrs__subcmd__replicate"
                 ;;
+            zreplrs,restore)
+                cmd="zreplrs__subcmd__restore"
+                ;;
             zreplrs,send-agent)
                 cmd="zreplrs__subcmd__send__subcmd__agent"
                 ;;
@@ -99,6 +102,9 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__help,replicate)
                 cmd="zreplrs__subcmd__help__subcmd__replicate"
+                ;;
+            zreplrs__subcmd__help,restore)
+                cmd="zreplrs__subcmd__help__subcmd__restore"
                 ;;
             zreplrs__subcmd__help,send-agent)
                 cmd="zreplrs__subcmd__help__subcmd__send__subcmd__agent"
@@ -194,7 +200,7 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate snapshot prune status verify check holds migrate test recv-agent send-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status verify restore check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,7 +386,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help)
-            opts="replicate snapshot prune status verify check holds migrate test recv-agent send-agent config version help"
+            opts="replicate snapshot prune status verify restore check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -562,6 +568,20 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__help__subcmd__replicate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1025,6 +1045,48 @@ _zreplrs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        zreplrs__subcmd__restore)
+            opts="-h --job --fs --snapshot --target --identity-file --dry-run --format --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --fs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         zreplrs__subcmd__send__subcmd__agent)
             opts="-h --root-fs --job-id --include --exclude --require-raw --max-zstd-level --stall-timeout-secs --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1262,7 +1324,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__verify)
-            opts="-h --job --fs --snapshot --content --format --json --textfile-dir --config --help"
+            opts="-h --job --fs --snapshot --content --restore --scratch --identity-file --format --json --textfile-dir --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1277,6 +1339,14 @@ _zreplrs() {
                     return 0
                     ;;
                 --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -276,12 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn only_connection_and_a_receive_meeting_the_last_sessions_state_are_retriable() {
+    fn only_connection_a_busy_store_and_a_receive_meeting_the_last_sessions_state_are_retriable() {
         let retriable: Vec<&str> = NAMES
             .iter()
             .filter(|(k, _)| k.is_retriable())
             .map(|(_, n)| *n)
             .collect();
-        assert_eq!(retriable, ["connection", "zfs_busy", "zfs_resumable_state_present"]);
+        assert_eq!(
+            retriable,
+            [
+                "connection",
+                "store_unavailable",
+                "zfs_busy",
+                "zfs_resumable_state_present"
+            ]
+        );
     }
 }
