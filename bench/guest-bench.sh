@@ -401,13 +401,9 @@ if [[ " $WHICH " == *" p9 "* ]]; then
   zpool destroy p9d; for n in 1 2 3 4 5 6; do zpool destroy "p9s$n"; rm -f "/tmp/p9s$n.img"; done; rm -f /tmp/p9d.img
 fi
 
-if [[ " $WHICH " == *" p10 "* ]]; then
-  P10_BYTES=${P10_BYTES:-1073741824}
-  echo; echo "== P10: $P10_BYTES bytes to an S3 store (Garage, one node) against zfs send | rclone rcat; restore; peak RSS"
-  truncate -s 4G /tmp/p10s.img /tmp/p10d.img
-  zpool create -O mountpoint=/p10 -O compression=off p10s /tmp/p10s.img
-  zpool create -O mountpoint=none -O compression=off p10d /tmp/p10d.img
-  zfs create p10s/big; head -c "$P10_BYTES" /dev/urandom >/p10/big/data; zfs snapshot p10s/big@s1
+# P10 and P11: Garage (one node, release build) on 127.0.0.1, its bucket and key, rclone's remote `g:`.
+garage_up() {
+  [ -f /etc/zreplrs/s3.credentials ] && return
   mkdir -p /tmp/garage
   cat >/tmp/garage/g.toml <<G
 metadata_dir = "/tmp/garage/meta"
@@ -433,8 +429,20 @@ G
   export RCLONE_CONFIG_G_TYPE=s3 RCLONE_CONFIG_G_PROVIDER=Other RCLONE_CONFIG_G_ENDPOINT=http://127.0.0.1:3900 \
     RCLONE_CONFIG_G_REGION=garage RCLONE_CONFIG_G_FORCE_PATH_STYLE=true RCLONE_CONFIG_G_ACCESS_KEY_ID="$kid" \
     RCLONE_CONFIG_G_SECRET_ACCESS_KEY="$ksec"
-  JOB_EXTRA=$(printf '[jobs.store]\nendpoint = "http://127.0.0.1:3900"\nregion = "garage"\npath_style = true\ncredentials_file = "/etc/zreplrs/s3.credentials"\nallow_plaintext = true\n') \
-    job p10 s3://zreplrs-bench/zr '"p10s/big" = true'
+}
+store_extra() { printf '[jobs.store]\nendpoint = "http://127.0.0.1:3900"\nregion = "garage"\npath_style = true\ncredentials_file = "/etc/zreplrs/s3.credentials"\nallow_plaintext = true\n'; }
+# S3 requests Garage served so far (one log line per request).
+s3_requests() { grep -cE '(GET|PUT|POST|DELETE|HEAD) /' /tmp/garage/log; }
+
+if [[ " $WHICH " == *" p10 "* ]]; then
+  P10_BYTES=${P10_BYTES:-1073741824}
+  echo; echo "== P10: $P10_BYTES bytes to an S3 store (Garage, one node) against zfs send | rclone rcat; restore; peak RSS"
+  truncate -s 4G /tmp/p10s.img /tmp/p10d.img
+  zpool create -O mountpoint=/p10 -O compression=off p10s /tmp/p10s.img
+  zpool create -O mountpoint=none -O compression=off p10d /tmp/p10d.img
+  zfs create p10s/big; head -c "$P10_BYTES" /dev/urandom >/p10/big/data; zfs snapshot p10s/big@s1
+  garage_up
+  JOB_EXTRA=$(store_extra) job p10 s3://zreplrs-bench/zr '"p10s/big" = true'
   rc_t=(); zr_t=(); rs_t=(); peaks=()
   for i in $(seq "$RUNS"); do
     t0=$(now); zfs send p10s/big@s1 | rclone rcat g:zreplrs-bench/rclone/big.zfs; t1=$(now)
@@ -458,5 +466,30 @@ G
   printf 'P10 median: rclone rcat %s s (%.1f MiB/s), zreplrs %s s (%.1f MiB/s), throughput ratio zreplrs/rclone %s\n' \
     "$mr" "$(calc "$mib/$mr")" "$mz" "$(calc "$mib/$mz")" "$(calc "$mr/$mz")"
   printf 'P10 median: restore %s s (%.1f MiB/s), peak RSS of zreplrs uploading %.1f MiB\n' "$ms" "$(calc "$mib/$ms")" "$(calc "$mp/1024")"
-  kill %1 2>/dev/null; zpool destroy p10s; zpool destroy p10d; rm -f /tmp/p10s.img /tmp/p10d.img
+  zpool destroy p10s; zpool destroy p10d; rm -f /tmp/p10s.img /tmp/p10d.img
 fi
+
+if [[ " $WHICH " == *" p11 "* ]]; then
+  echo; echo "== P11: the hourly run to S3 over 100 filesystems x one small new snapshot: time, objects and S3 requests"
+  garage_up
+  truncate -s 2G /tmp/p11.img; zpool create -O mountpoint=/p11 -O compression=off p11 /tmp/p11.img
+  zfs create p11/fs
+  for n in $(seq -w 1 100); do zfs create "p11/fs/f$n"; head -c 65536 /dev/urandom >"/p11/fs/f$n/data"; done
+  zfs snapshot -r p11/fs@h0
+  JOB_EXTRA=$(store_extra) job p11 s3://zreplrs-bench/hourly '"p11/fs<" = true'
+  zr p11 >/tmp/p11.json || echo "initial run failed: $(head -c 300 /tmp/p11.json)"
+  times=()
+  for i in $(seq "$RUNS"); do
+    for n in $(seq -w 1 100); do head -c 4096 /dev/urandom >>"/p11/fs/f$n/data"; done
+    zfs snapshot -r "p11/fs@h$i"
+    objects_before=$(rclone ls g:zreplrs-bench/hourly | wc -l); before=$(s3_requests)
+    t0=$(now); zr p11 >/tmp/p11.json; rc=$?; t1=$(now)
+    req=$(( $(s3_requests) - before )); obj=$(( $(rclone ls g:zreplrs-bench/hourly | wc -l) - objects_before ))
+    times+=("$(elapsed "$t0" "$t1")")
+    printf 'run %d: exit %d, %s s, %d new objects (%.2f per fs), %d S3 requests (%.2f per fs)\n' \
+      "$i" "$rc" "${times[-1]}" "$obj" "$(calc "$obj/101")" "$req" "$(calc "$req/101")"
+  done
+  printf 'P11 median: %s s for 101 filesystems\n' "$(median "${times[@]}")"
+  zpool destroy p11; rm -f /tmp/p11.img
+fi
+pkill -f 'garage -c /tmp/garage/g.toml' 2>/dev/null

@@ -221,27 +221,21 @@ fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     assert_eq!(again.json["bytes"], 0, "nothing left to restore: {}", again.stdout);
 }
 
-#[test]
-#[ignore = "needs real ZFS and Garage: run by vm/test"]
-fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused() {
-    let g = Garage::start("zreplrs-resume");
-    let sc = Scenario::new("srs");
-    let fs = sc.src.ds("big");
-    create_fs(&fs);
-    write_data(&fs, "f", 61, 40 << 20);
-    snap(&fs, "s1");
-    configure(&sc, &g, &fs, "allow_plaintext = true");
+/// Replicates `d` alone with its `zfs send` cut after 24 MiB and blocked, kills the run once the first
+/// part is in the store, then runs again: the run resumes after that part, and a restore equals `d`.
+fn kill_mid_upload_and_resume(sc: &Scenario, g: &Garage, s3: &S3, d: &str) {
+    configure(sc, g, d, "allow_plaintext = true");
     let (wrapper, marker) = cutting_zfs_wrapper(sc.dir.path(), 24 << 20, true);
+    let _ = std::fs::remove_file(&marker);
     let mut run = sc
         .command(&["replicate", "--job", &sc.job, "--format", "json"])
         .env("ZREPLRS_ZFS", &wrapper)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let s3 = client(&g);
-    let dir = Place::new("backups/", &fs);
+    let dir = Place::new("backups/", d);
     wait_for("the first part to be uploaded", 600, || {
-        chain::upload_marker(&s3, &dir)
+        chain::upload_marker(s3, &dir)
             .unwrap()
             .and_then(|m| s3.list_parts(&m.key, &m.upload_id).unwrap())
             .is_some_and(|p| !p.is_empty())
@@ -251,22 +245,50 @@ fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused(
     run.wait().unwrap();
     let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     let _ = try_cmd("kill", &[&pid.to_string()]);
-    assert!(
-        chain::load(&s3, &dir, &fs).unwrap().is_none(),
-        "nothing is committed mid-upload"
-    );
+    assert!(chain::load(s3, &dir, d).unwrap().is_none(), "{d}: nothing is committed mid-upload");
 
     let r = sc.replicate(&[]);
-    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    assert_eq!(r.code, 0, "{d}: {}\n{:#}", r.stderr, r.json);
     let step = &r.json["filesystems"][0]["steps"][0];
     let (bytes, wire) = (step["bytes"].as_u64().unwrap(), step["wire_bytes"].as_u64().unwrap());
-    assert!(bytes > 40 << 20, "{step:#}");
-    assert!(
-        wire <= bytes - (16 << 20),
-        "the first 16 MiB part was not sent again: {step:#}"
-    );
+    assert!(bytes > 24 << 20, "{d}: {step:#}");
+    assert!(wire <= bytes - (16 << 20), "{d}: the first 16 MiB part was not sent again: {step:#}");
+    assert!(chain::upload_marker(s3, &dir).unwrap().is_none(), "{d}: the upload is done");
+    let target = sc.dst.ds(&format!("r/{}", d.rsplit('/').next().unwrap()));
+    let r = restore(sc, d, &target, &[]);
+    assert_eq!(r.code, 0, "{d}: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(guid(&format!("{target}@s1")), guid(&format!("{d}@s1")), "{d}");
+}
+
+#[test]
+#[ignore = "needs real ZFS and Garage: run by vm/test"]
+fn runs_killed_mid_upload_resume_from_the_last_part_for_every_dataset_type_and_a_bad_part_is_refused() {
+    let g = Garage::start("zreplrs-resume");
+    let sc = Scenario::new("srs");
+    let key = sc.dir.path().join("key");
+    std::fs::write(&key, "correct horse battery staple").unwrap();
+    let kl = format!("keylocation=file://{}", key.display());
+    let (fs, efs, vol) = (sc.src.ds("big"), sc.src.ds("ebig"), sc.src.ds("vbig"));
+    create_fs(&fs);
+    write_data(&fs, "f", 61, 40 << 20);
+    zfs(&["create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl, &efs]);
+    write_data(&efs, "f", 62, 30 << 20);
+    zfs(&["create", "-V", "48M", &vol]);
+    let dev = format!("/dev/zvol/{vol}");
+    wait_for("the volume's device", 120, || std::path::Path::new(&dev).exists());
+    try_cmd("dd", &["if=/dev/urandom", &format!("of={dev}"), "bs=1M", "count=30", "oflag=direct"]).unwrap();
+    for d in [&fs, &efs, &vol] {
+        snap(d, "s1");
+    }
+    create_fs(&sc.dst.ds("r"));
+    let s3 = client(&g);
+    for d in [&efs, &vol, &fs] {
+        kill_mid_upload_and_resume(&sc, &g, &s3, d);
+    }
+    let rfs = sc.dst.ds("r/big");
+    assert_eq!(checksum_snapshot(&format!("{rfs}@s1")), checksum_snapshot(&format!("{fs}@s1")));
+    assert_eq!(prop(&sc.dst.ds("r/ebig"), "keystatus"), "unavailable", "restored raw");
     let m = manifest(&s3, &fs);
-    assert!(chain::upload_marker(&s3, &dir).unwrap().is_none(), "the upload is done");
 
     // verify re-reads the chain; with --restore it restores into a scratch dataset and compares the files.
     let verify = |extra: &[&str]| {
