@@ -24,16 +24,9 @@ use zreplrs::report::{
 };
 use zreplrs::zfs::Guid;
 
-const UNITS: [&str; 8] = [
-    "zreplrs-prune@.service",
-    "zreplrs-prune@.timer",
-    "zreplrs-receiver-status@.service",
-    "zreplrs-receiver-status@.timer",
-    "zreplrs-replicate@.service",
-    "zreplrs-replicate@.timer",
-    "zreplrs-snapshot@.service",
-    "zreplrs-snapshot@.timer",
-];
+#[path = "vmlib/units.rs"]
+mod units;
+use units::UNITS;
 const SANDBOX_START: &str = "# --- sandbox";
 const SANDBOX_END: &str = "# --- end sandbox ---";
 const TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";

@@ -138,10 +138,8 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
 fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     let g = Garage::start("zreplrs-types");
     let sc = Scenario::new("sty");
-    let key = sc.dir.path().join("key");
-    std::fs::write(&key, "correct horse battery staple").unwrap();
-    let kl = format!("keylocation=file://{}", key.display());
-    let enc = ["-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl];
+    let enc = sc.encryption_options();
+    let enc: Vec<&str> = enc.iter().map(String::as_str).collect();
     let top = sc.src.ds("t");
     create_fs(&top);
     let (fs, vol, efs) = (format!("{top}/fs"), format!("{top}/vol"), format!("{top}/efs"));
@@ -245,15 +243,24 @@ fn kill_mid_upload_and_resume(sc: &Scenario, g: &Garage, s3: &S3, d: &str) {
     run.wait().unwrap();
     let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
     let _ = try_cmd("kill", &[&pid.to_string()]);
-    assert!(chain::load(s3, &dir, d).unwrap().is_none(), "{d}: nothing is committed mid-upload");
+    assert!(
+        chain::load(s3, &dir, d).unwrap().is_none(),
+        "{d}: nothing is committed mid-upload"
+    );
 
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0, "{d}: {}\n{:#}", r.stderr, r.json);
     let step = &r.json["filesystems"][0]["steps"][0];
     let (bytes, wire) = (step["bytes"].as_u64().unwrap(), step["wire_bytes"].as_u64().unwrap());
     assert!(bytes > 24 << 20, "{d}: {step:#}");
-    assert!(wire <= bytes - (16 << 20), "{d}: the first 16 MiB part was not sent again: {step:#}");
-    assert!(chain::upload_marker(s3, &dir).unwrap().is_none(), "{d}: the upload is done");
+    assert!(
+        wire <= bytes - (16 << 20),
+        "{d}: the first 16 MiB part was not sent again: {step:#}"
+    );
+    assert!(
+        chain::upload_marker(s3, &dir).unwrap().is_none(),
+        "{d}: the upload is done"
+    );
     let target = sc.dst.ds(&format!("r/{}", d.rsplit('/').next().unwrap()));
     let r = restore(sc, d, &target, &[]);
     assert_eq!(r.code, 0, "{d}: {}\n{}", r.stdout, r.stderr);
@@ -265,18 +272,27 @@ fn kill_mid_upload_and_resume(sc: &Scenario, g: &Garage, s3: &S3, d: &str) {
 fn runs_killed_mid_upload_resume_from_the_last_part_for_every_dataset_type_and_a_bad_part_is_refused() {
     let g = Garage::start("zreplrs-resume");
     let sc = Scenario::new("srs");
-    let key = sc.dir.path().join("key");
-    std::fs::write(&key, "correct horse battery staple").unwrap();
-    let kl = format!("keylocation=file://{}", key.display());
+    let enc = sc.encryption_options();
+    let enc: Vec<&str> = enc.iter().map(String::as_str).collect();
     let (fs, efs, vol) = (sc.src.ds("big"), sc.src.ds("ebig"), sc.src.ds("vbig"));
     create_fs(&fs);
     write_data(&fs, "f", 61, 40 << 20);
-    zfs(&["create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl, &efs]);
+    zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
     write_data(&efs, "f", 62, 30 << 20);
     zfs(&["create", "-V", "48M", &vol]);
     let dev = format!("/dev/zvol/{vol}");
     wait_for("the volume's device", 120, || std::path::Path::new(&dev).exists());
-    try_cmd("dd", &["if=/dev/urandom", &format!("of={dev}"), "bs=1M", "count=30", "oflag=direct"]).unwrap();
+    try_cmd(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={dev}"),
+            "bs=1M",
+            "count=30",
+            "oflag=direct",
+        ],
+    )
+    .unwrap();
     for d in [&fs, &efs, &vol] {
         snap(d, "s1");
     }
@@ -286,7 +302,10 @@ fn runs_killed_mid_upload_resume_from_the_last_part_for_every_dataset_type_and_a
         kill_mid_upload_and_resume(&sc, &g, &s3, d);
     }
     let rfs = sc.dst.ds("r/big");
-    assert_eq!(checksum_snapshot(&format!("{rfs}@s1")), checksum_snapshot(&format!("{fs}@s1")));
+    assert_eq!(
+        checksum_snapshot(&format!("{rfs}@s1")),
+        checksum_snapshot(&format!("{fs}@s1"))
+    );
     assert_eq!(prop(&sc.dst.ds("r/ebig"), "keystatus"), "unavailable", "restored raw");
     let m = manifest(&s3, &fs);
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod garage;
 pub mod ssh;
+pub mod units;
 
 static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -397,6 +398,16 @@ impl Scenario {
             dir,
             job: format!("job_{tag}"),
         }
+    }
+
+    /// `zfs create` options of an encrypted dataset whose passphrase is in a key file of this scenario.
+    pub fn encryption_options(&self) -> Vec<String> {
+        let key = self.dir.path().join("key");
+        std::fs::write(&key, "correct horse battery staple").unwrap();
+        let kl = format!("keylocation=file://{}", key.display());
+        ["-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl]
+            .map(String::from)
+            .to_vec()
     }
 
     /// The receiver root of the job.
