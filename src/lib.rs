@@ -3,10 +3,11 @@
 //! The modules mirror the data flow of a run: [`config`] (what to replicate) → [`zfs`] (the only code that
 //! runs the `zfs` binary) → [`survey`] (both sides listed) → [`plan`] (pure functions from two listings to
 //! steps) → [`replication`] (the driver: a run from plan to report) → [`step`] (executes one step with holds
-//! and cursors) → [`endpoint`] (the sender and the receiver as the driver sees them) → [`transport`] +
-//! [`agent`] (the receiving side and its protocol) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
+//! and cursors) → [`endpoint`] (the sender and the receiver as the driver sees them: ZFS, a recv-agent, a
+//! bucket) → [`transport`] + [`agent`] (the receiving side and its protocol) or [`objstore`] (a bucket) → [`report`] (JSON results, metrics textfile, human tables, progress). Beside the
 //! flow: [`synced`] (sync records that let a run skip unchanged filesystems), [`received`] (the backup host's own view
-//! of what it received), [`objstore`] (copies in an object store: the manifest of a filesystem's chain), [`prune`] (pure keep rules),
+//! of what it received), [`objstore`] (copies in an object store: the S3 calls, a filesystem's chain of stream objects and its
+//! manifest, the multipart upload, retention, and the restore into `zfs receive`), [`prune`] (pure keep rules),
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`), [`error`] (the one error model: kinds shared by
 //! the adapter, the agents and the wire, and whether a new attempt may help). The commands wing [`cmd`] has one
