@@ -163,6 +163,23 @@ fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     assert!(r.json["bytes_replicated"].as_u64().unwrap() > 0, "{:#}", r.json);
 
+    let json_of = |args: &[&str]| {
+        let out = sc.command(args).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), v)
+    };
+    let (code, status) = json_of(&["status", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(code, Some(0), "{status:#}");
+    let states: Vec<&str> = status["filesystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["up_to_date"; 4], "status reads the bucket: {status:#}");
+    let (code, released) = json_of(&["holds", "release-stale", "--job", &sc.job, "--format", "json"]);
+    assert_eq!(code, Some(0), "a bucket has no holds to release: {released:#}");
+
     let s3 = client(&g);
     for d in all {
         let m = manifest(&s3, d);

@@ -101,9 +101,12 @@ pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
     let zfs = Zfs::new();
     let listing = zfs.list(&job.filesystems.roots(), false)?;
     let mut out = sender_entries(&zfs, job, &listing)?;
-    let mut conn = transport::connect(job)?;
-    let root = conn.client().hello.root.clone();
-    out.extend(receiver_entries(&mut conn, job, &root)?);
+    // A bucket holds no holds: its committed manifests protect what they name.
+    if !job.target.is_store() {
+        let mut conn = transport::connect(job)?;
+        let root = conn.client().hello.root.clone();
+        out.extend(receiver_entries(&mut conn, job, &root)?);
+    }
     out.sort();
     Ok(out)
 }
@@ -167,6 +170,9 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
             txg.insert(v.full_name(fs.name.as_str()), v.createtxg);
         }
     }
+    if job.target.is_store() {
+        return release_stale_entries(job, &zfs, entries, &txg, None, dry_run, r);
+    }
     let mut conn = match transport::connect(job) {
         Ok(c) => c,
         Err(e) => {
@@ -198,7 +204,20 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
         }
     }
     entries.extend(receiver_entries(&mut conn, job, &root)?);
-    let (stale, current) = classify_stale(entries, &txg);
+    release_stale_entries(job, &zfs, entries, &txg, Some((&mut conn, &root)), dry_run, r)
+}
+
+/// Releases what of `entries` is stale (the receiver's through `receiver`, which a bucket has not).
+fn release_stale_entries(
+    job: &Job,
+    zfs: &Zfs,
+    entries: Vec<Entry>,
+    txg: &BTreeMap<String, u64>,
+    mut receiver: Option<(&mut transport::Connection, &str)>,
+    dry_run: bool,
+    r: &mut ReleaseReport,
+) -> Result<(), SurveyError> {
+    let (stale, current) = classify_stale(entries, txg);
     r.kept = current;
     if !dry_run {
         for e in &stale {
@@ -216,8 +235,11 @@ fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Resul
                     })?;
                 }
                 EntryKind::LastReceivedHold => {
+                    let Some((conn, root)) = receiver.as_mut() else {
+                        continue;
+                    };
                     let (fs, short) = e.name.split_once('@').unwrap_or_default();
-                    let rel = fs.strip_prefix(&root).map(|r| r.trim_start_matches('/')).unwrap_or(fs);
+                    let rel = fs.strip_prefix(*root).map(|r| r.trim_start_matches('/')).unwrap_or(fs);
                     conn.client()
                         .release_last_received(rel, vec![short.to_string()], job.name.as_str())?;
                 }
