@@ -83,8 +83,14 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
     s3.delete("big").unwrap();
     s3.delete("big").unwrap();
 
-    let id = s3.create_multipart("gone").unwrap();
-    s3.abort_multipart("gone", &id).unwrap();
+    let id = s3.create_multipart("u/gone").unwrap();
+    assert_eq!(s3.list_uploads("u/").unwrap(), [("u/gone".to_string(), id.clone())]);
+    assert!(s3.list_uploads("v/").unwrap().is_empty());
+    s3.abort_multipart("u/gone", &id).unwrap();
+    assert!(
+        s3.list_uploads("u/").unwrap().is_empty(),
+        "an aborted upload is not listed"
+    );
     assert_eq!(
         s3.list_parts("gone", &id).unwrap(),
         None,
@@ -159,6 +165,9 @@ fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     for d in all {
         snap(d, "s2");
     }
+    // An upload that no marker names (a run killed right after starting it) is aborted by the next run.
+    let streams = format!("{}streams/", Place::new("backups/", &fs).dir);
+    let stray = client(&g).create_multipart(&format!("{streams}stray.zfs")).unwrap();
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     assert!(r.json["bytes_replicated"].as_u64().unwrap() > 0, "{:#}", r.json);
@@ -181,6 +190,10 @@ fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     assert_eq!(code, Some(0), "a bucket has no holds to release: {released:#}");
 
     let s3 = client(&g);
+    assert!(
+        !s3.list_uploads(&streams).unwrap().iter().any(|(_, id)| *id == stray),
+        "the stray upload was aborted"
+    );
     for d in all {
         let m = manifest(&s3, d);
         let kinds: Vec<bool> = m.objects.iter().map(|o| o.from.is_some()).collect();

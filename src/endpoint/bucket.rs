@@ -151,7 +151,15 @@ impl BucketReceiver {
     /// else a new one (an older upload of another key is aborted, and its object deleted unless `m`
     /// names it).
     fn start_upload(&self, place: &Place, key: &str, m: &Manifest) -> Result<(String, upload::Parts), Failure> {
-        if let Some(old) = chain::upload_marker(&self.s3, place)? {
+        let marker = chain::upload_marker(&self.s3, place)?;
+        // Uploads no marker names (a run killed between starting one and writing its marker) are aborted.
+        for (k, id) in self.s3.list_uploads(&format!("{}streams/", place.dir))? {
+            if marker.as_ref().is_none_or(|old| old.upload_id != id) {
+                self.s3.abort_multipart(&k, &id)?;
+            }
+        }
+        if let Some(old) = marker {
+            // An `age` stream is encrypted anew each time: its parts never match again.
             if old.key == key && self.recipients.is_empty() {
                 if let Some(parts) = self.s3.list_parts(key, &old.upload_id)? {
                     return Ok((old.upload_id, parts));

@@ -271,6 +271,32 @@ impl S3 {
         }
     }
 
+    /// The multipart uploads in progress below `prefix`: key and upload id (the first 1,000).
+    pub fn list_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, Failure> {
+        let query = [("prefix", prefix), ("uploads", "")];
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Get,
+            self.bucket.base_url().clone(),
+            self.credentials.key(),
+            self.credentials.secret(),
+            self.credentials.token(),
+            self.bucket.region(),
+            SIGN_FOR.as_secs(),
+            query.into_iter(),
+            std::iter::empty::<(&str, &str)>(),
+        );
+        let body = self.text(&format!("LIST UPLOADS {prefix}"), "GET", &url, None)?;
+        Ok(body
+            .split("<Upload>")
+            .skip(1)
+            .filter_map(|u| {
+                let key = unescape(between(u, "<Key>", "</Key>")?);
+                Some((key, between(u, "<UploadId>", "</UploadId>")?.to_string()))
+            })
+            .collect())
+    }
+
     /// The parts of an upload so far: number, ETag and size, in order; `None` if the upload is gone.
     pub fn list_parts(&self, key: &str, upload_id: &str) -> Result<Option<Parts>, Failure> {
         let url = self
@@ -300,18 +326,21 @@ fn reply_text(r: ureq::Response) -> String {
     let _ = r.into_reader().take(2048).read_to_string(&mut text);
     let code = between(&text, "<Code>", "</Code>");
     let message = between(&text, "<Message>", "</Message>");
-    let message = message.map(|m| {
-        m.replace("&apos;", "'")
-            .replace("&quot;", "\"")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    });
+    let message = message.map(unescape);
     match (code, message) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_string(),
         _ => text.chars().filter(|c| !c.is_control()).take(200).collect(),
     }
+}
+
+/// XML text with its five entities replaced.
+fn unescape(s: &str) -> String {
+    s.replace("&apos;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
