@@ -140,7 +140,8 @@ pub fn delete_upload_marker(s3: &S3, place: &Place) -> Result<(), Failure> {
     s3.delete(&place.upload_key())
 }
 
-/// The receiver paths below `prefix` that have a committed manifest.
+/// The receiver paths below `prefix` that have a committed manifest (keys that name no dataset path, which
+/// zreplrs never writes, are passed over).
 pub fn filesystems(s3: &S3, prefix: &str) -> Result<Vec<String>, Failure> {
     let tail = format!("{DIR}{POINTER}");
     let mut found: Vec<String> = s3
@@ -148,7 +149,8 @@ pub fn filesystems(s3: &S3, prefix: &str) -> Result<Vec<String>, Failure> {
         .into_iter()
         .filter_map(|o| {
             let rel = o.key.strip_prefix(prefix)?.strip_suffix(&tail)?;
-            Some(rel.strip_suffix('/').unwrap_or(rel).to_string())
+            let rel = rel.strip_suffix('/').unwrap_or(rel);
+            (rel.is_empty() || crate::zfs::names::DatasetName::new(rel).is_ok()).then(|| rel.to_string())
         })
         .collect();
     found.sort();
