@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         state: 0x9E37_79B9_7F4A_7C15,
         left: bytes,
     };
-    let (etags, up) = upload::copy(&mut source, sink, &[])?;
+    let (etags, up) = upload::copy(&mut source, sink, &[])?.finish()?;
     s3.complete_multipart(key, &id, &etags)?;
     let secs = start.elapsed().as_secs_f64();
     s3.delete(key)?;

@@ -567,3 +567,132 @@ fn a_node_of_a_three_node_cluster_stopped_mid_run_and_the_run_still_succeeds() {
         checksum_snapshot(&format!("{fs}@s1"))
     );
 }
+
+/// A job whose target is `g`'s bucket, for the bucket receiver alone.
+fn bucket_job(g: &Garage) -> zreplrs::config::Config {
+    let text = format!(
+        "[[jobs]]\nname = \"b\"\ntarget = \"s3://{}/direct\"\n{}\n[jobs.filesystems]\n\"tank/fs\" = true\n",
+        g.bucket,
+        g.store_section("allow_plaintext = true")
+    );
+    zreplrs::config::Config::parse(camino::Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).unwrap()
+}
+
+fn version(short: &str, guid: u64, createtxg: u64) -> zreplrs::zfs::Version {
+    zreplrs::zfs::Version {
+        kind: zreplrs::zfs::VersionKind::Snapshot,
+        short: short.into(),
+        guid: zreplrs::zfs::Guid(guid),
+        createtxg,
+        userrefs: None,
+        creation: Some(1_700_000_000),
+    }
+}
+
+/// Feeds `data` to the bucket receiver as the stream of a full step to `s1`; `ok` is what the producer says
+/// at the end. Returns what it reported.
+fn receive_bytes(
+    r: &mut zreplrs::endpoint::BucketReceiver,
+    data: Vec<u8>,
+    ok: bool,
+) -> Result<zreplrs::agent::client::Streamed, String> {
+    use zreplrs::endpoint::Receiver;
+    let (read, mut write) = std::io::pipe().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut write, &data);
+    });
+    let step = zreplrs::plan::Step {
+        from: None,
+        to: version("s1", 7, 10),
+        intermediates: Vec::new(),
+        resume_token: None,
+    };
+    let req = zreplrs::agent::wire::proto::ReceiveRequest {
+        fs: "tank/fs".into(),
+        to_short: "s1".into(),
+        to_guid: 7,
+        job_id: "b".into(),
+        ..Default::default()
+    };
+    let mut source = read;
+    let mut source_ok = || match ok {
+        true => Ok(()),
+        false => Err(zreplrs::error::Failure::new(
+            zreplrs::error::ErrorKind::ZfsSend,
+            "zfs send failed",
+        )),
+    };
+    let out = r.receive(
+        req,
+        &step,
+        &mut source,
+        &mut source_ok,
+        std::time::Duration::from_secs(60),
+        &mut |_| {},
+    );
+    writer.join().unwrap();
+    out.map_err(|e| e.to_string())
+}
+
+#[test]
+#[ignore = "needs Garage: run by vm/test"]
+fn an_upload_resumes_only_where_the_stream_is_the_same_and_commits_only_a_whole_stream() {
+    let g = Garage::start("zreplrs-direct");
+    let config = bucket_job(&g);
+    let job = config.job("b").unwrap();
+    let noise = |seed: u8, len: usize| -> Vec<u8> {
+        let mut x = u64::from(seed) + 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let data = noise(1, (16 << 20) + 3000);
+    let s3 = client(&g);
+    let dir = Place::new("direct/", "tank/fs");
+    let mut r = zreplrs::endpoint::BucketReceiver::open(job).unwrap();
+
+    // The producer fails after the whole first part: nothing is committed, the part stays for a resume.
+    let e = receive_bytes(&mut r, data[..(16 << 20) + 10].to_vec(), false).unwrap_err();
+    assert!(e.contains("zfs send failed"), "{e}");
+    assert!(
+        chain::load(&s3, &dir, "tank/fs").unwrap().is_none(),
+        "a failed stream is never committed"
+    );
+    let marker = chain::upload_marker(&s3, &dir)
+        .unwrap()
+        .expect("the upload stays for a resume");
+    assert_eq!(s3.list_parts(&marker.key, &marker.upload_id).unwrap().unwrap().len(), 1);
+
+    // Another stream now (not what was sent before): the store's part does not match, the upload starts over.
+    let e = receive_bytes(&mut r, noise(2, data.len()), true).unwrap_err();
+    assert!(e.contains("starts again"), "{e}");
+    assert!(chain::load(&s3, &dir, "tank/fs").unwrap().is_none());
+    assert!(
+        s3.list_uploads("direct/").unwrap().is_empty(),
+        "the stale upload is aborted at once"
+    );
+
+    // The failed first part again, then the same stream: only the rest is sent, and it is committed whole.
+    receive_bytes(&mut r, data[..(16 << 20) + 10].to_vec(), false).unwrap_err();
+    let done = receive_bytes(&mut r, data.clone(), true).unwrap();
+    assert_eq!(done.bytes, data.len() as u64);
+    assert_eq!(done.wire_bytes, 3000, "the first 16 MiB were not sent again");
+    assert_eq!(done.received_guid, 7);
+    let m = chain::load(&s3, &dir, "tank/fs").unwrap().unwrap();
+    assert_eq!(m.objects.len(), 1);
+    assert_eq!(m.objects[0].size, data.len() as u64);
+    assert_eq!(m.objects[0].parts.len(), 2);
+    assert!(chain::upload_marker(&s3, &dir).unwrap().is_none());
+    assert!(
+        s3.list_uploads("direct/").unwrap().is_empty(),
+        "no upload is left behind"
+    );
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut s3.get_from(&m.objects[0].key, 0).unwrap(), &mut back).unwrap();
+    assert!(back == data, "the object is the stream");
+}

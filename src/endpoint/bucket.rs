@@ -266,9 +266,9 @@ impl Receiver for BucketReceiver {
         };
         let sink = PartSink::new(&self.s3, &key, &upload_id, parts, on_bytes);
         let copied = upload::copy(&mut source, sink, recipients);
-        // A stream cut short by a failed `zfs send` is never committed.
+        // A stream cut short by a failed `zfs send` is never committed (nor its last part sent).
         source_ok().map_err(StreamError::Source)?;
-        let (etags, up) = copied.map_err(agent)?;
+        let (etags, up) = copied.and_then(PartSink::finish).map_err(agent)?;
         self.s3.complete_multipart(&key, &upload_id, &etags).map_err(agent)?;
         let mut object = self.object(&req, step, key, &up);
         if let Some(f) = &mut object.from {

@@ -79,6 +79,8 @@ impl<'a> PartSink<'a> {
             Some((number, etag, size)) if *number == n && *size == len => {
                 let md5 = format!("{:x}", md5::Md5::digest(&self.buf));
                 if etag.trim_matches('"') != md5 {
+                    // Gone, so that the next try starts from the first part.
+                    self.s3.abort_multipart(self.key, self.upload_id)?;
                     return Err(Failure::new(
                         ErrorKind::StoreUnavailable,
                         format!(
@@ -145,22 +147,24 @@ pub fn failure(e: io::Error, what: &str) -> Failure {
     }
 }
 
-/// Copies `source` into `sink` (through an `age` encryptor to `recipients` when there are any).
-pub fn copy(
+/// Copies `source` into `sink` (through an `age` encryptor to `recipients` when there are any) and hands
+/// the sink back with its last part still unsent: [`PartSink::finish`] sends it once the caller knows the
+/// stream is whole.
+pub fn copy<'a>(
     source: &mut dyn Read,
-    sink: PartSink<'_>,
+    sink: PartSink<'a>,
     recipients: &[age::x25519::Recipient],
-) -> Result<(Vec<String>, Uploaded), Failure> {
+) -> Result<PartSink<'a>, Failure> {
     let what = "uploading the stream";
     if recipients.is_empty() {
         let mut sink = sink;
         io::copy(source, &mut sink).map_err(|e| failure(e, what))?;
-        return sink.finish();
+        return Ok(sink);
     }
     let boxed = recipients.iter().map(|r| r as &dyn age::Recipient);
     let encryptor =
         age::Encryptor::with_recipients(boxed).map_err(|e| Failure::new(ErrorKind::Store, format!("age: {e}")))?;
     let mut writer = encryptor.wrap_output(sink).map_err(|e| failure(e, what))?;
     io::copy(source, &mut writer).map_err(|e| failure(e, what))?;
-    writer.finish().map_err(|e| failure(e, what))?.finish()
+    writer.finish().map_err(|e| failure(e, what))
 }
