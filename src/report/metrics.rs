@@ -315,6 +315,12 @@ pub fn replication_textfile(r: &RunReport, finished_unix: u64) -> Textfile {
         &fs_samples(&|fs| Some(fs.steps.iter().map(|s| s.bytes).sum::<u64>() as f64)),
     );
     t.gauge(
+        "zreplrs_replication_wire_bytes_replicated",
+        "Of them, bytes that crossed the link or were uploaded to the store in the last run (fewer when \
+         compressed in transit, or when an interrupted upload was resumed).",
+        &fs_samples(&|fs| Some(fs.steps.iter().map(|s| s.wire_bytes).sum::<u64>() as f64)),
+    );
+    t.gauge(
         "zreplrs_filesystem_lag_seconds",
         "Seconds between the end of the last run and the creation of the newest snapshot present on both sides.",
         &fs_samples(&|fs| fs.lag_seconds.map(|l| l as f64)),

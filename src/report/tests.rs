@@ -146,6 +146,10 @@ fn metrics_pass_promtool() {
         "{text}"
     );
     assert!(
+        text.contains("zreplrs_replication_wire_bytes_replicated{job=\"j\",filesystem=\"p/a\"} 6\n"),
+        "{text}"
+    );
+    assert!(
         text.contains("zreplrs_filesystem_lag_seconds{job=\"j\",filesystem=\"p/a\"} 12\n"),
         "{text}"
     );
