@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use zreplrs::config::StoreConfig;
 use zreplrs::objstore::s3::S3;
-use zreplrs::objstore::upload::{self, PartSink};
+use zreplrs::objstore::upload::{self, Stop, Target};
 
 /// `left` bytes of xorshift output.
 struct Noise {
@@ -58,13 +58,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = "rss/stream.zfs";
     let id = s3.create_multipart(key)?;
     let start = Instant::now();
-    let mut progress = |_| {};
-    let sink = PartSink::new(&s3, key, &id, Vec::new(), &mut progress);
     let mut source = Noise {
         state: 0x9E37_79B9_7F4A_7C15,
         left: bytes,
     };
-    let (etags, up) = upload::copy(&mut source, sink, &[])?.finish()?;
+    let target = Target {
+        s3: &s3,
+        key,
+        upload_id: &id,
+        existing: Vec::new(),
+    };
+    let (etags, up) = upload::upload(target, &mut source, &[], &mut |_| {}, &mut || Ok(())).map_err(|e| match e {
+        Stop::Source(f) | Stop::Store(f) => f,
+    })?;
     s3.complete_multipart(key, &id, &etags)?;
     let secs = start.elapsed().as_secs_f64();
     s3.delete(key)?;

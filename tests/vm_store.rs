@@ -630,6 +630,8 @@ fn receive_bytes(
         std::time::Duration::from_secs(60),
         &mut |_| {},
     );
+    // What the receiver did not read: the writer sees the pipe closed.
+    drop(source);
     writer.join().unwrap();
     out.map_err(|e| e.to_string())
 }
@@ -651,7 +653,7 @@ fn an_upload_resumes_only_where_the_stream_is_the_same_and_commits_only_a_whole_
             })
             .collect()
     };
-    let data = noise(1, (16 << 20) + 3000);
+    let data = noise(1, (32 << 20) + 3000);
     let s3 = client(&g);
     let dir = Place::new("direct/", "tank/fs");
     let mut r = zreplrs::endpoint::BucketReceiver::open(job).unwrap();
@@ -681,12 +683,16 @@ fn an_upload_resumes_only_where_the_stream_is_the_same_and_commits_only_a_whole_
     receive_bytes(&mut r, data[..(16 << 20) + 10].to_vec(), false).unwrap_err();
     let done = receive_bytes(&mut r, data.clone(), true).unwrap();
     assert_eq!(done.bytes, data.len() as u64);
-    assert_eq!(done.wire_bytes, 3000, "the first 16 MiB were not sent again");
+    assert_eq!(
+        done.wire_bytes,
+        (16 << 20) + 3000,
+        "the first 16 MiB were not sent again"
+    );
     assert_eq!(done.received_guid, 7);
     let m = chain::load(&s3, &dir, "tank/fs").unwrap().unwrap();
     assert_eq!(m.objects.len(), 1);
     assert_eq!(m.objects[0].size, data.len() as u64);
-    assert_eq!(m.objects[0].parts.len(), 2);
+    assert_eq!(m.objects[0].parts.len(), 3);
     assert!(chain::upload_marker(&s3, &dir).unwrap().is_none());
     assert!(
         s3.list_uploads("direct/").unwrap().is_empty(),

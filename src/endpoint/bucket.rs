@@ -19,7 +19,7 @@ use crate::error::{ErrorKind, Failure};
 use crate::objstore::chain::{self, Place, UploadMarker};
 use crate::objstore::manifest::{Encryption, Manifest, SnapshotRef, StreamObject};
 use crate::objstore::s3::S3;
-use crate::objstore::upload::{self, PartSink};
+use crate::objstore::upload;
 use crate::plan::Step;
 
 /// One job's bucket.
@@ -264,11 +264,18 @@ impl Receiver for BucketReceiver {
             stall,
             limit: self.limit.map(|rate| (rate, throttle::shared(rate))),
         };
-        let sink = PartSink::new(&self.s3, &key, &upload_id, parts, on_bytes);
-        let copied = upload::copy(&mut source, sink, recipients);
-        // A stream cut short by a failed `zfs send` is never committed (nor its last part sent).
-        source_ok().map_err(StreamError::Source)?;
-        let (etags, up) = copied.and_then(PartSink::finish).map_err(agent)?;
+        let target = upload::Target {
+            s3: &self.s3,
+            key: &key,
+            upload_id: &upload_id,
+            existing: parts,
+        };
+        // A stream cut short by a failed `zfs send` is never completed (its last part is not even sent).
+        let (etags, up) =
+            upload::upload(target, &mut source, recipients, on_bytes, source_ok).map_err(|e| match e {
+                upload::Stop::Source(f) => StreamError::Source(f),
+                upload::Stop::Store(f) => agent(f),
+            })?;
         self.s3.complete_multipart(&key, &upload_id, &etags).map_err(agent)?;
         let mut object = self.object(&req, step, key, &up);
         if let Some(f) = &mut object.from {
