@@ -310,8 +310,18 @@ fn runs_killed_mid_upload_resume_from_the_last_part_for_every_dataset_type_and_a
     zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
     write_data(&efs, "f", 62, 30 << 20);
     zfs(&["create", "-V", "48M", &vol]);
-    let dev = format!("/dev/zvol/{vol}");
-    wait_for("the volume's device", 120, || std::path::Path::new(&dev).exists());
+    // The guest has no udev (no /dev/zvol links): the volume's zd device is the one zvol_id names it.
+    let mut dev = String::new();
+    wait_for("the volume's device", 120, || {
+        let zds = std::fs::read_dir("/dev")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned());
+        let found = zds
+            .filter(|n| n.starts_with("zd") && !n.contains('p'))
+            .find(|n| try_cmd("/usr/lib/udev/zvol_id", &[&format!("/dev/{n}")]).is_ok_and(|o| o.trim() == vol));
+        found.map(|n| dev = format!("/dev/{n}")).is_some()
+    });
     try_cmd(
         "dd",
         &[
