@@ -182,7 +182,9 @@ fn example_config_documents_every_section_and_key() {
 #[test]
 fn example_config_parses() {
     let config = parse(include_str!("../../examples/zreplrs.toml")).unwrap();
-    assert_eq!(config.jobs.len(), 3);
+    assert_eq!(config.jobs.len(), 4);
+    let offsite = config.job("tank_offsite").unwrap();
+    assert!(offsite.target.is_store() && offsite.send.flags.raw && offsite.store.is_some());
     let pull = config.job("prod1_pull").unwrap();
     assert!(pull.is_pull() && matches!(pull.target, Target::Local { .. }));
     let ssh = config.job("web1_to_backup").unwrap();
