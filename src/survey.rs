@@ -40,6 +40,15 @@ impl From<AgentError> for SurveyError {
     }
 }
 
+impl From<crate::error::Failure> for SurveyError {
+    fn from(e: crate::error::Failure) -> Self {
+        SurveyError {
+            connectivity: e.kind.is_retriable(),
+            error: ErrorReport::new(e.kind, e.message),
+        }
+    }
+}
+
 impl From<ZfsError> for SurveyError {
     fn from(e: ZfsError) -> Self {
         SurveyError {

@@ -89,12 +89,8 @@ impl BucketReceiver {
 
 /// The listing entry of `rel`: the snapshots its committed chain delivers, once each.
 fn entry(rel: &str, m: &Manifest) -> proto::FsEntry {
-    let mut seen = std::collections::BTreeSet::new();
     let versions = m
-        .objects
-        .iter()
-        .flat_map(|o| o.delivers())
-        .filter(|s| seen.insert(s.guid))
+        .snapshots()
         .map(|s| proto::Version {
             bookmark: false,
             short: s.name.clone(),
@@ -165,11 +161,7 @@ impl BucketReceiver {
                     return Ok((old.upload_id, parts));
                 }
             }
-            self.s3.abort_multipart(&old.key, &old.upload_id)?;
-            if !m.objects.iter().any(|o| o.key == old.key) {
-                self.s3.delete(&old.key)?;
-            }
-            chain::delete_upload_marker(&self.s3, place)?;
+            self.discard_upload(place, m, &old)?;
         }
         let upload_id = self.s3.create_multipart(key)?;
         let marker = UploadMarker {
@@ -178,6 +170,15 @@ impl BucketReceiver {
         };
         chain::put_upload_marker(&self.s3, place, &marker)?;
         Ok((upload_id, Vec::new()))
+    }
+
+    /// Aborts the upload `old` names, deletes its object unless `m` names it, then the marker.
+    fn discard_upload(&self, place: &Place, m: &Manifest, old: &UploadMarker) -> Result<(), Failure> {
+        self.s3.abort_multipart(&old.key, &old.upload_id)?;
+        if !m.objects.iter().any(|o| o.key == old.key) {
+            self.s3.delete(&old.key)?;
+        }
+        chain::delete_upload_marker(&self.s3, place)
     }
 
     /// The manifest object of `step`'s stream.
@@ -308,13 +309,10 @@ impl Receiver for BucketReceiver {
     fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError> {
         let place = self.place(fs);
         let m = self.manifest(fs).map_err(remote)?;
-        if let Some(old) = chain::upload_marker(&self.s3, &place).map_err(remote)? {
-            self.s3.abort_multipart(&old.key, &old.upload_id).map_err(remote)?;
-            if !m.objects.iter().any(|o| o.key == old.key) {
-                self.s3.delete(&old.key).map_err(remote)?;
-            }
+        match chain::upload_marker(&self.s3, &place).map_err(remote)? {
+            Some(old) => self.discard_upload(&place, &m, &old).map_err(remote),
+            None => Ok(()),
         }
-        chain::delete_upload_marker(&self.s3, &place).map_err(remote)
     }
 
     /// The committed manifest protects what it names: there is no hold to put.

@@ -214,6 +214,15 @@ impl Manifest {
         Ok(next)
     }
 
+    /// Every snapshot the chain delivers, once each (a new full may deliver one again), in commit order.
+    pub fn snapshots(&self) -> impl Iterator<Item = &SnapshotRef> {
+        let mut seen = BTreeSet::new();
+        self.objects
+            .iter()
+            .flat_map(|o| o.delivers())
+            .filter(move |s| seen.insert(s.guid))
+    }
+
     /// The newest snapshot the chain delivers (the next incremental's base).
     pub fn newest(&self) -> Option<&SnapshotRef> {
         self.objects

@@ -30,12 +30,8 @@ pub struct Pruned {
 
 /// Decides retention for the chain `m` at `now` (pure).
 pub fn plan(m: &Manifest, rules: &[KeepRule], now: u64) -> Result<Pruned, Invalid> {
-    let mut seen = BTreeSet::new();
     let snaps: Vec<SnapInfo> = m
-        .objects
-        .iter()
-        .flat_map(|o| o.delivers())
-        .filter(|s| seen.insert(s.guid))
+        .snapshots()
         .map(|s| SnapInfo {
             name: s.name.clone(),
             guid: s.guid.0,

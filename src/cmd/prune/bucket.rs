@@ -8,13 +8,6 @@ use crate::report::commands::{ObjectDeletion, PruneReport};
 use crate::report::ErrorReport;
 use crate::survey::SurveyError;
 
-fn failed(e: crate::error::Failure) -> SurveyError {
-    SurveyError {
-        connectivity: e.kind.is_retriable(),
-        error: ErrorReport::new(e.kind, e.message),
-    }
-}
-
 /// Prunes every chain of the job in its bucket.
 pub(super) fn prune(
     job: &Job,
@@ -23,17 +16,17 @@ pub(super) fn prune(
     dry_run: bool,
     r: &mut PruneReport,
 ) -> Result<(), SurveyError> {
-    let bucket = Bucket::open(job).map_err(failed)?;
-    for rel in chain::filesystems(&bucket.s3, &bucket.prefix).map_err(failed)? {
+    let bucket = Bucket::open(job)?;
+    for rel in chain::filesystems(&bucket.s3, &bucket.prefix)? {
         if job.sender_path(&rel).is_none() {
             continue;
         }
         let place = bucket.place(&rel);
-        let Some(m) = chain::load(&bucket.s3, &place, &rel).map_err(failed)? else {
+        let Some(m) = chain::load(&bucket.s3, &place, &rel)? else {
             continue;
         };
         let name = format!("{}/{rel}", job.target.root_fs());
-        let p = retention::plan(&m, rules, now).map_err(|e| failed(retention::corrupt(e)))?;
+        let p = retention::plan(&m, rules, now).map_err(retention::corrupt)?;
         let mut fr = super::decisions_report("receiver", &name, &p.decisions);
         fr.destroyed = p.gone.iter().map(|s| format!("{name}@{s}")).collect();
         fr.objects = p
