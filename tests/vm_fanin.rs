@@ -222,7 +222,14 @@ fn watch_agents(
     std::thread::spawn(move || {
         let needle = format!("recv-agent --root-fs {backup_root} --client-identity ");
         while !stop.load(Ordering::SeqCst) {
-            let agents = pids_matching(&needle);
+            // A child the agent forked shows the agent's command line until it execs `zfs`: it is not
+            // a second agent.
+            let matching: BTreeSet<i32> = pids_matching(&needle).into_iter().collect();
+            let agents: Vec<i32> = matching
+                .iter()
+                .copied()
+                .filter(|p| parent_of(*p).is_none_or(|pp| !matching.contains(&pp)))
+                .collect();
             let mut w = out.lock().unwrap();
             w.most_at_once = w.most_at_once.max(agents.len());
             let mut per_session: BTreeMap<i32, usize> = BTreeMap::new();

@@ -716,13 +716,18 @@ pub fn sshd_host_key(dir: &str) -> String {
     format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
 }
 
+/// The parent of process `pid`, while it runs.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) STATE PPID ...": COMM may contain spaces, so split after the last ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The sshd session process (`sshd: USER@notty`, serving one connection) that `pid` runs under.
 pub fn session_of(pid: i32) -> Option<i32> {
     let mut p = pid;
     for _ in 0..16 {
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        // "PID (COMM) STATE PPID ...": COMM may contain spaces, so split after the last ')'.
-        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let ppid = parent_of(p)?;
         let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
         if String::from_utf8_lossy(&cmd).contains("@notty") {
             return Some(ppid);
