@@ -3,7 +3,6 @@
 
 mod vmlib;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use vmlib::*;
@@ -1141,31 +1140,6 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
         spawns_per_fs <= 6.0,
         "{spawns_per_fs:.1} zfs processes per filesystem: {calls:#?}"
     );
-}
-
-/// The device node of volume `name` (`/dev/zdN`, found with udev's `zvol_id`: the guest runs no udev).
-fn zvol_device(name: &str) -> PathBuf {
-    let mut found = None;
-    wait_for(&format!("the device of {name}"), 120, || {
-        let Ok(dir) = std::fs::read_dir("/dev") else {
-            return false;
-        };
-        for e in dir.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if !n.starts_with("zd") || n.contains('p') {
-                continue;
-            }
-            let id = ["/usr/lib/udev/zvol_id", "/lib/udev/zvol_id"]
-                .iter()
-                .find_map(|p| try_cmd(p, &[&format!("/dev/{n}")]).ok());
-            if id.is_some_and(|i| i.trim() == name) {
-                found = Some(e.path());
-                return true;
-            }
-        }
-        false
-    });
-    found.unwrap()
 }
 
 /// A volume's content: its device's bytes (the volume's head, which equals its newest snapshot when

@@ -143,6 +143,12 @@ pub fn write_data(fs: &str, file: &str, seed: u64, len: usize) {
         std::fs::create_dir_all(dir).unwrap();
     }
     let mut f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(&random_bytes(seed, len)).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// `len` deterministic, incompressible bytes from `seed` (xorshift64).
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut buf = Vec::with_capacity(len);
     while buf.len() < len {
@@ -152,8 +158,32 @@ pub fn write_data(fs: &str, file: &str, seed: u64, len: usize) {
         buf.extend_from_slice(&x.to_le_bytes());
     }
     buf.truncate(len);
-    f.write_all(&buf).unwrap();
-    f.sync_all().unwrap();
+    buf
+}
+
+/// The device node of volume `name` (`/dev/zdN`, found with udev's `zvol_id`: the guest runs no udev).
+pub fn zvol_device(name: &str) -> PathBuf {
+    let mut found = None;
+    wait_for(&format!("the device of {name}"), 120, || {
+        let Ok(dir) = std::fs::read_dir("/dev") else {
+            return false;
+        };
+        for e in dir.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if !n.starts_with("zd") || n.contains('p') {
+                continue;
+            }
+            let id = ["/usr/lib/udev/zvol_id", "/lib/udev/zvol_id"]
+                .iter()
+                .find_map(|p| try_cmd(p, &[&format!("/dev/{n}")]).ok());
+            if id.is_some_and(|i| i.trim() == name) {
+                found = Some(e.path());
+                return true;
+            }
+        }
+        false
+    });
+    found.unwrap()
 }
 
 /// Writes `len` bytes of deterministic, compressible text (log lines with pseudo-random fields from `seed`)
@@ -595,7 +625,6 @@ pub fn cutting_zfs_wrapper(dir: &Path, limit: u64, then_block: bool) -> (PathBuf
     (path, marker)
 }
 
-/// PIDs of processes whose command line contains `needle`.
 /// PIDs of the `zfs receive` processes into `target` (whatever options the agent adds before the name).
 pub fn receive_pids(target: &str) -> Vec<i32> {
     let end = format!(" {target} ");
@@ -609,6 +638,7 @@ pub fn receive_pids(target: &str) -> Vec<i32> {
         .collect()
 }
 
+/// PIDs of processes whose command line contains `needle`.
 pub fn pids_matching(needle: &str) -> Vec<i32> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
