@@ -144,14 +144,12 @@ fn the_s3_client_puts_lists_uploads_in_parts_and_says_what_a_refusal_means() {
 fn every_dataset_type_goes_to_the_bucket_incrementally_and_restores_equal() {
     let g = Garage::start("zreplrs-types");
     let sc = Scenario::new("sty");
-    let enc = sc.encryption_options();
-    let enc: Vec<&str> = enc.iter().map(String::as_str).collect();
     let top = sc.src.ds("t");
     create_fs(&top);
     let (fs, vol, efs) = (format!("{top}/fs"), format!("{top}/vol"), format!("{top}/efs"));
     create_fs(&fs);
     zfs(&["create", "-V", "16M", &vol]);
-    zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
+    sc.create_encrypted_fs(&efs);
     write_data(&fs, "f", 51, 300_000);
     std::fs::write(mountpoint(&efs).join("marker"), MARKER.repeat(1000)).unwrap();
     let all = [&top, &fs, &vol, &efs];
@@ -372,10 +370,8 @@ fn a_run_killed_mid_upload_resumes_from_its_last_part_and_a_bad_part_is_refused(
 fn a_run_killed_mid_upload_of_an_encrypted_filesystem_or_a_volume_resumes() {
     let g = Garage::start("zreplrs-resume-types");
     let sc = Scenario::new("srt");
-    let enc = sc.encryption_options();
-    let enc: Vec<&str> = enc.iter().map(String::as_str).collect();
     let (efs, vol) = (sc.src.ds("efs"), sc.src.ds("vol"));
-    zfs(&[&["create"][..], &enc[..], &[&efs]].concat());
+    sc.create_encrypted_fs(&efs);
     write_data(&efs, "f", 71, 40 << 20);
     zfs(&["create", "-V", "48M", &vol]);
     let mut dev = std::fs::OpenOptions::new().write(true).open(zvol_device(&vol)).unwrap();

@@ -131,9 +131,12 @@ pub fn create_fs_with(name: &str, props: &[&str]) {
     zfs(&args);
 }
 
-/// The mountpoint of a mounted filesystem.
+/// Where the filesystem `fs` is mounted; panics when it has no mountpoint (a write there would land in
+/// the working directory, not in `fs`).
 pub fn mountpoint(fs: &str) -> PathBuf {
-    PathBuf::from(zfs(&["get", "-H", "-o", "value", "mountpoint", fs]).trim())
+    let path = PathBuf::from(zfs(&["get", "-H", "-o", "value", "mountpoint", fs]).trim());
+    assert!(path.is_absolute(), "{fs} has no mountpoint ({})", path.display());
+    path
 }
 
 /// Writes `len` deterministic pseudo-random bytes (from `seed`) to `file` in the mounted filesystem `fs`.
@@ -430,14 +433,13 @@ impl Scenario {
         }
     }
 
-    /// `zfs create` options of an encrypted dataset whose passphrase is in a key file of this scenario.
-    pub fn encryption_options(&self) -> Vec<String> {
+    /// Creates the mounted filesystem `name`, encrypted with a passphrase in a key file of this scenario.
+    pub fn create_encrypted_fs(&self, name: &str) {
         let key = self.dir.path().join("key");
         std::fs::write(&key, "correct horse battery staple").unwrap();
         let kl = format!("keylocation=file://{}", key.display());
-        ["-o", "encryption=on", "-o", "keyformat=passphrase", "-o", &kl]
-            .map(String::from)
-            .to_vec()
+        create_fs_with(name, &["encryption=on", "keyformat=passphrase", &kl]);
+        assert_eq!(prop(name, "mounted"), "yes", "{name} is mounted");
     }
 
     /// The receiver root of the job.
