@@ -46,7 +46,7 @@ complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l job -d 'Na
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l format -d 'Result format [default: json when stdout is not a terminal, else human]' -r -f -a "json\t'Machine-readable JSON on stdout'
 human\t'A summary table for people'"
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l textfile-dir -d 'Write the Prometheus textfile here (overrides the configuration)' -r
-complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l lock-dir -d 'Directory of the per-job lock file [default: /run/zreplrs for root, else $XDG_RUNTIME_DIR/zreplrs]' -r
+complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l lock-dir -d 'Directory of the per-job lock file [default: $ZREPLRS_LOCK_DIR, else /run/zreplrs for root, else $XDG_RUNTIME_DIR/zreplrs]' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l bandwidth-limit -d 'Most bytes per second on the link to the peer, e.g. 50MiB/s (overrides the job\'s bandwidth_limit)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l compression -d 'Compression in transit: off, zstd or zstd:LEVEL (overrides the job\'s compression)' -r
 complete -c zreplrs -n "__fish_zreplrs_using_subcommand replicate" -l config -d 'Configuration file [default: $ZREPLRS_CONFIG or /etc/zreplrs/zreplrs.toml]' -r

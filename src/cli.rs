@@ -105,7 +105,8 @@ pub struct ReplicateArgs {
     /// Write the Prometheus textfile here (overrides the configuration).
     #[arg(long, value_name = "DIR")]
     pub textfile_dir: Option<Utf8PathBuf>,
-    /// Directory of the per-job lock file [default: /run/zreplrs for root, else $XDG_RUNTIME_DIR/zreplrs].
+    /// Directory of the per-job lock file [default: $ZREPLRS_LOCK_DIR, else /run/zreplrs for root, else
+    /// $XDG_RUNTIME_DIR/zreplrs].
     #[arg(long, value_name = "DIR")]
     pub lock_dir: Option<Utf8PathBuf>,
     /// No progress bars on stderr.

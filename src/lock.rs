@@ -36,9 +36,15 @@ pub struct JobLock {
     pub path: Utf8PathBuf,
 }
 
-/// The default lock directory, private to this user: `/run/zreplrs` for root, else
-/// `$XDG_RUNTIME_DIR/zreplrs`, else `<temp dir>/zreplrs-<uid>`. [`lock_job`] creates it (mode 0700).
+/// The default lock directory, private to this user: `$ZREPLRS_LOCK_DIR` when it is an absolute path, else
+/// `/run/zreplrs` for root, else `$XDG_RUNTIME_DIR/zreplrs`, else `<temp dir>/zreplrs-<uid>`. [`lock_job`]
+/// creates it (mode 0700).
 pub fn default_lock_dir() -> Utf8PathBuf {
+    if let Some(d) = std::env::var_os("ZREPLRS_LOCK_DIR").and_then(|p| Utf8PathBuf::from_path_buf(p.into()).ok()) {
+        if d.is_absolute() {
+            return d;
+        }
+    }
     let uid = nix::unistd::geteuid();
     if uid.is_root() {
         return Utf8PathBuf::from("/run/zreplrs");

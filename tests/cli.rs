@@ -8,8 +8,14 @@ use assert_cmd::cargo::CommandCargoExt;
 use zreplrs::agent::wire::frame;
 use zreplrs::agent::wire::proto::{self, envelope::Body, Envelope};
 
+/// The binary, with its default lock directory in a private temporary directory of this test process: host
+/// tests never touch the host's `/run/zreplrs`.
 fn zreplrs() -> Command {
-    Command::cargo_bin("zreplrs").unwrap()
+    static LOCKS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let locks = LOCKS.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut c = Command::cargo_bin("zreplrs").unwrap();
+    c.env("ZREPLRS_LOCK_DIR", locks.path().join("locks"));
+    c
 }
 
 fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
@@ -87,11 +93,41 @@ fn config_check_accepts_a_good_config_and_the_shipped_example() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The shipped example names a key and a known_hosts file in /etc/zreplrs that this host does not have.
     let out = zreplrs()
         .args(["--config", "examples/zreplrs.toml", "config", "check"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("jobs[0].ssh.identity_files[0]: cannot read /etc/zreplrs/id_ed25519"),
+        "{err}"
+    );
+    // Installed as its comments say (its files in place, the key private), it passes with no warning; a key
+    // others can read is a warning.
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    let example = std::fs::read_to_string("examples/zreplrs.toml").unwrap();
+    let installed = write_config(&dir, &example.replace("/etc/zreplrs/", &format!("{}/", etc.display())));
+    std::fs::write(etc.join("known_hosts"), "").unwrap();
+    let key = etc.join("id_ed25519");
+    std::fs::write(&key, "").unwrap();
+    let check = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = zreplrs()
+            .arg("--config")
+            .arg(&installed)
+            .args(["config", "check", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["warnings"].as_array().unwrap().len()
+    };
+    assert_eq!(check(0o600), 0);
+    assert_eq!(check(0o640), 2, "one warning per job that names the key");
     let out = zreplrs()
         .env("ZREPLRS_CONFIG", &p)
         .args(["config", "check"])
@@ -359,6 +395,28 @@ fn a_locked_job_exits_4_and_writes_the_skipped_gauge() {
         "{text}"
     );
     assert!(!prom.join("zreplrs_replicate_j1.prom").exists());
+}
+
+/// Without `--lock-dir` or `lock_dir`, a run locks in `$ZREPLRS_LOCK_DIR` (created private) when it is set.
+#[test]
+fn the_default_lock_directory_follows_zreplrs_lock_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let locks = dir.path().join("mine");
+    let held = locks.join("zreplrs-j1.lock");
+    let out = zreplrs()
+        .env("ZREPLRS_LOCK_DIR", &locks)
+        .env("ZREPLRS_ZFS", "/bin/false")
+        .arg("--config")
+        .arg(&p)
+        .args(["replicate", "--job", "j1", "--quiet"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(held.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = std::fs::metadata(&locks).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the lock directory is private");
 }
 
 /// The agent's command line is authoritative, its environment is not: `$ZREPLRS_ZFS` does not change which

@@ -19,6 +19,7 @@
 //! table and its sections; [`target`] the target URL; [`filter`] the filesystem filter; [`snapshots`] the snapshot name filter; [`transfer`] the bandwidth limit and compression.
 
 mod check;
+pub mod files;
 mod filter;
 mod job;
 mod snapshots;
@@ -461,8 +462,8 @@ pub struct Global {
     /// override it; `--textfile-dir` overrides both. Unset: no textfile is written.
     #[serde(default, deserialize_with = "job::absolute_path_opt")]
     pub textfile_dir: Option<Utf8PathBuf>,
-    /// Directory for the per-job lock files; absolute. Unset: a directory under `/run/lock` (or under
-    /// `$XDG_RUNTIME_DIR` for unprivileged users).
+    /// Directory for the per-job lock files; absolute. Unset: `$ZREPLRS_LOCK_DIR`, else `/run/zreplrs` for
+    /// root (`$XDG_RUNTIME_DIR/zreplrs` for other users).
     #[serde(default, deserialize_with = "job::absolute_path_opt")]
     pub lock_dir: Option<Utf8PathBuf>,
 }

@@ -313,6 +313,8 @@ pub struct ConfigCheckReport {
     pub header: Header,
     pub path: String,
     pub jobs: Vec<String>,
+    /// What works but should be fixed (a private key others can read).
+    pub warnings: Vec<String>,
 }
 
 impl CommandReport for ConfigCheckReport {

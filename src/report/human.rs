@@ -337,12 +337,16 @@ pub fn token_fields(r: &TokenReport) -> String {
 /// `config check` of a valid configuration.
 pub fn config_check_line(r: &ConfigCheckReport) -> String {
     let n = r.jobs.len();
-    format!(
+    let mut out = format!(
         "{}: ok ({n} {}: {})\n",
         r.path,
         if n == 1 { "job" } else { "jobs" },
         r.jobs.join(", ")
-    )
+    );
+    for w in &r.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out
 }
 
 /// Per compared snapshot: OK or what differs.
