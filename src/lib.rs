@@ -11,14 +11,15 @@
 //! [`snapname`] (snapshot names), [`lock`] (keeps runs of one job apart), [`hook`] (administrators'
 //! hook commands, bounded), [`content`] (a digest of a snapshot's files, for `verify`), [`error`] (the one error model: kinds shared by
 //! the adapter, the agents and the wire, and whether a new attempt may help). The commands wing [`cmd`] has one
-//! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line.
+//! file per subcommand and drives the rest; [`cli`] is the clap definition of the command line and [`manual`]
+//! the man pages' exit status, environment, files and examples.
 //!
 //! Dependencies point downward only (`tests/layout.rs` checks that there are no cycles);
 //! a module may use those in the rows below its own:
 //!
 //! | row | modules |
 //! |---|---|
-//! | commands | [`cmd`] → [`cli`] |
+//! | commands | [`cmd`] → [`cli`], [`manual`] |
 //! | the driver | [`replication`] |
 //! | a run | [`survey`], [`step`], [`received`] |
 //! | its two ends | [`endpoint`] |
@@ -36,6 +37,7 @@ pub mod endpoint;
 pub mod error;
 pub mod hook;
 pub mod lock;
+pub mod manual;
 pub mod objstore;
 pub mod plan;
 pub mod prune;

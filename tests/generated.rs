@@ -9,18 +9,68 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use zreplrs::cli::Cli;
 
+/// clap's sections, then EXIT STATUS,
+/// ENVIRONMENT, FILES and EXAMPLES from `zreplrs::manual`.
 fn render_man(cmd: &clap::Command, name: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+    let man = clap_mangen::Man::new(cmd.clone());
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut buf).unwrap();
+    man.render_title(&mut buf).unwrap();
+    man.render_name_section(&mut buf).unwrap();
+    man.render_synopsis_section(&mut buf).unwrap();
+    man.render_description_section(&mut buf).unwrap();
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut buf).unwrap();
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut buf).unwrap();
+    }
+    let sub = name.strip_prefix("zreplrs").unwrap_or(name).trim_start_matches('-');
+    extra_sections(sub, &mut buf);
     out.insert(format!("man/{name}.1"), buf);
-    for sub in cmd
-        .get_subcommands()
-        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
-    {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let sub_name = format!("{name}-{}", sub.get_name());
         let sub = sub.clone().name(sub_name.clone()).display_name(sub_name.clone());
         render_man(&sub, &sub_name, out);
     }
+}
+
+/// The command without clap's `help` subcommands, which have no pages of their own.
+fn without_help_subcommand(cmd: clap::Command) -> clap::Command {
+    cmd.disable_help_subcommand(true)
+        .mut_subcommands(without_help_subcommand)
+}
+
+fn extra_sections(sub: &str, buf: &mut Vec<u8>) {
+    use clap_mangen::roff::{bold, roman, Roff};
+    let mut r = Roff::new();
+    let tagged = |r: &mut Roff, tag: &str, text: &str| {
+        r.control("TP", []).text([bold(tag)]).text([roman(text)]);
+    };
+    r.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in zreplrs::manual::exit_status(sub) {
+        tagged(&mut r, &code.to_string(), meaning);
+    }
+    r.control("SH", ["ENVIRONMENT"]);
+    for (var, text) in zreplrs::manual::ENVIRONMENT {
+        tagged(&mut r, var, text);
+    }
+    r.control("SH", ["FILES"]);
+    for (file, text) in zreplrs::manual::FILES {
+        tagged(&mut r, file, text);
+    }
+    let examples = zreplrs::manual::examples(sub);
+    assert!(!examples.is_empty(), "no EXAMPLES for `zreplrs {sub}` in src/manual.rs");
+    r.control("SH", ["EXAMPLES"]);
+    for (what, command) in examples {
+        r.text([roman(*what)]);
+        r.control("RS", [])
+            .control("EX", [])
+            .text([roman(*command)])
+            .control("EE", [])
+            .control("RE", []);
+        r.control("PP", []);
+    }
+    r.to_writer(buf).unwrap();
 }
 
 /// The command that lists the configured jobs, for completing `--job`.
@@ -63,7 +113,7 @@ fn complete_job_names(shell: Shell, script: Vec<u8>) -> Vec<u8> {
 
 fn generate() -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
-    let mut cmd = Cli::command();
+    let mut cmd = without_help_subcommand(Cli::command());
     cmd.build();
     render_man(&cmd, "zreplrs", &mut files);
     for (shell, file) in [
@@ -146,4 +196,66 @@ echo "${COMPREPLY[*]}""#;
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every page has EXIT STATUS, ENVIRONMENT, FILES and EXAMPLES, names only pages that exist, and every
+/// example is a command line zreplrs accepts.
+#[test]
+fn every_man_page_has_its_sections_valid_examples_and_no_missing_references() {
+    use clap::Parser;
+    let files = generate();
+    let pages: Vec<&String> = files.keys().filter(|k| k.starts_with("man/")).collect();
+    let reference = regex::Regex::new(r"(zreplrs(?:\\-[a-z0-9:\\-]+)?)\(1\)").unwrap();
+    for page in &pages {
+        let text = String::from_utf8_lossy(&files[*page]);
+        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"] {
+            assert!(
+                text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")),
+                "{page}: no {section}"
+            );
+        }
+        for c in reference.captures_iter(&text) {
+            let name = c[1].replace("\\-", "-");
+            assert!(
+                files.contains_key(&format!("man/{name}.1")),
+                "{page} names {name}(1), which does not exist"
+            );
+        }
+    }
+    let subs = pages.iter().map(|p| {
+        let name = p.trim_start_matches("man/").trim_end_matches(".1");
+        name.strip_prefix("zreplrs")
+            .unwrap()
+            .trim_start_matches('-')
+            .to_string()
+    });
+    for sub in subs {
+        for (_, example) in zreplrs::manual::examples(&sub) {
+            let args: Vec<&str> = example.split_whitespace().collect();
+            if let Err(e) = zreplrs::cli::Cli::try_parse_from(&args) {
+                panic!("example of `zreplrs {sub}` does not parse: {example}\n{e}");
+            }
+        }
+    }
+}
+
+/// The exit code tables of README.md, docs/design.md and systemd-units/README.md are the manual's.
+#[test]
+fn every_exit_code_table_is_the_manuals() {
+    let want: Vec<String> = zreplrs::manual::EXIT_STATUS
+        .iter()
+        .map(|(code, meaning)| format!("| {code} | {meaning} |"))
+        .collect();
+    for doc in ["README.md", "docs/design.md", "systemd-units/README.md"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(doc)).unwrap();
+        let rows: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| *l != "| code | meaning |")
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(String::from)
+            .collect();
+        assert_eq!(rows, want, "{doc}'s exit code table");
+    }
 }
