@@ -1043,3 +1043,56 @@ fn check_that_cannot_decide_is_unknown_with_one_line() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning <= critical"));
 }
+
+/// A pull job's errors speak of its source, and `holds list` and `migrate` exit as the README's table says:
+/// 3 when the sender side cannot be listed (for push and pull jobs alike), 2 when a pull job's migration is
+/// asked of the backup host (it runs on the source).
+#[test]
+fn pull_jobs_speak_of_the_source_and_listing_failures_are_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(
+        &dir,
+        "[[jobs]]\nname = \"p\"\nsource = \"ssh://u@127.0.0.1:1/tank/src\"\ntarget = \"local:backup/hosts\"\n\
+         [jobs.filesystems]\n\"tank/src<\" = true\n\
+         [[jobs]]\nname = \"q\"\ntarget = \"ssh://u@127.0.0.1:1/backup/hosts\"\n[jobs.filesystems]\n\"tank/src<\" = true\n",
+    );
+    let run = |args: &[&str]| {
+        let out = zreplrs()
+            .env("ZREPLRS_ZFS", "/nonexistent/zfs")
+            .arg("--config")
+            .arg(&p)
+            .args(args)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    for args in [
+        &["replicate", "--job", "p", "--quiet"][..],
+        &["holds", "list", "--job", "p"],
+    ] {
+        let (code, text) = run(args);
+        assert_eq!(code, Some(3), "{args:?}: {text}");
+        assert!(
+            text.contains("cannot connect to the source: 127.0.0.1:1"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("receiver"), "{args:?}: {text}");
+    }
+    let (code, text) = run(&["migrate", "replication-cursor:v1-v2", "--job", "p", "--dry-run"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("runs on the source"), "{text}");
+    for args in [
+        &["holds", "list", "--job", "q"][..],
+        &["migrate", "replication-cursor:v1-v2", "--job", "q", "--dry-run"],
+    ] {
+        let (code, text) = run(args);
+        assert_eq!(code, Some(3), "{args:?}: {text}");
+        assert!(text.contains("could not run zfs"), "{args:?}: {text}");
+    }
+}

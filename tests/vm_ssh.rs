@@ -610,6 +610,28 @@ fn pull_from_an_unprivileged_send_agent() {
     let line = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{line}");
     assert!(line.starts_with("ZREPLRS OK - 1 received filesystems fine"), "{line}");
+    // `holds list` on the backup host lists both sides: the source's through its send-agent.
+    let out = sc
+        .command(&["holds", "list", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let kinds = |side: &str, fs: &str| -> Vec<String> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["side"] == side && e["filesystem"] == fs)
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(kinds("sender", &a), ["cursor"], "the source's cursor: {v:#}");
+    assert_eq!(
+        kinds("receiver", &sc.target(&a)),
+        ["last_received_hold"],
+        "the copy's hold: {v:#}"
+    );
     write_data(&a, "g", 12, 300_000);
     snap(&a, "s2");
     snap(&a, "s3");

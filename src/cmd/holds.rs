@@ -98,7 +98,8 @@ fn receiver_entries(conn: &mut transport::Connection, job: &Job, root: &str) -> 
 
 /// All entries of `job` on both sides.
 pub fn list_job(job: &Job) -> Result<Vec<Entry>, SurveyError> {
-    let zfs = Zfs::new();
+    // A pull job's sender side is on the source, listed through its send-agent.
+    let zfs = transport::sender_zfs(job)?;
     let listing = zfs.list(&job.filesystems.roots(), false)?;
     let mut out = sender_entries(&zfs, job, &listing)?;
     // A bucket holds no holds: its committed manifests protect what they name.
@@ -266,8 +267,7 @@ pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>
             entries: Vec::new(),
             errors: Vec::new(),
         };
-        // A pull job's sender side is on the source: `holds list` there shows it.
-        for j in jobs.iter().filter(|j| !j.is_pull()) {
+        for j in jobs {
             match list_job(j) {
                 Ok(e) => r.entries.extend(e),
                 Err(e) => r.errors.push(e.error),

@@ -18,13 +18,15 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
         header: Header::new("migrate replication-cursor:v1-v2", None, Some(dry_run)),
         filesystems: Vec::new(),
         errors: Vec::new(),
+        listing_failed: false,
     };
-    // A pull job's cursors are on the source: migrate there.
+    // A pull job's cursors are on the source: migrate there (`command` says so for `--job`).
     for job in jobs.iter().filter(|j| !j.is_pull()) {
         let listing = match zfs.list(&job.filesystems.roots(), false) {
             Ok(l) => l,
             Err(e) => {
                 r.errors.push(ErrorReport::from(&e));
+                r.listing_failed = true;
                 continue;
             }
         };
@@ -67,6 +69,11 @@ pub fn v1_to_v2(jobs: &[&Job], dry_run: bool) -> MigrateReport {
 /// Runs `zreplrs migrate replication-cursor:v1-v2` for one job or all.
 pub fn command(path: Option<&Utf8Path>, job: Option<&str>, dry_run: bool, format: Option<Format>) -> u8 {
     super::with_jobs(path, job, |jobs| {
+        if let ([one], Some(_)) = (jobs, job) {
+            if let Some(code) = super::sender_side_only(one, "migrate replication-cursor:v1-v2") {
+                return code;
+            }
+        }
         super::emit(format, &v1_to_v2(jobs, dry_run), crate::report::human::migrate_summary)
     })
 }

@@ -272,6 +272,9 @@ pub struct MigrateReport {
     pub header: Header,
     pub filesystems: Vec<MigrateEntry>,
     pub errors: Vec<ErrorReport>,
+    /// A job's filesystems could not be listed: the command failed as a whole for it (exit 3).
+    #[serde(skip)]
+    pub listing_failed: bool,
 }
 
 // `zreplrs test filesystems`
@@ -285,9 +288,9 @@ pub struct FilterEntry {
 }
 
 impl CommandReport for MigrateReport {
-    /// 0 done; 1 some filesystem could not be listed or migrated.
+    /// 0 done; 3 a job's filesystems could not be listed; 1 some filesystem could not be migrated.
     fn exit_code(&self) -> u8 {
-        exit::code(false, !self.errors.is_empty())
+        exit::code(self.listing_failed, !self.errors.is_empty())
     }
 }
 

@@ -154,21 +154,23 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
     let Some(source) = &job.source else {
         return Ok(Zfs::new());
     };
-    let mut conn = open(job, source, send_agent_args(job, source), true)?;
+    let mut conn = open(job, source, send_agent_args(job, source), true).map_err(AgentError::at_source)?;
     let hello = &conn.client().hello;
     if !hello.send_agent {
         return Err(AgentError::Protocol(
             "the source does not run zreplrs send-agent (a pull job's source does; check the forced command in \
              its authorized_keys)"
                 .into(),
-        ));
+        )
+        .at_source());
     }
     if hello.root != source.root_fs().as_str() {
         return Err(AgentError::Protocol(format!(
             "the source's send-agent serves {:?}, but the job's source is {source}; make the forced command's \
              --root-fs and the job's source agree",
             crate::agent::client::printable(hello.root.as_bytes())
-        )));
+        ))
+        .at_source());
     }
     Ok(Zfs::remote(Arc::new(Mutex::new(SourceRunner(conn)))))
 }

@@ -37,6 +37,9 @@ pub enum AgentError {
     /// The local `zfs send` failed.
     #[error("{0}")]
     Send(String),
+    /// An error of the connection to a pull job's source (its send-agent), told of the source.
+    #[error("{}", .0.of_the_source())]
+    AtSource(Box<AgentError>),
 }
 
 impl AgentError {
@@ -53,6 +56,25 @@ impl AgentError {
             AgentError::HostKey(_) => ErrorKind::HostKey,
             AgentError::Remote { kind, .. } => *kind,
             AgentError::Send(_) => ErrorKind::ZfsSend,
+            AgentError::AtSource(e) => e.kind(),
+        }
+    }
+
+    /// The same error, on the connection to a pull job's source rather than to a receiver.
+    pub fn at_source(self) -> AgentError {
+        match self {
+            AgentError::AtSource(_) => self,
+            other => AgentError::AtSource(Box::new(other)),
+        }
+    }
+
+    fn of_the_source(&self) -> String {
+        match self {
+            AgentError::Connect(m) => format!("cannot connect to the source: {m}"),
+            AgentError::Connection(m) => format!("connection to the source lost: {m}"),
+            AgentError::Protocol(m) => format!("protocol error talking to the source: {m}"),
+            AgentError::Remote { kind, message } => format!("the source's send-agent reported {kind}: {message}"),
+            AgentError::HostKey(_) | AgentError::Send(_) | AgentError::AtSource(_) => self.to_string(),
         }
     }
 }
