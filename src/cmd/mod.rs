@@ -168,7 +168,12 @@ fn emit<R: CommandReport>(format: Option<Format>, r: &R, human: impl FnOnce(&R) 
 /// Writes `zreplrs_<what>_<job>.prom` into `--textfile-dir` or the configured directory, if any.
 fn write_textfile(cli_dir: Option<&Utf8Path>, config: &Config, job: &Job, what: &str, t: &Textfile) {
     if let Some(dir) = cli_dir.or_else(|| job.textfile_dir(&config.global)) {
-        if let Err(e) = t.write_atomically(dir, &format!("zreplrs_{what}_{}.prom", job.name)) {
+        if !dir.is_dir() {
+            eprintln!(
+                "zreplrs: no metrics textfile written: {dir} does not exist; point textfile_dir at the directory \
+                 node_exporter's textfile collector reads, or remove it from the configuration"
+            );
+        } else if let Err(e) = t.write_atomically(dir, &format!("zreplrs_{what}_{}.prom", job.name)) {
             eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
         }
     }
