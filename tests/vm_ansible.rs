@@ -3,7 +3,8 @@
 //! `web1` and a backup host `backup1` whose sshd runs in the network namespace of the SSH tests. The playbook
 //! installs the package, writes the sender's configuration, creates the receiving user with its `zfs allow`
 //! set and forced-command key, enables the timers and replicates once; a second run changes nothing; the
-//! README's `changed_when`/`failed_when` behave as written for exit codes 0, 1 and 4.
+//! README's `changed_when`/`failed_when` behave as written for exit codes 0, 1 and 4; the shipped inventory
+//! passes `--syntax-check` and renders a configuration that `config check` accepts.
 
 mod vmlib;
 
@@ -239,4 +240,47 @@ fn the_ansible_role_sets_up_both_sides_is_idempotent_and_reports_exit_codes() {
     assert!(!ok, "a failed filesystem fails the play:\n{out}");
     assert_eq!(recap(&out, "web1").2, 1, "exit 1 is failed:\n{out}");
     assert!(out.contains("\"rc\": 1"), "{out}");
+
+    shipped_inventory_checks_and_renders_a_valid_configuration(&book, dir.path());
+}
+
+/// The inventory as shipped: `--syntax-check` passes, and the configuration the role renders from it for its
+/// sender (with the role's defaults, its key created) passes `zreplrs config check`, as the role's own
+/// `validate` runs it.
+fn shipped_inventory_checks_and_renders_a_valid_configuration(book: &Path, dir: &Path) {
+    let run = |args: &str| {
+        shell(&format!(
+            "cd {} && LC_ALL=C.UTF-8 ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+             ansible-playbook -i inventory.example.yml {args} 2>&1",
+            book.display()
+        ))
+    };
+    let (ok, out) = run("--syntax-check site.yml");
+    assert!(ok, "{out}");
+    std::fs::write(
+        book.join("render.yml"),
+        "- hosts: zreplrs_senders\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n        \
+         name: zreplrs\n        tasks_from: config.yml\n",
+    )
+    .unwrap();
+    let key = dir.join("shipped_key");
+    shell_ok(&format!("ssh-keygen -q -t ed25519 -N '' -f {}", key.display()));
+    let rendered = dir.join("shipped.toml");
+    let (ok, out) = run(&format!(
+        "render.yml -c local -e ansible_python_interpreter=/usr/bin/python3 -e zreplrs_ssh_key={} \
+         -e zreplrs_config_path={}",
+        key.display(),
+        rendered.display()
+    ));
+    assert!(ok, "{out}");
+    let config = std::fs::read_to_string(&rendered).unwrap();
+    assert!(config.contains("name = \"web1_to_backup\""), "{config}");
+    let check = shell_ok(&format!(
+        "/usr/bin/zreplrs --config {} config check --format human",
+        rendered.display()
+    ));
+    assert!(
+        check.contains(": ok (1 job: web1_to_backup)") && !check.contains("warning"),
+        "{check}"
+    );
 }

@@ -32,7 +32,18 @@ pub fn check_files(config: &Config) -> FileFindings {
             }
         }
         if let Some(kh) = &job.ssh.known_hosts {
-            regular_file(kh, &format!("jobs[{i}].ssh.known_hosts"), &mut found.errors);
+            let field = format!("jobs[{i}].ssh.known_hosts");
+            // With trust on first use, the first connection creates the file; its directory must exist.
+            let dir = kh.parent().filter(|d| !d.as_str().is_empty());
+            if job.ssh.accept_new_host_keys && !kh.exists() {
+                if !dir.is_some_and(|d| d.is_dir()) {
+                    found
+                        .errors
+                        .push(format!("{field}: the directory of {kh} does not exist"));
+                }
+            } else {
+                regular_file(kh, &field, &mut found.errors);
+            }
         }
     }
     found
@@ -97,5 +108,17 @@ mod tests {
             found.errors,
             [format!("jobs[0].ssh.known_hosts: {dir} is not a regular file")]
         );
+    }
+
+    #[test]
+    fn with_trust_on_first_use_a_missing_known_hosts_needs_only_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(tmp.path()).unwrap();
+        let tofu = |kh: &str| format!("known_hosts = \"{kh}\"\naccept_new_host_keys = true");
+        let found = check_files(&config(dir, &tofu(dir.join("known_hosts").as_str())));
+        assert_eq!(found, FileFindings::default());
+        let found = check_files(&config(dir, &tofu(dir.join("nodir/known_hosts").as_str())));
+        assert_eq!(found.errors.len(), 1, "{found:?}");
+        assert!(found.errors[0].contains("does not exist"), "{found:?}");
     }
 }
