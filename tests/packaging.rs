@@ -356,7 +356,15 @@ fn install_deps_installs_the_tools_these_tests_need_and_no_services() {
                 .split_whitespace()
         })
         .collect();
-    for p in ["systemd", "man-db", "python3-pip", "debootstrap", "libssl-dev"] {
+    for p in [
+        "systemd",
+        "man-db",
+        "lintian",
+        "python3-pip",
+        "debootstrap",
+        "libssl-dev",
+        "binutils",
+    ] {
         assert!(installed.contains(&p), "{p} missing: {lists:?}");
     }
     // Packages that bring a service of their own are not installed; their binaries are unpacked instead.
@@ -365,7 +373,7 @@ fn install_deps_installs_the_tools_these_tests_need_and_no_services() {
     }
     let unpacked = deps
         .lines()
-        .find(|l| l.starts_with("unpacked=("))
+        .find(|l| l.trim_start().starts_with("unpacked=("))
         .expect("unpacked list");
     for t in [
         "prometheus:usr/bin/promtool",
@@ -373,6 +381,102 @@ fn install_deps_installs_the_tools_these_tests_need_and_no_services() {
     ] {
         assert!(unpacked.contains(t), "{t} missing: {unpacked}");
     }
+}
+
+/// `.ci/apt-sources` adds bookworm-backports and contrib on a deb822 system and on a one-line sources.list
+/// system (with that system's mirror), says what it changes, and changes nothing the second time.
+#[test]
+fn apt_sources_handles_deb822_and_one_line_sources_and_is_idempotent() {
+    let run = |root: &Path| {
+        let out = Command::new("bash")
+            .arg(repo().join(".ci/apt-sources"))
+            .arg(root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deb822 = tempfile::tempdir().unwrap();
+    let d = deb822.path().join("etc/apt/sources.list.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("debian.sources"),
+        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
+         Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\n",
+    )
+    .unwrap();
+    let said = run(deb822.path());
+    assert!(said.contains("adding bookworm-backports and contrib to"), "{said}");
+    let text = std::fs::read_to_string(d.join("debian.sources")).unwrap();
+    assert!(
+        text.contains("Suites: bookworm bookworm-updates bookworm-backports\nComponents: main contrib\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Suites: bookworm-security\nComponents: main\n"),
+        "security unchanged: {text}"
+    );
+    assert_eq!(run(deb822.path()), "", "the second run changes nothing");
+
+    let classic = tempfile::tempdir().unwrap();
+    let etc = classic.path().join("etc/apt");
+    std::fs::create_dir_all(&etc).unwrap();
+    let list = "deb http://ftp.de.debian.org/debian/ bookworm main\n\
+                deb http://security.debian.org/debian-security bookworm-security main\n";
+    std::fs::write(etc.join("sources.list"), list).unwrap();
+    let said = run(classic.path());
+    assert!(said.contains("zreplrs-backports.list"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(etc.join("sources.list")).unwrap(),
+        list,
+        "left as it was"
+    );
+    assert_eq!(
+        std::fs::read_to_string(etc.join("sources.list.d/zreplrs-backports.list")).unwrap(),
+        "deb http://ftp.de.debian.org/debian/ bookworm-backports main contrib\n\
+         deb http://ftp.de.debian.org/debian/ bookworm contrib\n"
+    );
+    assert_eq!(run(classic.path()), "", "the second run changes nothing");
+}
+
+/// Every installed documentation path the program's messages and man pages name is in the package.
+#[test]
+fn every_installed_path_the_program_names_is_packaged() {
+    let cargo: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let assets = cargo["package"]["metadata"]["deb"]["assets"].as_array().unwrap();
+    let mut installed = BTreeSet::new();
+    for a in assets {
+        let (src, dest) = (a[0].as_str().unwrap(), a[1].as_str().unwrap());
+        if !dest.ends_with('/') {
+            installed.insert(format!("/{dest}"));
+            continue;
+        }
+        let (dir, pattern) = src.rsplit_once('/').unwrap_or((".", src));
+        let (prefix, suffix) = pattern.split_once('*').unwrap_or((pattern, ""));
+        for e in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(prefix) && name.ends_with(suffix) {
+                installed.insert(format!("/{dest}{name}"));
+            }
+        }
+    }
+    let named = regex::Regex::new(r"/usr/share/(?:doc/)?zreplrs/[A-Za-z0-9_./-]*[A-Za-z0-9]").unwrap();
+    let mut found = 0;
+    for e in walkdir::WalkDir::new(repo().join("src")).into_iter().flatten() {
+        if e.path().extension().is_some_and(|x| x == "rs") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            for m in named.find_iter(&text) {
+                found += 1;
+                assert!(
+                    installed.contains(m.as_str()),
+                    "{} names {}, which the package does not install",
+                    e.path().display(),
+                    m.as_str()
+                );
+            }
+        }
+    }
+    assert!(found >= 3, "the messages name installed files: {found}");
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
         "/usr/share/zsh/vendor-completions/_zreplrs",
         "/usr/share/fish/vendor_completions.d/zreplrs.fish",
         "/usr/share/doc/zreplrs/examples/zreplrs.toml",
+        "/usr/share/doc/zreplrs/docs/security.md",
+        "/usr/share/doc/zreplrs/changelog.Debian.gz",
         "/usr/share/zreplrs/monitoring/grafana-dashboard.json",
         "/usr/share/zreplrs/monitoring/alerts.yml",
     ]
@@ -55,6 +57,26 @@ fn the_package_installs_a_working_zreplrs_and_removes_all_of_it() {
     {
         assert!(files.contains(&want), "{want} is not in the package: {files:#?}");
     }
+    // md5sums: `dpkg --verify` checks every file, and notices a changed one.
+    let sums = std::fs::read_to_string("/var/lib/dpkg/info/zreplrs.md5sums").unwrap_or_default();
+    assert!(sums.contains(" usr/bin/zreplrs\n"), "md5sums: {sums}");
+    assert_eq!(
+        shell_ok("dpkg --verify zreplrs"),
+        "",
+        "every installed file as packaged"
+    );
+    let doc = "/usr/share/doc/zreplrs/docs/layout.md";
+    let kept = std::fs::read(doc).unwrap();
+    std::fs::write(doc, b"changed").unwrap();
+    let (_, verify) = shell("dpkg --verify zreplrs");
+    assert!(verify.contains(doc), "dpkg --verify names the changed file: {verify}");
+    std::fs::write(doc, kept).unwrap();
+    // Stripped: the debug symbols are in the separate -dbgsym package.
+    let binary = std::fs::read("/usr/bin/zreplrs").unwrap();
+    assert!(
+        !binary.windows(11).any(|w| w == b".debug_info"),
+        "the packaged binary carries no debug info"
+    );
     let version = shell_ok("/usr/bin/zreplrs version");
     assert_eq!(version.trim(), format!("zreplrs {}", env!("CARGO_PKG_VERSION")));
     // The example as shipped names a key and known_hosts in /etc/zreplrs: `config check` says they are

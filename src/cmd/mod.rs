@@ -93,7 +93,8 @@ fn sender_side_only(job: &Job, command: &str) -> Option<u8> {
     let source = job.source.as_ref()?;
     eprintln!(
         "zreplrs: job {} pulls from {source}: `zreplrs {command}` works on the sender's filesystems, so it runs on \
-         the source, with a config there that has a job of the same name and filesystems (see docs/security.md)",
+         the source, with a config there that has a job of the same name and filesystems (see \
+         /usr/share/doc/zreplrs/docs/security.md)",
         job.name
     );
     Some(exit::USAGE)

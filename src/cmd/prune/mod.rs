@@ -122,7 +122,7 @@ pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
                 return exit::OK;
             }
             eprintln!(
-                "zreplrs: job {} has no [jobs.prune] keep rules; add them to prune (see examples/zreplrs.toml)",
+                "zreplrs: job {} has no [jobs.prune] keep rules; add them to prune (see /usr/share/doc/zreplrs/examples/zreplrs.toml)",
                 job.name
             );
             return exit::USAGE;
