@@ -1142,21 +1142,6 @@ fn the_step_holds_of_all_filesystems_are_one_transaction_group_each_way() {
     );
 }
 
-/// A volume's content: its device's bytes (the volume's head, which equals its newest snapshot when
-/// nothing wrote after it). A copy received with `volmode=none` gets a device for this (`volmode=dev`).
-fn volume_content(vol: &str) -> String {
-    if prop(vol, "volmode") == "none" {
-        zfs(&["set", "volmode=dev", vol]);
-    }
-    let bytes = std::fs::read(zvol_device(vol)).unwrap();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in &bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{} bytes, fnv1a64 {h:016x}", bytes.len())
-}
-
 /// Volumes and encrypted volumes replicate on every receive path zreplrs uses (the local agent with its
 /// own streams, with properties, and resumed after a cut): full, incremental and resumed receives converge
 /// with equal content. A copy gets `volmode=none` (no device of a peer's data on the backup host) and no

@@ -383,9 +383,22 @@ fn a_run_killed_mid_upload_of_an_encrypted_filesystem_or_a_volume_resumes() {
     create_fs(&sc.dst.ds("r"));
     let s3 = client(&g);
     kill_mid_upload_and_resume(&sc, &g, &s3, &efs);
-    assert_eq!(prop(&sc.dst.ds("r/efs"), "keystatus"), "unavailable", "restored raw");
+    let refs = sc.dst.ds("r/efs");
+    assert_eq!(prop(&refs, "keystatus"), "unavailable", "restored raw");
+    // With the source's key loaded, the restored copy's files are the source's.
+    let key = format!("file://{}", sc.dir.path().join("key").display());
+    zfs(&["load-key", "-L", &key, &refs]);
+    if prop(&refs, "canmount") != "on" {
+        zfs(&["set", "canmount=on", &refs]);
+    }
+    assert_eq!(
+        checksum_snapshot(&format!("{refs}@s1")),
+        checksum_snapshot(&format!("{efs}@s1"))
+    );
     kill_mid_upload_and_resume(&sc, &g, &s3, &vol);
-    assert_eq!(prop(&sc.dst.ds("r/vol"), "type"), "volume");
+    let rvol = sc.dst.ds("r/vol");
+    assert_eq!(prop(&rvol, "type"), "volume");
+    assert_eq!(volume_content(&rvol), volume_content(&vol), "the volume's bytes");
 }
 
 #[test]

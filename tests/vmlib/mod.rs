@@ -604,6 +604,21 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A volume's content: its device's bytes (the volume's head, which equals its newest snapshot when
+/// nothing wrote after it). A copy received with `volmode=none` gets a device for this (`volmode=dev`).
+pub fn volume_content(vol: &str) -> String {
+    if prop(vol, "volmode") == "none" {
+        zfs(&["set", "volmode=dev", vol]);
+    }
+    let bytes = std::fs::read(zvol_device(vol)).unwrap();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in &bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{} bytes, fnv1a64 {h:016x}", bytes.len())
+}
+
 /// Writes a `zfs` wrapper for ZREPLRS_ZFS that passes everything through except real (non-dry) sends,
 /// which it cuts after `limit` bytes. With `then_block`, it then writes its PID to `marker` and blocks
 /// (keeping the stream open); otherwise it exits 1 (a truncated stream).
