@@ -1096,3 +1096,40 @@ fn pull_jobs_speak_of_the_source_and_listing_failures_are_exit_3() {
         assert!(text.contains("could not run zfs"), "{args:?}: {text}");
     }
 }
+
+/// A textfile directory that does not exist gets no file and one warning that says what to do, for a run's
+/// textfile and for the backup host's view alike.
+#[test]
+fn a_missing_textfile_directory_is_a_warning_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(&dir, GOOD);
+    let missing = dir.path().join("no-such-dir");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        &["replicate", "--job", "j1", "--quiet", "--textfile-dir", missing][..],
+        &[
+            "status",
+            "--receiver",
+            "--root-fs",
+            "backup/hosts",
+            "--textfile-dir",
+            missing,
+        ],
+    ] {
+        let out = zreplrs()
+            .env("ZREPLRS_ZFS", "/bin/false")
+            .arg("--config")
+            .arg(&p)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "no metrics textfile written: {missing} does not exist; point textfile_dir"
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!std::path::Path::new(missing).exists());
+    }
+}

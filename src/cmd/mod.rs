@@ -169,14 +169,20 @@ fn emit<R: CommandReport>(format: Option<Format>, r: &R, human: impl FnOnce(&R) 
 /// Writes `zreplrs_<what>_<job>.prom` into `--textfile-dir` or the configured directory, if any.
 fn write_textfile(cli_dir: Option<&Utf8Path>, config: &Config, job: &Job, what: &str, t: &Textfile) {
     if let Some(dir) = cli_dir.or_else(|| job.textfile_dir(&config.global)) {
-        if !dir.is_dir() {
-            eprintln!(
-                "zreplrs: no metrics textfile written: {dir} does not exist; point textfile_dir at the directory \
-                 node_exporter's textfile collector reads, or remove it from the configuration"
-            );
-        } else if let Err(e) = t.write_atomically(dir, &format!("zreplrs_{what}_{}.prom", job.name)) {
-            eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
-        }
+        write_prom(dir, &format!("zreplrs_{what}_{}.prom", job.name), t);
+    }
+}
+
+/// Writes the textfile `name` into `dir`; a directory that does not exist, or a write that fails, is a
+/// warning on stderr that says what to do (the run's result stands).
+fn write_prom(dir: &Utf8Path, name: &str, t: &Textfile) {
+    if !dir.is_dir() {
+        eprintln!(
+            "zreplrs: no metrics textfile written: {dir} does not exist; point textfile_dir at the directory \
+             node_exporter's textfile collector reads, or remove it from the configuration"
+        );
+    } else if let Err(e) = t.write_atomically(dir, name) {
+        eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
     }
 }
 

@@ -76,7 +76,5 @@ pub fn write_textfile(
     let Some(dir) = dir else { return };
     let t = metrics::receiver_textfile(r, report::unix_now(), seconds);
     let name = job.map_or_else(|| r.root.replace('/', "_"), |j| j.name.to_string());
-    if let Err(e) = t.write_atomically(dir, &format!("zreplrs_receiver_{name}.prom")) {
-        eprintln!("zreplrs: cannot write the metrics textfile in {dir}: {e}");
-    }
+    super::write_prom(dir, &format!("zreplrs_receiver_{name}.prom"), &t);
 }
