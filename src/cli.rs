@@ -263,24 +263,34 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Name of the job in the configuration (its target is the bucket).
+    /// Name of the job in the configuration (a push job: run this on its sending host).
     #[arg(long)]
     pub job: String,
-    /// The sender filesystem whose copy is restored.
+    /// The sender filesystem whose copy is restored, with its children.
     #[arg(long, value_name = "DATASET")]
     pub fs: String,
-    /// The snapshot (its name after `@`) [default: the newest in the bucket].
+    /// The snapshot (its name after `@`) [default: the newest the receiver has].
     #[arg(long, value_name = "NAME")]
     pub snapshot: Option<String>,
-    /// The dataset to create (it must not exist, unless an interrupted restore of the same chain left it).
-    #[arg(long, value_name = "DATASET")]
-    pub target: String,
+    /// Where the filesystem comes back [default: its own name]. An existing dataset there is brought
+    /// forward incrementally from the newest snapshot it shares with the copy; a new one needs --allow-full.
+    /// (A bucket's copy goes to a dataset that does not exist yet, unless an interrupted restore left it.)
+    #[arg(long, visible_alias = "target", value_name = "DATASET")]
+    pub to: Option<String>,
+    /// Allow a full send where the two sides share no snapshot or bookmark (a restore to a new name, or
+    /// over a dataset that has nothing in common with the copy is refused without it).
+    #[arg(long)]
+    pub allow_full: bool,
     /// An `age` identity file, for streams encrypted to the job's `age_recipients`.
     #[arg(long, value_name = "PATH")]
     pub identity_file: Option<Utf8PathBuf>,
-    /// Print the objects that would be downloaded (FULL or INCREMENTAL, with their sizes), change nothing.
+    /// Print what would be sent (FULL or INCREMENTAL, the base, the snapshots and their sizes), change
+    /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -386,6 +396,12 @@ pub struct RecvAgentArgs {
     /// come from the sender it does not trust.
     #[arg(long)]
     pub allow_verify: bool,
+    /// Send received data back for `zreplrs restore` run on the sending host: the peer may then list,
+    /// send (raw only) and hold (with its job's step hold tag) snapshots below this agent's root, and
+    /// nothing else on that connection — no receive, no bookmark, no destroy. Without this flag a restore
+    /// is refused.
+    #[arg(long)]
+    pub serve_restores: bool,
     /// Run this program instead of `zfs` (tests and benchmarks; `$ZREPLRS_ZFS` is ignored by the agent).
     #[arg(long, value_name = "PATH", hide = true)]
     pub zfs_program: Option<Utf8PathBuf>,

@@ -82,6 +82,8 @@ pub enum ConflictKind {
     /// An encrypted filesystem sent raw cannot replace the receiver's unencrypted placeholder: ZFS refuses
     /// `zfs receive -F` of an encrypted stream over an existing unencrypted filesystem.
     EncryptedOverPlaceholder,
+    /// A restore would need a full send, and `--allow-full` was not given.
+    FullRefused,
 }
 
 /// The plan for one filesystem.
@@ -554,5 +556,6 @@ pub fn step_hold_targets(fs: &DatasetName, step: &Step) -> Vec<SnapshotName> {
         .collect()
 }
 
+pub mod reversal;
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,9 @@ pub struct StepContext<'a> {
     pub pre_held: bool,
     /// The filesystem is encrypted (with `flags.raw`, its streams are raw).
     pub encrypted: bool,
+    /// Leave a cursor bookmark on the sender and a last-received hold on the receiver (not for a restore,
+    /// whose sender is a backup and whose receiver keeps replicating the other way).
+    pub cursors: bool,
 }
 
 /// What a completed step moved: stream bytes, and the bytes of them on the link (fewer when compressed).
@@ -133,18 +136,20 @@ pub fn execute(
     let moved = stream(ctx, client, step, replace_placeholder, on_bytes)?;
 
     // 3. The cursor on `to`, then older cursors and the tentative cursor go.
-    let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
     let fail = |e: ZfsError| StepFailure {
         bytes: moved.bytes,
         wire_bytes: moved.wire_bytes,
         ..StepFailure::zfs(e)
     };
-    ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
-    let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
-    if ctx.protection == Protection::GuaranteeIncremental {
-        stale.push(tentative);
+    if ctx.cursors {
+        let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
+        ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
+        let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
+        if ctx.protection == Protection::GuaranteeIncremental {
+            stale.push(tentative);
+        }
+        ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
     }
-    ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
 
     // 4. Step holds are no longer needed (held for the whole attempt: released together at its end).
     if ctx.protection == Protection::GuaranteeResumability && !ctx.pre_held {
@@ -175,7 +180,7 @@ fn stream(
         from_guid: step.from.as_ref().map(|f| f.guid.0),
         job_id: ctx.job.to_string(),
         force: replace_placeholder && step.from.is_none(),
-        last_received_hold: ctx.protection != Protection::GuaranteeNothing,
+        last_received_hold: ctx.cursors && ctx.protection != Protection::GuaranteeNothing,
         // Set by the client from the connection's negotiated compression.
         compression: String::new(),
         // ZFS marks a stream raw only for a raw send of encrypted data.

@@ -293,9 +293,19 @@ fn plan_all(
             .map(|v| v.iter().filter(|n| **n != &fs.name).map(|n| n.to_string()).collect())
             .unwrap_or_default();
         let recv_entry = l.receiver.get(&target).cloned();
+        let cut = job
+            .reversal
+            .as_ref()
+            .and_then(|r| r.until.as_deref())
+            .and_then(|u| plan::reversal::cut_at(fs, u));
+        let fs = cut.as_ref().unwrap_or(fs);
         let plan = if colliding.is_empty() {
             let token = token_state(zfs, recv_entry.as_ref());
-            plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy)
+            let plan = plan::plan_filesystem(fs, recv_entry.as_ref(), &token, &policy);
+            match &job.reversal {
+                Some(r) => plan::reversal::refuse_full(plan, r.allow_full, fs.name.as_str(), target.as_str()),
+                None => plan,
+            }
         } else {
             plan::FsPlan::Conflict {
                 kind: plan::ConflictKind::ReceiverPathCollision,

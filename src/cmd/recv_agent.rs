@@ -68,6 +68,7 @@ fn config(a: &RecvAgentArgs) -> Result<AgentConfig, Invalid> {
         zfs_program: a.zfs_program.clone().map(Into::into),
         append_only: a.append_only,
         allow_verify: a.allow_verify,
+        serve_restores: a.serve_restores,
     })
 }
 

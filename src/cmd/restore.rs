@@ -1,13 +1,18 @@
-//! `zreplrs restore`: a snapshot of a filesystem back from the job's bucket into a new dataset (see
-//! [`crate::objstore::restore`]); `--dry-run` prints the chain it would download.
+//! `zreplrs restore`: a filesystem back from the job's receiver. From a ZFS receiver it is a run of the job
+//! turned around ([`crate::replication::reverse`]), with the run's report and exit codes; from a bucket, a
+//! snapshot downloaded into a new dataset ([`crate::objstore::restore`]). `--dry-run` prints what would
+//! be sent or downloaded.
 
 use camino::Utf8Path;
 
 use crate::cli::RestoreArgs;
-use crate::config::Job;
+use crate::config::{Config, Job};
 use crate::error::{ErrorKind, Failure};
 use crate::objstore::manifest::{Encryption, Manifest, StreamObject};
 use crate::objstore::{chain, restore, Bucket};
+use crate::replication::reverse::{self, RestoreRequest};
+use crate::replication::{self, Options};
+use crate::report::human;
 use crate::report::restore::{table, RestoreObject, RestoreReport};
 use crate::report::{ErrorReport, Header, Timing};
 use crate::zfs::names::DatasetName;
@@ -15,14 +20,52 @@ use crate::zfs::Zfs;
 
 /// Runs `zreplrs restore` and prints the result.
 pub fn command(path: Option<&Utf8Path>, a: &RestoreArgs) -> u8 {
-    super::with_job(path, &a.job, |_, job| {
+    super::with_job(path, &a.job, |config, job| match job.target.is_store() {
+        true => from_bucket(job, a),
+        false => from_receiver(config, job, a),
+    })
+}
+
+/// A restore from a ZFS receiver: the job turned around, run by the replication driver.
+fn from_receiver(config: &Config, job: &Job, a: &RestoreArgs) -> u8 {
+    let name = |flag: &str, s: &str| DatasetName::new(s).map_err(|e| format!("{flag}: {e}"));
+    let req = name("--fs", &a.fs).and_then(|fs| {
+        Ok(RestoreRequest {
+            fs,
+            to: a.to.as_deref().map(|t| name("--to", t)).transpose()?,
+            snapshot: a.snapshot.clone(),
+            allow_full: a.allow_full,
+        })
+    });
+    let reversed = req.and_then(|r| reverse::restore_job(job, &r).map_err(|e| e.0));
+    let reversed = match reversed {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("zreplrs: restore: {e}");
+            return crate::report::exit::USAGE;
+        }
+    };
+    let opts = Options {
+        dry_run: a.dry_run,
+        quiet: a.quiet,
+        ..Options::default()
+    };
+    match replication::run(config, &reversed, &opts, &mut |_| {}) {
+        Ok(report) => super::emit(a.output.format(), &report, human::replicate_table),
+        Err(e) => super::lock_failure(&e),
+    }
+}
+
+/// A restore from the job's bucket.
+fn from_bucket(job: &Job, a: &RestoreArgs) -> u8 {
+    {
         let mut r = RestoreReport {
             header: Header::new("restore", Some(job.name.as_str()), Some(a.dry_run)),
             timing: Timing::start(),
             filesystem: a.fs.clone(),
             snapshot: None,
             guid: None,
-            target: a.target.clone(),
+            target: a.to.clone().unwrap_or_else(|| a.fs.clone()),
             objects: Vec::new(),
             bytes: 0,
             error: None,
@@ -32,7 +75,7 @@ pub fn command(path: Option<&Utf8Path>, a: &RestoreArgs) -> u8 {
         }
         r.timing.finish();
         super::emit(a.output.format(), &r, table)
-    })
+    }
 }
 
 fn invalid(m: String) -> Failure {
@@ -41,7 +84,7 @@ fn invalid(m: String) -> Failure {
 
 fn run(job: &Job, a: &RestoreArgs, r: &mut RestoreReport) -> Result<(), Failure> {
     let fs = DatasetName::new(&a.fs).map_err(|e| invalid(format!("--fs: {e}")))?;
-    let target = DatasetName::new(&a.target).map_err(|e| invalid(format!("--target: {e}")))?;
+    let target = DatasetName::new(a.to.as_deref().unwrap_or(&a.fs)).map_err(|e| invalid(format!("--to: {e}")))?;
     let rel = job
         .receiver_path(&fs)
         .ok_or_else(|| invalid(format!("job {} does not replicate {fs} (see its strip)", job.name)))?;

@@ -63,6 +63,7 @@ fn config(a: &SendAgentArgs) -> Result<SendAgentConfig, Invalid> {
             filter,
             job,
             require_raw: a.require_raw,
+            restore_only: false,
         },
         zfs_program: a.zfs_program.clone().map(Into::into),
         max_zstd_level: a.max_zstd_level,

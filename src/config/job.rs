@@ -110,6 +110,22 @@ pub struct Job {
     /// The object store of an `s3://` target (`[jobs.store]`).
     #[serde(default)]
     pub store: Option<super::StoreConfig>,
+    /// Set only on a job that `zreplrs restore` derives from a configured one to run the other way (see
+    /// [`Reversal`]); never read from the configuration.
+    #[serde(skip)]
+    pub reversal: Option<Reversal>,
+}
+
+/// How a job derived for a restore differs from a configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reversal {
+    /// The sender's root and the path it lands at below the receiver's root (a restore may give it
+    /// another name); the root's children land below that path.
+    pub land: (DatasetName, String),
+    /// Send no snapshot newer than this one (its name after `@`), where a filesystem has it.
+    pub until: Option<String>,
+    /// A filesystem the receiver does not have may be sent in full.
+    pub allow_full: bool,
 }
 
 impl Job {
@@ -136,7 +152,7 @@ impl Job {
     /// The user property holding this job's sync records on the sender filesystems; none in pull mode (the
     /// send-agent never sets a property), so a pull job lists the source's snapshots on every run.
     pub fn sync_record_property(&self) -> Option<String> {
-        if self.is_pull() {
+        if self.is_pull() || self.reversal.is_some() {
             None
         } else {
             self.name.sync_record_property()
@@ -146,6 +162,14 @@ impl Job {
     /// Where `fs` lands below the receiver's root: its path without the longest `strip` prefix it is below,
     /// or the whole path. `None` when `fs` is a strip prefix itself (it would be the root).
     pub fn receiver_path(&self, fs: &DatasetName) -> Option<String> {
+        if let Some((root, path)) = self.reversal.as_ref().map(|r| &r.land) {
+            return match fs == root {
+                true => Some(path.clone()),
+                false => fs
+                    .is_strictly_below(root)
+                    .then(|| format!("{path}{}", &fs.as_str()[root.as_str().len()..])),
+            };
+        }
         if self.strip.is_empty() {
             return Some(fs.to_string());
         }
@@ -159,6 +183,14 @@ impl Job {
     /// The sender filesystem that lands at `rel` below the receiver's root, for the first prefix (in
     /// configuration order) whose result the filter includes.
     pub fn sender_path(&self, rel: &str) -> Option<DatasetName> {
+        if let Some((root, path)) = self.reversal.as_ref().map(|r| &r.land) {
+            let below = match rel.strip_prefix(path.as_str()) {
+                Some("") => return Some(root.clone()),
+                Some(rest) => rest.strip_prefix('/')?,
+                None => return None,
+            };
+            return root.child(below).ok();
+        }
         if self.strip.is_empty() {
             return DatasetName::new(rel).ok().filter(|d| self.filesystems.includes(d));
         }

@@ -45,7 +45,11 @@ pub fn run_with(
     let lock_dir = opts.lock_dir.as_deref().or(config.global.lock_dir.as_deref());
     let _lock = lock::lock_job_in(lock_dir, &job.name)?;
     let mut report = RunReport {
-        header: Header::new("replicate", Some(job.name.as_str()), Some(opts.dry_run)),
+        header: Header::new(
+            if job.reversal.is_some() { "restore" } else { "replicate" },
+            Some(job.name.as_str()),
+            Some(opts.dry_run),
+        ),
         timing: Timing::start(),
         result: RunResult::NothingToDo,
         attempts: Vec::new(),

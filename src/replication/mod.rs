@@ -2,8 +2,8 @@
 //! ([`crate::endpoint`]: a sender and a receiver, whatever they are). [`driver`] is the run and its attempts,
 //! [`filesystem`] one filesystem's path, [`protection`] its cursor and last-received hold repaired before its
 //! steps, [`step_holds`] the attempt's step holds, [`records`] sync records and lag after an attempt,
-//! [`parallel`] the workers, [`options`] what the command line sets for a run; `tests` drives it against
-//! in-memory endpoints.
+//! [`parallel`] the workers, [`options`] what the command line sets for a run, [`reverse`] the job a restore
+//! runs; `tests` drives it against in-memory endpoints.
 
 mod driver;
 mod filesystem;
@@ -11,6 +11,7 @@ mod options;
 mod parallel;
 mod protection;
 mod records;
+pub mod reverse;
 mod step_holds;
 
 pub use driver::{run, run_with};

@@ -39,6 +39,9 @@ pub(super) fn prepare(
         .collect();
     zfs.release(&job.name.step_hold_tag(), &stale)?;
     let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
+    if job.reversal.is_some() {
+        return Ok(cursors); // a restore leaves neither cursors nor last-received holds
+    }
     let (Some(base_guid), Some(recv_newest)) =
         (w.receiver_newest, w.receiver.as_ref().and_then(|r| r.newest_snapshot()))
     else {

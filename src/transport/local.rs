@@ -12,6 +12,7 @@ pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentErro
     let exe =
         std::env::current_exe().map_err(|e| AgentError::Connect(format!("cannot find our own executable: {e}")))?;
     let what = args.first().cloned().unwrap_or_default();
+    let restore = super::restore_from(job, &args);
     // The child agent ignores $ZREPLRS_ZFS; a run that uses another zfs program passes it on explicitly.
     if let Some(p) = std::env::var_os("ZREPLRS_ZFS").and_then(|p| p.into_string().ok()) {
         args.push("--zfs-program".into());
@@ -34,10 +35,11 @@ pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentErro
         return Err(AgentError::Connect(format!("{what} pipes missing")));
     };
     crate::agent::wire::splice::enlarge_pipe(std::os::fd::AsFd::as_fd(&stdin));
-    match AgentClient::connect(
+    match AgentClient::connect_for(
         Box::new(stdout),
         Box::new(stdin),
         job.connect_timeout.max(std::time::Duration::from_secs(60)),
+        restore,
     ) {
         Ok(client) => Ok(Connection::new(client, Some(child))),
         Err(e) => {

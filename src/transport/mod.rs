@@ -111,6 +111,13 @@ pub fn send_agent_args(job: &Job, source: &Target) -> Vec<String> {
     args
 }
 
+/// The job id a connection asks the agent to restore from: set when a restore reaches the job's backup
+/// host for its data (a send-agent there, or a recv-agent that serves restores).
+fn restore_from<'a>(job: &'a Job, agent_args: &[String]) -> Option<&'a str> {
+    let sender = agent_args.first().is_some_and(|a| a == "send-agent");
+    (job.reversal.is_some() && sender).then(|| job.name.as_str())
+}
+
 /// Opens a connection to the agent at `place`. `peer` is the connection to the job's other host (the
 /// receiver of a push job, the source of a pull job): the job's bandwidth limit and compression apply to it.
 fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool) -> Result<Connection, AgentError> {
@@ -156,6 +163,10 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
     };
     let mut conn = open(job, source, send_agent_args(job, source), true).map_err(AgentError::at_source)?;
     let hello = &conn.client().hello;
+    if job.reversal.is_some() {
+        restore_source(hello, source).map_err(AgentError::at_source)?;
+        return Ok(Zfs::remote(Arc::new(Mutex::new(SourceRunner(conn)))));
+    }
     if !hello.send_agent {
         return Err(AgentError::Protocol(
             "the source does not run zreplrs send-agent (a pull job's source does; check the forced command in \
@@ -173,6 +184,27 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
         .at_source());
     }
     Ok(Zfs::remote(Arc::new(Mutex::new(SourceRunner(conn)))))
+}
+
+/// Checks that the backup host's agent serves a restore of `source` (its root at or below the agent's).
+fn restore_source(hello: &proto::HelloReply, source: &Target) -> Result<(), AgentError> {
+    if !hello.send_agent {
+        return Err(AgentError::Protocol(
+            "the backup host's zreplrs recv-agent does not serve restores: add --serve-restores to its command \
+             (the forced command in its authorized_keys), or restore on the backup host"
+                .into(),
+        ));
+    }
+    let root = crate::zfs::names::DatasetName::new(&hello.root)
+        .map_err(|e| AgentError::Protocol(format!("the backup host's agent announced a bad root: {e}")))?;
+    let wanted = source.root_fs();
+    if wanted != &root && !wanted.is_strictly_below(&root) {
+        return Err(AgentError::Protocol(format!(
+            "the backup host's agent serves {root}, which does not hold {wanted}; check the job's target and \
+             the forced command's --root-fs and --client-identity"
+        )));
+    }
+    Ok(())
 }
 
 /// The connection to a pull job's source as the sender side's [`Runner`].

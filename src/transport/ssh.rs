@@ -294,10 +294,11 @@ pub fn connect(
 ) -> Result<Connection, AgentError> {
     let params = SshParams::for_job(job, user, host, port);
     let (reader, writer) = open_exec(&params, &remote_command(job, agent_args))?;
-    let client = AgentClient::connect(
+    let client = AgentClient::connect_for(
         Box::new(reader),
         Box::new(writer),
         job.connect_timeout.max(Duration::from_secs(60)),
+        super::restore_from(job, agent_args),
     )?;
     Ok(Connection::new(client, None))
 }

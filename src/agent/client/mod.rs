@@ -150,6 +150,16 @@ impl AgentClient {
         writer: Box<dyn FdWrite>,
         timeout: Duration,
     ) -> Result<Self, AgentError> {
+        Self::connect_for(reader, writer, timeout, None)
+    }
+
+    /// [`AgentClient::connect`], asking the agent (with `restore`, a job id) to send its data for a restore.
+    pub fn connect_for(
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn FdWrite>,
+        timeout: Duration,
+        restore: Option<&str>,
+    ) -> Result<Self, AgentError> {
         // No queue: the reader blocks until a reply is taken (at most one decoded reply waits).
         let (tx, rx) = mpsc::sync_channel::<Reply>(0);
         std::thread::spawn(move || {
@@ -186,6 +196,8 @@ impl AgentClient {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: env!("CARGO_PKG_VERSION").into(),
             compression: crate::agent::wire::codec::supported(),
+            restore: restore.is_some(),
+            job_id: restore.unwrap_or_default().to_string(),
         };
         match client.request(hello.into())? {
             Body::HelloReply(h) if h.protocol_version == proto::PROTOCOL_VERSION => client.hello = h,

@@ -19,6 +19,9 @@ pub struct AgentConfig {
     pub append_only: bool,
     /// `--allow-verify`: serve checksum requests (clones of received data) even under `--append-only`.
     pub allow_verify: bool,
+    /// `--serve-restores`: a peer that asks for a restore gets this agent's received data sent back, read
+    /// only (see [`crate::agent::recv::restores`]).
+    pub serve_restores: bool,
 }
 
 impl AgentConfig {

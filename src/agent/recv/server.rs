@@ -60,6 +60,13 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             }
         };
         if !greeted {
+            let restore = match &body {
+                Body::Hello(h) if h.restore && cfg.serve_restores => Some(h.job_id.clone()),
+                _ => None,
+            };
+            if let Some(job_id) = restore {
+                return serve_restore(cfg, &zfs, &root, &job_id, body, input, out);
+            }
             let hello = proto::HelloReply {
                 protocol_version: proto::PROTOCOL_VERSION,
                 software_version: env!("CARGO_PKG_VERSION").into(),
@@ -99,6 +106,37 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             reply(&mut out, env).map_err(|e| Failure::connection(format!("cannot reply: {e}")))?;
         }
     }
+}
+
+/// Greets a peer that asked for a restore as a send-agent of `root` and serves its calls (see
+/// [`crate::agent::recv::restores`]); a bad job id is refused in the greeting.
+fn serve_restore<R: FdRead, W: Write + Send>(
+    cfg: &AgentConfig,
+    zfs: &Zfs,
+    root: &DatasetName,
+    job_id: &str,
+    hello: Body,
+    input: R,
+    mut out: BufWriter<W>,
+) -> Result<(), Failure> {
+    let send_cfg = match crate::agent::recv::restores::sender_config(cfg, root, job_id) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = reply(&mut out, error_reply(Refusal::new(ErrorKind::InvalidName, e.0.clone())));
+            return Err(Failure::new(ErrorKind::InvalidName, e.0));
+        }
+    };
+    let hello_reply = proto::HelloReply {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: env!("CARGO_PKG_VERSION").into(),
+        root: root.to_string(),
+        zfs_version: zfs_version(zfs),
+        append_only: cfg.append_only,
+        send_agent: true,
+        compression: crate::agent::wire::codec::supported(),
+    };
+    greet(&mut out, hello, hello_reply)?;
+    crate::agent::send::server::serve_calls(&send_cfg, zfs, input, &mut out)
 }
 
 /// How long the agent reads the files of one snapshot for a checksum (a clone of a peer's data stays

@@ -56,6 +56,9 @@ pub struct SendPolicy {
     /// `--require-raw`: every send is raw (`-w`, or a token with `rawok`), so encrypted data never leaves
     /// decrypted.
     pub require_raw: bool,
+    /// A recv-agent serving restores (`--serve-restores`): it sends what it received and holds it while
+    /// sending, but never creates or destroys a bookmark.
+    pub restore_only: bool,
 }
 
 /// How an accepted call runs.
@@ -140,6 +143,12 @@ impl SendPolicy {
             "get" => self.get(args)?,
             "holds" => self.holds(args)?,
             "hold" | "release" => self.hold_or_release(args)?,
+            "bookmark" | "destroy" if self.restore_only => {
+                return refuse(format!(
+                    "zfs {cmd}: this recv-agent serves restores (--serve-restores), which send what it received \
+                     and hold it while sending; it creates and destroys nothing"
+                ))
+            }
             "bookmark" => self.bookmark(args)?,
             "destroy" => self.destroy(args)?,
             "send" => self.send(args)?,

@@ -52,33 +52,51 @@ pub struct SendAgentConfig {
 /// or a protocol violation (replied when possible).
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), Failure> {
     let mut out = BufWriter::new(output);
-    let zfs = cfg
-        .zfs_program
+    let zfs = agent_zfs(cfg);
+    let body = match next_call(&mut input, &mut out)? {
+        Some(b) => b,
+        None => return Ok(()),
+    };
+    let hello = proto::HelloReply {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: env!("CARGO_PKG_VERSION").into(),
+        root: cfg.policy.root.to_string(),
+        zfs_version: zfs_version(&zfs),
+        append_only: false,
+        send_agent: true,
+        compression: crate::agent::wire::codec::supported(),
+    };
+    greet(&mut out, body, hello)?;
+    serve_calls(cfg, &zfs, input, &mut out)
+}
+
+/// The `zfs` the agent runs: the system's, or `--zfs-program`.
+pub fn agent_zfs(cfg: &SendAgentConfig) -> Zfs {
+    cfg.zfs_program
         .as_ref()
         // Another program stands for zfs: libzfs_core would bypass it.
-        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native());
-    let mut greeted = false;
-    loop {
-        let body = match frame::read_message(&mut input) {
-            Ok(Some(Envelope { body: Some(b) })) => b,
-            Ok(Some(Envelope { body: None })) => return fatal(&mut out, ErrorKind::Protocol, "empty message".into()),
-            Ok(None) => return Ok(()),
-            Err(e) => return fatal(&mut out, e.kind(), e.to_string()),
-        };
-        if !greeted {
-            let hello = proto::HelloReply {
-                protocol_version: proto::PROTOCOL_VERSION,
-                software_version: env!("CARGO_PKG_VERSION").into(),
-                root: cfg.policy.root.to_string(),
-                zfs_version: zfs_version(&zfs),
-                append_only: false,
-                send_agent: true,
-                compression: crate::agent::wire::codec::supported(),
-            };
-            greet(&mut out, body, hello)?;
-            greeted = true;
-            continue;
-        }
+        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native())
+}
+
+/// The next request; `None` when the peer closed the connection.
+fn next_call<R: FdRead, W: Write>(input: &mut R, out: &mut BufWriter<W>) -> Result<Option<Body>, Failure> {
+    match frame::read_message(input) {
+        Ok(Some(Envelope { body: Some(b) })) => Ok(Some(b)),
+        Ok(Some(Envelope { body: None })) => fatal(out, ErrorKind::Protocol, "empty message".into()).map(|()| None),
+        Ok(None) => Ok(None),
+        Err(e) => fatal(out, e.kind(), e.to_string()).map(|()| None),
+    }
+}
+
+/// After the handshake: answers [`proto::ZfsCall`]s that the policy accepts until the peer closes the
+/// connection. (A recv-agent that serves restores hands its connection over here.)
+pub fn serve_calls<R: FdRead, W: Write + Send>(
+    cfg: &SendAgentConfig,
+    zfs: &Zfs,
+    mut input: R,
+    out: &mut BufWriter<W>,
+) -> Result<(), Failure> {
+    while let Some(body) = next_call(&mut input, out)? {
         let call = match body {
             Body::ZfsCall(c) => c,
             other => {
@@ -86,47 +104,56 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, ou
                     "a send-agent answers only zfs_call requests, not {}; a push job's target runs zreplrs recv-agent",
                     Envelope::new(other).kind_name()
                 );
-                send(&mut out, error_reply(Refusal::new(ErrorKind::Protocol, msg)))?;
+                send(out, error_reply(Refusal::new(ErrorKind::Protocol, msg)))?;
                 continue;
             }
         };
         match cfg.policy.check(&call.argv, call.stream) {
             Err(why) => {
                 eprintln!("zreplrs send-agent: refused zfs {}: {why}", printable_argv(&call.argv));
-                send(&mut out, error_reply(Refusal::new(KIND, why.0)))?;
+                send(out, error_reply(Refusal::new(KIND, why.0)))?;
             }
             Ok(Accepted::Stream) => match packer(&call, cfg.max_zstd_level) {
-                Ok(mut packer) => stream(&zfs, cfg, &call.argv, packer.as_mut(), &mut input, &mut out)?,
-                Err(r) => send(&mut out, error_reply(r))?,
+                Ok(mut packer) => stream(zfs, cfg, &call.argv, packer.as_mut(), &mut input, out)?,
+                Err(r) => send(out, error_reply(r))?,
             },
-            Ok(accepted) => {
-                let result = with_heartbeats(&mut out, || run(&zfs, &call.argv));
-                match result {
-                    Ok((mut reply, stdout)) => {
-                        let stdout = match accepted {
-                            Accepted::RunListing(columns) => cfg.policy.filter_listing(&stdout, columns),
-                            _ => stdout,
-                        };
-                        let mut pages = stdout.chunks(PAGE).peekable();
-                        while let Some(p) = pages.next() {
-                            let page = proto::ZfsCallReply {
-                                stdout: p.to_vec(),
-                                more: true,
-                                ..Default::default()
-                            };
-                            if pages.peek().is_none() {
-                                reply.stdout = page.stdout;
-                                break;
-                            }
-                            send(&mut out, Envelope::new(page.into()))?;
-                        }
-                        send(&mut out, Envelope::new(reply.into()))?;
-                    }
-                    Err(r) => send(&mut out, error_reply(r))?,
-                }
-            }
+            Ok(accepted) => answer(zfs, cfg, &call.argv, accepted, out)?,
         }
     }
+    Ok(())
+}
+
+/// Runs an accepted call that is not a stream and replies with its output, in pages.
+fn answer<W: Write + Send>(
+    zfs: &Zfs,
+    cfg: &SendAgentConfig,
+    argv: &[String],
+    accepted: Accepted,
+    out: &mut BufWriter<W>,
+) -> Result<(), Failure> {
+    let result = with_heartbeats(out, || run(zfs, argv));
+    let (mut reply, stdout) = match result {
+        Ok(r) => r,
+        Err(r) => return send(out, error_reply(r)),
+    };
+    let stdout = match accepted {
+        Accepted::RunListing(columns) => cfg.policy.filter_listing(&stdout, columns),
+        _ => stdout,
+    };
+    let mut pages = stdout.chunks(PAGE).peekable();
+    while let Some(p) = pages.next() {
+        let page = proto::ZfsCallReply {
+            stdout: p.to_vec(),
+            more: true,
+            ..Default::default()
+        };
+        if pages.peek().is_none() {
+            reply.stdout = page.stdout;
+            break;
+        }
+        send(out, Envelope::new(page.into()))?;
+    }
+    send(out, Envelope::new(reply.into()))
 }
 
 fn send<W: Write>(out: &mut BufWriter<W>, env: Envelope) -> Result<(), Failure> {

@@ -19,6 +19,13 @@ pub struct Hello {
     /// Codecs the sender can compress stream data with (`"zstd"`); an agent picks one it can undo.
     #[prost(string, repeated, tag = "3")]
     pub compression: Vec<String>,
+    /// The peer wants the agent's data sent to it, for a restore of job `job_id`: a recv-agent that serves
+    /// restores answers as a send-agent of its own root; any other agent ignores it (and its reply says
+    /// `send_agent: false`).
+    #[prost(bool, tag = "4")]
+    pub restore: bool,
+    #[prost(string, tag = "5")]
+    pub job_id: String,
 }
 
 /// The agent's answer to [`Hello`].
@@ -524,6 +531,7 @@ mod tests {
                 protocol_version: 1,
                 software_version: String::new(),
                 compression: Vec::new(),
+                ..Default::default()
             }
             .into(),
         );

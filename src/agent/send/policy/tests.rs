@@ -13,6 +13,7 @@ fn policy(require_raw: bool) -> SendPolicy {
         filter: Filter::parse(&rules).unwrap(),
         job: JobId::new("prod").unwrap(),
         require_raw,
+        restore_only: false,
     }
 }
 

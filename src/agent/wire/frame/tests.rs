@@ -9,6 +9,8 @@ fn all_messages() -> Vec<Envelope> {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: "0.1.0".into(),
             compression: vec!["zstd".into(), "lz4".into()],
+            restore: true,
+            job_id: "prod".into(),
         }
         .into(),
         proto::HelloReply {

@@ -1,0 +1,187 @@
+//! The job a restore runs: a configured job turned around, so that the backup host's copy of a filesystem
+//! (and its children) is the sender and this host is the receiver. The run is then an ordinary run of the
+//! driver — the same plan, step holds on the backup side while sending, resume, retries, report and exit
+//! codes — with the differences of [`Reversal`]: the copy lands at the name asked for, no snapshot newer
+//! than the one asked for is sent, a full send only when allowed, and neither cursor bookmarks nor
+//! last-received holds are left (the backup stays the receiver of the job).
+
+use std::collections::BTreeMap;
+
+use crate::config::{Filter, InitialReplication, Job, Protection, Reversal, Target};
+use crate::error::Invalid;
+use crate::zfs::names::DatasetName;
+
+/// What `zreplrs restore` was asked for.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The filesystem, by its name on the sending host.
+    pub fs: DatasetName,
+    /// Where it comes back: its own name unless given.
+    pub to: Option<DatasetName>,
+    /// The snapshot to bring back (its name after `@`); the newest when unset.
+    pub snapshot: Option<String>,
+    pub allow_full: bool,
+}
+
+/// The job that restores `req` from `job`'s receiver to this host.
+pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
+    if job.is_pull() {
+        return Err(Invalid::from(format!(
+            "job {} is a pull job: its backup host cannot be made to send to the production host from here; \
+             run `zreplrs restore` on the backup host against a job that pushes to the production host's \
+             recv-agent (docs/security.md, \"Getting data back\")",
+            job.name
+        )));
+    }
+    let (copy, place) = backup_copy(job, &req.fs)?;
+    let to = req.to.clone().unwrap_or_else(|| req.fs.clone());
+    let (Some(parent), Some(leaf)) = (to.parent(), to.as_str().rsplit('/').next()) else {
+        return Err(Invalid::from(format!(
+            "--to {to}: a pool's root cannot be restored into; name a dataset below it"
+        )));
+    };
+    let rules: BTreeMap<String, bool> = [(format!("{copy}<"), true)].into_iter().collect();
+    let mut r = job.clone();
+    r.source = Some(place);
+    r.target = Target::Local { root_fs: parent };
+    r.client_identity = None;
+    r.filesystems = Filter::parse(&rules)?;
+    r.snapshots = Default::default();
+    r.strip = Vec::new();
+    r.send.encrypted = false;
+    // Encrypted data comes back as it is stored: raw, still encrypted.
+    r.send.flags.raw = true;
+    r.recv = Default::default();
+    r.initial_replication = InitialReplication::All;
+    r.protection = Protection::GuaranteeResumability;
+    r.replicate = Default::default();
+    r.prune = None;
+    r.reversal = Some(Reversal {
+        land: (copy, leaf.to_string()),
+        until: req.snapshot.clone(),
+        allow_full: req.allow_full,
+    });
+    if matches!(r.source, Some(Target::Local { .. })) {
+        // The copy is on this host: it is sent by this host's zfs, as a push.
+        r.source = None;
+    }
+    Ok(r)
+}
+
+/// The backup host's copy of `fs` and where it is reached from this host.
+fn backup_copy(job: &Job, fs: &DatasetName) -> Result<(DatasetName, Target), Invalid> {
+    if !job.filesystems.includes(fs) {
+        return Err(Invalid::from(format!("job {} does not replicate {fs}", job.name)));
+    }
+    let rel = job
+        .receiver_path(fs)
+        .ok_or_else(|| Invalid::from(format!("job {} does not replicate {fs} (see its strip)", job.name)))?;
+    let root = match &job.client_identity {
+        Some(id) => job.target.root_fs().child(id),
+        None => Ok(job.target.root_fs().clone()),
+    }
+    .map_err(|e| Invalid::from(format!("client_identity: {e}")))?;
+    let copy = root
+        .child(&rel)
+        .map_err(|e| Invalid::from(format!("{fs} on the receiver: {e}")))?;
+    let place = match &job.target {
+        Target::Local { .. } => Target::Local { root_fs: copy.clone() },
+        Target::Ssh { user, host, port, .. } => Target::Ssh {
+            user: user.clone(),
+            host: host.clone(),
+            port: *port,
+            root_fs: copy.clone(),
+        },
+        Target::S3 { .. } => {
+            return Err(Invalid::from(format!(
+                "job {} keeps its copies in an object store; its restore downloads them",
+                job.name
+            )))
+        }
+    };
+    Ok((copy, place))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camino::Utf8Path;
+
+    fn job(target: &str, extra: &str) -> Job {
+        let text = format!(
+            "[[jobs]]\nname = \"prod\"\ntarget = \"{target}\"\n{extra}\n[jobs.filesystems]\n\"tank/data<\" = true\n"
+        );
+        let mut config = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).unwrap();
+        config.jobs.remove(0)
+    }
+
+    fn req(fs: &str, to: Option<&str>) -> RestoreRequest {
+        RestoreRequest {
+            fs: DatasetName::new(fs).unwrap(),
+            to: to.map(|t| DatasetName::new(t).unwrap()),
+            snapshot: Some("s2".into()),
+            allow_full: false,
+        }
+    }
+
+    #[test]
+    fn an_ssh_push_job_restores_from_its_receiver_to_the_name_asked_for() {
+        let j = job("ssh://backup@b1:2222/backup/hosts", "client_identity = \"prod1\"");
+        let r = restore_job(&j, &req("tank/data/db", Some("tank/restored"))).unwrap();
+        let copy = DatasetName::new("backup/hosts/prod1/tank/data/db").unwrap();
+        assert_eq!(
+            r.source,
+            Some(Target::Ssh {
+                user: Some("backup".into()),
+                host: "b1".into(),
+                port: 2222,
+                root_fs: copy.clone()
+            })
+        );
+        assert_eq!(
+            r.target,
+            Target::Local {
+                root_fs: DatasetName::new("tank").unwrap()
+            }
+        );
+        assert_eq!(r.receiver_path(&copy).as_deref(), Some("restored"));
+        assert_eq!(
+            r.receiver_path(&copy.child("logs").unwrap()).as_deref(),
+            Some("restored/logs")
+        );
+        assert_eq!(
+            r.receiver_path(&DatasetName::new("backup/hosts/prod1/tank/database").unwrap()),
+            None
+        );
+        assert_eq!(r.sender_path("restored/logs"), Some(copy.child("logs").unwrap()));
+        assert!(r.filesystems.includes(&copy) && !r.filesystems.includes(&DatasetName::new("backup/hosts").unwrap()));
+        assert!(r.send.flags.raw && r.sync_record_property().is_none());
+        assert_eq!(
+            r.name, j.name,
+            "the job's lock keeps a restore and a run of the job apart"
+        );
+    }
+
+    #[test]
+    fn a_local_push_job_restores_to_its_own_name_by_default_and_refuses_what_it_cannot() {
+        let j = job("local:backup/hosts", "strip = \"tank\"");
+        let r = restore_job(&j, &req("tank/data", None)).unwrap();
+        assert_eq!(r.source, None);
+        assert_eq!(
+            r.filesystems.roots(),
+            vec![DatasetName::new("backup/hosts/data").unwrap()]
+        );
+        assert_eq!(
+            r.receiver_path(&DatasetName::new("backup/hosts/data").unwrap())
+                .as_deref(),
+            Some("data")
+        );
+        assert!(restore_job(&j, &req("tank/other", None)).is_err());
+        assert!(restore_job(&j, &req("tank/data", Some("tank"))).is_err());
+        let pull = job("local:backup/prod1\"\nsource = \"ssh://zsend@prod1/tank", "");
+        assert!(restore_job(&pull, &req("tank/data", None))
+            .unwrap_err()
+            .0
+            .contains("pull job"));
+    }
+}
