@@ -224,6 +224,7 @@ fn hello() -> Vec<u8> {
         protocol_version: proto::PROTOCOL_VERSION,
         software_version: "test".into(),
         compression: Vec::new(),
+        ..Default::default()
     }
     .into())
 }
@@ -241,6 +242,7 @@ fn agent_refuses_a_wrong_protocol_version() {
         protocol_version: 99,
         software_version: "x".into(),
         compression: Vec::new(),
+        ..Default::default()
     }
     .into()));
     assert_eq!(replies.len(), 1);

@@ -76,6 +76,7 @@ fn hello() -> Vec<u8> {
         protocol_version: proto::PROTOCOL_VERSION,
         software_version: "hostile".into(),
         compression: Vec::new(),
+        ..Default::default()
     }
     .into())
 }
@@ -115,6 +116,7 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
                 protocol_version: 0,
                 software_version: "x".into(),
                 compression: Vec::new(),
+                ..Default::default()
             }
             .into()),
             "protocol_version",
@@ -125,6 +127,7 @@ fn wrong_versions_and_malformed_frames_get_clear_errors() {
                 protocol_version: proto::PROTOCOL_VERSION + 1,
                 software_version: "x".into(),
                 compression: Vec::new(),
+                ..Default::default()
             }
             .into()),
             "protocol_version",
@@ -966,6 +969,7 @@ fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
                 protocol_version: 99,
                 software_version: "x".into(),
                 compression: Vec::new(),
+                ..Default::default()
             }
             .into(),
         ),

@@ -357,6 +357,7 @@ fn agent_refuses_requests_outside_its_root_and_nothing_changes() {
             protocol_version: proto::PROTOCOL_VERSION,
             software_version: "t".into(),
             compression: Vec::new(),
+            ..Default::default()
         }
         .into(),
         &mut input,
