@@ -60,7 +60,7 @@ fn replicated_tree(sc: &Scenario) -> (String, String) {
         write_data(&child, &format!("l{i}"), 20 + i, 50_000);
         zfs(&["snapshot", "-r", &format!("{fs}@s{i}")]);
     }
-    sc.configure(&[(&fs, true)], "initial_replication = \"all\"");
+    sc.configure(&[(&format!("{fs}<"), true)], "initial_replication = \"all\"");
     ok(&sc.replicate(&[]));
     sc.assert_converged(&fs);
     (fs, child)

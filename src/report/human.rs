@@ -58,6 +58,9 @@ pub fn replicate_table(r: &RunReport) -> String {
             f.steps.len(),
             human_bytes(bytes)
         );
+        if r.header.dry_run == Some(true) {
+            step_lines(&mut s, f);
+        }
     }
     let est = if r.bytes_estimate_exact {
         ""
@@ -76,6 +79,27 @@ pub fn replicate_table(r: &RunReport) -> String {
     );
     error_line(&mut s, &r.error);
     s
+}
+
+/// A dry run's steps below their filesystem: FULL, INCREMENTAL or RESUME, the base, the snapshot sent to,
+/// how many snapshots the stream delivers and its estimated size.
+fn step_lines(s: &mut String, f: &crate::report::FsReport) {
+    let short = |n: &str| n.rfind(['@', '#']).map_or(n, |i| &n[i..]).to_string();
+    for st in &f.steps {
+        let kind = match (&st.from, st.resumed) {
+            (_, true) => "RESUME",
+            (None, false) => "FULL",
+            (Some(_), false) => "INCREMENTAL",
+        };
+        let from = st.from.as_deref().map_or("-".to_string(), |f| short(f));
+        let size = st.bytes_estimated.map_or("?".to_string(), human_bytes);
+        let _ = writeln!(
+            s,
+            "  {kind:<11}  {from} -> {}  {} snapshot(s)  {size}",
+            short(&st.to),
+            st.snapshots
+        );
+    }
 }
 
 /// The status as a table for a terminal.
