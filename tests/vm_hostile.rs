@@ -1108,3 +1108,192 @@ fn send_agent_refuses_a_hostile_receiver_and_nothing_changes() {
     assert_eq!(data, send_stream(&[&s1]), "the stream is zfs send's");
     assert_eq!((p.state(), other.state()), before, "the source is as it was");
 }
+
+fn restore_hello(job: &str) -> Vec<u8> {
+    msg(proto::Hello {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: "hostile".into(),
+        compression: Vec::new(),
+        restore: true,
+        job_id: job.into(),
+    }
+    .into())
+}
+
+/// A compromised client against a backup host's `recv-agent --append-only --serve-restores`, speaking the
+/// protocol directly after asking for a restore: another client's tree (a listing, a send, a hold), the
+/// whole root, a plain (decrypting) send, a bookmark, destroying a snapshot or a bookmark, renaming,
+/// receiving, a recv-agent request and a bad job id are each refused, and the backup pool is exactly what
+/// it was. Its own tree can be listed, held with its job's tag and sent raw. An agent without the flag
+/// greets as a recv-agent and answers no zfs call.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_client_restoring_through_the_backup_agent_reads_only_its_own_tree_and_changes_nothing() {
+    let p = Pool::new("hrs");
+    let root = p.ds("backup");
+    let own = format!("{root}/prod1/tank/data");
+    let theirs = format!("{root}/prod2/tank/data");
+    for fs in [&own, &theirs] {
+        zfs(&["create", "-p", fs]);
+        zfs(&["snapshot", &format!("{fs}@s1")]);
+    }
+    let args = [
+        "recv-agent",
+        "--root-fs",
+        root.as_str(),
+        "--client-identity",
+        "prod1",
+        "--append-only",
+        "--serve-restores",
+    ];
+    let session = |input: &[u8]| {
+        let out = feed(&args, input);
+        let mut r = &out.stdout[..];
+        let mut frames = Vec::new();
+        while let Ok(Some(f)) = frame::read_frame(&mut r) {
+            frames.push(f);
+        }
+        SendSession {
+            frames,
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let (own_s1, their_s1) = (format!("{own}@s1"), format!("{theirs}@s1"));
+    let listing = |fs: &str| {
+        call(
+            &["list", "-H", "-p", "-r", "-t", "snapshot", "-o", "name,guid,name", fs],
+            false,
+        )
+    };
+    let cursor = format!("{own}#zrepl_CURSOR_G_00000000000000ff_J_j");
+    let before = p.state();
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "another client's listing",
+            listing(&theirs),
+            "send_agent_policy",
+            "outside",
+        ),
+        ("the whole root", listing(&root), "send_agent_policy", "outside"),
+        (
+            "another client's send",
+            call(&["send", "-w", &their_s1], true),
+            "send_agent_policy",
+            "outside",
+        ),
+        (
+            "another client's hold",
+            call(&["hold", "zrepl_STEP_J_j", &their_s1], false),
+            "send_agent_policy",
+            "outside",
+        ),
+        (
+            "a plain send",
+            call(&["send", &own_s1], true),
+            "send_agent_policy",
+            "raw",
+        ),
+        (
+            "a bookmark",
+            call(&["bookmark", &own_s1, &cursor], false),
+            "send_agent_policy",
+            "serves restores",
+        ),
+        (
+            "destroy a bookmark",
+            call(&["destroy", &cursor], false),
+            "send_agent_policy",
+            "serves restores",
+        ),
+        (
+            "destroy a snapshot",
+            call(&["destroy", &own_s1], false),
+            "send_agent_policy",
+            "serves restores",
+        ),
+        (
+            "rename",
+            call(&["rename", &own_s1, &format!("{own}@x")], false),
+            "send_agent_policy",
+            "not something",
+        ),
+        (
+            "receive",
+            call(&["receive", &format!("{own}/new")], false),
+            "send_agent_policy",
+            "not something",
+        ),
+        (
+            "a recv-agent request",
+            msg(proto::DestroyRequest {
+                fs: "tank/data".into(),
+                snapshots: vec!["s1".into()],
+            }
+            .into()),
+            "protocol",
+            "answers only zfs_call",
+        ),
+    ];
+    for (what, input, kind, text) in cases {
+        let s = session(&[restore_hello("j"), input].concat());
+        let msgs = s.messages();
+        match &msgs[0].body {
+            Some(Body::HelloReply(h)) => {
+                assert!(h.send_agent && h.append_only, "{what}: {h:?}");
+                assert_eq!(h.root, format!("{root}/prod1"), "{what}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        let (k, m) = error_of(msgs.last().unwrap());
+        assert_eq!(k, kind, "{what}: {m}");
+        assert!(m.contains(text), "{what}: {m}");
+        assert_eq!(p.state(), before, "{what}: nothing changed on the backup host");
+    }
+    let s = session(&restore_hello("bad job!"));
+    let (k, _) = error_of(s.messages().last().unwrap());
+    assert_eq!(k, "invalid_name");
+    assert_ne!(s.code, Some(0));
+    // What a restore needs works: its own listing, its job's hold and release, a raw stream.
+    let s = session(
+        &[
+            restore_hello("j"),
+            listing(&own),
+            call(&["hold", "zrepl_STEP_J_j", &own_s1], false),
+            call(&["release", "zrepl_STEP_J_j", &own_s1], false),
+        ]
+        .concat(),
+    );
+    let replies: Vec<_> = s.messages().into_iter().skip(1).collect();
+    assert_eq!(replies.len(), 3, "{}", s.stderr);
+    for r in &replies {
+        assert!(matches!(&r.body, Some(Body::ZfsCallReply(c)) if c.success), "{r:?}");
+    }
+    assert_eq!(p.state(), before, "the hold was released again");
+    let s = session(&[restore_hello("j"), call(&["send", "-w", &own_s1], true), end()].concat());
+    assert_eq!(s.code, Some(0), "{}", s.stderr);
+    // Without --serve-restores: a recv-agent's greeting, and no zfs call is answered.
+    let out = feed(
+        &[
+            "recv-agent",
+            "--root-fs",
+            &root,
+            "--client-identity",
+            "prod1",
+            "--append-only",
+        ],
+        &[restore_hello("j"), listing(&own)].concat(),
+    );
+    let mut r = &out.stdout[..];
+    let mut msgs = Vec::new();
+    while let Ok(Some(env)) = frame::read_message(&mut r) {
+        msgs.push(env);
+    }
+    match &msgs[0].body {
+        Some(Body::HelloReply(h)) => assert!(!h.send_agent, "{h:?}"),
+        other => panic!("{other:?}"),
+    }
+    let (k, m) = error_of(msgs.last().unwrap());
+    assert_eq!(k, "protocol", "{m}");
+    assert_eq!(p.state(), before);
+}

@@ -90,11 +90,20 @@ fn a_rollback_of_three_snapshots_is_restored_incrementally_in_place() {
     assert!(dry.json["bytes_estimated"].as_u64().unwrap() > 600_000);
     assert_eq!(sc.src.state(), before, "a dry run changes nothing");
     let human = sc
-        .command(&["restore", "--job", &sc.job, "--fs", &fs, "--dry-run"])
+        .command(&[
+            "restore",
+            "--job",
+            &sc.job,
+            "--fs",
+            &fs,
+            "--dry-run",
+            "--format",
+            "human",
+        ])
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&human.stdout);
-    assert!(table.contains("INCREMENTAL") && table.contains("s2"), "{table}");
+    assert!(table.contains("INCREMENTAL  @s2 -> @s5  3 snapshot(s)"), "{table}");
 
     let run = restore(&sc, &["--fs", &fs]);
     ok(&run);

@@ -866,3 +866,100 @@ fn every_dataset_type_replicates_through_an_append_only_agent() {
     );
     sc.assert_converged(&fs);
 }
+
+/// The append-only push setup serving restores: the backup host's agent runs `--append-only
+/// --serve-restores` as an unprivileged user with `send` delegated besides the append-only permissions.
+/// Without the flag a restore is refused with what to add; with it a filesystem rolled back by two
+/// snapshots comes back incrementally (GUIDs equal, bytes well under twice the changed data), and the backup
+/// pool is exactly what it was (the restore's step holds are gone, no bookmark was made). A job that claims
+/// another client's tree through this client's key is refused and reads nothing.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn restore_through_an_append_only_agent_that_serves_restores() {
+    let _s = serial();
+    let sc = Scenario::new("srst");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "base", 1, 1_000_000);
+    snap(&a, "s1");
+    for i in 2..=3u64 {
+        write_data(&a, &format!("f{i}"), i, 300_000);
+        snap(&a, &format!("s{i}"));
+    }
+    let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", "zrestore"]);
+    try_cmd("id", &["zrestore"]).expect("user zrestore exists");
+    try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
+    zfs(&[
+        "allow",
+        "-u",
+        "zrestore",
+        &format!("{ALLOW_APPEND_ONLY},send"),
+        &sc.root(),
+    ]);
+    // Another client's backup on the same host.
+    let other = format!("{}/prod2/{}", sc.root(), sc.src.ds("secret"));
+    zfs(&["create", "-p", &other]);
+    zfs(&["snapshot", &format!("{other}@s1")]);
+    let rules = [(format!("{a}<"), true)];
+    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    let job = "client_identity = \"prod1\"\ninitial_replication = \"all\"";
+    let agent = "--append-only --client-identity prod1";
+    configure_ssh_agent(&sc, "zrestore", agent, &rules, job, &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let copy = format!("{}/prod1/{a}", sc.root());
+    assert_eq!(snapshots(&copy), snapshots(&a));
+    zfs(&["rollback", "-r", &format!("{a}@s1")]);
+    let restore = |sc: &Scenario| {
+        let out = sc
+            .command(&["restore", "--job", &sc.job, "--fs", &a, "--format", "json"])
+            .output()
+            .unwrap();
+        run_result(out)
+    };
+    let refused = restore(&sc);
+    assert_ne!(refused.code, 0, "{:#}", refused.json);
+    let why = refused.json.to_string();
+    assert!(why.contains("--serve-restores"), "{why}");
+    assert_eq!(snapshots(&a).len(), 1, "nothing restored");
+
+    let agent = "--append-only --client-identity prod1 --serve-restores";
+    configure_ssh_agent(&sc, "zrestore", agent, &rules, job, &ssh_known_hosts_line());
+    let before = sc.dst.state();
+    let run = restore(&sc);
+    assert_eq!(run.code, 0, "{}\n{:#}", run.stderr, run.json);
+    assert_eq!(snapshots(&a), snapshots(&copy), "s2 and s3 are back");
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s3")),
+        checksum_snapshot(&format!("{copy}@s3"))
+    );
+    let sent = run.json["bytes_replicated"].as_u64().unwrap();
+    println!("incremental restore over SSH from an append-only agent: {sent} bytes sent, 600000 changed");
+    assert!(sent < 1_200_000, "incremental: {sent}");
+    assert_eq!(sc.dst.state(), before, "the backup pool is exactly what it was");
+
+    // This client's key, a job that claims the other client's tree: refused, nothing read or changed.
+    let claim = "client_identity = \"prod2\"\ninitial_replication = \"all\"";
+    let other_rules = [(sc.src.ds("secret"), true)];
+    let other_rules: Vec<(&str, bool)> = other_rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    configure_ssh_agent(&sc, "zrestore", agent, &other_rules, claim, &ssh_known_hosts_line());
+    let stolen = sc.src.ds("secret");
+    let out = sc
+        .command(&[
+            "restore",
+            "--job",
+            &sc.job,
+            "--fs",
+            &stolen,
+            "--allow-full",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let run = run_result(out);
+    assert_ne!(run.code, 0, "{:#}", run.json);
+    assert!(run.json.to_string().contains("does not hold"), "{:#}", run.json);
+    assert!(!exists(&stolen), "nothing of the other client arrived");
+    assert_eq!(sc.dst.state(), before, "the backup pool is unchanged");
+}
