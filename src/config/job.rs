@@ -110,6 +110,9 @@ pub struct Job {
     /// The object store of an `s3://` target (`[jobs.store]`).
     #[serde(default)]
     pub store: Option<super::StoreConfig>,
+    /// Where a pull job's restores go (`[jobs.restore]`).
+    #[serde(default)]
+    pub restore: Option<super::RestoreConfig>,
     /// Set only on a job that `zreplrs restore` derives from a configured one to run the other way (see
     /// [`Reversal`]); never read from the configuration.
     #[serde(skip)]
@@ -496,7 +499,7 @@ pub(super) fn absolute_path_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Optio
     Ok(Option::<AbsolutePath>::deserialize(d)?.map(|p| p.0))
 }
 
-fn absolute_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Utf8PathBuf>, D::Error> {
+pub(super) fn absolute_paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Utf8PathBuf>, D::Error> {
     Ok(Vec::<AbsolutePath>::deserialize(d)?.into_iter().map(|p| p.0).collect())
 }
 

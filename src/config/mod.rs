@@ -22,6 +22,7 @@ mod check;
 pub mod files;
 mod filter;
 mod job;
+mod restore;
 mod snapshots;
 mod store;
 mod target;
@@ -30,6 +31,7 @@ mod transfer;
 pub use check::CheckConfig;
 pub use filter::{Filter, FilterMatch};
 pub use job::*;
+pub use restore::RestoreConfig;
 pub use snapshots::SnapshotFilter;
 pub use store::StoreConfig;
 pub use target::Target;
@@ -387,6 +389,8 @@ impl Config {
         }
         for (i, job) in raw.jobs.iter_mut().enumerate() {
             check_store(job).map_err(|(key, m)| invalid(format!("jobs[{i}].{key}"), m.0))?;
+            restore::check(job.is_pull(), job.restore.as_ref())
+                .map_err(|m| invalid(format!("jobs[{i}].restore"), m.0))?;
         }
         for (i, job) in raw.jobs.iter().enumerate() {
             check_strip(job).map_err(|m| invalid(format!("jobs[{i}].strip"), m.0))?;

@@ -23,27 +23,28 @@ pub struct RestoreRequest {
     pub allow_full: bool,
 }
 
-/// The job that restores `req` from `job`'s receiver to this host.
+/// The job that restores `req` from `job`'s receiver: a push job's on its sending host (from the backup
+/// host's recv-agent, or a `local:` copy), a pull job's on its backup host (to the production host's
+/// recv-agent of `[jobs.restore]`).
 pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
-    if job.is_pull() {
-        return Err(Invalid::from(format!(
-            "job {} is a pull job: its backup host cannot be made to send to the production host from here; \
-             run `zreplrs restore` on the backup host against a job that pushes to the production host's \
-             recv-agent (docs/security.md, \"Getting data back\")",
-            job.name
-        )));
-    }
     let (copy, place) = backup_copy(job, &req.fs)?;
     let to = req.to.clone().unwrap_or_else(|| req.fs.clone());
-    let (Some(parent), Some(leaf)) = (to.parent(), to.as_str().rsplit('/').next()) else {
-        return Err(Invalid::from(format!(
-            "--to {to}: a pool's root cannot be restored into; name a dataset below it"
-        )));
-    };
+    let (target, path) = landing(job, &to)?;
     let rules: BTreeMap<String, bool> = [(format!("{copy}<"), true)].into_iter().collect();
     let mut r = job.clone();
-    r.source = Some(place);
-    r.target = Target::Local { root_fs: parent };
+    // A copy on this host is sent by this host's zfs, as a push.
+    r.source = Some(place).filter(|p| !matches!(p, Target::Local { .. }));
+    r.target = target;
+    if let Some(keys) = job
+        .restore
+        .as_ref()
+        .map(|c| &c.identity_files)
+        .filter(|k| !k.is_empty())
+    {
+        r.ssh.identity_files = keys.clone();
+    }
+    r.ssh.agent_command = vec!["zreplrs".into(), "recv-agent".into()];
+    r.restore = None;
     r.client_identity = None;
     r.filesystems = Filter::parse(&rules)?;
     r.snapshots = Default::default();
@@ -57,15 +58,43 @@ pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
     r.replicate = Default::default();
     r.prune = None;
     r.reversal = Some(Reversal {
-        land: (copy, leaf.to_string()),
+        land: (copy, path),
         until: req.snapshot.clone(),
         allow_full: req.allow_full,
     });
-    if matches!(r.source, Some(Target::Local { .. })) {
-        // The copy is on this host: it is sent by this host's zfs, as a push.
-        r.source = None;
-    }
     Ok(r)
+}
+
+/// Where `to` is received, and its path below that receiver's root: for a push job, a local recv-agent
+/// rooted at its parent; for a pull job, the production host's recv-agent of `[jobs.restore]`.
+fn landing(job: &Job, to: &DatasetName) -> Result<(Target, String), Invalid> {
+    if !job.is_pull() {
+        let (Some(parent), Some(leaf)) = (to.parent(), to.as_str().rsplit('/').next()) else {
+            return Err(Invalid::from(format!(
+                "--to {to}: a pool's root cannot be restored into; name a dataset below it"
+            )));
+        };
+        return Ok((Target::Local { root_fs: parent }, leaf.to_string()));
+    }
+    let Some(restore) = &job.restore else {
+        return Err(Invalid::from(format!(
+            "job {} is a pull job without [jobs.restore]: name the production host's recv-agent there \
+             (target = \"ssh://USER@HOST/POOL\" and the key whose forced command runs it; README, \
+             \"Getting data back\")",
+            job.name
+        )));
+    };
+    let root = restore.target.root_fs();
+    if !to.is_strictly_below(root) {
+        return Err(Invalid::from(format!(
+            "--to {to} is not below {root}, the root of [jobs.restore] target: the production host's \
+             recv-agent receives only there"
+        )));
+    }
+    Ok((
+        restore.target.clone(),
+        to.as_str()[root.as_str().len() + 1..].to_string(),
+    ))
 }
 
 /// The backup host's copy of `fs` and where it is reached from this host.
@@ -182,6 +211,35 @@ mod tests {
         assert!(restore_job(&pull, &req("tank/data", None))
             .unwrap_err()
             .0
-            .contains("pull job"));
+            .contains("[jobs.restore]"));
+    }
+
+    #[test]
+    fn a_pull_job_restores_from_its_local_copy_to_the_production_hosts_recv_agent() {
+        let restore = "[jobs.restore]\ntarget = \"ssh://zrestore@prod1/tank\"\n\
+                       identity_files = [\"/etc/zreplrs/id_restore\"]";
+        let pull = job("local:backup/prod1\"\nsource = \"ssh://zsend@prod1/tank", restore);
+        let r = restore_job(&pull, &req("tank/data", None)).unwrap();
+        assert_eq!(r.source, None, "the copy is on this host");
+        let copy = DatasetName::new("backup/prod1/tank/data").unwrap();
+        assert_eq!(r.filesystems.roots(), vec![copy.clone()]);
+        assert!(
+            matches!(&r.target, Target::Ssh { host, root_fs, .. } if host == "prod1" && root_fs.as_str() == "tank")
+        );
+        assert_eq!(r.receiver_path(&copy).as_deref(), Some("data"));
+        assert_eq!(
+            r.ssh.identity_files,
+            vec![camino::Utf8PathBuf::from("/etc/zreplrs/id_restore")]
+        );
+        assert_eq!(r.ssh.agent_command, ["zreplrs", "recv-agent"]);
+        let to = restore_job(&pull, &req("tank/data", Some("tank/data/old"))).unwrap();
+        assert_eq!(to.receiver_path(&copy).as_deref(), Some("data/old"));
+        let outside = restore_job(&pull, &req("tank/data", Some("other/data"))).unwrap_err();
+        assert!(outside.0.contains("not below tank"), "{}", outside.0);
+        let text = format!(
+            "[[jobs]]\nname = \"p\"\ntarget = \"local:backup/x\"\n{restore}\n[jobs.filesystems]\n\"tank<\" = true\n"
+        );
+        let e = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).unwrap_err();
+        assert!(e.to_string().contains("[jobs.restore] is for pull jobs"), "{e}");
     }
 }

@@ -114,8 +114,19 @@ pub fn send_agent_args(job: &Job, source: &Target) -> Vec<String> {
 /// The job id a connection asks the agent to restore from: set when a restore reaches the job's backup
 /// host for its data (a send-agent there, or a recv-agent that serves restores).
 fn restore_from<'a>(job: &'a Job, agent_args: &[String]) -> Option<&'a str> {
-    let sender = agent_args.first().is_some_and(|a| a == "send-agent");
-    (job.reversal.is_some() && sender).then(|| job.name.as_str())
+    let serves = agent_args.iter().any(|a| a == SERVE_RESTORES);
+    (job.reversal.is_some() && serves).then(|| job.name.as_str())
+}
+
+const SERVE_RESTORES: &str = "--serve-restores";
+
+/// The agent a restore's sender runs (without a forced command): a recv-agent rooted at the copy, serving
+/// restores.
+fn restore_agent_args(source: &Target) -> Vec<String> {
+    let root = source.root_fs().to_string();
+    ["recv-agent", "--root-fs", &root, SERVE_RESTORES]
+        .map(String::from)
+        .to_vec()
 }
 
 /// Opens a connection to the agent at `place`. `peer` is the connection to the job's other host (the
@@ -161,7 +172,11 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
     let Some(source) = &job.source else {
         return Ok(Zfs::new());
     };
-    let mut conn = open(job, source, send_agent_args(job, source), true).map_err(AgentError::at_source)?;
+    let args = match job.reversal {
+        Some(_) => restore_agent_args(source),
+        None => send_agent_args(job, source),
+    };
+    let mut conn = open(job, source, args, true).map_err(AgentError::at_source)?;
     let hello = &conn.client().hello;
     if job.reversal.is_some() {
         restore_source(hello, source).map_err(AgentError::at_source)?;
