@@ -963,3 +963,69 @@ fn restore_through_an_append_only_agent_that_serves_restores() {
     assert!(!exists(&stolen), "nothing of the other client arrived");
     assert_eq!(sc.dst.state(), before, "the backup pool is unchanged");
 }
+
+/// A pull job's restore runs on the backup host and sends to a recv-agent on the production host, reached
+/// with a key of its own whose forced command is `recv-agent --append-only` (the job's key forces the
+/// send-agent). A filesystem rolled back by two snapshots comes back incrementally with the backup's GUIDs
+/// and content, and the backup host's pool is exactly what it was.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent() {
+    let _s = serial();
+    let sc = Scenario::new("sprs");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "base", 1, 1_000_000);
+    snap(&a, "s1");
+    for i in 2..=3u64 {
+        write_data(&a, &format!("f{i}"), i, 300_000);
+        snap(&a, &format!("s{i}"));
+    }
+    for user in ["zsend", "zrestore"] {
+        let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", user]);
+        try_cmd("id", &[user]).unwrap_or_else(|e| panic!("user {user}: {e}"));
+    }
+    try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
+    zfs(&["allow", "-u", "zsend", ALLOW_SEND, &sc.src.name]);
+    zfs(&["allow", "-u", "zrestore", ALLOW_APPEND_ONLY, &sc.src.name]);
+    let agent = format!(
+        "{} recv-agent --root-fs {} --append-only",
+        zreplrs_bin().display(),
+        sc.src.name
+    );
+    let restore_key = ssh_authorize("zrestore", &agent);
+    let restore = format!(
+        "[jobs.restore]\ntarget = \"ssh://zrestore@{SSH_ADDR}/{}\"\nidentity_files = [\"{}\"]",
+        sc.src.name,
+        restore_key.display()
+    );
+    let rules = [(format!("{a}<"), true)];
+    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    let extra = format!("initial_replication = \"all\"\n{restore}");
+    configure_pull(&sc, "zsend", "", &rules, &extra, &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let copy = sc.target(&a);
+    assert_eq!(snapshots(&copy), snapshots(&a));
+    zfs(&["rollback", "-r", &format!("{a}@s1")]);
+    let before = sc.dst.state();
+    let out = sc
+        .command(&["restore", "--job", &sc.job, "--fs", &a, "--format", "json"])
+        .output()
+        .unwrap();
+    let run = run_result(out);
+    assert_eq!(run.code, 0, "{}\n{:#}", run.stderr, run.json);
+    assert_eq!(snapshots(&a), snapshots(&copy), "s2 and s3 are back");
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s3")),
+        checksum_snapshot(&format!("{copy}@s3"))
+    );
+    let sent = run.json["bytes_replicated"].as_u64().unwrap();
+    println!("incremental restore of a pull job to the production host: {sent} bytes sent, 600000 changed");
+    assert!(sent < 1_200_000, "incremental: {sent}");
+    assert_eq!(sc.dst.state(), before, "the backup pool is exactly what it was");
+    // The pull job goes on: nothing to send.
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    assert_eq!(r.json["result"], "nothing_to_do", "{:#}", r.json);
+}
