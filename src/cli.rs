@@ -97,6 +97,12 @@ pub struct ReplicateArgs {
     /// Name of the job in the configuration.
     #[arg(long)]
     pub job: String,
+    /// A copy that diverged from its sender (the receiver has snapshots the sender does not) is set aside
+    /// instead of refused: renamed `<name>-rotated-<UTC time>` on the receiver, nothing destroyed, and a new
+    /// chain starts from the newest snapshot both still have (else a full send). Not with an
+    /// `--append-only` receiver.
+    #[arg(long)]
+    pub rotate: bool,
     /// Plan and estimate sizes; change nothing on either side.
     #[arg(long)]
     pub dry_run: bool,

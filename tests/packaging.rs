@@ -552,6 +552,7 @@ fn web1() -> RunReport {
                 pending_snapshots: 0,
                 newest_replicated: Some("tank/home@zrepl_2".into()),
                 lag_seconds: Some(300),
+                rotated_to: None,
             },
             FsReport {
                 name: "tank/db".into(),
@@ -563,6 +564,7 @@ fn web1() -> RunReport {
                 pending_snapshots: 3,
                 newest_replicated: Some("tank/db@zrepl_1".into()),
                 lag_seconds: Some(7300),
+                rotated_to: None,
             },
         ],
         None,

@@ -993,6 +993,7 @@ fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent(
         zreplrs_bin().display(),
         sc.src.name
     );
+    ssh_host();
     let restore_key = ssh_authorize("zrestore", &agent);
     let restore = format!(
         "[jobs.restore]\ntarget = \"ssh://zrestore@{SSH_ADDR}/{}\"\nidentity_files = [\"{}\"]",

@@ -16,6 +16,7 @@ pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
             textfile_dir: a.textfile_dir.clone(),
             lock_dir: a.lock_dir.clone(),
             quiet: a.quiet,
+            rotate: a.rotate,
         };
         let mut job = job.clone();
         if a.bandwidth_limit.is_some() {

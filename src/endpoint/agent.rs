@@ -46,4 +46,8 @@ impl Receiver for Connection {
     fn hold_last_received(&mut self, fs: &str, snapshot: &str, guid: u64, job_id: &str) -> Result<(), AgentError> {
         self.client().hold_last_received(fs, snapshot, guid, job_id)
     }
+
+    fn rotate(&mut self, fs: &str, common_guid: Option<u64>) -> Result<proto::RotateReply, AgentError> {
+        self.client().rotate(fs, common_guid)
+    }
 }

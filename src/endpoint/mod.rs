@@ -87,6 +87,15 @@ pub trait Receiver: Send {
     fn abort_resume(&mut self, fs: &str) -> Result<(), AgentError>;
     /// Puts the job's last-received hold on `fs@snapshot` (whose GUID is `guid`), releasing older ones.
     fn hold_last_received(&mut self, fs: &str, snapshot: &str, guid: u64, job_id: &str) -> Result<(), AgentError>;
+    /// Sets the diverged copy `fs` aside, a new chain starting from its snapshot `common_guid` (else from a
+    /// full send); returns where the copy went.
+    fn rotate(&mut self, fs: &str, common_guid: Option<u64>) -> Result<proto::RotateReply, AgentError> {
+        let _ = (fs, common_guid);
+        Err(AgentError::Remote {
+            kind: crate::error::ErrorKind::Unsupported,
+            message: "this receiver keeps no ZFS copies to rotate".into(),
+        })
+    }
 }
 
 /// Opens a job's ends. Each worker of a run opens its own pair.

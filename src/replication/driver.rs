@@ -254,12 +254,20 @@ fn attempt_inner(
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
     let zfs: Arc<dyn Sender> = Arc::from(ends.sender()?);
     let mut conn = ends.receiver()?;
+    let mut survey = survey::survey(job, &*zfs, &mut *conn)?;
+    let mut rotated = BTreeMap::new();
+    if opts.rotate && !opts.dry_run {
+        rotated = super::rotation::rotate_diverged(&mut *conn, &survey.filesystems)?;
+        if !rotated.is_empty() {
+            survey = survey::survey(job, &*zfs, &mut *conn)?;
+        }
+    }
     let Survey {
         filesystems: work,
         listed_at,
         refused,
         ..
-    } = survey::survey(job, &*zfs, &mut *conn)?;
+    } = survey;
     // The step holds of every step of this attempt, in one call per pool before any transfer.
     let pre_held = super::step_holds::hold_steps(&*zfs, job, opts, &work);
     let waits_for = ancestors(&work);
@@ -310,7 +318,10 @@ fn attempt_inner(
         .into_iter()
         .map(|(name, error)| (refused_report(job, &name, error), None))
         .collect();
-    results.extend(handled);
+    results.extend(handled.into_iter().map(|(mut r, e)| {
+        r.rotated_to = rotated.remove(&r.name);
+        (r, e)
+    }));
     Ok(results)
 }
 
@@ -360,6 +371,7 @@ fn refused_report(job: &Job, name: &DatasetName, error: ErrorReport) -> FsReport
         pending_snapshots: 0,
         newest_replicated: None,
         lag_seconds: None,
+        rotated_to: None,
     }
 }
 

@@ -53,6 +53,7 @@ pub(super) fn replicate_fs(
         pending_snapshots: 0,
         newest_replicated: None,
         lag_seconds: None,
+        rotated_to: None,
     };
     let initial = if ctx.opts.dry_run {
         StepResult::Planned

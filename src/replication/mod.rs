@@ -3,7 +3,7 @@
 //! [`filesystem`] one filesystem's path, [`protection`] its cursor and last-received hold repaired before its
 //! steps, [`step_holds`] the attempt's step holds, [`records`] sync records and lag after an attempt,
 //! [`parallel`] the workers, [`options`] what the command line sets for a run, [`reverse`] the job a restore
-//! runs; `tests` drives it against in-memory endpoints.
+//! runs, [`rotation`] diverged copies set aside; `tests` drives it against in-memory endpoints.
 
 mod driver;
 mod filesystem;
@@ -12,6 +12,7 @@ mod parallel;
 mod protection;
 mod records;
 pub mod reverse;
+mod rotation;
 mod step_holds;
 
 pub use driver::{run, run_with};

@@ -12,4 +12,6 @@ pub struct Options {
     pub lock_dir: Option<Utf8PathBuf>,
     /// No progress bars.
     pub quiet: bool,
+    /// Set a copy that diverged from its sender aside and start a new chain instead of refusing it.
+    pub rotate: bool,
 }

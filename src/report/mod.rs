@@ -210,6 +210,9 @@ pub struct FsReport {
     pub newest_replicated: Option<String>,
     /// Seconds between that snapshot's creation and the end of the run.
     pub lag_seconds: Option<u64>,
+    /// `replicate --rotate`: where the receiver's diverged copy was set aside (its full name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotated_to: Option<String>,
 }
 
 /// Why an attempt ended.

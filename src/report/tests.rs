@@ -32,6 +32,7 @@ fn fs(name: &str, result: FsResult, steps: Vec<StepReport>) -> FsReport {
         pending_snapshots: 0,
         newest_replicated: Some(format!("{name}@s2")),
         lag_seconds: Some(12),
+        rotated_to: None,
     }
 }
 

@@ -377,6 +377,33 @@ impl Zfs {
         }
     }
 
+    /// `zfs rename FROM TO` (a dataset, with its children).
+    pub fn rename(&self, from: &DatasetName, to: &DatasetName) -> Result<(), ZfsError> {
+        self.run(&["rename", from.as_str(), to.as_str()]).map(|_| ())
+    }
+
+    /// `zfs clone [-o P=V]… SNAPSHOT FS`.
+    pub fn clone_snapshot(
+        &self,
+        snapshot: &SnapshotName,
+        fs: &DatasetName,
+        set: &[(String, String)],
+    ) -> Result<(), ZfsError> {
+        let mut args = vec!["clone".to_string()];
+        for (k, v) in set {
+            args.push("-o".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.push(snapshot.to_string());
+        args.push(fs.to_string());
+        self.run(&args).map(|_| ())
+    }
+
+    /// `zfs promote FS`: the clone takes over its origin's snapshots up to the origin.
+    pub fn promote(&self, fs: &DatasetName) -> Result<(), ZfsError> {
+        self.run(&["promote", fs.as_str()]).map(|_| ())
+    }
+
     /// `zfs set PROPERTY=VALUE NAME`.
     pub fn set_property(&self, name: &str, property: &str, value: &str) -> Result<(), ZfsError> {
         self.run(&["set".to_string(), format!("{property}={value}"), name.to_string()])

@@ -350,6 +350,21 @@ impl AgentClient {
         }
     }
 
+    /// Sets the diverged copy `fs` aside (see [`proto::RotateRequest`]); where it went, and whether a new
+    /// chain starts from the common snapshot.
+    pub fn rotate(&mut self, fs: &str, common_guid: Option<u64>) -> Result<proto::RotateReply, AgentError> {
+        match self.request(
+            proto::RotateRequest {
+                fs: fs.into(),
+                common_guid,
+            }
+            .into(),
+        )? {
+            Body::RotateReply(r) => Ok(r),
+            other => Err(unexpected("rotate_reply", other)),
+        }
+    }
+
     /// This job's holds below the agent's root (all zreplrs holds when `job_id` is empty).
     pub fn holds(&mut self, job_id: &str) -> Result<Vec<proto::HoldEntry>, AgentError> {
         match self.request(proto::HoldsRequest { job_id: job_id.into() }.into())? {

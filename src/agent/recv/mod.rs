@@ -8,4 +8,5 @@ mod last_received;
 pub mod policy;
 mod receive;
 pub mod restores;
+mod rotate;
 pub mod server;

@@ -23,6 +23,10 @@ pub fn request_refusal(body: &Body) -> Option<&'static str> {
             "this receiver's agent runs with --append-only and never destroys snapshots; prune the receiver \
              on the backup host itself (zreplrs prune --side receiver there)",
         ),
+        Body::Rotate(_) => Some(
+            "this receiver's agent runs with --append-only and does not rotate received copies (a rotation \
+             renames them); resolve the divergence on the backup host itself",
+        ),
         Body::ReleaseLastReceived(_) => Some(
             "this receiver's agent runs with --append-only and does not release last-received holds on \
              request; release them on the backup host (zreplrs holds release-stale there)",

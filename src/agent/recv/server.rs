@@ -173,6 +173,7 @@ fn handle(
         Body::ReleaseLastReceived(req) => release_last_received(zfs, root, &req),
         Body::HoldLastReceived(req) => hold_last_received(zfs, cfg, root, &req, known),
         Body::Checksum(req) => checksum(zfs, root, &req),
+        Body::Rotate(req) => crate::agent::recv::rotate::rotate(zfs, cfg, root, &req),
         other => Err(Refusal::new(
             ErrorKind::Protocol,
             format!("unexpected request {}", Envelope::new(other).kind_name()),

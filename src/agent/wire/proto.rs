@@ -198,6 +198,27 @@ pub struct AbortResumeRequest {
     pub fs: String,
 }
 
+/// Set a diverged copy aside (`replicate --rotate`): rename it with a timestamp and, when `common_guid`
+/// names one of its snapshots, put a clone of that snapshot in its place that takes over the common
+/// history (`zfs promote`), with the copy's children moved back below it. Nothing is destroyed.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RotateRequest {
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    #[prost(uint64, optional, tag = "2")]
+    pub common_guid: Option<u64>,
+}
+
+/// Where the diverged copy went (relative to the agent's root), and whether a new chain starts from the
+/// common snapshot (else from a full send).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RotateReply {
+    #[prost(string, tag = "1")]
+    pub rotated_to: String,
+    #[prost(bool, tag = "2")]
+    pub from_common: bool,
+}
+
 /// Destroy snapshots of one filesystem.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DestroyRequest {
@@ -365,7 +386,7 @@ pub struct Error {
 pub struct Envelope {
     #[prost(
         oneof = "envelope::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
     )]
     pub body: Option<envelope::Body>,
 }
@@ -415,6 +436,10 @@ pub mod envelope {
         ZfsCall(super::ZfsCall),
         #[prost(message, tag = "20")]
         ZfsCallReply(super::ZfsCallReply),
+        #[prost(message, tag = "21")]
+        Rotate(super::RotateRequest),
+        #[prost(message, tag = "22")]
+        RotateReply(super::RotateReply),
     }
 }
 
@@ -449,6 +474,8 @@ impl Envelope {
             Some(Body::ChecksumReply(_)) => "checksum_reply",
             Some(Body::ZfsCall(_)) => "zfs_call",
             Some(Body::ZfsCallReply(_)) => "zfs_call_reply",
+            Some(Body::Rotate(_)) => "rotate",
+            Some(Body::RotateReply(_)) => "rotate_reply",
         }
     }
 }
@@ -486,6 +513,8 @@ body_from! {
     ChecksumReply => ChecksumReply,
     ZfsCall => ZfsCall,
     ZfsCallReply => ZfsCallReply,
+    RotateRequest => Rotate,
+    RotateReply => RotateReply,
 }
 
 #[cfg(test)]

@@ -1,0 +1,131 @@
+//! `replicate --rotate` on the receiving side: a copy that diverged from its sender is set aside, never
+//! destroyed. It is renamed `<name>-rotated-<UTC time>`; when the sender and the copy still share a
+//! snapshot, a clone of that snapshot takes the copy's place and `zfs promote` gives it the common history
+//! (the renamed copy keeps only what diverged, with the holds on it), and the copy's children go back below
+//! it; the next step is then incremental from the common snapshot. Without one, the place stays empty for a
+//! full send. Refused under `--append-only` (see [`crate::agent::recv::policy`]).
+
+use crate::agent::recv::config::AgentConfig;
+use crate::agent::request::{below_root, Refusal};
+use crate::agent::wire::proto::{self, Envelope};
+use crate::error::ErrorKind;
+use crate::zfs::list::DatasetKind;
+use crate::zfs::names::DatasetName;
+use crate::zfs::send::{receive_options, Incoming};
+use crate::zfs::stream;
+use crate::zfs::Zfs;
+
+/// Sets the copy `req.fs` aside; replies where it went.
+pub(super) fn rotate(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    root: &DatasetName,
+    req: &proto::RotateRequest,
+) -> Result<Envelope, Refusal> {
+    let target = below_root(root, &req.fs)?;
+    let listing = zfs.list(std::slice::from_ref(&target), false)?;
+    let entry = listing
+        .get(&target)
+        .ok_or_else(|| Refusal::new(ErrorKind::ZfsDoesNotExist, format!("{target} does not exist")))?;
+    let common = match req.common_guid {
+        None => None,
+        Some(g) => Some(entry.snapshots().find(|s| s.guid.0 == g).cloned().ok_or_else(|| {
+            Refusal::new(
+                ErrorKind::InvalidName,
+                format!("{target} has no snapshot with GUID {g} to start a new chain from"),
+            )
+        })?),
+    };
+    let aside = aside_name(&target, crate::report::unix_now())?;
+    if listing.get(&aside).is_some() || zfs.list(std::slice::from_ref(&aside), false).is_ok() {
+        return Err(Refusal::new(
+            ErrorKind::ZfsAlreadyExists,
+            format!("{aside} exists already"),
+        ));
+    }
+    let children: Vec<DatasetName> = listing
+        .filesystems
+        .keys()
+        .filter(|d| d.parent().as_ref() == Some(&target))
+        .cloned()
+        .collect();
+    zfs.rename(&target, &aside)?;
+    let from_common = match common {
+        Some(c) => take_common_history(zfs, cfg, &aside, &target, &c.short, entry.kind, &children),
+        None => false,
+    };
+    let rotated_to = aside.as_str()[root.as_str().len() + 1..].to_string();
+    Ok(Envelope::new(
+        proto::RotateReply {
+            rotated_to,
+            from_common,
+        }
+        .into(),
+    ))
+}
+
+/// Puts a clone of `aside@common` at `target` with the agent's receive options, promotes it and moves the
+/// children back below it; false (the place left empty for a full send) when ZFS refuses the clone (an
+/// encrypted copy whose key is not loaded here).
+fn take_common_history(
+    zfs: &Zfs,
+    cfg: &AgentConfig,
+    aside: &DatasetName,
+    target: &DatasetName,
+    common: &str,
+    kind: DatasetKind,
+    children: &[DatasetName],
+) -> bool {
+    let Ok(snapshot) = aside.snapshot(common) else {
+        return false;
+    };
+    let kind = match kind {
+        DatasetKind::Filesystem => stream::DatasetKind::Filesystem,
+        DatasetKind::Volume => stream::DatasetKind::Volume,
+    };
+    let incoming = Incoming {
+        kind,
+        incremental: false,
+        force: false,
+    };
+    let set = receive_options(&cfg.recv, &cfg.recv_incremental, incoming).set;
+    if let Err(e) = zfs.clone_snapshot(&snapshot, target, &set) {
+        eprintln!("zreplrs recv-agent: {target} starts over with a full send: {e}");
+        return false;
+    }
+    if let Err(e) = zfs.promote(target) {
+        eprintln!("zreplrs recv-agent: cannot promote {target}: {e}");
+    }
+    for child in children {
+        let Some(leaf) = child.as_str().rsplit('/').next() else {
+            continue;
+        };
+        if let (Ok(from), Ok(to)) = (aside.child(leaf), target.child(leaf)) {
+            if let Err(e) = zfs.rename(&from, &to) {
+                eprintln!("zreplrs recv-agent: {from} stays with the rotated copy: {e}");
+            }
+        }
+    }
+    true
+}
+
+/// `<target>-rotated-<YYYYMMDD>T<HHMMSS>Z`.
+fn aside_name(target: &DatasetName, now: u64) -> Result<DatasetName, Refusal> {
+    let stamp =
+        crate::report::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(now)).replace(['-', ':'], "");
+    DatasetName::new(&format!("{target}-rotated-{stamp}"))
+        .map_err(|e| Refusal::new(ErrorKind::InvalidName, format!("a rotated name for {target}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_copy_is_named_after_the_time_it_was_set_aside() {
+        let t = DatasetName::new("backup/hosts/web1/tank/data").unwrap();
+        let aside = aside_name(&t, 1_796_688_000).unwrap();
+        assert_eq!(aside.as_str(), "backup/hosts/web1/tank/data-rotated-20261207T000000Z");
+        assert_eq!(aside.parent(), t.parent(), "beside the copy, below the same root");
+    }
+}
