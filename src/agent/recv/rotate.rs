@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn a_rotated_copy_is_named_after_the_time_it_was_set_aside() {
         let t = DatasetName::new("backup/hosts/web1/tank/data").unwrap();
-        let aside = aside_name(&t, 1_796_688_000).unwrap();
+        let aside = aside_name(&t, 1_796_601_600).unwrap();
         assert_eq!(aside.as_str(), "backup/hosts/web1/tank/data-rotated-20261207T000000Z");
         assert_eq!(aside.parent(), t.parent(), "beside the copy, below the same root");
     }
