@@ -59,3 +59,24 @@ pub fn receive_refusal(zfs: &Zfs, force: bool, target: &DatasetName) -> Result<O
         fs.snapshots().count()
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::wire::proto;
+
+    #[test]
+    fn an_append_only_agent_refuses_to_destroy_release_or_rotate_and_serves_the_rest() {
+        let rotate = Body::Rotate(proto::RotateRequest {
+            fs: "tank/data".into(),
+            common_guid: Some(1),
+        });
+        assert!(request_refusal(&rotate).is_some_and(|w| w.contains("does not rotate")));
+        let destroy = Body::Destroy(proto::DestroyRequest::default());
+        assert!(request_refusal(&destroy).is_some());
+        let release = Body::ReleaseLastReceived(proto::ReleaseLastReceivedRequest::default());
+        assert!(request_refusal(&release).is_some());
+        assert!(request_refusal(&Body::List(proto::ListRequest::default())).is_none());
+        assert!(request_refusal(&Body::AbortResume(proto::AbortResumeRequest::default())).is_none());
+    }
+}
