@@ -962,7 +962,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__recv__subcmd__agent)
-            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --own-streams --append-only --allow-verify --zfs-program --config --help"
+            opts="-h --root-fs --client-identity --recv-set --recv-inherit --recv-allow --own-streams --append-only --allow-verify --serve-restores --zfs-program --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1004,7 +1004,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__replicate)
-            opts="-q -h --job --dry-run --format --json --textfile-dir --lock-dir --quiet --bandwidth-limit --compression --config --help"
+            opts="-q -h --job --rotate --dry-run --format --json --textfile-dir --lock-dir --quiet --bandwidth-limit --compression --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1046,7 +1046,7 @@ _zreplrs() {
             return 0
             ;;
         zreplrs__subcmd__restore)
-            opts="-h --job --fs --snapshot --target --identity-file --dry-run --format --json --config --help"
+            opts="-q -h --job --fs --snapshot --target --to --allow-full --identity-file --dry-run --quiet --format --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1061,6 +1061,10 @@ _zreplrs() {
                     return 0
                     ;;
                 --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,8 +34,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare sender snapshots with their received copies: GUIDs, and with --content the files.
     Verify(VerifyArgs),
-    /// Restore a snapshot from a job's bucket (an s3:// target): download its chain, check every part's
-    /// SHA-256 and the stream's records, and `zfs receive` it into a new dataset.
+    /// Bring a filesystem back from a job's receiver, in place or to a new name, at the newest or a named
+    /// snapshot: incremental from the newest snapshot both sides share (a full send only with
+    /// --allow-full), with step holds, resume and retries; from a bucket (an s3:// target), its chain
+    /// downloaded and checked part by part.
     Restore(RestoreArgs),
     /// A monitoring-plugin check for Nagios, Icinga or Checkmk: one status line with performance data, and
     /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.

@@ -121,10 +121,16 @@ pub fn examples(subcommand: &str) -> &'static [(&'static str, &'static str)] {
             "Show what pruning would destroy on the backup host.",
             "zreplrs prune --job tank_backup --side receiver --dry-run",
         )],
-        "recv-agent" => &[(
-            "A forced command in the backup host's authorized_keys.",
-            "zreplrs recv-agent --root-fs backup/hosts --client-identity web1 --append-only",
-        )],
+        "recv-agent" => &[
+            (
+                "A forced command in the backup host's authorized_keys.",
+                "zreplrs recv-agent --root-fs backup/hosts --client-identity web1 --append-only",
+            ),
+            (
+                "The same agent, also sending the client's own tree back for zreplrs restore.",
+                "zreplrs recv-agent --root-fs backup/hosts --client-identity web1 --append-only --serve-restores",
+            ),
+        ],
         "replicate" => &[
             (
                 "Plan without changing anything.",
@@ -134,11 +140,29 @@ pub fn examples(subcommand: &str) -> &'static [(&'static str, &'static str)] {
                 "Replicate with a bandwidth limit.",
                 "zreplrs replicate --job tank_backup --bandwidth-limit 50MiB/s",
             ),
+            (
+                "Set copies that diverged aside and start new chains instead of refusing them.",
+                "zreplrs replicate --job tank_backup --rotate",
+            ),
         ],
-        "restore" => &[(
-            "Restore a filesystem from a bucket.",
-            "zreplrs restore --job tank_offsite --fs tank/data --target tank/restored",
-        )],
+        "restore" => &[
+            (
+                "What a restore in place would send.",
+                "zreplrs restore --job tank_backup --fs tank/data --dry-run --format human",
+            ),
+            (
+                "Bring tank/data back in place from the backup host, incrementally.",
+                "zreplrs restore --job tank_backup --fs tank/data",
+            ),
+            (
+                "Beside it, as it was at a named snapshot.",
+                "zreplrs restore --job tank_backup --fs tank/data --to tank/data_old --snapshot zrepl_20261206_000000_000 --allow-full",
+            ),
+            (
+                "From a bucket, into a new dataset.",
+                "zreplrs restore --job tank_offsite --fs tank/data --to tank/restored",
+            ),
+        ],
         "send-agent" => &[(
             "A forced command on the source of a pull job.",
             "zreplrs send-agent --root-fs tank --job-id tank_pull --require-raw",

@@ -91,7 +91,7 @@ fn step_lines(s: &mut String, f: &crate::report::FsReport) {
             (None, false) => "FULL",
             (Some(_), false) => "INCREMENTAL",
         };
-        let from = st.from.as_deref().map_or("-".to_string(), |f| short(f));
+        let from = st.from.as_deref().map_or("-".to_string(), &short);
         let size = st.bytes_estimated.map_or("?".to_string(), human_bytes);
         let _ = writeln!(
             s,
