@@ -22,6 +22,12 @@ _zreplrs() {
             zreplrs,config)
                 cmd="zreplrs__subcmd__config"
                 ;;
+            zreplrs,failback)
+                cmd="zreplrs__subcmd__failback"
+                ;;
+            zreplrs,failover)
+                cmd="zreplrs__subcmd__failover"
+                ;;
             zreplrs,help)
                 cmd="zreplrs__subcmd__help"
                 ;;
@@ -84,6 +90,12 @@ _zreplrs() {
                 ;;
             zreplrs__subcmd__help,config)
                 cmd="zreplrs__subcmd__help__subcmd__config"
+                ;;
+            zreplrs__subcmd__help,failback)
+                cmd="zreplrs__subcmd__help__subcmd__failback"
+                ;;
+            zreplrs__subcmd__help,failover)
+                cmd="zreplrs__subcmd__help__subcmd__failover"
                 ;;
             zreplrs__subcmd__help,help)
                 cmd="zreplrs__subcmd__help__subcmd__help"
@@ -200,7 +212,7 @@ _zreplrs() {
 
     case "${cmd}" in
         zreplrs)
-            opts="-h -V --config --help --version replicate snapshot prune status verify restore check holds migrate test recv-agent send-agent config version help"
+            opts="-h -V --config --help --version replicate snapshot prune status verify restore failover failback check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -385,8 +397,60 @@ _zreplrs() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        zreplrs__subcmd__failback)
+            opts="-q -h --job --rotate --quiet --format --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__failover)
+            opts="-q -h --job --quiet --format --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --job)
+                    COMPREPLY=($(compgen -W "$(zreplrs config jobs --format human 2>/dev/null)" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "json human" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         zreplrs__subcmd__help)
-            opts="replicate snapshot prune status verify restore check holds migrate test recv-agent send-agent config version help"
+            opts="replicate snapshot prune status verify restore failover failback check holds migrate test recv-agent send-agent config version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -444,6 +508,34 @@ _zreplrs() {
         zreplrs__subcmd__help__subcmd__config__subcmd__jobs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__failback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        zreplrs__subcmd__help__subcmd__failover)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

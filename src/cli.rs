@@ -39,6 +39,14 @@ pub enum Command {
     /// --allow-full), with step holds, resume and retries; from a bucket (an s3:// target), its chain
     /// downloaded and checked part by part.
     Restore(RestoreArgs),
+    /// Make a push job's replica the writable primary: a last replication, the original read-only, the
+    /// bookkeeping moved (a cursor on the replica, a last-received hold here), the replica writable; from
+    /// then on `replicate` sends from the replica back here. One root filesystem per job; run on the
+    /// sending host.
+    Failover(FailoverArgs),
+    /// Undo a failover: a last run back from the replica (a divergence is refused unless --rotate), the
+    /// forward bookkeeping back in place, the replica read-only, the original writable again.
+    Failback(FailbackArgs),
     /// A monitoring-plugin check for Nagios, Icinga or Checkmk: one status line with performance data, and
     /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(CheckArgs),
@@ -296,6 +304,34 @@ pub struct RestoreArgs {
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Name of the job in the configuration (a push job with one root filesystem).
+    #[arg(long)]
+    pub job: String,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FailbackArgs {
+    /// Name of the job in the configuration.
+    #[arg(long)]
+    pub job: String,
+    /// Where the original was written to after the failover (it has snapshots the replica does not), set
+    /// those aside (renamed `<name>-rotated-<UTC time>`) instead of refusing.
+    #[arg(long)]
+    pub rotate: bool,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,

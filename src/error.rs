@@ -80,12 +80,16 @@ pub enum ErrorKind {
     ZfsSpawn = 43,
     ZfsParse = 44,
     ZfsOther = 45,
+    /// Another run of the job holds its lock.
+    Locked = 46,
+    /// A run that had to bring every filesystem up to date (before failover or failback) did not.
+    NotUpToDate = 47,
 }
 
 use ErrorKind as K;
 
 /// Every kind with its name, in code order.
-const NAMES: [(ErrorKind, &str); 46] = [
+const NAMES: [(ErrorKind, &str); 48] = [
     (K::Other, "other"),
     (K::Connection, "connection"),
     (K::Protocol, "protocol"),
@@ -132,6 +136,8 @@ const NAMES: [(ErrorKind, &str); 46] = [
     (K::ZfsSpawn, "zfs_spawn"),
     (K::ZfsParse, "zfs_parse"),
     (K::ZfsOther, "zfs_other"),
+    (K::Locked, "locked"),
+    (K::NotUpToDate, "not_up_to_date"),
 ];
 
 impl ErrorKind {

@@ -108,6 +108,14 @@ pub fn examples(subcommand: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "config" | "config-check" => &[("Validate the configuration.", "zreplrs config check")],
         "config-jobs" => &[("List the configured jobs.", "zreplrs config jobs --format human")],
+        "failover" => &[(
+            "Make the backup host's replica of tank/data the primary (then replicate sends it back here).",
+            "zreplrs failover --job tank_backup",
+        )],
+        "failback" => &[(
+            "Make this host the primary again, setting aside what was written here after the failover.",
+            "zreplrs failback --job tank_backup --rotate",
+        )],
         "holds" | "holds-list" => &[("List a job's holds.", "zreplrs holds list --job tank_backup")],
         "holds-release-stale" => &[(
             "Show which stale step holds would be released.",

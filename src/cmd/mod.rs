@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod config;
+pub mod failover;
 pub mod holds;
 pub mod migrate;
 pub mod prune;
@@ -53,6 +54,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Verify(a) => verify::command(path, &a),
         Command::Check(a) => check::command(path, &a),
         Command::Restore(a) => restore::command(path, &a),
+        Command::Failover(a) => failover::command(path, &a.job, false, false, a.quiet, a.output.format()),
+        Command::Failback(a) => failover::command(path, &a.job, true, a.rotate, a.quiet, a.output.format()),
         Command::Holds(HoldsCommand::List { job, fs, output }) => {
             holds::list_command(path, job.as_deref(), fs.as_deref(), output.format())
         }

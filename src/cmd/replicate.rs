@@ -18,7 +18,8 @@ pub fn command(path: Option<&Utf8Path>, a: &ReplicateArgs) -> u8 {
             quiet: a.quiet,
             rotate: a.rotate,
         };
-        let mut job = job.clone();
+        // A failed-over job replicates from its replica back here.
+        let mut job = replication::failover::job_for_run(job);
         if a.bandwidth_limit.is_some() {
             job.bandwidth_limit = a.bandwidth_limit;
         }

@@ -129,6 +129,21 @@ pub struct Reversal {
     pub until: Option<String>,
     /// A filesystem the receiver does not have may be sent in full.
     pub allow_full: bool,
+    /// Keep cursors on the sender and last-received holds on the receiver as a job does (a failed-over
+    /// job replicating back); a restore leaves none.
+    pub bookkeeping: bool,
+}
+
+impl Job {
+    /// Whether a run of this job leaves cursor bookmarks and last-received holds.
+    pub fn keeps_bookkeeping(&self) -> bool {
+        self.reversal.as_ref().is_none_or(|r| r.bookkeeping)
+    }
+
+    /// Whether this job is a restore (a reversed run that leaves no bookkeeping).
+    pub fn is_restore(&self) -> bool {
+        !self.keeps_bookkeeping()
+    }
 }
 
 impl Job {

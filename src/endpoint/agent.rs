@@ -50,4 +50,8 @@ impl Receiver for Connection {
     fn rotate(&mut self, fs: &str, common_guid: Option<u64>) -> Result<proto::RotateReply, AgentError> {
         self.client().rotate(fs, common_guid)
     }
+
+    fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
+        self.client().set_role(fs, primary, job_id)
+    }
 }

@@ -91,10 +91,19 @@ pub trait Receiver: Send {
     /// full send); returns where the copy went.
     fn rotate(&mut self, fs: &str, common_guid: Option<u64>) -> Result<proto::RotateReply, AgentError> {
         let _ = (fs, common_guid);
-        Err(AgentError::Remote {
-            kind: crate::error::ErrorKind::Unsupported,
-            message: "this receiver keeps no ZFS copies to rotate".into(),
-        })
+        Err(no_zfs_copies("rotate"))
+    }
+    /// Makes the copy `fs` (and everything below it) the writable primary, or a read-only copy again.
+    fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
+        let _ = (fs, primary, job_id);
+        Err(no_zfs_copies("fail over to"))
+    }
+}
+
+fn no_zfs_copies(what: &str) -> AgentError {
+    AgentError::Remote {
+        kind: crate::error::ErrorKind::Unsupported,
+        message: format!("this receiver keeps no ZFS copies to {what}"),
     }
 }
 

@@ -46,7 +46,7 @@ pub fn run_with(
     let _lock = lock::lock_job_in(lock_dir, &job.name)?;
     let mut report = RunReport {
         header: Header::new(
-            if job.reversal.is_some() { "restore" } else { "replicate" },
+            if job.is_restore() { "restore" } else { "replicate" },
             Some(job.name.as_str()),
             Some(opts.dry_run),
         ),

@@ -162,7 +162,7 @@ fn run_steps(
         stall_timeout: job.stall_timeout,
         pre_held: ctx.pre_held.is_some(),
         encrypted: w.sender.is_encrypted(),
-        cursors: job.reversal.is_none(),
+        cursors: job.keeps_bookkeeping(),
     };
     let mut old_cursors = cursors;
     for (i, s) in steps.iter().enumerate() {

@@ -3,9 +3,10 @@
 //! [`filesystem`] one filesystem's path, [`protection`] its cursor and last-received hold repaired before its
 //! steps, [`step_holds`] the attempt's step holds, [`records`] sync records and lag after an attempt,
 //! [`parallel`] the workers, [`options`] what the command line sets for a run, [`reverse`] the job a restore
-//! runs, [`rotation`] diverged copies set aside; `tests` drives it against in-memory endpoints.
+//! runs, [`rotation`] diverged copies set aside, [`failover`] failover and failback; `tests` drives it against in-memory endpoints.
 
 mod driver;
+pub mod failover;
 mod filesystem;
 mod options;
 mod parallel;

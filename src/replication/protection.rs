@@ -39,7 +39,7 @@ pub(super) fn prepare(
         .collect();
     zfs.release(&job.name.step_hold_tag(), &stale)?;
     let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
-    if job.reversal.is_some() {
+    if !job.keeps_bookkeeping() {
         return Ok(cursors); // a restore leaves neither cursors nor last-received holds
     }
     let (Some(base_guid), Some(recv_newest)) =

@@ -61,7 +61,31 @@ pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
         land: (copy, path),
         until: req.snapshot.clone(),
         allow_full: req.allow_full,
+        bookkeeping: false,
     });
+    Ok(r)
+}
+
+/// The job a failed-over `job` runs: its root's replica sends back to the root, keeping cursors and
+/// last-received holds as a job does.
+pub fn failover_job(job: &Job) -> Result<Job, Invalid> {
+    let roots = job.filesystems.roots();
+    let [root] = roots.as_slice() else {
+        return Err(Invalid::from(format!(
+            "job {} does not have exactly one root filesystem",
+            job.name
+        )));
+    };
+    let req = RestoreRequest {
+        fs: root.clone(),
+        to: None,
+        snapshot: None,
+        allow_full: false,
+    };
+    let mut r = restore_job(job, &req)?;
+    if let Some(rev) = r.reversal.as_mut() {
+        rev.bookkeeping = true;
+    }
     Ok(r)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod commands;
+pub mod failover;
 pub mod human;
 pub mod metrics;
 pub mod progress;

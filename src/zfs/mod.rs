@@ -12,6 +12,7 @@ pub mod names;
 pub mod nvlist;
 pub mod ops;
 pub mod process;
+pub mod role;
 pub mod runner;
 pub mod send;
 pub mod snapdir;

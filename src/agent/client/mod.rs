@@ -365,6 +365,19 @@ impl AgentClient {
         }
     }
 
+    /// Makes the copy `fs` the primary or a read-only copy again (see [`proto::SetRoleRequest`]).
+    pub fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
+        let req = proto::SetRoleRequest {
+            fs: fs.into(),
+            primary,
+            job_id: job_id.into(),
+        };
+        match self.request(req.into())? {
+            Body::Ok(_) => Ok(()),
+            other => Err(unexpected("ok", other)),
+        }
+    }
+
     /// This job's holds below the agent's root (all zreplrs holds when `job_id` is empty).
     pub fn holds(&mut self, job_id: &str) -> Result<Vec<proto::HoldEntry>, AgentError> {
         match self.request(proto::HoldsRequest { job_id: job_id.into() }.into())? {

@@ -8,5 +8,6 @@ mod last_received;
 pub mod policy;
 mod receive;
 pub mod restores;
+mod role;
 mod rotate;
 pub mod server;

@@ -23,6 +23,11 @@ pub fn request_refusal(body: &Body) -> Option<&'static str> {
             "this receiver's agent runs with --append-only and never destroys snapshots; prune the receiver \
              on the backup host itself (zreplrs prune --side receiver there)",
         ),
+        Body::SetRole(_) => Some(
+            "this receiver's agent runs with --append-only and never makes a copy writable or gives up its \
+             last-received holds (failover); fail over on the backup host itself, or through an agent without \
+             --append-only",
+        ),
         Body::Rotate(_) => Some(
             "this receiver's agent runs with --append-only and does not rotate received copies (a rotation \
              renames them); resolve the divergence on the backup host itself",

@@ -30,7 +30,9 @@ pub fn sender_config(cfg: &AgentConfig, root: &DatasetName, job_id: &str) -> Res
             filter,
             job,
             require_raw: true,
-            restore_only: true,
+            // Without --append-only the agent destroys on request anyway: a failed-over job's cursors may
+            // be kept on the copy it sends from.
+            restore_only: cfg.append_only,
         },
         zfs_program: cfg.zfs_program.clone(),
         max_zstd_level: crate::config::DEFAULT_ZSTD_LEVEL,

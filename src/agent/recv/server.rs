@@ -174,6 +174,7 @@ fn handle(
         Body::HoldLastReceived(req) => hold_last_received(zfs, cfg, root, &req, known),
         Body::Checksum(req) => checksum(zfs, root, &req),
         Body::Rotate(req) => crate::agent::recv::rotate::rotate(zfs, cfg, root, &req),
+        Body::SetRole(req) => crate::agent::recv::role::set_role(zfs, root, &req),
         other => Err(Refusal::new(
             ErrorKind::Protocol,
             format!("unexpected request {}", Envelope::new(other).kind_name()),

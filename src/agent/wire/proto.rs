@@ -219,6 +219,19 @@ pub struct RotateReply {
     pub from_common: bool,
 }
 
+/// Failover and failback: make a copy and everything below it the writable primary (`readonly=off`, and
+/// the job's last-received holds there released: it now sends), or a read-only copy again
+/// (`readonly=on`, and the job's cursor bookmarks there destroyed: it receives again).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetRoleRequest {
+    #[prost(string, tag = "1")]
+    pub fs: String,
+    #[prost(bool, tag = "2")]
+    pub primary: bool,
+    #[prost(string, tag = "3")]
+    pub job_id: String,
+}
+
 /// Destroy snapshots of one filesystem.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DestroyRequest {
@@ -386,7 +399,7 @@ pub struct Error {
 pub struct Envelope {
     #[prost(
         oneof = "envelope::Body",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23"
     )]
     pub body: Option<envelope::Body>,
 }
@@ -440,6 +453,8 @@ pub mod envelope {
         Rotate(super::RotateRequest),
         #[prost(message, tag = "22")]
         RotateReply(super::RotateReply),
+        #[prost(message, tag = "23")]
+        SetRole(super::SetRoleRequest),
     }
 }
 
@@ -476,6 +491,7 @@ impl Envelope {
             Some(Body::ZfsCallReply(_)) => "zfs_call_reply",
             Some(Body::Rotate(_)) => "rotate",
             Some(Body::RotateReply(_)) => "rotate_reply",
+            Some(Body::SetRole(_)) => "set_role",
         }
     }
 }
@@ -515,6 +531,7 @@ body_from! {
     ZfsCallReply => ZfsCallReply,
     RotateRequest => Rotate,
     RotateReply => RotateReply,
+    SetRoleRequest => SetRole,
 }
 
 #[cfg(test)]

@@ -1,0 +1,60 @@
+//! The two roles of a failed-over job's filesystems, on either host: the writable **primary** that sends
+//! (`readonly=off`; the job's last-received holds there released, since it no longer receives) and the
+//! read-only **copy** that receives (`readonly=on`; the job's cursor bookmarks there destroyed, since it no
+//! longer sends). Each change is idempotent, and a copy is made read-only before the other side is made
+//! writable (the failover command orders them).
+
+use crate::zfs::bookkeeping::{parse_cursor_short, JobId};
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::{Zfs, ZfsError};
+
+/// The user property that marks a job's root on its original sending host as failed over (its value is the
+/// job's name); `replicate` then runs the job the other way.
+pub const FAILOVER_PROPERTY: &str = "zreplrs:failover";
+
+/// Makes `fs` and everything below it writable and releases the job's last-received holds there; with
+/// `keep_readonly` only the holds go.
+pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, keep_readonly: bool) -> Result<(), ZfsError> {
+    let listing = zfs.list(std::slice::from_ref(fs), false)?;
+    let tag = job.last_received_hold_tag();
+    let held: Vec<SnapshotName> = listing
+        .filesystems
+        .values()
+        .flat_map(|e| {
+            e.snapshots()
+                .filter(|s| s.userrefs != Some(0))
+                .filter_map(|s| e.name.snapshot(&s.short).ok())
+        })
+        .collect();
+    let ours: Vec<SnapshotName> = zfs
+        .holds(&held)?
+        .into_iter()
+        .filter(|h| h.tag == tag)
+        .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
+        .collect();
+    zfs.release(&tag, &ours)?;
+    if !keep_readonly {
+        for name in listing.filesystems.keys() {
+            zfs.set_property(name.as_str(), "readonly", "off")?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `fs` and everything below it read-only and destroys the job's cursor bookmarks there.
+pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId) -> Result<(), ZfsError> {
+    let listing = zfs.list(std::slice::from_ref(fs), false)?;
+    for name in listing.filesystems.keys() {
+        zfs.set_property(name.as_str(), "readonly", "on")?;
+    }
+    let cursors: Vec<BookmarkName> = listing
+        .filesystems
+        .values()
+        .flat_map(|e| {
+            e.bookmarks()
+                .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.as_str()))
+                .filter_map(|b| e.name.bookmark(&b.short).ok())
+        })
+        .collect();
+    zfs.destroy_bookmarks(&cursors)
+}
