@@ -390,3 +390,151 @@ fn rotate_sets_diverged_copies_aside_and_starts_new_chains() {
     assert_eq!(again.code, 0, "{:#}", again.json);
     assert_eq!(again.json["result"], "nothing_to_do");
 }
+
+/// The job's cursor bookmarks on `fs`.
+fn job_cursors(sc: &Scenario, fs: &str) -> Vec<String> {
+    let suffix = format!("_J_{}", sc.job);
+    bookmarks(fs)
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("zrepl_CURSOR_G_") && n.ends_with(&suffix))
+        .collect()
+}
+
+/// Failover and back on one host's two pools: after `failover` the original is read-only and the replica
+/// writable, with the bookkeeping in its new roles (a cursor on the replica, a last-received hold on the
+/// original, none of the old ones); writes on the new primary replicate back incrementally; a snapshot
+/// taken on the original meanwhile makes `failback` refuse, `--rotate` sets it aside; after `failback` the
+/// roles and bookkeeping are as before and the job replicates forward incrementally. Content is equal at
+/// each step and no step is a full send.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn failover_writes_replicate_back_and_failback_restores_the_roles() {
+    let sc = Scenario::new("fov");
+    let a = sc.src.ds("a");
+    let child = format!("{a}/c");
+    create_fs(&a);
+    create_fs(&child);
+    write_data(&a, "base", 1, 1_000_000);
+    write_data(&child, "base", 2, 200_000);
+    zfs(&["snapshot", "-r", &format!("{a}@s1")]);
+    sc.configure(&[(&format!("{a}<"), true)], "initial_replication = \"all\"");
+    ok(&sc.replicate(&[]));
+    let copy = sc.target(&a);
+    let failover = |sc: &Scenario, cmd: &str, args: &[&str]| {
+        let mut all = vec![cmd, "--job", &sc.job, "--format", "json"];
+        all.extend_from_slice(args);
+        let out = sc.command(&all).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    // Failover: a last replication first (s2 reaches the replica), then the roles change.
+    write_data(&a, "f2", 3, 300_000);
+    zfs(&["snapshot", "-r", &format!("{a}@s2")]);
+    let (code, v) = failover(&sc, "failover", &[]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["primary"], "replica", "{v:#}");
+    assert_eq!(snapshots(&copy), snapshots(&a));
+    assert_eq!(prop(&a, "readonly"), "on");
+    assert_eq!(prop(&a, "zreplrs:failover"), sc.job);
+    assert_eq!(prop(&copy, "readonly"), "off");
+    assert_eq!(prop(&format!("{copy}/c"), "readonly"), "off");
+    assert_eq!(
+        job_cursors(&sc, &a),
+        Vec::<String>::new(),
+        "the original's cursors are gone"
+    );
+    assert_eq!(job_cursors(&sc, &copy).len(), 1, "the replica has the job's cursor");
+    assert_eq!(
+        holds(&format!("{a}@s2")),
+        vec![sc.last_received_tag()],
+        "the original holds what it has"
+    );
+    assert!(
+        holds(&format!("{copy}@s2")).is_empty(),
+        "the replica's last-received hold is released"
+    );
+    // Writes on the new primary replicate back.
+    if prop(&copy, "mounted") != "yes" {
+        zfs(&["mount", &copy]);
+    }
+    write_data(&copy, "new", 4, 400_000);
+    zfs(&["snapshot", "-r", &format!("{copy}@s3")]);
+    let back = sc.replicate(&[]);
+    ok(&back);
+    let sent = back.json["bytes_replicated"].as_u64().unwrap();
+    println!("failover: the new primary's changes (400000 bytes) went back with {sent} bytes");
+    assert!(sent < 800_000, "incremental: {sent}");
+    assert_eq!(snapshots(&a), snapshots(&copy));
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s3")),
+        checksum_snapshot(&format!("{copy}@s3"))
+    );
+    assert_eq!(holds(&format!("{a}@s3")), vec![sc.last_received_tag()]);
+    assert!(holds(&format!("{a}@s2")).is_empty(), "the hold moved forward");
+    // The original was written to meanwhile: failback refuses, --rotate sets that aside.
+    zfs(&["snapshot", &format!("{a}@stray")]);
+    let before = (sc.src.state(), sc.dst.state());
+    let (code, v) = failover(&sc, "failback", &[]);
+    assert_eq!(code, Some(3), "{v:#}");
+    assert_eq!(v["error"]["kind"], "not_up_to_date", "{v:#}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("diverged"), "{v:#}");
+    assert_eq!(
+        (sc.src.state(), sc.dst.state()),
+        before,
+        "a refused failback changes nothing"
+    );
+    write_data(&copy, "more", 5, 100_000);
+    zfs(&["snapshot", "-r", &format!("{copy}@s4")]);
+    let (code, v) = failover(&sc, "failback", &["--rotate"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["primary"], "sender", "{v:#}");
+    let rotated = v["runs"][0]["filesystems"][0]["rotated_to"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        snapshots(&rotated).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["stray"]
+    );
+    assert_eq!(snapshots(&a), snapshots(&copy));
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s4")),
+        checksum_snapshot(&format!("{copy}@s4"))
+    );
+    let step_bytes: Vec<u64> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["filesystems"].as_array().unwrap().iter())
+        .flat_map(|f| f["steps"].as_array().unwrap().iter())
+        .map(|s| {
+            assert!(!s["from"].is_null(), "no full send: {s:#}");
+            s["bytes"].as_u64().unwrap()
+        })
+        .collect();
+    println!("failback: steps of {step_bytes:?} bytes for 100000 bytes changed");
+    assert_eq!(prop(&a, "readonly"), "off");
+    assert_eq!(prop(&a, "zreplrs:failover"), "-");
+    assert_eq!(prop(&copy, "readonly"), "on");
+    assert_eq!(
+        job_cursors(&sc, &copy),
+        Vec::<String>::new(),
+        "the replica's cursors are gone"
+    );
+    assert!(
+        all_holds(&sc.src.name).is_empty(),
+        "the original holds nothing: {:?}",
+        all_holds(&sc.src.name)
+    );
+    // Forward again: writes on the original replicate incrementally, and the job converges as before.
+    write_data(&a, "after", 6, 200_000);
+    zfs(&["snapshot", "-r", &format!("{a}@s5")]);
+    let fwd = sc.replicate(&[]);
+    ok(&fwd);
+    let steps = fwd.json["filesystems"][0]["steps"].as_array().unwrap();
+    assert!(steps[0]["from"].as_str().unwrap().ends_with("@s4"), "{steps:?}");
+    sc.assert_converged(&a);
+    sc.assert_converged(&child);
+}

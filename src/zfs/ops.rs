@@ -7,6 +7,30 @@ use super::names::{BookmarkName, DatasetName, SnapshotName, PLACEHOLDER_PROPERTY
 use super::types::Guid;
 use super::{Zfs, ZfsError, ZfsErrorKind};
 
+/// Native properties a dataset that takes another's place (a rotation's clone) gets from it.
+pub const CLONE_PROPERTIES: [&str; 20] = [
+    "setuid",
+    "devices",
+    "exec",
+    "readonly",
+    "canmount",
+    "mountpoint",
+    "atime",
+    "volmode",
+    "compression",
+    "recordsize",
+    "xattr",
+    "acltype",
+    "sharenfs",
+    "sharesmb",
+    "snapdir",
+    "logbias",
+    "sync",
+    "primarycache",
+    "secondarycache",
+    "refquota",
+];
+
 /// One user hold: which snapshot carries which tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Hold {
@@ -397,6 +421,28 @@ impl Zfs {
         args.push(snapshot.to_string());
         args.push(fs.to_string());
         self.run(&args).map(|_| ())
+    }
+
+    /// The properties set on `name` itself (locally or by a receive) that a clone can be created with:
+    /// user properties and [`CLONE_PROPERTIES`].
+    pub fn own_properties(&self, name: &DatasetName) -> Result<Vec<(String, String)>, ZfsError> {
+        let out = self.run(&[
+            "get",
+            "-H",
+            "-p",
+            "-s",
+            "local,received",
+            "-o",
+            "property,value",
+            "all",
+            name.as_str(),
+        ])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(k, _)| k.contains(':') || CLONE_PROPERTIES.contains(k))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
     }
 
     /// `zfs promote FS`: the clone takes over its origin's snapshots up to the origin.

@@ -1,9 +1,10 @@
 //! `replicate --rotate` on the receiving side: a copy that diverged from its sender is set aside, never
 //! destroyed. It is renamed `<name>-rotated-<UTC time>`; when the sender and the copy still share a
-//! snapshot, a clone of that snapshot takes the copy's place and `zfs promote` gives it the common history
-//! (the renamed copy keeps only what diverged, with the holds on it), and the copy's children go back below
-//! it; the next step is then incremental from the common snapshot. Without one, the place stays empty for a
-//! full send. Refused under `--append-only` (see [`crate::agent::recv::policy`]).
+//! snapshot, a clone of that snapshot, with the copy's own properties, takes its place and `zfs promote`
+//! gives it the common history (the renamed copy keeps only what diverged, with the holds on it), and the
+//! copy's children go back below it; the next step is then incremental from the common snapshot. Without
+//! one, the place stays empty for a full send. Refused under `--append-only` (see
+//! [`crate::agent::recv::policy`]).
 
 use crate::agent::recv::config::AgentConfig;
 use crate::agent::request::{below_root, Refusal};
@@ -79,16 +80,23 @@ fn take_common_history(
     let Ok(snapshot) = aside.snapshot(common) else {
         return false;
     };
-    let kind = match kind {
-        DatasetKind::Filesystem => stream::DatasetKind::Filesystem,
-        DatasetKind::Volume => stream::DatasetKind::Volume,
+    // The place keeps what was set there (the receive's options, or an administrator's), else gets the
+    // agent's options for a new copy.
+    let set = match zfs.own_properties(aside) {
+        Ok(own) if !own.is_empty() => own,
+        _ => {
+            let kind = match kind {
+                DatasetKind::Filesystem => stream::DatasetKind::Filesystem,
+                DatasetKind::Volume => stream::DatasetKind::Volume,
+            };
+            let incoming = Incoming {
+                kind,
+                incremental: false,
+                force: false,
+            };
+            receive_options(&cfg.recv, &cfg.recv_incremental, incoming).set
+        }
     };
-    let incoming = Incoming {
-        kind,
-        incremental: false,
-        force: false,
-    };
-    let set = receive_options(&cfg.recv, &cfg.recv_incremental, incoming).set;
     if let Err(e) = zfs.clone_snapshot(&snapshot, target, &set) {
         eprintln!("zreplrs recv-agent: {target} starts over with a full send: {e}");
         return false;
