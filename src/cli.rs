@@ -440,9 +440,10 @@ pub struct RecvAgentArgs {
     /// come from the sender it does not trust.
     #[arg(long)]
     pub allow_verify: bool,
-    /// Send received data back for `zreplrs restore` run on the sending host: the peer may then list,
-    /// send (raw only) and hold (with its job's step hold tag) snapshots below this agent's root, and
-    /// nothing else on that connection — no receive, no bookmark, no destroy. Without this flag a restore
+    /// Send received data back for `zreplrs restore` (and a failed-over job) run on the sending host: the
+    /// peer may then list, send (raw only) and hold (with its job's step hold tag) snapshots below this
+    /// agent's root, and nothing else on that connection — no receive, no rename; with --append-only no
+    /// bookmark or destroy either (without it, the job's own cursor bookmarks). Without this flag a restore
     /// is refused.
     #[arg(long)]
     pub serve_restores: bool,

@@ -456,6 +456,8 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
         "the replica's last-received hold is released"
     );
     // Writes on the new primary replicate back.
+    // The backup host gives the new primary its mountpoint (zreplrs takes none from the other side).
+    zfs(&["set", &format!("mountpoint=/tmp/mnt/{copy}"), &copy]);
     if prop(&copy, "mounted") != "yes" {
         zfs(&["mount", &copy]);
     }

@@ -71,12 +71,18 @@ mod tests {
     use crate::agent::wire::proto;
 
     #[test]
-    fn an_append_only_agent_refuses_to_destroy_release_or_rotate_and_serves_the_rest() {
+    fn an_append_only_agent_refuses_to_destroy_release_rotate_or_fail_over_and_serves_the_rest() {
         let rotate = Body::Rotate(proto::RotateRequest {
             fs: "tank/data".into(),
             common_guid: Some(1),
         });
         assert!(request_refusal(&rotate).is_some_and(|w| w.contains("does not rotate")));
+        let role = Body::SetRole(proto::SetRoleRequest {
+            fs: "tank/data".into(),
+            primary: true,
+            job_id: "j".into(),
+        });
+        assert!(request_refusal(&role).is_some_and(|w| w.contains("never makes a copy writable")));
         let destroy = Body::Destroy(proto::DestroyRequest::default());
         assert!(request_refusal(&destroy).is_some());
         let release = Body::ReleaseLastReceived(proto::ReleaseLastReceivedRequest::default());

@@ -1,8 +1,9 @@
 //! `recv-agent --serve-restores`: the way back through a backup host's own agent. A peer whose hello asks
 //! for a restore is answered as a send-agent of this agent's root (`--root-fs[/--client-identity]`, so a
 //! client sees only its own tree), with a policy that sends raw only, holds with the restoring job's step
-//! hold tag, and never receives, bookmarks or destroys. Without the flag the agent greets as a recv-agent
-//! (`send_agent: false`) and the peer refuses to go on.
+//! hold tag and never receives; under `--append-only` it never bookmarks or destroys either (without it, a
+//! failed-over job keeps its cursor bookmarks on the copy it sends from). Without the flag the agent greets
+//! as a recv-agent (`send_agent: false`) and the peer refuses to go on.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
