@@ -1030,3 +1030,78 @@ fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent(
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     assert_eq!(r.json["result"], "nothing_to_do", "{:#}", r.json);
 }
+
+/// Failover and failback of a push job over SSH: the backup host's agent (`--serve-restores`, not
+/// append-only) makes the replica writable, sends its snapshots back to the original (keeping the job's
+/// cursor on the replica), and makes it read-only again on failback; each direction moves only what
+/// changed, and the job then replicates forward as before.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn failover_and_failback_over_ssh() {
+    let _s = serial();
+    let sc = Scenario::new("sfov");
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "base", 1, 800_000);
+    snap(&a, "s1");
+    let rules = [(format!("{a}<"), true)];
+    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    configure_ssh_agent(&sc, "root", "--serve-restores", &rules, "", &ssh_known_hosts_line());
+    let r = sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let copy = sc.target(&a);
+    let run = |cmd: &str| {
+        let out = sc
+            .command(&[cmd, "--job", &sc.job, "--format", "json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {v:#}");
+        v
+    };
+    write_data(&a, "f2", 2, 200_000);
+    snap(&a, "s2");
+    run("failover");
+    assert_eq!(
+        (prop(&a, "readonly"), prop(&copy, "readonly")),
+        ("on".into(), "off".into())
+    );
+    assert_eq!(snapshots(&copy), snapshots(&a));
+    assert_eq!(sc.cursors(&copy).len(), 1, "the replica keeps the job's cursor");
+    zfs(&["set", &format!("mountpoint=/tmp/mnt/{copy}"), &copy]);
+    if prop(&copy, "mounted") != "yes" {
+        zfs(&["mount", &copy]);
+    }
+    write_data(&copy, "new", 3, 300_000);
+    snap(&copy, "s3");
+    let back = sc.replicate(&[]);
+    assert_eq!(back.code, 0, "{}\n{:#}", back.stderr, back.json);
+    let sent = back.json["bytes_replicated"].as_u64().unwrap();
+    println!("failover over SSH: 300000 bytes written on the replica went back with {sent} bytes");
+    assert!(sent < 600_000, "incremental: {sent}");
+    assert_eq!(snapshots(&a), snapshots(&copy));
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s3")),
+        checksum_snapshot(&format!("{copy}@s3"))
+    );
+    run("failback");
+    assert_eq!(
+        (prop(&a, "readonly"), prop(&copy, "readonly")),
+        ("off".into(), "on".into())
+    );
+    assert!(sc.cursors(&copy).is_empty(), "the replica's cursor is gone");
+    write_data(&a, "after", 4, 100_000);
+    snap(&a, "s4");
+    let fwd = sc.replicate(&[]);
+    assert_eq!(fwd.code, 0, "{}\n{:#}", fwd.stderr, fwd.json);
+    assert!(
+        fwd.json["filesystems"][0]["steps"][0]["from"]
+            .as_str()
+            .unwrap()
+            .ends_with("@s3"),
+        "{:#}",
+        fwd.json
+    );
+    sc.assert_converged(&a);
+}

@@ -80,23 +80,9 @@ fn take_common_history(
     let Ok(snapshot) = aside.snapshot(common) else {
         return false;
     };
-    // The place keeps what was set there (the receive's options, or an administrator's), else gets the
-    // agent's options for a new copy.
-    let set = match zfs.own_properties(aside) {
-        Ok(own) if !own.is_empty() => own,
-        _ => {
-            let kind = match kind {
-                DatasetKind::Filesystem => stream::DatasetKind::Filesystem,
-                DatasetKind::Volume => stream::DatasetKind::Volume,
-            };
-            let incoming = Incoming {
-                kind,
-                incremental: false,
-                force: false,
-            };
-            receive_options(&cfg.recv, &cfg.recv_incremental, incoming).set
-        }
-    };
+    let mut set = clone_options(zfs, cfg, aside, kind);
+    // Read-only only once the children are back below it (their mountpoints are made in it).
+    let readonly = set.iter().position(|(k, _)| k == "readonly").map(|i| set.remove(i).1);
     if let Err(e) = zfs.clone_snapshot(&snapshot, target, &set) {
         eprintln!("zreplrs recv-agent: {target} starts over with a full send: {e}");
         return false;
@@ -114,7 +100,32 @@ fn take_common_history(
             }
         }
     }
+    if let Some(v) = readonly {
+        if let Err(e) = zfs.set_property(target.as_str(), "readonly", &v) {
+            eprintln!("zreplrs recv-agent: {target}: {e}");
+        }
+    }
     true
+}
+
+/// What the place gets: what was set on the copy there (the receive's options, or an administrator's),
+/// else the agent's options for a new copy.
+fn clone_options(zfs: &Zfs, cfg: &AgentConfig, aside: &DatasetName, kind: DatasetKind) -> Vec<(String, String)> {
+    if let Ok(own) = zfs.own_properties(aside) {
+        if !own.is_empty() {
+            return own;
+        }
+    }
+    let kind = match kind {
+        DatasetKind::Filesystem => stream::DatasetKind::Filesystem,
+        DatasetKind::Volume => stream::DatasetKind::Volume,
+    };
+    let incoming = Incoming {
+        kind,
+        incremental: false,
+        force: false,
+    };
+    receive_options(&cfg.recv, &cfg.recv_incremental, incoming).set
 }
 
 /// `<target>-rotated-<YYYYMMDD>T<HHMMSS>Z`.
