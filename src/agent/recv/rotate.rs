@@ -51,8 +51,10 @@ pub(super) fn rotate(
         .cloned()
         .collect();
     zfs.rename(&target, &aside)?;
+    let set = clone_options(zfs, cfg, &aside, entry.kind);
+    move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..]);
     let from_common = match common {
-        Some(c) => take_common_history(zfs, cfg, &aside, &target, &c.short, entry.kind, &children),
+        Some(c) => take_common_history(zfs, &aside, &target, &c.short, set, &children),
         None => false,
     };
     let rotated_to = aside.as_str()[root.as_str().len() + 1..].to_string();
@@ -65,22 +67,20 @@ pub(super) fn rotate(
     ))
 }
 
-/// Puts a clone of `aside@common` at `target` with the agent's receive options, promotes it and moves the
+/// Puts a clone of `aside@common` at `target` with the properties `set`, promotes it and moves the
 /// children back below it; false (the place left empty for a full send) when ZFS refuses the clone (an
 /// encrypted copy whose key is not loaded here).
 fn take_common_history(
     zfs: &Zfs,
-    cfg: &AgentConfig,
     aside: &DatasetName,
     target: &DatasetName,
     common: &str,
-    kind: DatasetKind,
+    mut set: Vec<(String, String)>,
     children: &[DatasetName],
 ) -> bool {
     let Ok(snapshot) = aside.snapshot(common) else {
         return false;
     };
-    let mut set = clone_options(zfs, cfg, aside, kind);
     // Read-only only once the children are back below it (their mountpoints are made in it).
     let readonly = set.iter().position(|(k, _)| k == "readonly").map(|i| set.remove(i).1);
     if let Err(e) = zfs.clone_snapshot(&snapshot, target, &set) {
@@ -106,6 +106,16 @@ fn take_common_history(
         }
     }
     true
+}
+
+/// A copy set aside whose mountpoint was its own (not inherited) mounts at that path with `suffix`, so
+/// that what takes its place mounts where it did (and its children can move back below it).
+fn move_mountpoint(zfs: &Zfs, aside: &DatasetName, own: &[(String, String)], suffix: &str) {
+    if let Some((_, mp)) = own.iter().find(|(k, v)| k == "mountpoint" && v.starts_with('/')) {
+        if let Err(e) = zfs.set_property(aside.as_str(), "mountpoint", &format!("{mp}{suffix}")) {
+            eprintln!("zreplrs recv-agent: {aside}: {e}");
+        }
+    }
 }
 
 /// What the place gets: what was set on the copy there (the receive's options, or an administrator's),
