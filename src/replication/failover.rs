@@ -26,6 +26,9 @@ use super::reverse;
 
 /// The job a `replicate` of `job` runs: turned around while it is failed over.
 pub fn job_for_run(job: &Job) -> Job {
+    if job.is_pull() || job.target.is_store() {
+        return job.clone();
+    }
     match single_root(job).map(|root| is_failed_over(&Zfs::new(), job, &root)) {
         Ok(true) => reverse::failover_job(job).unwrap_or_else(|_| job.clone()),
         _ => job.clone(),

@@ -14,7 +14,7 @@ use crate::zfs::list::DatasetKind;
 use crate::zfs::names::DatasetName;
 use crate::zfs::send::{receive_options, Incoming};
 use crate::zfs::stream;
-use crate::zfs::Zfs;
+use crate::zfs::{Zfs, ZfsError};
 
 /// Sets the copy `req.fs` aside; replies where it went.
 pub(super) fn rotate(
@@ -52,7 +52,17 @@ pub(super) fn rotate(
         .collect();
     zfs.rename(&target, &aside)?;
     let set = clone_options(zfs, cfg, &aside, entry.kind);
-    move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..]);
+    if let Err(e) = move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..]) {
+        // Back as it was: nothing is rotated while the copy cannot move out of the way.
+        zfs.rename(&aside, &target)?;
+        return Err(Refusal::new(
+            e.error_kind(),
+            format!(
+                "{target} cannot be set aside now: its mountpoint cannot move ({e}); close what uses it (a \
+                 shell in it, a browse of its .zfs/snapshot) and run again"
+            ),
+        ));
+    }
     let from_common = match common {
         Some(c) => take_common_history(zfs, &aside, &target, &c.short, set, &children),
         None => false,
@@ -110,11 +120,10 @@ fn take_common_history(
 
 /// A copy set aside whose mountpoint was its own (not inherited) mounts at that path with `suffix`, so
 /// that what takes its place mounts where it did (and its children can move back below it).
-fn move_mountpoint(zfs: &Zfs, aside: &DatasetName, own: &[(String, String)], suffix: &str) {
-    if let Some((_, mp)) = own.iter().find(|(k, v)| k == "mountpoint" && v.starts_with('/')) {
-        if let Err(e) = zfs.set_property(aside.as_str(), "mountpoint", &format!("{mp}{suffix}")) {
-            eprintln!("zreplrs recv-agent: {aside}: {e}");
-        }
+fn move_mountpoint(zfs: &Zfs, aside: &DatasetName, own: &[(String, String)], suffix: &str) -> Result<(), ZfsError> {
+    match own.iter().find(|(k, v)| k == "mountpoint" && v.starts_with('/')) {
+        Some((_, mp)) => zfs.set_property(aside.as_str(), "mountpoint", &format!("{mp}{suffix}")),
+        None => Ok(()),
     }
 }
 
