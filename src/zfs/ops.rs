@@ -445,6 +445,16 @@ impl Zfs {
             .collect())
     }
 
+    /// `zfs unmount FS`.
+    pub fn unmount(&self, fs: &DatasetName) -> Result<(), ZfsError> {
+        self.run(&["unmount", fs.as_str()]).map(|_| ())
+    }
+
+    /// `zfs mount FS`.
+    pub fn mount(&self, fs: &DatasetName) -> Result<(), ZfsError> {
+        self.run(&["mount", fs.as_str()]).map(|_| ())
+    }
+
     /// `zfs promote FS`: the clone takes over its origin's snapshots up to the origin.
     pub fn promote(&self, fs: &DatasetName) -> Result<(), ZfsError> {
         self.run(&["promote", fs.as_str()]).map(|_| ())

@@ -50,23 +50,25 @@ pub(super) fn rotate(
         .filter(|d| d.parent().as_ref() == Some(&target))
         .cloned()
         .collect();
-    zfs.rename(&target, &aside)?;
-    let set = clone_options(zfs, cfg, &aside, entry.kind);
-    if let Err(e) = move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..]) {
-        // Back as it was: nothing is rotated while the copy cannot move out of the way.
-        zfs.rename(&aside, &target)?;
-        return Err(Refusal::new(
+    // Nothing of the tree stays mounted while it moves (a child with a mountpoint of its own inside it
+    // would keep it busy); what was mounted is mounted again at the end.
+    let mounted = unmount_tree(zfs, &listing).map_err(|e| {
+        Refusal::new(
             e.error_kind(),
             format!(
-                "{target} cannot be set aside now: its mountpoint cannot move ({e}); close what uses it (a \
-                 shell in it, a browse of its .zfs/snapshot) and run again"
+                "{target} cannot be set aside now: {e}; close what uses it (a shell in it, a browse of its \
+                 .zfs/snapshot) and run again"
             ),
-        ));
-    }
+        )
+    })?;
+    zfs.rename(&target, &aside)?;
+    let set = clone_options(zfs, cfg, &aside, entry.kind);
+    move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..])?;
     let from_common = match common {
         Some(c) => take_common_history(zfs, &aside, &target, &c.short, set, &children),
         None => false,
     };
+    remount(zfs, &mounted);
     let rotated_to = aside.as_str()[root.as_str().len() + 1..].to_string();
     Ok(Envelope::new(
         proto::RotateReply {
@@ -116,6 +118,34 @@ fn take_common_history(
         }
     }
     true
+}
+
+/// Unmounts every mounted filesystem of `listing`, deepest first; returns those it unmounted. On an error
+/// the ones already unmounted are mounted again.
+fn unmount_tree(zfs: &Zfs, listing: &crate::zfs::list::Listing) -> Result<Vec<DatasetName>, ZfsError> {
+    let mut done = Vec::new();
+    for name in listing.filesystems.keys().rev() {
+        if zfs.get_property(name.as_str(), "mounted").is_ok_and(|m| m == "yes") {
+            if let Err(e) = zfs.unmount(name) {
+                remount(zfs, &done);
+                return Err(e);
+            }
+            done.push(name.clone());
+        }
+    }
+    Ok(done)
+}
+
+/// Mounts again what [`unmount_tree`] unmounted (under the same names: the rotation puts the new chain and
+/// the children back there), parents first.
+fn remount(zfs: &Zfs, unmounted: &[DatasetName]) {
+    for name in unmounted.iter().rev() {
+        if zfs.get_property(name.as_str(), "mounted").is_ok_and(|m| m == "no") {
+            if let Err(e) = zfs.mount(name) {
+                eprintln!("zreplrs recv-agent: {name} stays unmounted: {e}");
+            }
+        }
+    }
 }
 
 /// A copy set aside whose mountpoint was its own (not inherited) mounts at that path with `suffix`, so
