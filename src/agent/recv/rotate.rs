@@ -65,7 +65,7 @@ pub(super) fn rotate(
     let set = clone_options(zfs, cfg, &aside, entry.kind);
     move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..])?;
     let from_common = match common {
-        Some(c) => take_common_history(zfs, &aside, &target, &c.short, set, &children),
+        Some(c) => take_common_history(zfs, &aside, &target, &c.short, split(set, entry.kind), &children),
         None => false,
     };
     remount(zfs, &mounted);
@@ -87,15 +87,13 @@ fn take_common_history(
     aside: &DatasetName,
     target: &DatasetName,
     common: &str,
-    mut set: Vec<(String, String)>,
+    (now, later): (Props, Props),
     children: &[DatasetName],
 ) -> bool {
     let Ok(snapshot) = aside.snapshot(common) else {
         return false;
     };
-    // Read-only only once the children are back below it (their mountpoints are made in it).
-    let readonly = set.iter().position(|(k, _)| k == "readonly").map(|i| set.remove(i).1);
-    if let Err(e) = zfs.clone_snapshot(&snapshot, target, &set) {
+    if let Err(e) = zfs.clone_snapshot(&snapshot, target, &now) {
         eprintln!("zreplrs recv-agent: {target} starts over with a full send: {e}");
         return false;
     }
@@ -112,12 +110,31 @@ fn take_common_history(
             }
         }
     }
-    if let Some(v) = readonly {
-        if let Err(e) = zfs.set_property(target.as_str(), "readonly", &v) {
+    for (k, v) in later {
+        if let Err(e) = zfs.set_property(target.as_str(), &k, &v) {
             eprintln!("zreplrs recv-agent: {target}: {e}");
         }
     }
     true
+}
+
+/// Property names and values.
+type Props = Vec<(String, String)>;
+
+/// The properties a clone is created with, and those set once the children are back below it: a
+/// filesystem's clone is created `canmount=noauto` and writable (mounting it, or its children in it, before
+/// the next receive would modify it), and gets its own `canmount` (default `on`) and `readonly` at the end.
+fn split(set: Props, kind: DatasetKind) -> (Props, Props) {
+    let (mut later, mut now): (Vec<_>, Vec<_>) = set.into_iter().partition(|(k, _)| k == "readonly" || k == "canmount");
+    if kind == DatasetKind::Filesystem {
+        if !later.iter().any(|(k, _)| k == "canmount") {
+            later.push(("canmount".into(), "on".into()));
+        }
+        now.push(("canmount".into(), "noauto".into()));
+    } else {
+        now.append(&mut later);
+    }
+    (now, later)
 }
 
 /// Unmounts every mounted filesystem of `listing`, deepest first; returns those it unmounted. On an error
@@ -195,5 +212,25 @@ mod tests {
         let aside = aside_name(&t, 1_796_601_600).unwrap();
         assert_eq!(aside.as_str(), "backup/hosts/web1/tank/data-rotated-20261207T000000Z");
         assert_eq!(aside.parent(), t.parent(), "beside the copy, below the same root");
+    }
+
+    #[test]
+    fn a_clone_is_mounted_and_read_only_only_after_its_children_are_back() {
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let own = vec![kv("readonly", "on"), kv("exec", "off"), kv("mountpoint", "/srv/a")];
+        let (now, later) = split(own.clone(), DatasetKind::Filesystem);
+        assert_eq!(
+            now,
+            [kv("exec", "off"), kv("mountpoint", "/srv/a"), kv("canmount", "noauto")]
+        );
+        assert_eq!(later, [kv("readonly", "on"), kv("canmount", "on")]);
+        let (now, later) = split(vec![kv("canmount", "noauto")], DatasetKind::Filesystem);
+        assert_eq!(
+            (now, later),
+            (vec![kv("canmount", "noauto")], vec![kv("canmount", "noauto")])
+        );
+        let (now, later) = split(vec![kv("readonly", "on"), kv("volmode", "none")], DatasetKind::Volume);
+        assert_eq!(now, [kv("volmode", "none"), kv("readonly", "on")]);
+        assert!(later.is_empty());
     }
 }
