@@ -254,14 +254,7 @@ fn attempt_inner(
 ) -> Result<Vec<(FsReport, Option<ErrorReport>)>, SurveyError> {
     let zfs: Arc<dyn Sender> = Arc::from(ends.sender()?);
     let mut conn = ends.receiver()?;
-    let mut survey = survey::survey(job, &*zfs, &mut *conn)?;
-    let mut rotated = BTreeMap::new();
-    if opts.rotate && !opts.dry_run {
-        rotated = super::rotation::rotate_diverged(&mut *conn, &survey.filesystems)?;
-        if !rotated.is_empty() {
-            survey = survey::survey(job, &*zfs, &mut *conn)?;
-        }
-    }
+    let (survey, mut rotated) = super::rotation::survey(job, opts, &*zfs, &mut *conn)?;
     let Survey {
         filesystems: work,
         listed_at,

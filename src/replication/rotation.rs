@@ -5,18 +5,37 @@
 
 use std::collections::BTreeMap;
 
-use crate::endpoint::Receiver;
+use crate::config::Job;
+use crate::endpoint::{Receiver, Sender};
 use crate::plan::{ConflictKind, FsPlan};
-use crate::survey::{FsSurvey, SurveyError};
+use crate::survey::{FsSurvey, Survey, SurveyError};
+
+use super::options::Options;
+
+/// The attempt's survey: with `--rotate` (not a dry run), taken again after diverged copies were set
+/// aside; with the sender filesystems rotated and where each copy went.
+pub(super) fn survey(
+    job: &Job,
+    opts: &Options,
+    zfs: &dyn Sender,
+    conn: &mut dyn Receiver,
+) -> Result<(Survey, BTreeMap<String, String>), SurveyError> {
+    let survey = crate::survey::survey(job, zfs, conn)?;
+    if !opts.rotate || opts.dry_run {
+        return Ok((survey, BTreeMap::new()));
+    }
+    let rotated = rotate_diverged(conn, &survey.filesystems)?;
+    if rotated.is_empty() {
+        return Ok((survey, rotated));
+    }
+    Ok((crate::survey::survey(job, zfs, conn)?, rotated))
+}
 use crate::zfs::list::FsEntry;
 
 /// Rotates every diverged copy of `work` (parents first, each once: a child's copy moved with its parent
 /// is looked at again by the next survey); returns the sender filesystems rotated, each with where its
 /// copy went (the receiver's full name).
-pub(super) fn rotate_diverged(
-    conn: &mut dyn Receiver,
-    work: &[FsSurvey],
-) -> Result<BTreeMap<String, String>, SurveyError> {
+fn rotate_diverged(conn: &mut dyn Receiver, work: &[FsSurvey]) -> Result<BTreeMap<String, String>, SurveyError> {
     let mut rotated = BTreeMap::new();
     for w in work {
         let diverged = matches!(

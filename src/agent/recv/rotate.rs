@@ -28,15 +28,7 @@ pub(super) fn rotate(
     let entry = listing
         .get(&target)
         .ok_or_else(|| Refusal::new(ErrorKind::ZfsDoesNotExist, format!("{target} does not exist")))?;
-    let common = match req.common_guid {
-        None => None,
-        Some(g) => Some(entry.snapshots().find(|s| s.guid.0 == g).cloned().ok_or_else(|| {
-            Refusal::new(
-                ErrorKind::InvalidName,
-                format!("{target} has no snapshot with GUID {g} to start a new chain from"),
-            )
-        })?),
-    };
+    let common = common_snapshot(entry, req.common_guid)?;
     let aside = aside_name(&target, crate::report::unix_now())?;
     if listing.get(&aside).is_some() || zfs.list(std::slice::from_ref(&aside), false).is_ok() {
         return Err(Refusal::new(
@@ -65,7 +57,7 @@ pub(super) fn rotate(
     let set = clone_options(zfs, cfg, &aside, entry.kind);
     move_mountpoint(zfs, &aside, &set, &aside.as_str()[target.as_str().len()..])?;
     let from_common = match common {
-        Some(c) => take_common_history(zfs, &aside, &target, &c.short, split(set, entry.kind), &children),
+        Some(c) => take_common_history(zfs, &aside, &target, &c, split(set, entry.kind), &children),
         None => false,
     };
     remount(zfs, &mounted);
@@ -77,6 +69,20 @@ pub(super) fn rotate(
         }
         .into(),
     ))
+}
+
+/// The copy's snapshot whose GUID is `guid`, if one was asked for.
+fn common_snapshot(copy: &crate::zfs::list::FsEntry, guid: Option<u64>) -> Result<Option<String>, Refusal> {
+    let Some(g) = guid else {
+        return Ok(None);
+    };
+    match copy.snapshots().find(|s| s.guid.0 == g) {
+        Some(s) => Ok(Some(s.short.clone())),
+        None => Err(Refusal::new(
+            ErrorKind::InvalidName,
+            format!("{} has no snapshot with GUID {g} to start a new chain from", copy.name),
+        )),
+    }
 }
 
 /// Puts a clone of `aside@common` at `target` with the properties `set`, promotes it and moves the
