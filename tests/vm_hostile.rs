@@ -790,7 +790,12 @@ impl SendSession {
 
 /// Feeds `input` to `zreplrs send-agent ARGS…` and closes its stdin; the agent must exit within 120 s.
 fn send_session(args: &[&str], input: &[u8]) -> SendSession {
-    let out = feed(&[&["send-agent"], args].concat(), input);
+    frames_of(&[&["send-agent"], args].concat(), input)
+}
+
+/// Feeds `input` to `zreplrs ARGS…` (an agent) and returns every frame it wrote.
+fn frames_of(args: &[&str], input: &[u8]) -> SendSession {
+    let out = feed(args, input);
     let mut r = &out.stdout[..];
     let mut frames = Vec::new();
     while let Ok(Some(f)) = frame::read_frame(&mut r) {
@@ -1146,19 +1151,7 @@ fn a_client_restoring_through_the_backup_agent_reads_only_its_own_tree_and_chang
         "--append-only",
         "--serve-restores",
     ];
-    let session = |input: &[u8]| {
-        let out = feed(&args, input);
-        let mut r = &out.stdout[..];
-        let mut frames = Vec::new();
-        while let Ok(Some(f)) = frame::read_frame(&mut r) {
-            frames.push(f);
-        }
-        SendSession {
-            frames,
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
+    let session = |input: &[u8]| frames_of(&args, input);
     let (own_s1, their_s1) = (format!("{own}@s1"), format!("{theirs}@s1"));
     let listing = |fs: &str| {
         call(

@@ -867,6 +867,21 @@ fn every_dataset_type_replicates_through_an_append_only_agent() {
     sc.assert_converged(&fs);
 }
 
+/// After a restore of `a` (rolled back to s1) from `copy`: s2 and s3 are back with the copy's GUIDs and
+/// content, fewer bytes were sent than twice the 600 kB that changed, and the backup pool is `before`.
+fn assert_restored(sc: &Scenario, run: &Run, (a, copy): (&str, &str), before: &str, what: &str) {
+    assert_eq!(run.code, 0, "{}\n{:#}", run.stderr, run.json);
+    assert_eq!(snapshots(a), snapshots(copy), "s2 and s3 are back");
+    assert_eq!(
+        checksum_snapshot(&format!("{a}@s3")),
+        checksum_snapshot(&format!("{copy}@s3"))
+    );
+    let sent = run.json["bytes_replicated"].as_u64().unwrap();
+    println!("incremental restore {what}: {sent} bytes sent, 600000 changed");
+    assert!(sent < 1_200_000, "incremental: {sent}");
+    assert_eq!(sc.dst.state(), before, "the backup pool is exactly what it was");
+}
+
 /// The append-only push setup serving restores: the backup host's agent runs `--append-only
 /// --serve-restores` as an unprivileged user with `send` delegated besides the append-only permissions.
 /// Without the flag a restore is refused with what to add; with it a filesystem rolled back by two
@@ -927,16 +942,7 @@ fn restore_through_an_append_only_agent_that_serves_restores() {
     configure_ssh_agent(&sc, "zrestore", agent, &rules, job, &ssh_known_hosts_line());
     let before = sc.dst.state();
     let run = restore(&sc);
-    assert_eq!(run.code, 0, "{}\n{:#}", run.stderr, run.json);
-    assert_eq!(snapshots(&a), snapshots(&copy), "s2 and s3 are back");
-    assert_eq!(
-        checksum_snapshot(&format!("{a}@s3")),
-        checksum_snapshot(&format!("{copy}@s3"))
-    );
-    let sent = run.json["bytes_replicated"].as_u64().unwrap();
-    println!("incremental restore over SSH from an append-only agent: {sent} bytes sent, 600000 changed");
-    assert!(sent < 1_200_000, "incremental: {sent}");
-    assert_eq!(sc.dst.state(), before, "the backup pool is exactly what it was");
+    assert_restored(&sc, &run, (&a, &copy), &before, "over SSH from an append-only agent");
 
     // This client's key, a job that claims the other client's tree: refused, nothing read or changed.
     let claim = "client_identity = \"prod2\"\ninitial_replication = \"all\"";
@@ -1015,16 +1021,7 @@ fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent(
         .output()
         .unwrap();
     let run = run_result(out);
-    assert_eq!(run.code, 0, "{}\n{:#}", run.stderr, run.json);
-    assert_eq!(snapshots(&a), snapshots(&copy), "s2 and s3 are back");
-    assert_eq!(
-        checksum_snapshot(&format!("{a}@s3")),
-        checksum_snapshot(&format!("{copy}@s3"))
-    );
-    let sent = run.json["bytes_replicated"].as_u64().unwrap();
-    println!("incremental restore of a pull job to the production host: {sent} bytes sent, 600000 changed");
-    assert!(sent < 1_200_000, "incremental: {sent}");
-    assert_eq!(sc.dst.state(), before, "the backup pool is exactly what it was");
+    assert_restored(&sc, &run, (&a, &copy), &before, "of a pull job to the production host");
     // The pull job goes on: nothing to send.
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
