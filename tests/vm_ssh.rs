@@ -867,6 +867,19 @@ fn every_dataset_type_replicates_through_an_append_only_agent() {
     sc.assert_converged(&fs);
 }
 
+/// The sender's `a`: 1 MB at s1, then 300 kB more at each of s2 and s3.
+fn three_snapshots(sc: &Scenario) -> String {
+    let a = sc.src.ds("a");
+    create_fs(&a);
+    write_data(&a, "base", 1, 1_000_000);
+    snap(&a, "s1");
+    for i in 2..=3u64 {
+        write_data(&a, &format!("f{i}"), i, 300_000);
+        snap(&a, &format!("s{i}"));
+    }
+    a
+}
+
 /// After a restore of `a` (rolled back to s1) from `copy`: s2 and s3 are back with the copy's GUIDs and
 /// content, fewer bytes were sent than twice the 600 kB that changed, and the backup pool is `before`.
 fn assert_restored(sc: &Scenario, run: &Run, (a, copy): (&str, &str), before: &str, what: &str) {
@@ -893,14 +906,7 @@ fn assert_restored(sc: &Scenario, run: &Run, (a, copy): (&str, &str), before: &s
 fn restore_through_an_append_only_agent_that_serves_restores() {
     let _s = serial();
     let sc = Scenario::new("srst");
-    let a = sc.src.ds("a");
-    create_fs(&a);
-    write_data(&a, "base", 1, 1_000_000);
-    snap(&a, "s1");
-    for i in 2..=3u64 {
-        write_data(&a, &format!("f{i}"), i, 300_000);
-        snap(&a, &format!("s{i}"));
-    }
+    let a = three_snapshots(&sc);
     let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", "zrestore"]);
     try_cmd("id", &["zrestore"]).expect("user zrestore exists");
     try_cmd("chmod", &["0666", "/dev/zfs"]).unwrap();
@@ -979,14 +985,7 @@ fn restore_through_an_append_only_agent_that_serves_restores() {
 fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent() {
     let _s = serial();
     let sc = Scenario::new("sprs");
-    let a = sc.src.ds("a");
-    create_fs(&a);
-    write_data(&a, "base", 1, 1_000_000);
-    snap(&a, "s1");
-    for i in 2..=3u64 {
-        write_data(&a, &format!("f{i}"), i, 300_000);
-        snap(&a, &format!("s{i}"));
-    }
+    let a = three_snapshots(&sc);
     for user in ["zsend", "zrestore"] {
         let _ = try_cmd("useradd", &["-m", "-s", "/bin/sh", "-p", "*", user]);
         try_cmd("id", &[user]).unwrap_or_else(|e| panic!("user {user}: {e}"));
