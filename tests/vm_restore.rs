@@ -415,12 +415,20 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     let child = format!("{a}/c");
     create_fs(&a);
     create_fs(&child);
+    // An excluded a/x with an included a/x/y: a placeholder on the receiver.
+    create_fs(&format!("{a}/x/y"));
     write_data(&a, "base", 1, 1_000_000);
     write_data(&child, "base", 2, 200_000);
     zfs(&["snapshot", "-r", &format!("{a}@s1")]);
-    sc.configure(&[(&format!("{a}<"), true)], "initial_replication = \"all\"");
+    let excluded = format!("{a}/x");
+    sc.configure(
+        &[(&format!("{a}<"), true), (&excluded, false)],
+        "initial_replication = \"all\"",
+    );
     ok(&sc.replicate(&[]));
     let copy = sc.target(&a);
+    let placeholder = format!("{copy}/x");
+    assert_eq!(prop(&placeholder, "zrepl:placeholder"), "on");
     let failover = |sc: &Scenario, cmd: &str, args: &[&str]| {
         let mut all = vec![cmd, "--job", &sc.job, "--format", "json"];
         all.extend_from_slice(args);
@@ -441,6 +449,11 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     assert_eq!(prop(&a, "zreplrs:failover"), sc.job);
     assert_eq!(prop(&copy, "readonly"), "off");
     assert_eq!(prop(&format!("{copy}/c"), "readonly"), "off");
+    assert_eq!(
+        prop(&placeholder, "zrepl:placeholder"),
+        "off",
+        "the new primary has no placeholders"
+    );
     assert_eq!(
         job_cursors(&sc, &a),
         Vec::<String>::new(),

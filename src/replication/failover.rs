@@ -85,7 +85,7 @@ fn failover(config: &Config, job: &Job, opts: &Options, r: &mut FailoverReport) 
         "{}: writable, the job's last-received holds released",
         r.replica
     ));
-    role::make_copy(&zfs, &root, &job.name).map_err(zfs_failure)?;
+    role::make_copy(&zfs, &root, &job.name, false).map_err(zfs_failure)?;
     r.actions.push(format!("{root}: the job's cursors destroyed"));
     Ok(())
 }

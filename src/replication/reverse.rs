@@ -30,7 +30,7 @@ pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
     let (copy, place) = backup_copy(job, &req.fs)?;
     let to = req.to.clone().unwrap_or_else(|| req.fs.clone());
     let (target, path) = landing(job, &to)?;
-    let rules: BTreeMap<String, bool> = [(format!("{copy}<"), true)].into_iter().collect();
+    let rules = copy_rules(job, &req.fs, &copy);
     let mut r = job.clone();
     // A copy on this host is sent by this host's zfs, as a push.
     r.source = Some(place).filter(|p| !matches!(p, Target::Local { .. }));
@@ -87,6 +87,24 @@ pub fn failover_job(job: &Job) -> Result<Job, Invalid> {
         rev.bookkeeping = true;
     }
     Ok(r)
+}
+
+/// The job's filter rules at and below `fs`, renamed to the copy's names, with the copy's whole tree
+/// included otherwise (what the job excluded is not there to send, or is a placeholder).
+fn copy_rules(job: &Job, fs: &DatasetName, copy: &DatasetName) -> BTreeMap<String, bool> {
+    let mut rules: BTreeMap<String, bool> = [(format!("{copy}<"), true)].into_iter().collect();
+    for (key, include) in job.filesystems.rules() {
+        let (name, subtree) = key.strip_suffix('<').map_or((key, ""), |n| (n, "<"));
+        let below = match name.strip_prefix(fs.as_str()) {
+            Some("") => Some(""),
+            Some(rest) if rest.starts_with('/') => Some(rest),
+            _ => None,
+        };
+        if let Some(rest) = below {
+            rules.insert(format!("{copy}{rest}{subtree}"), include);
+        }
+    }
+    rules
 }
 
 /// Where `to` is received, and its path below that receiver's root: for a push job, a local recv-agent
@@ -265,5 +283,22 @@ mod tests {
         );
         let e = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), &text).unwrap_err();
         assert!(e.to_string().contains("[jobs.restore] is for pull jobs"), "{e}");
+    }
+
+    #[test]
+    fn the_copy_is_filtered_as_the_job_filters_its_original() {
+        let text = "[[jobs]]\nname = \"prod\"\ntarget = \"local:backup/hosts\"\n[jobs.filesystems]\n\
+                    \"tank<\" = true\n\"tank/data/tmp<\" = false\n\"tank/data/x\" = false\n\"tank/other\" = false\n";
+        let mut config = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), text).unwrap();
+        let j = config.jobs.remove(0);
+        let r = restore_job(&j, &req("tank/data", None)).unwrap();
+        let copy = |rel: &str| DatasetName::new(&format!("backup/hosts/tank/data{rel}")).unwrap();
+        assert!(r.filesystems.includes(&copy("")) && r.filesystems.includes(&copy("/db")));
+        assert!(r.filesystems.includes(&copy("/x/y")), "below an excluded placeholder");
+        assert!(!r.filesystems.includes(&copy("/tmp")) && !r.filesystems.includes(&copy("/tmp/a")));
+        assert!(!r.filesystems.includes(&copy("/x")), "the placeholder is not sent back");
+        assert!(!r
+            .filesystems
+            .includes(&DatasetName::new("backup/hosts/tank/other").unwrap()));
     }
 }

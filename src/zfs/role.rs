@@ -5,16 +5,16 @@
 //! writable (the failover command orders them).
 
 use crate::zfs::bookkeeping::{parse_cursor_short, JobId};
-use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
+use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
 use crate::zfs::{Zfs, ZfsError};
 
 /// The user property that marks a job's root on its original sending host as failed over (its value is the
 /// job's name); `replicate` then runs the job the other way.
 pub const FAILOVER_PROPERTY: &str = "zreplrs:failover";
 
-/// Makes `fs` and everything below it writable and releases the job's last-received holds there; with
-/// `keep_readonly` only the holds go.
-pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, keep_readonly: bool) -> Result<(), ZfsError> {
+/// Makes `fs` and everything below it writable and releases the job's last-received holds there; on a
+/// `replica`, its placeholders (the empty parents a receive created) become ordinary datasets.
+pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Result<(), ZfsError> {
     let listing = zfs.list(std::slice::from_ref(fs), false)?;
     let tag = job.last_received_hold_tag();
     let held: Vec<SnapshotName> = listing
@@ -33,19 +33,24 @@ pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, keep_readonly: boo
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
         .collect();
     zfs.release(&tag, &ours)?;
-    if !keep_readonly {
-        for name in listing.filesystems.keys() {
-            zfs.set_property(name.as_str(), "readonly", "off")?;
+    for (name, e) in &listing.filesystems {
+        zfs.set_property(name.as_str(), "readonly", "off")?;
+        if replica && e.placeholder_prop {
+            zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "off")?;
         }
     }
     Ok(())
 }
 
-/// Makes `fs` and everything below it read-only and destroys the job's cursor bookmarks there.
-pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId) -> Result<(), ZfsError> {
+/// Makes `fs` and everything below it read-only and destroys the job's cursor bookmarks there; on a
+/// `replica`, a dataset without snapshots below `fs` is a placeholder again.
+pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Result<(), ZfsError> {
     let listing = zfs.list(std::slice::from_ref(fs), false)?;
-    for name in listing.filesystems.keys() {
+    for (name, e) in &listing.filesystems {
         zfs.set_property(name.as_str(), "readonly", "on")?;
+        if replica && name != fs && e.snapshots().next().is_none() && !e.placeholder_prop {
+            zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "on")?;
+        }
     }
     let cursors: Vec<BookmarkName> = listing
         .filesystems

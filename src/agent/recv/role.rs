@@ -14,8 +14,8 @@ pub(super) fn set_role(zfs: &Zfs, root: &DatasetName, req: &proto::SetRoleReques
     let fs = below_root(root, &req.fs)?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
     match req.primary {
-        true => crate::zfs::role::make_primary(zfs, &fs, &job, false)?,
-        false => crate::zfs::role::make_copy(zfs, &fs, &job)?,
+        true => crate::zfs::role::make_primary(zfs, &fs, &job, true)?,
+        false => crate::zfs::role::make_copy(zfs, &fs, &job, true)?,
     }
     Ok(Envelope::new(proto::Ok {}.into()))
 }
