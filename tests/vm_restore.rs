@@ -532,6 +532,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     assert_eq!(prop(&a, "readonly"), "off");
     assert_eq!(prop(&a, "zreplrs:failover"), "-");
     assert_eq!(prop(&copy, "readonly"), "on");
+    assert_eq!(prop(&placeholder, "zrepl:placeholder"), "on", "a placeholder again");
     assert_eq!(
         job_cursors(&sc, &copy),
         Vec::<String>::new(),
