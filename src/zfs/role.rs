@@ -34,7 +34,7 @@ pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> 
         .collect();
     zfs.release(&tag, &ours)?;
     for (name, e) in &listing.filesystems {
-        zfs.set_property(name.as_str(), "readonly", "off")?;
+        set_readonly(zfs, name, "off")?;
         if replica && e.placeholder_prop {
             zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "off")?;
         }
@@ -47,7 +47,7 @@ pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> 
 pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Result<(), ZfsError> {
     let listing = zfs.list(std::slice::from_ref(fs), false)?;
     for (name, e) in &listing.filesystems {
-        zfs.set_property(name.as_str(), "readonly", "on")?;
+        set_readonly(zfs, name, "on")?;
         if replica && name != fs && e.snapshots().next().is_none() && !e.placeholder_prop {
             zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "on")?;
         }
@@ -62,4 +62,16 @@ pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Res
         })
         .collect();
     zfs.destroy_bookmarks(&cursors)
+}
+
+/// `readonly=VALUE` on `name`. ZFS may set it and then fail to remount the filesystem with it; the value
+/// is what counts (the next mount uses it), so that is a warning, not an error.
+fn set_readonly(zfs: &Zfs, name: &DatasetName, value: &str) -> Result<(), ZfsError> {
+    match zfs.set_property(name.as_str(), "readonly", value) {
+        Err(e) if zfs.get_property(name.as_str(), "readonly").is_ok_and(|v| v == value) => {
+            eprintln!("zreplrs: {name}: readonly={value} is set, but {e}");
+            Ok(())
+        }
+        other => other,
+    }
 }
