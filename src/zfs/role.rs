@@ -1,8 +1,10 @@
 //! The two roles of a failed-over job's filesystems, on either host: the writable **primary** that sends
-//! (`readonly=off`; the job's last-received holds there released, since it no longer receives) and the
-//! read-only **copy** that receives (`readonly=on`; the job's cursor bookmarks there destroyed, since it no
-//! longer sends). Each change is idempotent, and a copy is made read-only before the other side is made
-//! writable (the failover command orders them).
+//! (the job's last-received holds there released, since it no longer receives) and the read-only **copy**
+//! that receives (the job's cursor bookmarks there destroyed, since it no longer sends). On the replica
+//! every dataset of the copy's tree changes `readonly`; on the original only the job's root does (`on`, and
+//! back to inherited), so datasets of that host the job does not replicate keep their own. Each change is
+//! idempotent, and a copy is made read-only before the other side is made writable (the failover command
+//! orders them).
 
 use crate::zfs::bookkeeping::{parse_cursor_short, JobId};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName, PLACEHOLDER_PROPERTY};
@@ -12,8 +14,9 @@ use crate::zfs::{Zfs, ZfsError};
 /// job's name); `replicate` then runs the job the other way.
 pub const FAILOVER_PROPERTY: &str = "zreplrs:failover";
 
-/// Makes `fs` and everything below it writable and releases the job's last-received holds there; on a
-/// `replica`, its placeholders (the empty parents a receive created) become ordinary datasets.
+/// Releases the job's last-received holds at and below `fs` and makes it writable: on a `replica` every
+/// dataset of the tree (its placeholders, the empty parents a receive created, become ordinary datasets),
+/// on the original the root (`readonly` inherited again).
 pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Result<(), ZfsError> {
     let listing = zfs.list(std::slice::from_ref(fs), false)?;
     let tag = job.last_received_hold_tag();
@@ -33,20 +36,26 @@ pub fn make_primary(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> 
         .filter_map(|h| SnapshotName::new(&h.snapshot).ok())
         .collect();
     zfs.release(&tag, &ours)?;
+    if !replica {
+        return zfs.inherit(fs.as_str(), "readonly");
+    }
     for (name, e) in &listing.filesystems {
         set_readonly(zfs, name, "off")?;
-        if replica && e.placeholder_prop {
+        if e.placeholder_prop {
             zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "off")?;
         }
     }
     Ok(())
 }
 
-/// Makes `fs` and everything below it read-only and destroys the job's cursor bookmarks there; on a
-/// `replica`, a dataset without snapshots below `fs` is a placeholder again.
+/// Destroys the job's cursor bookmarks at and below `fs` and makes it read-only: on a `replica` every dataset
+/// of the tree (one without snapshots below `fs` is a placeholder again), on the original the root.
 pub fn make_copy(zfs: &Zfs, fs: &DatasetName, job: &JobId, replica: bool) -> Result<(), ZfsError> {
     let listing = zfs.list(std::slice::from_ref(fs), false)?;
     for (name, e) in &listing.filesystems {
+        if !replica && name != fs {
+            continue;
+        }
         set_readonly(zfs, name, "on")?;
         if replica && name != fs && e.snapshots().next().is_none() && !e.placeholder_prop {
             zfs.set_property(name.as_str(), PLACEHOLDER_PROPERTY, "on")?;
