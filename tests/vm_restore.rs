@@ -391,6 +391,15 @@ fn rotate_sets_diverged_copies_aside_and_starts_new_chains() {
     assert_eq!(again.json["result"], "nothing_to_do");
 }
 
+/// Snapshots the new primary's replicated datasets at once (not its placeholder `x`, so that failback finds
+/// it empty and makes it a placeholder again).
+fn snapshot_copy_tree(copy: &str, name: &str) {
+    let snaps: Vec<String> = ["", "/c", "/x/y"].iter().map(|d| format!("{copy}{d}@{name}")).collect();
+    let mut args = vec!["snapshot"];
+    args.extend(snaps.iter().map(String::as_str));
+    zfs(&args);
+}
+
 /// The job's cursor bookmarks on `fs`.
 fn job_cursors(sc: &Scenario, fs: &str) -> Vec<String> {
     let suffix = format!("_J_{}", sc.job);
@@ -476,7 +485,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
         zfs(&["mount", &copy]);
     }
     write_data(&copy, "new", 4, 400_000);
-    zfs(&["snapshot", "-r", &format!("{copy}@s3")]);
+    snapshot_copy_tree(&copy, "s3");
     let back = sc.replicate(&[]);
     ok(&back);
     let sent = back.json["bytes_replicated"].as_u64().unwrap();
@@ -500,7 +509,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
         "a refused failback changes nothing"
     );
     write_data(&copy, "more", 5, 100_000);
-    zfs(&["snapshot", "-r", &format!("{copy}@s4")]);
+    snapshot_copy_tree(&copy, "s4");
     let (code, v) = failover(&sc, "failback", &["--rotate"]);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["primary"], "sender", "{v:#}");
