@@ -496,6 +496,15 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     // original, which --rotate must move out of the way.)
     assert_eq!(holds(&format!("{a}@s3")), vec![sc.last_received_tag()]);
     assert!(holds(&format!("{a}@s2")).is_empty(), "the hold moved forward");
+    // Status (and so `check --job`) looks at the direction the job replicates in now.
+    let out = sc
+        .command(&["status", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{st:#}");
+    assert_eq!(st["filesystems"][0]["name"], copy, "{st:#}");
+    assert_eq!(st["filesystems"][0]["state"], "up_to_date", "{st:#}");
     // The original was written to meanwhile: failback refuses, --rotate sets that aside.
     zfs(&["snapshot", &format!("{a}@stray")]);
     let before = (sc.src.state(), sc.dst.state());

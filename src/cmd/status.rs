@@ -49,8 +49,9 @@ fn fs_status(f: &FsSurvey, selected: &crate::config::SnapshotFilter) -> FsStatus
     }
 }
 
-/// Surveys both sides and reports.
+/// Surveys both sides and reports (a failed-over job in the direction it now replicates).
 pub fn status(job: &Job) -> StatusReport {
+    let job = &crate::replication::failover::job_for_run(job);
     let mut r = StatusReport {
         header: Header::new("status", Some(job.name.as_str()), None),
         generated_at: report::now_rfc3339(),
