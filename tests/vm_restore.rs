@@ -505,6 +505,16 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     assert_eq!(out.status.code(), Some(0), "{st:#}");
     assert_eq!(st["filesystems"][0]["name"], copy, "{st:#}");
     assert_eq!(st["filesystems"][0]["state"], "up_to_date", "{st:#}");
+    // Prune waits for failback (its keep rules are for the other direction).
+    let before = (sc.src.state(), sc.dst.state());
+    let out = sc
+        .command(&["prune", "--job", &sc.job, "--side", "both"])
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{msg}");
+    assert!(msg.contains("is failed over"), "{msg}");
+    assert_eq!((sc.src.state(), sc.dst.state()), before, "nothing pruned");
     // The original was written to meanwhile: failback refuses, --rotate sets that aside.
     zfs(&["snapshot", &format!("{a}@stray")]);
     let before = (sc.src.state(), sc.dst.state());

@@ -26,13 +26,18 @@ use super::reverse;
 
 /// The job a `replicate` of `job` runs: turned around while it is failed over.
 pub fn job_for_run(job: &Job) -> Job {
+    match is_failed_over_job(job) {
+        true => reverse::failover_job(job).unwrap_or_else(|_| job.clone()),
+        false => job.clone(),
+    }
+}
+
+/// Whether `job` is failed over (its root on this host carries the mark).
+pub fn is_failed_over_job(job: &Job) -> bool {
     if job.is_pull() || job.target.is_store() {
-        return job.clone();
+        return false;
     }
-    match single_root(job).map(|root| is_failed_over(&Zfs::new(), job, &root)) {
-        Ok(true) => reverse::failover_job(job).unwrap_or_else(|_| job.clone()),
-        _ => job.clone(),
-    }
+    single_root(job).is_ok_and(|root| is_failed_over(&Zfs::new(), job, &root))
 }
 
 /// Runs `failover` (`back` false) or `failback` of `job`.

@@ -113,6 +113,14 @@ pub fn prune(job: &Job, side: Side, dry_run: bool) -> PruneReport {
 /// `--if-configured` (exit 0); writes the textfile (not for `--dry-run`) and prints the result.
 pub fn command(path: Option<&Utf8Path>, a: &PruneArgs) -> u8 {
     super::with_job(path, &a.common.job, |config, job| {
+        if crate::replication::failover::is_failed_over_job(job) {
+            // Its keep rules are for the other direction: the new primary is the receiver's copy.
+            eprintln!(
+                "zreplrs: job {} is failed over: nothing is pruned until `zreplrs failback --job {}`",
+                job.name, job.name
+            );
+            return exit::OK;
+        }
         if job.prune.is_none() {
             if a.if_configured {
                 eprintln!(
