@@ -6,10 +6,10 @@
 //! job's last-received holds there released, and the original's cursors destroyed. From then on
 //! `replicate` runs the job the other way ([`job_for_run`]). Failback: a last run the other way (a
 //! divergence refused unless `--rotate`), one forward run for the forward bookkeeping, the replica made
-//! read-only again with its cursors destroyed, then the original made writable with the other way's holds
-//! released and the mark removed. A copy is always read-only before the other side becomes writable, new
-//! protection exists before old protection goes, and each step is idempotent: a command that stopped is
-//! run again.
+//! read-only again with its cursors destroyed, the mark set to `<job>:failback` (only the last step is
+//! left), then the original made writable with the other way's holds released and the mark removed. A
+//! copy is always read-only before the other side becomes writable, new protection exists before old
+//! protection goes, and each step is idempotent: a command that stopped is run again.
 
 use crate::agent::client::AgentError;
 use crate::config::{Config, Job};
@@ -98,15 +98,38 @@ fn failover(config: &Config, job: &Job, opts: &Options, r: &mut FailoverReport) 
 fn failback(config: &Config, job: &Job, opts: &Options, r: &mut FailoverReport) -> Result<(), Failure> {
     let (root, rel) = describe(job, r)?;
     let zfs = Zfs::new();
-    if !is_failed_over(&zfs, job, &root) {
-        return Err(Failure::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{root} is not failed over (no {FAILOVER_PROPERTY}={} on it): nothing to fail back",
-                job.name
-            ),
-        ));
+    let finishing = format!("{}{FINISHING}", job.name);
+    let mark = zfs.get_property(root.as_str(), FAILOVER_PROPERTY).unwrap_or_default();
+    if mark != finishing {
+        if mark != job.name.as_str() {
+            return Err(Failure::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{root} is not failed over (no {FAILOVER_PROPERTY}={} on it): nothing to fail back",
+                    job.name
+                ),
+            ));
+        }
+        back_to_copy(config, job, opts, r, &rel)?;
+        // From here on the replica is a copy again: a failback that stops now only finishes.
+        zfs.set_property(root.as_str(), FAILOVER_PROPERTY, &finishing)
+            .map_err(zfs_failure)?;
     }
+    role::make_primary(&zfs, &root, &job.name, false).map_err(zfs_failure)?;
+    zfs.inherit(root.as_str(), FAILOVER_PROPERTY).map_err(zfs_failure)?;
+    r.actions.push(format!(
+        "{root}: writable, the other way's last-received holds released, mark removed"
+    ));
+    Ok(())
+}
+
+/// The mark's value while a failback finishes (after `<job>`): the replica is a copy again, the original
+/// not yet writable; `replicate` runs forward.
+const FINISHING: &str = ":failback";
+
+/// A last run back from the replica, one forward run for the forward bookkeeping, then the replica
+/// read-only with its cursors destroyed.
+fn back_to_copy(config: &Config, job: &Job, opts: &Options, r: &mut FailoverReport, rel: &str) -> Result<(), Failure> {
     let reversed = reverse::failover_job(job).map_err(|e| Failure::new(ErrorKind::InvalidName, e.0))?;
     replicate(config, &reversed, opts, r, "the last run back from the replica")?;
     let forward = Options {
@@ -115,18 +138,13 @@ fn failback(config: &Config, job: &Job, opts: &Options, r: &mut FailoverReport) 
     };
     replicate(config, job, &forward, r, "the first forward run")?;
     r.actions.push(format!(
-        "{root}: a cursor of the job; {}: its last-received hold",
-        r.replica
+        "{}: a cursor of the job; {}: its last-received hold",
+        r.filesystem, r.replica
     ));
     let mut conn = endpoint::for_job(job).receiver().map_err(agent_failure)?;
-    conn.set_role(&rel, false, job.name.as_str()).map_err(agent_failure)?;
+    conn.set_role(rel, false, job.name.as_str()).map_err(agent_failure)?;
     r.actions
         .push(format!("{}: read-only, the job's cursors destroyed", r.replica));
-    role::make_primary(&zfs, &root, &job.name, false).map_err(zfs_failure)?;
-    zfs.inherit(root.as_str(), FAILOVER_PROPERTY).map_err(zfs_failure)?;
-    r.actions.push(format!(
-        "{root}: writable, the other way's last-received holds released, mark removed"
-    ));
     Ok(())
 }
 
