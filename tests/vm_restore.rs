@@ -445,6 +445,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
         println!("zreplrs {cmd} stderr: {}", String::from_utf8_lossy(&out.stderr));
+        validate_failover_schema(&v);
         (out.status.code(), v)
     };
     // Failover: a last replication first (s2 reaches the replica), then the roles change.

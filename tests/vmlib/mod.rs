@@ -592,6 +592,22 @@ pub fn validate_schema(v: &serde_json::Value) {
     assert!(errors.is_empty(), "output does not match the schema: {errors:?}\n{v:#}");
 }
 
+/// Validates a failover or failback result against schema/failover-result.schema.json, and each of its
+/// runs against the replicate result's schema.
+pub fn validate_failover_schema(v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/failover-result.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "output does not match the schema: {errors:?}\n{v:#}");
+    for run in v["runs"].as_array().into_iter().flatten() {
+        validate_schema(run);
+    }
+}
+
 /// Polls `cond` every 50 ms until it holds or `secs` pass; panics with `what` on timeout.
 pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
