@@ -55,6 +55,25 @@ pub(crate) fn zfs_version(zfs: &Zfs) -> String {
     zfs.version().unwrap_or_default()
 }
 
+/// The `zfs` an agent runs: the system's, or its `--zfs-program` (then without libzfs_core, which would
+/// bypass that program).
+pub(crate) fn agent_zfs(program: Option<&std::ffi::OsString>) -> Zfs {
+    program.map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native())
+}
+
+/// An agent's answer to a hello: it serves `root`, as a send-agent or not, append-only or not.
+pub(crate) fn hello_reply(root: &DatasetName, zfs: &Zfs, append_only: bool, send_agent: bool) -> proto::HelloReply {
+    proto::HelloReply {
+        protocol_version: proto::PROTOCOL_VERSION,
+        software_version: env!("CARGO_PKG_VERSION").into(),
+        root: root.to_string(),
+        zfs_version: zfs_version(zfs),
+        append_only,
+        send_agent,
+        compression: crate::agent::wire::codec::supported(),
+    }
+}
+
 /// Answers the first message of a session: a [`proto::Hello`] of our protocol version gets `hello`; anything
 /// else gets an error reply and ends the session.
 pub(crate) fn greet<W: Write>(out: &mut BufWriter<W>, body: Body, hello: proto::HelloReply) -> Result<(), Failure> {

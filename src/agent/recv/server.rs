@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 pub use crate::agent::recv::config::AgentConfig;
 use crate::agent::recv::last_received::{protect_received, KnownHolds};
 use crate::agent::recv::receive::{moves, receive, Fatal};
-use crate::agent::request::{below_root, error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
+use crate::agent::request::{agent_zfs, below_root, error_reply, greet, hello_reply, reply, with_heartbeats, Refusal};
 use crate::agent::wire::frame;
 use crate::agent::wire::proto::{self, envelope::Body, Envelope};
 use crate::agent::wire::splice::FdRead;
@@ -30,11 +30,7 @@ use crate::zfs::{Guid, Zfs, ZfsErrorKind};
 /// descriptor straight into `zfs receive`, past any buffer.
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output: W) -> Result<(), Failure> {
     let mut out = BufWriter::new(output);
-    let zfs = cfg
-        .zfs_program
-        .as_ref()
-        // Another program stands for zfs: libzfs_core would bypass it.
-        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native());
+    let zfs = agent_zfs(cfg.zfs_program.as_ref());
     let root = cfg
         .root()
         .map_err(|e| Failure::new(ErrorKind::InvalidName, format!("invalid --client-identity: {e}")))?;
@@ -67,16 +63,7 @@ pub fn serve<R: FdRead, W: Write + Send>(cfg: &AgentConfig, mut input: R, output
             if let Some(job_id) = restore {
                 return serve_restore(cfg, &zfs, &root, &job_id, body, input, out);
             }
-            let hello = proto::HelloReply {
-                protocol_version: proto::PROTOCOL_VERSION,
-                software_version: env!("CARGO_PKG_VERSION").into(),
-                root: root.to_string(),
-                zfs_version: zfs_version(&zfs),
-                append_only: cfg.append_only,
-                send_agent: false,
-                compression: crate::agent::wire::codec::supported(),
-            };
-            greet(&mut out, body, hello)?;
+            greet(&mut out, body, hello_reply(&root, &zfs, cfg.append_only, false))?;
             greeted = true;
             continue;
         }
@@ -126,16 +113,7 @@ fn serve_restore<R: FdRead, W: Write + Send>(
             return Err(Failure::new(ErrorKind::InvalidName, e.0));
         }
     };
-    let hello_reply = proto::HelloReply {
-        protocol_version: proto::PROTOCOL_VERSION,
-        software_version: env!("CARGO_PKG_VERSION").into(),
-        root: root.to_string(),
-        zfs_version: zfs_version(zfs),
-        append_only: cfg.append_only,
-        send_agent: true,
-        compression: crate::agent::wire::codec::supported(),
-    };
-    greet(&mut out, hello, hello_reply)?;
+    greet(&mut out, hello, hello_reply(root, zfs, cfg.append_only, true))?;
     crate::agent::send::server::serve_calls(&send_cfg, zfs, input, &mut out)
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use crate::agent::request::{error_reply, greet, reply, with_heartbeats, zfs_version, Refusal};
+use crate::agent::request::{agent_zfs, error_reply, greet, hello_reply, reply, with_heartbeats, Refusal};
 use crate::agent::send::policy::{Accepted, SendPolicy, KIND};
 use crate::agent::wire::codec::Packer;
 use crate::agent::wire::frame::{self, Frame};
@@ -52,30 +52,13 @@ pub struct SendAgentConfig {
 /// or a protocol violation (replied when possible).
 pub fn serve<R: FdRead, W: Write + Send>(cfg: &SendAgentConfig, mut input: R, output: W) -> Result<(), Failure> {
     let mut out = BufWriter::new(output);
-    let zfs = agent_zfs(cfg);
+    let zfs = agent_zfs(cfg.zfs_program.as_ref());
     let body = match next_call(&mut input, &mut out)? {
         Some(b) => b,
         None => return Ok(()),
     };
-    let hello = proto::HelloReply {
-        protocol_version: proto::PROTOCOL_VERSION,
-        software_version: env!("CARGO_PKG_VERSION").into(),
-        root: cfg.policy.root.to_string(),
-        zfs_version: zfs_version(&zfs),
-        append_only: false,
-        send_agent: true,
-        compression: crate::agent::wire::codec::supported(),
-    };
-    greet(&mut out, body, hello)?;
+    greet(&mut out, body, hello_reply(&cfg.policy.root, &zfs, false, true))?;
     serve_calls(cfg, &zfs, input, &mut out)
-}
-
-/// The `zfs` the agent runs: the system's, or `--zfs-program`.
-pub fn agent_zfs(cfg: &SendAgentConfig) -> Zfs {
-    cfg.zfs_program
-        .as_ref()
-        // Another program stands for zfs: libzfs_core would bypass it.
-        .map_or_else(Zfs::system, |p| Zfs::with_program(p).without_native())
 }
 
 /// The next request; `None` when the peer closed the connection.
