@@ -7,12 +7,12 @@ use super::Connection;
 use crate::agent::client::{AgentClient, AgentError};
 use crate::config::Job;
 
-/// Spawns this same executable with `args` (`recv-agent …` or `send-agent …`) and greets it.
-pub fn connect(job: &Job, mut args: Vec<String>) -> Result<Connection, AgentError> {
+/// Spawns this same executable with `args` (`recv-agent …` or `send-agent …`) and greets it (asking it, with
+/// `restore`, to send that job's data back).
+pub fn connect(job: &Job, mut args: Vec<String>, restore: Option<&str>) -> Result<Connection, AgentError> {
     let exe =
         std::env::current_exe().map_err(|e| AgentError::Connect(format!("cannot find our own executable: {e}")))?;
     let what = args.first().cloned().unwrap_or_default();
-    let restore = super::restore_from(job, &args);
     // The child agent ignores $ZREPLRS_ZFS; a run that uses another zfs program passes it on explicitly.
     if let Some(p) = std::env::var_os("ZREPLRS_ZFS").and_then(|p| p.into_string().ok()) {
         args.push("--zfs-program".into());

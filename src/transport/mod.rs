@@ -111,30 +111,23 @@ pub fn send_agent_args(job: &Job, source: &Target) -> Vec<String> {
     args
 }
 
-/// The job id a connection asks the agent to restore from: set when a restore reaches the job's backup
-/// host for its data (a send-agent there, or a recv-agent that serves restores).
-fn restore_from<'a>(job: &'a Job, agent_args: &[String]) -> Option<&'a str> {
-    let serves = agent_args.iter().any(|a| a == SERVE_RESTORES);
-    (job.reversal.is_some() && serves).then(|| job.name.as_str())
-}
-
-const SERVE_RESTORES: &str = "--serve-restores";
-
 /// The agent a restore's sender runs (without a forced command): a recv-agent rooted at the copy, serving
 /// restores.
 fn restore_agent_args(source: &Target) -> Vec<String> {
     let root = source.root_fs().to_string();
-    ["recv-agent", "--root-fs", &root, SERVE_RESTORES]
+    ["recv-agent", "--root-fs", &root, "--serve-restores"]
         .map(String::from)
         .to_vec()
 }
 
 /// Opens a connection to the agent at `place`. `peer` is the connection to the job's other host (the
 /// receiver of a push job, the source of a pull job): the job's bandwidth limit and compression apply to it.
-fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool) -> Result<Connection, AgentError> {
+/// With `restore`, the greeting asks the agent to send the job's data back (a restore's sender).
+fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool, restore: bool) -> Result<Connection, AgentError> {
+    let restore = restore.then(|| job.name.as_str());
     let mut conn = match place {
-        Target::Local { .. } => local::connect(job, args),
-        Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port, &args),
+        Target::Local { .. } => local::connect(job, args, restore),
+        Target::Ssh { user, host, port, .. } => ssh::connect(job, user.as_deref(), host, *port, &args, restore),
         Target::S3 { .. } => Err(AgentError::Remote {
             kind: crate::error::ErrorKind::Unsupported,
             message: format!(
@@ -155,7 +148,7 @@ fn open(job: &Job, place: &Target, args: Vec<String>, peer: bool) -> Result<Conn
 
 /// Connects to the job's receiver (for a pull job, a recv-agent on this host) and performs the handshake.
 pub fn connect(job: &Job) -> Result<Connection, AgentError> {
-    let mut conn = open(job, &job.target, agent_args(job), !job.is_pull())?;
+    let mut conn = open(job, &job.target, agent_args(job), !job.is_pull(), false)?;
     if conn.client().hello.send_agent {
         return Err(AgentError::Protocol(
             "the target runs zreplrs send-agent, which only serves pull jobs; the receiver of a push job runs \
@@ -176,7 +169,7 @@ pub fn sender_zfs(job: &Job) -> Result<Zfs, AgentError> {
         Some(_) => restore_agent_args(source),
         None => send_agent_args(job, source),
     };
-    let mut conn = open(job, source, args, true).map_err(AgentError::at_source)?;
+    let mut conn = open(job, source, args, true, job.reversal.is_some()).map_err(AgentError::at_source)?;
     let hello = &conn.client().hello;
     if job.reversal.is_some() {
         restore_source(hello, source).map_err(AgentError::at_source)?;

@@ -284,13 +284,15 @@ impl SshParams {
     }
 }
 
-/// Connects, authenticates, starts the agent and greets it.
+/// Connects, authenticates, starts the agent and greets it (asking it, with `restore`, to send that job's
+/// data back).
 pub fn connect(
     job: &Job,
     user: Option<&str>,
     host: &str,
     port: u16,
     agent_args: &[String],
+    restore: Option<&str>,
 ) -> Result<Connection, AgentError> {
     let params = SshParams::for_job(job, user, host, port);
     let (reader, writer) = open_exec(&params, &remote_command(job, agent_args))?;
@@ -298,7 +300,7 @@ pub fn connect(
         Box::new(reader),
         Box::new(writer),
         job.connect_timeout.max(Duration::from_secs(60)),
-        super::restore_from(job, agent_args),
+        restore,
     )?;
     Ok(Connection::new(client, None))
 }
