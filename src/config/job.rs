@@ -162,6 +162,15 @@ impl Job {
         }
     }
 
+    /// Where the job's copies are below on the receiver: `root_fs[/client_identity]`, the root its agent
+    /// serves.
+    pub fn receiver_root(&self) -> Result<DatasetName, crate::zfs::names::NameError> {
+        match &self.client_identity {
+            Some(id) => self.target.root_fs().child(id),
+            None => Ok(self.target.root_fs().clone()),
+        }
+    }
+
     /// A pull job: it runs on the receiver and reaches the sender's `zreplrs send-agent`.
     pub fn is_pull(&self) -> bool {
         self.source.is_some()

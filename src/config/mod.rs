@@ -371,10 +371,7 @@ impl Config {
         }
         for (i, job) in raw.jobs.iter().enumerate() {
             if let (Target::Local { root_fs }, None) = (&job.target, &job.source) {
-                let root = match &job.client_identity {
-                    Some(ci) => root_fs.child(ci).unwrap_or_else(|_| root_fs.clone()),
-                    None => root_fs.clone(),
-                };
+                let root = job.receiver_root().unwrap_or_else(|_| root_fs.clone());
                 if let Some(inside) = job.filesystems.included_at_or_below(&root) {
                     return Err(invalid(
                         format!("jobs[{i}].target"),

@@ -161,12 +161,12 @@ fn describe(job: &Job, r: &mut FailoverReport) -> Result<(DatasetName, String), 
     let rel = job
         .receiver_path(&root)
         .ok_or_else(|| unsupported(format!("{root} lands nowhere on the receiver (strip)")))?;
-    let base = match &job.client_identity {
-        Some(id) => format!("{}/{id}", job.target.root_fs()),
-        None => job.target.root_fs().to_string(),
-    };
+    let replica = job
+        .receiver_root()
+        .and_then(|base| base.child(&rel))
+        .map_err(|e| Failure::new(ErrorKind::InvalidName, format!("{root} on the receiver: {e}")))?;
     r.filesystem = root.to_string();
-    r.replica = format!("{base}/{rel}");
+    r.replica = replica.to_string();
     Ok((root, rel))
 }
 

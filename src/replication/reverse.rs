@@ -147,11 +147,9 @@ fn backup_copy(job: &Job, fs: &DatasetName) -> Result<(DatasetName, Target), Inv
     let rel = job
         .receiver_path(fs)
         .ok_or_else(|| Invalid::from(format!("job {} does not replicate {fs} (see its strip)", job.name)))?;
-    let root = match &job.client_identity {
-        Some(id) => job.target.root_fs().child(id),
-        None => Ok(job.target.root_fs().clone()),
-    }
-    .map_err(|e| Invalid::from(format!("client_identity: {e}")))?;
+    let root = job
+        .receiver_root()
+        .map_err(|e| Invalid::from(format!("client_identity: {e}")))?;
     let copy = root
         .child(&rel)
         .map_err(|e| Invalid::from(format!("{fs} on the receiver: {e}")))?;
