@@ -1027,25 +1027,66 @@ fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent(
     assert_eq!(r.json["result"], "nothing_to_do", "{:#}", r.json);
 }
 
-/// Failover and failback of a push job over SSH: the backup host's agent (`--serve-restores`, not
-/// append-only) makes the replica writable, sends its snapshots back to the original (keeping the job's
-/// cursor on the replica), and makes it read-only again on failback; each direction moves only what
-/// changed, and the job then replicates forward as before.
+/// Failover and failback of a push job with two roots over SSH: the backup host's agent
+/// (`--serve-restores`, not append-only) makes the replicas writable, sends their snapshots back to the
+/// originals in one run (keeping the job's cursors on the replicas), and makes them read-only again on
+/// failback; each direction moves only what changed, and the job then replicates forward as before.
 #[test]
 #[ignore = "needs real ZFS: run by vm/test"]
 fn failover_and_failback_over_ssh() {
     let _s = serial();
     let sc = Scenario::new("sfov");
-    let a = sc.src.ds("a");
-    create_fs(&a);
-    write_data(&a, "base", 1, 800_000);
-    snap(&a, "s1");
-    let rules = [(format!("{a}<"), true)];
+    let roots = two_roots(&sc);
+    let rules: Vec<(String, bool)> = roots.iter().map(|r| (format!("{r}<"), true)).collect();
     let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
     configure_ssh_agent(&sc, "root", "--serve-restores", &rules, "", &ssh_known_hosts_line());
+    round_trip(&sc, &roots, false);
+}
+
+/// Failover and failback of a pull job with two roots, run on its backup host: the production host's
+/// recv-agent of `[jobs.restore]` (not append-only) makes the originals read-only and later writable again,
+/// receives the replicas' snapshots, and drops the job's cursors there; the marks are on the backup host's
+/// replicas; each direction moves only what changed and the job then pulls as before.
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn failover_and_failback_of_a_pull_job() {
+    let _s = serial();
+    let sc = Scenario::new("spfo");
+    let roots = two_roots(&sc);
+    let rules: Vec<(String, bool)> = roots.iter().map(|r| (format!("{r}<"), true)).collect();
+    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    ssh_host();
+    let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.src.name);
+    let restore_key = ssh_authorize("root", &agent);
+    let restore = format!(
+        "[jobs.restore]\ntarget = \"ssh://root@{SSH_ADDR}/{}\"\nidentity_files = [\"{}\"]",
+        sc.src.name,
+        restore_key.display()
+    );
+    let extra = format!("initial_replication = \"all\"\n{restore}");
+    configure_pull(&sc, "root", "", &rules, &extra, &ssh_known_hosts_line());
+    round_trip(&sc, &roots, true);
+}
+
+/// Two filesystems with a snapshot s1 each.
+fn two_roots(sc: &Scenario) -> [String; 2] {
+    let roots = [sc.src.ds("a"), sc.src.ds("b")];
+    for (i, fs) in roots.iter().enumerate() {
+        create_fs(fs);
+        write_data(fs, "base", 1 + i as u64, 800_000);
+        snap(fs, "s1");
+    }
+    roots
+}
+
+/// Replicates, fails over, writes on the replicas and replicates back, fails back and replicates forward,
+/// checking the roles, the marks (on the originals of a push job, on the replicas of a `pull` job), the
+/// bookkeeping and the content at each step.
+fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
     let r = sc.replicate(&[]);
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
-    let copy = sc.target(&a);
+    let copies = roots.clone().map(|r| sc.target(&r));
+    let pairs = || roots.iter().zip(copies.iter());
     let run = |cmd: &str| {
         let out = sc
             .command(&[cmd, "--job", &sc.job, "--format", "json"])
@@ -1053,51 +1094,81 @@ fn failover_and_failback_over_ssh() {
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        validate_failover_schema(&v);
         assert_eq!(out.status.code(), Some(0), "{cmd}: {v:#}");
+        assert_eq!(v["replicas"].as_array().map(Vec::len), Some(2), "{v:#}");
         v
     };
-    write_data(&a, "f2", 2, 200_000);
-    snap(&a, "s2");
-    run("failover");
-    assert_eq!(
-        (prop(&a, "readonly"), prop(&copy, "readonly")),
-        ("on".into(), "off".into())
-    );
-    assert_eq!(snapshots(&copy), snapshots(&a));
-    assert_eq!(sc.cursors(&copy).len(), 1, "the replica keeps the job's cursor");
-    zfs(&["set", &format!("mountpoint=/tmp/mnt/{copy}"), &copy]);
-    if prop(&copy, "mounted") != "yes" {
-        zfs(&["mount", &copy]);
+    for (i, fs) in roots.iter().enumerate() {
+        write_data(fs, "f2", 10 + i as u64, 200_000);
+        snap(fs, "s2");
     }
-    write_data(&copy, "new", 3, 300_000);
-    snap(&copy, "s3");
+    run("failover");
+    for (a, copy) in pairs() {
+        assert_eq!(
+            (prop(a, "readonly"), prop(copy, "readonly")),
+            ("on".into(), "off".into())
+        );
+        let marked = if pull { copy } else { a };
+        assert_eq!(prop(marked, "zreplrs:failover"), sc.job, "{marked}");
+        assert_eq!(snapshots(copy), snapshots(a));
+        assert_eq!(sc.cursors(copy).len(), 1, "{copy} keeps the job's cursor");
+        assert!(sc.cursors(a).is_empty(), "{a}: the forward cursor is gone");
+        assert_eq!(holds(&format!("{a}@s2")), vec![sc.last_received_tag()]);
+        assert!(holds(&format!("{copy}@s2")).is_empty());
+        zfs(&["set", &format!("mountpoint=/tmp/mnt/{copy}"), copy]);
+        if prop(copy, "mounted") != "yes" {
+            zfs(&["mount", copy]);
+        }
+        write_data(copy, "new", 20, 300_000);
+        snap(copy, "s3");
+    }
     let back = sc.replicate(&[]);
     assert_eq!(back.code, 0, "{}\n{:#}", back.stderr, back.json);
     let sent = back.json["bytes_replicated"].as_u64().unwrap();
-    println!("failover over SSH: 300000 bytes written on the replica went back with {sent} bytes");
-    assert!(sent < 600_000, "incremental: {sent}");
-    assert_eq!(snapshots(&a), snapshots(&copy));
-    assert_eq!(
-        checksum_snapshot(&format!("{a}@s3")),
-        checksum_snapshot(&format!("{copy}@s3"))
-    );
-    run("failback");
-    assert_eq!(
-        (prop(&a, "readonly"), prop(&copy, "readonly")),
-        ("off".into(), "on".into())
-    );
-    assert!(sc.cursors(&copy).is_empty(), "the replica's cursor is gone");
-    write_data(&a, "after", 4, 100_000);
-    snap(&a, "s4");
+    let what = if pull { "pull job" } else { "push job over SSH" };
+    println!("failover of a {what}: 2 x 300000 bytes written on the replicas went back with {sent} bytes");
+    assert!(sent < 1_200_000, "incremental: {sent}");
+    for (a, copy) in pairs() {
+        assert_eq!(snapshots(a), snapshots(copy));
+        assert_eq!(
+            checksum_snapshot(&format!("{a}@s3")),
+            checksum_snapshot(&format!("{copy}@s3"))
+        );
+    }
+    let v = run("failback");
+    let steps: Vec<u64> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["filesystems"].as_array().unwrap().iter())
+        .flat_map(|f| f["steps"].as_array().unwrap().iter())
+        .map(|s| {
+            assert!(!s["from"].is_null(), "no full send: {s:#}");
+            s["bytes"].as_u64().unwrap()
+        })
+        .collect();
+    println!("failback of a {what}: steps of {steps:?} bytes");
+    for (a, copy) in pairs() {
+        assert_eq!(
+            (prop(a, "readonly"), prop(copy, "readonly")),
+            ("off".into(), "on".into())
+        );
+        assert_eq!(prop(if pull { copy } else { a }, "zreplrs:failover"), "-");
+        assert!(sc.cursors(copy).is_empty(), "{copy}: the replica's cursor is gone");
+        assert!(
+            holds(&format!("{a}@s3")).is_empty(),
+            "{a}: the other way's hold is released"
+        );
+        write_data(a, "after", 30, 100_000);
+        snap(a, "s4");
+    }
     let fwd = sc.replicate(&[]);
     assert_eq!(fwd.code, 0, "{}\n{:#}", fwd.stderr, fwd.json);
-    assert!(
-        fwd.json["filesystems"][0]["steps"][0]["from"]
-            .as_str()
-            .unwrap()
-            .ends_with("@s3"),
-        "{:#}",
-        fwd.json
-    );
-    sc.assert_converged(&a);
+    for f in fwd.json["filesystems"].as_array().unwrap() {
+        assert!(f["steps"][0]["from"].as_str().unwrap().ends_with("@s3"), "{f:#}");
+    }
+    for a in roots {
+        sc.assert_converged(a);
+    }
 }

@@ -8,6 +8,7 @@ use camino::Utf8Path;
 
 use crate::cli::Format;
 use crate::config::Job;
+use crate::replication::failover::job_for_run;
 use crate::replication::is_aged;
 use crate::report::commands::{Entry, EntryKind, HoldsListReport, ReleaseReport};
 use crate::report::{human, ErrorReport, Header};
@@ -162,7 +163,8 @@ pub fn release_stale(job: &Job, dry_run: bool) -> ReleaseReport {
 }
 
 fn release_stale_inner(job: &Job, dry_run: bool, r: &mut ReleaseReport) -> Result<(), SurveyError> {
-    let zfs = Zfs::new();
+    // A failed-over push job's sender is its replica, reached through the backup host's agent.
+    let zfs = transport::sender_zfs(job)?;
     let listing = zfs.list(&job.filesystems.roots(), false)?;
     let mut entries = sender_entries(&zfs, job, &listing)?;
     let mut txg: BTreeMap<String, u64> = BTreeMap::new();
@@ -268,7 +270,7 @@ pub fn list_command(path: Option<&Utf8Path>, job: Option<&str>, fs: Option<&str>
             errors: Vec::new(),
         };
         for j in jobs {
-            match list_job(j) {
+            match list_job(&job_for_run(j)) {
                 Ok(e) => r.entries.extend(e),
                 Err(e) => r.errors.push(e.error),
             }
@@ -289,9 +291,14 @@ pub fn release_command(
     format: Option<Format>,
 ) -> u8 {
     super::with_job(path, job, |config, job| {
-        if let Some(code) = super::sender_side_only(job, "holds release-stale") {
-            return code;
+        // A failed-over job runs the other way: its bookkeeping is where that direction keeps it.
+        let run = job_for_run(job);
+        if run.reversal.is_none() {
+            if let Some(code) = super::sender_side_only(job, "holds release-stale") {
+                return code;
+            }
         }
+        let job = &run;
         let dir = lock_dir.or(config.global.lock_dir.as_deref());
         let _lock = match crate::lock::lock_job_in(dir, &job.name) {
             Ok(l) => l,

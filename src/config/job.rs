@@ -122,9 +122,9 @@ pub struct Job {
 /// How a job derived for a restore differs from a configured one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reversal {
-    /// The sender's root and the path it lands at below the receiver's root (a restore may give it
-    /// another name); the root's children land below that path.
-    pub land: (DatasetName, String),
+    /// Each sender root and the path it lands at below the receiver's root (a restore may give it another
+    /// name); a root's children land below its path.
+    pub land: Vec<(DatasetName, String)>,
     /// Send no snapshot newer than this one (its name after `@`), where a filesystem has it.
     pub until: Option<String>,
     /// A filesystem the receiver does not have may be sent in full.
@@ -189,13 +189,13 @@ impl Job {
     /// Where `fs` lands below the receiver's root: its path without the longest `strip` prefix it is below,
     /// or the whole path. `None` when `fs` is a strip prefix itself (it would be the root).
     pub fn receiver_path(&self, fs: &DatasetName) -> Option<String> {
-        if let Some((root, path)) = self.reversal.as_ref().map(|r| &r.land) {
-            return match fs == root {
+        if let Some(land) = self.reversal.as_ref().map(|r| &r.land) {
+            return land.iter().find_map(|(root, path)| match fs == root {
                 true => Some(path.clone()),
                 false => fs
                     .is_strictly_below(root)
                     .then(|| format!("{path}{}", &fs.as_str()[root.as_str().len()..])),
-            };
+            });
         }
         if self.strip.is_empty() {
             return Some(fs.to_string());
@@ -210,13 +210,14 @@ impl Job {
     /// The sender filesystem that lands at `rel` below the receiver's root, for the first prefix (in
     /// configuration order) whose result the filter includes.
     pub fn sender_path(&self, rel: &str) -> Option<DatasetName> {
-        if let Some((root, path)) = self.reversal.as_ref().map(|r| &r.land) {
-            let below = match rel.strip_prefix(path.as_str()) {
-                Some("") => return Some(root.clone()),
-                Some(rest) => rest.strip_prefix('/')?,
-                None => return None,
-            };
-            return root.child(below).ok();
+        if let Some(land) = self.reversal.as_ref().map(|r| &r.land) {
+            return land
+                .iter()
+                .find_map(|(root, path)| match rel.strip_prefix(path.as_str()) {
+                    Some("") => Some(root.clone()),
+                    Some(rest) => root.child(rest.strip_prefix('/')?).ok(),
+                    None => None,
+                });
         }
         if self.strip.is_empty() {
             return DatasetName::new(rel).ok().filter(|d| self.filesystems.includes(d));

@@ -51,7 +51,7 @@ impl Receiver for Connection {
         self.client().rotate(fs, common_guid)
     }
 
-    fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
-        self.client().set_role(fs, primary, job_id)
+    fn set_role(&mut self, req: proto::SetRoleRequest) -> Result<(), AgentError> {
+        self.client().set_role(req)
     }
 }

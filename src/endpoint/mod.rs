@@ -93,9 +93,10 @@ pub trait Receiver: Send {
         let _ = (fs, common_guid);
         Err(no_zfs_copies("rotate"))
     }
-    /// Makes the copy `fs` (and everything below it) the writable primary, or a read-only copy again.
-    fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
-        let _ = (fs, primary, job_id);
+    /// Changes the role of a copy (and everything below it), or of a job's original (see
+    /// [`proto::SetRoleRequest`]).
+    fn set_role(&mut self, req: proto::SetRoleRequest) -> Result<(), AgentError> {
+        let _ = req;
         Err(no_zfs_copies("fail over to"))
     }
 }

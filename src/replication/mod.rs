@@ -14,6 +14,7 @@ mod protection;
 mod records;
 pub mod reverse;
 mod rotation;
+pub mod sides;
 mod step_holds;
 
 pub use driver::{run, run_with};

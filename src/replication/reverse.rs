@@ -27,10 +27,47 @@ pub struct RestoreRequest {
 /// host's recv-agent, or a `local:` copy), a pull job's on its backup host (to the production host's
 /// recv-agent of `[jobs.restore]`).
 pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
-    let (copy, place) = backup_copy(job, &req.fs)?;
     let to = req.to.clone().unwrap_or_else(|| req.fs.clone());
-    let (target, path) = landing(job, &to)?;
-    let rules = copy_rules(job, &req.fs, &copy);
+    let mut r = reversed(job, &[(req.fs.clone(), to)])?;
+    if let Some(rev) = r.reversal.as_mut() {
+        rev.until = req.snapshot.clone();
+        rev.allow_full = req.allow_full;
+    }
+    Ok(r)
+}
+
+/// The job a failed-over `job` runs: the replicas of its roots send back to the roots, keeping cursors and
+/// last-received holds as a job does.
+pub fn failover_job(job: &Job) -> Result<Job, Invalid> {
+    let roots: Vec<(DatasetName, DatasetName)> = job.filesystems.roots().into_iter().map(|r| (r.clone(), r)).collect();
+    let mut r = reversed(job, &roots)?;
+    if let Some(rev) = r.reversal.as_mut() {
+        rev.bookkeeping = true;
+    }
+    Ok(r)
+}
+
+/// `job` turned around: the backup host's copies of each `(fs, to)`'s `fs` (and its children) are sent to
+/// `to`. A restore: no snapshot limit, no full send, no bookkeeping (the callers set them).
+fn reversed(job: &Job, parts: &[(DatasetName, DatasetName)]) -> Result<Job, Invalid> {
+    let mut copies = Vec::new();
+    let mut rules = BTreeMap::new();
+    for (fs, _) in parts {
+        let (copy, place) = backup_copy(job, fs)?;
+        rules.extend(copy_rules(job, fs, &copy));
+        copies.push((copy, place));
+    }
+    let tos: Vec<&DatasetName> = parts.iter().map(|(_, to)| to).collect();
+    let (target, paths) = landing(job, &tos)?;
+    // One copy is reached at its own name; several at the root of the job's copies (the agent's).
+    let place = match copies.as_slice() {
+        [(_, place)] => place.clone(),
+        _ => place_of(
+            job,
+            job.receiver_root()
+                .map_err(|e| Invalid::from(format!("client_identity: {e}")))?,
+        )?,
+    };
     let mut r = job.clone();
     // A copy on this host is sent by this host's zfs, as a push.
     r.source = Some(place).filter(|p| !matches!(p, Target::Local { .. }));
@@ -58,34 +95,11 @@ pub fn restore_job(job: &Job, req: &RestoreRequest) -> Result<Job, Invalid> {
     r.replicate = Default::default();
     r.prune = None;
     r.reversal = Some(Reversal {
-        land: (copy, path),
-        until: req.snapshot.clone(),
-        allow_full: req.allow_full,
+        land: copies.into_iter().map(|(copy, _)| copy).zip(paths).collect(),
+        until: None,
+        allow_full: false,
         bookkeeping: false,
     });
-    Ok(r)
-}
-
-/// The job a failed-over `job` runs: its root's replica sends back to the root, keeping cursors and
-/// last-received holds as a job does.
-pub fn failover_job(job: &Job) -> Result<Job, Invalid> {
-    let roots = job.filesystems.roots();
-    let [root] = roots.as_slice() else {
-        return Err(Invalid::from(format!(
-            "job {} does not have exactly one root filesystem",
-            job.name
-        )));
-    };
-    let req = RestoreRequest {
-        fs: root.clone(),
-        to: None,
-        snapshot: None,
-        allow_full: false,
-    };
-    let mut r = restore_job(job, &req)?;
-    if let Some(rev) = r.reversal.as_mut() {
-        rev.bookkeeping = true;
-    }
     Ok(r)
 }
 
@@ -107,36 +121,70 @@ fn copy_rules(job: &Job, fs: &DatasetName, copy: &DatasetName) -> BTreeMap<Strin
     rules
 }
 
-/// Where `to` is received, and its path below that receiver's root: for a push job, a local recv-agent
-/// rooted at its parent; for a pull job, the production host's recv-agent of `[jobs.restore]`.
-fn landing(job: &Job, to: &DatasetName) -> Result<(Target, String), Invalid> {
-    if !job.is_pull() {
-        let (Some(parent), Some(leaf)) = (to.parent(), to.as_str().rsplit('/').next()) else {
+/// Where each of `tos` is received, and its path below that receiver's root: for a push job, a local
+/// recv-agent rooted at the nearest dataset above them all; for a pull job, the production host's
+/// recv-agent of `[jobs.restore]`.
+fn landing(job: &Job, tos: &[&DatasetName]) -> Result<(Target, Vec<String>), Invalid> {
+    let root = match job.is_pull() {
+        false => local_root(tos)?,
+        true => {
+            let Some(restore) = &job.restore else {
+                return Err(Invalid::from(format!(
+                    "job {} is a pull job without [jobs.restore]: name the production host's recv-agent \
+                     there (target = \"ssh://USER@HOST/POOL\" and the key whose forced command runs it; \
+                     README, \"Getting data back\")",
+                    job.name
+                )));
+            };
+            restore.target.clone()
+        }
+    };
+    let base = root.root_fs();
+    let paths = tos
+        .iter()
+        .map(|to| match to.strip_prefix(base) {
+            Some(rel) if !rel.is_empty() => Ok(rel.to_string()),
+            _ => Err(Invalid::from(format!(
+                "--to {to} is not below {base}, the root of [jobs.restore] target: the production host's \
+                 recv-agent receives only there"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((root, paths))
+}
+
+/// The local recv-agent's root for `tos`: the nearest dataset above all of them.
+fn local_root(tos: &[&DatasetName]) -> Result<Target, Invalid> {
+    let mut root = None::<DatasetName>;
+    for to in tos {
+        let Some(parent) = to.parent() else {
             return Err(Invalid::from(format!(
                 "--to {to}: a pool's root cannot be restored into; name a dataset below it"
             )));
         };
-        return Ok((Target::Local { root_fs: parent }, leaf.to_string()));
+        root = Some(match root {
+            None => parent,
+            Some(r) => common_ancestor(&r, &parent).ok_or_else(|| {
+                Invalid::from(format!(
+                    "{to} and {r} are in different pools: one run receives into one pool; make a job per pool"
+                ))
+            })?,
+        });
     }
-    let Some(restore) = &job.restore else {
-        return Err(Invalid::from(format!(
-            "job {} is a pull job without [jobs.restore]: name the production host's recv-agent there \
-             (target = \"ssh://USER@HOST/POOL\" and the key whose forced command runs it; README, \
-             \"Getting data back\")",
-            job.name
-        )));
-    };
-    let root = restore.target.root_fs();
-    if !to.is_strictly_below(root) {
-        return Err(Invalid::from(format!(
-            "--to {to} is not below {root}, the root of [jobs.restore] target: the production host's \
-             recv-agent receives only there"
-        )));
+    let root_fs = root.ok_or_else(|| Invalid::from("nothing to restore".to_string()))?;
+    Ok(Target::Local { root_fs })
+}
+
+/// The nearest dataset at or above both `a` and `b`.
+fn common_ancestor(a: &DatasetName, b: &DatasetName) -> Option<DatasetName> {
+    let mut here = Some(a.clone());
+    while let Some(d) = here {
+        if b == &d || b.is_strictly_below(&d) {
+            return Some(d);
+        }
+        here = d.parent();
     }
-    Ok((
-        restore.target.clone(),
-        to.as_str()[root.as_str().len() + 1..].to_string(),
-    ))
+    None
 }
 
 /// The backup host's copy of `fs` and where it is reached from this host.
@@ -153,22 +201,25 @@ fn backup_copy(job: &Job, fs: &DatasetName) -> Result<(DatasetName, Target), Inv
     let copy = root
         .child(&rel)
         .map_err(|e| Invalid::from(format!("{fs} on the receiver: {e}")))?;
-    let place = match &job.target {
-        Target::Local { .. } => Target::Local { root_fs: copy.clone() },
-        Target::Ssh { user, host, port, .. } => Target::Ssh {
+    let place = place_of(job, copy.clone())?;
+    Ok((copy, place))
+}
+
+/// The backup host's dataset `root_fs`, reached as the job reaches its receiver.
+fn place_of(job: &Job, root_fs: DatasetName) -> Result<Target, Invalid> {
+    match &job.target {
+        Target::Local { .. } => Ok(Target::Local { root_fs }),
+        Target::Ssh { user, host, port, .. } => Ok(Target::Ssh {
             user: user.clone(),
             host: host.clone(),
             port: *port,
-            root_fs: copy.clone(),
-        },
-        Target::S3 { .. } => {
-            return Err(Invalid::from(format!(
-                "job {} keeps its copies in an object store; its restore downloads them",
-                job.name
-            )))
-        }
-    };
-    Ok((copy, place))
+            root_fs,
+        }),
+        Target::S3 { .. } => Err(Invalid::from(format!(
+            "job {} keeps its copies in an object store; its restore downloads them",
+            job.name
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -298,5 +349,39 @@ mod tests {
         assert!(!r
             .filesystems
             .includes(&DatasetName::new("backup/hosts/tank/other").unwrap()));
+    }
+
+    #[test]
+    fn a_failed_over_job_with_several_roots_sends_every_replica_back_in_one_run() {
+        let text = "[[jobs]]\nname = \"prod\"\ntarget = \"ssh://b1/backup/hosts\"\nclient_identity = \"prod1\"\n\
+                    [jobs.filesystems]\n\"tank/a<\" = true\n\"tank/b/c<\" = true\n\"tank/a/tmp\" = false\n";
+        let mut config = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), text).unwrap();
+        let j = config.jobs.remove(0);
+        let r = failover_job(&j).unwrap();
+        assert!(r.keeps_bookkeeping());
+        let copy = |rel: &str| DatasetName::new(&format!("backup/hosts/prod1/tank/{rel}")).unwrap();
+        assert!(
+            matches!(&r.source, Some(Target::Ssh { root_fs, .. }) if root_fs.as_str() == "backup/hosts/prod1"),
+            "several copies are reached at the agent's root: {:?}",
+            r.source
+        );
+        assert_eq!(
+            r.target,
+            Target::Local {
+                root_fs: DatasetName::new("tank").unwrap()
+            }
+        );
+        assert_eq!(r.receiver_path(&copy("a")).as_deref(), Some("a"));
+        assert_eq!(r.receiver_path(&copy("b/c/d")).as_deref(), Some("b/c/d"));
+        assert_eq!(r.sender_path("b/c"), Some(copy("b/c")));
+        assert_eq!(r.sender_path("a/x"), Some(copy("a/x")));
+        assert_eq!(r.sender_path("b"), None, "tank/b is not the job's");
+        assert!(r.filesystems.includes(&copy("a")) && r.filesystems.includes(&copy("b/c")));
+        assert!(!r.filesystems.includes(&copy("a/tmp")));
+        let pools = "[[jobs]]\nname = \"prod\"\ntarget = \"local:backup/hosts\"\n\
+                     [jobs.filesystems]\n\"tank/a<\" = true\n\"rpool/b<\" = true\n";
+        let mut config = crate::config::Config::parse(Utf8Path::new("/etc/zreplrs/zreplrs.toml"), pools).unwrap();
+        let e = failover_job(&config.jobs.remove(0)).unwrap_err();
+        assert!(e.0.contains("different pools"), "{}", e.0);
     }
 }

@@ -11,10 +11,10 @@ pub struct FailoverReport {
     pub header: Header,
     #[serde(flatten)]
     pub timing: Timing,
-    /// The job's root filesystem on its original sending host.
-    pub filesystem: String,
-    /// Its copy on the receiver (full name).
-    pub replica: String,
+    /// The job's root filesystems on their original sending host.
+    pub filesystems: Vec<String>,
+    /// Their copies on the receiver (full names), in the same order.
+    pub replicas: Vec<String>,
     /// Which side is the writable primary now: `"sender"` (the original) or `"replica"`.
     pub primary: &'static str,
     /// The replication runs it made, in order (each a `replicate`/reversed run's result).
@@ -42,7 +42,9 @@ pub fn summary(r: &FailoverReport) -> String {
         None => {
             out += &format!(
                 "{}: the primary of {} is now the {}\n",
-                r.header.command, r.filesystem, r.primary
+                r.header.command,
+                r.filesystems.join(", "),
+                r.primary
             )
         }
     }

@@ -14,6 +14,26 @@ use crate::zfs::{Zfs, ZfsError};
 /// job's name); `replicate` then runs the job the other way.
 pub const FAILOVER_PROPERTY: &str = "zreplrs:failover";
 
+/// What a failover step does to one side's filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// [`make_primary`].
+    Primary,
+    /// [`make_copy`].
+    Copy,
+    /// Only `readonly=on` on the root, bookkeeping kept (the original before the first run back).
+    ReadOnly,
+}
+
+/// Applies `change` to `fs`, a `replica` or an original.
+pub fn apply(zfs: &Zfs, fs: &DatasetName, job: &JobId, change: Change, replica: bool) -> Result<(), ZfsError> {
+    match change {
+        Change::Primary => make_primary(zfs, fs, job, replica),
+        Change::Copy => make_copy(zfs, fs, job, replica),
+        Change::ReadOnly => set_readonly(zfs, fs, "on"),
+    }
+}
+
 /// Releases the job's last-received holds at and below `fs` and makes it writable: on a `replica` every
 /// dataset of the tree (its placeholders, the empty parents a receive created, become ordinary datasets),
 /// on the original the root (`readonly` inherited again).

@@ -365,13 +365,8 @@ impl AgentClient {
         }
     }
 
-    /// Makes the copy `fs` the primary or a read-only copy again (see [`proto::SetRoleRequest`]).
-    pub fn set_role(&mut self, fs: &str, primary: bool, job_id: &str) -> Result<(), AgentError> {
-        let req = proto::SetRoleRequest {
-            fs: fs.into(),
-            primary,
-            job_id: job_id.into(),
-        };
+    /// Changes the role of `fs` (see [`proto::SetRoleRequest`]).
+    pub fn set_role(&mut self, req: proto::SetRoleRequest) -> Result<(), AgentError> {
         match self.request(req.into())? {
             Body::Ok(_) => Ok(()),
             other => Err(unexpected("ok", other)),

@@ -77,11 +77,12 @@ mod tests {
             common_guid: Some(1),
         });
         assert!(request_refusal(&rotate).is_some_and(|w| w.contains("does not rotate")));
-        let role = Body::SetRole(proto::SetRoleRequest {
-            fs: "tank/data".into(),
-            primary: true,
-            job_id: "j".into(),
-        });
+        let role = Body::SetRole(proto::SetRoleRequest::new(
+            "tank/data",
+            crate::zfs::role::Change::Primary,
+            false,
+            "j",
+        ));
         assert!(request_refusal(&role).is_some_and(|w| w.contains("never makes a copy writable")));
         let destroy = Body::Destroy(proto::DestroyRequest::default());
         assert!(request_refusal(&destroy).is_some());

@@ -9,13 +9,11 @@ use crate::zfs::bookkeeping::JobId;
 use crate::zfs::names::DatasetName;
 use crate::zfs::Zfs;
 
-/// Sets the role of the copy `req.fs` and everything below it.
+/// Sets the role of the copy `req.fs` and everything below it (of the original `req.fs`, a pull job's on
+/// its production host, when `req.original`).
 pub(super) fn set_role(zfs: &Zfs, root: &DatasetName, req: &proto::SetRoleRequest) -> Result<Envelope, Refusal> {
     let fs = below_root(root, &req.fs)?;
     let job = JobId::new(&req.job_id).map_err(|e| Refusal::new(ErrorKind::InvalidName, e.to_string()))?;
-    match req.primary {
-        true => crate::zfs::role::make_primary(zfs, &fs, &job, true)?,
-        false => crate::zfs::role::make_copy(zfs, &fs, &job, true)?,
-    }
+    crate::zfs::role::apply(zfs, &fs, &job, req.change(), !req.original)?;
     Ok(Envelope::new(proto::Ok {}.into()))
 }

@@ -221,7 +221,9 @@ pub struct RotateReply {
 
 /// Failover and failback: make a copy and everything below it the writable primary (`readonly=off`, and
 /// the job's last-received holds there released: it now sends), or a read-only copy again
-/// (`readonly=on`, and the job's cursor bookmarks there destroyed: it receives again).
+/// (`readonly=on`, and the job's cursor bookmarks there destroyed: it receives again). With `original`,
+/// `fs` is a job's original (a pull job's, on its production host): only its root changes `readonly`;
+/// with `read_only` (and not `primary`) that is all that changes.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SetRoleRequest {
     #[prost(string, tag = "1")]
@@ -230,6 +232,34 @@ pub struct SetRoleRequest {
     pub primary: bool,
     #[prost(string, tag = "3")]
     pub job_id: String,
+    #[prost(bool, tag = "4")]
+    pub original: bool,
+    #[prost(bool, tag = "5")]
+    pub read_only: bool,
+}
+
+impl SetRoleRequest {
+    /// The request for `change` of `fs` (an `original` or a replica).
+    pub fn new(fs: &str, change: crate::zfs::role::Change, original: bool, job_id: &str) -> Self {
+        use crate::zfs::role::Change;
+        SetRoleRequest {
+            fs: fs.into(),
+            primary: change == Change::Primary,
+            job_id: job_id.into(),
+            original,
+            read_only: change == Change::ReadOnly,
+        }
+    }
+
+    /// The change it asks for.
+    pub fn change(&self) -> crate::zfs::role::Change {
+        use crate::zfs::role::Change;
+        match (self.primary, self.read_only) {
+            (true, _) => Change::Primary,
+            (false, true) => Change::ReadOnly,
+            (false, false) => Change::Copy,
+        }
+    }
 }
 
 /// Destroy snapshots of one filesystem.
