@@ -24,9 +24,10 @@ pub fn request_refusal(body: &Body) -> Option<&'static str> {
              on the backup host itself (zreplrs prune --side receiver there)",
         ),
         Body::SetRole(_) => Some(
-            "this receiver's agent runs with --append-only and never makes a copy writable or gives up its \
-             last-received holds (failover); fail over on the backup host itself, or through an agent without \
-             --append-only",
+            "this agent runs with --append-only and never changes a dataset's role for a failover (a copy \
+             made writable, data made read-only, cursors or last-received holds given up); fail over through \
+             an agent without --append-only (for a pull job, the one of [jobs.restore]), or on the backup host \
+             itself",
         ),
         Body::Rotate(_) => Some(
             "this receiver's agent runs with --append-only and does not rotate received copies (a rotation \
@@ -77,13 +78,11 @@ mod tests {
             common_guid: Some(1),
         });
         assert!(request_refusal(&rotate).is_some_and(|w| w.contains("does not rotate")));
-        let role = Body::SetRole(proto::SetRoleRequest::new(
-            "tank/data",
-            crate::zfs::role::Change::Primary,
-            false,
-            "j",
-        ));
-        assert!(request_refusal(&role).is_some_and(|w| w.contains("never makes a copy writable")));
+        use crate::zfs::role::Change;
+        for (change, original) in [(Change::Primary, false), (Change::ReadOnly, true), (Change::Copy, true)] {
+            let role = Body::SetRole(proto::SetRoleRequest::new("tank/data", change, original, "j"));
+            assert!(request_refusal(&role).is_some_and(|w| w.contains("never changes a dataset's role")));
+        }
         let destroy = Body::Destroy(proto::DestroyRequest::default());
         assert!(request_refusal(&destroy).is_some());
         let release = Body::ReleaseLastReceived(proto::ReleaseLastReceivedRequest::default());
