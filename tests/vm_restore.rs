@@ -438,20 +438,10 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     let copy = sc.target(&a);
     let placeholder = format!("{copy}/x");
     assert_eq!(prop(&placeholder, "zrepl:placeholder"), "on");
-    let failover = |sc: &Scenario, cmd: &str, args: &[&str]| {
-        let mut all = vec![cmd, "--job", &sc.job, "--format", "json"];
-        all.extend_from_slice(args);
-        let out = sc.command(&all).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        println!("zreplrs {cmd} stderr: {}", String::from_utf8_lossy(&out.stderr));
-        validate_failover_schema(&v);
-        (out.status.code(), v)
-    };
     // Failover: a last replication first (s2 reaches the replica), then the roles change.
     write_data(&a, "f2", 3, 300_000);
     zfs(&["snapshot", "-r", &format!("{a}@s2")]);
-    let (code, v) = failover(&sc, "failover", &[]);
+    let (code, v) = failover_command(&sc, "failover", &[]);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["primary"], "replica", "{v:#}");
     assert_eq!(snapshots(&copy), snapshots(&a));
@@ -519,7 +509,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     // The original was written to meanwhile: failback refuses, --rotate sets that aside.
     zfs(&["snapshot", &format!("{a}@stray")]);
     let before = (sc.src.state(), sc.dst.state());
-    let (code, v) = failover(&sc, "failback", &[]);
+    let (code, v) = failover_command(&sc, "failback", &[]);
     assert_eq!(code, Some(3), "{v:#}");
     assert_eq!(v["error"]["kind"], "not_up_to_date", "{v:#}");
     assert!(v["error"]["message"].as_str().unwrap().contains("diverged"), "{v:#}");
@@ -530,7 +520,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
     );
     write_data(&copy, "more", 5, 100_000);
     snapshot_copy_tree(&copy, "s4");
-    let (code, v) = failover(&sc, "failback", &["--rotate"]);
+    let (code, v) = failover_command(&sc, "failback", &["--rotate"]);
     assert_eq!(code, Some(0), "{v:#}");
     assert_eq!(v["primary"], "sender", "{v:#}");
     let rotated = v["runs"][0]["filesystems"][0]["rotated_to"]
@@ -546,17 +536,7 @@ fn failover_writes_replicate_back_and_failback_restores_the_roles() {
         let (x, y) = (format!("{a}@{snap}"), format!("{copy}@{snap}"));
         assert_eq!(checksum_snapshot(&x), checksum_snapshot(&y), "{snap}");
     }
-    let step_bytes: Vec<u64> = v["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["filesystems"].as_array().unwrap().iter())
-        .flat_map(|f| f["steps"].as_array().unwrap().iter())
-        .map(|s| {
-            assert!(!s["from"].is_null(), "no full send: {s:#}");
-            s["bytes"].as_u64().unwrap()
-        })
-        .collect();
+    let step_bytes = incremental_step_bytes(&v);
     println!("failback: steps of {step_bytes:?} bytes for 100000 bytes changed");
     assert_eq!(prop(&a, "readonly"), "off");
     assert_eq!(prop(&a, "zreplrs:failover"), "-");

@@ -1036,9 +1036,8 @@ fn a_pull_jobs_restore_sends_from_the_backup_host_to_the_production_hosts_agent(
 fn failover_and_failback_over_ssh() {
     let _s = serial();
     let sc = Scenario::new("sfov");
-    let roots = two_roots(&sc);
-    let rules: Vec<(String, bool)> = roots.iter().map(|r| (format!("{r}<"), true)).collect();
-    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    let (roots, rules) = two_roots(&sc);
+    let rules: Vec<(&str, bool)> = rules.iter().map(|r| (r.as_str(), true)).collect();
     configure_ssh_agent(&sc, "root", "--serve-restores", &rules, "", &ssh_known_hosts_line());
     round_trip(&sc, &roots, false);
 }
@@ -1052,9 +1051,8 @@ fn failover_and_failback_over_ssh() {
 fn failover_and_failback_of_a_pull_job() {
     let _s = serial();
     let sc = Scenario::new("spfo");
-    let roots = two_roots(&sc);
-    let rules: Vec<(String, bool)> = roots.iter().map(|r| (format!("{r}<"), true)).collect();
-    let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+    let (roots, rules) = two_roots(&sc);
+    let rules: Vec<(&str, bool)> = rules.iter().map(|r| (r.as_str(), true)).collect();
     ssh_host();
     let agent = format!("{} recv-agent --root-fs {}", zreplrs_bin().display(), sc.src.name);
     let restore_key = ssh_authorize("root", &agent);
@@ -1068,15 +1066,16 @@ fn failover_and_failback_of_a_pull_job() {
     round_trip(&sc, &roots, true);
 }
 
-/// Two filesystems with a snapshot s1 each.
-fn two_roots(sc: &Scenario) -> [String; 2] {
+/// Two filesystems with a snapshot s1 each, and the job's rules for them.
+fn two_roots(sc: &Scenario) -> ([String; 2], Vec<String>) {
     let roots = [sc.src.ds("a"), sc.src.ds("b")];
     for (i, fs) in roots.iter().enumerate() {
         create_fs(fs);
         write_data(fs, "base", 1 + i as u64, 800_000);
         snap(fs, "s1");
     }
-    roots
+    let rules = roots.iter().map(|r| format!("{r}<")).collect();
+    (roots, rules)
 }
 
 /// Replicates, fails over, writes on the replicas and replicates back, fails back and replicates forward,
@@ -1088,14 +1087,8 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
     let copies = roots.clone().map(|r| sc.target(&r));
     let pairs = || roots.iter().zip(copies.iter());
     let run = |cmd: &str| {
-        let out = sc
-            .command(&[cmd, "--job", &sc.job, "--format", "json"])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        validate_failover_schema(&v);
-        assert_eq!(out.status.code(), Some(0), "{cmd}: {v:#}");
+        let (code, v) = failover_command(sc, cmd, &[]);
+        assert_eq!(code, Some(0), "{cmd}: {v:#}");
         assert_eq!(v["replicas"].as_array().map(Vec::len), Some(2), "{v:#}");
         v
     };
@@ -1137,17 +1130,7 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
         );
     }
     let v = run("failback");
-    let steps: Vec<u64> = v["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["filesystems"].as_array().unwrap().iter())
-        .flat_map(|f| f["steps"].as_array().unwrap().iter())
-        .map(|s| {
-            assert!(!s["from"].is_null(), "no full send: {s:#}");
-            s["bytes"].as_u64().unwrap()
-        })
-        .collect();
+    let steps = incremental_step_bytes(&v);
     println!("failback of a {what}: steps of {steps:?} bytes");
     for (a, copy) in pairs() {
         assert_eq!(

@@ -78,14 +78,14 @@ fn failover(config: &Config, job: &Job, sides: &Sides, opts: &Options, r: &mut F
         .push("the replicas: the job's cursors; the originals: its last-received holds".into());
     let mut conn = sides.connect()?;
     for p in &sides.pairs {
-        sides.replica(&zfs, &mut *conn, p, job, Change::Primary)?;
+        sides.apply(&zfs, &mut *conn, p, job, Change::Primary, REPLICA)?;
         r.actions.push(format!(
             "{}: writable, the job's last-received holds released",
             p.replica
         ));
     }
     for p in &sides.pairs {
-        sides.original(&zfs, &mut *conn, p, job, Change::Copy)?;
+        sides.apply(&zfs, &mut *conn, p, job, Change::Copy, ORIGINAL)?;
         r.actions.push(format!("{}: the job's cursors destroyed", p.original));
     }
     Ok(())
@@ -97,7 +97,7 @@ fn mark_originals(job: &Job, sides: &Sides, marks: &[String], r: &mut FailoverRe
     let mut conn = sides.connect()?;
     for (p, mark) in sides.pairs.iter().zip(marks) {
         if mark != job.name.as_str() {
-            sides.original(&zfs, &mut *conn, p, job, Change::ReadOnly)?;
+            sides.apply(&zfs, &mut *conn, p, job, Change::ReadOnly, ORIGINAL)?;
             let here = sides.here(p);
             zfs.set_property(here.as_str(), FAILOVER_PROPERTY, job.name.as_str())
                 .map_err(zfs_failure)?;
@@ -139,7 +139,7 @@ fn failback(config: &Config, job: &Job, sides: &Sides, opts: &Options, r: &mut F
     }
     let mut conn = sides.connect()?;
     for p in &sides.pairs {
-        sides.original(&zfs, &mut *conn, p, job, Change::Primary)?;
+        sides.apply(&zfs, &mut *conn, p, job, Change::Primary, ORIGINAL)?;
         zfs.inherit(sides.here(p).as_str(), FAILOVER_PROPERTY)
             .map_err(zfs_failure)?;
         r.actions.push(format!(
@@ -149,6 +149,10 @@ fn failback(config: &Config, job: &Job, sides: &Sides, opts: &Options, r: &mut F
     }
     Ok(())
 }
+
+/// [`Sides::apply`] to the original, or to the replica.
+const ORIGINAL: bool = true;
+const REPLICA: bool = false;
 
 /// The mark's value while a failback finishes (after `<job>`): the replicas are copies again, the
 /// originals not yet writable; `replicate` runs forward.
@@ -175,7 +179,7 @@ fn back_to_copy(
     let zfs = Zfs::new();
     let mut conn = sides.connect()?;
     for p in &sides.pairs {
-        sides.replica(&zfs, &mut *conn, p, job, Change::Copy)?;
+        sides.apply(&zfs, &mut *conn, p, job, Change::Copy, REPLICA)?;
         r.actions
             .push(format!("{}: read-only, the job's cursors destroyed", p.replica));
     }

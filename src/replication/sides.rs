@@ -123,42 +123,27 @@ impl Sides {
         endpoint::for_job(&self.remote_job).receiver().map_err(agent_failure)
     }
 
-    /// Applies `change` to the original of `p`.
-    pub fn original(
+    /// Applies `change` to the `original` or the replica of `p`: here (a push job's original, a pull job's
+    /// replica) through this host's `zfs`, else through the other host's agent.
+    pub fn apply(
         &self,
         zfs: &Zfs,
         conn: &mut dyn Receiver,
         p: &Pair,
         job: &Job,
         change: Change,
+        original: bool,
     ) -> Result<(), Failure> {
-        match self.pull {
-            true => remote(conn, &p.remote, change, true, job),
-            false => role::apply(zfs, &p.original, &job.name, change, false).map_err(zfs_failure),
+        if original == self.pull {
+            let req = SetRoleRequest::new(&p.remote, change, original, job.name.as_str());
+            return conn.set_role(req).map_err(agent_failure);
         }
-    }
-
-    /// Applies `change` to the replica of `p`.
-    pub fn replica(
-        &self,
-        zfs: &Zfs,
-        conn: &mut dyn Receiver,
-        p: &Pair,
-        job: &Job,
-        change: Change,
-    ) -> Result<(), Failure> {
-        match self.pull {
-            true => role::apply(zfs, &p.replica, &job.name, change, true).map_err(zfs_failure),
-            false => remote(conn, &p.remote, change, false, job),
-        }
+        let fs = if original { &p.original } else { &p.replica };
+        role::apply(zfs, fs, &job.name, change, !original).map_err(zfs_failure)
     }
 }
 
-fn remote(conn: &mut dyn Receiver, fs: &str, change: Change, original: bool, job: &Job) -> Result<(), Failure> {
-    conn.set_role(SetRoleRequest::new(fs, change, original, job.name.as_str()))
-        .map_err(agent_failure)
-}
-
+/// A ZFS error as the command's failure.
 pub fn zfs_failure(e: ZfsError) -> Failure {
     Failure::new(e.error_kind(), e.to_string())
 }

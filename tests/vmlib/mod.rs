@@ -605,6 +605,34 @@ pub fn validate_failover_schema(v: &serde_json::Value) {
     }
 }
 
+/// Runs `zreplrs CMD --job J --format json ARGS` (`failover` or `failback`) for `sc`, validates its result
+/// and returns the exit code and the result.
+pub fn failover_command(sc: &Scenario, cmd: &str, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec![cmd, "--job", &sc.job, "--format", "json"];
+    all.extend_from_slice(args);
+    let out = sc.command(&all).output().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    println!("zreplrs {cmd} stderr: {}", String::from_utf8_lossy(&out.stderr));
+    validate_failover_schema(&v);
+    (out.status.code(), v)
+}
+
+/// The bytes of every step of a failover or failback result's runs; panics on a full send.
+pub fn incremental_step_bytes(v: &serde_json::Value) -> Vec<u64> {
+    v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["filesystems"].as_array().unwrap().iter())
+        .flat_map(|f| f["steps"].as_array().unwrap().iter())
+        .map(|s| {
+            assert!(!s["from"].is_null(), "no full send: {s:#}");
+            s["bytes"].as_u64().unwrap()
+        })
+        .collect()
+}
+
 /// Polls `cond` every 50 ms until it holds or `secs` pass; panics with `what` on timeout.
 pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
