@@ -1066,6 +1066,38 @@ fn failover_and_failback_of_a_pull_job() {
     round_trip(&sc, &roots, true);
 }
 
+/// `holds list` of a failed-over job shows its bookkeeping where the reversed direction keeps it (a cursor
+/// on each replica, a last-received hold on each original), and `holds release-stale` finds nothing stale.
+fn assert_bookkeeping_follows_the_run(sc: &Scenario, senders: &[String], receivers: &[String]) {
+    let out = sc
+        .command(&["holds", "list", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let kinds = |side: &str, fs: &str| -> Vec<String> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["side"] == side && e["filesystem"] == fs)
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (copy, a) in senders.iter().zip(receivers) {
+        assert_eq!(kinds("sender", copy), ["cursor"], "{copy}: {v:#}");
+        assert_eq!(kinds("receiver", a), ["last_received_hold"], "{a}: {v:#}");
+    }
+    let out = sc
+        .command(&["holds", "release-stale", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    assert_eq!(v["released"], serde_json::json!([]), "{v:#}");
+}
+
 /// Two filesystems with a snapshot s1 each, and the job's rules for them.
 fn two_roots(sc: &Scenario) -> ([String; 2], Vec<String>) {
     let roots = [sc.src.ds("a"), sc.src.ds("b")];
@@ -1129,6 +1161,7 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
             checksum_snapshot(&format!("{copy}@s3"))
         );
     }
+    assert_bookkeeping_follows_the_run(sc, &copies, roots);
     let v = run("failback");
     let steps = incremental_step_bytes(&v);
     println!("failback of a {what}: steps of {steps:?} bytes");
