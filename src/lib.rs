@@ -35,6 +35,7 @@ pub mod config;
 pub mod content;
 pub mod endpoint;
 pub mod error;
+pub mod failpoint;
 pub mod hook;
 pub mod lock;
 pub mod manual;

@@ -3,5 +3,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    zreplrs::failpoint::setup();
     zreplrs::cmd::main()
 }

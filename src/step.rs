@@ -124,11 +124,18 @@ pub fn execute(
     // 1. Protect the step.
     match ctx.protection {
         Protection::GuaranteeResumability if ctx.pre_held => {}
-        Protection::GuaranteeResumability => ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?,
-        Protection::GuaranteeIncremental => ctx
-            .zfs
-            .bookmark(to.as_str(), step.to.guid, &tentative)
-            .map_err(StepFailure::zfs)?,
+        Protection::GuaranteeResumability => {
+            crate::failpoint::hit("step_holds_put_before");
+            ctx.zfs.hold(&step_tag, &held).map_err(StepFailure::zfs)?;
+            crate::failpoint::hit("step_holds_put_after");
+        }
+        Protection::GuaranteeIncremental => {
+            crate::failpoint::hit("tentative_cursor_before");
+            ctx.zfs
+                .bookmark(to.as_str(), step.to.guid, &tentative)
+                .map_err(StepFailure::zfs)?;
+            crate::failpoint::hit("tentative_cursor_after");
+        }
         Protection::GuaranteeNothing => {}
     }
 
@@ -143,17 +150,23 @@ pub fn execute(
     };
     if ctx.cursors {
         let cursor = bookmark_of(ctx.fs, &ctx.job.cursor_bookmark_short(step.to.guid.0))?;
+        crate::failpoint::hit("cursor_create_before");
         ctx.zfs.bookmark(to.as_str(), step.to.guid, &cursor).map_err(fail)?;
+        crate::failpoint::hit("cursor_create_after");
         let mut stale: Vec<BookmarkName> = old_cursors.iter().filter(|b| **b != cursor).cloned().collect();
         if ctx.protection == Protection::GuaranteeIncremental {
             stale.push(tentative);
         }
+        crate::failpoint::hit("old_cursors_destroy_before");
         ctx.zfs.destroy_bookmarks(&stale).map_err(fail)?;
+        crate::failpoint::hit("old_cursors_destroy_after");
     }
 
     // 4. Step holds are no longer needed (held for the whole attempt: released together at its end).
     if ctx.protection == Protection::GuaranteeResumability && !ctx.pre_held {
+        crate::failpoint::hit("step_holds_release_before");
         ctx.zfs.release(&step_tag, &held).map_err(fail)?;
+        crate::failpoint::hit("step_holds_release_after");
     }
     Ok(moved)
 }

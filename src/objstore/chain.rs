@@ -107,7 +107,9 @@ pub fn commit(s3: &S3, place: &Place, next: &Manifest) -> Result<(), Failure> {
     let bytes = serde_json::to_vec_pretty(next)
         .map_err(|e| Failure::new(ErrorKind::Store, format!("manifest of {}: {e}", next.filesystem)))?;
     s3.put(&place.generation_key(next.generation), &bytes)?;
+    crate::failpoint::hit("manifest_commit_before");
     s3.put(&place.pointer_key(), next.generation.to_string().as_bytes())?;
+    crate::failpoint::hit("manifest_commit_after");
     if next.generation > 1 {
         s3.delete(&place.generation_key(next.generation - 1))?;
     }

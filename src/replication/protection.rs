@@ -66,9 +66,13 @@ pub(super) fn prepare(
                 error: ErrorReport::new(ErrorKind::InvalidName, e.to_string()),
                 connectivity: false,
             })?;
+        crate::failpoint::hit("cursor_create_before");
         zfs.bookmark(&base.full_name(w.sender.name.as_str()), base_guid, &cursor)?;
+        crate::failpoint::hit("cursor_create_after");
         let stale: Vec<BookmarkName> = cursors.iter().filter(|c| **c != cursor).cloned().collect();
+        crate::failpoint::hit("old_cursors_destroy_before");
         zfs.destroy_bookmarks(&stale)?;
+        crate::failpoint::hit("old_cursors_destroy_after");
         cursors = vec![cursor];
     }
     let hold_missing = recv_newest.userrefs == Some(0);

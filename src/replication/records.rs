@@ -36,7 +36,10 @@ pub(super) fn write_sync_records(
             continue;
         };
         if let Some(record) = synced::record_for(&w.sender, recv, at, newest, *creation, now) {
-            if let Err(e) = zfs.set_property(w.sender.name.as_str(), prop, &record.to_value()) {
+            crate::failpoint::hit("sync_record_before");
+            let written = zfs.set_property(w.sender.name.as_str(), prop, &record.to_value());
+            crate::failpoint::hit("sync_record_after");
+            if let Err(e) = written {
                 eprintln!(
                     "zreplrs: job {}: cannot record {} as up to date (the next run lists its snapshots again): {e}",
                     job.name, w.sender.name

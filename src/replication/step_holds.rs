@@ -38,8 +38,12 @@ pub(super) fn hold_steps(
         }
     }
     let new: Vec<SnapshotName> = all.difference(&carrying).cloned().collect();
+    crate::failpoint::hit("step_holds_put_before");
     match zfs.hold(&job.name.step_hold_tag(), &new) {
-        Ok(()) => Some(all),
+        Ok(()) => {
+            crate::failpoint::hit("step_holds_put_after");
+            Some(all)
+        }
         Err(e) => {
             eprintln!(
                 "zreplrs: job {}: cannot put the step holds of all filesystems at once, each filesystem puts its own: {e}",
@@ -72,7 +76,10 @@ pub(super) fn release_steps(
         }
     }
     let held: Vec<SnapshotName> = held.into_iter().collect();
-    if let Err(e) = zfs.release(&job.name.step_hold_tag(), &held) {
+    crate::failpoint::hit("step_holds_release_before");
+    let released = zfs.release(&job.name.step_hold_tag(), &held);
+    crate::failpoint::hit("step_holds_release_after");
+    if let Err(e) = released {
         eprintln!(
             "zreplrs: job {}: cannot release the step holds (the next run releases them): {e}",
             job.name

@@ -105,9 +105,13 @@ pub(super) fn protect_received(
     if moves == Moves::ForwardOnly {
         forward_only(zfs, to, &carrying)?;
     }
+    crate::failpoint::hit("last_received_hold_before");
     zfs.hold(&tag, std::slice::from_ref(to))?;
+    crate::failpoint::hit("last_received_hold_after");
     known.0.entry(target.clone()).or_default().insert(to.clone());
+    crate::failpoint::hit("last_received_release_before");
     zfs.release(&tag, &carrying)?;
+    crate::failpoint::hit("last_received_release_after");
     Ok(got)
 }
 

@@ -79,10 +79,12 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         Ok(kind) => kind,
         Err(done) => return Ok(done),
     };
+    crate::failpoint::hit("receive_start_before");
     let mut child = match start_receive(zfs, cfg, &target, req, kind) {
         Ok(c) => c,
         Err(r) => return refuse_and_drain(out, input, r),
     };
+    crate::failpoint::hit("receive_start_after");
     let Some(stdin) = child.take_stdin() else {
         child.kill();
         return Err(Fatal("zfs receive has no stdin".into()));
@@ -107,6 +109,7 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
     };
     // Committing the snapshots of a long `-I` stream can take minutes after its END.
     let finished = with_heartbeats(out, || child.finish("at the end of the stream"));
+    crate::failpoint::hit("receive_finish_before");
     if aborted {
         return Ok(Some(error_reply(Refusal::new(
             ErrorKind::Aborted,
@@ -126,7 +129,9 @@ pub(super) fn receive<R: FdRead, W: Write + Send>(
         kind,
         bytes,
     };
-    Ok(Some(done.protect(zfs, cfg, req, known).unwrap_or_else(error_reply)))
+    let reply = done.protect(zfs, cfg, req, known).unwrap_or_else(error_reply);
+    crate::failpoint::hit("receive_finish_after");
+    Ok(Some(reply))
 }
 
 /// What holding a stream back uses: its check, the decompressor, the frame buffer, and the bytes held.
@@ -242,6 +247,7 @@ impl Received<'_> {
             zfs.set_property(self.target.as_str(), PLACEHOLDER_PROPERTY, "off")?;
         }
         if req.force && self.kind == DatasetKind::Filesystem {
+            crate::failpoint::hit("placeholder_replace_before");
             // The placeholder is now a real copy.
             // canmount is not inheritable: back to the default, or to what the agent's --recv-set says.
             let canmount = cfg
@@ -251,6 +257,7 @@ impl Received<'_> {
                 .find(|(k, _)| k == "canmount")
                 .map_or("on", |(_, v)| v.as_str());
             zfs.set_property(self.target.as_str(), "canmount", canmount)?;
+            crate::failpoint::hit("placeholder_replace_after");
         }
         Ok(Envelope::new(
             proto::ReceiveReply {
@@ -422,7 +429,9 @@ fn start_receive(
             missing.push(d);
         }
         for d in missing.iter().rev() {
+            crate::failpoint::hit("placeholder_create_before");
             zfs.create_placeholder(d)?;
+            crate::failpoint::hit("placeholder_create_after");
         }
     }
     let incoming = Incoming {

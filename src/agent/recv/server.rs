@@ -269,7 +269,10 @@ fn destroy(
     snaps.retain(|s| before.contains(s.short()));
     let mut held = Vec::new();
     // Destroy one by one on `Held` so that one held snapshot does not block the others.
-    match zfs.destroy_snapshots(&snaps) {
+    crate::failpoint::hit("prune_destroy_before");
+    let destroyed = zfs.destroy_snapshots(&snaps);
+    crate::failpoint::hit("prune_destroy_after");
+    match destroyed {
         Ok(()) => {}
         Err(e) if e.kind == ZfsErrorKind::Held => {
             for s in &snaps {

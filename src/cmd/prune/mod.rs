@@ -287,7 +287,10 @@ fn prune_inner(job: &Job, side: Side, dry_run: bool, r: &mut PruneReport) -> Res
 /// and reports the held ones.
 fn destroy_sender(zfs: &Zfs, fs: &DatasetName, fr: &mut FsPrune) {
     let snaps: Vec<SnapshotName> = fr.destroyed.iter().filter_map(|s| fs.snapshot(s).ok()).collect();
-    match zfs.destroy_snapshots(&snaps) {
+    crate::failpoint::hit("prune_destroy_before");
+    let destroyed = zfs.destroy_snapshots(&snaps);
+    crate::failpoint::hit("prune_destroy_after");
+    match destroyed {
         Ok(()) => {}
         Err(e) if e.kind == ZfsErrorKind::Held => {
             let mut destroyed = Vec::new();

@@ -1,0 +1,303 @@
+//! A crash at every failpoint (src/failpoint.rs), in turn: the run is started with `FAILPOINTS=NAME=return`,
+//! aborts there (the sending process or the agent, whichever passes the point), and the next run without it
+//! must converge with exactly the protection of a run that never crashed. Each round replicates four
+//! filesystems at once (incremental), one of them resuming a cut receive, a new filesystem below a new
+//! excluded parent (a full receive and a placeholder created) and the previous round's excluded parent
+//! (a placeholder replaced); push through a local agent and pull from an SSH source; then `prune`'s destroy
+//! on each side. Needs the `failpoints` build that `vm/test` makes.
+
+mod vmlib;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use vmlib::ssh::*;
+use vmlib::*;
+
+/// The points of a push run (step holds; no tentative cursor).
+const PUSH: &[&str] = &[
+    "step_holds_put_before",
+    "step_holds_put_after",
+    "receive_start_before",
+    "receive_start_after",
+    "receive_finish_before",
+    "receive_finish_after",
+    "placeholder_create_before",
+    "placeholder_create_after",
+    "placeholder_replace_before",
+    "placeholder_replace_after",
+    "cursor_create_before",
+    "cursor_create_after",
+    "old_cursors_destroy_before",
+    "old_cursors_destroy_after",
+    "last_received_hold_before",
+    "last_received_hold_after",
+    "last_received_release_before",
+    "last_received_release_after",
+    "step_holds_release_before",
+    "step_holds_release_after",
+    "sync_record_before",
+    "sync_record_after",
+];
+
+/// The points of a pull run with `guarantee_incremental` (a tentative cursor, no step holds, no sync
+/// record).
+const PULL: &[&str] = &[
+    "tentative_cursor_before",
+    "tentative_cursor_after",
+    "receive_start_before",
+    "receive_start_after",
+    "receive_finish_before",
+    "receive_finish_after",
+    "placeholder_create_before",
+    "placeholder_create_after",
+    "placeholder_replace_before",
+    "placeholder_replace_after",
+    "cursor_create_before",
+    "cursor_create_after",
+    "old_cursors_destroy_before",
+    "old_cursors_destroy_after",
+    "last_received_hold_before",
+    "last_received_hold_after",
+    "last_received_release_before",
+    "last_received_release_after",
+];
+
+const KEEP: &str = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
+                    keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
+
+/// The replicated tree: `t` with four filesystems, and one new `n<i>/c` per round below an excluded `n<i>`.
+struct Tree<'a> {
+    sc: &'a Scenario,
+    t: String,
+    /// The job's extra TOML (target or source, protection).
+    extra: String,
+    pull: bool,
+    log: std::path::PathBuf,
+}
+
+impl Tree<'_> {
+    fn fs(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.t)
+    }
+
+    fn four(&self) -> Vec<String> {
+        ["a", "b", "c", "d"].iter().map(|r| self.fs(r)).collect()
+    }
+
+    /// Writes the job with `n<round>` excluded (the earlier ones are included again).
+    fn configure(&self, round: usize, extra: &str) {
+        let rules = [(format!("{}<", self.t), true), (self.fs(&format!("n{round}")), false)];
+        let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
+        let extra = format!("{}\n{extra}", self.extra);
+        match self.pull {
+            false => self.sc.configure(&rules, &extra),
+            true => {
+                configure_pull(self.sc, "root", "", &rules, &extra, &ssh_known_hosts_line());
+            }
+        }
+    }
+
+    /// New data and a snapshot `r<round>` everywhere, a new `n<round>/c`, and a cut receive of `d` that
+    /// leaves a resume token on its copy.
+    fn prepare(&self, round: usize) {
+        for (i, fs) in self.four().iter().enumerate() {
+            let len = if fs.ends_with("/d") { 600_000 } else { 100_000 };
+            write_data(fs, &format!("r{round}"), (round * 10 + i) as u64, len);
+        }
+        let c = self.fs(&format!("n{round}/c"));
+        create_fs(&c);
+        write_data(&c, "c", round as u64, 50_000);
+        // Only what this round replicates gets a snapshot: the earlier rounds' filesystems stay up to date.
+        let mut names = vec![self.t.clone(), self.fs(&format!("n{round}")), c];
+        names.extend(self.four());
+        names.push(self.fs(&format!("n{}", round - 1)));
+        let snaps: Vec<String> = names.iter().map(|n| format!("{n}@r{round}")).collect();
+        let mut args = vec!["snapshot"];
+        args.extend(snaps.iter().map(String::as_str));
+        zfs(&args);
+        self.configure(round, "");
+        let d = self.fs("d");
+        let copy = self.sc.target(&d);
+        let from = format!("{d}@r{}", round - 1);
+        let (ok, _) = send_recv(
+            &["send", "-i", &from, &format!("{d}@r{round}")],
+            &["receive", "-s", "-u", &copy],
+            Some(200_000),
+        );
+        assert!(!ok, "the receive was cut");
+        assert_ne!(prop(&copy, "receive_resume_token"), "-", "{copy} keeps a resume token");
+    }
+
+    /// Runs `args` with the point `point` armed; returns whether a process aborted there.
+    fn crash(&self, point: &str, args: &[&str]) -> bool {
+        let _ = std::fs::remove_file(&self.log);
+        let out = self
+            .sc
+            .command(args)
+            .env("FAILPOINTS", format!("{point}=return"))
+            .env("ZREPLRS_FAILPOINT_LOG", &self.log)
+            .output()
+            .unwrap();
+        let hit = std::fs::read_to_string(&self.log).unwrap_or_default();
+        println!(
+            "{point}: exit {:?}, stopped at: {}",
+            out.status.code(),
+            hit.lines().collect::<Vec<_>>().join(", ")
+        );
+        wait_for("no zfs send or receive left behind", 120, || {
+            pids_matching("zfs send").is_empty() && pids_matching("zfs receive").is_empty()
+        });
+        hit.lines().any(|l| l.starts_with(&format!("{point} ")))
+    }
+
+    /// After a converged run: every replicated filesystem has the sender's snapshots with their GUIDs, equal
+    /// content, one cursor on the newest, one last-received hold on it, no step hold, no tentative cursor,
+    /// no resume token; the other job's bookkeeping is as it was.
+    fn assert_converged(&self, round: usize, other: &str) {
+        let mut all = self.four();
+        all.push(self.t.clone());
+        all.push(self.fs(&format!("n{round}/c")));
+        if round > 0 {
+            all.push(self.fs(&format!("n{}", round - 1)));
+        }
+        for fs in &all {
+            let copy = self.sc.target(fs);
+            assert_eq!(snapshots(&copy), snapshots(fs), "{fs}: the same snapshots and GUIDs");
+            self.sc.assert_converged(fs);
+            assert_eq!(prop(&copy, "receive_resume_token"), "-", "{copy}");
+            let tentative: Vec<_> = bookmarks(fs)
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("zrepl_CURSORTENTATIVE_"))
+                .collect();
+            assert!(tentative.is_empty(), "{fs}: {tentative:?}");
+        }
+        assert_eq!(other_bookkeeping(&self.fs("a")), other, "the other job's bookkeeping");
+    }
+}
+
+/// The other job's cursor and hold on `fs` (put there before the rounds).
+fn other_bookkeeping(fs: &str) -> String {
+    let marks: Vec<String> = bookmarks(fs)
+        .into_iter()
+        .filter(|(n, _)| n.ends_with("_J_other"))
+        .map(|(n, g)| format!("{n} {g}"))
+        .collect();
+    let held: Vec<String> = all_holds(fs)
+        .into_iter()
+        .filter(|(_, tags)| tags.iter().any(|t| t.ends_with("_J_other")))
+        .map(|(n, tags)| format!("{n} {tags:?}"))
+        .collect();
+    format!("{marks:?} {held:?}")
+}
+
+/// Builds the tree, replicates it once and puts the other job's bookkeeping on `a`.
+fn set_up(tree: &Tree) -> String {
+    for fs in tree.four() {
+        create_fs(&fs);
+        write_data(&fs, "base", 1, 200_000);
+    }
+    create_fs(&tree.fs("n0/c"));
+    zfs(&["snapshot", "-r", &format!("{}@r0", tree.t)]);
+    tree.configure(0, "");
+    let r = tree.sc.replicate(&[]);
+    assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+    let a0 = format!("{}@r0", tree.fs("a"));
+    zfs(&[
+        "bookmark",
+        &a0,
+        &format!("{}#zrepl_CURSOR_G_{:016x}_J_other", tree.fs("a"), guid(&a0)),
+    ]);
+    zfs(&["hold", "zrepl_STEP_J_other", &a0]);
+    other_bookkeeping(&tree.fs("a"))
+}
+
+/// One round per point: crash there, run again, check.
+fn crash_rounds(tree: &Tree, points: &[&str]) {
+    let other = set_up(tree);
+    let replicate = ["replicate", "--job", &tree.sc.job, "--format", "json"];
+    let mut missed = BTreeSet::new();
+    for (i, point) in points.iter().enumerate() {
+        let round = i + 1;
+        tree.prepare(round);
+        if !tree.crash(point, &replicate) {
+            missed.insert(*point);
+        }
+        let r = tree.sc.replicate(&[]);
+        assert_eq!(r.code, 0, "after a crash at {point}: {}\n{:#}", r.stderr, r.json);
+        tree.assert_converged(round, &other);
+    }
+    assert!(missed.is_empty(), "points no run passed: {missed:?}");
+}
+
+/// `prune` crashed at its destroy on the sender's side and on the receiver's (the agent), then run again:
+/// the same snapshots go, the protection stays, and the next run replicates incrementally.
+fn crash_prune(tree: &Tree, rounds: usize) {
+    tree.configure(rounds, KEEP);
+    for (side, point) in [
+        ("sender", "prune_destroy_before"),
+        ("sender", "prune_destroy_after"),
+        ("receiver", "prune_destroy_before"),
+        ("receiver", "prune_destroy_after"),
+    ] {
+        let args = ["prune", "--job", &tree.sc.job, "--side", side];
+        assert!(tree.crash(point, &args), "prune --side {side} passed {point}");
+        let out = tree.sc.command(&args).output().unwrap();
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "prune after a crash at {point}: {msg}");
+        let pruned = if side == "sender" {
+            tree.fs("a")
+        } else {
+            tree.sc.target(&tree.fs("a"))
+        };
+        assert!(snapshots(&pruned).len() <= 3, "{pruned}: {:?}", snapshots(&pruned));
+        for fs in tree.four() {
+            write_data(&fs, "p", 99, 10_000);
+        }
+        let snaps: Vec<String> = tree
+            .four()
+            .iter()
+            .map(|f| format!("{f}@p{side}{}", point.len()))
+            .collect();
+        let mut args = vec!["snapshot"];
+        args.extend(snaps.iter().map(String::as_str));
+        zfs(&args);
+        let r = tree.sc.replicate(&[]);
+        assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+        for fs in tree.four() {
+            tree.sc.assert_converged(&fs);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
+    // One test at a time: each waits until no `zfs send` or `zfs receive` is left.
+    let _s = serial();
+    let sc = Scenario::new("fpp");
+    let tree = Tree {
+        t: sc.src.ds("t"),
+        extra: "retries = 0\ninitial_replication = \"all\"".into(),
+        pull: false,
+        log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
+        sc: &sc,
+    };
+    crash_rounds(&tree, PUSH);
+    crash_prune(&tree, PUSH.len());
+}
+
+#[test]
+#[ignore = "needs real ZFS: run by vm/test"]
+fn a_pull_run_crashed_at_each_failpoint_converges_on_the_next_run() {
+    let _s = serial();
+    let sc = Scenario::new("fpl");
+    let tree = Tree {
+        t: sc.src.ds("t"),
+        extra: "retries = 0\ninitial_replication = \"all\"\nprotection = \"guarantee_incremental\"".into(),
+        pull: true,
+        log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
+        sc: &sc,
+    };
+    crash_rounds(&tree, PULL);
+}
