@@ -105,6 +105,8 @@ impl Tree<'_> {
             let len = if fs.ends_with("/d") { 600_000 } else { 100_000 };
             write_data(fs, &format!("r{round}"), (round * 10 + i) as u64, len);
         }
+        // The parent first, with a mountpoint of its own (`create -p` would make it inherit one).
+        create_fs(&self.fs(&format!("n{round}")));
         let c = self.fs(&format!("n{round}/c"));
         create_fs(&c);
         write_data(&c, "c", round as u64, 50_000);
@@ -193,6 +195,8 @@ fn other_bookkeeping(fs: &str) -> String {
 
 /// Builds the tree, replicates it once and puts the other job's bookkeeping on `a`.
 fn set_up(tree: &Tree) -> String {
+    create_fs(&tree.t);
+    create_fs(&tree.fs("n0"));
     for fs in tree.four() {
         create_fs(&fs);
         write_data(&fs, "base", 1, 200_000);
@@ -219,13 +223,19 @@ fn crash_rounds(tree: &Tree, points: &[&str]) {
     let mut missed = BTreeSet::new();
     for (i, point) in points.iter().enumerate() {
         let round = i + 1;
+        let t0 = std::time::Instant::now();
         tree.prepare(round);
+        let t1 = t0.elapsed().as_secs_f64();
         if !tree.crash(point, &replicate) {
             missed.insert(*point);
         }
+        let t2 = t0.elapsed().as_secs_f64();
         let r = tree.sc.replicate(&[]);
         assert_eq!(r.code, 0, "after a crash at {point}: {}\n{:#}", r.stderr, r.json);
+        let t3 = t0.elapsed().as_secs_f64();
         tree.assert_converged(round, &other);
+        let t4 = t0.elapsed().as_secs_f64();
+        println!("round {round}: prepared {t1:.1} s, crashed {t2:.1} s, converged {t3:.1} s, checked {t4:.1} s");
     }
     assert!(missed.is_empty(), "points no run passed: {missed:?}");
 }
