@@ -153,42 +153,167 @@ impl Tree<'_> {
         hit.lines().any(|l| l.starts_with(&format!("{point} ")))
     }
 
-    /// After a converged run: every replicated filesystem has the sender's snapshots with their GUIDs, equal
-    /// content, one cursor on the newest, one last-received hold on it, no step hold, no tentative cursor,
-    /// no resume token; the other job's bookkeeping is as it was.
+    /// After a converged run, from two listings of each side: every filesystem of the round has the
+    /// sender's snapshots with their GUIDs, one cursor on the newest, no tentative cursor, its copy one
+    /// last-received hold on the newest; no step hold and no resume token anywhere; the other job's
+    /// bookkeeping is as it was. (Content is compared at the end: a snapshot with the sender's GUID is
+    /// that snapshot, and no run changes it afterwards.)
     fn assert_converged(&self, round: usize, other: &str) {
+        let src = State::of(&self.t);
+        let dst = State::of(&self.sc.target(&self.t));
         let mut all = self.four();
         all.push(self.t.clone());
         all.push(self.fs(&format!("n{round}/c")));
         if round > 0 {
             all.push(self.fs(&format!("n{}", round - 1)));
         }
+        let job = format!("_J_{}", self.sc.job);
         for fs in &all {
             let copy = self.sc.target(fs);
-            assert_eq!(snapshots(&copy), snapshots(fs), "{fs}: the same snapshots and GUIDs");
-            self.sc.assert_converged(fs);
-            assert_eq!(prop(&copy, "receive_resume_token"), "-", "{copy}");
-            let tentative: Vec<_> = bookmarks(fs)
+            let snaps = src.snapshots(fs);
+            assert_eq!(dst.snapshots(&copy), snaps, "{fs}: the same snapshots and GUIDs");
+            let newest = snaps.last().unwrap_or_else(|| panic!("{fs} has snapshots"));
+            let cursors: Vec<(String, u64)> = src
+                .bookmarks(fs)
                 .into_iter()
-                .filter(|(n, _)| n.starts_with("zrepl_CURSORTENTATIVE_"))
+                .filter(|(n, _)| n.ends_with(&job))
                 .collect();
-            assert!(tentative.is_empty(), "{fs}: {tentative:?}");
+            assert_eq!(cursors.len(), 1, "{fs}: one cursor of the job: {cursors:?}");
+            assert!(cursors[0].0.starts_with("zrepl_CURSOR_G_"), "{fs}: {cursors:?}");
+            assert_eq!(cursors[0].1, newest.1, "{fs}: the cursor is on the newest snapshot");
+            let lr = format!("zrepl_last_received{job}");
+            let held: Vec<&String> = dst
+                .held_with(&lr)
+                .into_iter()
+                .filter(|n| n.starts_with(&format!("{copy}@")))
+                .collect();
+            assert_eq!(
+                held,
+                [&format!("{copy}@{}", newest.0)],
+                "{copy}: one last-received hold, on the newest"
+            );
         }
-        assert_eq!(other_bookkeeping(&self.fs("a")), other, "the other job's bookkeeping");
+        assert_eq!(
+            src.held_with(&format!("zrepl_STEP{job}")),
+            Vec::<&String>::new(),
+            "no step hold left"
+        );
+        assert_eq!(dst.tokens, Vec::<String>::new(), "no resume token left");
+        assert_eq!(
+            other_bookkeeping(&src, &self.fs("a")),
+            other,
+            "the other job's bookkeeping"
+        );
+    }
+
+    /// The newest snapshot of every leaf filesystem has the same content on both sides.
+    fn assert_same_content(&self, rounds: usize) {
+        let mut leaves = self.four();
+        leaves.extend((0..=rounds).map(|r| self.fs(&format!("n{r}/c"))));
+        for fs in leaves {
+            let newest = snapshots(&fs).pop().unwrap();
+            let copy = self.sc.target(&fs);
+            assert_eq!(
+                checksum_snapshot(&format!("{copy}@{}", newest.0)),
+                checksum_snapshot(&format!("{fs}@{}", newest.0)),
+                "{fs}@{}",
+                newest.0
+            );
+        }
+    }
+}
+
+/// A tree's snapshots and bookmarks, holds and resume tokens, in three `zfs` commands.
+struct State {
+    /// Full name (`fs@snap`, `fs#mark`) and GUID, oldest first.
+    versions: Vec<(String, u64)>,
+    /// Snapshot and hold tag.
+    holds: Vec<(String, String)>,
+    /// Datasets with a resume token.
+    tokens: Vec<String>,
+}
+
+impl State {
+    fn of(root: &str) -> State {
+        let out = zfs(&[
+            "list",
+            "-H",
+            "-p",
+            "-r",
+            "-t",
+            "snapshot,bookmark",
+            "-o",
+            "name,guid,userrefs",
+            "-s",
+            "createtxg",
+            root,
+        ]);
+        let mut versions = Vec::new();
+        let mut held = Vec::new();
+        for l in out.lines() {
+            let f: Vec<&str> = l.split('\t').collect();
+            versions.push((f[0].to_string(), f[1].parse().unwrap()));
+            if f[0].contains('@') && f[2] != "0" {
+                held.push(f[0].to_string());
+            }
+        }
+        let mut holds = Vec::new();
+        if !held.is_empty() {
+            let mut args = vec!["holds", "-H"];
+            args.extend(held.iter().map(String::as_str));
+            for l in zfs(&args).lines() {
+                let f: Vec<&str> = l.split('\t').collect();
+                holds.push((f[0].trim().to_string(), f[1].trim().to_string()));
+            }
+        }
+        let tokens = zfs(&["get", "-H", "-r", "-o", "name,value", "receive_resume_token", root])
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(_, v)| *v != "-")
+            .map(|(n, _)| n.to_string())
+            .collect();
+        State {
+            versions,
+            holds,
+            tokens,
+        }
+    }
+
+    fn of_fs(&self, fs: &str, sep: char) -> Vec<(String, u64)> {
+        self.versions
+            .iter()
+            .filter_map(|(n, g)| {
+                let (d, short) = n.split_once(sep)?;
+                (d == fs).then(|| (short.to_string(), *g))
+            })
+            .collect()
+    }
+
+    fn snapshots(&self, fs: &str) -> Vec<(String, u64)> {
+        self.of_fs(fs, '@')
+    }
+
+    fn bookmarks(&self, fs: &str) -> Vec<(String, u64)> {
+        self.of_fs(fs, '#')
+    }
+
+    /// Snapshots holding `tag`.
+    fn held_with(&self, tag: &str) -> Vec<&String> {
+        self.holds.iter().filter(|(_, t)| t == tag).map(|(s, _)| s).collect()
     }
 }
 
 /// The other job's cursor and hold on `fs` (put there before the rounds).
-fn other_bookkeeping(fs: &str) -> String {
-    let marks: Vec<String> = bookmarks(fs)
+fn other_bookkeeping(state: &State, fs: &str) -> String {
+    let marks: Vec<(String, u64)> = state
+        .bookmarks(fs)
         .into_iter()
         .filter(|(n, _)| n.ends_with("_J_other"))
-        .map(|(n, g)| format!("{n} {g}"))
         .collect();
-    let held: Vec<String> = all_holds(fs)
-        .into_iter()
-        .filter(|(_, tags)| tags.iter().any(|t| t.ends_with("_J_other")))
-        .map(|(n, tags)| format!("{n} {tags:?}"))
+    let held: Vec<&(String, String)> = state
+        .holds
+        .iter()
+        .filter(|(s, t)| s.starts_with(&format!("{fs}@")) && t.ends_with("_J_other"))
         .collect();
     format!("{marks:?} {held:?}")
 }
@@ -213,7 +338,7 @@ fn set_up(tree: &Tree) -> String {
         &format!("{}#zrepl_CURSOR_G_{:016x}_J_other", tree.fs("a"), guid(&a0)),
     ]);
     zfs(&["hold", "zrepl_STEP_J_other", &a0]);
-    other_bookkeeping(&tree.fs("a"))
+    other_bookkeeping(&State::of(&tree.t), &tree.fs("a"))
 }
 
 /// One round per point: crash there, run again, check.
@@ -238,6 +363,7 @@ fn crash_rounds(tree: &Tree, points: &[&str]) {
         println!("round {round}: prepared {t1:.1} s, crashed {t2:.1} s, converged {t3:.1} s, checked {t4:.1} s");
     }
     assert!(missed.is_empty(), "points no run passed: {missed:?}");
+    tree.assert_same_content(points.len());
 }
 
 /// `prune` crashed at its destroy on the sender's side and on the receiver's (the agent), then run again:
