@@ -18,7 +18,7 @@ use crate::error::ErrorKind;
 use crate::plan::{self, FsPlan, Policy, TokenState};
 use crate::report::{self, ErrorReport};
 use crate::synced::{ListedAt, SyncRecord};
-use crate::zfs::bookkeeping::parse_cursor_short;
+use crate::zfs::bookkeeping::{parse_cursor_short, parse_tentative_cursor_short};
 use crate::zfs::list::{FsEntry, Listing};
 use crate::zfs::names::{BookmarkName, DatasetName, SnapshotName};
 use crate::zfs::{Guid, ZfsError, ZfsErrorKind};
@@ -74,6 +74,8 @@ pub struct FsSurvey {
     pub estimates: Vec<Option<u64>>,
     /// This job's cursor bookmarks on the sender filesystem, with the GUID each points to.
     pub cursors: Vec<(BookmarkName, Guid)>,
+    /// This job's tentative cursor bookmarks on the sender filesystem, with the GUID each points to.
+    pub tentative_cursors: Vec<(BookmarkName, Guid)>,
     /// This job's step holds on the sender filesystem (stale unless a run is in progress).
     pub stale_step_holds: Vec<SnapshotName>,
     /// The receiver's newest snapshot GUID.
@@ -316,11 +318,14 @@ fn plan_all(
                 ),
             }
         };
-        let cursors = fs
-            .bookmarks()
-            .filter(|b| parse_cursor_short(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
-            .filter_map(|b| fs.name.bookmark(&b.short).ok().map(|n| (n, b.guid)))
-            .collect();
+        let ours = |parse: fn(&str) -> Option<(u64, &str)>| -> Vec<(BookmarkName, Guid)> {
+            fs.bookmarks()
+                .filter(|b| parse(&b.short).is_some_and(|(_, j)| j == job.name.as_str()))
+                .filter_map(|b| fs.name.bookmark(&b.short).ok().map(|n| (n, b.guid)))
+                .collect()
+        };
+        let cursors = ours(parse_cursor_short);
+        let tentative_cursors = ours(parse_tentative_cursor_short);
         let estimates = plan
             .steps()
             .iter()
@@ -335,6 +340,7 @@ fn plan_all(
             plan,
             estimates,
             cursors,
+            tentative_cursors,
             stale_step_holds: step_holds.remove(&fs.name).unwrap_or_default(),
             from_record: l.records.contains_key(&fs.name),
         });

@@ -40,27 +40,18 @@ const PUSH: &[&str] = &[
     "sync_record_after",
 ];
 
-/// The points of a pull run with `guarantee_incremental` (a tentative cursor, no step holds, no sync
-/// record).
+/// The points of a pull run with `guarantee_incremental` that differ from a push run's: the sending side's,
+/// whose ZFS calls go through the source's send-agent (a tentative cursor, no step holds, no sync record),
+/// and the crash after a receive that left a tentative cursor behind. The agent's points are the same
+/// local recv-agent as in the push test.
 const PULL: &[&str] = &[
     "tentative_cursor_before",
     "tentative_cursor_after",
-    "receive_start_before",
-    "receive_start_after",
     "receive_finish_before",
-    "receive_finish_after",
-    "placeholder_create_before",
-    "placeholder_create_after",
-    "placeholder_replace_before",
-    "placeholder_replace_after",
     "cursor_create_before",
     "cursor_create_after",
     "old_cursors_destroy_before",
     "old_cursors_destroy_after",
-    "last_received_hold_before",
-    "last_received_hold_after",
-    "last_received_release_before",
-    "last_received_release_after",
 ];
 
 const KEEP: &str = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
@@ -102,7 +93,7 @@ impl Tree<'_> {
     /// leaves a resume token on its copy.
     fn prepare(&self, round: usize) {
         for (i, fs) in self.four().iter().enumerate() {
-            let len = if fs.ends_with("/d") { 600_000 } else { 100_000 };
+            let len = if fs.ends_with("/d") { 300_000 } else { 50_000 };
             write_data(fs, &format!("r{round}"), (round * 10 + i) as u64, len);
         }
         // The parent first, with a mountpoint of its own (`create -p` would make it inherit one).
@@ -125,7 +116,7 @@ impl Tree<'_> {
         let (ok, _) = send_recv(
             &["send", "-i", &from, &format!("{d}@r{round}")],
             &["receive", "-s", "-u", &copy],
-            Some(200_000),
+            Some(100_000),
         );
         assert!(!ok, "the receive was cut");
         assert_ne!(prop(&copy, "receive_resume_token"), "-", "{copy} keeps a resume token");

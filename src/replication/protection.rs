@@ -75,9 +75,29 @@ pub(super) fn prepare(
         crate::failpoint::hit("old_cursors_destroy_after");
         cursors = vec![cursor];
     }
+    drop_stale_tentative(zfs, w)?;
     let hold_missing = recv_newest.userrefs == Some(0);
     if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
         conn.hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
     }
     Ok(cursors)
+}
+
+/// Destroys the job's tentative cursors that no planned step needs (once the base has its cursor): a run
+/// that died after a receive, before its step's end, leaves one on the snapshot now protected by the
+/// cursor; a step whose snapshot went leaves one nothing will replace.
+fn drop_stale_tentative(zfs: &dyn Sender, w: &survey::FsSurvey) -> Result<(), SurveyError> {
+    let planned: BTreeSet<u64> = w.plan.steps().iter().map(|s| s.to.guid.0).collect();
+    let stale: Vec<BookmarkName> = w
+        .tentative_cursors
+        .iter()
+        .filter(|(_, g)| !planned.contains(&g.0))
+        .map(|(b, _)| b.clone())
+        .collect();
+    if !stale.is_empty() {
+        crate::failpoint::hit("old_cursors_destroy_before");
+        zfs.destroy_bookmarks(&stale)?;
+        crate::failpoint::hit("old_cursors_destroy_after");
+    }
+    Ok(())
 }

@@ -237,3 +237,51 @@ fn a_refused_root_fails_alone_and_each_filesystem_keeps_or_releases_its_own_step
     let holds: Vec<String> = world.state().holds.keys().cloned().collect();
     assert_eq!(holds, ["tank/b@s1"], "only the failed step keeps its step hold");
 }
+
+/// A `guarantee_incremental` run that died after its receive, before the cursor moved, leaves the step's
+/// tentative cursor on the received snapshot; the next run has nothing to send there, puts the cursor on
+/// it, and the tentative cursor goes too (found by the crash at `receive_finish_before`).
+#[test]
+fn the_repair_after_a_crash_removes_the_tentative_cursor_it_no_longer_needs() {
+    let world = World::default();
+    world.sender_fs("tank", &["s1"]);
+    world.sender_fs("tank/a", &["s1", "s2"]);
+    let extra = "protection = \"guarantee_incremental\"";
+    assert_eq!(run(&world, extra).result, RunResult::Ok);
+    let (_, j) = job(extra);
+    let a = dn("tank/a");
+    {
+        let mut s = world.state();
+        let s3 = crate::zfs::Version {
+            kind: crate::zfs::VersionKind::Snapshot,
+            short: "s3".into(),
+            guid: crate::zfs::Guid(999_007),
+            createtxg: 999,
+            userrefs: None,
+            creation: Some(1_700_000_999),
+        };
+        let tentative = crate::zfs::Version {
+            kind: crate::zfs::VersionKind::Bookmark,
+            short: j.name.tentative_cursor_short(999_007),
+            ..s3.clone()
+        };
+        let sender = s.sender.get_mut(&a).expect("listed");
+        sender.versions.push(s3.clone());
+        sender.versions.push(tentative);
+        crate::zfs::list::sort_versions(&mut sender.versions);
+        let copy = s
+            .receiver
+            .get_mut(&dn(&format!("{RECEIVER_ROOT}/tank/a")))
+            .expect("received");
+        copy.versions.push(s3);
+    }
+    let r = run(&world, extra);
+    assert_eq!(r.result, RunResult::NothingToDo, "{r:?}");
+    let s = world.state();
+    let marks: Vec<&str> = s.sender[&a].bookmarks().map(|b| b.short.as_str()).collect();
+    assert_eq!(
+        marks,
+        [j.name.cursor_bookmark_short(999_007).as_str()],
+        "only the cursor on s3"
+    );
+}
