@@ -3,8 +3,9 @@
 //! must converge with exactly the protection of a run that never crashed. Each round replicates four
 //! filesystems at once (incremental), one of them resuming a cut receive, a new filesystem below a new
 //! excluded parent (a full receive and a placeholder created) and the previous round's excluded parent
-//! (a placeholder replaced); push through a local agent and pull from an SSH source; then `prune`'s destroy
-//! on each side. Needs the `failpoints` build that `vm/test` makes.
+//! (a placeholder replaced). Push through a local agent at every point of a run, then `prune`'s destroy on
+//! each side; pull from an SSH source (`guarantee_incremental`) at the points where its sending side
+//! differs. Needs the `failpoints` build that `vm/test` makes.
 
 mod vmlib;
 
