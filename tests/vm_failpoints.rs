@@ -1,14 +1,15 @@
 //! A crash at every failpoint (src/failpoint.rs), in turn: the run is started with `FAILPOINTS=NAME=return`,
 //! aborts there (the sending process or the agent, whichever passes the point), and the next run without it
 //! must converge with exactly the protection of a run that never crashed. Each round replicates four
-//! filesystems at once (incremental), one of them resuming a cut receive, a new filesystem below a new
-//! excluded parent (a full receive and a placeholder created) and the previous round's excluded parent
-//! (a placeholder replaced). Push through a local agent at every point of a run, then `prune`'s destroy on
+//! filesystems at once (incremental), one of them resuming a cut receive, and a new filesystem (a full
+//! receive; for the placeholder points one below an excluded parent, then that parent included: a placeholder
+//! created, then replaced). Push through a local agent at every point of a run, then `prune`'s destroy on
 //! each side; pull from an SSH source (`guarantee_incremental`) at the points where its sending side
 //! differs. Needs the `failpoints` build that `vm/test` makes.
 
 mod vmlib;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -58,7 +59,9 @@ const PULL: &[&str] = &[
 const KEEP: &str = "[jobs.prune]\nkeep_sender = [{ type = \"not_replicated\" }, { type = \"last_n\", count = 2 }]\n\
                     keep_receiver = [{ type = \"last_n\", count = 2 }]\n";
 
-/// The replicated tree: `t` with four filesystems, and one new `n<i>/c` per round below an excluded `n<i>`.
+/// The replicated tree: `t` with four filesystems and one new filesystem per round: `f<i>` (a full
+/// receive), or for the placeholder points `n<i>/c` below an excluded `n<i>` (a placeholder created) and
+/// then that `n<i>` included (the placeholder replaced).
 struct Tree<'a> {
     sc: &'a Scenario,
     t: String,
@@ -66,6 +69,10 @@ struct Tree<'a> {
     extra: String,
     pull: bool,
     log: std::path::PathBuf,
+    /// The excluded parents, oldest first.
+    excluded: RefCell<Vec<String>>,
+    /// Every filesystem with data created by a round (their content is compared at the end).
+    leaves: RefCell<Vec<String>>,
 }
 
 impl Tree<'_> {
@@ -77,9 +84,10 @@ impl Tree<'_> {
         ["a", "b", "c", "d"].iter().map(|r| self.fs(r)).collect()
     }
 
-    /// Writes the job with `n<round>` excluded (the earlier ones are included again).
-    fn configure(&self, round: usize, extra: &str) {
-        let rules = [(format!("{}<", self.t), true), (self.fs(&format!("n{round}")), false)];
+    /// Writes the job: `t` and everything below it but the excluded parents.
+    fn configure(&self, extra: &str) {
+        let mut rules = vec![(format!("{}<", self.t), true)];
+        rules.extend(self.excluded.borrow().iter().map(|n| (n.clone(), false)));
         let rules: Vec<(&str, bool)> = rules.iter().map(|(r, b)| (r.as_str(), *b)).collect();
         let extra = format!("{}\n{extra}", self.extra);
         match self.pull {
@@ -90,30 +98,43 @@ impl Tree<'_> {
         }
     }
 
-    /// New data and a snapshot `r<round>` everywhere, a new `n<round>/c`, and a cut receive of `d` that
-    /// leaves a resume token on its copy.
-    fn prepare(&self, round: usize) {
-        for (i, fs) in self.four().iter().enumerate() {
+    /// New data and a snapshot `r<round>` on the four filesystems, a new filesystem for `point` (see
+    /// [`Tree`]), and a cut receive of `d` that leaves a resume token on its copy. Returns the filesystems
+    /// the round replicates.
+    fn prepare(&self, round: usize, point: &str) -> Vec<String> {
+        let mut names = self.four();
+        for (i, fs) in names.iter().enumerate() {
             let len = if fs.ends_with("/d") { 300_000 } else { 50_000 };
             write_data(fs, &format!("r{round}"), (round * 10 + i) as u64, len);
         }
-        // The parent first, with a mountpoint of its own (`create -p` would make it inherit one).
-        create_fs(&self.fs(&format!("n{round}")));
-        let c = self.fs(&format!("n{round}/c"));
-        create_fs(&c);
-        write_data(&c, "c", round as u64, 50_000);
-        // Only what this round replicates gets a snapshot: the earlier rounds' filesystems stay up to date.
-        let mut names = vec![self.t.clone(), self.fs(&format!("n{round}")), c];
-        names.extend(self.four());
-        names.push(self.fs(&format!("n{}", round - 1)));
+        if point.starts_with("placeholder_replace") {
+            let n = self.excluded.borrow_mut().remove(0);
+            names.push(n);
+        } else {
+            let new = match point.starts_with("placeholder_create") {
+                true => {
+                    // The parent first, with a mountpoint of its own (`create -p` would make it inherit one).
+                    let n = self.fs(&format!("n{round}"));
+                    create_fs(&n);
+                    self.excluded.borrow_mut().push(n.clone());
+                    format!("{n}/c")
+                }
+                false => self.fs(&format!("f{round}")),
+            };
+            create_fs(&new);
+            write_data(&new, "c", round as u64, 50_000);
+            self.leaves.borrow_mut().push(new.clone());
+            names.push(new);
+        }
         let snaps: Vec<String> = names.iter().map(|n| format!("{n}@r{round}")).collect();
         let mut args = vec!["snapshot"];
         args.extend(snaps.iter().map(String::as_str));
         zfs(&args);
-        self.configure(round, "");
+        self.configure("");
         let d = self.fs("d");
         let copy = self.sc.target(&d);
-        let from = format!("{d}@r{}", round - 1);
+        let newest = snapshots(&d).len();
+        let from = format!("{d}@{}", snapshots(&d)[newest - 2].0);
         let (ok, _) = send_recv(
             &["send", "-i", &from, &format!("{d}@r{round}")],
             &["receive", "-s", "-u", &copy],
@@ -121,6 +142,7 @@ impl Tree<'_> {
         );
         assert!(!ok, "the receive was cut");
         assert_ne!(prop(&copy, "receive_resume_token"), "-", "{copy} keeps a resume token");
+        names
     }
 
     /// Runs `args` with the point `point` armed; returns whether a process aborted there.
@@ -150,17 +172,11 @@ impl Tree<'_> {
     /// last-received hold on the newest; no step hold and no resume token anywhere; the other job's
     /// bookkeeping is as it was. (Content is compared at the end: a snapshot with the sender's GUID is
     /// that snapshot, and no run changes it afterwards.)
-    fn assert_converged(&self, round: usize, other: &str) {
+    fn assert_converged(&self, all: &[String], other: &str) {
         let src = State::of(&self.t);
         let dst = State::of(&self.sc.target(&self.t));
-        let mut all = self.four();
-        all.push(self.t.clone());
-        all.push(self.fs(&format!("n{round}/c")));
-        if round > 0 {
-            all.push(self.fs(&format!("n{}", round - 1)));
-        }
         let job = format!("_J_{}", self.sc.job);
-        for fs in &all {
+        for fs in all {
             let copy = self.sc.target(fs);
             let snaps = src.snapshots(fs);
             assert_eq!(dst.snapshots(&copy), snaps, "{fs}: the same snapshots and GUIDs");
@@ -199,9 +215,9 @@ impl Tree<'_> {
     }
 
     /// The newest snapshot of every leaf filesystem has the same content on both sides.
-    fn assert_same_content(&self, rounds: usize) {
+    fn assert_same_content(&self) {
         let mut leaves = self.four();
-        leaves.extend((0..=rounds).map(|r| self.fs(&format!("n{r}/c"))));
+        leaves.extend(self.leaves.borrow().iter().cloned());
         for fs in leaves {
             let newest = snapshots(&fs).pop().unwrap();
             let copy = self.sc.target(&fs);
@@ -313,14 +329,12 @@ fn other_bookkeeping(state: &State, fs: &str) -> String {
 /// Builds the tree, replicates it once and puts the other job's bookkeeping on `a`.
 fn set_up(tree: &Tree) -> String {
     create_fs(&tree.t);
-    create_fs(&tree.fs("n0"));
     for fs in tree.four() {
         create_fs(&fs);
         write_data(&fs, "base", 1, 200_000);
     }
-    create_fs(&tree.fs("n0/c"));
     zfs(&["snapshot", "-r", &format!("{}@r0", tree.t)]);
-    tree.configure(0, "");
+    tree.configure("");
     let r = tree.sc.replicate(&[]);
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     let a0 = format!("{}@r0", tree.fs("a"));
@@ -341,7 +355,7 @@ fn crash_rounds(tree: &Tree, points: &[&str]) {
     for (i, point) in points.iter().enumerate() {
         let round = i + 1;
         let t0 = std::time::Instant::now();
-        tree.prepare(round);
+        let replicated = tree.prepare(round, point);
         let t1 = t0.elapsed().as_secs_f64();
         if !tree.crash(point, &replicate) {
             missed.insert(*point);
@@ -350,18 +364,18 @@ fn crash_rounds(tree: &Tree, points: &[&str]) {
         let r = tree.sc.replicate(&[]);
         assert_eq!(r.code, 0, "after a crash at {point}: {}\n{:#}", r.stderr, r.json);
         let t3 = t0.elapsed().as_secs_f64();
-        tree.assert_converged(round, &other);
+        tree.assert_converged(&replicated, &other);
         let t4 = t0.elapsed().as_secs_f64();
         println!("round {round}: prepared {t1:.1} s, crashed {t2:.1} s, converged {t3:.1} s, checked {t4:.1} s");
     }
     assert!(missed.is_empty(), "points no run passed: {missed:?}");
-    tree.assert_same_content(points.len());
+    tree.assert_same_content();
 }
 
 /// `prune` crashed at its destroy on the sender's side and on the receiver's (the agent), then run again:
 /// the same snapshots go, the protection stays, and the next run replicates incrementally.
-fn crash_prune(tree: &Tree, rounds: usize) {
-    tree.configure(rounds, KEEP);
+fn crash_prune(tree: &Tree) {
+    tree.configure(KEEP);
     for (side, point) in [
         ("sender", "prune_destroy_before"),
         ("sender", "prune_destroy_after"),
@@ -409,10 +423,12 @@ fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
         extra: "retries = 0\ninitial_replication = \"all\"".into(),
         pull: false,
         log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
+        excluded: RefCell::default(),
+        leaves: RefCell::default(),
         sc: &sc,
     };
     crash_rounds(&tree, PUSH);
-    crash_prune(&tree, PUSH.len());
+    crash_prune(&tree);
 }
 
 #[test]
@@ -425,6 +441,8 @@ fn a_pull_run_crashed_at_each_failpoint_converges_on_the_next_run() {
         extra: "retries = 0\ninitial_replication = \"all\"\nprotection = \"guarantee_incremental\"".into(),
         pull: true,
         log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
+        excluded: RefCell::default(),
+        leaves: RefCell::default(),
         sc: &sc,
     };
     crash_rounds(&tree, PULL);
