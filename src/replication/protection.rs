@@ -14,8 +14,9 @@ use crate::zfs::names::{BookmarkName, SnapshotName};
 
 /// Before a filesystem's steps (or when it is up to date): abort a stale resume token, release step holds
 /// left by a run that died (but not from snapshots this attempt holds for its own steps: `pre_held`), and repair protection of the incremental base that such a run may have left
-/// incomplete (it died after the receive, before the cursor or the last-received hold existed): the cursor
-/// goes on the receiver's newest snapshot first, then older cursors go. Returns this job's cursors now.
+/// incomplete (it died after the receive, before the cursor or the last-received hold existed, or before
+/// older cursors went): the cursor goes on the receiver's newest snapshot first, then older cursors and
+/// tentative cursors no planned step needs go. Returns this job's cursors now.
 pub(super) fn prepare(
     zfs: &dyn Sender,
     conn: &mut dyn Receiver,
@@ -74,6 +75,18 @@ pub(super) fn prepare(
         zfs.destroy_bookmarks(&stale)?;
         crate::failpoint::hit("old_cursors_destroy_after");
         cursors = vec![cursor];
+    } else if w.cursors.len() > 1 {
+        // A run died after the new cursor, before the old ones went.
+        let stale: Vec<BookmarkName> = w
+            .cursors
+            .iter()
+            .filter(|(_, g)| *g != base_guid)
+            .map(|(b, _)| b.clone())
+            .collect();
+        crate::failpoint::hit("old_cursors_destroy_before");
+        zfs.destroy_bookmarks(&stale)?;
+        crate::failpoint::hit("old_cursors_destroy_after");
+        cursors.retain(|c| !stale.contains(c));
     }
     drop_stale_tentative(zfs, w)?;
     let hold_missing = recv_newest.userrefs == Some(0);

@@ -285,3 +285,38 @@ fn the_repair_after_a_crash_removes_the_tentative_cursor_it_no_longer_needs() {
         "only the cursor on s3"
     );
 }
+
+/// A run that died after moving the cursor, before destroying the old one, leaves two cursors; the next
+/// run (with nothing to send) keeps only the one on the receiver's newest snapshot (found by the crash at
+/// `cursor_create_after`).
+#[test]
+fn the_repair_after_a_crash_keeps_one_cursor() {
+    let world = World::default();
+    world.sender_fs("tank", &["s1"]);
+    world.sender_fs("tank/a", &["s1", "s2"]);
+    assert_eq!(run(&world, "").result, RunResult::Ok);
+    let (_, j) = job("");
+    let a = dn("tank/a");
+    {
+        let mut s = world.state();
+        let sender = s.sender.get_mut(&a).expect("listed");
+        let s1 = sender.snapshots().next().expect("s1").clone();
+        sender.versions.push(crate::zfs::Version {
+            kind: crate::zfs::VersionKind::Bookmark,
+            short: j.name.cursor_bookmark_short(s1.guid.0),
+            ..s1
+        });
+        crate::zfs::list::sort_versions(&mut sender.versions);
+    }
+    assert_eq!(world.state().sender[&a].bookmarks().count(), 2);
+    let r = run(&world, "");
+    assert_eq!(r.result, RunResult::NothingToDo, "{r:?}");
+    let s = world.state();
+    let newest = s.sender[&a].newest_snapshot().expect("s2").guid.0;
+    let marks: Vec<&str> = s.sender[&a].bookmarks().map(|b| b.short.as_str()).collect();
+    assert_eq!(
+        marks,
+        [j.name.cursor_bookmark_short(newest).as_str()],
+        "only the cursor on s2"
+    );
+}
