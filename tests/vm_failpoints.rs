@@ -156,6 +156,12 @@ impl Tree<'_> {
             .output()
             .unwrap();
         let hit = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if hit.is_empty() {
+            println!(
+                "{point}: no process stopped; the run's result:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
         println!(
             "{point}: exit {:?}, stopped at: {}",
             out.status.code(),
@@ -356,6 +362,12 @@ fn crash_rounds(tree: &Tree, points: &[&str]) {
         let round = i + 1;
         let t0 = std::time::Instant::now();
         let replicated = tree.prepare(round, point);
+        if point.starts_with("sync_record") {
+            // A record is written for a filesystem a run finds up to date: replicate first, so that the
+            // crashing run finds the round's filesystems so.
+            let r = tree.sc.replicate(&[]);
+            assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+        }
         let t1 = t0.elapsed().as_secs_f64();
         if !tree.crash(point, &replicate) {
             missed.insert(*point);
