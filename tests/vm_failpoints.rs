@@ -439,7 +439,14 @@ fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
         leaves: RefCell::default(),
         sc: &sc,
     };
-    crash_rounds(&tree, PUSH);
+    // OpenZFS 2.1 has no `snapshots_changed`: no sync records, so no run passes their points.
+    let records = zfs_try(&["get", "-H", "-o", "value", "snapshots_changed", &sc.src.name]).is_ok();
+    let points: Vec<&str> = PUSH
+        .iter()
+        .copied()
+        .filter(|p| records || !p.starts_with("sync_record"))
+        .collect();
+    crash_rounds(&tree, &points);
     crash_prune(&tree);
 }
 
