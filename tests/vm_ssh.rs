@@ -1162,9 +1162,18 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
         );
     }
     assert_bookkeeping_follows_the_run(sc, &copies, roots);
+    for copy in &copies {
+        write_data(copy, "more", 21, 100_000);
+        snap(copy, "s3b");
+    }
     let v = run("failback");
     let steps = incremental_step_bytes(&v);
-    println!("failback of a {what}: steps of {steps:?} bytes");
+    assert!(
+        !steps.is_empty(),
+        "the last run back sent the replicas' new snapshots: {v:#}"
+    );
+    println!("failback of a {what}: steps of {steps:?} bytes for 2 x 100000 bytes changed");
+    assert!(steps.iter().sum::<u64>() < 400_000, "incremental: {steps:?}");
     for (a, copy) in pairs() {
         assert_eq!(
             (prop(a, "readonly"), prop(copy, "readonly")),
@@ -1173,7 +1182,7 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
         assert_eq!(prop(if pull { copy } else { a }, "zreplrs:failover"), "-");
         assert!(sc.cursors(copy).is_empty(), "{copy}: the replica's cursor is gone");
         assert!(
-            holds(&format!("{a}@s3")).is_empty(),
+            holds(&format!("{a}@s3b")).is_empty(),
             "{a}: the other way's hold is released"
         );
         write_data(a, "after", 30, 100_000);
@@ -1182,7 +1191,7 @@ fn round_trip(sc: &Scenario, roots: &[String; 2], pull: bool) {
     let fwd = sc.replicate(&[]);
     assert_eq!(fwd.code, 0, "{}\n{:#}", fwd.stderr, fwd.json);
     for f in fwd.json["filesystems"].as_array().unwrap() {
-        assert!(f["steps"][0]["from"].as_str().unwrap().ends_with("@s3"), "{f:#}");
+        assert!(f["steps"][0]["from"].as_str().unwrap().ends_with("@s3b"), "{f:#}");
     }
     for a in roots {
         sc.assert_converged(a);
