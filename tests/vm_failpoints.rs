@@ -16,31 +16,19 @@ use std::path::Path;
 use vmlib::ssh::*;
 use vmlib::*;
 
-/// The points of a push run (step holds; no tentative cursor).
-const PUSH: &[&str] = &[
-    "step_holds_put_before",
-    "step_holds_put_after",
-    "receive_start_before",
-    "receive_start_after",
-    "receive_finish_before",
-    "receive_finish_after",
-    "placeholder_create_before",
-    "placeholder_create_after",
-    "placeholder_replace_before",
-    "placeholder_replace_after",
-    "cursor_create_before",
-    "cursor_create_after",
-    "old_cursors_destroy_before",
-    "old_cursors_destroy_after",
-    "last_received_hold_before",
-    "last_received_hold_after",
-    "last_received_release_before",
-    "last_received_release_after",
-    "step_holds_release_before",
-    "step_holds_release_after",
-    "sync_record_before",
-    "sync_record_after",
-];
+/// The points of a push run: every point but the tentative cursor's (`guarantee_resumability` holds
+/// steps instead), prune's (crashed by [`crash_prune`]) and the object store's (`vm_store`).
+fn push_points() -> Vec<&'static str> {
+    zreplrs::failpoint::ALL
+        .iter()
+        .copied()
+        .filter(|p| {
+            !["tentative_cursor", "prune_", "manifest_"]
+                .iter()
+                .any(|x| p.starts_with(x))
+        })
+        .collect()
+}
 
 /// The points of a pull run with `guarantee_incremental` that differ from a push run's: the sending side's,
 /// whose ZFS calls go through the source's send-agent (a tentative cursor, no step holds, no sync record),
@@ -441,9 +429,8 @@ fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
     };
     // OpenZFS 2.1 has no `snapshots_changed`: no sync records, so no run passes their points.
     let records = zfs_try(&["get", "-H", "-o", "value", "snapshots_changed", &sc.src.name]).is_ok();
-    let points: Vec<&str> = PUSH
-        .iter()
-        .copied()
+    let points: Vec<&str> = push_points()
+        .into_iter()
         .filter(|p| records || !p.starts_with("sync_record"))
         .collect();
     crash_rounds(&tree, &points);

@@ -612,21 +612,7 @@ fn pull_from_an_unprivileged_send_agent() {
     assert_eq!(out.status.code(), Some(0), "{line}");
     assert!(line.starts_with("ZREPLRS OK - 1 received filesystems fine"), "{line}");
     // `holds list` on the backup host lists both sides: the source's through its send-agent.
-    let out = sc
-        .command(&["holds", "list", "--job", &sc.job, "--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{v:#}");
-    let kinds = |side: &str, fs: &str| -> Vec<String> {
-        v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["side"] == side && e["filesystem"] == fs)
-            .map(|e| e["kind"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let (v, kinds) = holds_list(&sc);
     assert_eq!(kinds("sender", &a), ["cursor"], "the source's cursor: {v:#}");
     assert_eq!(
         kinds("receiver", &sc.target(&a)),
@@ -1069,21 +1055,7 @@ fn failover_and_failback_of_a_pull_job() {
 /// `holds list` of a failed-over job shows its bookkeeping where the reversed direction keeps it (a cursor
 /// on each replica, a last-received hold on each original), and `holds release-stale` finds nothing stale.
 fn assert_bookkeeping_follows_the_run(sc: &Scenario, senders: &[String], receivers: &[String]) {
-    let out = sc
-        .command(&["holds", "list", "--job", &sc.job, "--format", "json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{v:#}");
-    let kinds = |side: &str, fs: &str| -> Vec<String> {
-        v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["side"] == side && e["filesystem"] == fs)
-            .map(|e| e["kind"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let (v, kinds) = holds_list(sc);
     for (copy, a) in senders.iter().zip(receivers) {
         assert_eq!(kinds("sender", copy), ["cursor"], "{copy}: {v:#}");
         assert_eq!(kinds("receiver", a), ["last_received_hold"], "{a}: {v:#}");
@@ -1096,6 +1068,26 @@ fn assert_bookkeeping_follows_the_run(sc: &Scenario, senders: &[String], receive
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(0), "{v:#}");
     assert_eq!(v["released"], serde_json::json!([]), "{v:#}");
+}
+
+/// `holds list --job J` of `sc` (it must succeed): the result, and the kinds of the entries of one side
+/// and filesystem.
+fn holds_list(sc: &Scenario) -> (serde_json::Value, impl Fn(&str, &str) -> Vec<String>) {
+    let out = sc
+        .command(&["holds", "list", "--job", &sc.job, "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let entries = v["entries"].as_array().cloned().unwrap_or_default();
+    let kinds = move |side: &str, fs: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["side"] == side && e["filesystem"] == fs)
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    (v, kinds)
 }
 
 /// Two filesystems with a snapshot s1 each, and the job's rules for them.
