@@ -729,10 +729,11 @@ fn an_upload_resumes_only_where_the_stream_is_the_same_and_commits_only_a_whole_
 }
 
 /// A run crashed at each failpoint of the manifest commit (`manifest_commit_before`: the new generation
-/// written, the pointer not moved; `manifest_commit_after`: the pointer moved, the old generation not yet
-/// deleted), then run again: the committed manifest names the newest snapshot, every object in the
-/// filesystem's place is the pointer, the generation it names or a stream that generation names (nothing
-/// leaked), and a restore equals the source. Needs the `failpoints` build that `vm/test` makes.
+/// written, the pointer not moved; `manifest_commit_after`: the pointer moved, the old generation and the
+/// upload marker not yet deleted), then run again: the committed manifest names the newest snapshot; after
+/// the next upload every object in the filesystem's place is the pointer, the generation it names or a
+/// stream that generation names (nothing leaked), and a restore equals the source. Needs the `failpoints`
+/// build that `vm/test` makes.
 #[test]
 #[ignore = "needs real ZFS and Garage: run by vm/test"]
 fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
@@ -749,10 +750,16 @@ fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
     assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
     let s3 = client(&g);
     let log = sc.dir.path().join("failpoints");
-    for (i, point) in ["manifest_commit_before", "manifest_commit_after"].iter().enumerate() {
-        write_data(&fs, &format!("g{i}"), 72 + i as u64, 100_000);
-        let snapshot = format!("s{}", i + 1);
+    let mut n = 0;
+    let mut next_snapshot = |tag: &str| {
+        n += 1;
+        write_data(&fs, &format!("g{n}"), 72 + n as u64, 100_000);
+        let snapshot = format!("{tag}{n}");
         zfs(&["snapshot", "-r", &format!("{top}@{snapshot}")]);
+        snapshot
+    };
+    for point in ["manifest_commit_before", "manifest_commit_after"] {
+        let snapshot = next_snapshot("s");
         let out = sc
             .command(&["replicate", "--job", &sc.job, "--format", "json"])
             .env("FAILPOINTS", format!("{point}=return"))
@@ -775,8 +782,21 @@ fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
                 guid(&format!("{d}@{snapshot}")),
                 "{d}: {m:?}"
             );
+        }
+        // The next upload commits a new generation; what the crash left goes by then.
+        let snapshot = next_snapshot("u");
+        let r = sc.replicate(&[]);
+        assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
+        for d in [&top, &fs] {
+            let m = manifest(&s3, d);
+            assert_eq!(
+                m.newest().unwrap().guid.0,
+                guid(&format!("{d}@{snapshot}")),
+                "{d}: {m:?}"
+            );
             let place = Place::new("backups/", d);
             let named: std::collections::BTreeSet<String> = m.objects.iter().map(|o| o.key.clone()).collect();
+            let generation = format!("manifest.{}.json", m.generation);
             let stray: Vec<String> = s3
                 .list(&place.dir, 1000)
                 .unwrap()
@@ -784,7 +804,6 @@ fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
                 .map(|l| l.key)
                 .filter(|k| {
                     let name = &k[place.dir.len()..];
-                    let generation = format!("manifest.{}.json", m.generation);
                     !named.contains(k) && name != generation && name != "MANIFEST"
                 })
                 .collect();
@@ -797,8 +816,9 @@ fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
     let back = sc.dst.ds("back");
     let r = restore(&sc, &fs, &back, &[]);
     assert_eq!(r.code, 0, "{}", r.stdout);
+    let newest = snapshots(&fs).pop().unwrap().0;
     assert_eq!(
-        checksum_snapshot(&format!("{back}@s2")),
-        checksum_snapshot(&format!("{fs}@s2"))
+        checksum_snapshot(&format!("{back}@{newest}")),
+        checksum_snapshot(&format!("{fs}@{newest}"))
     );
 }

@@ -9,7 +9,8 @@
 //! - `@zreplrs/UPLOAD` — the upload in progress (its key and upload id), so the next run resumes or aborts it.
 //!
 //! A commit writes the new generation, then the pointer (each one PUT, which S3 makes atomic), then deletes
-//! the generation before: a kill between any two leaves the old or the new manifest in force.
+//! every older generation: a kill between any two leaves the old or the new manifest in force, and an older
+//! generation a kill left behind goes at the next commit.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,8 +102,8 @@ pub fn load(s3: &S3, place: &Place, filesystem: &str) -> Result<Option<Manifest>
     Ok(Some(m))
 }
 
-/// Commits `next` (the generation after the one in force): the generation, the pointer, then the old
-/// generation goes.
+/// Commits `next` (the generation after the one in force): the generation, the pointer, then the older
+/// generations go (the one before, and any a run killed after its pointer moved left behind).
 pub fn commit(s3: &S3, place: &Place, next: &Manifest) -> Result<(), Failure> {
     let bytes = serde_json::to_vec_pretty(next)
         .map_err(|e| Failure::new(ErrorKind::Store, format!("manifest of {}: {e}", next.filesystem)))?;
@@ -110,10 +111,27 @@ pub fn commit(s3: &S3, place: &Place, next: &Manifest) -> Result<(), Failure> {
     crate::failpoint::hit("manifest_commit_before");
     s3.put(&place.pointer_key(), next.generation.to_string().as_bytes())?;
     crate::failpoint::hit("manifest_commit_after");
-    if next.generation > 1 {
-        s3.delete(&place.generation_key(next.generation - 1))?;
+    for key in older_generations(s3, place, next.generation)? {
+        s3.delete(&key)?;
     }
     Ok(())
+}
+
+/// The keys of the manifest generations before `generation` in `place`.
+fn older_generations(s3: &S3, place: &Place, generation: u64) -> Result<Vec<String>, Failure> {
+    let prefix = format!("{}manifest.", place.dir);
+    Ok(s3
+        .list(&prefix, 1000)?
+        .into_iter()
+        .filter(|l| {
+            l.key
+                .strip_prefix(&prefix)
+                .and_then(|g| g.strip_suffix(".json"))
+                .and_then(|g| g.parse::<u64>().ok())
+                .is_some_and(|g| g < generation)
+        })
+        .map(|l| l.key)
+        .collect())
 }
 
 /// The upload in progress at `place`, if any.
