@@ -39,13 +39,14 @@ pub enum Command {
     /// --allow-full), with step holds, resume and retries; from a bucket (an s3:// target), its chain
     /// downloaded and checked part by part.
     Restore(RestoreArgs),
-    /// Make a push job's replica the writable primary: a last replication, the original read-only, the
-    /// bookkeeping moved (a cursor on the replica, a last-received hold here), the replica writable; from
-    /// then on `replicate` sends from the replica back here. One root filesystem per job; run on the
-    /// sending host.
+    /// Make a job's replicas the writable primaries: a last replication, the originals read-only, the
+    /// bookkeeping moved (cursors on the replicas, last-received holds on the originals), the replicas
+    /// writable; from then on `replicate` sends from the replicas back to the originals. Every root
+    /// filesystem of the job at once; run where the job runs (a push job on its sending host, a pull job
+    /// on its backup host, reaching production through [jobs.restore]).
     Failover(FailoverArgs),
-    /// Undo a failover: a last run back from the replica (a divergence is refused unless --rotate), the
-    /// forward bookkeeping back in place, the replica read-only, the original writable again.
+    /// Undo a failover: a last run back from the replicas (a divergence is refused unless --rotate), the
+    /// forward bookkeeping back in place, the replicas read-only, the originals writable again.
     Failback(FailbackArgs),
     /// A monitoring-plugin check for Nagios, Icinga or Checkmk: one status line with performance data, and
     /// exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -313,7 +314,7 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
-    /// Name of the job in the configuration (a push job with one root filesystem).
+    /// Name of the job in the configuration (its target a ZFS receiver, not a bucket).
     #[arg(long)]
     pub job: String,
     /// No progress bars.
