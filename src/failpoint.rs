@@ -59,7 +59,9 @@ fn abort_at(name: &str) -> ! {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path);
         if let Ok(mut f) = file {
-            let _ = writeln!(f, "{name} {}", std::process::id());
+            // One write of the whole line: threads passing the point at once append whole lines.
+            let line = format!("{name} {}\n", std::process::id());
+            let _ = f.write_all(line.as_bytes());
         }
     }
     std::process::abort()
