@@ -39,7 +39,7 @@ pub(super) fn prepare(
         .cloned()
         .collect();
     zfs.release(&job.name.step_hold_tag(), &stale)?;
-    let mut cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
+    let cursors: Vec<BookmarkName> = w.cursors.iter().map(|c| c.0.clone()).collect();
     if !job.keeps_bookkeeping() {
         return Ok(cursors); // a restore leaves neither cursors nor last-received holds
     }
@@ -57,7 +57,15 @@ pub(super) fn prepare(
     else {
         return Ok(cursors);
     };
-    let cursor_missing = !w.cursors.iter().any(|(_, g)| *g == base_guid);
+    // The job's cursors on the base (`true`) or elsewhere (`false`).
+    let on_base = |yes: bool| {
+        w.cursors
+            .iter()
+            .filter(move |(_, g)| (*g == base_guid) == yes)
+            .map(|(b, _)| b.clone())
+    };
+    let mut kept: Vec<BookmarkName> = on_base(true).collect();
+    let cursor_missing = kept.is_empty();
     if cursor_missing {
         let cursor = w
             .sender
@@ -70,47 +78,30 @@ pub(super) fn prepare(
         crate::failpoint::hit("cursor_create_before");
         zfs.bookmark(&base.full_name(w.sender.name.as_str()), base_guid, &cursor)?;
         crate::failpoint::hit("cursor_create_after");
-        let stale: Vec<BookmarkName> = cursors.iter().filter(|c| **c != cursor).cloned().collect();
-        crate::failpoint::hit("old_cursors_destroy_before");
-        zfs.destroy_bookmarks(&stale)?;
-        crate::failpoint::hit("old_cursors_destroy_after");
-        cursors = vec![cursor];
-    } else if w.cursors.len() > 1 {
-        // A run died after the new cursor, before the old ones went.
-        let stale: Vec<BookmarkName> = w
-            .cursors
-            .iter()
-            .filter(|(_, g)| *g != base_guid)
-            .map(|(b, _)| b.clone())
-            .collect();
-        crate::failpoint::hit("old_cursors_destroy_before");
-        zfs.destroy_bookmarks(&stale)?;
-        crate::failpoint::hit("old_cursors_destroy_after");
-        cursors.retain(|c| !stale.contains(c));
+        kept.push(cursor);
     }
-    drop_stale_tentative(zfs, w)?;
-    let hold_missing = recv_newest.userrefs == Some(0);
-    if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
-        conn.hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
-    }
-    Ok(cursors)
-}
-
-/// Destroys the job's tentative cursors that no planned step needs (once the base has its cursor): a run
-/// that died after a receive, before its step's end, leaves one on the snapshot now protected by the
-/// cursor; a step whose snapshot went leaves one nothing will replace.
-fn drop_stale_tentative(zfs: &dyn Sender, w: &survey::FsSurvey) -> Result<(), SurveyError> {
-    let planned: BTreeSet<u64> = w.plan.steps().iter().map(|s| s.to.guid.0).collect();
-    let stale: Vec<BookmarkName> = w
-        .tentative_cursors
-        .iter()
-        .filter(|(_, g)| !planned.contains(&g.0))
-        .map(|(b, _)| b.clone())
-        .collect();
+    // With the base's cursor in place, what it replaces goes in one call: the job's other cursors (a run
+    // died before they went) and the tentative cursors no planned step needs.
+    let stale: Vec<BookmarkName> = on_base(false).chain(stale_tentative(w)).collect();
     if !stale.is_empty() {
         crate::failpoint::hit("old_cursors_destroy_before");
         zfs.destroy_bookmarks(&stale)?;
         crate::failpoint::hit("old_cursors_destroy_after");
     }
-    Ok(())
+    let hold_missing = recv_newest.userrefs == Some(0);
+    if job.protection != Protection::GuaranteeNothing && (cursor_missing || hold_missing) {
+        conn.hold_last_received(&w.rel, &recv_newest.short, base_guid.0, job.name.as_str())?;
+    }
+    Ok(kept)
+}
+
+/// The job's tentative cursors that no planned step needs: a run that died after a receive, before its
+/// step's end, leaves one on the snapshot the base's cursor now protects; a step whose snapshot went leaves
+/// one nothing will replace.
+fn stale_tentative(w: &survey::FsSurvey) -> impl Iterator<Item = BookmarkName> + '_ {
+    let planned: BTreeSet<u64> = w.plan.steps().iter().map(|s| s.to.guid.0).collect();
+    w.tentative_cursors
+        .iter()
+        .filter(move |(_, g)| !planned.contains(&g.0))
+        .map(|(b, _)| b.clone())
 }
