@@ -728,6 +728,17 @@ fn an_upload_resumes_only_where_the_stream_is_the_same_and_commits_only_a_whole_
     assert!(back == data, "the object is the stream");
 }
 
+/// The committed manifest of `fs`, which must name `fs@snapshot` as its newest.
+fn committed_up_to(s3: &S3, fs: &str, snapshot: &str) -> Manifest {
+    let m = manifest(s3, fs);
+    assert_eq!(
+        m.newest().unwrap().guid.0,
+        guid(&format!("{fs}@{snapshot}")),
+        "{fs}: {m:?}"
+    );
+    m
+}
+
 /// A run crashed at each failpoint of the manifest commit (`manifest_commit_before`: the new generation
 /// written, the pointer not moved; `manifest_commit_after`: the pointer moved, the old generation and the
 /// upload marker not yet deleted), then run again: the committed manifest names the newest snapshot; after
@@ -776,24 +787,14 @@ fn a_run_crashed_at_the_manifest_commit_converges_and_leaves_nothing_behind() {
         let r = sc.replicate(&[]);
         assert_eq!(r.code, 0, "after a crash at {point}: {}\n{:#}", r.stderr, r.json);
         for d in [&top, &fs] {
-            let m = manifest(&s3, d);
-            assert_eq!(
-                m.newest().unwrap().guid.0,
-                guid(&format!("{d}@{snapshot}")),
-                "{d}: {m:?}"
-            );
+            committed_up_to(&s3, d, &snapshot);
         }
         // The next upload commits a new generation; what the crash left goes by then.
         let snapshot = next_snapshot("u");
         let r = sc.replicate(&[]);
         assert_eq!(r.code, 0, "{}\n{:#}", r.stderr, r.json);
         for d in [&top, &fs] {
-            let m = manifest(&s3, d);
-            assert_eq!(
-                m.newest().unwrap().guid.0,
-                guid(&format!("{d}@{snapshot}")),
-                "{d}: {m:?}"
-            );
+            let m = committed_up_to(&s3, d, &snapshot);
             let place = Place::new("backups/", d);
             let named: std::collections::BTreeSet<String> = m.objects.iter().map(|o| o.key.clone()).collect();
             let generation = format!("manifest.{}.json", m.generation);
