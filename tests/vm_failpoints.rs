@@ -63,7 +63,20 @@ struct Tree<'a> {
     leaves: RefCell<Vec<String>>,
 }
 
-impl Tree<'_> {
+impl<'a> Tree<'a> {
+    /// The tree below `sc`'s source pool, replicated by a job with `extra` (a `pull` job from an SSH source).
+    fn new(sc: &'a Scenario, extra: &str, pull: bool) -> Tree<'a> {
+        Tree {
+            t: sc.src.ds("t"),
+            extra: extra.into(),
+            pull,
+            log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
+            excluded: RefCell::default(),
+            leaves: RefCell::default(),
+            sc,
+        }
+    }
+
     fn fs(&self, rel: &str) -> String {
         format!("{}/{rel}", self.t)
     }
@@ -418,15 +431,7 @@ fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
     // One test at a time: each waits until no `zfs send` or `zfs receive` is left.
     let _s = serial();
     let sc = Scenario::new("fpp");
-    let tree = Tree {
-        t: sc.src.ds("t"),
-        extra: "retries = 0\ninitial_replication = \"all\"".into(),
-        pull: false,
-        log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
-        excluded: RefCell::default(),
-        leaves: RefCell::default(),
-        sc: &sc,
-    };
+    let tree = Tree::new(&sc, "retries = 0\ninitial_replication = \"all\"", false);
     // OpenZFS 2.1 has no `snapshots_changed`: no sync records, so no run passes their points.
     let records = zfs_try(&["get", "-H", "-o", "value", "snapshots_changed", &sc.src.name]).is_ok();
     let points: Vec<&str> = push_points()
@@ -442,14 +447,10 @@ fn a_push_run_crashed_at_each_failpoint_converges_on_the_next_run() {
 fn a_pull_run_crashed_at_each_failpoint_converges_on_the_next_run() {
     let _s = serial();
     let sc = Scenario::new("fpl");
-    let tree = Tree {
-        t: sc.src.ds("t"),
-        extra: "retries = 0\ninitial_replication = \"all\"\nprotection = \"guarantee_incremental\"".into(),
-        pull: true,
-        log: Path::new("/tmp").join(format!("failpoints-{}", sc.job)),
-        excluded: RefCell::default(),
-        leaves: RefCell::default(),
-        sc: &sc,
-    };
+    let tree = Tree::new(
+        &sc,
+        "retries = 0\ninitial_replication = \"all\"\nprotection = \"guarantee_incremental\"",
+        true,
+    );
     crash_rounds(&tree, PULL);
 }
