@@ -638,9 +638,17 @@ fn unchanged_filesystems_are_known_from_the_sync_record() {
     let lists: Vec<&String> = calls.iter().filter(|c| c.starts_with("list")).collect();
     assert_eq!(lists.len(), 2, "one listing per side: {calls:#?}");
     assert!(lists.iter().all(|c| c.contains("-t filesystem,volume ")), "{calls:#?}");
+    let marks: Vec<&String> = calls.iter().filter(|c| c.contains("zreplrs:failover")).collect();
+    assert_eq!(
+        marks.len(),
+        1,
+        "the failover marks of all roots in one call: {calls:#?}"
+    );
     assert!(
-        calls.iter().all(|c| c.starts_with("list") || c == "version"),
-        "nothing but the listings and the agent's version check: {calls:#?}"
+        calls.iter().all(|c| c.starts_with("list")
+            || c == "version"
+            || c.starts_with("get -H -p -o name,value zreplrs:failover ")),
+        "nothing but the listings, the failover marks and the agent's version check: {calls:#?}"
     );
 
     // A new snapshot on a: only a's snapshots are listed (on both sides), and a is replicated.

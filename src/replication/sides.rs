@@ -107,15 +107,12 @@ impl Sides {
         }
     }
 
-    /// The marks on this host's side, one per root (empty where unset).
+    /// The marks on this host's side, one per root (`-` where unset, empty where the root does not exist),
+    /// read in one `zfs get`.
     pub fn marks(&self, zfs: &Zfs) -> Vec<String> {
-        self.pairs
-            .iter()
-            .map(|p| {
-                zfs.get_property(self.here(p).as_str(), FAILOVER_PROPERTY)
-                    .unwrap_or_default()
-            })
-            .collect()
+        let names: Vec<&str> = self.pairs.iter().map(|p| self.here(p).as_str()).collect();
+        zfs.get_property_of_each(&names, FAILOVER_PROPERTY)
+            .unwrap_or_else(|_| vec![String::new(); names.len()])
     }
 
     /// Opens the agent on the other host.

@@ -476,6 +476,19 @@ impl Zfs {
         let out = self.run(&["get", "-H", "-p", "-o", "value", property, name])?;
         Ok(out.trim_end_matches('\n').to_string())
     }
+
+    /// The value of one property on each of `names`, in one `zfs get` (`-` when unset, empty for a dataset
+    /// that does not exist, whose error does not hide the others' values).
+    pub fn get_property_of_each(&self, names: &[&str], property: &str) -> Result<Vec<String>, ZfsError> {
+        let mut args = vec!["get", "-H", "-p", "-o", "name,value", property];
+        args.extend_from_slice(names);
+        let (_, out, _) = self.run_output(&args)?;
+        let values: std::collections::HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('\t')).collect();
+        Ok(names
+            .iter()
+            .map(|n| values.get(n).map(|v| v.to_string()).unwrap_or_default())
+            .collect())
+    }
 }
 
 #[cfg(test)]
