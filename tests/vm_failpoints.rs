@@ -168,8 +168,16 @@ impl<'a> Tree<'a> {
             out.status.code(),
             hit.lines().collect::<Vec<_>>().join(", ")
         );
+        // This scenario's own: other tests' transfers may run beside it.
+        let ours = |needle: &str| {
+            pids_matching(needle).into_iter().any(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                cmd.contains(&self.sc.src.name) || cmd.contains(&self.sc.dst.name)
+            })
+        };
         wait_for("no zfs send or receive left behind", 120, || {
-            pids_matching("zfs send").is_empty() && pids_matching("zfs receive").is_empty()
+            !ours("zfs send") && !ours("zfs receive")
         });
         hit.lines().any(|l| l.starts_with(&format!("{point} ")))
     }
