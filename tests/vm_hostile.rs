@@ -56,7 +56,10 @@ fn session_with(root: &str, args: &[&str], input: &[u8]) -> Session {
     let mut r = &out.stdout[..];
     let mut replies = Vec::new();
     while let Ok(Some(env)) = frame::read_message(&mut r) {
-        replies.push(env);
+        // Keepalives a slow receive makes the agent send are not replies.
+        if !matches!(env.body, Some(Body::Heartbeat(_))) {
+            replies.push(env);
+        }
     }
     Session {
         replies,
