@@ -314,6 +314,15 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
         }
     }
     let root = mountpoint(fs).join(".zfs/snapshot").join(short);
+    // Entering the directory automounts the snapshot; on a busy guest that can fail with ELOOP for a while
+    // (OpenZFS #15766): wait until it is mounted there as itself.
+    wait_for(&format!("{snapshot} automounted at {}", root.display()), 120, || {
+        std::fs::read_dir(&root).is_ok()
+            && std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains(&format!(" {} ", root.display())) && l.contains(&format!(" zfs {snapshot} ")))
+    });
     let mut files = Vec::new();
     walk(&root, &root, &mut files);
     files.sort();
