@@ -296,11 +296,14 @@ fn six_senders_one_backup_host_with_a_link_cut() {
         let s3 = &senders[cut - 1];
         let big_target = s3.target(&backup_root, &s3.filesystems[1]);
         let agent3 = format!("--client-identity host{cut}");
-        vmlib::ssh::wait_received(&big_target, 3_000_000);
+        vmlib::ssh::wait_received(&big_target, 8_000_000);
         shell_ok(&format!("ip netns exec zrf{cut} ip link set zf{cut} down"));
         wait_for("the backup host to drop sender 3's session", 120, || {
             receive_pids(&big_target).is_empty() && pids_matching(&agent3).is_empty()
         });
+        // ZFS keeps a cut receive's state only once it has applied some of the stream, which a loaded
+        // emulated guest may not have done yet: the resume is required where a token was kept.
+        let kept = exists(&big_target) && prop(&big_target, "receive_resume_token") != "-";
         shell_ok(&format!("ip netns exec zrf{cut} ip link set zf{cut} up"));
 
         let runs: Vec<(usize, Run)> = children.into_iter().map(|(n, c)| (n, finish(c))).collect();
@@ -317,10 +320,12 @@ fn six_senders_one_backup_host_with_a_link_cut() {
                     .iter()
                     .find(|f| f["name"] == s3.filesystems[1])
                     .unwrap();
-                assert!(
-                    big["steps"].as_array().unwrap().iter().any(|st| st["resumed"] == true),
-                    "round {round}: the cut stream resumed: {big:#}"
+                let resumed = big["steps"].as_array().unwrap().iter().any(|st| st["resumed"] == true);
+                assert_eq!(
+                    resumed, kept,
+                    "round {round}: the cut stream resumed from the kept token: {big:#}"
                 );
+                println!("round {round}: the receiver kept a resume token at the cut: {kept}");
             }
         }
         for s in &senders {
