@@ -170,11 +170,10 @@ impl<'a> Tree<'a> {
         );
         // This scenario's own: other tests' transfers may run beside it.
         let ours = |needle: &str| {
-            pids_matching(needle).into_iter().any(|pid| {
-                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                cmd.contains(&self.sc.src.name) || cmd.contains(&self.sc.dst.name)
+            !pids_where(|cmd| {
+                cmd.contains(needle) && (cmd.contains(&self.sc.src.name) || cmd.contains(&self.sc.dst.name))
             })
+            .is_empty()
         };
         wait_for("no zfs send or receive left behind", 120, || {
             !ours("zfs send") && !ours("zfs receive")

@@ -94,7 +94,7 @@ fn automounted(path: &Path) -> bool {
 
 /// Whether the mount at `path` is `snap` (in `/proc/self/mountinfo`): the automount of one snapshot can land
 /// at another's directory (OpenZFS #15766), and a verify must read the snapshot it names.
-fn mounted_as(path: &Path, snap: &SnapshotName) -> bool {
+pub fn mounted_as(path: &Path, snap: &SnapshotName) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     mountinfo_has(&info, &path.to_string_lossy(), snap.as_str())
 }

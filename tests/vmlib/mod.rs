@@ -316,12 +316,9 @@ pub fn checksum_snapshot(snapshot: &str) -> String {
     let root = mountpoint(fs).join(".zfs/snapshot").join(short);
     // Entering the directory automounts the snapshot; on a busy guest that can fail with ELOOP for a while
     // (OpenZFS #15766): wait until it is mounted there as itself.
+    let snap = zreplrs::zfs::names::SnapshotName::new(snapshot).unwrap();
     wait_for(&format!("{snapshot} automounted at {}", root.display()), 120, || {
-        std::fs::read_dir(&root).is_ok()
-            && std::fs::read_to_string("/proc/self/mountinfo")
-                .unwrap_or_default()
-                .lines()
-                .any(|l| l.contains(&format!(" {} ", root.display())) && l.contains(&format!(" zfs {snapshot} ")))
+        std::fs::read_dir(&root).is_ok() && zreplrs::zfs::snapdir::mounted_as(&root, &snap)
     });
     let mut files = Vec::new();
     walk(&root, &root, &mut files);
@@ -695,18 +692,16 @@ pub fn cutting_zfs_wrapper(dir: &Path, limit: u64, then_block: bool) -> (PathBuf
 /// PIDs of the `zfs receive` processes into `target` (whatever options the agent adds before the name).
 pub fn receive_pids(target: &str) -> Vec<i32> {
     let end = format!(" {target} ");
-    pids_matching("receive -s -u ")
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").ends_with(&end))
-                .unwrap_or(false)
-        })
-        .collect()
+    pids_where(|cmd| cmd.contains("receive -s -u ") && cmd.ends_with(&end))
 }
 
 /// PIDs of processes whose command line contains `needle`.
 pub fn pids_matching(needle: &str) -> Vec<i32> {
+    pids_where(|cmd| cmd.contains(needle))
+}
+
+/// PIDs of processes (but this one) whose command line (arguments joined by spaces) satisfies `pred`.
+pub fn pids_where(pred: impl Fn(&str) -> bool) -> Vec<i32> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -714,7 +709,7 @@ pub fn pids_matching(needle: &str) -> Vec<i32> {
         };
         if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) && pid != std::process::id() as i32 {
+            if pred(&cmd) && pid != std::process::id() as i32 {
                 v.push(pid);
             }
         }
